@@ -1,0 +1,64 @@
+"""Typed readers for environment variables that fail loudly on bad values.
+
+Settings read the environment only through these helpers, so that a typo in a deployment
+stops the process at start with a message naming the variable, instead of running with a
+silently wrong value.
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    return None if value is None else value.strip()
+
+
+def env_str(name: str, default: str | None = None) -> str:
+    value = _raw(name)
+    if value is None or value == "":
+        if default is None:
+            raise ImproperlyConfigured(f"Environment variable {name} is required but not set.")
+        return default
+    return value
+
+
+def env_bool(name: str, *, default: bool) -> bool:
+    value = _raw(name)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"Environment variable {name}={value!r} is not a boolean; use one of "
+        f"{sorted(_TRUE | (_FALSE - {''}))}."
+    )
+
+
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
+    value = _raw(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"Environment variable {name}={value!r} is not an integer."
+        ) from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"Environment variable {name}={number} is below {minimum}.")
+    return number
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    value = _raw(name)
+    if value is None:
+        return default
+    return [part.strip() for part in value.split(",") if part.strip()]

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class MailboxesConfig(AppConfig):
+    name = "mailboxes"
+    verbose_name = "Mailboxes"
+
+    def ready(self) -> None:
+        from mailboxes import signals  # noqa: F401  (connects the automatic mailbox)

@@ -1,0 +1,509 @@
+from django.conf import settings
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from crmsync.crypto import EncryptedTextField
+
+MAX_TRACKING_FOLDERS = 25
+
+
+class Queue(models.Model):
+    """A shared inbox (support@, sales@) with an owner and members."""
+
+    name = models.CharField(max_length=200, unique=True)
+    email_address = models.EmailField(max_length=320, blank=True)
+    description = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_queues"
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="member_queues"
+    )
+    incoming_delivery_method = models.CharField(
+        max_length=32, choices=DeliveryMethod.choices, default=DeliveryMethod.SERVER_SIDE_SYNC
+    )
+    outgoing_delivery_method = models.CharField(
+        max_length=32,
+        choices=OutgoingDeliveryMethod.choices,
+        default=OutgoingDeliveryMethod.SERVER_SIDE_SYNC,
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def uses_server_side_sync(self) -> bool:
+        return DeliveryMethod.SERVER_SIDE_SYNC in (
+            self.incoming_delivery_method,
+            self.outgoing_delivery_method,
+        )
+
+
+class Mailbox(models.Model):
+    """The mailbox of exactly one user or one queue: credentials, options, status."""
+
+    class ApprovalStatus(models.TextChoices):
+        PENDING = "pending", "Pending approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    class ChannelStatus(models.TextChoices):
+        NOT_RUN = "not_run", "Not run"
+        SUCCESS = "success", "Success"
+        FAILURE = "failure", "Failure"
+
+    class TrackingOption(models.TextChoices):
+        ALL = "all", "All email messages"
+        RESPONSES_TO_CRM_EMAIL = "responses_to_crm_email", "Responses to CRM email"
+        FROM_CRM_RECORDS = "from_crm_records", "From contacts, accounts and users"
+        FROM_ANY_EMAIL_ENABLED_RECORD = (
+            "from_any_email_enabled_record",
+            "From any email-enabled record",
+        )
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="mailbox",
+    )
+    queue = models.OneToOneField(
+        Queue, null=True, blank=True, on_delete=models.CASCADE, related_name="mailbox"
+    )
+    name = models.CharField(max_length=200, blank=True)
+    email_address = models.EmailField(max_length=320, db_index=True)
+    profile = models.ForeignKey(
+        "profiles.EmailServerProfile",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="mailboxes",
+        help_text="A mailbox without a profile is never processed.",
+    )
+    is_active = models.BooleanField("active", default=True)
+    is_forward_mailbox = models.BooleanField(
+        default=False,
+        help_text="Receives email forwarded by many users and files it for each of them.",
+    )
+
+    incoming_delivery_method = models.CharField(
+        max_length=32, choices=DeliveryMethod.choices, default=DeliveryMethod.SERVER_SIDE_SYNC
+    )
+    outgoing_delivery_method = models.CharField(
+        max_length=32,
+        choices=OutgoingDeliveryMethod.choices,
+        default=OutgoingDeliveryMethod.SERVER_SIDE_SYNC,
+    )
+    act_delivery_method = models.CharField(
+        "appointments, contacts and tasks",
+        max_length=32,
+        choices=ActDeliveryMethod.choices,
+        default=ActDeliveryMethod.SERVER_SIDE_SYNC,
+    )
+    approval_status = models.CharField(
+        max_length=16,
+        choices=ApprovalStatus.choices,
+        default=ApprovalStatus.PENDING,
+        help_text="Nothing is processed until the mailbox is approved.",
+    )
+
+    username = models.CharField(
+        max_length=320, blank=True, help_text="Used when the profile takes per-mailbox credentials."
+    )
+    password = EncryptedTextField(blank=True)
+
+    tracking_option = models.CharField(
+        max_length=40, choices=TrackingOption.choices, default=TrackingOption.FROM_CRM_RECORDS
+    )
+    process_and_delete = models.BooleanField(
+        default=False, help_text="POP3: delete messages from the server once they are filed."
+    )
+    process_emails_received_after = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Overrides the profile's date; older email is never processed.",
+    )
+
+    # Status, per channel and overall
+    incoming_status = models.CharField(
+        max_length=16, choices=ChannelStatus.choices, default=ChannelStatus.NOT_RUN
+    )
+    outgoing_status = models.CharField(
+        max_length=16, choices=ChannelStatus.choices, default=ChannelStatus.NOT_RUN
+    )
+    act_status = models.CharField(
+        "appointments, contacts and tasks status",
+        max_length=16,
+        choices=ChannelStatus.choices,
+        default=ChannelStatus.NOT_RUN,
+    )
+    test_status = models.CharField(
+        max_length=16, choices=ChannelStatus.choices, default=ChannelStatus.NOT_RUN
+    )
+    tested_at = models.DateTimeField(null=True, blank=True)
+    last_error_text = models.TextField(blank=True)
+    last_error_code = models.CharField(max_length=100, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    error_count = models.PositiveIntegerField(default=0, help_text="Errors since the last success.")
+    transient_failure_count = models.PositiveIntegerField(
+        default=0, help_text="Transient failures in a row."
+    )
+    incoming_processed_at = models.DateTimeField(null=True, blank=True)
+    outgoing_processed_at = models.DateTimeField(null=True, blank=True)
+    act_processed_at = models.DateTimeField(null=True, blank=True)
+    items_processed = models.PositiveIntegerField(default=0, help_text="In the last sync.")
+    items_failed = models.PositiveIntegerField(default=0, help_text="In the last sync.")
+    last_sync_started_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    average_duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    idle_cycles = models.PositiveIntegerField(
+        default=0, help_text="Cycles in a row that found nothing to do (idle back-off)."
+    )
+
+    # Scheduling
+    incoming_postpone_until = models.DateTimeField(null=True, blank=True)
+    outgoing_postpone_until = models.DateTimeField(null=True, blank=True)
+    act_postpone_until = models.DateTimeField(null=True, blank=True)
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=200, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "mailboxes"
+        ordering = ["email_address"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(user__isnull=False) & models.Q(queue__isnull=True))
+                | (models.Q(user__isnull=True) & models.Q(queue__isnull=False)),
+                name="mailbox_exactly_one_owner",
+            ),
+        ]
+        indexes = [
+            # The dispatcher's scan: approved active mailboxes by due time.
+            models.Index(
+                fields=["approval_status", "is_active", "next_due_at"], name="mailbox_due_idx"
+            ),
+            models.Index(fields=["profile", "claim_expires_at"], name="mailbox_profile_claim_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email_address or self.name
+
+    @property
+    def owner(self) -> models.Model | None:
+        return self.user if self.user_id is not None else self.queue
+
+    def clean(self) -> None:
+        if (self.user_id is None) == (self.queue_id is None):
+            raise ValidationError("A mailbox belongs to exactly one user or one queue.")
+
+
+class ItemType(models.TextChoices):
+    APPOINTMENT = "appointment", "Appointment"
+    CONTACT = "contact", "Contact"
+    TASK = "task", "Task"
+    EMAIL = "email", "Email"
+
+
+class ItemTypeSyncOptions(models.Model):
+    """A mailbox's options for one item type (appointments, contacts or tasks)."""
+
+    class ConflictStrategy(models.TextChoices):
+        CRM_WINS = "crm_wins", "CRM wins"
+        EXCHANGE_WINS = "exchange_wins", "Exchange wins"
+        MOST_RECENT_WINS = "most_recent_wins", "Most recent change wins"
+        MANUAL = "manual", "Ask the user"
+
+    class ExchangeDeleteMode(models.TextChoices):
+        HARD = "hard", "Delete permanently"
+        SOFT = "soft", "Soft delete (recoverable)"
+        MOVE_TO_DELETED_ITEMS = "move_to_deleted_items", "Move to Deleted Items"
+
+    class ContactImportScope(models.TextChoices):
+        ALL_FOLDERS = "all_folders", "All contact folders"
+        SELECTED_FOLDERS = "selected_folders", "Selected folders"
+
+    class ContactExportScope(models.TextChoices):
+        ALL = "all", "All contacts the user can see"
+        SELECTED_CATEGORIES = "selected_categories", "Selected categories or groups"
+
+    SYNCED_TYPES = (ItemType.APPOINTMENT, ItemType.CONTACT, ItemType.TASK)
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="sync_options")
+    item_type = models.CharField(
+        max_length=16,
+        choices=[(t.value, t.label) for t in SYNCED_TYPES],
+    )
+    is_enabled = models.BooleanField("enabled", default=True)
+    crm_to_exchange = models.BooleanField("CRM → Exchange updates", default=True)
+    exchange_to_crm = models.BooleanField("Exchange → CRM updates", default=True)
+    delete_crm_to_exchange = models.BooleanField("delete in Exchange what CRM deletes", default=True)
+    delete_exchange_to_crm = models.BooleanField(
+        "delete in CRM what Exchange deletes", default=False
+    )
+    conflict_strategy = models.CharField(
+        max_length=20, choices=ConflictStrategy.choices, default=ConflictStrategy.MOST_RECENT_WINS
+    )
+    exchange_delete_mode = models.CharField(
+        max_length=24,
+        choices=ExchangeDeleteMode.choices,
+        default=ExchangeDeleteMode.MOVE_TO_DELETED_ITEMS,
+    )
+    categories = models.JSONField(
+        default=list, blank=True, help_text="Categories stamped on items written to Exchange."
+    )
+    sync_from = models.DateField(
+        null=True, blank=True, help_text="Appointments: how far back the past is synced."
+    )
+    contact_import_scope = models.CharField(
+        max_length=20, choices=ContactImportScope.choices, default=ContactImportScope.ALL_FOLDERS
+    )
+    contact_import_folders = models.JSONField(
+        default=list, blank=True, help_text="Exchange folder ids, when importing selected folders."
+    )
+    contact_export_scope = models.CharField(
+        max_length=24, choices=ContactExportScope.choices, default=ContactExportScope.ALL
+    )
+    contact_export_categories = models.JSONField(
+        default=list, blank=True, help_text="Categories or groups exported, when selected."
+    )
+
+    class Meta:
+        verbose_name = "item type sync options"
+        verbose_name_plural = "item type sync options"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "item_type"], name="sync_options_one_per_type"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox} · {self.get_item_type_display()}"
+
+
+class MailboxTrackingFolder(models.Model):
+    """Every email moved into this Exchange folder is tracked, regarding the rule's record."""
+
+    class OnboardingStatus(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCESS = "success", "Success"
+        FAILURE = "failure", "Failure"
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="tracking_folders")
+    exchange_folder_id = models.CharField(max_length=512)
+    exchange_folder_name = models.CharField(max_length=255)
+    regarding_content_type = models.ForeignKey(
+        ContentType, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    regarding_object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    regarding = GenericForeignKey("regarding_content_type", "regarding_object_id")
+    onboarding_status = models.CharField(
+        max_length=16, choices=OnboardingStatus.choices, default=OnboardingStatus.PENDING
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "exchange_folder_id"], name="tracking_folder_unique_folder"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox} · {self.exchange_folder_name}"
+
+    def clean(self) -> None:
+        if self.mailbox_id is None:
+            return
+        others = MailboxTrackingFolder.objects.filter(mailbox_id=self.mailbox_id).exclude(
+            pk=self.pk
+        )
+        if others.count() >= MAX_TRACKING_FOLDERS:
+            raise ValidationError(
+                f"A mailbox has at most {MAX_TRACKING_FOLDERS} tracking folders.",
+                code="too_many_tracking_folders",
+            )
+
+
+class ChangeType(models.TextChoices):
+    NONE = "none", "None"
+    CREATE = "create", "Create"
+    UPDATE = "update", "Update"
+    DELETE = "delete", "Delete"
+
+
+class ExchangeSyncIdMapping(models.Model):
+    """The link between one CRM record and one Exchange item, per mailbox."""
+
+    class UserDecision(models.TextChoices):
+        NONE = "none", "No conflict"
+        PENDING = "pending", "Pending decision"
+        KEEP_CRM = "keep_crm", "Keep the CRM version"
+        KEEP_EXCHANGE = "keep_exchange", "Keep the Exchange version"
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="id_mappings")
+    object_type = models.CharField(max_length=16, choices=ItemType.choices)
+    crm_content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    crm_object_id = models.PositiveBigIntegerField()
+    crm_object = GenericForeignKey("crm_content_type", "crm_object_id")
+    exchange_item_id = models.CharField(max_length=512)
+    change_key = models.CharField(max_length=512, blank=True)
+    ical_uid = models.CharField("iCalUId", max_length=512, blank=True)
+    exchange_folder_id = models.CharField(max_length=512, blank=True)
+    crm_fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="Hash of the CRM record's synced fields."
+    )
+    exchange_fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="Hash of the Exchange item's synced fields."
+    )
+    crm_modified_at = models.DateTimeField(null=True, blank=True)
+    exchange_modified_at = models.DateTimeField(null=True, blank=True)
+    from_crm_change_type = models.CharField(
+        max_length=16, choices=ChangeType.choices, default=ChangeType.NONE
+    )
+    to_crm_change_type = models.CharField(
+        max_length=16, choices=ChangeType.choices, default=ChangeType.NONE
+    )
+    is_deleted_in_exchange = models.BooleanField(default=False)
+    is_unlinked_in_crm = models.BooleanField(default=False)
+    user_decision = models.CharField(
+        max_length=16, choices=UserDecision.choices, default=UserDecision.NONE
+    )
+    crm_snapshot = models.JSONField(
+        null=True, blank=True, help_text="The CRM version of a conflict awaiting a decision."
+    )
+    exchange_snapshot = models.JSONField(
+        null=True, blank=True, help_text="The Exchange version of a conflict awaiting a decision."
+    )
+    retries = models.PositiveIntegerField(default=0)
+    last_error_text = models.TextField(blank=True)
+    last_error_code = models.CharField(max_length=100, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    item_subject = models.CharField(max_length=500, blank=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "Exchange sync id mapping"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "exchange_item_id"], name="mapping_unique_exchange_item"
+            ),
+            models.UniqueConstraint(
+                fields=["mailbox", "crm_content_type", "crm_object_id"],
+                name="mapping_unique_crm_object",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["mailbox", "ical_uid"], name="mapping_ical_uid_idx"),
+            models.Index(
+                fields=["mailbox", "object_type", "exchange_fingerprint"],
+                name="mapping_fingerprint_idx",
+            ),
+            models.Index(
+                fields=["user_decision"],
+                condition=models.Q(user_decision="pending"),
+                name="mapping_pending_decision_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox} · {self.object_type} · {self.item_subject or self.crm_object_id}"
+
+
+class FolderSyncState(models.Model):
+    """Where the last pull of one folder stopped: an EWS sync state or POP3/IMAP UIDs."""
+
+    class Protocol(models.TextChoices):
+        EWS = "ews", "EWS"
+        IMAP = "imap", "IMAP"
+        POP3 = "pop3", "POP3"
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folder_states")
+    protocol = models.CharField(max_length=8, choices=Protocol.choices)
+    item_type = models.CharField(max_length=16, choices=ItemType.choices)
+    folder_id = models.CharField(
+        max_length=512, help_text="Exchange folder id, IMAP folder name, or 'INBOX' for POP3."
+    )
+    folder_name = models.CharField(max_length=255, blank=True)
+    sync_state = models.TextField(blank=True, help_text="Opaque EWS SyncFolderItems state.")
+    uid_validity = models.PositiveBigIntegerField(null=True, blank=True)
+    last_uid = models.PositiveBigIntegerField(null=True, blank=True)
+    is_initial_sync_complete = models.BooleanField(default=False)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    modified_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "protocol", "folder_id"], name="folder_state_unique_folder"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox} · {self.protocol} · {self.folder_name or self.folder_id}"
+
+
+class Alert(models.Model):
+    """A problem with a mailbox or a profile, for admins and the mailbox owner."""
+
+    class Severity(models.TextChoices):
+        INFO = "info", "Information"
+        WARNING = "warning", "Warning"
+        ERROR = "error", "Error"
+
+    severity = models.CharField(max_length=16, choices=Severity.choices, default=Severity.ERROR)
+    mailbox = models.ForeignKey(
+        Mailbox, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    profile = models.ForeignKey(
+        "profiles.EmailServerProfile",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alerts",
+    )
+    code = models.CharField(max_length=100, blank=True)
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(mailbox__isnull=False) | models.Q(profile__isnull=False),
+                name="alert_has_subject",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_severity_display()}: {self.message[:80]}"
+
+    @property
+    def is_acknowledged(self) -> bool:
+        return self.acknowledged_at is not None

@@ -1,0 +1,40 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+
+
+class User(AbstractUser):
+    """A CRM user. The delivery methods decide whether the user gets a mailbox on creation."""
+
+    incoming_delivery_method = models.CharField(
+        max_length=32,
+        choices=DeliveryMethod.choices,
+        default=DeliveryMethod.SERVER_SIDE_SYNC,
+        help_text="How this user's incoming email reaches the CRM.",
+    )
+    outgoing_delivery_method = models.CharField(
+        max_length=32,
+        choices=OutgoingDeliveryMethod.choices,
+        default=OutgoingDeliveryMethod.SERVER_SIDE_SYNC,
+        help_text="How CRM email from this user is sent.",
+    )
+    act_delivery_method = models.CharField(
+        "appointments, contacts and tasks",
+        max_length=32,
+        choices=ActDeliveryMethod.choices,
+        default=ActDeliveryMethod.SERVER_SIDE_SYNC,
+        help_text="Whether this user's appointments, contacts and tasks sync with Exchange.",
+    )
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+        indexes = [models.Index(fields=["email"], name="user_email_idx")]
+
+    @property
+    def uses_server_side_sync(self) -> bool:
+        return DeliveryMethod.SERVER_SIDE_SYNC in (
+            self.incoming_delivery_method,
+            self.outgoing_delivery_method,
+            self.act_delivery_method,
+        )
