@@ -5,6 +5,7 @@ Production sets DEBUG=false, SECRET_KEY, ALLOWED_HOSTS, CRMSYNC_ENCRYPTION_KEYS,
 DATABASE_URL=postgres://... and CELERY_BROKER_URL=redis://...
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -83,6 +84,7 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
     # Workers, beat and the web server share one file: wait for locks instead of failing.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
@@ -90,6 +92,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # A file, not memory, so that worker processes started by end-to-end tests share it;
+    # per process, so that test runs side by side do not collide.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "users.User"
