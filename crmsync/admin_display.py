@@ -1,0 +1,33 @@
+"""Small display helpers shared by the admin screens."""
+
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+# One colour per state value, whatever the field: the values are shared by several choices.
+_COLOURS = {
+    "success": "#2e7d32",
+    "approved": "#2e7d32",
+    "failure": "#c62828",
+    "rejected": "#c62828",
+    "error": "#c62828",
+    "warning": "#ef6c00",
+    "pending": "#ef6c00",
+    "info": "#1565c0",
+    "not_run": "#757575",
+}
+
+
+def badge(value: str, label: str) -> SafeString:
+    """A coloured label for a status value; unknown values are grey."""
+    return format_html(
+        '<span style="background:{};color:#fff;padding:1px 6px;border-radius:8px;'
+        'white-space:nowrap">{}</span>',
+        _COLOURS.get(value, "#757575"),
+        label,
+    )
+
+
+def excerpt(text: str, length: int = 80) -> str:
+    """The first line of a text, shortened for a list column."""
+    first_line = text.strip().splitlines()[0] if text.strip() else ""
+    return first_line if len(first_line) <= length else first_line[: length - 1] + "…"

@@ -1,0 +1,155 @@
+"""Demo data for the README's run command: an admin, users, a queue, profiles, mailboxes,
+accounts, contacts and a few activities. Running it twice changes nothing."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
+from django.utils import timezone
+
+from activities.models import Account, Appointment, ChangeOrigin, Contact, Email, Task
+from mailboxes.models import Mailbox, Queue
+from profiles.models import EmailServerProfile
+from users.models import User
+
+DEMO_PASSWORD = "demo"  # noqa: S105  (printed for the demo; the demo only listens on loopback)
+
+
+class Command(BaseCommand):
+    help = "Creates the demo admin and demo data (idempotent)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--ews-url",
+            default="",
+            help="EWS endpoint of the emulator the demo mailboxes sync with.",
+        )
+        parser.add_argument(
+            "--mailbox-password",
+            default="secret",
+            help="Password of the demo users' mailboxes on the emulator.",
+        )
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        ews_url: str = options["ews_url"]
+        profile, _ = EmailServerProfile.objects.update_or_create(
+            name="Demo Exchange",
+            defaults={
+                "is_default": True,
+                "server_type": EmailServerProfile.ServerType.EXCHANGE,
+                "incoming_server_location": ews_url,
+                "incoming_use_ssl": ews_url.startswith("https"),
+                "incoming_authentication_protocol": (
+                    EmailServerProfile.AuthenticationProtocol.BASIC
+                ),
+                "incoming_credential_retrieval": EmailServerProfile.CredentialRetrieval.PER_MAILBOX,
+                "min_polling_interval_minutes": 1,
+                "description": "The EWS emulator started by the demo.",
+            },
+        )
+        EmailServerProfile.objects.get_or_create(
+            name="Demo IMAP",
+            defaults={
+                "server_type": EmailServerProfile.ServerType.IMAP_SMTP,
+                "incoming_server_location": "imap.example.com",
+                "incoming_port": 993,
+                "outgoing_server_location": "smtp.example.com",
+                "outgoing_port": 587,
+                "use_same_settings_for_outgoing": False,
+                "is_active": False,
+                "description": "An example of a POP3/IMAP + SMTP profile (inactive).",
+            },
+        )
+
+        admin = self._user("admin", "Ada", "Admin", staff=True)
+        alice = self._user("alice", "Alice", "Archer")
+        bob = self._user("bob", "Bob", "Baker")
+        queue, _ = Queue.objects.get_or_create(
+            name="Support",
+            defaults={"email_address": "support@example.com", "owner": alice},
+        )
+        queue.members.add(alice, bob)
+
+        for mailbox in Mailbox.objects.filter(user__in=[alice, bob]):
+            mailbox.profile = profile
+            mailbox.approval_status = Mailbox.ApprovalStatus.APPROVED
+            mailbox.username = mailbox.email_address
+            mailbox.password = options["mailbox_password"]
+            mailbox.save()
+        Mailbox.objects.filter(queue=queue).update(
+            profile=profile, approval_status=Mailbox.ApprovalStatus.APPROVED
+        )
+
+        if not Account.objects.exists():
+            self._crm_records(alice, bob, queue)
+        self.stdout.write(
+            f"Demo data ready: admin login '{admin.username}' / '{DEMO_PASSWORD}', "
+            f"users 'alice' and 'bob' / '{DEMO_PASSWORD}'."
+        )
+
+    def _user(self, username: str, first: str, last: str, *, staff: bool = False) -> User:
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User(
+                username=username,
+                first_name=first,
+                last_name=last,
+                email=f"{username}@example.com",
+                is_staff=staff,
+                is_superuser=staff,
+            )
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        return user
+
+    def _crm_records(self, alice: User, bob: User, queue: Queue) -> None:
+        now = timezone.now().replace(minute=0, second=0, microsecond=0)
+        contoso = Account.objects.create(
+            name="Contoso Ltd", email_address="info@contoso.example", owner_user=alice
+        )
+        fabrikam = Account.objects.create(
+            name="Fabrikam Inc", email_address="hello@fabrikam.example", owner_user=bob
+        )
+        Contact.objects.create(
+            first_name="Carla",
+            last_name="Conti",
+            company_name="Contoso Ltd",
+            account=contoso,
+            email_address1="carla@contoso.example",
+            phone_numbers={"business": "+1 555 0100", "mobile": "+1 555 0101"},
+            addresses={"business": {"street": "1 Main St", "city": "Springfield"}},
+            owner_user=alice,
+        )
+        Contact.objects.create(
+            first_name="Frank",
+            last_name="Fischer",
+            company_name="Fabrikam Inc",
+            account=fabrikam,
+            email_address1="frank@fabrikam.example",
+            owner_user=bob,
+        )
+        Appointment.objects.create(
+            subject="Quarterly review with Contoso",
+            location="Meeting room 1",
+            start=now + timedelta(days=1, hours=2),
+            end=now + timedelta(days=1, hours=3),
+            owner_user=alice,
+            regarding=contoso,
+            change_origin=ChangeOrigin.CRM_USER,
+        )
+        Task.objects.create(
+            subject="Send the Fabrikam proposal",
+            due_date=now + timedelta(days=3),
+            priority=Task.Priority.HIGH,
+            owner_user=bob,
+            regarding=fabrikam,
+        )
+        Email.objects.create(
+            subject="Welcome to Support",
+            direction=Email.Direction.OUTGOING,
+            status=Email.Status.DRAFT,
+            body_text="Hello, how can we help?",
+            owner_queue=queue,
+        )
