@@ -1,5 +1,8 @@
 """Small display helpers shared by the admin screens."""
 
+from typing import Any
+
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -31,3 +34,15 @@ def excerpt(text: str, length: int = 80) -> str:
     """The first line of a text, shortened for a list column."""
     first_line = text.strip().splitlines()[0] if text.strip() else ""
     return first_line if len(first_line) <= length else first_line[: length - 1] + "…"
+
+
+def admin_link(obj: Any) -> SafeString | str:
+    """A link to an object's admin change page, its name if it has none, or a dash."""
+    if obj is None:
+        return "-"
+    meta = obj._meta
+    try:
+        url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+    except NoReverseMatch:
+        return str(obj)
+    return format_html('<a href="{}">{}</a>', url, obj)

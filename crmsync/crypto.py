@@ -68,7 +68,7 @@ def rotate(token: str) -> str:
         ) from None
 
 
-class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
+class EncryptedTextField(models.TextField):
     """A text column holding a Fernet token; Python code sees the plaintext.
 
     The empty string is stored as is, so "no password" stays distinguishable and cheap.

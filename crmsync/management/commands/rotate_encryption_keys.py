@@ -30,7 +30,9 @@ class Command(BaseCommand):
                 except DecryptionError as error:
                     raise CommandError(f"{label}: {error} Its rows were left unchanged.") from None
                 for pk, *values in rows:
-                    changes = {name: value for name, value in zip(fields, values) if value}
+                    changes = {
+                        name: value for name, value in zip(fields, values, strict=True) if value
+                    }
                     if changes:
                         # update() runs get_prep_value, which encrypts with the first key.
                         manager.filter(pk=pk).update(**changes)

@@ -1,0 +1,25 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    CRMSYNC_DATA_DIR=/data
+
+RUN useradd --system --create-home --home-dir /app crmsync && mkdir -p /data \
+    && chown crmsync /data
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY crmsync crmsync
+COPY users users
+COPY profiles profiles
+COPY mailboxes mailboxes
+COPY activities activities
+COPY ews_emulator ews_emulator
+COPY templates templates
+COPY manage.py ./
+RUN pip install --no-cache-dir . \
+    && DEBUG=true python manage.py collectstatic --noinput -v0 \
+    && rm -rf /data/*
+USER crmsync
+EXPOSE 8000
+CMD ["gunicorn", "crmsync.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
