@@ -251,7 +251,9 @@ class ItemTypeSyncOptions(models.Model):
     is_enabled = models.BooleanField("enabled", default=True)
     crm_to_exchange = models.BooleanField("CRM → Exchange updates", default=True)
     exchange_to_crm = models.BooleanField("Exchange → CRM updates", default=True)
-    delete_crm_to_exchange = models.BooleanField("delete in Exchange what CRM deletes", default=True)
+    delete_crm_to_exchange = models.BooleanField(
+        "delete in Exchange what CRM deletes", default=True
+    )
     delete_exchange_to_crm = models.BooleanField(
         "delete in CRM what Exchange deletes", default=False
     )
