@@ -1,0 +1,282 @@
+"""IMAP connector: folders, UIDVALIDITY, new UIDs, batched fetches, APPEND. No Django here."""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import re
+import ssl
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+
+from mailboxes.connectors import PermanentSyncError, TransientSyncError
+
+logger = logging.getLogger(__name__)
+
+# imaplib caps a line at 10,000 bytes by default; long header lines exist in the wild.
+imaplib._MAXLINE = 10 * 1024 * 1024  # type: ignore[attr-defined]
+
+_LIST_RE = re.compile(rb'\((?P<flags>[^)]*)\) (?P<sep>"[^"]*"|NIL) (?P<name>.+)$')
+_UID_RE = re.compile(rb"UID (\d+)")
+_INTERNALDATE_RE = re.compile(rb'INTERNALDATE "([^"]+)"')
+_UIDVALIDITY_RE = re.compile(rb"UIDVALIDITY (\d+)")
+
+
+@dataclass(frozen=True)
+class ImapSettings:
+    host: str
+    port: int | None
+    username: str
+    password: str
+    use_ssl: bool = True
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class ImapFolder:
+    name: str
+    flags: tuple[str, ...]
+    separator: str
+
+    @property
+    def is_selectable(self) -> bool:
+        return "\\noselect" not in {f.lower() for f in self.flags}
+
+
+@dataclass(frozen=True)
+class ImapMessage:
+    uid: int
+    internal_date: datetime | None
+    raw: bytes
+
+
+class ImapConnector:
+    def __init__(self, settings: ImapSettings) -> None:
+        self.settings = settings
+        self._client: imaplib.IMAP4 | None = None
+        self.selected: str | None = None
+
+    def __enter__(self) -> ImapConnector:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.logout()
+
+    def connect(self) -> None:
+        s = self.settings
+        try:
+            if s.use_ssl:
+                client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
+                    s.host,
+                    s.port or 993,
+                    ssl_context=ssl.create_default_context(),
+                    timeout=s.timeout,
+                )
+            else:
+                client = imaplib.IMAP4(s.host, s.port or 143, timeout=s.timeout)
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise TransientSyncError(
+                f"IMAP connection to {s.host} failed: {exc}", code="mail_server_unavailable"
+            ) from exc
+        try:
+            client.login(s.username, s.password)
+        except imaplib.IMAP4.abort as exc:
+            raise TransientSyncError(
+                f"IMAP login aborted: {exc}", code="mail_server_unavailable"
+            ) from exc
+        except imaplib.IMAP4.error as exc:
+            text = str(exc)
+            client.shutdown()
+            if "UNAVAILABLE" in text or "Temporary" in text:
+                raise TransientSyncError(
+                    f"IMAP login failed: {text}", code="mail_server_unavailable"
+                ) from exc
+            raise PermanentSyncError(
+                f"IMAP login refused: {text}", code="authentication_failed"
+            ) from exc
+        except OSError as exc:
+            raise TransientSyncError(
+                f"IMAP login failed: {exc}", code="mail_server_unavailable"
+            ) from exc
+        self._client = client
+
+    @property
+    def client(self) -> imaplib.IMAP4:
+        if self._client is None:
+            raise TransientSyncError("IMAP session is not open", code="mail_server_unavailable")
+        return self._client
+
+    def logout(self) -> None:
+        if self._client is None:
+            return
+        try:
+            self._client.logout()
+        except (OSError, imaplib.IMAP4.error):
+            logger.debug("IMAP logout failed", exc_info=True)
+        self._client = None
+        self.selected = None
+
+    # --- commands -------------------------------------------------------------------------
+    def _call(self, what: str, *args: object) -> list[object]:
+        try:
+            typ, data = getattr(self.client, what)(*args)
+        except imaplib.IMAP4.abort as exc:
+            raise TransientSyncError(
+                f"IMAP {what.upper()} aborted: {exc}", code="mail_server_unavailable"
+            ) from exc
+        except imaplib.IMAP4.error as exc:
+            raise PermanentSyncError(
+                f"IMAP {what.upper()} failed: {exc}",
+                code="mail_server_refused",
+                affects_mailbox=False,
+            ) from exc
+        except OSError as exc:
+            raise TransientSyncError(
+                f"IMAP {what.upper()} failed: {exc}", code="mail_server_unavailable"
+            ) from exc
+        if typ != "OK":
+            raise TransientSyncError(
+                f"IMAP {what.upper()} answered {typ}: {data!r}", code="mail_server_unavailable"
+            )
+        return list(data)
+
+    def _uid(self, command: str, *args: str) -> list[object]:
+        try:
+            typ, data = self.client.uid(command, *args)
+        except imaplib.IMAP4.abort as exc:
+            raise TransientSyncError(
+                f"IMAP UID {command} aborted: {exc}", code="mail_server_unavailable"
+            ) from exc
+        except imaplib.IMAP4.error as exc:
+            raise PermanentSyncError(
+                f"IMAP UID {command} failed: {exc}",
+                code="mail_server_refused",
+                affects_mailbox=False,
+            ) from exc
+        except OSError as exc:
+            raise TransientSyncError(
+                f"IMAP UID {command} failed: {exc}", code="mail_server_unavailable"
+            ) from exc
+        if typ != "OK":
+            raise TransientSyncError(
+                f"IMAP UID {command} answered {typ}: {data!r}", code="mail_server_unavailable"
+            )
+        return list(data)
+
+    def list_folders(self) -> list[ImapFolder]:
+        folders = []
+        for line in self._call("list"):
+            if not isinstance(line, bytes):
+                continue
+            match = _LIST_RE.match(line)
+            if not match:
+                continue
+            flags = tuple(match.group("flags").decode("ascii", "replace").split())
+            sep = match.group("sep").decode("ascii", "replace").strip('"')
+            name = _unquote(match.group("name"))
+            folders.append(ImapFolder(name=name, flags=flags, separator=sep))
+        return folders
+
+    def select(self, folder: str, *, readonly: bool = True) -> int:
+        """Open a folder; returns its UIDVALIDITY."""
+        try:
+            typ, data = self.client.select(_quote(folder), readonly=readonly)
+        except imaplib.IMAP4.abort as exc:
+            raise TransientSyncError(
+                f"IMAP SELECT {folder} aborted: {exc}", code="mail_server_unavailable"
+            ) from exc
+        except (imaplib.IMAP4.error, OSError) as exc:
+            raise TransientSyncError(
+                f"IMAP SELECT {folder} failed: {exc}", code="mail_server_unavailable"
+            ) from exc
+        if typ != "OK":
+            raise PermanentSyncError(
+                f"IMAP folder {folder!r} cannot be opened: {data!r}",
+                code="folder_not_found",
+                affects_mailbox=False,
+            )
+        self.selected = folder
+        _typ, validity = self.client.response("UIDVALIDITY")
+        if validity and validity[0]:
+            return int(validity[0])
+        # Some servers only send it in STATUS.
+        status = self._call("status", _quote(folder), "(UIDVALIDITY)")
+        match = _UIDVALIDITY_RE.search(status[0] if isinstance(status[0], bytes) else b"")
+        return int(match.group(1)) if match else 0
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        """UIDs greater than last_uid in the selected folder, ascending."""
+        data = self._uid("SEARCH", f"UID {last_uid + 1}:*")
+        uids: list[int] = []
+        for chunk in data:
+            if isinstance(chunk, bytes):
+                uids.extend(int(x) for x in chunk.split())
+        # "n:*" always matches the highest UID, even when it is below n.
+        return sorted(u for u in uids if u > last_uid)
+
+    def fetch(self, uids: Sequence[int]) -> Iterator[ImapMessage]:
+        """Fetch whole messages without setting \\Seen, in one round trip per call."""
+        if not uids:
+            return
+        data = self._uid("FETCH", ",".join(str(u) for u in uids), "(UID INTERNALDATE BODY.PEEK[])")
+        for item in data:
+            if not isinstance(item, tuple):
+                continue
+            meta, raw = item[0], item[1]
+            match = _UID_RE.search(meta)
+            if not match:
+                continue
+            date_match = _INTERNALDATE_RE.search(meta)
+            internal = None
+            if date_match:
+                try:
+                    internal = datetime.strptime(
+                        date_match.group(1).decode("ascii"), "%d-%b-%Y %H:%M:%S %z"
+                    )
+                except ValueError:
+                    internal = None
+            yield ImapMessage(uid=int(match.group(1)), internal_date=internal, raw=bytes(raw))
+
+    def search_header(self, header: str, value: str) -> list[int]:
+        data = self._uid("SEARCH", "HEADER", header, _quote(value))
+        uids: list[int] = []
+        for chunk in data:
+            if isinstance(chunk, bytes):
+                uids.extend(int(x) for x in chunk.split())
+        return uids
+
+    def append(
+        self, folder: str, raw: bytes, *, flags: str = "", date: datetime | None = None
+    ) -> None:
+        when = imaplib.Time2Internaldate(date.timestamp()) if date else None
+        self._call("append", _quote(folder), flags or None, when, raw)
+
+    def create_folder(self, folder: str) -> None:
+        self._call("create", _quote(folder))
+
+    def mark_deleted_and_expunge(self, uids: Sequence[int]) -> None:
+        if not uids:
+            return
+        self._uid("STORE", ",".join(str(u) for u in uids), "+FLAGS.SILENT", "(\\Deleted)")
+        self._call("expunge")
+
+
+def _quote(name: str) -> str:
+    if name and re.fullmatch(r"[A-Za-z0-9_./-]+", name):
+        return name
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _unquote(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").strip()
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        text = text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+    return text

@@ -1,0 +1,164 @@
+"""SMTP connector: one session that sends many messages. No Django here.
+
+Replies are classified where they are understood: 4xx and lost connections are transient,
+5xx are permanent. A message refused for some recipients but accepted for others counts as
+sent (the refused addresses are returned), since sending it again would duplicate it for
+the recipients that accepted it.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from mailboxes.connectors import PermanentSyncError, TransientSyncError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int | None
+    username: str = ""
+    password: str = ""
+    # "ssl": implicit TLS (465); "starttls": upgrade when offered; "none": plaintext.
+    security: str = "starttls"
+    timeout: float = 60.0
+
+
+class SmtpMessageRefused(PermanentSyncError):
+    """The server refused this message (5xx): retrying it cannot help, other messages may go."""
+
+    def __init__(self, message: str, *, code: str = "smtp_refused") -> None:
+        super().__init__(message, code=code, affects_mailbox=False)
+
+
+class SmtpConnector:
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.settings = settings
+        self._client: smtplib.SMTP | None = None
+
+    def __enter__(self) -> SmtpConnector:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        s = self.settings
+        try:
+            if s.security == "ssl":
+                client: smtplib.SMTP = smtplib.SMTP_SSL(
+                    s.host, s.port or 465, timeout=s.timeout, context=ssl.create_default_context()
+                )
+            else:
+                client = smtplib.SMTP(s.host, s.port or 587, timeout=s.timeout)
+                client.ehlo_or_helo_if_needed()
+                if s.security == "starttls" and client.has_extn("starttls"):
+                    client.starttls(context=ssl.create_default_context())
+                    client.ehlo()
+        except smtplib.SMTPResponseException as exc:
+            raise _classify(exc, "SMTP greeting") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            raise TransientSyncError(
+                f"SMTP connection to {s.host} failed: {exc}", code="smtp_unavailable"
+            ) from exc
+        if s.username:
+            try:
+                client.login(s.username, s.password)
+            except smtplib.SMTPAuthenticationError as exc:
+                client.close()
+                raise PermanentSyncError(
+                    f"SMTP login refused: {exc.smtp_code} {_reply(exc)}",
+                    code="authentication_failed",
+                ) from exc
+            except smtplib.SMTPNotSupportedError as exc:
+                client.close()
+                raise PermanentSyncError(
+                    "SMTP server offers no authentication", code="authentication_failed"
+                ) from exc
+            except smtplib.SMTPResponseException as exc:
+                client.close()
+                raise _classify(exc, "SMTP login") from exc
+            except (OSError, smtplib.SMTPException) as exc:
+                client.close()
+                raise TransientSyncError(
+                    f"SMTP login failed: {exc}", code="smtp_unavailable"
+                ) from exc
+        self._client = client
+
+    def send(self, sender: str, recipients: Sequence[str], raw: bytes) -> dict[str, str]:
+        """Send one message; returns the recipients the server refused (address -> reply)."""
+        if self._client is None:
+            self.connect()
+        assert self._client is not None
+        try:
+            refused = self._client.sendmail(sender, list(recipients), raw)
+        except smtplib.SMTPRecipientsRefused as exc:
+            replies = {a: f"{c} {_decode(m)}" for a, (c, m) in exc.recipients.items()}
+            if all(str(r).startswith("4") for r in replies.values()):
+                raise TransientSyncError(
+                    f"SMTP recipients deferred: {replies}", code="smtp_deferred"
+                ) from exc
+            raise SmtpMessageRefused(f"SMTP refused every recipient: {replies}") from exc
+        except smtplib.SMTPServerDisconnected as exc:
+            self._client = None
+            raise TransientSyncError(
+                f"SMTP server disconnected: {exc}", code="smtp_unavailable"
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            self._reset()
+            raise _classify(exc, "SMTP send") from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise TransientSyncError(f"SMTP send failed: {exc}", code="smtp_unavailable") from exc
+        return {a: f"{c} {_decode(m)}" for a, (c, m) in refused.items()}
+
+    def _reset(self) -> None:
+        if self._client is None:
+            return
+        try:
+            self._client.rset()
+        except (OSError, smtplib.SMTPException):
+            self.close()
+
+    def close(self) -> None:
+        if self._client is None:
+            return
+        try:
+            self._client.quit()
+        except (OSError, smtplib.SMTPException):
+            logger.debug("SMTP QUIT failed", exc_info=True)
+            try:
+                self._client.close()
+            except OSError:
+                logger.debug("closing the SMTP socket failed", exc_info=True)
+        self._client = None
+
+
+def _classify(exc: smtplib.SMTPResponseException, what: str) -> Exception:
+    text = f"{what}: {exc.smtp_code} {_reply(exc)}"
+    if 400 <= exc.smtp_code < 500:
+        return TransientSyncError(text, code="smtp_deferred")
+    return SmtpMessageRefused(text)
+
+
+def _reply(exc: smtplib.SMTPResponseException) -> str:
+    return _decode(exc.smtp_error)
+
+
+def _decode(message: bytes | str) -> str:
+    if isinstance(message, bytes):
+        return message.decode("utf-8", "replace")
+    return str(message)
