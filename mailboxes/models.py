@@ -509,3 +509,47 @@ class Alert(models.Model):
     @property
     def is_acknowledged(self) -> bool:
         return self.acknowledged_at is not None
+
+
+class ProcessedMessage(models.Model):
+    """One message a mailbox pulled from a server folder, so that it is never filed twice.
+
+    Keyed by folder + UID + UIDVALIDITY (IMAP), UIDL (POP3) or item id (EWS): replaying a
+    fetch is a no-op. It also remembers which email came from which folder, so that a
+    folder-level tracking rule can be applied again at every sync.
+    """
+
+    class Outcome(models.TextChoices):
+        FILED = "filed", "Filed as a new email"
+        LINKED = "linked", "Same Message-ID as an email already filed: linked to it"
+        IRRELEVANT = "irrelevant", "Not relevant for the mailbox's tracking option"
+        TOO_OLD = "too_old", "Received before the cut-off date"
+        FAILED = "failed", "Could not be filed: kept as raw MIME with an error"
+
+    mailbox = models.ForeignKey(
+        Mailbox, on_delete=models.CASCADE, related_name="processed_messages"
+    )
+    protocol = models.CharField(max_length=8, choices=FolderSyncState.Protocol.choices)
+    folder_id = models.CharField(max_length=512)
+    uid_validity = models.PositiveBigIntegerField(default=0)
+    uid = models.CharField(max_length=512)
+    email = models.ForeignKey(
+        "activities.Email",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="processed_messages",
+    )
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    processed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["mailbox", "protocol", "folder_id", "uid_validity", "uid"],
+                name="processed_message_unique_uid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox} · {self.folder_id} · {self.uid} · {self.outcome}"
