@@ -13,10 +13,9 @@ Usage, in a ModelForm::
 The checkbox is found by its name, ``clear_<field name>``; it is optional.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
-from django.db import models
 
 CLEAR_PREFIX = "clear_"
 
@@ -68,41 +67,41 @@ class ClearStoredPasswordField(forms.BooleanField):
         super().__init__(**kwargs)
 
 
-class WriteOnlyPasswordsMixin:
-    """Applies the write-only rules to every WriteOnlyPasswordField of a ModelForm."""
+if TYPE_CHECKING:
+    _ModelFormBase = forms.ModelForm
+else:
+    _ModelFormBase = object
 
-    fields: dict[str, forms.Field]
-    initial: dict[str, Any]
-    instance: models.Model
-    cleaned_data: dict[str, Any]
+
+class WriteOnlyPasswordsMixin(_ModelFormBase):
+    """Applies the write-only rules to every WriteOnlyPasswordField of a ModelForm."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for name in self.write_only_password_names():
+        for name, field in self.write_only_password_fields():
             stored = getattr(self.instance, name, "") if self.instance.pk else ""
             # model_to_dict copied the plaintext into the initial data; it has no use here.
             self.initial.pop(name, None)
-            field = self.fields[name]
-            assert isinstance(field, WriteOnlyPasswordField)
             field.show_stored(has_value=bool(stored))
             clear = self.fields.get(CLEAR_PREFIX + name)
             if clear is not None and not stored:
                 clear.disabled = True
 
-    def write_only_password_names(self) -> list[str]:
+    def write_only_password_fields(self) -> list[tuple[str, WriteOnlyPasswordField]]:
         return [
-            name for name, field in self.fields.items() if isinstance(field, WriteOnlyPasswordField)
+            (name, field)
+            for name, field in self.fields.items()
+            if isinstance(field, WriteOnlyPasswordField)
         ]
 
     def clean(self) -> dict[str, Any]:
-        cleaned_data: dict[str, Any] = super().clean()  # type: ignore[misc]
-        for name in self.write_only_password_names():
+        super().clean()
+        cleaned_data = self.cleaned_data
+        for name, _field in self.write_only_password_fields():
             new_value = cleaned_data.get(name)
             clear = cleaned_data.get(CLEAR_PREFIX + name, False)
             if clear and new_value:
-                self.add_error(  # type: ignore[attr-defined]
-                    name, "Enter a new password or clear the stored one, not both."
-                )
+                self.add_error(name, "Enter a new password or clear the stored one, not both.")
             elif clear:
                 cleaned_data[name] = ""
             elif not new_value:

@@ -1,0 +1,326 @@
+"""Admin of queues, mailboxes and their options and tracking folders."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.safestring import SafeString
+from django.utils.translation import ngettext
+
+from crmsync.admin_display import admin_link, badge, excerpt
+from mailboxes.forms import MailboxAdminForm
+from mailboxes.models import (
+    MAX_TRACKING_FOLDERS,
+    ItemTypeSyncOptions,
+    Mailbox,
+    MailboxTrackingFolder,
+    Queue,
+)
+
+MAILBOX_STATUS_FIELDS = (
+    "incoming_status",
+    "outgoing_status",
+    "act_status",
+    "test_status",
+    "tested_at",
+    "incoming_processed_at",
+    "outgoing_processed_at",
+    "act_processed_at",
+    "items_processed",
+    "items_failed",
+    "last_sync_started_at",
+    "last_success_at",
+    "last_duration_ms",
+    "average_duration_ms",
+    "idle_cycles",
+)
+MAILBOX_ERROR_FIELDS = (
+    "last_error_text",
+    "last_error_code",
+    "last_error_at",
+    "error_count",
+    "transient_failure_count",
+)
+MAILBOX_SCHEDULING_FIELDS = (
+    "incoming_postpone_until",
+    "outgoing_postpone_until",
+    "act_postpone_until",
+    "next_due_at",
+    "claimed_by",
+    "claimed_at",
+    "claim_expires_at",
+)
+
+
+@admin.register(Queue)
+class QueueAdmin(admin.ModelAdmin):
+    list_display = (
+        "name",
+        "email_address",
+        "owner",
+        "incoming_delivery_method",
+        "outgoing_delivery_method",
+        "mailbox_link",
+    )
+    list_filter = ("incoming_delivery_method", "outgoing_delivery_method")
+    search_fields = ("name", "email_address", "owner__username", "owner__email")
+    autocomplete_fields = ("owner",)
+    filter_horizontal = ("members",)
+    list_select_related = ("owner", "mailbox")
+    readonly_fields = ("created_at", "modified_at")
+
+    @admin.display(description="mailbox")
+    def mailbox_link(self, obj: Queue) -> SafeString | str:
+        return admin_link(getattr(obj, "mailbox", None))
+
+
+class ItemTypeSyncOptionsInline(admin.StackedInline):
+    model = ItemTypeSyncOptions
+    extra = 0
+    max_num = len(ItemTypeSyncOptions.SYNCED_TYPES)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("item_type", "is_enabled"),
+                    ("crm_to_exchange", "exchange_to_crm"),
+                    ("delete_crm_to_exchange", "delete_exchange_to_crm"),
+                    ("conflict_strategy", "exchange_delete_mode"),
+                    "categories",
+                    "sync_from",
+                    ("contact_import_scope", "contact_import_folders"),
+                    ("contact_export_scope", "contact_export_categories"),
+                )
+            },
+        ),
+    )
+
+
+class MailboxTrackingFolderInline(admin.TabularInline):
+    model = MailboxTrackingFolder
+    extra = 0
+    # The model's clean() counts saved rows only; the formset must not add past the limit.
+    max_num = MAX_TRACKING_FOLDERS
+    fields = (
+        "exchange_folder_name",
+        "exchange_folder_id",
+        "regarding_content_type",
+        "regarding_object_id",
+        "onboarding_status",
+    )
+    readonly_fields = ("onboarding_status",)
+
+
+class OwnerKindFilter(admin.SimpleListFilter):
+    title = "owner"
+    parameter_name = "owner_kind"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("user", "User"), ("queue", "Queue")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.value() == "user":
+            return queryset.filter(user__isnull=False)
+        if self.value() == "queue":
+            return queryset.filter(queue__isnull=False)
+        return queryset
+
+
+APPROVED = Mailbox.ApprovalStatus.APPROVED
+REJECTED = Mailbox.ApprovalStatus.REJECTED
+
+
+@admin.register(Mailbox)
+class MailboxAdmin(admin.ModelAdmin):
+    form = MailboxAdminForm
+    inlines = (ItemTypeSyncOptionsInline, MailboxTrackingFolderInline)
+    list_display = (
+        "email_address",
+        "owner_link",
+        "profile",
+        "approval_badge",
+        "is_active",
+        "incoming_badge",
+        "outgoing_badge",
+        "act_badge",
+        "last_sync_started_at",
+        "last_success_at",
+        "last_error_excerpt",
+        "error_count",
+    )
+    list_filter = (
+        "approval_status",
+        "is_active",
+        "profile",
+        OwnerKindFilter,
+        "incoming_status",
+        "outgoing_status",
+        "act_status",
+        "incoming_delivery_method",
+        "outgoing_delivery_method",
+        "act_delivery_method",
+        "is_forward_mailbox",
+    )
+    search_fields = (
+        "email_address",
+        "name",
+        "username",
+        "user__username",
+        "user__email",
+        "queue__name",
+        "last_error_text",
+        "last_error_code",
+    )
+    list_select_related = ("user", "queue", "profile")
+    autocomplete_fields = ("user", "queue", "profile")
+    readonly_fields = (
+        *MAILBOX_STATUS_FIELDS,
+        *MAILBOX_ERROR_FIELDS,
+        *MAILBOX_SCHEDULING_FIELDS,
+        "created_at",
+        "modified_at",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("user", "queue"),
+                    "name",
+                    "email_address",
+                    "profile",
+                    "approval_status",
+                    "is_active",
+                    "is_forward_mailbox",
+                )
+            },
+        ),
+        (
+            "Delivery methods",
+            {
+                "fields": (
+                    "incoming_delivery_method",
+                    "outgoing_delivery_method",
+                    "act_delivery_method",
+                )
+            },
+        ),
+        (
+            "Credentials",
+            {
+                "fields": ("username", "password", "clear_password"),
+                "description": "Used when the profile takes the credentials of each mailbox.",
+            },
+        ),
+        (
+            "Email processing",
+            {"fields": ("tracking_option", "process_and_delete", "process_emails_received_after")},
+        ),
+        ("Status", {"fields": MAILBOX_STATUS_FIELDS}),
+        ("Last error", {"fields": MAILBOX_ERROR_FIELDS}),
+        ("Scheduling", {"fields": MAILBOX_SCHEDULING_FIELDS, "classes": ("collapse",)}),
+        ("Bookkeeping", {"fields": ("created_at", "modified_at"), "classes": ("collapse",)}),
+    )
+    actions = (
+        "approve_mailboxes",
+        "reject_mailboxes",
+        "activate_mailboxes",
+        "deactivate_mailboxes",
+    )
+
+    @admin.action(description="Approve the selected mailboxes")
+    def approve_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
+        count = self._change(queryset, approval_status=APPROVED)
+        self._report(
+            request, ngettext("%d mailbox approved.", "%d mailboxes approved.", count), count
+        )
+
+    @admin.action(description="Reject the selected mailboxes")
+    def reject_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
+        count = self._change(queryset, approval_status=REJECTED)
+        self._report(
+            request, ngettext("%d mailbox rejected.", "%d mailboxes rejected.", count), count
+        )
+
+    @admin.action(description="Activate the selected mailboxes")
+    def activate_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
+        count = self._change(queryset, is_active=True)
+        self._report(
+            request, ngettext("%d mailbox activated.", "%d mailboxes activated.", count), count
+        )
+
+    @admin.action(description="Deactivate the selected mailboxes")
+    def deactivate_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
+        count = self._change(queryset, is_active=False)
+        self._report(
+            request, ngettext("%d mailbox deactivated.", "%d mailboxes deactivated.", count), count
+        )
+
+    @staticmethod
+    def _change(queryset: QuerySet[Mailbox], **changes: Any) -> int:
+        """Updates the selected mailboxes not yet in the new state; returns how many."""
+        return queryset.exclude(**changes).update(**changes, modified_at=timezone.now())
+
+    def _report(self, request: HttpRequest, template: str, count: int) -> None:
+        self.message_user(request, template % count, messages.SUCCESS)
+
+    @admin.display(description="owner")
+    def owner_link(self, obj: Mailbox) -> SafeString | str:
+        return admin_link(obj.owner)
+
+    @admin.display(description="approval", ordering="approval_status")
+    def approval_badge(self, obj: Mailbox) -> SafeString:
+        return badge(obj.approval_status, obj.get_approval_status_display())
+
+    @admin.display(description="incoming", ordering="incoming_status")
+    def incoming_badge(self, obj: Mailbox) -> SafeString:
+        return badge(obj.incoming_status, obj.get_incoming_status_display())
+
+    @admin.display(description="outgoing", ordering="outgoing_status")
+    def outgoing_badge(self, obj: Mailbox) -> SafeString:
+        return badge(obj.outgoing_status, obj.get_outgoing_status_display())
+
+    @admin.display(description="appointments, contacts, tasks", ordering="act_status")
+    def act_badge(self, obj: Mailbox) -> SafeString:
+        return badge(obj.act_status, obj.get_act_status_display())
+
+    @admin.display(description="last error", ordering="last_error_at")
+    def last_error_excerpt(self, obj: Mailbox) -> str:
+        return excerpt(obj.last_error_text)
+
+
+@admin.register(ItemTypeSyncOptions)
+class ItemTypeSyncOptionsAdmin(admin.ModelAdmin):
+    list_display = (
+        "mailbox",
+        "item_type",
+        "is_enabled",
+        "crm_to_exchange",
+        "exchange_to_crm",
+        "conflict_strategy",
+        "exchange_delete_mode",
+    )
+    list_filter = ("item_type", "is_enabled", "conflict_strategy", "exchange_delete_mode")
+    search_fields = ("mailbox__email_address",)
+    list_select_related = ("mailbox",)
+    autocomplete_fields = ("mailbox",)
+
+
+@admin.register(MailboxTrackingFolder)
+class MailboxTrackingFolderAdmin(admin.ModelAdmin):
+    list_display = (
+        "exchange_folder_name",
+        "mailbox",
+        "regarding_content_type",
+        "regarding_object_id",
+        "onboarding_status",
+        "created_at",
+    )
+    list_filter = ("onboarding_status", "regarding_content_type")
+    search_fields = ("exchange_folder_name", "exchange_folder_id", "mailbox__email_address")
+    list_select_related = ("mailbox", "regarding_content_type")
+    autocomplete_fields = ("mailbox",)
+    readonly_fields = ("onboarding_status", "created_at", "modified_at")

@@ -1,0 +1,152 @@
+"""Admin of the sync engine's records: id mappings and folder sync states."""
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.safestring import SafeString
+
+from crmsync.admin_display import admin_link, excerpt
+from mailboxes.models import ExchangeSyncIdMapping, FolderSyncState
+
+
+@admin.register(ExchangeSyncIdMapping)
+class ExchangeSyncIdMappingAdmin(admin.ModelAdmin):
+    """Written by the sync engine; an admin resolves manual conflicts or unlinks records."""
+
+    list_display = (
+        "item_subject",
+        "mailbox",
+        "object_type",
+        "crm_object_link",
+        "user_decision",
+        "is_deleted_in_exchange",
+        "is_unlinked_in_crm",
+        "retries",
+        "last_synced_at",
+        "last_error_excerpt",
+    )
+    list_filter = (
+        "object_type",
+        "user_decision",
+        "is_deleted_in_exchange",
+        "is_unlinked_in_crm",
+        "from_crm_change_type",
+        "to_crm_change_type",
+    )
+    search_fields = (
+        "item_subject",
+        "exchange_item_id",
+        "ical_uid",
+        "mailbox__email_address",
+        "last_error_text",
+    )
+    list_select_related = ("mailbox", "crm_content_type")
+    raw_id_fields = ("mailbox",)
+    readonly_fields = (
+        "mailbox",
+        "object_type",
+        "crm_content_type",
+        "crm_object_id",
+        "crm_object_link",
+        "exchange_item_id",
+        "change_key",
+        "ical_uid",
+        "exchange_folder_id",
+        "crm_fingerprint",
+        "exchange_fingerprint",
+        "crm_modified_at",
+        "exchange_modified_at",
+        "from_crm_change_type",
+        "to_crm_change_type",
+        "is_deleted_in_exchange",
+        "crm_snapshot",
+        "exchange_snapshot",
+        "last_error_text",
+        "last_error_code",
+        "last_error_at",
+        "item_subject",
+        "last_synced_at",
+        "created_at",
+        "modified_at",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "mailbox",
+                    "object_type",
+                    "item_subject",
+                    ("crm_content_type", "crm_object_id"),
+                    "crm_object_link",
+                    "exchange_item_id",
+                    "change_key",
+                    "ical_uid",
+                    "exchange_folder_id",
+                )
+            },
+        ),
+        (
+            "Sync state",
+            {
+                "fields": (
+                    ("crm_fingerprint", "crm_modified_at"),
+                    ("exchange_fingerprint", "exchange_modified_at"),
+                    ("from_crm_change_type", "to_crm_change_type"),
+                    "is_deleted_in_exchange",
+                    "is_unlinked_in_crm",
+                    "last_synced_at",
+                )
+            },
+        ),
+        ("Conflict", {"fields": ("user_decision", "crm_snapshot", "exchange_snapshot")}),
+        (
+            "Errors",
+            {"fields": ("retries", "last_error_text", "last_error_code", "last_error_at")},
+        ),
+        ("Bookkeeping", {"fields": ("created_at", "modified_at"), "classes": ("collapse",)}),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="CRM record")
+    def crm_object_link(self, obj: ExchangeSyncIdMapping) -> SafeString | str:
+        return admin_link(obj.crm_object)
+
+    @admin.display(description="last error", ordering="last_error_at")
+    def last_error_excerpt(self, obj: ExchangeSyncIdMapping) -> str:
+        return excerpt(obj.last_error_text)
+
+
+@admin.register(FolderSyncState)
+class FolderSyncStateAdmin(admin.ModelAdmin):
+    """Written by the sync engine; deleting a row makes the next pull of that folder full."""
+
+    list_display = (
+        "mailbox",
+        "protocol",
+        "item_type",
+        "folder_name",
+        "is_initial_sync_complete",
+        "last_synced_at",
+    )
+    list_filter = ("protocol", "item_type", "is_initial_sync_complete")
+    search_fields = ("mailbox__email_address", "folder_name", "folder_id")
+    list_select_related = ("mailbox",)
+    readonly_fields = (
+        "mailbox",
+        "protocol",
+        "item_type",
+        "folder_id",
+        "folder_name",
+        "sync_state",
+        "uid_validity",
+        "last_uid",
+        "is_initial_sync_complete",
+        "last_synced_at",
+        "created_at",
+        "modified_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
