@@ -1,0 +1,1 @@
+"""The REST API for activities, contacts and accounts (`/api/v1/`)."""
