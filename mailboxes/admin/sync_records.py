@@ -1,11 +1,11 @@
-"""Admin of the sync engine's records: id mappings and folder sync states."""
+"""Admin of the sync engine's records: id mappings, folder sync states, pulled messages."""
 
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
 from crmsync.admin_display import admin_link, excerpt
-from mailboxes.models import ExchangeSyncIdMapping, FolderSyncState
+from mailboxes.models import ExchangeSyncIdMapping, FolderSyncState, ProcessedMessage
 
 
 @admin.register(ExchangeSyncIdMapping)
@@ -146,6 +146,30 @@ class FolderSyncStateAdmin(admin.ModelAdmin):
         "last_synced_at",
         "created_at",
         "modified_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(ProcessedMessage)
+class ProcessedMessageAdmin(admin.ModelAdmin):
+    """Written by the sync engine; deleting a row lets the next pull file that message again."""
+
+    list_display = ("processed_at", "mailbox", "protocol", "folder_id", "uid", "outcome", "email")
+    list_filter = ("outcome", "protocol")
+    search_fields = ("mailbox__email_address", "folder_id", "uid", "email__subject")
+    list_select_related = ("mailbox", "email")
+    date_hierarchy = "processed_at"
+    readonly_fields = (
+        "mailbox",
+        "protocol",
+        "folder_id",
+        "uid_validity",
+        "uid",
+        "email",
+        "outcome",
+        "processed_at",
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

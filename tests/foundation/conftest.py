@@ -1,0 +1,83 @@
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client, override_settings
+from rest_framework.authtoken.models import Token
+
+from crmsync.crypto import multi_fernet
+from mailboxes.models import ProcessedMessage
+from tests import factories
+from users.models import User
+
+
+@pytest.fixture
+def superuser(db: None) -> User:
+    return factories.make_superuser(username="admin")
+
+
+@pytest.fixture
+def staff_client(superuser: User) -> Client:
+    client = Client()
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def non_staff_client(db: None) -> Client:
+    client = Client()
+    client.force_login(factories.make_user(username="plain", is_staff=False))
+    return client
+
+
+@pytest.fixture
+def every_model(db: None) -> None:
+    """At least one row of every model the admin shows, linked the way the sync links them."""
+    profile = factories.make_profile(
+        incoming_password="profile-incoming-secret", outgoing_password="profile-outgoing-secret"
+    )
+    mailbox = factories.make_mailbox(profile=profile, password="mailbox-secret")
+    queue = factories.make_queue()
+    factories.make_mailbox(queue=queue, profile=profile)
+    account = factories.make_account(owner_queue=queue)
+    contact = factories.make_contact(account=account)
+    factories.make_tracking_folder(mailbox=mailbox, regarding=account)
+    email = factories.make_email(mailbox=mailbox, owner_user=mailbox.user)
+    factories.make_party(email=email, contact=contact)
+    factories.make_attachment(email=email)
+    appointment = factories.make_appointment(owner_user=mailbox.user)
+    factories.make_party(appointment=appointment, role="organizer")
+    factories.make_attachment(appointment=appointment)
+    task = factories.make_task(owner_user=mailbox.user)
+    factories.make_attachment(task=task)
+    factories.make_mapping(mailbox=mailbox, crm_object=appointment)
+    factories.make_folder_state(mailbox=mailbox)
+    factories.make_alert(mailbox=mailbox)
+    factories.make_alert(profile=profile, severity="warning")
+    Group.objects.create(name="Sync administrators")
+    Token.objects.create(user=mailbox.user)
+    ProcessedMessage.objects.create(
+        mailbox=mailbox,
+        protocol="ews",
+        folder_id="inbox",
+        uid="AAMkMessage1",
+        email=email,
+        outcome=ProcessedMessage.Outcome.FILED,
+    )
+
+
+@pytest.fixture
+def encryption_keys() -> Iterator[Callable[..., None]]:
+    """Sets CRMSYNC_ENCRYPTION_KEYS for the rest of the test; the cached key list follows."""
+    overrides: list[override_settings] = []
+
+    def use(*keys: str) -> None:
+        override = override_settings(CRMSYNC_ENCRYPTION_KEYS=list(keys))
+        override.enable()
+        overrides.append(override)
+        multi_fernet.cache_clear()
+
+    yield use
+    for override in reversed(overrides):
+        override.disable()
+    multi_fernet.cache_clear()
