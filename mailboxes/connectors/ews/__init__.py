@@ -1,0 +1,40 @@
+"""The EWS connector: the one seam between crmsync and Exchange (through exchangelib).
+
+    account = account_for(mailbox)          # configured, pooled per profile, never sleeps
+    with exchange_errors():                  # exchangelib failures → connector error types
+        ...
+
+Errors: `TransientSyncError(retry_after=...)`, `PermanentSyncError` (from
+`mailboxes.connectors`), and the EWS-specific `InvalidSyncStateError`, `ItemConflictError`,
+`ItemNotFoundError`.
+"""
+
+from mailboxes.connectors.ews.account import (
+    EwsSettings,
+    account_for,
+    account_from_settings,
+    forget_connections,
+    settings_for,
+)
+from mailboxes.connectors.ews.errors import (
+    InvalidSyncStateError,
+    ItemConflictError,
+    ItemNotFoundError,
+    classify,
+    exchange_errors,
+    raise_if_error,
+)
+
+__all__ = [
+    "EwsSettings",
+    "InvalidSyncStateError",
+    "ItemConflictError",
+    "ItemNotFoundError",
+    "account_for",
+    "account_from_settings",
+    "classify",
+    "exchange_errors",
+    "forget_connections",
+    "raise_if_error",
+    "settings_for",
+]

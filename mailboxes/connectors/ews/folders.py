@@ -1,0 +1,202 @@
+"""Folders and item operations of one EWS mailbox, page by page, with errors translated.
+
+Distinguished folders (calendar, contacts, tasks, inbox, ...) are addressed by their
+distinguished id, so opening one costs no request; other folders by their stored id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from exchangelib import Account, ItemId
+from exchangelib.fields import FieldPath
+from exchangelib.folders import (
+    Calendar,
+    Contacts,
+    DeletedItems,
+    Folder,
+    Inbox,
+    Outbox,
+    Root,
+    SentItems,
+    Tasks,
+)
+from exchangelib.folders.base import BaseFolder
+from exchangelib.items import ID_ONLY, SEND_TO_NONE, BaseItem
+from exchangelib.services import SyncFolderItems
+
+from mailboxes.connectors.ews.errors import exchange_errors, raise_if_error
+
+# SyncFolderItems accepts 1..512 changes a page.
+MAX_CHANGES_PER_PAGE = 512
+
+DISTINGUISHED: dict[str, type[Folder]] = {
+    "calendar": Calendar,
+    "contacts": Contacts,
+    "tasks": Tasks,
+    "inbox": Inbox,
+    "sentitems": SentItems,
+    "deleteditems": DeletedItems,
+    "outbox": Outbox,
+}
+
+CREATE = SyncFolderItems.CREATE
+UPDATE = SyncFolderItems.UPDATE
+DELETE = SyncFolderItems.DELETE
+READ_FLAG_CHANGE = SyncFolderItems.READ_FLAG_CHANGE
+
+
+def root_of(account: Account) -> Root:
+    """The message folder root, without the GetFolder exchangelib would send to find it."""
+    return Root(account=account)
+
+
+def open_folder(account: Account, folder_id: str) -> BaseFolder:
+    """A folder by distinguished name ("calendar") or by EWS id, without a request."""
+    folder_class = DISTINGUISHED.get(folder_id)
+    if folder_class is not None:
+        return folder_class(root=root_of(account))
+    return Folder(root=root_of(account), id=folder_id)
+
+
+def fetch_folders(account: Account, folder_ids: Sequence[str]) -> list[BaseFolder]:
+    """GetFolder for these folders: proves they exist and that we may open them."""
+    folders = [open_folder(account, folder_id) for folder_id in folder_ids]
+    with exchange_errors():
+        from exchangelib.folders import FolderCollection
+
+        resolved = list(FolderCollection(account=account, folders=folders).resolve())
+    for result in resolved:
+        raise_if_error(result)
+    return resolved
+
+
+def subfolders(account: Account, parent_id: str) -> list[tuple[str, str]]:
+    """(id, display name) of every folder below `parent_id`, one FindFolder (deep)."""
+    parent = open_folder(account, parent_id)
+    with exchange_errors():
+        found = list(parent.walk().only("name"))
+    result = []
+    for folder in found:
+        raise_if_error(folder)
+        result.append((folder.id, folder.name or ""))
+    return result
+
+
+@dataclass
+class SyncPage:
+    """One SyncFolderItems answer: its changes and where the next page starts."""
+
+    changes: list[tuple[str, Any]] = field(default_factory=list)
+    sync_state: str = ""
+    includes_last_item_in_range: bool = True
+
+
+def fetch_sync_page(
+    folder: BaseFolder,
+    sync_state: str | None,
+    *,
+    max_changes: int = MAX_CHANGES_PER_PAGE,
+    only_fields: Iterable[str] | None = None,
+) -> SyncPage:
+    """One page of changes after `sync_state` (None: from the beginning).
+
+    Created and updated items come with their fields, deleted ones as an ItemId, so a page
+    costs one request. Raises `InvalidSyncStateError` when the server rejects the state.
+    """
+    account = folder.account
+    if only_fields is None:
+        additional_fields = {
+            FieldPath(field=f) for f in folder.allowed_item_fields(version=account.version)
+        }
+    else:
+        additional_fields = {
+            f for f in folder.normalize_fields(fields=list(only_fields)) if not f.field.is_attribute
+        }
+    service = SyncFolderItems(account=account)
+    with exchange_errors():
+        changes = list(
+            service.call(
+                folder=folder,
+                shape=ID_ONLY,
+                additional_fields=additional_fields,
+                sync_state=sync_state,
+                ignore=None,
+                max_changes_returned=max(1, min(max_changes, MAX_CHANGES_PER_PAGE)),
+                sync_scope=None,
+            )
+        )
+    for change in changes:
+        raise_if_error(change)
+    return SyncPage(
+        changes=changes,
+        sync_state=service.sync_state or "",
+        includes_last_item_in_range=bool(service.includes_last_item_in_range),
+    )
+
+
+def get_items(folder: BaseFolder, ids: Sequence[tuple[str, str | None]]) -> list[Any]:
+    """GetItem for (id, change key) pairs; missing items come back as exception objects."""
+    if not ids:
+        return []
+    with exchange_errors():
+        return list(
+            folder.account.fetch(ids=[ItemId(id=i, changekey=ck) for i, ck in ids], folder=folder)
+        )
+
+
+def save_new(items: Sequence[BaseItem], folder: BaseFolder) -> list[Any]:
+    """CreateItem in `folder` for each item, in one request; meetings invite nobody."""
+    if not items:
+        return []
+    account = folder.account
+    with exchange_errors():
+        return list(
+            account.bulk_create(
+                folder=folder,
+                items=list(items),
+                message_disposition="SaveOnly",
+                send_meeting_invitations=SEND_TO_NONE,
+            )
+        )
+
+
+def save_changes(items: Sequence[tuple[BaseItem, list[str]]], account: Account) -> list[Any]:
+    """UpdateItem with each item's change key, so a concurrent change in Exchange is refused."""
+    if not items:
+        return []
+    with exchange_errors():
+        return list(
+            account.bulk_update(
+                items=list(items),
+                conflict_resolution="NeverOverwrite",
+                message_disposition="SaveOnly",
+                send_meeting_invitations_or_cancellations=SEND_TO_NONE,
+                suppress_read_receipts=True,
+            )
+        )
+
+
+def delete_items(
+    account: Account, ids: Sequence[tuple[str, str | None]], *, mode: str
+) -> list[Any]:
+    """DeleteItem in the mode the mailbox chose: hard, soft or move to Deleted Items."""
+    if not ids:
+        return []
+    delete_type = {
+        "hard": "HardDelete",
+        "soft": "SoftDelete",
+        "move_to_deleted_items": "MoveToDeletedItems",
+    }[mode]
+    with exchange_errors():
+        return list(
+            account.bulk_delete(
+                ids=[ItemId(id=i, changekey=ck) for i, ck in ids],
+                delete_type=delete_type,
+                send_meeting_cancellations=SEND_TO_NONE,
+                affected_task_occurrences="AllOccurrences",
+                suppress_read_receipts=True,
+            )
+        )

@@ -1,0 +1,351 @@
+"""One sync cycle of one mailbox: claim, incoming email, outgoing email, ACT, release.
+
+Channels run in the order the spec gives. A transient error ends the cycle and postpones
+the mailbox (by the server's hint when it gave one); a permanent error fails its channel
+(or, when it concerns the connection, every channel), raises an Alert and stops the mailbox
+until a person acts (test & enable). After `CRMSYNC_MAX_TRANSIENT_FAILURES` transient
+failures in a row the mailbox is failed the same way.
+
+Email is another engineer's module, called through a hook (see README.md in this folder):
+`mailboxes.mail.cycle.run_incoming(mailbox, ctx)` and `run_outgoing(mailbox, ctx)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from mailboxes.models import Alert, Mailbox
+from mailboxes.sync import scheduling
+from mailboxes.sync.errors import PermanentSyncError, SyncError, TransientSyncError
+from mailboxes.sync.scheduling import Claim, ClaimLost
+
+if TYPE_CHECKING:
+    from exchangelib import Account
+
+logger = logging.getLogger(__name__)
+
+Status = Mailbox.ChannelStatus
+INCOMING, OUTGOING, ACT = "incoming", "outgoing", "act"
+CHANNELS = (INCOMING, OUTGOING, ACT)
+
+ProgressCallback = Callable[[str, int, "int | None"], None]
+
+
+@dataclass
+class CycleContext:
+    """What a channel gets besides the mailbox: the shared EWS account, counters, claim.
+
+    Channels call `heartbeat()` between pages of work (it keeps the claim alive and raises
+    `ClaimLost` if another worker took the mailbox over), `add_processed(n)` /
+    `add_failed(n)` for the status fields, and `report_progress(label, done, total)` for the
+    command line's progress bar.
+    """
+
+    mailbox: Mailbox
+    claim: Claim | None = None
+    full_resync: bool = False
+    progress: ProgressCallback | None = None
+    items_processed: int = 0
+    items_failed: int = 0
+    started_at: datetime = field(default_factory=timezone.now)
+    _account: Account | None = None
+    _last_heartbeat: float = field(default_factory=time.monotonic)
+
+    def ews_account(self) -> Account:
+        """The mailbox's exchangelib Account, made once per cycle (pooled per profile)."""
+        if self._account is None:
+            from mailboxes.connectors.ews import account_for
+
+            self._account = account_for(self.mailbox)
+        return self._account
+
+    def heartbeat(self) -> None:
+        if self.claim is None:
+            return
+        # Extend once a third of the claim has passed: cheap, and never lets it lapse.
+        if time.monotonic() - self._last_heartbeat >= scheduling.claim_seconds() / 3:
+            scheduling.extend_claim(self.claim)
+            self._last_heartbeat = time.monotonic()
+
+    def add_processed(self, count: int = 1) -> None:
+        self.items_processed += count
+
+    def add_failed(self, count: int = 1) -> None:
+        self.items_failed += count
+
+    def report_progress(self, label: str, done: int, total: int | None = None) -> None:
+        if self.progress is not None:
+            self.progress(label, done, total)
+
+
+@dataclass
+class CycleResult:
+    mailbox_id: int
+    ran: bool
+    reason: str = ""
+    items_processed: int = 0
+    items_failed: int = 0
+    error: SyncError | None = None
+    channels: dict[str, str] = field(default_factory=dict)
+    duration_ms: int = 0
+
+
+def _email_hooks() -> ModuleType | None:
+    try:
+        return importlib.import_module("mailboxes.mail.cycle")
+    except ImportError as exc:
+        # Only a missing email module is expected; a broken one must be seen.
+        if exc.name not in ("mailboxes.mail", "mailboxes.mail.cycle"):
+            raise
+        return None
+
+
+def channels_wanted(mailbox: Mailbox, now: datetime) -> list[str]:
+    """The channels this cycle runs, in order: configured, not failed, not postponed."""
+    profile = mailbox.profile
+    wanted = []
+    if (
+        mailbox.incoming_delivery_method
+        in (DeliveryMethod.SERVER_SIDE_SYNC, DeliveryMethod.FORWARD_MAILBOX)
+        and mailbox.incoming_status != Status.FAILURE
+        and not _postponed(mailbox.incoming_postpone_until, now)
+    ):
+        wanted.append(INCOMING)
+    if (
+        mailbox.outgoing_delivery_method == OutgoingDeliveryMethod.SERVER_SIDE_SYNC
+        and mailbox.outgoing_status != Status.FAILURE
+        and not _postponed(mailbox.outgoing_postpone_until, now)
+    ):
+        wanted.append(OUTGOING)
+    if (
+        mailbox.act_delivery_method == ActDeliveryMethod.SERVER_SIDE_SYNC
+        and profile is not None
+        and profile.is_exchange
+        and mailbox.act_status != Status.FAILURE
+        and not _postponed(mailbox.act_postpone_until, now)
+    ):
+        wanted.append(ACT)
+    return wanted
+
+
+def _postponed(until: datetime | None, now: datetime) -> bool:
+    return until is not None and until > now
+
+
+def _run_channel(channel: str, mailbox: Mailbox, ctx: CycleContext) -> bool:
+    """Run one channel; False when it does not exist in this installation."""
+    if channel == ACT:
+        from mailboxes.sync.act import run_act
+
+        run_act(mailbox, ctx)
+        return True
+    hooks = _email_hooks()
+    if hooks is None:
+        return False
+    function = getattr(hooks, f"run_{channel}", None)
+    if function is None:
+        return False
+    function(mailbox, ctx)
+    return True
+
+
+def run_cycle(
+    mailbox_id: int,
+    *,
+    queued_token: str | None = None,
+    full_resync: bool = False,
+    progress: ProgressCallback | None = None,
+    respect_limit: bool = True,
+) -> CycleResult:
+    """Claim the mailbox, run its channels, write its status and next run, release it."""
+    if queued_token:
+        claim = scheduling.take_over_claim(mailbox_id, queued_token)
+    else:
+        claim = scheduling.claim_mailbox(mailbox_id, respect_limit=respect_limit)
+    if claim is None:
+        return CycleResult(mailbox_id, ran=False, reason="held by another worker or not due")
+    try:
+        return _run_claimed(claim, full_resync=full_resync, progress=progress)
+    except BaseException:
+        # A bug, or the worker is being stopped: give the mailbox back for a later cycle.
+        scheduling.release_claim(claim)
+        raise
+
+
+def _run_claimed(
+    claim: Claim, *, full_resync: bool, progress: ProgressCallback | None
+) -> CycleResult:
+    mailbox = (
+        Mailbox.objects.select_related("profile", "user", "queue")
+        .filter(id=claim.mailbox_id)
+        .first()
+    )
+    if mailbox is None:
+        return CycleResult(claim.mailbox_id, ran=False, reason="mailbox deleted")
+    started = timezone.now()
+    clock = time.monotonic()
+    ctx = CycleContext(mailbox=mailbox, claim=claim, full_resync=full_resync, progress=progress)
+    result = CycleResult(mailbox.pk, ran=True)
+    error: SyncError | None = None
+    failed_channel = ""
+    for channel in channels_wanted(mailbox, started):
+        try:
+            if _run_channel(channel, mailbox, ctx):
+                result.channels[channel] = Status.SUCCESS
+        except ClaimLost:
+            logger.warning("mailbox %s: claim lost during %s; stopping", mailbox.pk, channel)
+            result.reason = "claim lost"
+            ctx.claim = None
+            break
+        except SyncError as exc:
+            error, failed_channel = exc, channel
+            break
+        except Exception as exc:
+            # A defect in our code or an unexpected answer: keep it visible, count it as
+            # transient so that the mailbox retries with back-off and fails after N.
+            logger.exception("mailbox %s: %s channel crashed", mailbox.pk, channel)
+            error = TransientSyncError(f"{type(exc).__name__}: {exc}", code="internal_error")
+            failed_channel = channel
+            break
+    result.items_processed, result.items_failed = ctx.items_processed, ctx.items_failed
+    result.error = error
+    result.duration_ms = int((time.monotonic() - clock) * 1000)
+    if result.reason == "claim lost":
+        return result
+    fields = _status_fields(mailbox, ctx, result, started, error, failed_channel)
+    if not scheduling.release_claim(claim, **fields):
+        logger.warning("mailbox %s: claim expired before the cycle ended", mailbox.pk)
+    _alert_if_failed(mailbox, fields, error)
+    return result
+
+
+def _status_fields(
+    mailbox: Mailbox,
+    ctx: CycleContext,
+    result: CycleResult,
+    started: datetime,
+    error: SyncError | None,
+    failed_channel: str,
+) -> dict[str, Any]:
+    now = timezone.now()
+    profile = mailbox.profile
+    average = mailbox.average_duration_ms
+    duration = result.duration_ms
+    fields: dict[str, Any] = {
+        "last_sync_started_at": started,
+        "last_duration_ms": duration,
+        # A moving average that a single slow cycle does not dominate.
+        "average_duration_ms": duration if average is None else (average * 9 + duration) // 10,
+        "items_processed": ctx.items_processed,
+        "items_failed": ctx.items_failed,
+    }
+    for channel, status in result.channels.items():
+        fields[f"{channel}_status"] = status
+        fields[f"{channel}_processed_at"] = now
+        fields[f"{channel}_postpone_until"] = None
+    if error is None:
+        busy = ctx.items_processed > 0 or ctx.items_failed > 0
+        idle_cycles = 0 if busy else mailbox.idle_cycles + 1
+        delay = (
+            scheduling.poll_interval(profile)
+            if busy
+            else scheduling.idle_delay(profile, idle_cycles - 1)
+        )
+        fields.update(
+            idle_cycles=idle_cycles,
+            transient_failure_count=0,
+            error_count=0,
+            last_success_at=now,
+            next_due_at=now + delay,
+        )
+        return fields
+    fields.update(
+        last_error_text=error.message[:4000],
+        last_error_code=error.code[:100],
+        last_error_at=now,
+        error_count=mailbox.error_count + 1,
+        idle_cycles=0,
+    )
+    if isinstance(error, PermanentSyncError):
+        failing = channels_wanted(mailbox, started) if error.affects_mailbox else [failed_channel]
+        for channel in failing:
+            fields[f"{channel}_status"] = Status.FAILURE
+        fields["next_due_at"] = None
+        return fields
+    failures = mailbox.transient_failure_count + 1
+    retry_after = error.retry_after if isinstance(error, TransientSyncError) else None
+    delay = scheduling.error_delay(failures, retry_after)
+    fields["transient_failure_count"] = failures
+    fields["next_due_at"] = now + delay
+    for channel in channels_wanted(mailbox, started):
+        if channel not in result.channels:
+            fields[f"{channel}_postpone_until"] = now + delay
+    if failures >= scheduling.max_transient_failures():
+        for channel in channels_wanted(mailbox, started):
+            fields[f"{channel}_status"] = Status.FAILURE
+        fields["next_due_at"] = None
+    return fields
+
+
+def _alert_if_failed(mailbox: Mailbox, fields: dict[str, Any], error: SyncError | None) -> None:
+    if error is None:
+        return
+    failed = [c for c in CHANNELS if fields.get(f"{c}_status") == Status.FAILURE]
+    if not failed:
+        return
+    if isinstance(error, PermanentSyncError):
+        reason = "a permanent error"
+    else:
+        reason = f"{fields.get('transient_failure_count')} transient failures in a row"
+    Alert.objects.create(
+        mailbox=mailbox,
+        severity=Alert.Severity.ERROR,
+        code=error.code[:100],
+        message=(
+            f"Synchronization of {mailbox.email_address} stopped ({', '.join(failed)}) after "
+            f"{reason}: {error.message[:1000]}. Fix the cause, then run Test & enable."
+        ),
+    )
+    _alert_profile_if_widespread(mailbox)
+
+
+def _alert_profile_if_widespread(mailbox: Mailbox) -> None:
+    """Alert the profile when more than half of its mailboxes failed within an hour."""
+    profile = mailbox.profile
+    if profile is None or not profile.send_alert_on_failures:
+        return
+    hour_ago = timezone.now() - timedelta(hours=1)
+    mailboxes = Mailbox.objects.filter(profile=profile, is_active=True)
+    total = mailboxes.count()
+    failed = (
+        mailboxes.filter(last_error_at__gte=hour_ago)
+        .filter(
+            Q(incoming_status=Status.FAILURE)
+            | Q(outgoing_status=Status.FAILURE)
+            | Q(act_status=Status.FAILURE)
+        )
+        .count()
+    )
+    if total == 0 or failed * 2 <= total:
+        return
+    if Alert.objects.filter(
+        profile=profile, mailbox=None, code="profile_failures", created_at__gte=hour_ago
+    ).exists():
+        return
+    Alert.objects.create(
+        profile=profile,
+        severity=Alert.Severity.ERROR,
+        code="profile_failures",
+        message=f"{failed} of {total} mailboxes of profile {profile.name} failed within an hour.",
+    )

@@ -1,0 +1,312 @@
+"""Which mailboxes are due, who holds each one, and when each runs next.
+
+A mailbox is held through its claim columns (`claimed_by`, `claimed_at`,
+`claim_expires_at`). The dispatcher claims due mailboxes itself, with a token it hands to
+the `sync_mailbox` task, so that a mailbox is never queued twice and queued work counts
+against the profile's `max_concurrent_connections` across every worker. The task swaps
+the dispatcher's token for its own with a conditional UPDATE whose row count says whether it
+still holds the mailbox; a claim whose holder died expires and the mailbox becomes due again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from mailboxes.models import Mailbox
+from profiles.models import EmailServerProfile
+
+logger = logging.getLogger(__name__)
+
+Status = Mailbox.ChannelStatus
+EXCHANGE_SERVER_TYPES = (
+    EmailServerProfile.ServerType.EXCHANGE,
+    EmailServerProfile.ServerType.EXCHANGE_ONLINE,
+)
+
+# First transient back-off, before doubling; and the longest error back-off.
+ERROR_BACKOFF_BASE_SECONDS = 60
+ERROR_BACKOFF_MAX_SECONDS = 3600
+# Idle back-off: a mailbox with nothing to do waits twice as long each time, up to this.
+MAX_IDLE_BACKOFF_SECONDS = 4 * 3600
+
+
+def claim_seconds() -> int:
+    return int(settings.CRMSYNC_CLAIM_SECONDS)
+
+
+def max_transient_failures() -> int:
+    return int(settings.CRMSYNC_MAX_TRANSIENT_FAILURES)
+
+
+def max_idle_backoff_seconds() -> int:
+    return int(getattr(settings, "CRMSYNC_MAX_IDLE_BACKOFF_SECONDS", MAX_IDLE_BACKOFF_SECONDS))
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def new_claim_token(prefix: str) -> str:
+    # claimed_by shows admins who holds the mailbox; the random part makes it unique.
+    return f"{prefix}/{uuid.uuid4().hex[:12]}"[:200]
+
+
+# --- Which mailboxes need work -----------------------------------------------------------
+
+
+def _not_postponed(field: str, now: datetime) -> Q:
+    return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lte": now})
+
+
+def incoming_wanted(now: datetime) -> Q:
+    return (
+        Q(
+            incoming_delivery_method__in=[
+                DeliveryMethod.SERVER_SIDE_SYNC,
+                DeliveryMethod.FORWARD_MAILBOX,
+            ]
+        )
+        & ~Q(incoming_status=Status.FAILURE)
+        & _not_postponed("incoming_postpone_until", now)
+    )
+
+
+def outgoing_wanted(now: datetime) -> Q:
+    return (
+        Q(outgoing_delivery_method=OutgoingDeliveryMethod.SERVER_SIDE_SYNC)
+        & ~Q(outgoing_status=Status.FAILURE)
+        & _not_postponed("outgoing_postpone_until", now)
+    )
+
+
+def act_wanted(now: datetime) -> Q:
+    return (
+        Q(act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC)
+        & Q(profile__server_type__in=EXCHANGE_SERVER_TYPES)
+        & ~Q(act_status=Status.FAILURE)
+        & _not_postponed("act_postpone_until", now)
+    )
+
+
+def claim_is_free(now: datetime) -> Q:
+    return Q(claim_expires_at__isnull=True) | Q(claim_expires_at__lte=now)
+
+
+def due_mailboxes(now: datetime | None = None) -> Q:
+    """Active, approved, on an active profile, a channel that needs work, due and unheld."""
+    now = now or timezone.now()
+    return (
+        Q(is_active=True, approval_status=Mailbox.ApprovalStatus.APPROVED)
+        & Q(profile__isnull=False, profile__is_active=True)
+        & (incoming_wanted(now) | outgoing_wanted(now) | act_wanted(now))
+        & (Q(next_due_at__isnull=True) | Q(next_due_at__lte=now))
+        & claim_is_free(now)
+    )
+
+
+def live_claims(profile_ids: Iterable[int], now: datetime) -> dict[int, int]:
+    """Mailboxes held (queued or syncing) per profile, across every worker."""
+    rows = (
+        Mailbox.objects.filter(profile_id__in=list(profile_ids), claim_expires_at__gt=now)
+        .values("profile_id")
+        .annotate(n=Count("id"))
+    )
+    return {row["profile_id"]: row["n"] for row in rows}
+
+
+# --- Claims --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    mailbox_id: int
+    token: str
+
+
+def claim_due_mailboxes(
+    *, profile_id: int | None = None, now: datetime | None = None, limit: int | None = None
+) -> list[Claim]:
+    """Claim the due mailboxes that fit in their profiles' connection budgets.
+
+    One transaction per profile holds the profile row locked while counting its live claims,
+    so two dispatchers (beat, and workers dispatching as they finish) never overfill it.
+    """
+    now = now or timezone.now()
+    due = Mailbox.objects.filter(due_mailboxes(now))
+    if profile_id is not None:
+        due = due.filter(profile_id=profile_id)
+    profile_ids = sorted(set(due.values_list("profile_id", flat=True).distinct()))
+    claims: list[Claim] = []
+    for pid in profile_ids:
+        if limit is not None and len(claims) >= limit:
+            break
+        claims.extend(
+            _claim_for_profile(pid, now, limit=None if limit is None else limit - len(claims))
+        )
+    return claims
+
+
+def _claim_for_profile(profile_id: int, now: datetime, *, limit: int | None) -> list[Claim]:
+    with transaction.atomic():
+        profile = (
+            EmailServerProfile.objects.select_for_update()
+            .filter(pk=profile_id, is_active=True)
+            .only("id", "max_concurrent_connections")
+            .first()
+        )
+        if profile is None:
+            return []
+        held = live_claims([profile_id], now).get(profile_id, 0)
+        budget = profile.max_concurrent_connections - held
+        if limit is not None:
+            budget = min(budget, limit)
+        if budget <= 0:
+            return []
+        ids = list(
+            Mailbox.objects.filter(due_mailboxes(now), profile_id=profile_id)
+            .order_by("next_due_at", "id")
+            .values_list("id", flat=True)[:budget]
+        )
+        if not ids:
+            return []
+        token = new_claim_token(f"queued@{worker_name()}")
+        won = Mailbox.objects.filter(claim_is_free(now), id__in=ids).update(
+            claimed_by=token,
+            claimed_at=now,
+            claim_expires_at=now + timedelta(seconds=claim_seconds()),
+        )
+        if won != len(ids):
+            logger.info(
+                "profile %s: %s of %s mailboxes claimed meanwhile",
+                profile_id,
+                len(ids) - won,
+                len(ids),
+            )
+        return [
+            Claim(mailbox_id=mid, token=token)
+            for mid in Mailbox.objects.filter(id__in=ids, claimed_by=token).values_list(
+                "id", flat=True
+            )
+        ]
+
+
+def take_over_claim(
+    mailbox_id: int, queued_token: str, *, now: datetime | None = None
+) -> Claim | None:
+    """The task's half of the dispatcher's claim: swap the queue token for the worker's."""
+    now = now or timezone.now()
+    token = new_claim_token(worker_name())
+    won = Mailbox.objects.filter(
+        id=mailbox_id, claimed_by=queued_token, claim_expires_at__gt=now
+    ).update(
+        claimed_by=token,
+        claimed_at=now,
+        claim_expires_at=now + timedelta(seconds=claim_seconds()),
+    )
+    return Claim(mailbox_id, token) if won == 1 else None
+
+
+def claim_mailbox(
+    mailbox_id: int, *, now: datetime | None = None, respect_limit: bool = True
+) -> Claim | None:
+    """Claim one mailbox directly ("sync now", the command line), if nobody holds it.
+
+    With `respect_limit`, only while its profile has a free connection.
+    """
+    now = now or timezone.now()
+    token = new_claim_token(worker_name())
+    with transaction.atomic():
+        mailbox = Mailbox.objects.filter(id=mailbox_id).only("id", "profile_id").first()
+        if mailbox is None:
+            return None
+        if respect_limit and mailbox.profile_id is not None:
+            profile = (
+                EmailServerProfile.objects.select_for_update()
+                .filter(pk=mailbox.profile_id)
+                .only("id", "max_concurrent_connections")
+                .first()
+            )
+            held = live_claims([mailbox.profile_id], now).get(mailbox.profile_id, 0)
+            if profile is not None and held >= profile.max_concurrent_connections:
+                return None
+        won = Mailbox.objects.filter(claim_is_free(now), id=mailbox_id).update(
+            claimed_by=token,
+            claimed_at=now,
+            claim_expires_at=now + timedelta(seconds=claim_seconds()),
+        )
+    return Claim(mailbox_id, token) if won == 1 else None
+
+
+class ClaimLost(Exception):
+    """Another worker took the mailbox over (our claim expired): stop writing at once."""
+
+
+def extend_claim(claim: Claim, *, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    kept = Mailbox.objects.filter(id=claim.mailbox_id, claimed_by=claim.token).update(
+        claim_expires_at=now + timedelta(seconds=claim_seconds())
+    )
+    if kept != 1:
+        raise ClaimLost(f"mailbox {claim.mailbox_id}: claim {claim.token} lost")
+
+
+def release_claim(claim: Claim, **fields: object) -> bool:
+    """Give the mailbox back, writing `fields` in the same statement; False if not ours."""
+    return (
+        Mailbox.objects.filter(id=claim.mailbox_id, claimed_by=claim.token).update(
+            claimed_by="", claimed_at=None, claim_expires_at=None, **fields
+        )
+        == 1
+    )
+
+
+# --- When next -----------------------------------------------------------------------------
+
+
+def poll_interval(profile: EmailServerProfile | None) -> timedelta:
+    minutes = profile.min_polling_interval_minutes if profile is not None else 5
+    return timedelta(minutes=max(1, minutes))
+
+
+def idle_delay(profile: EmailServerProfile | None, idle_cycles: int) -> timedelta:
+    """The profile's interval, doubled for each idle cycle in a row, up to the cap."""
+    base = poll_interval(profile).total_seconds()
+    seconds = base * (2 ** min(idle_cycles, 16))
+    return timedelta(seconds=min(seconds, max(base, max_idle_backoff_seconds())))
+
+
+def error_delay(failures_in_a_row: int, retry_after: float | None) -> timedelta:
+    """The server's hint when it gave one, else exponential back-off with ±20 % jitter."""
+    if retry_after is not None and retry_after > 0:
+        return timedelta(seconds=retry_after)
+    seconds = ERROR_BACKOFF_BASE_SECONDS * (2 ** max(0, min(failures_in_a_row - 1, 16)))
+    seconds = min(seconds, ERROR_BACKOFF_MAX_SECONDS)
+    return timedelta(seconds=seconds * random.uniform(0.8, 1.2))
+
+
+def make_due_now(mailbox_id: int) -> None:
+    """Run the mailbox at the next dispatch ("sync now", a push event, a CRM change)."""
+    Mailbox.objects.filter(id=mailbox_id).update(next_due_at=timezone.now())
+
+
+def sync_now(mailbox_ids: Iterable[int]) -> int:
+    """Lift postponements and make the mailboxes due; failed channels stay failed."""
+    return Mailbox.objects.filter(id__in=list(mailbox_ids)).update(
+        next_due_at=timezone.now(),
+        incoming_postpone_until=None,
+        outgoing_postpone_until=None,
+        act_postpone_until=None,
+    )

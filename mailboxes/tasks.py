@@ -1,0 +1,92 @@
+"""Celery tasks: thin, they take ids and call the engine.
+
+Beat runs `dispatch_due_mailboxes` every 30 s; it claims the mailboxes that are due within
+their profiles' connection budgets and enqueues one `sync_mailbox` per mailbox. Each
+`sync_mailbox`, when done, dispatches its profile again, so a profile's queue keeps flowing
+between beats.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.db import transaction
+
+from mailboxes.models import Mailbox
+from mailboxes.sync import scheduling
+from mailboxes.sync.cycle import run_cycle
+
+logger = logging.getLogger(__name__)
+
+
+def _enqueue(claims: list[scheduling.Claim]) -> None:
+    for claim in claims:
+        sync_mailbox.delay(claim.mailbox_id, claim.token)
+
+
+@shared_task(name="mailboxes.tasks.dispatch_due_mailboxes", ignore_result=True)
+def dispatch_due_mailboxes(profile_id: int | None = None) -> int:
+    """Claim due mailboxes (of one profile, or all) and enqueue one sync task for each."""
+    claims = scheduling.claim_due_mailboxes(profile_id=profile_id)
+    # Enqueue after the claims are committed, or a fast worker would not see them.
+    transaction.on_commit(lambda: _enqueue(claims))
+    if claims:
+        logger.info("dispatched %s mailboxes", len(claims))
+    return len(claims)
+
+
+@shared_task(name="mailboxes.tasks.sync_mailbox", ignore_result=True)
+def sync_mailbox(mailbox_id: int, claim_token: str | None = None, full: bool = False) -> str:
+    """Run one cycle of the mailbox; `claim_token` is the dispatcher's claim, if it made one."""
+    profile_id = Mailbox.objects.filter(id=mailbox_id).values_list("profile_id", flat=True).first()
+    if profile_id is None and not Mailbox.objects.filter(id=mailbox_id).exists():
+        logger.info("mailbox %s is gone; nothing to sync", mailbox_id)
+        return "gone"
+    result = run_cycle(mailbox_id, queued_token=claim_token, full_resync=full)
+    if not result.ran:
+        logger.info("mailbox %s skipped: %s", mailbox_id, result.reason)
+        if claim_token is None:
+            # "Sync now" found the mailbox busy or the profile full: make it due at once.
+            scheduling.make_due_now(mailbox_id)
+    else:
+        logger.info(
+            "mailbox %s synced: %s processed, %s failed, %s ms%s",
+            mailbox_id,
+            result.items_processed,
+            result.items_failed,
+            result.duration_ms,
+            f", error {result.error.code}" if result.error else "",
+        )
+    if profile_id is not None:
+        dispatch_due_mailboxes(profile_id)
+    return "ran" if result.ran else "skipped"
+
+
+@shared_task(name="mailboxes.tasks.full_resync_mailbox", ignore_result=True)
+def full_resync_mailbox(mailbox_id: int) -> str:
+    """Forget the stored sync states and pull everything again, matching existing records."""
+    return str(sync_mailbox(mailbox_id, None, True))
+
+
+@shared_task(name="mailboxes.tasks.test_and_enable_mailbox", ignore_result=True)
+def test_and_enable_mailbox(mailbox_id: int) -> str:
+    from mailboxes.sync.testing import test_and_enable
+
+    mailbox = Mailbox.objects.select_related("profile").filter(id=mailbox_id).first()
+    if mailbox is None:
+        logger.info("mailbox %s is gone; nothing to test", mailbox_id)
+        return "gone"
+    return test_and_enable(mailbox).status
+
+
+@shared_task(name="mailboxes.tasks.test_profile", ignore_result=True)
+def test_profile(profile_id: int) -> str:
+    from mailboxes.sync.testing import test_profile_mailboxes
+    from profiles.models import EmailServerProfile
+
+    profile = EmailServerProfile.objects.filter(id=profile_id).first()
+    if profile is None:
+        logger.info("profile %s is gone; nothing to test", profile_id)
+        return "gone"
+    return test_profile_mailboxes(profile)

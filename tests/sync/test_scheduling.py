@@ -1,0 +1,135 @@
+"""Which mailboxes the dispatcher claims, the connection budget, claims and back-off."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from crmsync.choices import ActDeliveryMethod
+from mailboxes.models import Mailbox
+from mailboxes.sync import scheduling
+from tests.sync.helpers import act_mailbox, exchange_profile
+
+pytestmark = pytest.mark.django_db
+
+
+def test_dispatcher_claims_only_due_mailboxes() -> None:
+    # given a due mailbox and one mailbox for each reason not to process it
+    now = timezone.now()
+    profile = exchange_profile()
+    inactive_profile = exchange_profile(is_active=False)
+    due = act_mailbox(profile)
+    act_mailbox(profile, is_active=False)
+    act_mailbox(profile, approval_status=Mailbox.ApprovalStatus.PENDING)
+    act_mailbox(inactive_profile)
+    no_profile = act_mailbox(profile)
+    Mailbox.objects.filter(pk=no_profile.pk).update(profile=None)
+    act_mailbox(profile, act_delivery_method=ActDeliveryMethod.NONE)
+    act_mailbox(profile, act_postpone_until=now + timedelta(minutes=5))
+    act_mailbox(profile, next_due_at=now + timedelta(minutes=5))
+    act_mailbox(profile, act_status=Mailbox.ChannelStatus.FAILURE)
+    act_mailbox(profile, claimed_by="w", claim_expires_at=now + timedelta(minutes=5))
+
+    # when the dispatcher runs
+    claims = scheduling.claim_due_mailboxes(now=now)
+
+    # then only the due mailbox is claimed
+    assert [c.mailbox_id for c in claims] == [due.pk]
+    due.refresh_from_db()
+    assert due.claimed_by == claims[0].token
+    assert due.claim_expires_at is not None
+    assert due.claim_expires_at > now
+
+
+def test_dispatcher_never_claims_a_mailbox_twice() -> None:
+    profile = exchange_profile()
+    act_mailbox(profile)
+    assert len(scheduling.claim_due_mailboxes()) == 1
+    assert scheduling.claim_due_mailboxes() == []
+
+
+def test_dispatcher_respects_the_profile_connection_budget_counting_live_claims() -> None:
+    # given a profile of 3 connections, one already held by a worker, and 5 due mailboxes
+    now = timezone.now()
+    profile = exchange_profile(max_concurrent_connections=3)
+    act_mailbox(profile, claimed_by="busy", claim_expires_at=now + timedelta(minutes=1))
+    for _ in range(5):
+        act_mailbox(profile)
+    other = exchange_profile(max_concurrent_connections=10)
+    act_mailbox(other)
+
+    claims = scheduling.claim_due_mailboxes(now=now)
+
+    held = Mailbox.objects.filter(profile=profile, claim_expires_at__gt=now).count()
+    assert held == 3
+    assert (
+        len([c for c in claims if Mailbox.objects.get(pk=c.mailbox_id).profile_id == profile.pk])
+        == 2
+    )
+    assert Mailbox.objects.get(profile=other).claimed_by
+
+
+def test_an_expired_claim_is_taken_over() -> None:
+    now = timezone.now()
+    profile = exchange_profile()
+    dead = act_mailbox(
+        profile, claimed_by="dead-worker", claim_expires_at=now - timedelta(seconds=1)
+    )
+
+    claims = scheduling.claim_due_mailboxes(now=now)
+
+    assert [c.mailbox_id for c in claims] == [dead.pk]
+
+
+def test_a_queued_claim_is_taken_over_by_exactly_one_task() -> None:
+    profile = exchange_profile()
+    act_mailbox(profile)
+    (claim,) = scheduling.claim_due_mailboxes()
+
+    first = scheduling.take_over_claim(claim.mailbox_id, claim.token)
+    second = scheduling.take_over_claim(claim.mailbox_id, claim.token)
+
+    assert first is not None
+    assert second is None
+    assert Mailbox.objects.get(pk=claim.mailbox_id).claimed_by == first.token
+
+
+def test_direct_claim_waits_for_a_free_connection() -> None:
+    now = timezone.now()
+    profile = exchange_profile(max_concurrent_connections=1)
+    act_mailbox(profile, claimed_by="busy", claim_expires_at=now + timedelta(minutes=1))
+    mailbox = act_mailbox(profile)
+
+    assert scheduling.claim_mailbox(mailbox.pk, now=now) is None
+    assert scheduling.claim_mailbox(mailbox.pk, now=now, respect_limit=False) is not None
+
+
+def test_a_lost_claim_is_noticed_and_not_released_by_its_former_holder() -> None:
+    profile = exchange_profile()
+    mailbox = act_mailbox(profile)
+    claim = scheduling.claim_mailbox(mailbox.pk)
+    assert claim is not None
+    Mailbox.objects.filter(pk=mailbox.pk).update(claimed_by="someone-else")
+
+    with pytest.raises(scheduling.ClaimLost):
+        scheduling.extend_claim(claim)
+    assert scheduling.release_claim(claim) is False
+    assert Mailbox.objects.get(pk=mailbox.pk).claimed_by == "someone-else"
+
+
+def test_idle_back_off_doubles_up_to_the_cap() -> None:
+    profile = exchange_profile(min_polling_interval_minutes=5)
+    delays = [scheduling.idle_delay(profile, n).total_seconds() for n in range(10)]
+    assert delays[:4] == [300, 600, 1200, 2400]
+    assert max(delays) == scheduling.MAX_IDLE_BACKOFF_SECONDS
+    assert delays == sorted(delays)
+
+
+def test_error_back_off_is_exponential_with_jitter_and_honours_the_hint() -> None:
+    first = [scheduling.error_delay(1, None).total_seconds() for _ in range(50)]
+    third = [scheduling.error_delay(3, None).total_seconds() for _ in range(50)]
+    assert all(48 <= d <= 72 for d in first)
+    assert all(192 <= d <= 288 for d in third)
+    assert len(set(first)) > 1  # jitter spreads retries of many mailboxes
+    assert scheduling.error_delay(5, 2.5).total_seconds() == 2.5
+    assert max(scheduling.error_delay(30, None).total_seconds() for _ in range(20)) <= 3600 * 1.2
