@@ -113,6 +113,11 @@ class MailboxTrackingFolderInline(admin.TabularInline):
     )
     readonly_fields = ("onboarding_status",)
 
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        # A hand-made post can hold more forms than max_num; validate_max refuses it.
+        kwargs["validate_max"] = True
+        return super().get_formset(request, obj, **kwargs)
+
 
 class OwnerKindFilter(admin.SimpleListFilter):
     title = "owner"

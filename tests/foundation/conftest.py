@@ -55,6 +55,7 @@ def every_model(db: None) -> None:
     factories.make_alert(mailbox=mailbox)
     factories.make_alert(profile=profile, severity="warning")
     Group.objects.create(name="Sync administrators")
+    assert mailbox.user is not None
     Token.objects.create(user=mailbox.user)
     ProcessedMessage.objects.create(
         mailbox=mailbox,

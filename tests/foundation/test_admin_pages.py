@@ -7,6 +7,7 @@ from django.db.models import Model
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
+from mailboxes.models import Mailbox
 from users.models import User
 
 REGISTERED = sorted(admin.site._registry.items(), key=lambda item: item[0]._meta.label)
@@ -116,9 +117,8 @@ def test_non_staff_user_cannot_run_a_mailbox_action(
     non_staff_client: Client, every_model: None
 ) -> None:
     # given a pending mailbox
-    from mailboxes.models import Mailbox
-
-    mailbox = first_row(Mailbox)
+    mailbox = Mailbox.objects.order_by("pk").first()
+    assert mailbox is not None
 
     # when a non-staff user posts the approve action
     response = non_staff_client.post(

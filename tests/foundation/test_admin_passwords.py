@@ -1,7 +1,6 @@
 """Stored passwords are write-only in the admin: never shown, kept when left blank."""
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -9,18 +8,10 @@ from mailboxes.models import Mailbox
 from profiles.models import EmailServerProfile
 from tests import factories
 from tests.foundation.html_forms import form_data
+from tests.foundation.raw_sql import raw_column
 
 INCOMING = "incoming-Secret-4711"
 OUTGOING = "outgoing-Secret-0815"
-
-
-def raw_column(model: type, column: str, pk: int) -> str:
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {connection.ops.quote_name(column)} FROM {table} WHERE id = %s", [pk]
-        )  # noqa: S608
-        return cursor.fetchone()[0]
 
 
 @pytest.fixture

@@ -1,0 +1,128 @@
+"""Settings come from the environment and refuse bad or unsafe values at start."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+SETUP = "import django; django.setup()"
+# Variables of the test run itself that would decide the outcome of a start.
+CLEARED = (
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CRMSYNC_ENCRYPTION_KEYS",
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CRMSYNC_CLAIM_SECONDS",
+)
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "p" + Fernet.generate_key().decode() + "-production-secret-key-xyz",
+    "ALLOWED_HOSTS": "crm.example.com",
+    "CRMSYNC_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+}
+
+
+def start(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Runs Python in a fresh process, in the project, with this environment."""
+    environment = {k: v for k, v in os.environ.items() if k not in CLEARED}
+    environment.update(
+        DJANGO_SETTINGS_MODULE="crmsync.settings", CRMSYNC_DATA_DIR=str(tmp_path), **env
+    )
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=PROJECT_DIR,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_development_settings_start(tmp_path: Path) -> None:
+    result = start(tmp_path, "-c", SETUP, DEBUG="true")
+
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_production_settings_start(tmp_path: Path) -> None:
+    result = start(tmp_path, "-c", SETUP, **PRODUCTION)
+
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEBUG", "maybe"),
+        ("CRMSYNC_CLAIM_SECONDS", "abc"),
+        ("CRMSYNC_CLAIM_SECONDS", "5"),
+        ("CRMSYNC_MAX_TRANSIENT_FAILURES", "ten"),
+        ("SECURE_SSL_REDIRECT", "sometimes"),
+    ],
+)
+def test_bad_value_stops_the_start_naming_the_variable(
+    tmp_path: Path, name: str, value: str
+) -> None:
+    result = start(tmp_path, "-c", SETUP, **{"DEBUG": "true", name: value})
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert f"{name}=" in result.stderr
+    assert value in result.stderr
+
+
+def test_production_without_secret_key_refuses_to_start(tmp_path: Path) -> None:
+    env = {**PRODUCTION}
+    del env["SECRET_KEY"]
+
+    result = start(tmp_path, "-c", SETUP, **env)
+
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_without_encryption_keys_refuses_to_start(tmp_path: Path) -> None:
+    env = {**PRODUCTION}
+    del env["CRMSYNC_ENCRYPTION_KEYS"]
+
+    result = start(tmp_path, "-c", SETUP, **env)
+
+    assert result.returncode != 0
+    assert "CRMSYNC_ENCRYPTION_KEYS is required" in result.stderr
+
+
+def test_production_settings_pass_the_deployment_checks(tmp_path: Path) -> None:
+    result = start(
+        tmp_path, "manage.py", "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_debug_settings_fail_the_deployment_checks(tmp_path: Path) -> None:
+    # The counterpart of the test above: the check does find problems when there are some.
+    result = start(
+        tmp_path, "manage.py", "check", "--deploy", "--fail-level", "WARNING", DEBUG="true"
+    )
+
+    assert result.returncode != 0
+    assert "security.W018" in result.stderr  # DEBUG on in deployment
+
+
+def test_malformed_encryption_key_stops_the_start(tmp_path: Path) -> None:
+    valid = Fernet.generate_key().decode()
+
+    result = start(
+        tmp_path, "-c", SETUP, DEBUG="true", CRMSYNC_ENCRYPTION_KEYS=f"{valid},not-a-key"
+    )
+
+    assert result.returncode != 0
+    assert "CRMSYNC_ENCRYPTION_KEYS: key number 2 is not a valid Fernet key" in result.stderr
