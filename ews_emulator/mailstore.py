@@ -1,0 +1,300 @@
+"""Changes to mailboxes, shared by the EWS operations and the control API.
+
+Every function here runs inside a write transaction of the store, takes the next change
+sequence of the mailbox, moves the item's change key and last-modified time, and rewrites
+the item's canonical element through `items.finalize`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+from lxml import etree
+
+from . import items as itm
+from . import recurrence
+from .messages import MIME_FIELDS, apply_mime, set_mime
+from .soap import (
+    Element,
+    EwsError,
+    child,
+    children,
+    fmt_dt,
+    new_change_key,
+    new_id,
+    sub,
+    t,
+    text_of,
+    utcnow,
+)
+from .store import Folder, ItemRow, Mailbox, Store
+
+DEFAULT_FOLDER = {
+    "CalendarItem": "calendar",
+    "Contact": "contacts",
+    "DistributionList": "contacts",
+    "Task": "tasks",
+}
+
+
+class MailStore:
+    """Item-level changes on top of `Store`."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def display_name(self, smtp: str) -> str | None:
+        mb = self.store.mailbox(smtp)
+        return mb.display_name if mb else None
+
+    def folder_or_error(self, folder_id: str) -> Folder:
+        folder = self.store.folder(folder_id)
+        if folder is None:
+            raise EwsError("ErrorFolderNotFound", "The specified folder could not be found.")
+        return folder
+
+    def default_folder(self, mailbox: Mailbox, kind: str, disposition: str = "SaveOnly") -> Folder:
+        name = DEFAULT_FOLDER.get(kind)
+        if name is None:
+            name = "drafts" if disposition == "SaveOnly" else "sentitems"
+        folder = self.store.distinguished_folder(mailbox.id, name)
+        if folder is None:
+            raise EwsError("ErrorFolderNotFound", f"No {name} folder")
+        return folder
+
+    # -- writing items ---------------------------------------------------------------------
+
+    def _stamp(self, row: ItemRow, mailbox: Mailbox) -> itm.Stamp:
+        folder = self.store.folder(row.folder_id) if row.folder_id else None
+        attachments = [
+            itm.summary_of_attachment(etree.fromstring(xml))
+            for _, xml in self.store.attachments(row.id)
+        ]
+        return itm.Stamp(
+            item_id=row.id,
+            change_key=row.change_key,
+            folder_id=row.folder_id,
+            folder_change_key=folder.change_key if folder else "",
+            created=row.created,
+            modified=row.modified,
+            owner_smtp=mailbox.smtp,
+            owner_name=mailbox.display_name,
+            attachments=attachments,
+            expand=recurrence.first_last,
+        )
+
+    def _mailbox(self, mailbox_id: int) -> Mailbox:
+        mb = self.store.mailbox_by_id(mailbox_id)
+        if mb is None:
+            raise EwsError("ErrorNonExistentMailbox", "The mailbox does not exist.")
+        return mb
+
+    def create_item(
+        self,
+        c: sqlite3.Connection,
+        mailbox: Mailbox,
+        folder_id: str,
+        elem: Element,
+        *,
+        attachments: list[Element] | None = None,
+        master_id: str | None = None,
+        fresh: bool = True,
+    ) -> ItemRow:
+        """Store a new item from a client-sent (or emulator-built) item element."""
+        kind = itm.KIND_FOR_TAG.get(etree.QName(elem).localname, "Message")
+        elem.tag = t(kind)
+        now = fmt_dt(utcnow())
+        if fresh:
+            itm.prepare_new(elem, kind, mailbox.smtp, mailbox.display_name, now)
+        else:
+            for name in itm.COMPUTED:
+                for old in children(elem, name):
+                    elem.remove(old)
+        seq = self.store.next_seq(c, mailbox.id)
+        row = ItemRow(
+            id=new_id(b"\x00"),
+            mailbox_id=mailbox.id,
+            folder_id=folder_id,
+            kind=kind,
+            change_key=new_change_key(),
+            seq=seq,
+            content_seq=seq,
+            entered_seq=seq,
+            is_read=(text_of(elem, "IsRead", "true") == "true"),
+            master_id=master_id,
+            created=now,
+            modified=now,
+            xml=b"",
+        )
+        for pos, att in enumerate(attachments or []):
+            self._insert_attachment(c, row, att, pos)
+        if kind in itm.MESSAGE_KINDS and child(elem, "MimeContent") is None:
+            set_mime(elem, attachments or [])
+        row.xml = itm.finalize(elem, kind, self._stamp(row, mailbox), self.display_name)
+        self.store.insert_item(c, row)
+        return row
+
+    def _insert_attachment(
+        self, c: sqlite3.Connection, row: ItemRow, att: Element, pos: int
+    ) -> str:
+        for old in children(att, "AttachmentId"):
+            att.remove(old)
+        itm.normalize_dates(att)
+        att_id = new_id(b"\x03")
+        id_elem = etree.Element(t("AttachmentId"), {"Id": att_id})
+        att.insert(0, id_elem)
+        content = child(att, "Content")
+        size = len(content.text or "") * 3 // 4 if content is not None else len(etree.tostring(att))
+        for old in children(att, "Size"):
+            att.remove(old)
+        for old in children(att, "LastModifiedTime"):
+            att.remove(old)
+        order = ("AttachmentId", "Name", "ContentType", "ContentId", "ContentLocation")
+        sub(att, t("Size"), str(size))
+        sub(att, t("LastModifiedTime"), fmt_dt(utcnow()))
+        if child(att, "IsInline") is None:
+            sub(att, t("IsInline"), "false")
+        tail = ("Size", "LastModifiedTime", "IsInline", "IsContactPhoto", "Content")
+
+        def key(e: Element) -> int:
+            name = etree.QName(e).localname
+            if name in order:
+                return order.index(name)
+            if name in tail:
+                return 10 + tail.index(name)
+            return 30
+
+        att[:] = sorted(att, key=key)
+        c.execute(
+            "INSERT INTO attachments(id, item_id, position, xml) VALUES(?,?,?,?)",
+            (att_id, row.id, pos, etree.tostring(att)),
+        )
+        return att_id
+
+    def change_item(
+        self,
+        c: sqlite3.Connection,
+        row: ItemRow,
+        mutate: Callable[[Element], set[str]] | None = None,
+        *,
+        to_folder: str | None = None,
+        content: bool | None = None,
+        attachments_changed: bool = False,
+    ) -> ItemRow:
+        """Apply `mutate` to the item's element (and/or move it) and write it back."""
+        mailbox = self._mailbox(row.mailbox_id)
+        elem = etree.fromstring(row.xml)
+        touched: set[str] = set()
+        if mutate is not None:
+            touched = mutate(elem)
+            itm.normalize_dates(elem)
+        if row.kind in itm.MESSAGE_KINDS:
+            if "MimeContent" in touched:
+                for name in MIME_FIELDS - {"Attachments"}:
+                    if name not in touched:
+                        for old in children(elem, name):
+                            elem.remove(old)
+                apply_mime(elem)
+            elif touched & MIME_FIELDS or attachments_changed:
+                full = [etree.fromstring(x) for _, x in self.store.attachments(row.id)]
+                set_mime(elem, full)
+        if content is None:
+            content = bool(touched - {"IsRead"}) or to_folder is not None
+        seq = self.store.next_seq(c, row.mailbox_id)
+        old_folder, old_entered = row.folder_id, row.entered_seq
+        row.seq = seq
+        if content:
+            row.content_seq = seq
+        if to_folder is not None and to_folder != row.folder_id:
+            row.folder_id = to_folder
+            row.entered_seq = seq
+        row.change_key = new_change_key()
+        row.modified = fmt_dt(utcnow())
+        row.is_read = text_of(elem, "IsRead", "true") == "true"
+        row.xml = itm.finalize(elem, row.kind, self._stamp(row, mailbox), self.display_name)
+        self.store.save_item(c, row, old_folder=old_folder, old_entered=old_entered)
+        return row
+
+    def touch_item(self, c: sqlite3.Connection, item_id: str) -> ItemRow:
+        row = self.store.item(item_id)
+        if row is None:
+            raise EwsError("ErrorItemNotFound", "The specified object was not found in the store.")
+        return self.change_item(c, row, content=True)
+
+    def copy_item(self, c: sqlite3.Connection, row: ItemRow, folder: Folder) -> ItemRow:
+        mailbox = self._mailbox(folder.mailbox_id)
+        elem = etree.fromstring(row.xml)
+        attachments = [etree.fromstring(xml) for _, xml in self.store.attachments(row.id)]
+        return self.create_item(c, mailbox, folder.id, elem, attachments=attachments, fresh=False)
+
+    def delete_item(self, c: sqlite3.Connection, row: ItemRow, mode: str) -> None:
+        """Delete as EWS DeleteType says: HardDelete, SoftDelete or MoveToDeletedItems."""
+        mailbox = self._mailbox(row.mailbox_id)
+        deleted_items = self.store.distinguished_folder(mailbox.id, "deleteditems")
+        recoverable = self.store.distinguished_folder(mailbox.id, "recoverableitemsdeletions")
+        if mode == "MoveToDeletedItems" and deleted_items and row.folder_id != deleted_items.id:
+            self.change_item(c, row, to_folder=deleted_items.id)
+        elif mode in ("SoftDelete", "MoveToDeletedItems") and recoverable:
+            self.change_item(c, row, to_folder=recoverable.id)
+        else:
+            self.store.remove_item(c, row.id)
+
+    # -- attachments -----------------------------------------------------------------------
+
+    def add_attachment(
+        self, c: sqlite3.Connection, row: ItemRow, att: Element
+    ) -> tuple[str, ItemRow]:
+        pos = len(self.store.attachments(row.id))
+        att_id = self._insert_attachment(c, row, att, pos)
+        return att_id, self.change_item(c, row, content=True, attachments_changed=True)
+
+    def delete_attachment(self, c: sqlite3.Connection, attachment_id: str) -> ItemRow:
+        found = self.store.attachment(attachment_id)
+        if found is None:
+            raise EwsError("ErrorAttachmentNotFound", "The attachment could not be found.")
+        row = self.store.item(found[0])
+        if row is None:
+            raise EwsError("ErrorItemNotFound", "The parent item could not be found.")
+        c.execute("DELETE FROM attachments WHERE id = ?", (attachment_id,))
+        return self.change_item(c, row, content=True, attachments_changed=True)
+
+    # -- delivery --------------------------------------------------------------------------
+
+    def deliver(
+        self,
+        c: sqlite3.Connection,
+        recipient: Mailbox,
+        elem: Element,
+        *,
+        attachments: list[Element] | None = None,
+        folder: str = "inbox",
+    ) -> ItemRow:
+        """Put a received copy of a message into a mailbox folder (Inbox by default)."""
+        target = self.store.distinguished_folder(recipient.id, folder) or self.folder_or_error(
+            folder
+        )
+        copy = etree.fromstring(etree.tostring(elem))
+        for name in ("BccRecipients", "IsRead", "IsDraft", "DateTimeReceived", "ReceivedBy"):
+            for old in children(copy, name):
+                copy.remove(old)
+        sub(copy, t("IsRead"), "false")
+        sub(copy, t("IsDraft"), "false")
+        sub(copy, t("DateTimeReceived"), fmt_dt(utcnow()))
+        received_by = sub(copy, t("ReceivedBy"))
+        received_by.append(itm.mailbox_elem(t("Mailbox"), recipient.display_name, recipient.smtp))
+        return self.create_item(c, recipient, target.id, copy, attachments=attachments, fresh=True)
+
+    def recipients(self, elem: Element, *tags: str) -> list[Mailbox]:
+        """Emulator mailboxes among the recipients of a message or meeting."""
+        found: dict[int, Mailbox] = {}
+        for tag in tags:
+            holder = child(elem, tag)
+            for mb in holder.iter(t("Mailbox")) if holder is not None else []:
+                email = text_of(mb, "EmailAddress")
+                target = self.store.mailbox(email) if email else None
+                if target is not None and target.has_mailbox:
+                    found[target.id] = target
+        return list(found.values())

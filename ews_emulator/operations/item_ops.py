@@ -1,0 +1,376 @@
+"""GetItem, CreateItem, UpdateItem, DeleteItem, MoveItem, CopyItem, SendItem."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from lxml import etree
+
+from .. import items as itm
+from ..messages import apply_mime
+from ..soap import (
+    Element,
+    EwsError,
+    child,
+    children,
+    fmt_dt,
+    local,
+    m,
+    response_message,
+    sub,
+    t,
+    text_of,
+    utcnow,
+)
+from ..store import ItemRow
+from . import calendar as cal
+from .base import (
+    Ctx,
+    folder_from_holder,
+    id_elements,
+    occurrence_of,
+    operation,
+    resolve_item,
+    response_root,
+)
+
+SEND_INVITES = (
+    "SendOnlyToAll",
+    "SendToAllAndSaveCopy",
+    "SendOnlyToChanged",
+    "SendToChangedAndSaveCopy",
+)
+
+
+def _id_only(row: ItemRow, *, with_attachments: bool = False) -> Element:
+    shape = itm.Shape(base="IdOnly", names={"Attachments"} if with_attachments else set())
+    return shape.render(row.xml)
+
+
+@operation("GetItem")
+def get_item(ctx: Ctx, req: Element) -> Element:
+    root, messages = response_root("GetItem")
+    shape = itm.Shape.parse(child(req, "ItemShape"))
+    for ident in id_elements(child(req, "ItemIds")):
+        try:
+            row, _ = resolve_item(ctx, ident)
+            index = occurrence_of(ident)
+            if index is not None:
+                view = cal.occurrence_view(ctx, row, index)
+                elem = shape.render(view if isinstance(view, bytes) else etree.tostring(view))
+            else:
+                elem = shape.render(row.xml)
+        except EwsError as e:
+            response_message(messages, "GetItem", e)
+            continue
+        msg = response_message(messages, "GetItem")
+        sub(msg, m("Items")).append(elem)
+    return root
+
+
+def _send_message(
+    ctx: Ctx, c: sqlite3.Connection, elem: Element, attachments: list[Element]
+) -> None:
+    """Deliver a copy to the Inbox of every emulator mailbox among the recipients."""
+    for recipient in ctx.mail.recipients(elem, "ToRecipients", "CcRecipients", "BccRecipients"):
+        copies = [etree.fromstring(etree.tostring(a)) for a in attachments]
+        ctx.mail.deliver(c, recipient, elem, attachments=copies)
+
+
+def _split_attachments(spec: Element) -> list[Element]:
+    out: list[Element] = []
+    for holder in children(spec, "Attachments"):
+        out.extend(a for a in holder if isinstance(a.tag, str))
+        spec.remove(holder)
+    return out
+
+
+@operation("CreateItem")
+def create_item(ctx: Ctx, req: Element) -> Element:
+    root, messages = response_root("CreateItem")
+    disposition = req.get("MessageDisposition") or "SaveOnly"
+    invitations = req.get("SendMeetingInvitations") or "SendToNone"
+    try:
+        saved_folder = folder_from_holder(ctx, child(req, "SavedItemFolderId"))
+        folder_error = None
+    except EwsError as e:
+        saved_folder, folder_error = None, e
+    for spec in id_elements(child(req, "Items")):
+        if folder_error is not None:
+            response_message(messages, "CreateItem", folder_error)
+            continue
+        kind = itm.KIND_FOR_TAG.get(local(spec.tag))
+        try:
+            if kind is None:
+                raise EwsError("ErrorInvalidRequest", f"Cannot create {local(spec.tag)} items")
+            attachments = _split_attachments(spec)
+            if kind in itm.MESSAGE_KINDS:
+                attachments = attachments or apply_mime(spec)
+            result = _create_one(
+                ctx, spec, kind, attachments, disposition, invitations, saved_folder
+            )
+        except EwsError as e:
+            response_message(messages, "CreateItem", e)
+            continue
+        msg = response_message(messages, "CreateItem")
+        items_el = sub(msg, m("Items"))
+        if result is not None:
+            items_el.append(_id_only(result, with_attachments=True))
+    return root
+
+
+def _create_one(
+    ctx: Ctx,
+    spec: Element,
+    kind: str,
+    attachments: list[Element],
+    disposition: str,
+    invitations: str,
+    saved_folder: object,
+) -> ItemRow | None:
+    from ..store import Folder
+
+    folder = saved_folder if isinstance(saved_folder, Folder) else None
+    mailbox = ctx.target
+    if folder is not None and folder.mailbox_id != mailbox.id:
+        owner = ctx.store.mailbox_by_id(folder.mailbox_id)
+        assert owner is not None
+        mailbox = owner
+    with ctx.store.write() as c:
+        if kind in itm.MESSAGE_KINDS and disposition != "SaveOnly":
+            for name in ("IsDraft", "IsRead", "DateTimeSent"):
+                for old in children(spec, name):
+                    spec.remove(old)
+            sub(spec, t("IsDraft"), "false")
+            sub(spec, t("IsRead"), "true")
+            sub(spec, t("DateTimeSent"), fmt_dt(utcnow()))
+            row = None
+            if disposition == "SendAndSaveCopy":
+                target = folder or ctx.mail.default_folder(mailbox, kind, disposition)
+                keep = [etree.fromstring(etree.tostring(a)) for a in attachments]
+                row = ctx.mail.create_item(c, mailbox, target.id, spec, attachments=keep)
+                spec = etree.fromstring(row.xml)
+            else:
+                itm.prepare_new(spec, kind, mailbox.smtp, mailbox.display_name, fmt_dt(utcnow()))
+            _send_message(ctx, c, spec, attachments)
+            return None
+        target = folder or ctx.mail.default_folder(mailbox, kind, disposition)
+        row = ctx.mail.create_item(c, mailbox, target.id, spec, attachments=attachments)
+        if kind == "CalendarItem" and invitations in SEND_INVITES:
+            cal.send_invitations(ctx, c, row)
+            row = ctx.store.item(row.id) or row
+        return row
+
+
+def _apply_updates(updates: Element | None, kind: str) -> itm.Callable[[Element], set[str]]:
+    def mutate(elem: Element) -> set[str]:
+        touched: set[str] = set()
+        for upd in updates if updates is not None else []:
+            op = local(upd.tag)
+            if op == "SetItemField":
+                touched |= itm.apply_set(elem, kind, upd)
+            elif op == "AppendToItemField":
+                touched |= itm.apply_append(elem, kind, upd)
+            elif op == "DeleteItemField":
+                touched |= itm.apply_delete(elem, kind, upd)
+        return touched
+
+    return mutate
+
+
+@operation("UpdateItem")
+def update_item(ctx: Ctx, req: Element) -> Element:
+    root, messages = response_root("UpdateItem")
+    conflict = req.get("ConflictResolution", "AutoResolve")
+    disposition = req.get("MessageDisposition")
+    invitations = req.get("SendMeetingInvitationsOrCancellations", "SendToNone")
+    for change in children(child(req, "ItemChanges"), "ItemChange"):
+        try:
+            row = _update_one(ctx, change, conflict, disposition, invitations)
+        except EwsError as e:
+            response_message(messages, "UpdateItem", e)
+            continue
+        msg = response_message(messages, "UpdateItem")
+        items_el = sub(msg, m("Items"))
+        if row is not None:
+            items_el.append(_id_only(row))
+        results = sub(msg, m("ConflictResults"))
+        sub(results, t("Count"), "0")
+    return root
+
+
+def _update_one(
+    ctx: Ctx, change: Element, conflict: str, disposition: str | None, invitations: str
+) -> ItemRow | None:
+    ident = change[0]
+    row, change_key = resolve_item(ctx, ident)
+    index = occurrence_of(ident)
+    with ctx.store.write() as c:
+        fresh = ctx.store.item(row.id)
+        if fresh is None:
+            raise EwsError("ErrorItemNotFound", "The specified object was not found in the store.")
+        row = fresh
+        if index is not None:
+            row = cal.materialize_occurrence(ctx, c, row, index)
+        elif change_key and change_key != row.change_key and conflict != "AlwaysOverwrite":
+            raise EwsError(
+                "ErrorIrresolvableConflict",
+                "The send or update operation could not be performed because the change key "
+                "passed in the request does not match the current change key for the item.",
+            )
+        row = ctx.mail.change_item(c, row, _apply_updates(child(change, "Updates"), row.kind))
+        if row.master_id:
+            cal.exception_changed(ctx, c, row)
+        if row.kind == "CalendarItem" and invitations in SEND_INVITES:
+            target = ctx.store.item(row.master_id) if row.master_id else row
+            if target is not None:
+                cal.send_invitations(ctx, c, target, update=True)
+        if row.kind in itm.MESSAGE_KINDS and disposition in ("SendOnly", "SendAndSaveCopy"):
+            _send_existing(ctx, c, row, save=disposition == "SendAndSaveCopy", folder=None)
+            return None
+        return ctx.store.item(row.id) or row
+
+
+def _send_existing(
+    ctx: Ctx, c: sqlite3.Connection, row: ItemRow, *, save: bool, folder: str | None
+) -> None:
+    elem = etree.fromstring(row.xml)
+    attachments = [etree.fromstring(x) for _, x in ctx.store.attachments(row.id)]
+
+    def mark_sent(e: Element) -> set[str]:
+        for name in ("IsDraft", "DateTimeSent"):
+            for old in children(e, name):
+                e.remove(old)
+        sub(e, t("IsDraft"), "false")
+        sub(e, t("DateTimeSent"), fmt_dt(utcnow()))
+        return {"IsDraft"}
+
+    _send_message(ctx, c, elem, attachments)
+    if save:
+        mailbox = ctx.store.mailbox_by_id(row.mailbox_id)
+        assert mailbox is not None
+        target = folder or ctx.mail.default_folder(mailbox, row.kind, "SendAndSaveCopy").id
+        ctx.mail.change_item(c, row, mark_sent, to_folder=target)
+    else:
+        ctx.store.remove_item(c, row.id)
+
+
+@operation("SendItem")
+def send_item(ctx: Ctx, req: Element) -> Element:
+    root, messages = response_root("SendItem")
+    save = req.get("SaveItemToFolder", "true").lower() == "true"
+    for ident in id_elements(child(req, "ItemIds")):
+        try:
+            row, _ = resolve_item(ctx, ident)
+            folder = folder_from_holder(ctx, child(req, "SavedItemFolderId"))
+            with ctx.store.write() as c:
+                _send_existing(ctx, c, row, save=save, folder=folder.id if folder else None)
+        except EwsError as e:
+            response_message(messages, "SendItem", e)
+            continue
+        response_message(messages, "SendItem")
+    return root
+
+
+@operation("DeleteItem")
+def delete_item(ctx: Ctx, req: Element) -> Element:
+    root, messages = response_root("DeleteItem")
+    mode = req.get("DeleteType", "HardDelete")
+    cancellations = req.get("SendMeetingCancellations", "SendToNone")
+    for ident in id_elements(child(req, "ItemIds")):
+        try:
+            row, _ = resolve_item(ctx, ident)
+            index = occurrence_of(ident)
+            with ctx.store.write() as c:
+                if index is not None:
+                    cal.delete_occurrence(ctx, c, row, cal.occurrence_start(ctx, row, index))
+                elif row.master_id:
+                    master = ctx.store.item(row.master_id)
+                    start = text_of(etree.fromstring(row.xml), "OriginalStart") or ""
+                    if master is not None:
+                        cal.delete_occurrence(ctx, c, master, start)
+                else:
+                    if row.kind == "CalendarItem" and cancellations != "SendToNone":
+                        _cancel_meeting(ctx, c, row)
+                    ctx.mail.delete_item(c, row, mode)
+        except EwsError as e:
+            response_message(messages, "DeleteItem", e)
+            continue
+        response_message(messages, "DeleteItem")
+    return root
+
+
+def _cancel_meeting(ctx: Ctx, c: sqlite3.Connection, row: ItemRow) -> None:
+    elem = etree.fromstring(row.xml)
+    organizer = ctx.store.mailbox_by_id(row.mailbox_id)
+    assert organizer is not None
+    uid = text_of(elem, "UID")
+    for attendee in ctx.mail.recipients(elem, "RequiredAttendees", "OptionalAttendees"):
+        if attendee.id == organizer.id:
+            continue
+        calendar = ctx.store.distinguished_folder(attendee.id, "calendar")
+        for other in ctx.store.items_in_folder(calendar.id) if calendar else []:
+            if text_of(etree.fromstring(other.xml), "UID") == uid:
+
+                def cancel(e: Element) -> set[str]:
+                    for old in children(e, "IsCancelled"):
+                        e.remove(old)
+                    sub(e, t("IsCancelled"), "true")
+                    subject = child(e, "Subject")
+                    if subject is not None and not (subject.text or "").startswith("Canceled:"):
+                        subject.text = f"Canceled: {subject.text or ''}"
+                    return {"IsCancelled", "Subject"}
+
+                ctx.mail.change_item(c, other, cancel)
+        notice = etree.Element(t("MeetingCancellation"), nsmap={"t": itm.T_NS})
+        sub(notice, t("Subject"), f"Canceled: {text_of(elem, 'Subject') or ''}")
+        sub(notice, t("From")).append(
+            itm.mailbox_elem(t("Mailbox"), organizer.display_name, organizer.smtp)
+        )
+        to = sub(notice, t("ToRecipients"))
+        to.append(itm.mailbox_elem(t("Mailbox"), attendee.display_name, attendee.smtp))
+        ctx.mail.deliver(c, attendee, notice)
+
+
+def _move_or_copy(ctx: Ctx, req: Element, op: str) -> Element:
+    root, messages = response_root(op)
+    return_ids = req.get("ReturnNewItemIds", "true").lower() != "false"
+    try:
+        folder = folder_from_holder(ctx, child(req, "ToFolderId"))
+        if folder is None:
+            raise EwsError("ErrorFolderNotFound", "The specified folder could not be found.")
+        folder_error = None
+    except EwsError as e:
+        folder, folder_error = None, e
+    for ident in id_elements(child(req, "ItemIds")):
+        try:
+            if folder_error is not None or folder is None:
+                raise folder_error or EwsError("ErrorFolderNotFound")
+            row, _ = resolve_item(ctx, ident)
+            with ctx.store.write() as c:
+                if op == "MoveItem":
+                    if folder.mailbox_id != row.mailbox_id:
+                        new_row = ctx.mail.copy_item(c, row, folder)
+                        ctx.store.remove_item(c, row.id)
+                    else:
+                        new_row = ctx.mail.change_item(c, row, to_folder=folder.id)
+                else:
+                    new_row = ctx.mail.copy_item(c, row, folder)
+        except EwsError as e:
+            response_message(messages, op, e)
+            continue
+        msg = response_message(messages, op)
+        items_el = sub(msg, m("Items"))
+        if return_ids:
+            items_el.append(_id_only(new_row))
+    return root
+
+
+@operation("MoveItem")
+def move_item(ctx: Ctx, req: Element) -> Element:
+    return _move_or_copy(ctx, req, "MoveItem")
+
+
+@operation("CopyItem")
+def copy_item(ctx: Ctx, req: Element) -> Element:
+    return _move_or_copy(ctx, req, "CopyItem")

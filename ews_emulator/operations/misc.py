@@ -1,0 +1,156 @@
+"""ResolveNames, ConvertId and the attachment operations."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from .. import items as itm
+from ..soap import (
+    Element,
+    EwsError,
+    child,
+    local,
+    m,
+    response_message,
+    sub,
+    t,
+    text_of,
+)
+from .base import Ctx, id_elements, operation, resolve_item, response_root
+
+
+@operation("ResolveNames")
+def resolve_names(ctx: Ctx, req: Element) -> Element:
+    root, messages = response_root("ResolveNames")
+    entry = (text_of(req, "UnresolvedEntry") or "").strip()
+    needle = entry.lower().removeprefix("smtp:")
+    matches = []
+    for mb in ctx.store.mailboxes():
+        if not mb.has_mailbox:
+            continue
+        if mb.smtp.lower() == needle:
+            matches = [mb]
+            break
+        if needle and (needle in mb.smtp.lower() or needle in mb.display_name.lower()):
+            matches.append(mb)
+    if not matches:
+        response_message(
+            messages,
+            "ResolveNames",
+            EwsError("ErrorNameResolutionNoResults", "No results were found."),
+        )
+        return root
+    if len(matches) > 1:
+        msg = response_message(
+            messages,
+            "ResolveNames",
+            EwsError("ErrorNameResolutionMultipleResults", "Multiple results were found."),
+            warning=True,
+        )
+    else:
+        msg = response_message(messages, "ResolveNames")
+    holder = sub(
+        msg,
+        m("ResolutionSet"),
+        TotalItemsInView=str(len(matches)),
+        IncludesLastItemInRange="true",
+    )
+    full = req.get("ReturnFullContactData", "false").lower() == "true"
+    for mb in matches:
+        resolution = sub(holder, t("Resolution"))
+        resolution.append(itm.mailbox_elem(t("Mailbox"), mb.display_name, mb.smtp))
+        if full:
+            contact = sub(resolution, t("Contact"))
+            sub(contact, t("DisplayName"), mb.display_name)
+            emails = sub(contact, t("EmailAddresses"))
+            sub(emails, t("Entry"), f"SMTP:{mb.smtp}", Key="EmailAddress1")
+            sub(contact, t("ContactSource"), "ActiveDirectory")
+    return root
+
+
+@operation("ConvertId")
+def convert_id(ctx: Ctx, req: Element) -> Element:
+    """Ids here have a single format, so conversion is an echo (or an error for others)."""
+    root, messages = response_root("ConvertId")
+    destination = req.get("DestinationFormat", "EwsId")
+    for source in id_elements(child(req, "SourceIds")):
+        if destination not in ("EwsId", "EwsLegacyId") or source.get("Format") not in (
+            "EwsId",
+            "EwsLegacyId",
+        ):
+            response_message(
+                messages,
+                "ConvertId",
+                EwsError("ErrorInvalidIdMalformed", "Only EwsId conversions are supported."),
+            )
+            continue
+        msg = response_message(messages, "ConvertId")
+        converted = etree.SubElement(msg, m("AlternateId"), dict(source.attrib))
+        converted.set("Format", destination)
+        converted.set("{http://www.w3.org/2001/XMLSchema-instance}type", "t:AlternateIdType")
+    return root
+
+
+@operation("CreateAttachment")
+def create_attachment(ctx: Ctx, req: Element) -> Element:
+    root, messages = response_root("CreateAttachment")
+    parent = child(req, "ParentItemId")
+    for att in id_elements(child(req, "Attachments")):
+        try:
+            if parent is None:
+                raise EwsError("ErrorInvalidRequest", "No ParentItemId")
+            row, _ = resolve_item(ctx, parent)
+            with ctx.store.write() as c:
+                fresh = ctx.store.item(row.id) or row
+                att_id, updated = ctx.mail.add_attachment(c, fresh, att)
+        except EwsError as e:
+            response_message(messages, "CreateAttachment", e)
+            continue
+        msg = response_message(messages, "CreateAttachment")
+        holder = sub(msg, m("Attachments"))
+        out = sub(holder, t(local(att.tag)))
+        sub(
+            out,
+            t("AttachmentId"),
+            Id=att_id,
+            RootItemId=updated.id,
+            RootItemChangeKey=updated.change_key,
+        )
+    return root
+
+
+@operation("GetAttachment")
+def get_attachment(ctx: Ctx, req: Element) -> Element:
+    root, messages = response_root("GetAttachment")
+    for ident in id_elements(child(req, "AttachmentIds")):
+        found = ctx.store.attachment(ident.get("Id", ""))
+        row = ctx.store.item(found[0]) if found else None
+        if found is None or row is None or not ctx.can_access(row.mailbox_id):
+            response_message(
+                messages,
+                "GetAttachment",
+                EwsError("ErrorAttachmentNotFound", "The attachment could not be found."),
+            )
+            continue
+        msg = response_message(messages, "GetAttachment")
+        sub(msg, m("Attachments")).append(etree.fromstring(found[1]))
+    return root
+
+
+@operation("DeleteAttachment")
+def delete_attachment(ctx: Ctx, req: Element) -> Element:
+    root, messages = response_root("DeleteAttachment")
+    for ident in id_elements(child(req, "AttachmentIds")):
+        try:
+            found = ctx.store.attachment(ident.get("Id", ""))
+            row = ctx.store.item(found[0]) if found else None
+            if found is None or row is None or not ctx.can_access(row.mailbox_id):
+                raise EwsError("ErrorAttachmentNotFound", "The attachment could not be found.")
+            with ctx.store.write() as c:
+                updated = ctx.mail.delete_attachment(c, ident.get("Id", ""))
+        except EwsError as e:
+            response_message(messages, "DeleteAttachment", e)
+            continue
+        msg = response_message(messages, "DeleteAttachment")
+        sub(msg, m("RootItemId"), RootItemId=updated.id, RootItemChangeKey=updated.change_key)
+    return root
