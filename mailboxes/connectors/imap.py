@@ -22,6 +22,7 @@ _LIST_RE = re.compile(rb'\((?P<flags>[^)]*)\) (?P<sep>"[^"]*"|NIL) (?P<name>.+)$
 _UID_RE = re.compile(rb"UID (\d+)")
 _INTERNALDATE_RE = re.compile(rb'INTERNALDATE "([^"]+)"')
 _UIDVALIDITY_RE = re.compile(rb"UIDVALIDITY (\d+)")
+_SIZE_RE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
 @dataclass(frozen=True)
@@ -212,9 +213,13 @@ class ImapConnector:
         match = _UIDVALIDITY_RE.search(status[0] if isinstance(status[0], bytes) else b"")
         return int(match.group(1)) if match else 0
 
-    def uids_after(self, last_uid: int) -> list[int]:
-        """UIDs greater than last_uid in the selected folder, ascending."""
-        data = self._uid("SEARCH", f"UID {last_uid + 1}:*")
+    def uids_after(self, last_uid: int, *, since: datetime | None = None) -> list[int]:
+        """UIDs greater than last_uid in the selected folder, ascending; with `since`, only
+        messages that arrived on or after that day (the server compares dates, not times)."""
+        criteria = [f"UID {last_uid + 1}:*"]
+        if since is not None:
+            criteria.append(f"SINCE {since.strftime('%d-%b-%Y')}")
+        data = self._uid("SEARCH", *criteria)
         uids: list[int] = []
         for chunk in data:
             if isinstance(chunk, bytes):
@@ -222,11 +227,26 @@ class ImapConnector:
         # "n:*" always matches the highest UID, even when it is below n.
         return sorted(u for u in uids if u > last_uid)
 
+    def sizes(self, uids: Sequence[int]) -> dict[int, int]:
+        """RFC822.SIZE of each message, to fetch in batches of bounded memory."""
+        if not uids:
+            return {}
+        found: dict[int, int] = {}
+        for item in self._uid("FETCH", _uid_set(uids), "(UID RFC822.SIZE)"):
+            meta = item[0] if isinstance(item, tuple) else item
+            if not isinstance(meta, bytes):
+                continue
+            uid = _UID_RE.search(meta)
+            size = _SIZE_RE.search(meta)
+            if uid and size:
+                found[int(uid.group(1))] = int(size.group(1))
+        return found
+
     def fetch(self, uids: Sequence[int]) -> Iterator[ImapMessage]:
         """Fetch whole messages without setting \\Seen, in one round trip per call."""
         if not uids:
             return
-        data = self._uid("FETCH", ",".join(str(u) for u in uids), "(UID INTERNALDATE BODY.PEEK[])")
+        data = self._uid("FETCH", _uid_set(uids), "(UID INTERNALDATE BODY.PEEK[])")
         for item in data:
             if not isinstance(item, tuple):
                 continue
@@ -267,6 +287,21 @@ class ImapConnector:
             return
         self._uid("STORE", ",".join(str(u) for u in uids), "+FLAGS.SILENT", "(\\Deleted)")
         self._call("expunge")
+
+
+def _uid_set(uids: Sequence[int]) -> str:
+    """A compact UID set: consecutive runs as ranges (1:500 rather than 500 numbers)."""
+    ordered = sorted(set(uids))
+    runs: list[str] = []
+    start = previous = ordered[0]
+    for uid in ordered[1:]:
+        if uid == previous + 1:
+            previous = uid
+            continue
+        runs.append(f"{start}:{previous}" if previous != start else str(start))
+        start = previous = uid
+    runs.append(f"{start}:{previous}" if previous != start else str(start))
+    return ",".join(runs)
 
 
 def _quote(name: str) -> str:

@@ -26,7 +26,7 @@ class SmtpSettings:
     port: int | None
     username: str = ""
     password: str = ""
-    # "ssl": implicit TLS (465); "starttls": upgrade when offered; "none": plaintext.
+    # "ssl": implicit TLS (465); "starttls": upgrade, required; "none": plaintext.
     security: str = "starttls"
     timeout: float = 60.0
 
@@ -65,7 +65,13 @@ class SmtpConnector:
             else:
                 client = smtplib.SMTP(s.host, s.port or 587, timeout=s.timeout)
                 client.ehlo_or_helo_if_needed()
-                if s.security == "starttls" and client.has_extn("starttls"):
+                if s.security == "starttls":
+                    if not client.has_extn("starttls"):
+                        client.close()
+                        raise PermanentSyncError(
+                            f"SMTP server {s.host} does not offer STARTTLS and TLS is required",
+                            code="tls_unavailable",
+                        )
                     client.starttls(context=ssl.create_default_context())
                     client.ehlo()
         except smtplib.SMTPResponseException as exc:

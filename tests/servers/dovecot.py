@@ -1,5 +1,5 @@
 """A private Dovecot instance: own config in a temporary directory, high loopback ports,
-plaintext auth without TLS, a passwd-file of test users, maildir storage.
+plaintext auth without TLS, one password for every test user, maildir storage.
 
 Dovecot's login processes refuse to run as root, so when the tests run as root the mail and
 login processes run as an unprivileged system user (made by scripts/ensure-mail-servers.sh);
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TEST_USER = os.environ.get("CRMSYNC_MAIL_TEST_USER", "crmsync-test")
+PASSWORD = "secret"  # the test servers' one password
 ENSURE_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ensure-mail-servers.sh"
 
 
@@ -39,7 +40,7 @@ def dovecot_binary() -> str | None:
 @dataclass(frozen=True)
 class MailUser:
     address: str
-    password: str = "secret"
+    password: str = PASSWORD
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class DovecotServer:
     def __init__(self, root: Path | None = None) -> None:
         self._own_root = root is None
         self.root = Path(root or tempfile.mkdtemp(prefix="crmsync-dovecot-"))
-        # The unprivileged auth and mail processes must reach the passwd-file and homes.
+        # The unprivileged auth and mail processes must reach the homes.
         self.root.chmod(0o755)
         self.account = _run_as()
         self.imap_port = free_port()
@@ -78,10 +79,6 @@ class DovecotServer:
         self._users: dict[str, MailUser] = {}
 
     # --- layout ---------------------------------------------------------------------------
-    @property
-    def passwd_file(self) -> Path:
-        return self.root / "passwd"
-
     def home(self, address: str) -> Path:
         return self.root / "mail" / address.lower()
 
@@ -89,21 +86,14 @@ class DovecotServer:
         return self.home(address) / "Maildir"
 
     # --- users ----------------------------------------------------------------------------
-    def add_user(self, address: str, password: str = "secret") -> MailUser:  # noqa: S107
-        user = MailUser(address.lower(), password)
+    def add_user(self, address: str) -> MailUser:
+        """Create the user's maildir; any user logs in with PASSWORD."""
+        user = MailUser(address.lower(), PASSWORD)
         self._users[user.address] = user
         maildir = self.maildir(user.address)
         for sub in ("cur", "new", "tmp"):
             (maildir / sub).mkdir(parents=True, exist_ok=True)
         self._chown_tree(self.home(user.address))
-        lines = [
-            f"{u.address}:{{PLAIN}}{u.password}:{self.account.uid}:{self.account.gid}::"
-            f"{self.home(u.address)}::"
-            for u in self._users.values()
-        ]
-        tmp = self.passwd_file.with_suffix(".tmp")
-        tmp.write_text("\n".join(lines) + "\n")
-        tmp.replace(self.passwd_file)
         return user
 
     def has_user(self, address: str) -> bool:
@@ -166,14 +156,17 @@ mail_fsync = never
 pop3_uidl_format = %08Xu%08Xv
 imap_max_line_length = 10M
 login_trusted_networks = 127.0.0.0/8
+# Every user's password is PASSWORD: users come and go within a second, faster than
+# Dovecot notices a changed passwd-file.
 passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN username_format=%Lu {self.passwd_file}
+  driver = static
+  args = password={PASSWORD}
 }}
 userdb {{
-  driver = passwd-file
-  args = username_format=%Lu {self.passwd_file}
+  driver = static
+  args = uid={self.account.uid} gid={self.account.gid} home={self.root / "mail"}/%Lu
 }}
+auth_failure_delay = 0
 namespace inbox {{
   inbox = yes
   separator = /
@@ -221,8 +214,6 @@ service stats {{
             raise RuntimeError("dovecot is not installed: run scripts/ensure-mail-servers.sh")
         for sub in ("run", "state", "mail"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        if not self.passwd_file.exists():
-            self.passwd_file.write_text("")
         self._chown_tree(self.root / "mail")
         self._chown(self.root / "state")
         config = self.root / "dovecot.conf"

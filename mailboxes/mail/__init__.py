@@ -1,0 +1,7 @@
+"""The email engine: parse, evaluate, correlate and file incoming mail; send outgoing mail.
+
+Entry points (called by the sync cycle, or directly by tests):
+- `mailboxes.mail.cycle.process_incoming(mailbox)` / `run_incoming(mailbox, ctx)`
+- `mailboxes.mail.cycle.send_pending(mailbox)` / `run_outgoing(mailbox, ctx)`
+- `mailboxes.mail.filing.file_message(mailbox, raw, source)` for one raw message.
+"""

@@ -1,0 +1,279 @@
+"""Sending CRM email: pending send → sending → sent / failed, with retries and back-off.
+
+Each email is claimed with one conditional UPDATE (pending and due, or "sending" with a
+stale claim) whose row count tells who won, so two workers never send the same row. The
+Message-ID and the tracking token are written to the row before the first attempt and never
+change, so a retry carries the same Message-ID; where the server lets us look (EWS: Sent
+Items by InternetMessageId), a retry first checks whether the message already went out.
+
+What remains (SMTP): SMTP offers no lookup. If a worker dies after the server accepted the
+message (the reply to the final "." of DATA) and before the row is marked sent, the claim
+goes stale and the next attempt sends it again. That window is the round trip of one
+UPDATE; a retry after a transient error (timeout waiting for the reply) has the same window.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Protocol
+
+from django.db.models import F, Q
+from django.utils import timezone
+
+from activities.models import Email
+from mailboxes.connectors import PermanentSyncError, SyncError, TransientSyncError
+from mailboxes.connectors.smtp import SmtpConnector
+from mailboxes.mail import conf
+from mailboxes.mail.compose import OutgoingMessage, compose
+from mailboxes.mail.correlation import make_tracking_token
+from mailboxes.mail.results import OutgoingResult
+from mailboxes.mail.servers import smtp_settings
+from mailboxes.mail.text import clean
+from mailboxes.models import Mailbox
+
+logger = logging.getLogger(__name__)
+
+Status = Email.Status
+MAX_BACKOFF = timedelta(hours=6)
+
+
+class Transport(Protocol):
+    """Sends composed messages for one mailbox during one pass."""
+
+    can_check_sent: bool
+
+    def __enter__(self) -> Transport: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def already_sent(self, message_id: str) -> bool: ...
+
+    def send(self, message: OutgoingMessage) -> dict[str, str]: ...
+
+
+class SmtpTransport:
+    can_check_sent = False
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.connector = SmtpConnector(smtp_settings(mailbox))
+
+    def __enter__(self) -> SmtpTransport:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.connector.close()
+
+    def already_sent(self, message_id: str) -> bool:
+        return False
+
+    def send(self, message: OutgoingMessage) -> dict[str, str]:
+        if not message.recipients:
+            raise PermanentSyncError(
+                "the email has no recipient with an address",
+                code="no_recipients",
+                affects_mailbox=False,
+            )
+        return self.connector.send(message.sender, message.recipients, message.raw)
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def due_emails(mailbox: Mailbox, now: datetime) -> Q:
+    stale = now - timedelta(seconds=conf.send_claim_seconds())
+    mine = Q(mailbox=mailbox)
+    if mailbox.user_id is not None:
+        mine |= Q(mailbox__isnull=True, owner_user_id=mailbox.user_id)
+    else:
+        mine |= Q(mailbox__isnull=True, owner_queue_id=mailbox.queue_id)
+    return (
+        mine
+        & Q(direction=Email.Direction.OUTGOING)
+        & (
+            Q(status=Status.PENDING_SEND, next_attempt_at__isnull=True)
+            | Q(status=Status.PENDING_SEND, next_attempt_at__lte=now)
+            | Q(status=Status.SENDING, send_claimed_at__lt=stale)
+            | Q(status=Status.SENDING, send_claimed_at__isnull=True)
+        )
+    )
+
+
+def fix_identity(email_row: Email, mailbox: Mailbox) -> None:
+    """Give the email its Message-ID and tracking token once, before any attempt."""
+    if email_row.message_id and email_row.tracking_token:
+        return
+    domain = mailbox.email_address.rpartition("@")[2] or "crmsync.invalid"
+    message_id = email_row.message_id or f"<crmsync.{email_row.pk}.{uuid.uuid4().hex}@{domain}>"
+    token = email_row.tracking_token or make_tracking_token(email_row.pk)
+    # Conditional: a concurrent pass that already fixed them wins, and we read theirs.
+    Email.objects.filter(pk=email_row.pk, message_id="").update(message_id=message_id)
+    Email.objects.filter(pk=email_row.pk, tracking_token="").update(tracking_token=token)
+    email_row.refresh_from_db(fields=["message_id", "tracking_token"])
+
+
+def claim(pk: int, mailbox: Mailbox, worker: str, now: datetime) -> bool:
+    won = Email.objects.filter(due_emails(mailbox, now), pk=pk).update(
+        status=Status.SENDING,
+        mailbox=mailbox,
+        send_claimed_by=worker,
+        send_claimed_at=now,
+        send_attempts=F("send_attempts") + 1,
+    )
+    return won == 1
+
+
+def send_pending(
+    mailbox: Mailbox,
+    *,
+    transport: Transport | None = None,
+    worker: str | None = None,
+    limit: int = 500,
+    heartbeat: Callable[[], None] | None = None,
+) -> OutgoingResult:
+    """Send this mailbox's due emails. Raises the transport's connection-level errors after
+    putting the email in hand back, so the cycle can postpone or stop the mailbox."""
+    result = OutgoingResult()
+    worker = worker or worker_id()
+    now = timezone.now()
+    candidates = list(
+        Email.objects.filter(due_emails(mailbox, now))
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    if not candidates:
+        return result
+    if transport is None:
+        transport = transport_for(mailbox)
+    with transport:
+        for pk in candidates:
+            if heartbeat is not None:
+                heartbeat()
+            now = timezone.now()
+            if not claim(pk, mailbox, worker, now):
+                result.claimed_elsewhere += 1
+                continue
+            email_row = Email.objects.get(pk=pk)
+            _send_one(email_row, mailbox, transport, worker, result)
+    return result
+
+
+def _send_one(
+    email_row: Email,
+    mailbox: Mailbox,
+    transport: Transport,
+    worker: str,
+    result: OutgoingResult,
+) -> None:
+    try:
+        fix_identity(email_row, mailbox)
+        retried = email_row.send_attempts > 1
+        if retried and transport.can_check_sent and transport.already_sent(email_row.message_id):
+            _finish(email_row, worker, Status.SENT, note="")
+            result.found_already_sent += 1
+            return
+        message = compose(email_row, mailbox)
+        refused = transport.send(message)
+    except TransientSyncError as exc:
+        _retry_or_fail(email_row, worker, exc)
+        result.retry_later += 1
+        result.errors.append(exc.message)
+        # The server is unreachable or busy: stop this pass, the cycle postpones the mailbox.
+        raise
+    except PermanentSyncError as exc:
+        if exc.affects_mailbox:
+            # Wrong password or similar: not this email's fault; give it back untouched.
+            _release(email_row, worker)
+            raise
+        _finish(email_row, worker, Status.FAILED, note=exc.message)
+        result.failed += 1
+        result.errors.append(exc.message)
+        return
+    except SyncError as exc:
+        _retry_or_fail(email_row, worker, exc)
+        result.retry_later += 1
+        result.errors.append(exc.message)
+        return
+    except Exception as exc:
+        logger.exception("email %s: sending failed", email_row.pk)
+        _retry_or_fail(email_row, worker, exc)
+        result.retry_later += 1
+        result.errors.append(str(exc))
+        return
+    note = ""
+    if refused:
+        note = "refused by the server for: " + "; ".join(f"{a} ({r})" for a, r in refused.items())
+    _finish(email_row, worker, Status.SENT, note=note)
+    result.sent += 1
+
+
+def _finish(email_row: Email, worker: str, status: str, *, note: str) -> None:
+    now = timezone.now()
+    fields: dict[str, object] = {
+        "status": status,
+        "send_claimed_by": "",
+        "send_claimed_at": None,
+        "next_attempt_at": None,
+        "processing_error": clean(note),
+        "modified_at": now,
+    }
+    if status == Status.SENT:
+        fields["sent_at"] = now
+    updated = Email.objects.filter(
+        pk=email_row.pk, status=Status.SENDING, send_claimed_by=worker
+    ).update(**fields)
+    if not updated:
+        logger.warning("email %s: claim lost before it could be marked %s", email_row.pk, status)
+
+
+def _retry_or_fail(email_row: Email, worker: str, exc: BaseException) -> None:
+    attempts = email_row.send_attempts
+    text = clean(f"attempt {attempts}: {exc}")
+    if attempts >= conf.send_max_attempts():
+        _finish(email_row, worker, Status.FAILED, note=f"gave up after {attempts} attempts; {text}")
+        return
+    delay = timedelta(seconds=conf.send_retry_seconds() * 2 ** (attempts - 1))
+    hint = getattr(exc, "retry_after", None)
+    if hint:
+        delay = max(delay, timedelta(seconds=float(hint)))
+    Email.objects.filter(pk=email_row.pk, status=Status.SENDING, send_claimed_by=worker).update(
+        status=Status.PENDING_SEND,
+        send_claimed_by="",
+        send_claimed_at=None,
+        next_attempt_at=timezone.now() + min(delay, MAX_BACKOFF),
+        processing_error=text,
+    )
+
+
+def _release(email_row: Email, worker: str) -> None:
+    Email.objects.filter(pk=email_row.pk, status=Status.SENDING, send_claimed_by=worker).update(
+        status=Status.PENDING_SEND,
+        send_claimed_by="",
+        send_claimed_at=None,
+        send_attempts=F("send_attempts") - 1,
+    )
+
+
+def transport_for(mailbox: Mailbox, account: object | None = None) -> Transport:
+    profile = mailbox.profile
+    if profile is not None and profile.is_exchange:
+        from mailboxes.mail.ews import EwsTransport
+
+        return EwsTransport(mailbox, account=account)
+    return SmtpTransport(mailbox)
