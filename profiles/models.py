@@ -162,6 +162,8 @@ class EmailServerProfile(models.Model):
                 fields=["is_default"],
                 condition=models.Q(is_default=True),
                 name="profile_single_default",
+                violation_error_message="Another profile is already the default profile; "
+                "clear its flag first.",
             ),
             models.CheckConstraint(
                 condition=models.Q(max_concurrent_connections__gte=1)
