@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 from mailboxes.mail.correlation import normalize_subject
@@ -87,6 +88,8 @@ def _inline_forward(outer: ParsedMessage) -> ParsedMessage | None:
             date = parsedate_to_datetime(fields["date"])
         except (TypeError, ValueError, IndexError):
             date = None
+        if date is not None and date.tzinfo is None:
+            date = date.replace(tzinfo=UTC)
     subject = fields.get("subject") or normalize_subject(outer.subject)
     return replace(
         outer,

@@ -9,11 +9,13 @@ decoded faithfully (broken base64, ...) is still kept, and the problem is listed
 
 from __future__ import annotations
 
+import base64
 import email
 import email.utils
 import hashlib
 import logging
 import mimetypes
+import quopri
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -217,7 +219,13 @@ def _walk(part: Message, parsed: ParsedMessage, *, depth: int, counter: list[int
 def _embedded(part: Message, parsed: ParsedMessage, counter: list[int]) -> None:
     payload = part.get_payload()
     inner = payload[0] if isinstance(payload, list) and payload else None
-    if isinstance(inner, Message):
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding in ("base64", "quoted-printable"):
+        # Not allowed for message/rfc822, but clients do it: decode, then read the message.
+        data = _decoded_body(part, encoding)
+        inner_message = email.message_from_bytes(data, policy=policy.compat32)
+        subject = decode_header_text(header(inner_message, "Subject")) or "forwarded message"
+    elif isinstance(inner, Message):
         try:
             data = inner.as_bytes(policy=policy.compat32)
         except Exception:  # fall back to the part's text
@@ -232,6 +240,17 @@ def _embedded(part: Message, parsed: ParsedMessage, counter: list[int]) -> None:
     parsed.attachments.append(
         ParsedAttachment(filename=filename, content_type="message/rfc822", payload=data)
     )
+
+
+def _decoded_body(part: Message, encoding: str) -> bytes:
+    raw = part.as_bytes(policy=policy.compat32)
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        if separator in raw:
+            raw = raw.split(separator, 1)[1]
+            break
+    if encoding == "base64":
+        return base64.b64decode(b"".join(raw.split()) + b"==", validate=False)
+    return quopri.decodestring(raw)
 
 
 def _leaf(part: Message, parsed: ParsedMessage, counter: list[int]) -> None:
