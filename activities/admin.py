@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.contrib import admin
+from django.db import models
 from django.forms import ModelForm
 from django.http import HttpRequest
 
@@ -84,6 +85,8 @@ class AccountAdmin(OwnedRecordAdmin):
     list_display = ("name", "email_address", "phone", "owner_link", "modified_at")
     search_fields = ("name", "email_address", "phone", "website")
     list_filter = ("change_origin",)
+    # A web address typed without a scheme is taken as https (Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (None, {"fields": ("name", "email_address", "phone", "website", "description")}),
         ("Owner", {"fields": OWNER_FIELDS}),
