@@ -7,3 +7,4 @@ class MailboxesConfig(AppConfig):
 
     def ready(self) -> None:
         from mailboxes import signals  # noqa: F401  (connects the automatic mailbox)
+        from mailboxes.sync import crm_signals  # noqa: F401  (CRM changes reach the sync)

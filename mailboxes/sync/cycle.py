@@ -252,7 +252,8 @@ def _status_fields(
     }
     for channel, status in result.channels.items():
         fields[f"{channel}_status"] = status
-        fields[f"{channel}_processed_at"] = now
+        # The start of the cycle: the next push looks at changes made since then.
+        fields[f"{channel}_processed_at"] = started
         fields[f"{channel}_postpone_until"] = None
     if error is None:
         busy = ctx.items_processed > 0 or ctx.items_failed > 0

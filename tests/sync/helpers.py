@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
-from mailboxes.models import Mailbox
+from ews_emulator.testing import EmulatorProcess
+from mailboxes.models import ItemTypeSyncOptions, Mailbox
+from mailboxes.sync.cycle import CycleResult, run_cycle
 from profiles.models import EmailServerProfile
 from tests.factories import make_mailbox, make_profile, make_user
 
@@ -41,3 +44,34 @@ def act_mailbox(
         password=password,
         **fields,
     )
+
+
+def new_address(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+def emulated_mailbox(ews: EmulatorProcess, **fields: Any) -> Mailbox:
+    """A mailbox in the emulator and its twin in the CRM, on a profile pointing at it."""
+    email = new_address()
+    ews.control.create_mailbox(email, "secret")
+    profile = fields.pop("profile", None) or exchange_profile(ews.ews_url)
+    return act_mailbox(profile, email=email, **fields)
+
+
+def sync(mailbox: Mailbox, *, allow_error: bool = False, **kwargs: Any) -> CycleResult:
+    """One cycle, called directly; fails the test on an error the cycle recorded."""
+    Mailbox.objects.filter(pk=mailbox.pk).update(next_due_at=None)
+    result = run_cycle(mailbox.pk, respect_limit=False, **kwargs)
+    assert result.ran, result.reason
+    if not allow_error and result.error is not None:
+        raise AssertionError(f"cycle failed: {result.error.code}: {result.error.message}")
+    mailbox.refresh_from_db()
+    return result
+
+
+def options(mailbox: Mailbox, item_type: str, **fields: Any) -> ItemTypeSyncOptions:
+    row = ItemTypeSyncOptions.objects.get(mailbox=mailbox, item_type=item_type)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.save()
+    return row

@@ -203,7 +203,7 @@ def _close_protocol(config: Configuration) -> None:
     if not config.service_endpoint:
         return
     try:
-        protocol = Protocol[config]
+        protocol, _ = Protocol[config]
     except KeyError:
         return
     if isinstance(protocol, Exception):

@@ -57,7 +57,11 @@ def open_folder(account: Account, folder_id: str) -> BaseFolder:
     """A folder by distinguished name ("calendar") or by EWS id, without a request."""
     folder_class = DISTINGUISHED.get(folder_id)
     if folder_class is not None:
-        return folder_class(root=root_of(account))
+        folder = folder_class(root=root_of(account))
+        # Fix the distinguished id now: exchangelib sets it lazily while building a request,
+        # which changes the folder's hash under its own paging bookkeeping.
+        folder.to_id()
+        return folder
     return Folder(root=root_of(account), id=folder_id)
 
 
@@ -75,13 +79,23 @@ def fetch_folders(account: Account, folder_ids: Sequence[str]) -> list[BaseFolde
 
 def subfolders(account: Account, parent_id: str) -> list[tuple[str, str]]:
     """(id, display name) of every folder below `parent_id`, one FindFolder (deep)."""
+    from exchangelib.folders import FolderCollection
+
     parent = open_folder(account, parent_id)
+    fields = {
+        FieldPath(field=Folder.get_field_by_fieldname(name)) for name in ("name", "folder_class")
+    }
     with exchange_errors():
-        found = list(parent.walk().only("name"))
+        found = list(
+            FolderCollection(account=account, folders=[parent]).find_folders(
+                shape=ID_ONLY, depth="Deep", additional_fields=fields
+            )
+        )
     result = []
     for folder in found:
         raise_if_error(folder)
-        result.append((folder.id, folder.name or ""))
+        if (folder.folder_class or "IPF.Contact").startswith("IPF.Contact"):
+            result.append((folder.id, folder.name or ""))
     return result
 
 

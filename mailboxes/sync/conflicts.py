@@ -1,0 +1,88 @@
+"""Both sides changed since the last sync: who wins, by the mailbox's strategy.
+
+`manual` keeps both versions on the mapping (`crm_snapshot`, `exchange_snapshot`,
+`user_decision = pending`) and touches neither side until a decision is applied
+(`apply_decision`, used by the admin action and later by the self-service pages).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from mailboxes.models import ChangeType, ExchangeSyncIdMapping, ItemTypeSyncOptions
+
+Strategy = ItemTypeSyncOptions.ConflictStrategy
+Decision = ExchangeSyncIdMapping.UserDecision
+
+
+class Resolution(enum.Enum):
+    CRM = "crm"
+    EXCHANGE = "exchange"
+    ASK = "ask"
+
+
+def resolve_conflict(
+    strategy: str, *, crm_modified_at: datetime | None, exchange_modified_at: datetime | None
+) -> Resolution:
+    if strategy == Strategy.CRM_WINS:
+        return Resolution.CRM
+    if strategy == Strategy.EXCHANGE_WINS:
+        return Resolution.EXCHANGE
+    if strategy == Strategy.MANUAL:
+        return Resolution.ASK
+    # Most recent wins; a tie or an unknown time goes to Exchange, where the user edits.
+    if crm_modified_at and exchange_modified_at and crm_modified_at > exchange_modified_at:
+        return Resolution.CRM
+    return Resolution.EXCHANGE
+
+
+def apply_decision(mapping: ExchangeSyncIdMapping, decision: str) -> None:
+    """Settle a pending manual conflict: keep the CRM or the Exchange version.
+
+    Keeping Exchange writes the Exchange snapshot into the CRM record now; keeping the CRM
+    marks the record for the next push, which overwrites Exchange. Either way the mailbox
+    is made due so the result reaches the other side promptly.
+    """
+    from mailboxes.sync import scheduling
+    from mailboxes.sync.converters import CONVERTERS, fingerprint
+    from mailboxes.sync.records import TypeSync, load_records, replace_occurrences, replace_parties
+
+    if decision not in (Decision.KEEP_CRM, Decision.KEEP_EXCHANGE):
+        raise ValueError(f"unknown decision {decision!r}")
+    if mapping.user_decision != Decision.PENDING:
+        raise ValueError("this mapping has no pending conflict")
+    converter = CONVERTERS[mapping.object_type]
+    with transaction.atomic():
+        if decision == Decision.KEEP_EXCHANGE and mapping.exchange_snapshot:
+            options = ItemTypeSyncOptions.objects.get(
+                mailbox=mapping.mailbox, item_type=mapping.object_type
+            )
+            ts = TypeSync(
+                mailbox=mapping.mailbox,
+                options=options,
+                converter=converter,
+                account=None,
+                content_type=mapping.crm_content_type,
+            )
+            record = load_records(ts, [mapping.crm_object_id]).get(mapping.crm_object_id)
+            if record is not None:
+                canonical = mapping.exchange_snapshot
+                converter.apply(record, canonical, mapping.mailbox)
+                record.modified_at = timezone.now()
+                record.save()
+                replace_parties(ts, {record.pk: canonical})
+                replace_occurrences(ts, {record.pk: (record, canonical)})
+                fresh = load_records(ts, [record.pk])[record.pk]
+                mapping.crm_fingerprint = fingerprint(converter.record_canonical(fresh))
+            mapping.from_crm_change_type = ChangeType.NONE
+        else:
+            mapping.from_crm_change_type = ChangeType.UPDATE
+        mapping.user_decision = decision
+        mapping.crm_snapshot = None
+        mapping.exchange_snapshot = None
+        mapping.save()
+    scheduling.make_due_now(mapping.mailbox_id)

@@ -1,0 +1,380 @@
+"""Exchange → CRM: SyncFolderItems page by page, each page and its sync state in one
+transaction, so a crash replays at most one page and the mapping table makes the replay a
+no-op.
+
+An Exchange item without a mapping is matched before anything is created: by iCalUId
+(appointments), then by its identity (subject and times, names and email, ...) among the
+owner's records that have no mapping yet. That is what keeps a full resync, a lost sync
+state, or a push that died between CreateItem and saving its mapping free of duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from activities.models import Appointment, Contact
+from mailboxes.connectors.ews import InvalidSyncStateError
+from mailboxes.connectors.ews.folders import CREATE, DELETE, UPDATE, fetch_sync_page, open_folder
+from mailboxes.models import ChangeType, ExchangeSyncIdMapping, FolderSyncState
+from mailboxes.sync.conflicts import Resolution, resolve_conflict
+from mailboxes.sync.converters import Canonical, fingerprint
+from mailboxes.sync.converters.appointments import AppointmentConverter
+from mailboxes.sync.converters.common import date_iso, parse_date, parse_utc, utc_iso
+from mailboxes.sync.converters.contacts import ContactConverter
+from mailboxes.sync.cycle import CycleContext
+from mailboxes.sync.records import (
+    TypeSync,
+    link_accounts,
+    load_records,
+    replace_occurrences,
+    replace_parties,
+)
+
+logger = logging.getLogger(__name__)
+
+Decision = ExchangeSyncIdMapping.UserDecision
+
+
+def pull_folder(ts: TypeSync, ctx: CycleContext, folder_id: str, folder_name: str) -> None:
+    state, _ = FolderSyncState.objects.get_or_create(
+        mailbox=ts.mailbox,
+        protocol=FolderSyncState.Protocol.EWS,
+        folder_id=folder_id,
+        defaults={"item_type": ts.converter.item_type, "folder_name": folder_name},
+    )
+    if ctx.full_resync:
+        state.sync_state = ""
+    full = not state.sync_state
+    folder = open_folder(ts.account, folder_id)
+    sync_state: str | None = state.sync_state or None
+    seen: set[str] = set()
+    done = 0
+    while True:
+        ctx.heartbeat()
+        try:
+            page = fetch_sync_page(folder, sync_state, only_fields=ts.converter.ews_fields)
+        except InvalidSyncStateError:
+            if sync_state is None:
+                raise
+            logger.warning(
+                "mailbox %s folder %s: sync state refused, resyncing in full",
+                ts.mailbox.pk,
+                folder_name,
+            )
+            sync_state, full, seen = None, True, set()
+            continue
+        with transaction.atomic():
+            apply_page(ts, page.changes, folder_id, seen if full else None)
+            state.sync_state = page.sync_state
+            state.last_synced_at = timezone.now()
+            if page.includes_last_item_in_range:
+                state.is_initial_sync_complete = True
+            state.save(
+                update_fields=[
+                    "sync_state",
+                    "last_synced_at",
+                    "is_initial_sync_complete",
+                    "modified_at",
+                ]
+            )
+        done += len(page.changes)
+        ctx.report_progress(f"{ts.converter.item_type}s from {folder_name}", done, None)
+        sync_state = page.sync_state
+        if page.includes_last_item_in_range or not page.changes:
+            break
+    if full:
+        forget_vanished(ts, folder_id, seen)
+
+
+def forget_vanished(ts: TypeSync, folder_id: str, seen: set[str]) -> None:
+    """After a full pull: mapped items the server no longer has were deleted meanwhile."""
+    vanished = list(
+        ts.mappings()
+        .filter(exchange_folder_id=folder_id, is_deleted_in_exchange=False)
+        .exclude(exchange_item_id__in=seen)
+        .exclude(exchange_item_id__startswith="pending:")
+    )
+    if vanished:
+        with transaction.atomic():
+            exchange_deleted(ts, vanished)
+
+
+def exchange_deleted(ts: TypeSync, mappings: list[ExchangeSyncIdMapping]) -> None:
+    """Items deleted (or moved away) in Exchange: delete in the CRM only where enabled."""
+    if not mappings:
+        return
+    if ts.options.delete_exchange_to_crm:
+        record_ids = [m.crm_object_id for m in mappings]
+        ExchangeSyncIdMapping.objects.filter(pk__in=[m.pk for m in mappings]).delete()
+        ts.model._default_manager.filter(pk__in=record_ids).delete()
+    else:
+        for m in mappings:
+            m.is_deleted_in_exchange = True
+            m.to_crm_change_type = ChangeType.DELETE
+            m.last_synced_at = timezone.now()
+        ExchangeSyncIdMapping.objects.bulk_update(
+            mappings, ["is_deleted_in_exchange", "to_crm_change_type", "last_synced_at"]
+        )
+    ts.processed += len(mappings)
+
+
+def _outside_window(ts: TypeSync, canonical: Canonical) -> bool:
+    """Appointments that ended before the mailbox's "sync from" date are not imported."""
+    if not isinstance(ts.converter, AppointmentConverter) or ts.options.sync_from is None:
+        return False
+    if canonical.get("recurrence"):
+        return False
+    end = canonical["end"] or canonical["start"]
+    return bool(end) and (date_iso(ts.options.sync_from) or "") > str(end)[:10]
+
+
+def apply_page(
+    ts: TypeSync, changes: list[tuple[str, Any]], folder_id: str, seen: set[str] | None
+) -> None:
+    """Write one page of Exchange changes into the CRM (inside the caller's transaction)."""
+    converter = ts.converter
+    now = timezone.now()
+    upserts = [
+        item
+        for change, item in changes
+        if change in (CREATE, UPDATE)
+        and getattr(item, "type", None) not in ("Occurrence", "Exception")
+    ]
+    deleted_ids = [item.id for change, item in changes if change == DELETE]
+    if seen is not None:
+        seen.update(item.id for item in upserts)
+    ids = [item.id for item in upserts] + deleted_ids
+    mappings = {m.exchange_item_id: m for m in ts.mappings().filter(exchange_item_id__in=ids)}
+    canonicals = {item.id: ts.item_canonical(item) for item in upserts}
+    records = load_records(ts, [m.crm_object_id for m in mappings.values()])
+    matches = match_unmapped(ts, [i for i in upserts if i.id not in mappings], canonicals)
+
+    new_records: list[tuple[Any, Any, Canonical]] = []
+    changed: dict[int, tuple[Any, Canonical]] = {}
+    new_mappings: list[ExchangeSyncIdMapping] = []
+    touched_mappings: dict[int, ExchangeSyncIdMapping] = {}
+
+    def take_exchange(mapping: ExchangeSyncIdMapping, record: Any, canonical: Canonical) -> None:
+        if converter.record_canonical(record) != canonical:
+            converter.apply(record, canonical, ts.mailbox)
+            changed[record.pk] = (record, canonical)
+        mapping.to_crm_change_type = ChangeType.UPDATE
+        mapping.from_crm_change_type = ChangeType.NONE
+
+    for item in upserts:
+        canonical = canonicals[item.id]
+        exchange_fp = fingerprint(canonical)
+        mapping = mappings.get(item.id)
+        if mapping is None:
+            record = matches.get(item.id)
+            if record is None:
+                if not ts.options.exchange_to_crm or _outside_window(ts, canonical):
+                    continue
+                record = converter.model(**ts.owner_fields())
+                converter.apply(record, canonical, ts.mailbox)  # type: ignore[arg-type]
+                if isinstance(record, Appointment):
+                    record.ical_uid = (item.uid or "")[:512]
+                new_records.append((record, item, canonical))
+                continue
+            # An existing record found by iCalUId or identity: link it, then reconcile.
+            crm_canonical = converter.record_canonical(record)
+            mapping = _new_mapping(ts, record, item, folder_id, canonical)
+            mapping.crm_fingerprint = fingerprint(crm_canonical)
+            new_mappings.append(mapping)
+            if crm_canonical != canonical:
+                _reconcile(ts, mapping, record, item, canonical, crm_canonical, take_exchange)
+            continue
+        mapping.exchange_folder_id = folder_id
+        record = records.get(mapping.crm_object_id)
+        touched_mappings[mapping.pk] = mapping
+        if item.changekey == mapping.change_key or exchange_fp == mapping.exchange_fingerprint:
+            # The version we last saw or wrote ourselves: nothing changed in Exchange.
+            mapping.change_key = item.changekey
+            mapping.exchange_fingerprint = exchange_fp
+            continue
+        mapping.change_key = item.changekey
+        mapping.exchange_fingerprint = exchange_fp
+        mapping.exchange_modified_at = parse_utc(utc_iso(item.last_modified_time))
+        mapping.item_subject = _subject(canonical)
+        mapping.is_deleted_in_exchange = False
+        if record is None:
+            continue  # deleted in the CRM: the push deletes or unlinks it
+        if not ts.options.exchange_to_crm:
+            continue
+        crm_canonical = converter.record_canonical(record)
+        crm_changed = fingerprint(crm_canonical) != mapping.crm_fingerprint
+        if mapping.user_decision == Decision.PENDING:
+            mapping.exchange_snapshot = canonical
+            continue
+        if not crm_changed or crm_canonical == canonical:
+            take_exchange(mapping, record, canonical)
+        else:
+            _reconcile(ts, mapping, record, item, canonical, crm_canonical, take_exchange)
+
+    # Contacts follow their company to an account.
+    contacts = [r for r, _, _ in new_records if isinstance(r, Contact)] + [
+        r for r, _ in changed.values() if isinstance(r, Contact) and r.account_id is None
+    ]
+    link_accounts(contacts)
+
+    if new_records:
+        for record, _, _ in new_records:
+            record.modified_at = now
+        converter.model._default_manager.bulk_create([r for r, _, _ in new_records])
+        for record, item, canonical in new_records:
+            new_mappings.append(_new_mapping(ts, record, item, folder_id, canonical))
+    if changed:
+        for record, _ in changed.values():
+            record.modified_at = now
+        converter.model._default_manager.bulk_update(
+            [r for r, _ in changed.values()],
+            [*converter.record_fields, "modified_at", "change_origin", "change_origin_mailbox"],
+        )
+    written = {r.pk: c for r, _, c in new_records} | {pk: c for pk, (_, c) in changed.items()}
+    replace_parties(ts, written)
+    replace_occurrences(
+        ts,
+        {r.pk: (r, c) for r, _, c in new_records} | {pk: (r, c) for pk, (r, c) in changed.items()},
+    )
+
+    # The CRM fingerprint is taken from what was stored, so a lossy field never echoes.
+    fresh = load_records(ts, written)
+    for mapping in [*new_mappings, *touched_mappings.values()]:
+        record = fresh.get(mapping.crm_object_id)
+        if record is not None:
+            mapping.crm_fingerprint = fingerprint(converter.record_canonical(record))
+            mapping.crm_modified_at = record.modified_at
+        mapping.last_synced_at = now
+    ExchangeSyncIdMapping.objects.bulk_create(new_mappings)
+    ExchangeSyncIdMapping.objects.bulk_update(
+        list(touched_mappings.values()),
+        [
+            "change_key",
+            "exchange_fingerprint",
+            "crm_fingerprint",
+            "exchange_folder_id",
+            "exchange_modified_at",
+            "crm_modified_at",
+            "item_subject",
+            "is_deleted_in_exchange",
+            "to_crm_change_type",
+            "from_crm_change_type",
+            "user_decision",
+            "crm_snapshot",
+            "exchange_snapshot",
+            "last_synced_at",
+        ],
+    )
+    exchange_deleted(ts, [mappings[i] for i in deleted_ids if i in mappings])
+    ts.processed += len(new_records) + len(changed)
+
+
+def _reconcile(
+    ts: TypeSync,
+    mapping: ExchangeSyncIdMapping,
+    record: Any,
+    item: Any,
+    canonical: Canonical,
+    crm_canonical: Canonical,
+    take_exchange: Any,
+) -> None:
+    resolution = resolve_conflict(
+        ts.options.conflict_strategy,
+        crm_modified_at=record.modified_at,
+        exchange_modified_at=parse_utc(utc_iso(item.last_modified_time)),
+    )
+    if resolution is Resolution.EXCHANGE:
+        take_exchange(mapping, record, canonical)
+    elif resolution is Resolution.CRM:
+        # The push of this cycle overwrites Exchange with the CRM version.
+        mapping.from_crm_change_type = ChangeType.UPDATE
+    else:
+        mapping.user_decision = Decision.PENDING
+        mapping.crm_snapshot = crm_canonical
+        mapping.exchange_snapshot = canonical
+
+
+def _subject(canonical: Canonical) -> str:
+    subject = canonical.get("subject") or " ".join(
+        p for p in (canonical.get("first_name"), canonical.get("last_name")) if p
+    )
+    return str(subject)[:500]
+
+
+def _new_mapping(
+    ts: TypeSync, record: Any, item: Any, folder_id: str, canonical: Canonical
+) -> ExchangeSyncIdMapping:
+    return ExchangeSyncIdMapping(
+        mailbox=ts.mailbox,
+        object_type=ts.converter.item_type,
+        crm_content_type=ts.content_type,
+        crm_object_id=record.pk,
+        exchange_item_id=item.id,
+        change_key=item.changekey or "",
+        ical_uid=(getattr(item, "uid", None) or "")[:512],
+        exchange_folder_id=folder_id,
+        exchange_fingerprint=fingerprint(canonical),
+        exchange_modified_at=parse_utc(utc_iso(item.last_modified_time)),
+        item_subject=_subject(canonical),
+        to_crm_change_type=ChangeType.CREATE,
+        last_synced_at=timezone.now(),
+    )
+
+
+def match_unmapped(
+    ts: TypeSync, items: list[Any], canonicals: dict[str, Canonical]
+) -> dict[str, Any]:
+    """Existing unmapped CRM records for unmapped Exchange items: iCalUId, then identity."""
+    if not items:
+        return {}
+    converter = ts.converter
+    candidates = ts.records()
+    if isinstance(converter, AppointmentConverter):
+        uids = [i.uid for i in items if getattr(i, "uid", None)]
+        days = [d for d in (parse_date(canonicals[i.id]["start"]) for i in items) if d]
+        query = Q(ical_uid__in=uids) if uids else Q(pk__in=[])
+        if days:
+            query |= Q(start__date__gte=min(days) - dt.timedelta(days=1)) & Q(
+                start__date__lte=max(days) + dt.timedelta(days=1)
+            )
+        candidates = candidates.filter(query)
+    elif isinstance(converter, ContactConverter):
+        emails = {e for i in items for e in canonicals[i.id]["emails"] if e}
+        last_names = {canonicals[i.id]["last_name"] for i in items}
+        candidates = candidates.filter(Q(email_address1__in=emails) | Q(last_name__in=last_names))
+    else:
+        candidates = candidates.filter(subject__in={canonicals[i.id]["subject"] for i in items})
+    found = list(candidates[:5000])
+    if not found:
+        return {}
+    mapped = set(
+        ts.mappings()
+        .filter(crm_object_id__in=[r.pk for r in found])
+        .values_list("crm_object_id", flat=True)
+    )
+    free = [r for r in found if r.pk not in mapped]
+    by_uid: dict[str, Any] = {}
+    by_identity: dict[str, list[Any]] = {}
+    for record in free:
+        uid = getattr(record, "ical_uid", "")
+        if uid:
+            by_uid.setdefault(uid, record)
+        key = converter.identity(converter.record_canonical(record))
+        by_identity.setdefault(key, []).append(record)
+    result: dict[str, Any] = {}
+    taken: set[int] = set()
+    for item in items:
+        record = by_uid.get(getattr(item, "uid", None) or "")
+        if record is None or record.pk in taken:
+            pool = by_identity.get(converter.identity(canonicals[item.id]), [])
+            record = next((r for r in pool if r.pk not in taken), None)
+        if record is not None:
+            result[item.id] = record
+            taken.add(record.pk)
+    return result

@@ -1,0 +1,264 @@
+"""CRM → Exchange: records created, changed or deleted since the last push.
+
+Candidates are the owner's records modified since the last successful ACT cycle began (less
+a margin for clocks), those a conflict resolved for the CRM, and mappings whose record was
+deleted. A change made by this mailbox's own sync is never sent back; a record whose
+fingerprint equals the mapping's is skipped. Updates carry the change key we last saw, so an
+item changed in Exchange meanwhile is refused (ErrorIrresolvableConflict) and left for the
+next pull to reconcile.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from activities.models import Appointment, ChangeOrigin
+from mailboxes.connectors.ews import ItemConflictError, ItemNotFoundError, classify
+from mailboxes.connectors.ews.folders import delete_items, open_folder, save_changes, save_new
+from mailboxes.models import ChangeType, ExchangeSyncIdMapping
+from mailboxes.sync.converters import fingerprint
+from mailboxes.sync.converters.appointments import AppointmentConverter
+from mailboxes.sync.converters.common import date_iso
+from mailboxes.sync.converters.contacts import ContactConverter
+from mailboxes.sync.cycle import CycleContext
+from mailboxes.sync.errors import SyncError, TransientSyncError
+from mailboxes.sync.records import TypeSync
+
+logger = logging.getLogger(__name__)
+
+# Records modified this long before the last cycle began are looked at again (clock skew
+# between web and worker machines); unchanged ones are skipped by fingerprint.
+WATERMARK_MARGIN = timedelta(minutes=2)
+CHUNK = 100
+Decision = ExchangeSyncIdMapping.UserDecision
+
+
+def push_changes(ts: TypeSync, ctx: CycleContext, *, initial: bool) -> None:
+    push_deletes(ts, ctx)
+    if not ts.options.crm_to_exchange:
+        return
+    candidates = ts.records().exclude(
+        change_origin=ChangeOrigin.SYNC, change_origin_mailbox=ts.mailbox
+    )
+    watermark = ts.mailbox.act_processed_at
+    if watermark is not None and not ctx.full_resync:
+        flagged = list(
+            ts.mappings()
+            .filter(from_crm_change_type=ChangeType.UPDATE)
+            .values_list("crm_object_id", flat=True)
+        )
+        candidates = (
+            ts.records()
+            .filter(Q(modified_at__gte=watermark - WATERMARK_MARGIN) | Q(pk__in=flagged))
+            .exclude(
+                Q(change_origin=ChangeOrigin.SYNC, change_origin_mailbox=ts.mailbox)
+                & ~Q(pk__in=flagged)
+            )
+        )
+    ids = list(candidates.order_by("pk").values_list("pk", flat=True))
+    done = 0
+    for start in range(0, len(ids), CHUNK):
+        ctx.heartbeat()
+        chunk = list(candidates.filter(pk__in=ids[start : start + CHUNK]).order_by("pk"))
+        _push_chunk(ts, chunk, initial=initial)
+        done += len(chunk)
+        ctx.report_progress(f"{ts.converter.item_type}s to Exchange", done, len(ids))
+
+
+def _exported(ts: TypeSync, record: Any) -> bool:
+    options = ts.options
+    if isinstance(ts.converter, ContactConverter) and options.contact_export_scope == (
+        options.ContactExportScope.SELECTED_CATEGORIES
+    ):
+        wanted = set(options.contact_export_categories or [])
+        return bool(wanted & set(record.categories or []))
+    if isinstance(ts.converter, AppointmentConverter) and options.sync_from is not None:
+        if record.recurrence:
+            return True
+        return (date_iso(record.end) or "") >= (date_iso(options.sync_from) or "")
+    return True
+
+
+def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool) -> None:
+    converter = ts.converter
+    mappings = {
+        m.crm_object_id: m for m in ts.mappings().filter(crm_object_id__in=[r.pk for r in records])
+    }
+    folder = open_folder(ts.account, converter.distinguished_folder)
+    creates: list[tuple[Any, Any, str]] = []
+    updates: list[tuple[Any, ExchangeSyncIdMapping, Any, str]] = []
+    for record in records:
+        mapping = mappings.get(record.pk)
+        if mapping is not None and (
+            mapping.is_deleted_in_exchange or mapping.user_decision == Decision.PENDING
+        ):
+            continue
+        if mapping is None and not _exported(ts, record):
+            continue
+        canonical = converter.record_canonical(record)
+        crm_fp = fingerprint(canonical)
+        if mapping is None:
+            if isinstance(record, Appointment) and not record.ical_uid:
+                # Our own UID lets a retry after a crash find the item it created.
+                record.ical_uid = f"crmsync-{uuid.uuid4()}"
+                Appointment.objects.filter(pk=record.pk).update(ical_uid=record.ical_uid)
+            item = converter.build_item(canonical, stamp_categories=ts.stamp, folder=folder)
+            if isinstance(record, Appointment):
+                item.uid = record.ical_uid
+            creates.append((record, item, crm_fp))
+            continue
+        if crm_fp == mapping.crm_fingerprint and mapping.from_crm_change_type != ChangeType.UPDATE:
+            continue
+        item = converter.build_item(canonical, stamp_categories=ts.stamp, folder=folder)
+        item.id, item.changekey = mapping.exchange_item_id, mapping.change_key
+        updates.append((record, mapping, item, crm_fp))
+    _create(ts, folder, creates, initial=initial)
+    _update(ts, updates)
+
+
+def _create(
+    ts: TypeSync, folder: Any, creates: list[tuple[Any, Any, str]], *, initial: bool
+) -> None:
+    if not creates:
+        return
+    results = save_new([item for _, item, _ in creates], folder)
+    now = timezone.now()
+    new_mappings = []
+    for (record, item, crm_fp), result in zip(creates, results, strict=True):
+        if isinstance(result, BaseException):
+            _item_failed(ts, None, result, record)
+            continue
+        item_id, change_key = _id_of(result)
+        new_mappings.append(
+            ExchangeSyncIdMapping(
+                mailbox=ts.mailbox,
+                object_type=ts.converter.item_type,
+                crm_content_type=ts.content_type,
+                crm_object_id=record.pk,
+                exchange_item_id=item_id,
+                change_key=change_key,
+                ical_uid=(getattr(item, "uid", None) or "")[:512],
+                exchange_folder_id=ts.converter.distinguished_folder,
+                crm_fingerprint=crm_fp,
+                crm_modified_at=record.modified_at,
+                from_crm_change_type=ChangeType.CREATE,
+                item_subject=str(record)[:500],
+                last_synced_at=now,
+            )
+        )
+    # ignore_conflicts: a pull that ran meanwhile may already have linked the new item.
+    ExchangeSyncIdMapping.objects.bulk_create(new_mappings, ignore_conflicts=True)
+    ts.processed += len(new_mappings)
+
+
+def _update(ts: TypeSync, updates: list[tuple[Any, ExchangeSyncIdMapping, Any, str]]) -> None:
+    if not updates:
+        return
+    fields = list(ts.converter.update_fields)
+    results = save_changes([(item, fields) for _, _, item, _ in updates], ts.account)
+    now = timezone.now()
+    done = []
+    for (record, mapping, _, crm_fp), result in zip(updates, results, strict=True):
+        if isinstance(result, BaseException):
+            _item_failed(ts, mapping, result, record)
+            continue
+        _, change_key = _id_of(result)
+        mapping.change_key = change_key
+        mapping.crm_fingerprint = crm_fp
+        mapping.crm_modified_at = record.modified_at
+        mapping.from_crm_change_type = ChangeType.NONE
+        mapping.retries = 0
+        mapping.last_error_text = ""
+        mapping.last_error_code = ""
+        mapping.last_synced_at = now
+        done.append(mapping)
+    ExchangeSyncIdMapping.objects.bulk_update(
+        done,
+        [
+            "change_key",
+            "crm_fingerprint",
+            "crm_modified_at",
+            "from_crm_change_type",
+            "retries",
+            "last_error_text",
+            "last_error_code",
+            "last_synced_at",
+        ],
+    )
+    ts.processed += len(done)
+
+
+def _id_of(result: Any) -> tuple[str, str]:
+    if isinstance(result, tuple):
+        return str(result[0]), str(result[1] or "")
+    return str(result.id), str(result.changekey or "")
+
+
+def _item_failed(
+    ts: TypeSync, mapping: ExchangeSyncIdMapping | None, error: BaseException, record: Any
+) -> None:
+    """One item refused: keep going with the others, remember why on the mapping."""
+    translated = classify(error)
+    if isinstance(translated, TransientSyncError):
+        raise translated  # the server is busy: stop the cycle, retry later
+    if isinstance(translated, ItemNotFoundError) and mapping is not None:
+        from mailboxes.sync.pull import exchange_deleted
+
+        with transaction.atomic():
+            exchange_deleted(ts, [mapping])
+        return
+    if isinstance(translated, ItemConflictError):
+        # Changed in Exchange since our pull: the next pull reconciles it.
+        return
+    ts.failed += 1
+    logger.warning(
+        "mailbox %s: %s %s refused: %s", ts.mailbox.pk, ts.converter.item_type, record.pk, error
+    )
+    if mapping is not None:
+        code = translated.code if isinstance(translated, SyncError) else type(error).__name__
+        ExchangeSyncIdMapping.objects.filter(pk=mapping.pk).update(
+            retries=mapping.retries + 1,
+            last_error_text=str(error)[:2000],
+            last_error_code=code[:100],
+            last_error_at=timezone.now(),
+        )
+
+
+def push_deletes(ts: TypeSync, ctx: CycleContext) -> None:
+    """Records deleted in the CRM: delete their items in Exchange where enabled, else unlink."""
+    doomed = list(ts.mappings().filter(from_crm_change_type=ChangeType.DELETE))
+    if not doomed:
+        return
+    existing = set(
+        ts.model._default_manager.filter(pk__in=[m.crm_object_id for m in doomed]).values_list(
+            "pk", flat=True
+        )
+    )
+    doomed = [m for m in doomed if m.crm_object_id not in existing]
+    if ts.options.delete_crm_to_exchange:
+        live = [m for m in doomed if not m.is_deleted_in_exchange]
+        for start in range(0, len(live), CHUNK):
+            ctx.heartbeat()
+            chunk = live[start : start + CHUNK]
+            results = delete_items(
+                ts.account,
+                [(m.exchange_item_id, None) for m in chunk],
+                mode=ts.options.exchange_delete_mode,
+            )
+            for _mapping, result in zip(chunk, results, strict=True):
+                if isinstance(result, BaseException) and not isinstance(
+                    classify(result), ItemNotFoundError
+                ):
+                    translated = classify(result)
+                    if translated is not None and not translated.permanent:
+                        raise translated
+                    logger.warning("mailbox %s: delete refused: %s", ts.mailbox.pk, result)
+    ExchangeSyncIdMapping.objects.filter(pk__in=[m.pk for m in doomed]).delete()
+    ts.processed += len(doomed)
