@@ -102,6 +102,7 @@ class MailStore:
         attachments: list[Element] | None = None,
         master_id: str | None = None,
         fresh: bool = True,
+        item_id: str | None = None,
     ) -> ItemRow:
         """Store a new item from a client-sent (or emulator-built) item element."""
         kind = itm.KIND_FOR_TAG.get(etree.QName(elem).localname, "Message")
@@ -115,7 +116,7 @@ class MailStore:
                     elem.remove(old)
         seq = self.store.next_seq(c, mailbox.id)
         row = ItemRow(
-            id=new_id(b"\x00"),
+            id=item_id or new_id(b"\x00"),
             mailbox_id=mailbox.id,
             folder_id=folder_id,
             kind=kind,

@@ -160,6 +160,8 @@ def compile_restriction(node: Element) -> Predicate:
                 return op == "IsNotEqualTo"
             for left in left_values:
                 for right in right_values:
+                    if right in ("0", "1") and left.lower() in ("true", "false"):
+                        right = "true" if right == "1" else "false"
                     if _compare(op, typed(left, right), typed(right)):
                         return True
             return False

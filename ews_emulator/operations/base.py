@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from ..mailstore import MailStore
-from ..recurrence import parse_occurrence_id
+from ..recurrence import occurrence_id, parse_occurrence_id
 from ..soap import Element, EwsError, child, local, m, t, text_of
 from ..store import Folder, ItemRow, Mailbox, Store
 
@@ -97,7 +97,10 @@ def resolve_item(ctx: Ctx, elem: Element) -> tuple[ItemRow, str | None]:
     Occurrence ids resolve to the series master; callers handle them via `occurrence_of`.
     """
     item_id = elem.get("Id") or elem.get("RecurringMasterId") or elem.get("OccurrenceId") or ""
-    occ = parse_occurrence_id(item_id)
+    if local(elem.tag) == "OccurrenceItemId":
+        item_id = occurrence_id(item_id, int(elem.get("InstanceIndex", "0")))
+    exact = ctx.store.item(item_id)
+    occ = parse_occurrence_id(item_id) if exact is None else None
     lookup = occ[0] if occ else item_id
     if local(elem.tag) == "RecurringMasterItemId":
         occ_row = ctx.store.item(lookup)
@@ -111,12 +114,20 @@ def resolve_item(ctx: Ctx, elem: Element) -> tuple[ItemRow, str | None]:
     return row, elem.get("ChangeKey")
 
 
-def occurrence_of(elem: Element) -> int | None:
-    """The occurrence index an ItemId/OccurrenceItemId designates, if any."""
+def occurrence_of(elem: Element, row: ItemRow) -> int | None:
+    """The index of the unmodified occurrence an id designates (None for stored items).
+
+    A modified occurrence (an exception) is stored under its occurrence id, so it resolves
+    to its own row; only the others resolve to their series master.
+    """
     if local(elem.tag) == "OccurrenceItemId":
-        return int(elem.get("InstanceIndex", "0"))
-    occ = parse_occurrence_id(elem.get("Id", ""))
-    return occ[1] if occ else None
+        index = int(elem.get("InstanceIndex", "0"))
+        return None if row.id == occurrence_id(elem.get("RecurringMasterId", ""), index) else index
+    item_id = elem.get("Id", "")
+    occ = parse_occurrence_id(item_id)
+    if occ is None or row.id == item_id:
+        return None
+    return occ[1]
 
 
 def _looks_like_id(value: str) -> bool:

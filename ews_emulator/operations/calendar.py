@@ -48,7 +48,15 @@ def materialize_occurrence(ctx: Ctx, c: sqlite3.Connection, master: ItemRow, ind
             old.text = "Exception"
     mailbox = ctx.store.mailbox_by_id(master.mailbox_id)
     assert mailbox is not None
-    exc = ctx.mail.create_item(c, mailbox, "", view, master_id=master.id, fresh=False)
+    exc = ctx.mail.create_item(
+        c,
+        mailbox,
+        "",
+        view,
+        master_id=master.id,
+        fresh=False,
+        item_id=rec.occurrence_id(master.id, index),
+    )
     _record_modified(ctx, c, master)
     return exc
 

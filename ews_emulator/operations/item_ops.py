@@ -54,7 +54,7 @@ def get_item(ctx: Ctx, req: Element) -> Element:
     for ident in id_elements(child(req, "ItemIds")):
         try:
             row, _ = resolve_item(ctx, ident)
-            index = occurrence_of(ident)
+            index = occurrence_of(ident, row)
             if index is not None:
                 view = cal.occurrence_view(ctx, row, index)
                 elem = shape.render(view if isinstance(view, bytes) else etree.tostring(view))
@@ -204,7 +204,7 @@ def _update_one(
 ) -> ItemRow | None:
     ident = change[0]
     row, change_key = resolve_item(ctx, ident)
-    index = occurrence_of(ident)
+    index = occurrence_of(ident, row)
     with ctx.store.write() as c:
         fresh = ctx.store.item(row.id)
         if fresh is None:
@@ -280,7 +280,7 @@ def delete_item(ctx: Ctx, req: Element) -> Element:
     for ident in id_elements(child(req, "ItemIds")):
         try:
             row, _ = resolve_item(ctx, ident)
-            index = occurrence_of(ident)
+            index = occurrence_of(ident, row)
             with ctx.store.write() as c:
                 if index is not None:
                     cal.delete_occurrence(ctx, c, row, cal.occurrence_start(ctx, row, index))

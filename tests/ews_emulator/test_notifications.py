@@ -1,0 +1,65 @@
+"""Pull and streaming subscriptions."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from exchangelib import Account, Message
+from exchangelib.properties import CreatedEvent, ModifiedEvent, MovedEvent, StatusEvent
+
+from ews_emulator.control import ControlClient
+
+
+def test_pull_subscription_reports_changes(account: Account, control: ControlClient) -> None:
+    sub_id, watermark = account.inbox.subscribe_to_pull()
+    created = control.create_item(account.primary_smtp_address, "messages", {"Subject": "ping"})
+    control.update_item(created["id"], {"Subject": "pong"})
+    notifications = list(account.inbox.get_events(sub_id, watermark))
+    events = [e for n in notifications for e in n.events]
+    kinds = [type(e) for e in events if not isinstance(e, StatusEvent)]
+    assert CreatedEvent in kinds and ModifiedEvent in kinds
+    assert {e.item_id.id for e in events if isinstance(e, CreatedEvent)} == {created["id"]}
+    last = events[-1].watermark
+    again = [e for n in account.inbox.get_events(sub_id, last) for e in n.events]
+    assert [type(e) for e in again] == [StatusEvent]
+    account.inbox.unsubscribe(sub_id)
+
+
+def test_pull_subscription_sees_moves(account: Account) -> None:
+    message = Message(account=account, folder=account.inbox, subject="move me")
+    message.save()
+    sub_id, watermark = account.inbox.subscribe_to_pull(event_types=["MovedEvent"])
+    message.move(account.trash)
+    events = [e for n in account.inbox.get_events(sub_id, watermark) for e in n.events]
+    moved = [e for e in events if isinstance(e, MovedEvent)]
+    assert [(e.item_id.id, e.old_parent_folder_id.id) for e in moved] == [
+        (message.id, account.inbox.id)
+    ]
+
+
+def test_streaming_subscription_delivers_a_control_change(
+    account: Account, control: ControlClient
+) -> None:
+    sub_id = account.calendar.subscribe_to_streaming()
+    received: list[object] = []
+
+    def listen() -> None:
+        for notification in account.calendar.get_streaming_events(
+            sub_id, connection_timeout=1, max_notifications_returned=1
+        ):
+            received.extend(notification.events)
+
+    listener = threading.Thread(target=listen)
+    listener.start()
+    time.sleep(0.3)
+    created = control.create_item(
+        account.primary_smtp_address,
+        "calendar",
+        {"Subject": "streamed", "Start": "2024-02-01T10:00:00Z", "End": "2024-02-01T11:00:00Z"},
+    )
+    listener.join(timeout=20)
+    assert not listener.is_alive()
+    created_events = [e for e in received if isinstance(e, CreatedEvent)]
+    assert [e.item_id.id for e in created_events] == [created["id"]]
+    account.calendar.unsubscribe(sub_id)
