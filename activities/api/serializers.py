@@ -149,7 +149,8 @@ class ActivitySerializer(OwnedRecordSerializer):
 
 
 class PartySerializer(serializers.ModelSerializer[ActivityParty]):
-    address = serializers.EmailField(max_length=320)
+    # Not an EmailField: a party may be a raw address a mail server gave us, valid or not.
+    address = serializers.CharField(read_only=True)
 
     class Meta:
         model = ActivityParty
@@ -436,6 +437,10 @@ class ContactSerializer(OwnedRecordSerializer):
 
 
 class AccountSerializer(OwnedRecordSerializer):
+    # Plain strings: these may be blank, and "" is no valid `format: email` / `format: uri`.
+    email_address = serializers.CharField(read_only=True)
+    website = serializers.CharField(read_only=True)
+
     class Meta:
         model = Account
         fields = [

@@ -159,7 +159,7 @@ def write_schema(serializer: type[BaseSerializer[Any]]) -> dict[str, Any]:
     list=extend_schema(summary="List appointments"),
     **write_schema(serializers.AppointmentSerializer),
 )
-class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WritableRecordViewSet):
+class AppointmentViewSet(mixins.ListModelMixin, WritableRecordViewSet):
     """Appointments; created and changed ones are pushed to the owner's Exchange calendar."""
 
     model = Appointment
@@ -175,7 +175,7 @@ class AppointmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Writa
 @extend_schema_view(
     list=extend_schema(summary="List tasks"), **write_schema(serializers.TaskSerializer)
 )
-class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WritableRecordViewSet):
+class TaskViewSet(mixins.ListModelMixin, WritableRecordViewSet):
     """Tasks; created and changed ones are pushed to the owner's Exchange tasks."""
 
     model = Task
@@ -188,7 +188,7 @@ class TaskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WritableReco
 @extend_schema_view(
     list=extend_schema(summary="List contacts"), **write_schema(serializers.ContactSerializer)
 )
-class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WritableRecordViewSet):
+class ContactViewSet(mixins.ListModelMixin, WritableRecordViewSet):
     """Contacts; created and changed ones are pushed to Exchange contacts."""
 
     model = Contact
@@ -211,7 +211,6 @@ class ContactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WritableR
 )
 class EmailViewSet(
     mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     RecordViewSet,
 ):
@@ -248,7 +247,7 @@ class EmailViewSet(
     list=extend_schema(summary="List accounts"),
     retrieve=write_schema(serializers.AccountSerializer)["retrieve"],
 )
-class AccountViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, RecordViewSet):
+class AccountViewSet(mixins.ListModelMixin, RecordViewSet):
     """Accounts (read only)."""
 
     model = Account
