@@ -71,4 +71,10 @@ def sync_item_type(ts: TypeSync, ctx: CycleContext) -> None:
     ).exists()
     for folder_id, name in folders_of(ts):
         pull_folder(ts, ctx, folder_id, name)
+    before = ts.processed
     push_changes(ts, ctx, initial=initial)
+    if ts.processed > before and ts.options.crm_to_exchange:
+        # Absorb our own writes now (they come back with the change keys we hold), so
+        # the stored state is past them and a later delete in Exchange is not lost.
+        default = ts.converter.distinguished_folder
+        pull_folder(ts, ctx, default, FOLDER_NAMES[default])

@@ -60,7 +60,7 @@ def emulated_mailbox(ews: EmulatorProcess, **fields: Any) -> Mailbox:
 
 def sync(mailbox: Mailbox, *, allow_error: bool = False, **kwargs: Any) -> CycleResult:
     """One cycle, called directly; fails the test on an error the cycle recorded."""
-    Mailbox.objects.filter(pk=mailbox.pk).update(next_due_at=None)
+    Mailbox.objects.filter(pk=mailbox.pk).update(next_due_at=None, act_postpone_until=None)
     result = run_cycle(mailbox.pk, respect_limit=False, **kwargs)
     assert result.ran, result.reason
     if not allow_error and result.error is not None:

@@ -97,6 +97,11 @@ def recurrence_to_json(recurrence: Any) -> dict[str, Any] | None:
         if obj is None:
             continue
         values = {f.name: _plain(getattr(obj, f.name)) for f in obj.FIELDS}
+        if part == "boundary":
+            # Range dates are dates, whatever type exchangelib parsed them into.
+            for key in ("start", "end"):
+                if values.get(key):
+                    values[key] = str(values[key])[:10]
         result[part] = {"type": type(obj).__name__, **values}
     return result
 
