@@ -75,6 +75,7 @@ def test_manual_conflict_keeps_both_versions_until_decided(ews) -> None:
 
     mapping = ExchangeSyncIdMapping.objects.get(mailbox=mailbox, object_type=ItemType.TASK)
     assert mapping.user_decision == "pending"
+    assert mapping.crm_snapshot is not None and mapping.exchange_snapshot is not None
     assert mapping.crm_snapshot["subject"] == "CRM version"
     assert mapping.exchange_snapshot["subject"] == "Exchange version"
     task.refresh_from_db()
@@ -108,7 +109,7 @@ def test_manual_decision_keep_exchange_writes_the_exchange_version(ews) -> None:
     [("hard", False, True), ("soft", False, True), ("move_to_deleted_items", True, True)],
 )
 def test_crm_delete_uses_the_exchange_delete_mode(ews, mode, in_deleted_items, gone) -> None:
-    mailbox, task, item_id = _synced_task(ews, exchange_delete_mode=mode)
+    mailbox, task, _ = _synced_task(ews, exchange_delete_mode=mode)
 
     task.delete()
     sync(mailbox)
@@ -289,6 +290,7 @@ def test_server_busy_postpones_by_the_hint(ews) -> None:
     mailbox.refresh_from_db()
     assert mailbox.act_status == Mailbox.ChannelStatus.NOT_RUN
     assert mailbox.transient_failure_count == 1
+    assert mailbox.next_due_at is not None
     delay = (mailbox.next_due_at - before).total_seconds()
     assert 89 <= delay <= 95
     assert mailbox.act_postpone_until == mailbox.next_due_at

@@ -37,8 +37,8 @@ def test_an_exchange_task_arrives_with_dates_status_priority_and_percent(ews) ->
     assert task.priority == Task.Priority.HIGH
     assert task.status == Task.Status.IN_PROGRESS
     assert task.percent_complete == 40
-    assert task.start_date.date() == dt.date(2030, 3, 1)
-    assert task.due_date.date() == dt.date(2030, 3, 5)
+    assert task.start_date is not None and task.start_date.date() == dt.date(2030, 3, 1)
+    assert task.due_date is not None and task.due_date.date() == dt.date(2030, 3, 5)
     assert task.categories == ["Work"]
 
 
@@ -84,7 +84,10 @@ def test_an_exchange_meeting_arrives_with_attendees_resolved_organizer_and_time_
                 {"email": "bob@partner.example", "name": "Bob", "response": "Accept"}
             ],
             "OptionalAttendees": [{"email": "carol@else.example", "name": "Carol"}],
-            "xml": '<t:StartTimeZone Id="W. Europe Standard Time"/><t:EndTimeZone Id="W. Europe Standard Time"/>',
+            "xml": (
+                '<t:StartTimeZone Id="W. Europe Standard Time"/>'
+                '<t:EndTimeZone Id="W. Europe Standard Time"/>'
+            ),
         },
     )
 
@@ -180,6 +183,7 @@ def test_a_recurring_series_arrives_with_its_modified_and_deleted_occurrences(ew
     )
     sync(mailbox)
     master = Appointment.objects.get(owner_user=mailbox.user, series_master=None)
+    assert master.recurrence is not None
     assert master.recurrence["pattern"]["type"] == "WeeklyPattern"
     assert master.recurrence["boundary"] == {
         "type": "NumberedPattern",
