@@ -25,8 +25,6 @@ from .soap import (
     Element,
     EwsError,
     bool_text,
-    child,
-    children,
     fmt_dt,
     local,
     new,
@@ -153,6 +151,16 @@ COMPLETE_NAME_ORDER = (
 SUBJECT_PREFIX = re.compile(r"^\s*((re|fw|fwd|aw|wg|sv|vs)\s*:\s*)+", re.IGNORECASE)
 TAG_RE = re.compile(r"<[^>]+>")
 
+
+def tchild(elem: Element | None, name: str) -> Element | None:
+    """First child in the EWS types namespace (items live only there)."""
+    return None if elem is None else elem.find(f"{{{T_NS}}}{name}")
+
+
+def tchildren(elem: Element | None, name: str) -> list[Element]:
+    return [] if elem is None else elem.findall(f"{{{T_NS}}}{name}")
+
+
 _ORDER_INDEX = {
     kind: {name: i for i, name in enumerate(order)} for kind, order in ITEM_ORDER.items()
 }
@@ -239,13 +247,13 @@ def mailbox_elem(tag: str, name: str | None, email: str) -> Element:
 def complete_mailbox(mb: Element, lookup: Callable[[str], str | None]) -> None:
     """Fill Name, RoutingType and MailboxType of a Mailbox element the way Exchange does."""
     email = text_of(mb, "EmailAddress")
-    if email and child(mb, "Name") is None:
+    if email and tchild(mb, "Name") is None:
         name_el = etree.Element(t("Name"))
         name_el.text = lookup(email) or email
         mb.insert(0, name_el)
-    if child(mb, "RoutingType") is None and email:
+    if tchild(mb, "RoutingType") is None and email:
         sub(mb, t("RoutingType"), "SMTP")
-    if child(mb, "MailboxType") is None and email:
+    if tchild(mb, "MailboxType") is None and email:
         sub(mb, t("MailboxType"), "Mailbox" if lookup(email) else "OneOff")
     order = {"Name": 0, "EmailAddress": 1, "RoutingType": 2, "MailboxType": 3, "ItemId": 4}
     mb[:] = sorted(mb, key=lambda c: order.get(local(c.tag), 9))
@@ -253,24 +261,24 @@ def complete_mailbox(mb: Element, lookup: Callable[[str], str | None]) -> None:
 
 def complete_mailboxes(elem: Element, lookup: Callable[[str], str | None]) -> None:
     for tag in ("From", "Sender", "Organizer", "ReceivedBy", "ReceivedRepresenting"):
-        holder = child(elem, tag)
-        mb = child(holder, "Mailbox")
+        holder = tchild(elem, tag)
+        mb = tchild(holder, "Mailbox")
         if mb is not None:
             complete_mailbox(mb, lookup)
     for tag in ("ToRecipients", "CcRecipients", "BccRecipients", "ReplyTo"):
-        for mb in children(child(elem, tag), "Mailbox"):
+        for mb in tchildren(tchild(elem, tag), "Mailbox"):
             complete_mailbox(mb, lookup)
     for tag in ("RequiredAttendees", "OptionalAttendees", "Resources"):
-        for att in children(child(elem, tag), "Attendee"):
-            mb = child(att, "Mailbox")
+        for att in tchildren(tchild(elem, tag), "Attendee"):
+            mb = tchild(att, "Mailbox")
             if mb is not None:
                 complete_mailbox(mb, lookup)
-            if child(att, "ResponseType") is None:
+            if tchild(att, "ResponseType") is None:
                 sub(att, t("ResponseType"), "Unknown")
 
 
 def body_text(elem: Element) -> tuple[str, str]:
-    body = child(elem, "Body")
+    body = tchild(elem, "Body")
     if body is None:
         return "", "Text"
     return body.text or "", body.get("BodyType", "Text")
@@ -282,7 +290,7 @@ def html_to_text(value: str) -> str:
 
 def recipients_display(elem: Element, tag: str) -> str:
     names = []
-    for mb in children(child(elem, tag), "Mailbox"):
+    for mb in tchildren(tchild(elem, tag), "Mailbox"):
         names.append(text_of(mb, "Name") or text_of(mb, "EmailAddress") or "")
     return "; ".join(n for n in names if n)
 
@@ -301,7 +309,7 @@ def conversation_id_for(elem: Element) -> str:
 
 
 def _set(elem: Element, name: str, value: str | None, attrs: dict[str, str] | None = None) -> None:
-    existing = child(elem, name)
+    existing = tchild(elem, name)
     if existing is not None:
         elem.remove(existing)
     if value is None and not attrs:
@@ -310,7 +318,7 @@ def _set(elem: Element, name: str, value: str | None, attrs: dict[str, str] | No
 
 
 def _default(elem: Element, name: str, value: str) -> None:
-    if child(elem, name) is None:
+    if tchild(elem, name) is None:
         sub(elem, t(name), value)
 
 
@@ -330,7 +338,7 @@ def prepare_new(elem: Element, kind: str, owner_smtp: str, owner_name: str, now:
     """Defaults a freshly created item gets once, at creation."""
     normalize_dates(elem)
     for name in COMPUTED:
-        for c in children(elem, name):
+        for c in tchildren(elem, name):
             elem.remove(c)
     _default(elem, "Sensitivity", "Normal")
     _default(elem, "Importance", "Normal")
@@ -344,7 +352,7 @@ def prepare_new(elem: Element, kind: str, owner_smtp: str, owner_name: str, now:
         _default(elem, "IsRead", "true")
         _default(elem, "IsDraft", "true")
         _default(elem, "IsFromMe", "false")
-        if child(elem, "From") is None:
+        if tchild(elem, "From") is None:
             holder = sub(elem, t("From"))
             holder.append(mailbox_elem(t("Mailbox"), owner_name, owner_smtp))
         _default(elem, "IsReadReceiptRequested", "false")
@@ -366,7 +374,7 @@ def prepare_new(elem: Element, kind: str, owner_smtp: str, owner_name: str, now:
         _default(elem, "AllowNewTimeProposal", "true")
         _default(elem, "IsOnlineMeeting", "false")
         _default(elem, "ConferenceType", "0")
-        if child(elem, "Organizer") is None:
+        if tchild(elem, "Organizer") is None:
             holder = sub(elem, t("Organizer"))
             holder.append(mailbox_elem(t("Mailbox"), owner_name, owner_smtp))
     if kind == "Task":
@@ -392,7 +400,7 @@ def prepare_new(elem: Element, kind: str, owner_smtp: str, owner_name: str, now:
         _default(elem, "FileAsMapping", "LastCommaFirst")
     if kind == "CalendarItem" or kind == "Task" or kind == "Contact":
         _default(elem, "ReminderIsSet", "false")
-    if kind in ("CalendarItem", "Task", "Message") and child(elem, "Subject") is None:
+    if kind in ("CalendarItem", "Task", "Message") and tchild(elem, "Subject") is None:
         sub(elem, t("Subject"), "")
 
 
@@ -400,7 +408,7 @@ def finalize(elem: Element, kind: str, stamp: Stamp, lookup: Callable[[str], str
     """Recompute the derived properties, order the children and serialise the item."""
     normalize_dates(elem)
     for name in COMPUTED:
-        for c in children(elem, name):
+        for c in tchildren(elem, name):
             elem.remove(c)
     complete_mailboxes(elem, lookup)
     _set(elem, "ItemId", None, {"Id": stamp.item_id, "ChangeKey": stamp.change_key})
@@ -424,8 +432,8 @@ def finalize(elem: Element, kind: str, stamp: Stamp, lookup: Callable[[str], str
     text, body_type = body_text(elem)
     plain = html_to_text(text) if body_type == "HTML" else text
     _set(elem, "TextBody", plain, {"BodyType": "Text"})
-    if child(elem, "Body") is not None:
-        unique = child(elem, "Body")
+    if tchild(elem, "Body") is not None:
+        unique = tchild(elem, "Body")
         assert unique is not None
         _set(elem, "UniqueBody", unique.text, {"BodyType": body_type})
     subject = text_of(elem, "Subject")
@@ -435,8 +443,8 @@ def finalize(elem: Element, kind: str, stamp: Stamp, lookup: Callable[[str], str
         _set(elem, "ConversationId", None, {"Id": conversation_id_for(elem)})
     if kind in MESSAGE_KINDS:
         _set(elem, "ConversationTopic", conversation_topic(subject))
-        if child(elem, "Sender") is None and child(elem, "From") is not None:
-            sender = etree.fromstring(etree.tostring(child(elem, "From")))
+        if tchild(elem, "Sender") is None and tchild(elem, "From") is not None:
+            sender = etree.fromstring(etree.tostring(tchild(elem, "From")))
             sender.tag = t("Sender")
             elem.append(sender)
     if kind == "CalendarItem":
@@ -454,21 +462,23 @@ def finalize(elem: Element, kind: str, stamp: Stamp, lookup: Callable[[str], str
 
 
 def _finalize_calendar(elem: Element, stamp: Stamp) -> None:
-    attendees = children(child(elem, "RequiredAttendees"), "Attendee") + children(
-        child(elem, "OptionalAttendees"), "Attendee"
+    attendees = tchildren(tchild(elem, "RequiredAttendees"), "Attendee") + tchildren(
+        tchild(elem, "OptionalAttendees"), "Attendee"
     )
     is_meeting = bool(attendees)
     _set(elem, "IsMeeting", bool_text(is_meeting))
-    recurring = child(elem, "Recurrence") is not None
+    recurring = tchild(elem, "Recurrence") is not None
     item_type = text_of(elem, "CalendarItemType")
     if item_type not in ("Exception", "Occurrence"):
         _set(elem, "CalendarItemType", "RecurringMaster" if recurring else "Single")
     _set(elem, "IsRecurring", bool_text(recurring or item_type in ("Exception", "Occurrence")))
-    organizer = (text_of(child(child(elem, "Organizer"), "Mailbox"), "EmailAddress") or "").lower()
+    organizer = (
+        text_of(tchild(tchild(elem, "Organizer"), "Mailbox"), "EmailAddress") or ""
+    ).lower()
     own = organizer == stamp.owner_smtp.lower()
     if own:
         _set(elem, "MyResponseType", "Organizer")
-    elif child(elem, "MyResponseType") is None:
+    elif tchild(elem, "MyResponseType") is None:
         _set(elem, "MyResponseType", "NoResponseReceived")
     state = "0" if not is_meeting else ("1" if own else "3")
     _set(elem, "AppointmentState", state)
@@ -487,11 +497,11 @@ def _finalize_task(elem: Element, stamp: Stamp) -> None:
     status = text_of(elem, "Status") or "NotStarted"
     complete = status == "Completed"
     _set(elem, "IsComplete", bool_text(complete))
-    _set(elem, "IsRecurring", bool_text(child(elem, "Recurrence") is not None))
+    _set(elem, "IsRecurring", bool_text(tchild(elem, "Recurrence") is not None))
     _set(elem, "StatusDescription", re.sub(r"(?<!^)(?=[A-Z])", " ", status))
     if complete:
         _set(elem, "PercentComplete", "100")
-        if child(elem, "CompleteDate") is None:
+        if tchild(elem, "CompleteDate") is None:
             sub(elem, t("CompleteDate"), stamp.modified)
     else:
         _set(elem, "CompleteDate", None)
@@ -514,10 +524,10 @@ def _finalize_contact(elem: Element, notes: str) -> None:
     if notes:
         _set(elem, "Notes", notes)
     for coll in ("EmailAddresses", "PhoneNumbers", "ImAddresses", "PhysicalAddresses"):
-        holder = child(elem, coll)
+        holder = tchild(elem, coll)
         if holder is not None and not len(holder):
             elem.remove(holder)
-    if child(elem, "Subject") is None or not text_of(elem, "Subject"):
+    if tchild(elem, "Subject") is None or not text_of(elem, "Subject"):
         _set(elem, "Subject", text_of(elem, "FileAs") or text_of(elem, "DisplayName") or "")
 
 
@@ -544,11 +554,11 @@ def apply_set(elem: Element, kind: str, change: Element) -> set[str]:
     name = local(path.tag)
     if name == "ExtendedFieldURI":
         key = ext_key(path)
-        for prop in children(elem, "ExtendedProperty"):
-            uri = child(prop, "ExtendedFieldURI")
+        for prop in tchildren(elem, "ExtendedProperty"):
+            uri = tchild(prop, "ExtendedFieldURI")
             if uri is not None and ext_key(uri) == key:
                 elem.remove(prop)
-        for prop in children(wrapper, "ExtendedProperty"):
+        for prop in tchildren(wrapper, "ExtendedProperty"):
             elem.append(prop)
         return {"ExtendedProperty"}
     if not len(wrapper):
@@ -559,7 +569,7 @@ def apply_set(elem: Element, kind: str, change: Element) -> set[str]:
     if name == "IndexedFieldURI":
         _set_indexed(elem, kind, path, value)
         return {target}
-    for old in children(elem, target):
+    for old in tchildren(elem, target):
         elem.remove(old)
     _insert_sorted(elem, value, kind)
     return {target}
@@ -569,14 +579,14 @@ def _set_indexed(elem: Element, kind: str, path: Element, value: Element) -> Non
     coll_name = local(value.tag)
     index = path.get("FieldIndex", "")
     uri = path.get("FieldURI", "")
-    holder = child(elem, coll_name)
+    holder = tchild(elem, coll_name)
     if holder is None:
         holder = etree.Element(t(coll_name))
         _insert_sorted(elem, holder, kind)
-    new_entry = child(value, "Entry")
+    new_entry = tchild(value, "Entry")
     if new_entry is None:
         raise EwsError("ErrorInvalidRequest", "Indexed value without an Entry")
-    entry = next((e for e in children(holder, "Entry") if e.get("Key") == index), None)
+    entry = next((e for e in tchildren(holder, "Entry") if e.get("Key") == index), None)
     if coll_name != "PhysicalAddresses" or entry is None:
         if entry is not None:
             holder.replace(entry, new_entry)
@@ -584,7 +594,7 @@ def _set_indexed(elem: Element, kind: str, path: Element, value: Element) -> Non
             holder.append(new_entry)
     else:
         for part in new_entry:
-            for old in children(entry, local(part.tag)):
+            for old in tchildren(entry, local(part.tag)):
                 entry.remove(old)
             entry.append(part)
         entry[:] = sorted(
@@ -605,7 +615,7 @@ def apply_append(elem: Element, kind: str, change: Element) -> set[str]:
         raise EwsError("ErrorInvalidRequest", "AppendToItemField without a value")
     value = wrapper[0]
     target = local(value.tag)
-    existing = child(elem, target)
+    existing = tchild(elem, target)
     if existing is None:
         _insert_sorted(elem, value, kind)
     elif target == "Body":
@@ -621,21 +631,21 @@ def apply_delete(elem: Element, kind: str, change: Element) -> set[str]:
     name = local(path.tag)
     if name == "ExtendedFieldURI":
         key = ext_key(path)
-        for prop in children(elem, "ExtendedProperty"):
-            uri = child(prop, "ExtendedFieldURI")
+        for prop in tchildren(elem, "ExtendedProperty"):
+            uri = tchild(prop, "ExtendedFieldURI")
             if uri is not None and ext_key(uri) == key:
                 elem.remove(prop)
         return {"ExtendedProperty"}
     uri = path.get("FieldURI", "")
     target = element_for_uri(uri)
     if name == "IndexedFieldURI":
-        holder = child(elem, target)
+        holder = tchild(elem, target)
         index = path.get("FieldIndex", "")
-        for entry in children(holder, "Entry"):
+        for entry in tchildren(holder, "Entry"):
             if entry.get("Key") != index:
                 continue
             if uri.startswith("contacts:PhysicalAddress:"):
-                for part in children(entry, uri.rpartition(":")[2]):
+                for part in tchildren(entry, uri.rpartition(":")[2]):
                     entry.remove(part)
                 if not len(entry):
                     holder.remove(entry)  # type: ignore[union-attr]
@@ -646,7 +656,7 @@ def apply_delete(elem: Element, kind: str, change: Element) -> set[str]:
         return {target}
     if target in COMPUTED or target in ("ItemId", "ParentFolderId"):
         return set()
-    for old in children(elem, target):
+    for old in tchildren(elem, target):
         elem.remove(old)
     return {target}
 
@@ -718,7 +728,7 @@ class Shape:
         if shape_elem is None:
             return shape
         shape.base = text_of(shape_elem, "BaseShape", "Default") or "Default"
-        additional = child(shape_elem, "AdditionalProperties")
+        additional = tchild(shape_elem, "AdditionalProperties")
         for prop in additional if additional is not None else []:
             kind = local(prop.tag)
             if kind == "ExtendedFieldURI":
@@ -743,7 +753,7 @@ class Shape:
         for c in list(elem):
             name = local(c.tag)
             if name == "ExtendedProperty":
-                uri = child(c, "ExtendedFieldURI")
+                uri = tchild(c, "ExtendedFieldURI")
                 if uri is None or ext_key(uri) not in self.ext:
                     elem.remove(c)
             elif not self.wants(name):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import email.policy
 import email.utils
 from dataclasses import dataclass, field
+from email.header import Header
 from email.message import EmailMessage
 from email.parser import BytesParser
 
@@ -87,7 +89,69 @@ def _fmt_addresses(addresses: list[tuple[str, str]]) -> str:
     return ", ".join(email.utils.formataddr(a) for a in addresses)
 
 
+def _header(value: str) -> str:
+    if value.isascii():
+        return value
+    return Header(value, "utf-8").encode()
+
+
+def _fast_mime(m: MimeMessage, extra_headers: list[tuple[str, str]]) -> bytes | None:
+    """Plain single-part messages, built directly (the email package is slow for bulk seeding)."""
+    if m.attachments or any(not (n + v).isascii() for n, v in extra_headers):
+        return None
+    lines = []
+    if m.sender:
+        lines.append(f"From: {email.utils.formataddr(m.sender, charset='utf-8')}")
+    for name, addresses in (("To", m.to), ("Cc", m.cc), ("Bcc", m.bcc), ("Reply-To", m.reply_to)):
+        if addresses:
+            formatted = [email.utils.formataddr(a, charset="utf-8") for a in addresses]
+            lines.append(f"{name}: {', '.join(formatted)}")
+    lines.append(f"Subject: {_header(m.subject or '')}")
+    lines.append(f"Date: {email.utils.format_datetime(m.date or dt.datetime.now(dt.UTC))}")
+    for name, value in (
+        ("Message-ID", m.message_id),
+        ("In-Reply-To", m.in_reply_to),
+        ("References", m.references),
+    ):
+        if value:
+            lines.append(f"{name}: {_header(value)}")
+    lines.extend(f"{n}: {v}" for n, v in extra_headers if n.lower() not in SKIP_HEADERS)
+    subtype = "html" if m.body_type == "HTML" else "plain"
+    body = m.body or ""
+    lines.append("MIME-Version: 1.0")
+    lines.append(f'Content-Type: text/{subtype}; charset="utf-8"')
+    if body.isascii() and all(len(line) < 900 for line in body.splitlines()):
+        lines.append("Content-Transfer-Encoding: 7bit")
+        text = "\r\n".join(body.splitlines())
+    else:
+        lines.append("Content-Transfer-Encoding: base64")
+        text = base64.encodebytes(body.encode()).decode().replace("\n", "\r\n").rstrip()
+    return ("\r\n".join(lines) + "\r\n\r\n" + text + "\r\n").encode()
+
+
+SKIP_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "reply-to",
+        "subject",
+        "date",
+        "message-id",
+        "in-reply-to",
+        "references",
+        "content-type",
+        "mime-version",
+        "content-transfer-encoding",
+    }
+)
+
+
 def build_mime(m: MimeMessage, extra_headers: list[tuple[str, str]] | None = None) -> bytes:
+    fast = _fast_mime(m, extra_headers or [])
+    if fast is not None:
+        return fast
     msg = EmailMessage(policy=email.policy.SMTP)
     if m.sender:
         msg["From"] = email.utils.formataddr(m.sender)
@@ -107,11 +171,8 @@ def build_mime(m: MimeMessage, extra_headers: list[tuple[str, str]] | None = Non
         msg["In-Reply-To"] = m.in_reply_to
     if m.references:
         msg["References"] = m.references
-    skip = {"from", "to", "cc", "bcc", "reply-to", "subject", "date", "message-id"}
-    skip |= {"in-reply-to", "references", "content-type", "mime-version"}
-    skip |= {"content-transfer-encoding"}
     for name, value in extra_headers or []:
-        if name.lower() not in skip:
+        if name.lower() not in SKIP_HEADERS:
             msg[name] = value
     subtype = "html" if m.body_type == "HTML" else "plain"
     msg.set_content(m.body or "", subtype=subtype)

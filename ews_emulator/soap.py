@@ -63,19 +63,20 @@ def new(tag: str, text: str | None = None, **attrs: str) -> Element:
 
 
 def child(elem: Element | None, name: str) -> Element | None:
-    """First child of `elem` whose local name is `name` (any namespace)."""
+    """First child of `elem` named `name` in the EWS types or messages namespace."""
     if elem is None:
         return None
-    for c in elem:
-        if local(c.tag) == name:
-            return c
-    return None
+    found = elem.find(f"{{{T_NS}}}{name}")
+    if found is None:
+        found = elem.find(f"{{{M_NS}}}{name}")
+    return found
 
 
 def children(elem: Element | None, name: str) -> list[Element]:
+    """Children of `elem` named `name` in the EWS types or messages namespace."""
     if elem is None:
         return []
-    return [c for c in elem if local(c.tag) == name]
+    return elem.findall(f"{{{T_NS}}}{name}") + elem.findall(f"{{{M_NS}}}{name}")
 
 
 def text_of(elem: Element | None, name: str, default: str | None = None) -> str | None:
