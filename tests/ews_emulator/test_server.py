@@ -155,3 +155,74 @@ def test_distinguished_folders_exist(account: Account) -> None:
         "outbox": "Outbox",
         "msgfolderroot": "Top of Information Store",
     }
+
+
+def test_ntlm_is_detected_and_works(tmp_path: Path) -> None:
+    from exchangelib import Configuration, Credentials, FailFast, Version
+    from exchangelib.version import EXCHANGE_2016
+
+    users = [("nina@example.com", PASSWORD)]
+    with run_emulator(tmp_path / "ntlm.db", users=users, extra_args=["--ntlm"]) as ews:
+        config = Configuration(
+            service_endpoint=ews.ews_url,
+            credentials=Credentials("nina@example.com", PASSWORD),
+            version=Version(build=EXCHANGE_2016),
+            retry_policy=FailFast(),
+        )
+        account = Account(
+            "nina@example.com", config=config, autodiscover=False, access_type="delegate"
+        )
+        Message(account=account, folder=account.drafts, subject="over NTLM").save()
+        assert account.protocol.auth_type == "NTLM"
+        assert [m.subject for m in account.drafts.all()] == ["over NTLM"]
+        wrong = Configuration(
+            service_endpoint=ews.ews_url,
+            credentials=Credentials("nina@example.com", "wrong"),
+            auth_type="NTLM",
+            version=Version(build=EXCHANGE_2016),
+            retry_policy=FailFast(),
+        )
+        with pytest.raises(UnauthorizedError):
+            Account(
+                "nina@example.com", config=wrong, autodiscover=False, access_type="delegate"
+            ).drafts.all().count()
+
+
+def test_tls(tmp_path: Path) -> None:
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    users = [("tess@example.com", PASSWORD)]
+    with run_emulator(
+        tmp_path / "tls.db", users=users, extra_args=["--tls", str(cert), str(key)]
+    ) as ews:
+        assert ews.ews_url.startswith("https://")
+        from exchangelib.protocol import BaseProtocol, NoVerifyHTTPAdapter
+
+        previous = BaseProtocol.HTTP_ADAPTER_CLS
+        BaseProtocol.HTTP_ADAPTER_CLS = NoVerifyHTTPAdapter
+        try:
+            account = make_account(ews.ews_url, "tess@example.com")
+            assert account.inbox.all().count() == 0
+        finally:
+            BaseProtocol.HTTP_ADAPTER_CLS = previous
