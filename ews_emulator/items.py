@@ -337,8 +337,8 @@ def iso_duration(seconds: int) -> str:
 def prepare_new(elem: Element, kind: str, owner_smtp: str, owner_name: str, now: str) -> None:
     """Defaults a freshly created item gets once, at creation."""
     normalize_dates(elem)
-    for name in COMPUTED:
-        for c in tchildren(elem, name):
+    for c in list(elem):
+        if local(c.tag) in COMPUTED:
             elem.remove(c)
     _default(elem, "Sensitivity", "Normal")
     _default(elem, "Importance", "Normal")
@@ -407,8 +407,8 @@ def prepare_new(elem: Element, kind: str, owner_smtp: str, owner_name: str, now:
 def finalize(elem: Element, kind: str, stamp: Stamp, lookup: Callable[[str], str | None]) -> bytes:
     """Recompute the derived properties, order the children and serialise the item."""
     normalize_dates(elem)
-    for name in COMPUTED:
-        for c in tchildren(elem, name):
+    for c in list(elem):
+        if local(c.tag) in COMPUTED:
             elem.remove(c)
     complete_mailboxes(elem, lookup)
     _set(elem, "ItemId", None, {"Id": stamp.item_id, "ChangeKey": stamp.change_key})
@@ -455,9 +455,15 @@ def finalize(elem: Element, kind: str, stamp: Stamp, lookup: Callable[[str], str
         _finalize_contact(elem, plain)
     sort_children(elem, kind)
     etree.cleanup_namespaces(elem)
-    blob = etree.tostring(elem)
-    _set(elem, "Size", str(len(blob)))
-    sort_children(elem, kind)
+    size = len(etree.tostring(elem)) + 30
+    index = _ORDER_INDEX.get(kind) or _ORDER_INDEX["Message"]
+    size_rank = index["Size"]
+    position = next(
+        (i for i, c in enumerate(elem) if index.get(local(c.tag), 10_000) > size_rank), len(elem)
+    )
+    size_elem = etree.Element(t("Size"))
+    size_elem.text = str(size)
+    elem.insert(position, size_elem)
     return etree.tostring(elem)
 
 

@@ -188,6 +188,7 @@ def test_ntlm_is_detected_and_works(tmp_path: Path) -> None:
             ).drafts.all().count()
 
 
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_tls(tmp_path: Path) -> None:
     import subprocess
 
