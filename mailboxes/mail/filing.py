@@ -101,13 +101,16 @@ class MailFiler:
     def _record(self, source: MessageSource, outcome: str, email: Email | None) -> None:
         if not source.protocol:
             return
-        ProcessedMessage.objects.update_or_create(
+        # The caller skipped uids already recorded, and one worker at a time holds the
+        # mailbox: a plain INSERT (the unique constraint still guards a replay).
+        ProcessedMessage.objects.create(
             mailbox=self.mailbox,
             protocol=source.protocol,
             folder_id=source.folder_id,
             uid_validity=source.uid_validity,
             uid=source.uid,
-            defaults={"outcome": outcome, "email": email},
+            outcome=outcome,
+            email=email,
         )
 
     # --- filing ---------------------------------------------------------------------------
