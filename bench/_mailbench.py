@@ -58,7 +58,7 @@ def make_message(n: int, size: int, to: str, rng: random.Random) -> bytes:
     message["Date"] = format_datetime(__import__("datetime").datetime.now().astimezone())
     message["Message-ID"] = make_msgid(domain="client.test")
     text_size = min(size, 6_000)
-    words = "lorem ipsum dolor sit amet consectetur adipiscing elit ".split()
+    words = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit"]
     body = " ".join(rng.choice(words) for _ in range(text_size // 6))
     message.set_content(body[:text_size])
     if size > 8_000:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._mailbench import (  # noqa: E402
+from bench._mailbench import (
     Progress,
     RssSampler,
     make_message,

@@ -17,7 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._mailbench import Progress, setup_django, workdir  # noqa: E402
+import contextlib
+
+from bench._mailbench import Progress, setup_django, workdir
 
 
 def main() -> None:
@@ -92,7 +94,7 @@ def main() -> None:
                     box = Mailbox.objects.select_related("profile", "user").get(pk=mailbox.pk)
                     while send_pending(box).processed:
                         pass
-                except BaseException as exc:  # noqa: BLE001 - report and exit the child
+                except BaseException as exc:
                     print(f"worker failed: {exc!r}", file=sys.stderr)
                     code = 1
                 finally:
@@ -109,10 +111,8 @@ def main() -> None:
                 break
         elapsed = time.perf_counter() - started
         for pid in children:
-            try:
+            with contextlib.suppress(ChildProcessError):
                 os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
         sent = Email.objects.filter(status="sent").count()
         delivered = len(smtp.deliveries)
         message_ids = {
