@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,8 +30,16 @@ class ControlError(RuntimeError):
 class ControlClient:
     """Drive an emulator through `/control/`. `base_url` may be the EWS URL or the server root."""
 
-    def __init__(self, base_url: str, *, token: str | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 60.0,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         parts = urllib.parse.urlsplit(base_url)
+        self.ssl_context = ssl_context
         self.base_url = f"{parts.scheme}://{parts.netloc}/control"
         self.token = token
         self.timeout = timeout
@@ -53,7 +62,9 @@ class ControlClient:
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"not an HTTP URL: {url}")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310  # noqa: S310
+            with urllib.request.urlopen(
+                request, timeout=self.timeout, context=self.ssl_context
+            ) as response:  # noqa: S310  # noqa: S310
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as e:
             payload = e.read()
