@@ -64,7 +64,7 @@ class ControlClient:
         try:
             with urllib.request.urlopen(
                 request, timeout=self.timeout, context=self.ssl_context
-            ) as response:  # noqa: S310  # noqa: S310
+            ) as response:
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as e:
             payload = e.read()
