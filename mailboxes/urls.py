@@ -1,5 +1,24 @@
-from django.urls import URLPattern
+from django.urls import path
+
+from mailboxes.web import views
 
 app_name = "mailboxes"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("mailbox/", views.my_mailbox, name="my-mailbox"),
+    path("mailboxes/<int:mailbox_id>/", views.mailbox_page, name="mailbox"),
+    path("mailboxes/<int:mailbox_id>/test/", views.test_connection, name="test-connection"),
+    path("mailboxes/<int:mailbox_id>/sync/", views.sync_now, name="sync-now"),
+    path("mailboxes/<int:mailbox_id>/folders/", views.add_tracking_folder, name="add-folder"),
+    path(
+        "mailboxes/<int:mailbox_id>/folders/<int:folder_id>/remove/",
+        views.remove_tracking_folder,
+        name="remove-folder",
+    ),
+    path(
+        "mailboxes/<int:mailbox_id>/conflicts/<int:mapping_id>/",
+        views.decide_conflict,
+        name="decide-conflict",
+    ),
+]

@@ -1,0 +1,1 @@
+"""Self-service pages: a user's own mailbox and the mailboxes of the queues they own."""

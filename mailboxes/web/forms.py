@@ -1,0 +1,280 @@
+"""Forms of the self-service pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.forms import BaseModelFormSet, modelformset_factory
+
+from activities.api.visibility import visible_to
+from activities.models import Account, Contact, OwnedRecord
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from crmsync.forms import ClearStoredPasswordField, WriteOnlyPasswordField, WriteOnlyPasswordsMixin
+from mailboxes.models import (
+    MAX_TRACKING_FOLDERS,
+    ItemType,
+    ItemTypeSyncOptions,
+    Mailbox,
+    MailboxTrackingFolder,
+)
+from profiles.models import EmailServerProfile
+from users.models import User
+
+
+def takes_mailbox_credentials(profile: EmailServerProfile | None) -> bool:
+    if profile is None:
+        return False
+    per_mailbox = EmailServerProfile.CredentialRetrieval.PER_MAILBOX
+    return per_mailbox in (
+        profile.incoming_credential_retrieval,
+        profile.outgoing_credential_retrieval,
+    )
+
+
+def _offered(choices: Any, allowed: set[str], current: str) -> list[tuple[str, str]]:
+    """The choices the profile offers, plus the current value so that it still displays."""
+    return [(value, label) for value, label in choices if value in allowed or value == current]
+
+
+class MailboxSettingsForm(WriteOnlyPasswordsMixin, forms.ModelForm):
+    """Email address, credentials, delivery methods and tracking of one mailbox.
+
+    Which fields appear depends on the mailbox's profile: credentials only when it takes
+    per-mailbox credentials, appointments/contacts/tasks only on Exchange, "process and
+    delete" only on POP3.
+    """
+
+    password = WriteOnlyPasswordField(label="Password")
+    clear_password = ClearStoredPasswordField()
+
+    class Meta:
+        model = Mailbox
+        fields = [
+            "email_address",
+            "username",
+            "password",
+            "incoming_delivery_method",
+            "outgoing_delivery_method",
+            "act_delivery_method",
+            "tracking_option",
+            "process_and_delete",
+        ]
+        labels = {
+            "username": "User name",
+            "act_delivery_method": "Appointments, contacts and tasks",
+            "tracking_option": "Track incoming email",
+        }
+        help_texts = {
+            "email_address": "Changing it asks an administrator to approve the new address.",
+            "username": "The sign-in name of this mailbox on the email server.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        mailbox: Mailbox = self.instance
+        profile = mailbox.profile
+        if not takes_mailbox_credentials(profile):
+            for name in ("username", "password", "clear_password"):
+                del self.fields[name]
+        has_server = profile is not None
+        is_exchange = has_server and profile is not None and profile.is_exchange
+        self._limit(
+            "incoming_delivery_method",
+            DeliveryMethod.choices,
+            {DeliveryMethod.NONE, DeliveryMethod.FORWARD_MAILBOX}
+            | ({DeliveryMethod.SERVER_SIDE_SYNC} if has_server else set()),
+        )
+        self._limit(
+            "outgoing_delivery_method",
+            OutgoingDeliveryMethod.choices,
+            {OutgoingDeliveryMethod.NONE}
+            | ({OutgoingDeliveryMethod.SERVER_SIDE_SYNC} if has_server else set()),
+        )
+        if mailbox.queue_id is not None:
+            # A queue is a shared inbox: it has no calendar, contacts or tasks of its own.
+            del self.fields["act_delivery_method"]
+        else:
+            self._limit(
+                "act_delivery_method",
+                ActDeliveryMethod.choices,
+                {ActDeliveryMethod.NONE}
+                | ({ActDeliveryMethod.SERVER_SIDE_SYNC} if is_exchange else set()),
+            )
+        if profile is None or profile.server_type != EmailServerProfile.ServerType.POP3_SMTP:
+            del self.fields["process_and_delete"]
+
+    def _limit(self, name: str, choices: Any, allowed: set[str]) -> None:
+        field = self.fields[name]
+        current = getattr(self.instance, name)
+        # A value outside the choices is refused by the field itself.
+        field.choices = _offered(choices, allowed, current)  # type: ignore[attr-defined]
+
+    def save(self, commit: bool = True) -> Mailbox:
+        mailbox = super().save(commit=False)
+        if "email_address" in self.changed_data:
+            # A new address must be approved again before anything is synchronized.
+            mailbox.approval_status = Mailbox.ApprovalStatus.PENDING
+        if commit:
+            mailbox.save()
+        return mailbox
+
+
+class CommaSeparatedField(forms.CharField):
+    """A list of short strings, typed as "Red, Customers, VIP"."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return ", ".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        return [item.strip() for item in text.split(",") if item.strip()]
+
+
+class SyncOptionsForm(forms.ModelForm):
+    categories = CommaSeparatedField(
+        required=False,
+        max_length=2000,
+        help_text="Stamped on items written to Exchange, separated by commas.",
+    )
+    contact_import_folders = CommaSeparatedField(
+        required=False, max_length=5000, label="Contact folders (ids)"
+    )
+    contact_export_categories = CommaSeparatedField(
+        required=False, max_length=2000, label="Exported categories or groups"
+    )
+
+    class Meta:
+        model = ItemTypeSyncOptions
+        fields = [
+            "is_enabled",
+            "crm_to_exchange",
+            "exchange_to_crm",
+            "delete_crm_to_exchange",
+            "delete_exchange_to_crm",
+            "conflict_strategy",
+            "exchange_delete_mode",
+            "categories",
+            "sync_from",
+            "contact_import_scope",
+            "contact_import_folders",
+            "contact_export_scope",
+            "contact_export_categories",
+        ]
+        widgets = {"sync_from": forms.DateInput(attrs={"type": "date"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        item_type = self.instance.item_type
+        if item_type != ItemType.APPOINTMENT:
+            del self.fields["sync_from"]
+        if item_type != ItemType.CONTACT:
+            for name in (
+                "contact_import_scope",
+                "contact_import_folders",
+                "contact_export_scope",
+                "contact_export_categories",
+            ):
+                del self.fields[name]
+
+
+class BaseSyncOptionsFormSet(BaseModelFormSet):
+    def clean(self) -> None:
+        super().clean()
+        # Django skips a form whose id is outside the queryset (another mailbox's options):
+        # say so instead of reporting a save that did not happen.
+        if any(form.instance.pk is None for form in self.forms):
+            raise ValidationError("These options do not belong to this mailbox. Reload the page.")
+
+
+SyncOptionsFormSet: type[BaseModelFormSet[ItemTypeSyncOptions, SyncOptionsForm]] = (
+    modelformset_factory(
+        ItemTypeSyncOptions,
+        form=SyncOptionsForm,
+        formset=BaseSyncOptionsFormSet,
+        extra=0,
+        # Existing rows only: a forged extra form must not create options for anyone.
+        edit_only=True,
+        can_delete=False,
+    )
+)
+
+
+def regarding_choices(user: User) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The accounts and contacts the user can see, grouped, as "account:12" values."""
+    accounts = visible_to(Account.objects.order_by("name"), user)[:500]
+    contacts = visible_to(Contact.objects.order_by("last_name", "first_name"), user)[:500]
+    return [
+        ("Accounts", [(f"account:{a.pk}", a.name) for a in accounts]),
+        ("Contacts", [(f"contact:{c.pk}", str(c)) for c in contacts]),
+    ]
+
+
+class TrackingFolderForm(forms.ModelForm):
+    """A folder rule: email moved into the folder is tracked, regarding the chosen record.
+
+    The folder is typed in (its Exchange id and name) until the page can list the mailbox's
+    real folders through a worker.
+    """
+
+    regarding = forms.ChoiceField(
+        required=False, label="Regarding", help_text="Tracked email is set regarding this record."
+    )
+
+    class Meta:
+        model = MailboxTrackingFolder
+        fields = ["exchange_folder_name", "exchange_folder_id"]
+        labels = {
+            "exchange_folder_name": "Folder name",
+            "exchange_folder_id": "Exchange folder id",
+        }
+        help_texts = {"exchange_folder_id": "The folder must be under the Inbox."}
+
+    def __init__(self, *args: Any, mailbox: Mailbox, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.mailbox = mailbox
+        self.user = user
+        self.fields["regarding"].choices = [  # type: ignore[attr-defined]
+            ("", "— none —"),
+            *regarding_choices(user),
+        ]
+
+    def clean_regarding(self) -> OwnedRecord | None:
+        value = self.cleaned_data.get("regarding") or ""
+        if not value:
+            return None
+        kind, _, raw_id = value.partition(":")
+        models: dict[str, type[Account] | type[Contact]] = {"account": Account, "contact": Contact}
+        model = models.get(kind)
+        if model is None or not raw_id.isdigit():
+            raise ValidationError("Choose an account or a contact.")
+        records = visible_to(model._default_manager.all(), self.user)
+        record = records.filter(pk=int(raw_id)).first()
+        if record is None:
+            raise ValidationError("Choose an account or a contact.")
+        return record
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        folders = MailboxTrackingFolder.objects.filter(mailbox=self.mailbox)
+        if folders.count() >= MAX_TRACKING_FOLDERS:
+            raise ValidationError(f"A mailbox has at most {MAX_TRACKING_FOLDERS} tracking folders.")
+        folder_id = cleaned.get("exchange_folder_id")
+        if folder_id and folders.filter(exchange_folder_id=folder_id).exists():
+            self.add_error("exchange_folder_id", "This folder is tracked already.")
+        return cleaned
+
+    def save(self, commit: bool = True) -> MailboxTrackingFolder:
+        folder = super().save(commit=False)
+        folder.mailbox = self.mailbox
+        record = self.cleaned_data.get("regarding")
+        if record is not None:
+            folder.regarding_content_type = ContentType.objects.get_for_model(type(record))
+            folder.regarding_object_id = record.pk
+        if commit:
+            folder.save()
+        return folder

@@ -1,0 +1,127 @@
+"""A mailbox's state in plain words, for the person who owns it."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.timesince import timesince, timeuntil
+
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from mailboxes.models import Mailbox
+
+
+@dataclass(frozen=True)
+class StatusLine:
+    level: str  # "ok", "info", "warning" or "error": the colour of the line
+    text: str
+
+
+def _ago(moment: datetime | None) -> str:
+    if moment is None:
+        return "never"
+    return f"{timesince(moment, depth=1)} ago"
+
+
+def _in(moment: datetime) -> str:
+    return f"in {timeuntil(moment, depth=1)}"
+
+
+def _channel_line(label: str, status: str, processed_at: datetime | None, error: str) -> StatusLine:
+    if status == Mailbox.ChannelStatus.SUCCESS:
+        return StatusLine("ok", f"{label}: working, last synchronized {_ago(processed_at)}.")
+    if status == Mailbox.ChannelStatus.FAILURE:
+        reason = f" The server said: {error}" if error else ""
+        return StatusLine("error", f"{label}: failing.{reason}")
+    return StatusLine("info", f"{label}: not synchronized yet.")
+
+
+def describe(mailbox: Mailbox) -> list[StatusLine]:
+    """What is happening with this mailbox, most important first."""
+    lines: list[StatusLine] = []
+    now = timezone.now()
+    profile = mailbox.profile
+    if not mailbox.is_active:
+        lines.append(StatusLine("warning", "This mailbox is turned off: nothing is synchronized."))
+    if mailbox.approval_status == Mailbox.ApprovalStatus.PENDING:
+        lines.append(
+            StatusLine(
+                "warning",
+                "Waiting for an administrator to approve this email address. "
+                "Nothing is synchronized until then.",
+            )
+        )
+    elif mailbox.approval_status == Mailbox.ApprovalStatus.REJECTED:
+        lines.append(
+            StatusLine(
+                "error",
+                "An administrator rejected this email address. Ask them why, or correct it.",
+            )
+        )
+    if profile is None:
+        lines.append(
+            StatusLine(
+                "warning",
+                "No email server is set up for this mailbox yet: ask an administrator.",
+            )
+        )
+    elif not profile.is_active:
+        lines.append(
+            StatusLine("warning", f"The email server profile “{profile.name}” is turned off.")
+        )
+
+    if mailbox.test_status == Mailbox.ChannelStatus.SUCCESS:
+        lines.append(StatusLine("ok", f"Connection test passed {_ago(mailbox.tested_at)}."))
+    elif mailbox.test_status == Mailbox.ChannelStatus.FAILURE:
+        lines.append(StatusLine("error", f"Connection test failed {_ago(mailbox.tested_at)}."))
+
+    error = mailbox.last_error_text
+    if mailbox.incoming_delivery_method == DeliveryMethod.SERVER_SIDE_SYNC:
+        lines.append(
+            _channel_line(
+                "Incoming email", mailbox.incoming_status, mailbox.incoming_processed_at, error
+            )
+        )
+    if mailbox.outgoing_delivery_method == OutgoingDeliveryMethod.SERVER_SIDE_SYNC:
+        lines.append(
+            _channel_line(
+                "Outgoing email", mailbox.outgoing_status, mailbox.outgoing_processed_at, error
+            )
+        )
+    if mailbox.act_delivery_method == ActDeliveryMethod.SERVER_SIDE_SYNC:
+        lines.append(
+            _channel_line(
+                "Appointments, contacts and tasks",
+                mailbox.act_status,
+                mailbox.act_processed_at,
+                error,
+            )
+        )
+
+    postponed = [
+        moment
+        for moment in (
+            mailbox.incoming_postpone_until,
+            mailbox.outgoing_postpone_until,
+            mailbox.act_postpone_until,
+        )
+        if moment and moment > now
+    ]
+    if postponed:
+        lines.append(
+            StatusLine(
+                "warning",
+                "The server asked us to wait, or errors repeated: the next try is "
+                f"{_in(max(postponed))}.",
+            )
+        )
+    if mailbox.claimed_by and mailbox.claim_expires_at and mailbox.claim_expires_at > now:
+        lines.append(StatusLine("info", "A synchronization is running right now."))
+    if mailbox.last_sync_started_at:
+        summary = (
+            f"Last synchronization {_ago(mailbox.last_sync_started_at)}: "
+            f"{mailbox.items_processed} items processed"
+        )
+        if mailbox.items_failed:
+            summary += f", {mailbox.items_failed} failed"
+        lines.append(StatusLine("error" if mailbox.items_failed else "info", summary + "."))
+    return lines

@@ -1,0 +1,240 @@
+"""Self-service views: the dashboard, "My mailbox", and the mailboxes of owned queues.
+
+Every view answers 404 for a mailbox the person does not manage. Actions that need a mail
+server ("test connection", "sync now") only enqueue a task.
+"""
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from mailboxes.models import Alert, ExchangeSyncIdMapping, Mailbox, MailboxTrackingFolder
+from mailboxes.web.access import get_manageable_mailbox, manageable_mailboxes
+from mailboxes.web.actions import enqueue_mailbox_task
+from mailboxes.web.forms import (
+    MailboxSettingsForm,
+    SyncOptionsFormSet,
+    TrackingFolderForm,
+    takes_mailbox_credentials,
+)
+from mailboxes.web.status import describe
+from users.models import User
+
+RECENT_ALERTS = 10
+
+
+def _user(request: HttpRequest) -> User:
+    user: User = request.user  # type: ignore[assignment]
+    return user
+
+
+def _mailbox_url(mailbox: Mailbox) -> str:
+    return reverse("mailboxes:mailbox", args=[mailbox.pk])
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    mailboxes = list(
+        manageable_mailboxes(user)
+        .annotate(open_alerts=Count("alerts", filter=Q(alerts__acknowledged_at__isnull=True)))
+        .order_by("queue__name")
+    )
+    own = next((m for m in mailboxes if m.user_id == user.pk), None)
+    queue_mailboxes = [m for m in mailboxes if m.queue_id is not None]
+    return render(
+        request,
+        "selfservice/home.html",
+        {
+            "own_mailbox": own,
+            "own_status": describe(own)[:3] if own else [],
+            "queue_mailboxes": queue_mailboxes,
+            "owned_queues_without_mailbox": user.owned_queues.filter(mailbox__isnull=True),
+            "member_queues": user.member_queues.exclude(owner=user).order_by("name"),
+        },
+    )
+
+
+@login_required
+def my_mailbox(request: HttpRequest) -> HttpResponse:
+    mailbox = Mailbox.objects.filter(user=_user(request)).first()
+    if mailbox is None:
+        return render(request, "selfservice/no_mailbox.html", status=200)
+    return redirect(_mailbox_url(mailbox))
+
+
+def _page(
+    request: HttpRequest,
+    mailbox: Mailbox,
+    settings_form: MailboxSettingsForm,
+    options_formset: Any,
+    folder_form: TrackingFolderForm,
+    *,
+    status: int = 200,
+) -> HttpResponse:
+    alerts = Alert.objects.filter(mailbox=mailbox).order_by("-created_at")[:RECENT_ALERTS]
+    conflicts = (
+        ExchangeSyncIdMapping.objects.filter(
+            mailbox=mailbox, user_decision=ExchangeSyncIdMapping.UserDecision.PENDING
+        )
+        .select_related("crm_content_type")
+        .order_by("modified_at")
+    )
+    folders = MailboxTrackingFolder.objects.filter(mailbox=mailbox).select_related(
+        "regarding_content_type"
+    )
+    return render(
+        request,
+        "selfservice/mailbox.html",
+        {
+            "mailbox": mailbox,
+            "owner_label": f"Queue “{mailbox.queue}”" if mailbox.queue_id else "My mailbox",
+            "status_lines": describe(mailbox),
+            "alerts": alerts,
+            "settings_form": settings_form,
+            "takes_credentials": takes_mailbox_credentials(mailbox.profile),
+            "options_formset": options_formset,
+            "folders": folders,
+            "folder_form": folder_form,
+            "conflicts": [(mapping, _differences(mapping)) for mapping in conflicts],
+        },
+        status=status,
+    )
+
+
+def _options_formset(mailbox: Mailbox, data: Any = None) -> Any:
+    if mailbox.queue_id is not None:
+        return None
+    return SyncOptionsFormSet(
+        data, queryset=mailbox.sync_options.order_by("item_type"), prefix="options"
+    )
+
+
+@login_required
+def mailbox_page(request: HttpRequest, mailbox_id: int) -> HttpResponse:
+    """Show the mailbox, or save its settings and per-type options (one form, one button)."""
+    user = _user(request)
+    mailbox = get_manageable_mailbox(user, mailbox_id)
+    folder_form = TrackingFolderForm(mailbox=mailbox, user=user)
+    if request.method != "POST":
+        return _page(
+            request,
+            mailbox,
+            MailboxSettingsForm(instance=mailbox),
+            _options_formset(mailbox),
+            folder_form,
+        )
+    settings_form = MailboxSettingsForm(request.POST, instance=mailbox)
+    options_formset = _options_formset(mailbox, request.POST)
+    options_valid = options_formset is None or options_formset.is_valid()
+    if not (settings_form.is_valid() and options_valid):
+        messages.error(request, "Nothing was saved: correct the fields marked below.")
+        return _page(request, mailbox, settings_form, options_formset, folder_form, status=400)
+    address_changed = "email_address" in settings_form.changed_data
+    with transaction.atomic():
+        settings_form.save()
+        if options_formset is not None:
+            options_formset.save()
+    messages.success(request, "Your settings are saved.")
+    if address_changed:
+        messages.warning(request, "The new email address waits for an administrator's approval.")
+    return HttpResponseRedirect(_mailbox_url(mailbox))
+
+
+@login_required
+@require_POST
+def add_tracking_folder(request: HttpRequest, mailbox_id: int) -> HttpResponse:
+    user = _user(request)
+    mailbox = get_manageable_mailbox(user, mailbox_id)
+    form = TrackingFolderForm(request.POST, mailbox=mailbox, user=user)
+    if not form.is_valid():
+        messages.error(request, "The folder was not added: correct the fields marked below.")
+        return _page(
+            request,
+            mailbox,
+            MailboxSettingsForm(instance=mailbox),
+            _options_formset(mailbox),
+            form,
+            status=400,
+        )
+    folder = form.save()
+    messages.success(request, f"Email moved to “{folder.exchange_folder_name}” is now tracked.")
+    return HttpResponseRedirect(_mailbox_url(mailbox) + "#folders")
+
+
+@login_required
+@require_POST
+def remove_tracking_folder(request: HttpRequest, mailbox_id: int, folder_id: int) -> HttpResponse:
+    mailbox = get_manageable_mailbox(_user(request), mailbox_id)
+    folder = get_object_or_404(MailboxTrackingFolder, mailbox=mailbox, pk=folder_id)
+    folder.delete()
+    messages.success(request, f"“{folder.exchange_folder_name}” is no longer tracked.")
+    return HttpResponseRedirect(_mailbox_url(mailbox) + "#folders")
+
+
+@login_required
+@require_POST
+def test_connection(request: HttpRequest, mailbox_id: int) -> HttpResponse:
+    mailbox = get_manageable_mailbox(_user(request), mailbox_id)
+    result = enqueue_mailbox_task("test_and_enable_mailbox", mailbox.pk, what="The connection test")
+    (messages.success if result.ok else messages.error)(request, result.message)
+    return HttpResponseRedirect(_mailbox_url(mailbox))
+
+
+@login_required
+@require_POST
+def sync_now(request: HttpRequest, mailbox_id: int) -> HttpResponse:
+    mailbox = get_manageable_mailbox(_user(request), mailbox_id)
+    result = enqueue_mailbox_task("sync_mailbox", mailbox.pk, what="A synchronization")
+    (messages.success if result.ok else messages.error)(request, result.message)
+    return HttpResponseRedirect(_mailbox_url(mailbox))
+
+
+DECISIONS = {
+    "keep_crm": ExchangeSyncIdMapping.UserDecision.KEEP_CRM,
+    "keep_exchange": ExchangeSyncIdMapping.UserDecision.KEEP_EXCHANGE,
+}
+
+
+@login_required
+@require_POST
+def decide_conflict(request: HttpRequest, mailbox_id: int, mapping_id: int) -> HttpResponse:
+    """Record which version of a conflicting item wins; the next sync applies it."""
+    mailbox = get_manageable_mailbox(_user(request), mailbox_id)
+    decision = DECISIONS.get(request.POST.get("decision", ""))
+    if decision is None:
+        messages.error(request, "Choose which version to keep.")
+        return HttpResponseRedirect(_mailbox_url(mailbox) + "#conflicts")
+    updated = ExchangeSyncIdMapping.objects.filter(
+        Q(pk=mapping_id),
+        mailbox=mailbox,
+        user_decision=ExchangeSyncIdMapping.UserDecision.PENDING,
+    ).update(user_decision=decision)
+    if not updated:
+        get_object_or_404(ExchangeSyncIdMapping, pk=mapping_id, mailbox=mailbox)
+        messages.info(request, "This conflict was decided already.")
+    else:
+        messages.success(
+            request,
+            "Decision recorded: the next synchronization keeps the "
+            + ("CRM version." if decision == DECISIONS["keep_crm"] else "Exchange version."),
+        )
+    return HttpResponseRedirect(_mailbox_url(mailbox) + "#conflicts")
+
+
+def _differences(mapping: ExchangeSyncIdMapping) -> list[tuple[str, Any, Any]]:
+    """The fields whose CRM and Exchange versions differ, for the decision table."""
+    crm = mapping.crm_snapshot if isinstance(mapping.crm_snapshot, dict) else {}
+    exchange = mapping.exchange_snapshot if isinstance(mapping.exchange_snapshot, dict) else {}
+    return [
+        (name.replace("_", " "), crm.get(name, "—"), exchange.get(name, "—"))
+        for name in sorted(set(crm) | set(exchange))
+        if crm.get(name) != exchange.get(name)
+    ]

@@ -1,0 +1,496 @@
+"""Self-service pages, through Django's test client."""
+
+from types import ModuleType
+
+import pytest
+from django.contrib.contenttypes.models import ContentType
+from django.test import Client
+
+from activities.models import Appointment
+from mailboxes.models import (
+    Alert,
+    ExchangeSyncIdMapping,
+    ItemType,
+    ItemTypeSyncOptions,
+    Mailbox,
+    MailboxTrackingFolder,
+)
+from profiles.models import EmailServerProfile
+from tests.api.factories import PASSWORD, make_account, make_appointment, make_contact
+from tests.web.conftest import Team, logged_in, settings_post
+
+
+def url(mailbox: Mailbox, action: str = "") -> str:
+    return f"/mailboxes/{mailbox.pk}/{action}"
+
+
+# --- Signing in --------------------------------------------------------------------------
+
+
+def test_pages_require_login(team: Team) -> None:
+    for path in ("/", "/mailbox/", url(team.alice_mailbox)):
+        response = Client().get(path)
+        assert response.status_code == 302
+        assert response["Location"].startswith(f"/accounts/login/?next={path}")
+
+
+def test_login_page_signs_in_and_lands_on_the_overview(team: Team) -> None:
+    client = Client()
+    page = client.get("/accounts/login/")
+    response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+
+    assert page.status_code == 200
+    assert b"Sign in" in page.content
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert b"Hello, Alice" in client.get("/").content
+
+
+def test_wrong_password_is_said_plainly(team: Team) -> None:
+    response = Client().post("/accounts/login/", {"username": "alice", "password": "nope"})
+
+    assert response.status_code == 200
+    assert b"did not match" in response.content
+
+
+def test_logout_is_a_post_and_returns_to_login(team: Team) -> None:
+    client = logged_in(team.alice)
+
+    response = client.post("/accounts/logout/")
+
+    assert response.status_code == 302
+    assert client.get("/").status_code == 302
+
+
+# --- Overview ----------------------------------------------------------------------------
+
+
+def test_overview_links_my_mailbox_and_owned_queues(team: Team) -> None:
+    alice_page = logged_in(team.alice).get("/").content.decode()
+    owner_page = logged_in(team.queue_owner).get("/").content.decode()
+    member_page = logged_in(team.member).get("/").content.decode()
+
+    assert f'href="/mailboxes/{team.alice_mailbox.pk}/"' in alice_page
+    assert f'href="/mailboxes/{team.queue_mailbox.pk}/"' in owner_page
+    assert f'href="/mailboxes/{team.queue_mailbox.pk}/"' not in member_page
+    assert "Support" in member_page  # listed as a queue Molly is a member of
+
+
+def test_my_mailbox_redirects_to_the_own_mailbox(team: Team) -> None:
+    response = logged_in(team.alice).get("/mailbox/")
+
+    assert response.status_code == 302
+    assert response["Location"] == url(team.alice_mailbox)
+
+
+def test_user_without_mailbox_is_told_so(team: Team) -> None:
+    team.alice_mailbox.delete()
+
+    response = logged_in(team.alice).get("/mailbox/")
+
+    assert response.status_code == 200
+    assert b"You have no mailbox yet" in response.content
+
+
+# --- My mailbox: rendering and credentials -------------------------------------------------
+
+
+def test_my_mailbox_shows_address_status_and_alerts(team: Team) -> None:
+    mailbox = team.alice_mailbox
+    Alert.objects.create(mailbox=mailbox, message="The server refused the password.")
+
+    page = logged_in(team.alice).get(url(mailbox)).content.decode()
+
+    assert "alice@example.test" in page
+    assert "Waiting for an administrator to approve" in page
+    assert "The server refused the password." in page
+    assert "Test connection" in page and "Sync now" in page
+
+
+def test_failing_mailbox_explains_the_error(team: Team) -> None:
+    Mailbox.objects.filter(pk=team.alice_mailbox.pk).update(
+        approval_status=Mailbox.ApprovalStatus.APPROVED,
+        incoming_status=Mailbox.ChannelStatus.FAILURE,
+        last_error_text="401 Unauthorized",
+    )
+
+    page = logged_in(team.alice).get(url(team.alice_mailbox)).content.decode()
+
+    assert "Incoming email: failing. The server said: 401 Unauthorized" in page
+
+
+def test_stored_password_is_never_rendered(team: Team) -> None:
+    mailbox = team.alice_mailbox
+    mailbox.username = "alice.login"
+    mailbox.password = "Tr0ub4dor&3"
+    mailbox.save()
+
+    page = logged_in(team.alice).get(url(mailbox)).content.decode()
+
+    assert "Tr0ub4dor&amp;3" not in page and "Tr0ub4dor&3" not in page
+    assert "A password is stored. Leave this blank to keep it." in page
+    assert 'value="alice.login"' in page
+
+
+def test_blank_password_keeps_the_stored_one(team: Team) -> None:
+    mailbox = team.alice_mailbox
+    mailbox.password = "kept-secret"
+    mailbox.save()
+
+    response = logged_in(team.alice).post(
+        url(mailbox), settings_post(mailbox, username="alice2", password="")
+    )
+
+    assert response.status_code == 302
+    mailbox.refresh_from_db()
+    assert (mailbox.username, mailbox.password) == ("alice2", "kept-secret")
+
+
+def test_new_password_replaces_and_clear_removes(team: Team) -> None:
+    mailbox = team.alice_mailbox
+    client = logged_in(team.alice)
+
+    client.post(url(mailbox), settings_post(mailbox, password="brand-new"))
+    mailbox.refresh_from_db()
+    replaced = mailbox.password
+    client.post(url(mailbox), settings_post(mailbox, clear_password="on"))
+    mailbox.refresh_from_db()
+
+    assert (replaced, mailbox.password) == ("brand-new", "")
+
+
+def test_credentials_are_hidden_when_the_profile_uses_a_service_account(team: Team) -> None:
+    EmailServerProfile.objects.filter(pk=team.profile.pk).update(
+        incoming_credential_retrieval=EmailServerProfile.CredentialRetrieval.PROFILE,
+        outgoing_credential_retrieval=EmailServerProfile.CredentialRetrieval.PROFILE,
+    )
+
+    page = logged_in(team.alice).get(url(team.alice_mailbox)).content.decode()
+
+    assert 'name="password"' not in page
+    assert 'name="username"' not in page
+
+
+# --- My mailbox: options -----------------------------------------------------------------
+
+
+def test_settings_and_per_type_options_are_saved(team: Team) -> None:
+    mailbox = team.alice_mailbox
+    options = {o.item_type: o for o in mailbox.sync_options.all()}
+    appointment_prefix = _prefix_of(mailbox, ItemType.APPOINTMENT)
+    data = settings_post(
+        mailbox,
+        tracking_option=Mailbox.TrackingOption.ALL,
+        outgoing_delivery_method="none",
+        **{
+            f"{appointment_prefix}-conflict_strategy": "manual",
+            f"{appointment_prefix}-categories": "CRM, Customers",
+            f"{appointment_prefix}-sync_from": "2030-01-01",
+            f"{appointment_prefix}-delete_exchange_to_crm": "on",
+            f"{appointment_prefix}-crm_to_exchange": None,  # unticked
+        },
+    )
+
+    response = logged_in(team.alice).post(url(mailbox), data)
+
+    assert response.status_code == 302, response.content.decode()
+    mailbox.refresh_from_db()
+    assert mailbox.tracking_option == "all"
+    assert mailbox.outgoing_delivery_method == "none"
+    appointments = ItemTypeSyncOptions.objects.get(pk=options[ItemType.APPOINTMENT].pk)
+    assert appointments.conflict_strategy == "manual"
+    assert appointments.categories == ["CRM", "Customers"]
+    assert str(appointments.sync_from) == "2030-01-01"
+    assert (appointments.crm_to_exchange, appointments.delete_exchange_to_crm) == (False, True)
+    tasks = ItemTypeSyncOptions.objects.get(pk=options[ItemType.TASK].pk)
+    assert tasks.conflict_strategy == "most_recent_wins"  # untouched
+
+
+def _prefix_of(mailbox: Mailbox, item_type: str) -> str:
+    ordered = list(mailbox.sync_options.order_by("item_type").values_list("item_type", flat=True))
+    return f"options-{ordered.index(item_type)}"
+
+
+def test_forged_options_of_another_mailbox_are_refused(team: Team) -> None:
+    mailbox = team.alice_mailbox
+    bobs = team.bob_mailbox.sync_options.get(item_type=ItemType.TASK)
+    data = settings_post(mailbox, **{"options-0-id": str(bobs.pk), "options-0-is_enabled": None})
+
+    response = logged_in(team.alice).post(url(mailbox), data)
+
+    assert response.status_code == 400
+    bobs.refresh_from_db()
+    assert bobs.is_enabled is True
+
+
+def test_invalid_choice_is_shown_and_nothing_is_saved(team: Team) -> None:
+    mailbox = team.alice_mailbox
+    data = settings_post(mailbox, tracking_option="everything", email_address="changed@x.test")
+
+    response = logged_in(team.alice).post(url(mailbox), data)
+
+    assert response.status_code == 400
+    assert b"Select a valid choice" in response.content
+    mailbox.refresh_from_db()
+    assert mailbox.email_address == "alice@example.test"
+
+
+def test_pop3_profile_does_not_offer_appointment_sync(team: Team) -> None:
+    EmailServerProfile.objects.filter(pk=team.profile.pk).update(
+        server_type=EmailServerProfile.ServerType.POP3_SMTP
+    )
+    mailbox = team.alice_mailbox
+    Mailbox.objects.filter(pk=mailbox.pk).update(act_delivery_method="none")
+    client = logged_in(team.alice)
+
+    page = client.get(url(mailbox)).content.decode()
+    response = client.post(
+        url(mailbox), settings_post(mailbox, act_delivery_method="server_side_sync")
+    )
+
+    assert 'name="process_and_delete"' in page
+    assert response.status_code == 400
+    mailbox.refresh_from_db()
+    assert mailbox.act_delivery_method == "none"
+
+
+def test_changing_the_address_asks_for_approval_again(team: Team) -> None:
+    mailbox = team.alice_mailbox
+    Mailbox.objects.filter(pk=mailbox.pk).update(approval_status="approved")
+
+    response = logged_in(team.alice).post(
+        url(mailbox), settings_post(mailbox, email_address="alice.new@example.test")
+    )
+
+    assert response.status_code == 302
+    mailbox.refresh_from_db()
+    assert (mailbox.email_address, mailbox.approval_status) == ("alice.new@example.test", "pending")
+
+
+# --- Who may open which mailbox -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "action", ["", "test/", "sync/", "folders/", "folders/1/remove/", "conflicts/1/"]
+)
+def test_another_users_mailbox_is_404(team: Team, action: str) -> None:
+    client = logged_in(team.alice)
+    bobs = team.bob_mailbox
+
+    response = (client.get if action == "" else client.post)(url(bobs, action))
+
+    assert response.status_code == 404
+
+
+def test_posting_settings_to_another_users_mailbox_is_404(team: Team) -> None:
+    bobs = team.bob_mailbox
+
+    response = logged_in(team.alice).post(url(bobs), settings_post(bobs, tracking_option="all"))
+
+    assert response.status_code == 404
+    bobs.refresh_from_db()
+    assert bobs.tracking_option != "all"
+
+
+def test_queue_owner_manages_the_queue_mailbox(team: Team) -> None:
+    mailbox = team.queue_mailbox
+    client = logged_in(team.queue_owner)
+
+    page = client.get(url(mailbox)).content.decode()
+    response = client.post(url(mailbox), settings_post(mailbox, tracking_option="all"))
+
+    assert "Queue “Support”" in page
+    assert 'name="act_delivery_method"' not in page  # a queue has no calendar
+    assert response.status_code == 302
+    mailbox.refresh_from_db()
+    assert mailbox.tracking_option == "all"
+
+
+def test_queue_member_cannot_manage_the_queue_mailbox(team: Team) -> None:
+    mailbox = team.queue_mailbox
+    client = logged_in(team.member)
+
+    assert client.get(url(mailbox)).status_code == 404
+    assert client.post(url(mailbox), settings_post(mailbox)).status_code == 404
+
+
+def test_staff_do_not_manage_others_mailboxes_here(team: Team) -> None:
+    team.bob.is_staff = True
+    team.bob.save()
+
+    assert logged_in(team.bob).get(url(team.alice_mailbox)).status_code == 404
+
+
+# --- Buttons that start work on a worker -----------------------------------------------------
+
+
+def test_sync_now_enqueues_the_task(team: Team, recorded_tasks: ModuleType) -> None:
+    mailbox = team.alice_mailbox
+
+    response = logged_in(team.alice).post(url(mailbox, "sync/"), follow=True)
+
+    assert recorded_tasks.sync_mailbox.calls == [(mailbox.pk,)]
+    assert b"A synchronization started." in response.content
+
+
+def test_test_connection_enqueues_the_task(team: Team, recorded_tasks: ModuleType) -> None:
+    mailbox = team.queue_mailbox
+
+    response = logged_in(team.queue_owner).post(url(mailbox, "test/"), follow=True)
+
+    calls = recorded_tasks.test_and_enable_mailbox.calls
+    assert calls == [(mailbox.pk,)]
+    assert b"The connection test started." in response.content
+
+
+def test_missing_task_module_is_said_plainly(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(__import__("sys").modules, "mailboxes.tasks", None)
+
+    response = logged_in(team.alice).post(url(team.alice_mailbox, "sync/"), follow=True)
+
+    assert b"A synchronization is not available on this server yet." in response.content
+
+
+def test_buttons_need_post(team: Team, recorded_tasks: ModuleType) -> None:
+    response = logged_in(team.alice).get(url(team.alice_mailbox, "sync/"))
+
+    assert response.status_code == 405
+    assert recorded_tasks.sync_mailbox.calls == []
+
+
+# --- Tracking folders -------------------------------------------------------------------
+
+
+def test_add_and_remove_a_tracking_folder(team: Team) -> None:
+    mailbox = team.alice_mailbox
+    account = make_account(team.alice, name="ACME")
+    client = logged_in(team.alice)
+
+    added = client.post(
+        url(mailbox, "folders/"),
+        {
+            "exchange_folder_name": "ACME deals",
+            "exchange_folder_id": "AAMkAD-acme",
+            "regarding": f"account:{account.pk}",
+        },
+    )
+    folder = MailboxTrackingFolder.objects.get(mailbox=mailbox)
+    page = client.get(url(mailbox)).content.decode()
+    removed = client.post(url(mailbox, f"folders/{folder.pk}/remove/"))
+
+    assert added.status_code == 302
+    assert (folder.exchange_folder_name, folder.regarding) == ("ACME deals", account)
+    assert "ACME deals" in page
+    assert removed.status_code == 302
+    assert not MailboxTrackingFolder.objects.exists()
+
+
+def test_tracking_folder_regarding_an_invisible_record_is_refused(team: Team) -> None:
+    bobs_contact = make_contact(team.bob)
+
+    response = logged_in(team.alice).post(
+        url(team.alice_mailbox, "folders/"),
+        {
+            "exchange_folder_name": "Peek",
+            "exchange_folder_id": "AAMkAD-peek",
+            "regarding": f"contact:{bobs_contact.pk}",
+        },
+    )
+
+    assert response.status_code == 400
+    assert not MailboxTrackingFolder.objects.exists()
+
+
+def test_at_most_25_tracking_folders(team: Team) -> None:
+    mailbox = team.alice_mailbox
+    MailboxTrackingFolder.objects.bulk_create(
+        MailboxTrackingFolder(mailbox=mailbox, exchange_folder_id=f"f{i}", exchange_folder_name="x")
+        for i in range(25)
+    )
+
+    response = logged_in(team.alice).post(
+        url(mailbox, "folders/"), {"exchange_folder_name": "one more", "exchange_folder_id": "f26"}
+    )
+
+    assert response.status_code == 400
+    assert b"at most 25 tracking folders" in response.content
+    assert MailboxTrackingFolder.objects.count() == 25
+
+
+def test_another_mailboxs_folder_cannot_be_removed(team: Team) -> None:
+    folder = MailboxTrackingFolder.objects.create(
+        mailbox=team.bob_mailbox, exchange_folder_id="b", exchange_folder_name="Bob's"
+    )
+
+    response = logged_in(team.alice).post(url(team.alice_mailbox, f"folders/{folder.pk}/remove/"))
+
+    assert response.status_code == 404
+    assert MailboxTrackingFolder.objects.filter(pk=folder.pk).exists()
+
+
+# --- Conflicts -----------------------------------------------------------------------------
+
+
+def _conflict(mailbox: Mailbox, appointment: Appointment) -> ExchangeSyncIdMapping:
+    return ExchangeSyncIdMapping.objects.create(
+        mailbox=mailbox,
+        object_type=ItemType.APPOINTMENT,
+        crm_content_type=ContentType.objects.get_for_model(Appointment),
+        crm_object_id=appointment.pk,
+        exchange_item_id=f"AAMk-{appointment.pk}",
+        item_subject="Board meeting",
+        user_decision=ExchangeSyncIdMapping.UserDecision.PENDING,
+        crm_snapshot={"location": "Room 1", "subject": "Board meeting"},
+        exchange_snapshot={"location": "Room 2", "subject": "Board meeting"},
+    )
+
+
+def test_pending_conflict_is_shown_and_the_decision_recorded(team: Team) -> None:
+    mailbox = team.alice_mailbox
+    mapping = _conflict(mailbox, make_appointment(team.alice))
+    client = logged_in(team.alice)
+
+    page = client.get(url(mailbox)).content.decode()
+    response = client.post(url(mailbox, f"conflicts/{mapping.pk}/"), {"decision": "keep_exchange"})
+
+    assert "Board meeting" in page and "Room 1" in page and "Room 2" in page
+    assert response.status_code == 302
+    mapping.refresh_from_db()
+    assert mapping.user_decision == "keep_exchange"
+    assert "Room 2" not in client.get(url(mailbox)).content.decode()
+
+
+def test_unknown_decision_changes_nothing(team: Team) -> None:
+    mapping = _conflict(team.alice_mailbox, make_appointment(team.alice))
+
+    logged_in(team.alice).post(
+        url(team.alice_mailbox, f"conflicts/{mapping.pk}/"), {"decision": "both"}
+    )
+
+    mapping.refresh_from_db()
+    assert mapping.user_decision == "pending"
+
+
+def test_conflict_of_another_mailbox_is_404(team: Team) -> None:
+    mapping = _conflict(team.bob_mailbox, make_appointment(team.bob))
+
+    response = logged_in(team.alice).post(
+        url(team.alice_mailbox, f"conflicts/{mapping.pk}/"), {"decision": "keep_crm"}
+    )
+
+    assert response.status_code == 404
+    mapping.refresh_from_db()
+    assert mapping.user_decision == "pending"
+
+
+# --- Look and feel ---------------------------------------------------------------------------
+
+
+def test_pages_use_the_local_stylesheet_and_nothing_external(team: Team) -> None:
+    client = logged_in(team.alice)
+    pages = [client.get(path).content.decode() for path in ("/", url(team.alice_mailbox))]
+    pages.append(Client().get("/accounts/login/").content.decode())
+
+    for page in pages:
+        assert "/static/selfservice/app.css" in page
+        assert "https://" not in page and "http://" not in page
