@@ -138,25 +138,24 @@ def _file_batch(
             )
         )
     undeliverable: list[Any] = []
-    for item in items:
-        if isinstance(item, Exception):
-            continue  # gone since the sync page: nothing to file
+    present = [item for item in items if not isinstance(item, Exception)]  # else: gone since
+    fetched = []
+    for item in present:
         raw = item.mime_content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
-        result.fetched += 1
         conversation = item.conversation_id.id if item.conversation_id else ""
-        outcome = filer.file(
-            raw,
-            MessageSource(
-                protocol=Protocol.EWS,
-                folder_id=folder.id,
-                uid=item.id,
-                received_at=_plain(item.datetime_received),
-                conversation_id=conversation,
-                tracking_folder=rule,
-            ),
+        source = MessageSource(
+            protocol=Protocol.EWS,
+            folder_id=folder.id,
+            uid=item.id,
+            received_at=_plain(item.datetime_received),
+            conversation_id=conversation,
+            tracking_folder=rule,
         )
+        fetched.append((raw, source))
+    result.fetched += len(fetched)
+    for item, outcome in zip(present, filer.file_many(fetched), strict=True):
         result.count(outcome)
         if outcome.outcome == Outcome.FAILED:
             undeliverable.append(item)

@@ -114,14 +114,32 @@ class MailFiler:
         )
 
     # --- filing ---------------------------------------------------------------------------
-    def file(self, raw: bytes, source: MessageSource | None = None) -> FilingOutcome:
+    def file_many(self, items: list[tuple[bytes, MessageSource]]) -> list[FilingOutcome]:
+        """File a fetched batch: every party of the batch is looked up in one go."""
+        parsed = [parse_message(raw) for raw, _source in items]
+        self.resolver.resolve_many(
+            a.address for message in parsed for group in _roles(message).values() for a in group
+        )
+        return [
+            self.file(raw, source, parsed=message)
+            for (raw, source), message in zip(items, parsed, strict=True)
+        ]
+
+    def file(
+        self,
+        raw: bytes,
+        source: MessageSource | None = None,
+        *,
+        parsed: ParsedMessage | None = None,
+    ) -> FilingOutcome:
         source = source or MessageSource()
         if self.heartbeat is not None:
             self._since_heartbeat += 1
             if self._since_heartbeat >= 25:
                 self._since_heartbeat = 0
                 self.heartbeat()
-        parsed = parse_message(raw)
+        if parsed is None:
+            parsed = parse_message(raw)
         try:
             return self._file_parsed(raw, parsed, source)
         except UnknownForwarder as exc:

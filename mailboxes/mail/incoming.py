@@ -37,6 +37,22 @@ def pull_pop3(mailbox: Mailbox, filer: MailFiler, *, max_messages: int) -> Incom
     with Pop3Connector(pop3_settings(mailbox)) as pop:
         messages = pop.list_messages()
         done = filer.processed_uids(Protocol.POP3, POP3_FOLDER)
+        pending: list[tuple[bytes, MessageSource]] = []
+        numbers: list[int] = []
+        pending_bytes = 0
+
+        def flush() -> None:
+            nonlocal pending_bytes
+            for outcome in filer.file_many(pending):
+                result.count(outcome)
+            if mailbox.process_and_delete:
+                for number in numbers:
+                    pop.delete(number)
+                result.deleted_on_server += len(numbers)
+            pending.clear()
+            numbers.clear()
+            pending_bytes = 0
+
         for message in messages:
             if message.uid in done:
                 if mailbox.process_and_delete:
@@ -48,13 +64,15 @@ def pull_pop3(mailbox: Mailbox, filer: MailFiler, *, max_messages: int) -> Incom
                 break
             raw = pop.fetch(message.number)
             result.fetched += 1
-            outcome = filer.file(
-                raw, MessageSource(protocol=Protocol.POP3, folder_id=POP3_FOLDER, uid=message.uid)
+            pending.append(
+                (raw, MessageSource(protocol=Protocol.POP3, folder_id=POP3_FOLDER, uid=message.uid))
             )
-            result.count(outcome)
-            if mailbox.process_and_delete:
-                pop.delete(message.number)
-                result.deleted_on_server += 1
+            numbers.append(message.number)
+            pending_bytes += len(raw)
+            if len(pending) >= conf.incoming_batch() or pending_bytes >= BATCH_BYTES:
+                flush()
+        if pending:
+            flush()
     state.last_synced_at = timezone.now()
     state.is_initial_sync_complete = not result.more
     state.save(update_fields=["last_synced_at", "is_initial_sync_complete", "modified_at"])
@@ -105,9 +123,8 @@ def pull_imap(mailbox: Mailbox, filer: MailFiler, *, max_messages: int) -> Incom
                 pending = pending[:room]
                 result.more = True
             for batch in _batches(pending, imap.sizes(pending), conf.incoming_batch()):
-                for message in imap.fetch(batch):
-                    result.fetched += 1
-                    outcome = filer.file(
+                fetched = [
+                    (
                         message.raw,
                         MessageSource(
                             protocol=Protocol.IMAP,
@@ -118,7 +135,12 @@ def pull_imap(mailbox: Mailbox, filer: MailFiler, *, max_messages: int) -> Incom
                             tracking_folder=rule,
                         ),
                     )
+                    for message in imap.fetch(batch)
+                ]
+                result.fetched += len(fetched)
+                for outcome in filer.file_many(fetched):
                     result.count(outcome)
+                del fetched
                 state.last_uid = max(batch)
                 state.save(update_fields=["last_uid", "modified_at"])
             if not result.more:
