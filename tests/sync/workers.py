@@ -145,8 +145,7 @@ def celery_workers(tmp: Path, **env_overrides: str) -> Iterator[Workers]:
     env["CELERY_BROKER_URL"] = broker_url
     app.conf.broker_url = broker_url
     app.conf.broker_transport_options = options
-    app.pool.force_close_all()
-    app._pool = None
+    _reset_connections()
     workers = Workers(tmp, queue, env)
     try:
         yield workers
@@ -154,5 +153,12 @@ def celery_workers(tmp: Path, **env_overrides: str) -> Iterator[Workers]:
         workers.stop()
         for key, value in saved.items():
             setattr(app.conf, key, value)
-        app.pool.force_close_all()
-        app._pool = None
+        _reset_connections()
+
+
+def _reset_connections() -> None:
+    """Forget pooled broker connections so the next publish uses the current broker URL."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None

@@ -1,0 +1,86 @@
+"""Admin actions as plain functions (the admin wires them up): each takes the admin's
+request and a queryset, enqueues work or applies a decision, and never talks to a server
+inside the request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from mailboxes.models import ExchangeSyncIdMapping, Mailbox
+from mailboxes.sync import scheduling
+from mailboxes.sync.conflicts import apply_decision
+from profiles.models import EmailServerProfile
+
+
+def test_and_enable_mailboxes(request: HttpRequest, queryset: QuerySet[Mailbox]) -> int:
+    from mailboxes.tasks import test_and_enable_mailbox
+
+    ids = list(queryset.values_list("pk", flat=True))
+    for pk in ids:
+        test_and_enable_mailbox.delay(pk)
+    messages.info(request, f"Test & enable queued for {len(ids)} mailbox(es).")
+    return len(ids)
+
+
+def test_profiles(request: HttpRequest, queryset: QuerySet[EmailServerProfile]) -> int:
+    from mailboxes.tasks import test_profile
+
+    ids = list(queryset.values_list("pk", flat=True))
+    for pk in ids:
+        test_profile.delay(pk)
+    messages.info(request, f"Test & enable queued for the mailboxes of {len(ids)} profile(s).")
+    return len(ids)
+
+
+def sync_now(request: HttpRequest, queryset: QuerySet[Mailbox]) -> int:
+    """Lift postponements, make due and enqueue; failed channels wait for test & enable."""
+    from mailboxes.tasks import sync_mailbox
+
+    ids = list(queryset.values_list("pk", flat=True))
+    scheduling.sync_now(ids)
+    for pk in ids:
+        sync_mailbox.delay(pk)
+    messages.info(request, f"Synchronization queued for {len(ids)} mailbox(es).")
+    return len(ids)
+
+
+def full_resync(request: HttpRequest, queryset: QuerySet[Mailbox]) -> int:
+    from mailboxes.tasks import full_resync_mailbox
+
+    ids = list(queryset.values_list("pk", flat=True))
+    scheduling.sync_now(ids)
+    for pk in ids:
+        full_resync_mailbox.delay(pk)
+    messages.info(request, f"Full resynchronization queued for {len(ids)} mailbox(es).")
+    return len(ids)
+
+
+def _decide(request: HttpRequest, queryset: QuerySet[ExchangeSyncIdMapping], decision: str) -> int:
+    done = 0
+    for mapping in queryset.filter(user_decision=ExchangeSyncIdMapping.UserDecision.PENDING):
+        apply_decision(mapping, decision)
+        done += 1
+    messages.info(request, f"Decision applied to {done} conflict(s).")
+    return done
+
+
+def keep_crm_version(request: HttpRequest, queryset: QuerySet[ExchangeSyncIdMapping]) -> int:
+    return _decide(request, queryset, ExchangeSyncIdMapping.UserDecision.KEEP_CRM)
+
+
+def keep_exchange_version(request: HttpRequest, queryset: QuerySet[ExchangeSyncIdMapping]) -> int:
+    return _decide(request, queryset, ExchangeSyncIdMapping.UserDecision.KEEP_EXCHANGE)
+
+
+ACTIONS: dict[str, Any] = {
+    "test_and_enable_mailboxes": test_and_enable_mailboxes,
+    "test_profiles": test_profiles,
+    "sync_now": sync_now,
+    "full_resync": full_resync,
+    "keep_crm_version": keep_crm_version,
+    "keep_exchange_version": keep_exchange_version,
+}

@@ -1,0 +1,110 @@
+"""Push: EWS streaming subscriptions that make a mailbox's sync run within seconds of a
+change in Exchange. Polling still covers everything if the listener is down."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from django.db import close_old_connections
+from exchangelib.folders import FolderCollection
+
+from mailboxes.connectors.ews import account_for, exchange_errors
+from mailboxes.connectors.ews.folders import open_folder
+from mailboxes.models import Mailbox
+from mailboxes.sync import scheduling
+from mailboxes.sync.errors import PermanentSyncError, SyncError
+
+logger = logging.getLogger(__name__)
+
+FOLDERS = ("calendar", "contacts", "tasks", "inbox")
+# A streaming connection lasts this long (EWS allows 1-30 minutes), then is renewed.
+CONNECTION_MINUTES = 10
+
+
+def enqueue_sync(mailbox_id: int) -> None:
+    from mailboxes.tasks import sync_mailbox
+
+    scheduling.make_due_now(mailbox_id)
+    sync_mailbox.delay(mailbox_id)
+
+
+def listen_to_mailbox(
+    mailbox_id: int,
+    stop: threading.Event,
+    on_change: Callable[[int], None] = enqueue_sync,
+    *,
+    connection_minutes: int = CONNECTION_MINUTES,
+) -> None:
+    """Hold a streaming subscription on the mailbox's folders until `stop` is set."""
+    failures = 0
+    while not stop.is_set():
+        close_old_connections()
+        mailbox = Mailbox.objects.select_related("profile").filter(pk=mailbox_id).first()
+        if mailbox is None:
+            return
+        try:
+            account = account_for(mailbox)
+            folders = FolderCollection(
+                account=account, folders=[open_folder(account, f) for f in FOLDERS]
+            )
+            with exchange_errors():
+                subscription_id = folders.subscribe_to_streaming()
+                logger.info("mailbox %s: streaming subscription open", mailbox_id)
+                reader = open_folder(account, FOLDERS[0])
+                for notification in reader.get_streaming_events(
+                    subscription_id, connection_timeout=connection_minutes
+                ):
+                    if stop.is_set():
+                        break
+                    kinds = {type(e).__name__ for e in notification.events}
+                    if kinds - {"StatusEvent"}:
+                        logger.info("mailbox %s: change pushed (%s)", mailbox_id, sorted(kinds))
+                        on_change(mailbox_id)
+            failures = 0
+        except PermanentSyncError as exc:
+            logger.warning("mailbox %s: listener stops: %s", mailbox_id, exc.message)
+            return
+        except Exception as exc:  # a lost stream, or a defect: log it, back off, renew
+            failures += 1
+            if not isinstance(exc, SyncError):
+                logger.exception("mailbox %s: listener error", mailbox_id)
+            exc = exc if isinstance(exc, SyncError) else SyncError(str(exc), code="internal_error")
+            delay = min(300, 2**failures)
+            logger.info("mailbox %s: stream lost (%s), again in %s s", mailbox_id, exc.code, delay)
+            stop.wait(delay)
+
+
+def listened_mailboxes() -> list[int]:
+    """Mailboxes worth a subscription: those the dispatcher could sync, on Exchange."""
+    return list(
+        Mailbox.objects.filter(
+            is_active=True,
+            approval_status=Mailbox.ApprovalStatus.APPROVED,
+            profile__is_active=True,
+            profile__server_type__in=scheduling.EXCHANGE_SERVER_TYPES,
+        ).values_list("pk", flat=True)
+    )
+
+
+def serve(stop: threading.Event, *, refresh_seconds: int = 60) -> None:
+    """Keep one listening thread per eligible mailbox, refreshing the set periodically."""
+    threads: dict[int, tuple[threading.Thread, threading.Event]] = {}
+    while not stop.is_set():
+        wanted = set(listened_mailboxes())
+        for mailbox_id in wanted - threads.keys():
+            own = threading.Event()
+            thread = threading.Thread(target=listen_to_mailbox, args=(mailbox_id, own), daemon=True)
+            thread.start()
+            threads[mailbox_id] = (thread, own)
+        for mailbox_id in list(threads):
+            thread, own = threads[mailbox_id]
+            if mailbox_id not in wanted or not thread.is_alive():
+                own.set()
+                del threads[mailbox_id]
+        stop.wait(refresh_seconds)
+    for _, own in threads.values():
+        own.set()
+    time.sleep(0.1)

@@ -1,0 +1,143 @@
+"""Test & enable: connect, authenticate, open the folders each enabled channel needs, send
+nothing; record the result in the status fields and the profile's last-test fields; enable
+the mailbox on success, raise an Alert on failure."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from django.utils import timezone
+
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from mailboxes.connectors.ews import account_for
+from mailboxes.connectors.ews.folders import fetch_folders
+from mailboxes.models import Alert, Mailbox
+from mailboxes.sync.errors import PermanentSyncError, SyncError, TransientSyncError
+from profiles.models import EmailServerProfile
+
+logger = logging.getLogger(__name__)
+
+Status = Mailbox.ChannelStatus
+
+
+@dataclass
+class TestResult:
+    status: str
+    message: str
+    duration_ms: int
+
+
+def folders_needed(mailbox: Mailbox) -> list[str]:
+    folders = []
+    if mailbox.incoming_delivery_method in (
+        DeliveryMethod.SERVER_SIDE_SYNC,
+        DeliveryMethod.FORWARD_MAILBOX,
+    ):
+        folders.append("inbox")
+    if mailbox.outgoing_delivery_method == OutgoingDeliveryMethod.SERVER_SIDE_SYNC:
+        folders.append("sentitems")
+    if mailbox.act_delivery_method == ActDeliveryMethod.SERVER_SIDE_SYNC:
+        folders += ["calendar", "contacts", "tasks"]
+    return folders
+
+
+def check_mailbox(mailbox: Mailbox) -> list[str]:
+    """Open the folders the mailbox needs over EWS; the folder names opened."""
+    profile = mailbox.profile
+    if profile is None:
+        raise PermanentSyncError("The mailbox has no email server profile.", code="no_profile")
+    if not profile.is_active:
+        raise PermanentSyncError("The mailbox's profile is inactive.", code="profile_inactive")
+    if not profile.is_exchange:
+        # POP3 / IMAP / SMTP checks belong to the email connectors.
+        raise PermanentSyncError(
+            "Test & enable checks Exchange profiles only for now.", code="not_exchange"
+        )
+    folders = folders_needed(mailbox)
+    if not folders:
+        return []
+    fetch_folders(account_for(mailbox), folders)
+    return folders
+
+
+def test_and_enable(mailbox: Mailbox) -> TestResult:
+    started = timezone.now()
+    clock = time.monotonic()
+    try:
+        opened = check_mailbox(mailbox)
+    except SyncError as exc:
+        return _record_failure(mailbox, started, clock, exc)
+    duration = int((time.monotonic() - clock) * 1000)
+    message = f"Connected and opened {', '.join(opened) or 'no folders'}; nothing was sent."
+    fields: dict[str, object] = {
+        "test_status": Status.SUCCESS,
+        "tested_at": started,
+        "is_active": True,
+        "next_due_at": timezone.now(),
+        "transient_failure_count": 0,
+        "error_count": 0,
+        "incoming_postpone_until": None,
+        "outgoing_postpone_until": None,
+        "act_postpone_until": None,
+    }
+    # A channel stopped by a failure runs again: reset it to "not run".
+    for channel in ("incoming", "outgoing", "act"):
+        if getattr(mailbox, f"{channel}_status") == Status.FAILURE:
+            fields[f"{channel}_status"] = Status.NOT_RUN
+    Mailbox.objects.filter(pk=mailbox.pk).update(**fields)
+    _record_profile(mailbox.profile, started, duration, "success", message)
+    return TestResult("success", message, duration)
+
+
+def _record_failure(mailbox: Mailbox, started: object, clock: float, exc: SyncError) -> TestResult:
+    duration = int((time.monotonic() - clock) * 1000)
+    kind = "transient" if isinstance(exc, TransientSyncError) else "permanent"
+    message = f"Test failed ({kind}, {exc.code}): {exc.message}"
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        test_status=Status.FAILURE,
+        tested_at=started,
+        last_error_text=message[:4000],
+        last_error_code=exc.code[:100],
+        last_error_at=timezone.now(),
+    )
+    Alert.objects.create(
+        mailbox=mailbox,
+        profile=mailbox.profile,
+        severity=Alert.Severity.ERROR,
+        code=exc.code[:100],
+        message=f"Test & enable of {mailbox.email_address} failed: {exc.message[:1000]}",
+    )
+    _record_profile(mailbox.profile, started, duration, "failure", message)
+    return TestResult("failure", message, duration)
+
+
+def _record_profile(
+    profile: EmailServerProfile | None, started: object, duration: int, status: str, message: str
+) -> None:
+    if profile is None:
+        return
+    EmailServerProfile.objects.filter(pk=profile.pk).update(
+        last_test_status=status,
+        last_test_started_at=started,
+        last_test_duration_ms=duration,
+        last_test_message=message[:4000],
+    )
+
+
+def test_profile_mailboxes(profile: EmailServerProfile) -> str:
+    """Test & enable every approved mailbox of the profile; the profile keeps a summary."""
+    started = timezone.now()
+    clock = time.monotonic()
+    mailboxes = list(
+        Mailbox.objects.select_related("profile").filter(
+            profile=profile, approval_status=Mailbox.ApprovalStatus.APPROVED
+        )
+    )
+    results = [test_and_enable(m) for m in mailboxes]
+    failed = sum(1 for r in results if r.status == "failure")
+    status = "success" if failed == 0 else ("failure" if failed == len(results) else "warning")
+    message = f"{len(results) - failed} of {len(results)} mailboxes passed."
+    _record_profile(profile, started, int((time.monotonic() - clock) * 1000), status, message)
+    return status
