@@ -49,7 +49,9 @@ class Soap:
     def __init__(self, url: str) -> None:
         parts = urllib.parse.urlsplit(url)
         self.path = parts.path
-        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        self.conn = http.client.HTTPConnection(
+            parts.hostname or "127.0.0.1", parts.port, timeout=30
+        )
         token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         self.headers = {
             "Authorization": f"Basic {token}",

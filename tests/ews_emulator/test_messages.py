@@ -119,7 +119,7 @@ def test_attachments(account: Account) -> None:
     again = account.drafts.get(id=message.id)
     assert sorted(a.name for a in again.attachments) == ["a.txt", "b.bin"]
     mime = email.message_from_bytes(again.mime_content, policy=email.policy.default)
-    assert sorted(p.get_filename() for p in mime.iter_attachments()) == ["a.txt", "b.bin"]
+    assert sorted(p.get_filename() or "" for p in mime.iter_attachments()) == ["a.txt", "b.bin"]
     again.detach([a for a in again.attachments if a.name == "a.txt"])
     final = account.drafts.get(id=message.id)
     assert [(a.name, a.content) for a in final.attachments] == [("b.bin", b"\x00\x01")]
