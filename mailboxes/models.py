@@ -429,6 +429,23 @@ class ExchangeSyncIdMapping(models.Model):
         return f"{self.mailbox} · {self.object_type} · {self.item_subject or self.crm_object_id}"
 
 
+class PendingConflictManager(models.Manager["PendingConflict"]):
+    def get_queryset(self) -> models.QuerySet["PendingConflict"]:
+        return (
+            super().get_queryset().filter(user_decision=ExchangeSyncIdMapping.UserDecision.PENDING)
+        )
+
+
+class PendingConflict(ExchangeSyncIdMapping):
+    """A mapping whose `manual` conflict awaits a person's decision (an admin screen)."""
+
+    objects = PendingConflictManager()
+
+    class Meta:
+        proxy = True
+        verbose_name = "pending conflict"
+
+
 class FolderSyncState(models.Model):
     """Where the last pull of one folder stopped: an EWS sync state or POP3/IMAP UIDs."""
 
@@ -553,3 +570,31 @@ class ProcessedMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mailbox} · {self.folder_id} · {self.uid} · {self.outcome}"
+
+
+class SyncRun(models.Model):
+    """One sync cycle of one mailbox, for the health dashboard; kept for a week."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success"
+        TRANSIENT = "transient", "Transient error"
+        PERMANENT = "permanent", "Permanent error"
+
+    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="sync_runs")
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    items_processed = models.PositiveIntegerField(default=0)
+    items_failed = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    error_text = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            # Retention deletes one mailbox's old runs at the end of each of its cycles.
+            models.Index(fields=["mailbox", "started_at"], name="sync_run_mailbox_started_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.mailbox_id} · {self.started_at:%Y-%m-%d %H:%M} · {self.outcome}"

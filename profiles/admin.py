@@ -1,13 +1,26 @@
+from datetime import datetime, timedelta
+from typing import Any
+
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
-from django.urls import reverse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from crmsync.admin_display import badge, excerpt
+from mailboxes import tasks
+from mailboxes.admin import workers
+from mailboxes.models import Mailbox
 from profiles.forms import EmailServerProfileAdminForm
 from profiles.models import EmailServerProfile
 
@@ -17,6 +30,46 @@ LAST_TEST_FIELDS = (
     "last_test_duration_ms",
     "last_test_message",
 )
+QUEUED_MESSAGE = "Queued: waiting for a worker to run the test."
+# A test without a result after this long has been lost (no worker, or it died).
+TEST_GIVE_UP_AFTER = timedelta(minutes=10)
+NO_TESTS_MESSAGE = (
+    "Connection tests are not available yet: the sync engine has no connection test "
+    "(mailboxes.sync.testing). Nothing was queued."
+)
+
+
+def test_state(profile: EmailServerProfile, now: datetime | None = None) -> dict[str, Any]:
+    """The last test as the page and its JSON endpoint show it, with "running" derived.
+
+    A test is running from the moment it is queued (started, no duration yet) until the
+    worker writes its result, or until TEST_GIVE_UP_AFTER has passed.
+    """
+    now = now or timezone.now()
+    started = profile.last_test_started_at
+    unfinished = started is not None and profile.last_test_duration_ms is None
+    running = unfinished and started is not None and now - started < TEST_GIVE_UP_AFTER
+    lost = unfinished and not running
+    if running:
+        status, label = "running", "Running"
+    elif lost:
+        status, label = "failure", "No result"
+    else:
+        status, label = profile.last_test_status, profile.get_last_test_status_display()
+    message = profile.last_test_message
+    if lost:
+        message = (
+            f"No result {int(TEST_GIVE_UP_AFTER.total_seconds() // 60)} minutes after the test "
+            "was queued: is a Celery worker running?"
+        )
+    return {
+        "status": status,
+        "status_label": label,
+        "running": running,
+        "started_at": started.isoformat() if started else None,
+        "duration_ms": profile.last_test_duration_ms,
+        "message": message,
+    }
 
 
 @admin.register(EmailServerProfile)
@@ -52,7 +105,7 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
     )
     autocomplete_fields = ("owner",)
     readonly_fields = (*LAST_TEST_FIELDS, "created_at", "modified_at")
-    actions = ("activate_profiles", "deactivate_profiles")
+    actions = ("test_and_enable_profile_mailboxes", "activate_profiles", "deactivate_profiles")
     fieldsets = (
         (
             None,
@@ -118,6 +171,120 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
         ("Last test", {"fields": LAST_TEST_FIELDS}),
         ("Bookkeeping", {"fields": ("created_at", "modified_at"), "classes": ("collapse",)}),
     )
+
+    def get_urls(self) -> list[URLPattern]:
+        def view(function: Any) -> Any:
+            return self.admin_site.admin_view(function)
+
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/test-connection/",
+                view(self.test_connection_view),
+                name="{}_{}_test_connection".format(*info),
+            ),
+            path(
+                "<path:object_id>/test-connection/status/",
+                view(self.test_status_view),
+                name="{}_{}_test_status".format(*info),
+            ),
+            path(
+                "<path:object_id>/test-and-enable/",
+                view(self.test_and_enable_view),
+                name="{}_{}_test_and_enable".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def _profile_or_404(self, request: HttpRequest, object_id: str) -> EmailServerProfile:
+        profile = self.get_object(request, object_id)
+        if profile is None:
+            raise Http404("No such email server profile.")
+        return profile
+
+    def _change_url(self, profile: EmailServerProfile) -> str:
+        return reverse("admin:profiles_emailserverprofile_change", args=[profile.pk])
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        profile = self.get_object(request, object_id)
+        extra_context = dict(extra_context or {})
+        if profile is not None:
+            extra_context["connection_test"] = test_state(profile)
+            extra_context["connection_tests_available"] = workers.has_connection_tests()
+            extra_context["can_run_tests"] = self.has_change_permission(request, profile)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Queue the profile's connection test on a worker; the change page shows the result."""
+        if request.method != "POST":
+            return HttpResponse(status=405, headers={"Allow": "POST"})
+        profile = self._profile_or_404(request, object_id)
+        if not self.has_change_permission(request, profile):
+            raise PermissionDenied
+        if not workers.has_connection_tests():
+            self.message_user(request, NO_TESTS_MESSAGE, messages.WARNING)
+            return HttpResponseRedirect(self._change_url(profile))
+        # Written before the task is queued, so the worker's result always comes after it.
+        EmailServerProfile.objects.filter(pk=profile.pk).update(
+            last_test_status=EmailServerProfile.TestStatus.NOT_RUN,
+            last_test_started_at=timezone.now(),
+            last_test_duration_ms=None,
+            last_test_message=QUEUED_MESSAGE,
+        )
+        workers.enqueue(tasks.test_profile, profile.pk)
+        self.message_user(
+            request,
+            f"Connection test of {profile} queued; its result appears below.",
+            messages.SUCCESS,
+        )
+        return HttpResponseRedirect(self._change_url(profile))
+
+    def test_status_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The last test as JSON, for the change page to poll while a test runs."""
+        if request.method != "GET":
+            return HttpResponse(status=405, headers={"Allow": "GET"})
+        profile = self._profile_or_404(request, object_id)
+        if not self.has_view_permission(request, profile):
+            raise PermissionDenied
+        return JsonResponse(test_state(profile), headers={"Cache-Control": "no-store"})
+
+    def test_and_enable_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse(status=405, headers={"Allow": "POST"})
+        profile = self._profile_or_404(request, object_id)
+        if not self.has_change_permission(request, profile):
+            raise PermissionDenied
+        self._queue_test_and_enable(request, EmailServerProfile.objects.filter(pk=profile.pk))
+        return HttpResponseRedirect(self._change_url(profile))
+
+    @admin.action(
+        description="Test & enable all mailboxes of the selected profiles", permissions=["change"]
+    )
+    def test_and_enable_profile_mailboxes(
+        self, request: HttpRequest, queryset: QuerySet[EmailServerProfile]
+    ) -> None:
+        self._queue_test_and_enable(request, queryset)
+
+    def _queue_test_and_enable(
+        self, request: HttpRequest, profiles: QuerySet[EmailServerProfile]
+    ) -> None:
+        if not workers.has_connection_tests():
+            self.message_user(request, NO_TESTS_MESSAGE, messages.WARNING)
+            return
+        ids = Mailbox.objects.filter(profile__in=profiles, is_active=True).values_list(
+            "pk", flat=True
+        )
+        count = workers.enqueue_each(tasks.test_and_enable_mailbox, ids)
+        message = ngettext(
+            "%d mailbox queued for test & enable.", "%d mailboxes queued for test & enable.", count
+        )
+        self.message_user(request, message % count, messages.SUCCESS if count else messages.WARNING)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[EmailServerProfile]:
         return super().get_queryset(request).annotate(mailbox_total=Count("mailboxes"))

@@ -1,5 +1,5 @@
 """Admin screens of the mailboxes app, one module per group of models."""
 
-from mailboxes.admin import alerts, mailbox, sync_records
+from mailboxes.admin import alerts, conflicts, mailbox, sync_records
 
-__all__ = ["alerts", "mailbox", "sync_records"]
+__all__ = ["alerts", "conflicts", "mailbox", "sync_records"]

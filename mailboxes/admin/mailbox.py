@@ -3,13 +3,19 @@
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from crmsync.admin_display import admin_link, badge, excerpt
+from mailboxes import tasks
+from mailboxes.admin import workers
+from mailboxes.admin.dashboard import dashboard_context
 from mailboxes.forms import MailboxAdminForm
 from mailboxes.models import (
     MAX_TRACKING_FOLDERS,
@@ -137,6 +143,9 @@ class OwnerKindFilter(admin.SimpleListFilter):
 APPROVED = Mailbox.ApprovalStatus.APPROVED
 REJECTED = Mailbox.ApprovalStatus.REJECTED
 
+# What the engine processes at all; "sync now" and "full resync" skip the rest.
+SYNCABLE = Q(is_active=True, approval_status=APPROVED, profile__is_active=True)
+
 
 @admin.register(Mailbox)
 class MailboxAdmin(admin.ModelAdmin):
@@ -232,9 +241,87 @@ class MailboxAdmin(admin.ModelAdmin):
     actions = (
         "approve_mailboxes",
         "reject_mailboxes",
+        "test_and_enable_mailboxes",
+        "sync_mailboxes_now",
+        "full_resync_mailboxes",
         "activate_mailboxes",
         "deactivate_mailboxes",
     )
+
+    def get_urls(self) -> list[URLPattern]:
+        health = path(
+            "health/",
+            self.admin_site.admin_view(self.health_dashboard_view),
+            name="mailboxes_health_dashboard",
+        )
+        # Before the default URLs, whose "<object_id>/" would swallow "health/".
+        return [health, *super().get_urls()]
+
+    def health_dashboard_view(self, request: HttpRequest) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            **dashboard_context(),
+            "title": "Sync health",
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/mailboxes/health_dashboard.html", context)
+
+    @admin.action(description="Test & enable the selected mailboxes", permissions=["change"])
+    def test_and_enable_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
+        if not workers.has_connection_tests():
+            self.message_user(
+                request,
+                "Test & enable is not available yet: the sync engine has no connection test "
+                "(mailboxes.sync.testing). Nothing was queued.",
+                messages.WARNING,
+            )
+            return
+        ids = list(queryset.filter(profile__isnull=False).values_list("pk", flat=True))
+        count = workers.enqueue_each(tasks.test_and_enable_mailbox, ids)
+        message = ngettext(
+            "%d mailbox queued for test & enable.", "%d mailboxes queued for test & enable.", count
+        )
+        self._report_queued(request, message % count, queryset.count() - count, "no profile")
+
+    @admin.action(description="Sync the selected mailboxes now", permissions=["change"])
+    def sync_mailboxes_now(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
+        ids = list(queryset.filter(SYNCABLE).values_list("pk", flat=True))
+        count = workers.enqueue_each(tasks.sync_mailbox, ids)
+        message = ngettext(
+            "%d mailbox queued for synchronization.",
+            "%d mailboxes queued for synchronization.",
+            count,
+        )
+        self._report_queued(
+            request,
+            message % count,
+            queryset.count() - count,
+            "inactive, not approved or without an active profile",
+        )
+
+    @admin.action(
+        description="Full resync of the selected mailboxes (pull everything again)",
+        permissions=["change"],
+    )
+    def full_resync_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
+        ids = list(queryset.filter(SYNCABLE).values_list("pk", flat=True))
+        count = workers.enqueue_each(tasks.full_resync_mailbox, ids)
+        message = ngettext(
+            "%d mailbox queued for a full resync.", "%d mailboxes queued for a full resync.", count
+        )
+        self._report_queued(
+            request,
+            message % count,
+            queryset.count() - count,
+            "inactive, not approved or without an active profile",
+        )
+
+    def _report_queued(self, request: HttpRequest, message: str, skipped: int, reason: str) -> None:
+        if skipped:
+            message += f" {skipped} skipped ({reason})."
+        self.message_user(request, message, messages.SUCCESS if not skipped else messages.WARNING)
 
     @admin.action(description="Approve the selected mailboxes")
     def approve_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:

@@ -1,11 +1,13 @@
 """Admin of the sync engine's records: id mappings, folder sync states, pulled messages."""
 
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.safestring import SafeString
 
-from crmsync.admin_display import admin_link, excerpt
-from mailboxes.models import ExchangeSyncIdMapping, FolderSyncState, ProcessedMessage
+from crmsync.admin_display import admin_link, badge, excerpt
+from mailboxes.models import ExchangeSyncIdMapping, FolderSyncState, ProcessedMessage, SyncRun
 
 
 @admin.register(ExchangeSyncIdMapping)
@@ -174,3 +176,47 @@ class ProcessedMessageAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(admin.ModelAdmin):
+    """One row per sync cycle, written by the engine, kept a week; the dashboard sums them."""
+
+    list_display = (
+        "started_at",
+        "mailbox",
+        "outcome_badge",
+        "duration_ms",
+        "items_processed",
+        "items_failed",
+        "error_excerpt",
+    )
+    list_filter = ("outcome", "mailbox__profile")
+    search_fields = ("mailbox__email_address", "error_text")
+    list_select_related = ("mailbox",)
+    date_hierarchy = "started_at"
+    readonly_fields = (
+        "mailbox",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "items_processed",
+        "items_failed",
+        "outcome",
+        "error_text",
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="outcome", ordering="outcome")
+    def outcome_badge(self, obj: SyncRun) -> SafeString:
+        colour = {"success": "success", "transient": "warning", "permanent": "failure"}
+        return badge(colour.get(obj.outcome, obj.outcome), obj.get_outcome_display())
+
+    @admin.display(description="error")
+    def error_excerpt(self, obj: SyncRun) -> str:
+        return excerpt(obj.error_text)

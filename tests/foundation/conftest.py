@@ -3,10 +3,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client, override_settings
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from crmsync.crypto import multi_fernet
-from mailboxes.models import ProcessedMessage
+from mailboxes.history import record_sync_run
+from mailboxes.models import ProcessedMessage, SyncRun
 from tests import factories
 from users.models import User
 
@@ -51,9 +53,18 @@ def every_model(db: None) -> None:
     task = factories.make_task(owner_user=mailbox.user)
     factories.make_attachment(task=task)
     factories.make_mapping(mailbox=mailbox, crm_object=appointment)
+    factories.make_mapping(  # a manual conflict awaiting a decision (PendingConflict)
+        mailbox=mailbox,
+        crm_object=task,
+        object_type="task",
+        user_decision="pending",
+        crm_snapshot={"subject": "Call back (CRM)"},
+        exchange_snapshot={"subject": "Call back (Exchange)"},
+    )
     factories.make_folder_state(mailbox=mailbox)
     factories.make_alert(mailbox=mailbox)
     factories.make_alert(profile=profile, severity="warning")
+    record_sync_run(mailbox, timezone.now(), 1200, 5, 1, SyncRun.Outcome.SUCCESS)
     Group.objects.create(name="Sync administrators")
     assert mailbox.user is not None
     Token.objects.create(user=mailbox.user)
