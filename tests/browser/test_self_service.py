@@ -1,0 +1,120 @@
+"""A person in a real browser (Debian's Chromium) against a live server."""
+
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from mailboxes.models import ItemType, Mailbox
+from profiles.models import EmailServerProfile
+from tests.api.factories import PASSWORD, make_user
+from tests.browser.conftest import screenshot
+from tests.web.conftest import RecordedTask
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def alice_and_bob() -> tuple[Mailbox, Mailbox]:
+    profile = EmailServerProfile.objects.create(
+        name="Exchange on premises",
+        incoming_server_location="https://mail.example.test/EWS/Exchange.asmx",
+    )
+    alice = make_user("alice", first_name="Alice")
+    bob = make_user("bob")
+    Mailbox.objects.update(profile=profile)
+    return Mailbox.objects.get(user=alice), Mailbox.objects.get(user=bob)
+
+
+def sign_in(page: Any, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(f"{base_url}/")
+
+
+def test_user_enters_credentials_and_options_and_saves(
+    page: Any, live_server: Any, alice_and_bob: tuple[Mailbox, Mailbox]
+) -> None:
+    mailbox, _ = alice_and_bob
+    page.goto(f"{live_server.url}/accounts/login/")
+    screenshot(page, "01-login")
+
+    sign_in(page, live_server.url, "alice")
+    screenshot(page, "02-overview")
+    page.click("a:has-text('Open my mailbox')")
+    page.wait_for_url(f"{live_server.url}/mailboxes/{mailbox.pk}/")
+    screenshot(page, "03-my-mailbox")
+
+    page.fill("#id_username", "alice@corp.example.test")
+    page.fill("#id_password", "Sup3r-secret!")
+    page.select_option("#id_tracking_option", "all")
+    page.select_option("#id_options-0-conflict_strategy", "manual")
+    page.uncheck("#id_options-0-crm_to_exchange")
+    page.fill("#id_options-0-categories", "CRM, Customers")
+    page.click("button:has-text('Save settings')")
+    page.wait_for_selector(".message.success")
+    screenshot(page, "04-my-mailbox-saved")
+
+    mailbox.refresh_from_db()
+    assert mailbox.username == "alice@corp.example.test"
+    assert mailbox.password == "Sup3r-secret!"
+    assert mailbox.tracking_option == "all"
+    appointments = mailbox.sync_options.get(item_type=ItemType.APPOINTMENT)
+    assert (appointments.conflict_strategy, appointments.crm_to_exchange) == ("manual", False)
+    assert appointments.categories == ["CRM", "Customers"]
+    # Write-only: the saved page shows that a password is stored, never the password.
+    assert page.input_value("#id_password") == ""
+    assert "Sup3r-secret!" not in page.content()
+    assert "A password is stored" in page.inner_text("#settings")
+
+
+def test_user_presses_sync_now(
+    page: Any,
+    live_server: Any,
+    alice_and_bob: tuple[Mailbox, Mailbox],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mailbox, _ = alice_and_bob
+    tasks = ModuleType("mailboxes.tasks")
+    tasks.sync_mailbox = RecordedTask()  # type: ignore[attr-defined]
+    monkeypatch.setitem(__import__("sys").modules, "mailboxes.tasks", tasks)
+
+    sign_in(page, live_server.url, "alice")
+    page.goto(f"{live_server.url}/mailbox/")
+    page.click("button:has-text('Sync now')")
+    page.wait_for_selector(".message.success")
+    screenshot(page, "05-sync-now")
+
+    assert "A synchronization started." in page.inner_text(".messages")
+    assert tasks.sync_mailbox.calls == [(mailbox.pk,)]  # type: ignore[attr-defined]
+
+
+def test_another_users_mailbox_answers_404(
+    page: Any, live_server: Any, alice_and_bob: tuple[Mailbox, Mailbox]
+) -> None:
+    _, bobs = alice_and_bob
+    sign_in(page, live_server.url, "alice")
+
+    response = page.goto(f"{live_server.url}/mailboxes/{bobs.pk}/")
+    screenshot(page, "06-other-mailbox-404")
+
+    assert response.status == 404
+    assert "bob@example.test" not in page.content()
+
+
+def test_small_screen_layout(
+    browser: Any, live_server: Any, alice_and_bob: tuple[Mailbox, Mailbox]
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        sign_in(page, live_server.url, "alice")
+        page.goto(f"{live_server.url}/mailbox/")
+        screenshot(page, "07-my-mailbox-phone")
+        # Nothing wider than the screen: no sideways scrolling on a phone.
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll_width <= 390
+    finally:
+        context.close()
