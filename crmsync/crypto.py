@@ -81,6 +81,30 @@ class EncryptedTextField(models.TextField):
             return value
         return decrypt(value)
 
+    def formfield(self, **kwargs: Any) -> Any:
+        """A write-only password field, so that no form can render the plaintext by accident.
+
+        A form that declares its own field still wins (Django only asks the model field when
+        the form does not); `WriteOnlyPasswordsMixin` adds the "stored / not stored" hint.
+        """
+        # Imported here: crmsync.forms imports Django's forms, which models must not need.
+        from crmsync.forms import WriteOnlyPasswordField
+
+        defaults: dict[str, Any] = {"form_class": WriteOnlyPasswordField, **kwargs}
+        # A textarea (TextField's default, or the admin's override for text fields) would
+        # show the value in clear: skip TextField.formfield and any widget asked for.
+        defaults.pop("widget", None)
+        defaults.pop("max_length", None)
+        return models.Field.formfield(self, **defaults)
+
+    def save_form_data(self, instance: models.Model, data: Any) -> None:
+        """A blank write-only field means "unchanged"; only the clear checkbox empties it."""
+        from crmsync.forms import ClearedPassword
+
+        if not data and not isinstance(data, ClearedPassword):
+            return
+        super().save_form_data(instance, data)
+
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)
         if not value:

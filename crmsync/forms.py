@@ -20,6 +20,17 @@ from django import forms
 CLEAR_PREFIX = "clear_"
 
 
+class ClearedPassword(str):
+    """The empty value a "clear stored password" checkbox asks for.
+
+    A model's `EncryptedTextField` ignores a plain blank coming from a form (the stored
+    value is kept); this marked empty string is the one blank it stores.
+    """
+
+
+CLEARED = ClearedPassword("")
+
+
 class WriteOnlyPasswordInput(forms.PasswordInput):
     """A password input that never renders a value, whatever the form holds."""
 
@@ -103,7 +114,7 @@ class WriteOnlyPasswordsMixin(_ModelFormBase):
             if clear and new_value:
                 self.add_error(name, "Enter a new password or clear the stored one, not both.")
             elif clear:
-                cleaned_data[name] = ""
+                cleaned_data[name] = CLEARED
             elif not new_value:
                 # Absent from cleaned_data, the model field keeps the stored value.
                 cleaned_data.pop(name, None)
