@@ -1,0 +1,82 @@
+"""Shared set-up of the sync benchmarks: a private data directory and SQLite database, the
+EWS emulator, and rows for mailboxes on a profile pointing at it."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+WORKDIR = Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
+os.environ.setdefault("DEBUG", "true")
+os.environ["CRMSYNC_DATA_DIR"] = str(WORKDIR / "data")
+os.environ["DATABASE_URL"] = f"sqlite:///{WORKDIR / 'bench.sqlite3'}"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crmsync.settings")
+os.environ["LOG_LEVEL"] = "WARNING"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod  # noqa: E402
+from ews_emulator.testing import EmulatorProcess, start_emulator  # noqa: E402
+from mailboxes.models import Mailbox  # noqa: E402
+from profiles.models import EmailServerProfile  # noqa: E402
+from users.models import User  # noqa: E402
+
+
+def migrate() -> None:
+    call_command("migrate", verbosity=0)
+
+
+def emulator() -> EmulatorProcess:
+    return start_emulator(
+        WORKDIR / "ews.sqlite3", users=[], impersonator=("svc@example.com", "svc")
+    )
+
+
+def profile(ews: EmulatorProcess, **fields: Any) -> EmailServerProfile:
+    fields.setdefault("max_concurrent_connections", 300)
+    return EmailServerProfile.objects.create(
+        name=f"bench-{uuid.uuid4().hex[:6]}",
+        incoming_server_location=ews.ews_url,
+        incoming_authentication_protocol="basic",
+        exchange_version="2016",
+        **fields,
+    )
+
+
+def mailbox(ews: EmulatorProcess, prof: EmailServerProfile, *, create: bool = True) -> Mailbox:
+    email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
+    if create:
+        ews.control.create_mailbox(email, "secret")
+    user = User.objects.create(
+        username=email,
+        email=email,
+        incoming_delivery_method=DeliveryMethod.NONE,
+        outgoing_delivery_method=OutgoingDeliveryMethod.NONE,
+        act_delivery_method=ActDeliveryMethod.NONE,
+    )
+    return Mailbox.objects.create(
+        user=user,
+        email_address=email,
+        profile=prof,
+        username=email,
+        password="secret",
+        approval_status=Mailbox.ApprovalStatus.APPROVED,
+        incoming_delivery_method=DeliveryMethod.NONE,
+        outgoing_delivery_method=OutgoingDeliveryMethod.NONE,
+        act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
+    )
+
+
+def report(figures: dict[str, Any]) -> None:
+    print(json.dumps(figures, sort_keys=True), flush=True)

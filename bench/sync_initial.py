@@ -1,0 +1,109 @@
+"""Initial sync of one mailbox (10,000 appointments, 5,000 contacts, 2,000 tasks) against the
+bare exchangelib download of the same folders, in the same run.
+
+    python bench/sync_initial.py [--quick]      (--quick: a tenth of the items)
+"""
+
+from __future__ import annotations
+
+import gc
+import resource
+import sys
+import threading
+import time
+
+import _syncbench as sb
+import psutil
+from tqdm import tqdm
+
+from mailboxes.connectors.ews import account_for
+from mailboxes.connectors.ews.folders import open_folder
+from mailboxes.sync.converters import CONVERTERS
+from mailboxes.sync.cycle import run_cycle
+
+QUICK = "--quick" in sys.argv
+SCALE = 10 if QUICK else 1
+COUNTS = {"calendar": 10_000 // SCALE, "contacts": 5_000 // SCALE, "tasks": 2_000 // SCALE}
+CONVERTER_OF = {"calendar": "appointment", "contacts": "contact", "tasks": "task"}
+
+
+def bare_download(mailbox) -> float:
+    account = account_for(mailbox)
+    started = time.perf_counter()
+    for folder_name, count in tqdm(COUNTS.items(), desc="bare exchangelib download"):
+        folder = open_folder(account, folder_name)
+        fields = CONVERTERS[CONVERTER_OF[folder_name]].ews_fields
+        seen = sum(1 for _ in folder.sync_items(only_fields=fields, max_changes_returned=512))
+        assert seen == count, (folder_name, seen, count)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    sb.migrate()
+    ews = sb.emulator()
+    try:
+        prof = sb.profile(ews)
+        mailbox = sb.mailbox(ews, prof)
+        for folder_name, count in tqdm(COUNTS.items(), desc="seeding the emulator"):
+            for start in range(0, count, 5000):
+                ews.control.seed(mailbox.email_address, folder_name, min(5000, count - start))
+        bare = bare_download(mailbox)
+        gc.collect()
+        process = psutil.Process()
+        peak = [process.memory_info().rss]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], process.memory_info().rss)
+                time.sleep(0.05)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        rss_before = process.memory_info().rss
+        bar = tqdm(desc="crmsync initial sync", total=sum(COUNTS.values()))
+        totals: dict[str, int] = {}
+
+        def progress(label: str, n: int, total: int | None) -> None:
+            totals[label] = n
+            bar.n = min(sum(totals.values()), int(bar.total or 0))
+            bar.refresh()
+
+        started = time.perf_counter()
+        result = run_cycle(mailbox.pk, progress=progress, respect_limit=False)
+        synced = time.perf_counter() - started
+        done.set()
+        bar.close()
+        assert result.error is None, result.error
+        from activities.models import Appointment, Contact, Task
+
+        counts = {
+            "appointments": Appointment.objects.filter(owner_user=mailbox.user).count(),
+            "contacts": Contact.objects.filter(owner_user=mailbox.user).count(),
+            "tasks": Task.objects.filter(owner_user=mailbox.user).count(),
+        }
+        assert counts == {
+            "appointments": COUNTS["calendar"],
+            "contacts": COUNTS["contacts"],
+            "tasks": COUNTS["tasks"],
+        }, counts
+        sb.report(
+            {
+                "benchmark": "sync_initial",
+                "quick": QUICK,
+                "items": sum(COUNTS.values()),
+                "bare_exchangelib_seconds": round(bare, 2),
+                "crmsync_seconds": round(synced, 2),
+                "ratio": round(synced / bare, 2),
+                "target_ratio": 1.5,
+                "peak_rss_mb": round(peak[0] / 2**20, 1),
+                "rss_growth_during_sync_mb": round((peak[0] - rss_before) / 2**20, 1),
+                "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            }
+        )
+    finally:
+        ews.stop()
+
+
+if __name__ == "__main__":
+    main()
