@@ -439,7 +439,8 @@ class PendingConflictManager(models.Manager["PendingConflict"]):
 class PendingConflict(ExchangeSyncIdMapping):
     """A mapping whose `manual` conflict awaits a person's decision (an admin screen)."""
 
-    objects = PendingConflictManager()
+    # A narrower default manager: the admin and any query see pending conflicts only.
+    objects = PendingConflictManager()  # type: ignore[misc]
 
     class Meta:
         proxy = True

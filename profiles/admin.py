@@ -3,6 +3,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Count, QuerySet
 from django.http import (
     Http404,
@@ -19,8 +20,8 @@ from django.utils.translation import ngettext
 
 from crmsync.admin_display import badge, excerpt
 from mailboxes import tasks
-from mailboxes.admin import workers
 from mailboxes.models import Mailbox
+from mailboxes.sync import admin_actions
 from profiles.forms import EmailServerProfileAdminForm
 from profiles.models import EmailServerProfile
 
@@ -33,9 +34,9 @@ LAST_TEST_FIELDS = (
 QUEUED_MESSAGE = "Queued: waiting for a worker to run the test."
 # A test without a result after this long has been lost (no worker, or it died).
 TEST_GIVE_UP_AFTER = timedelta(minutes=10)
-NO_TESTS_MESSAGE = (
-    "Connection tests are not available yet: the sync engine has no connection test "
-    "(mailboxes.sync.testing). Nothing was queued."
+NO_MAILBOX_MESSAGE = (
+    "Nothing was tested: the test connects through the profile's approved mailboxes, and "
+    "this profile has none yet."
 )
 
 
@@ -188,11 +189,6 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
                 view(self.test_status_view),
                 name="{}_{}_test_status".format(*info),
             ),
-            path(
-                "<path:object_id>/test-and-enable/",
-                view(self.test_and_enable_view),
-                name="{}_{}_test_and_enable".format(*info),
-            ),
             *super().get_urls(),
         ]
 
@@ -216,7 +212,6 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
         extra_context = dict(extra_context or {})
         if profile is not None:
             extra_context["connection_test"] = test_state(profile)
-            extra_context["connection_tests_available"] = workers.has_connection_tests()
             extra_context["can_run_tests"] = self.has_change_permission(request, profile)
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -227,8 +222,8 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
         profile = self._profile_or_404(request, object_id)
         if not self.has_change_permission(request, profile):
             raise PermissionDenied
-        if not workers.has_connection_tests():
-            self.message_user(request, NO_TESTS_MESSAGE, messages.WARNING)
+        if not profile.mailboxes.filter(approval_status=Mailbox.ApprovalStatus.APPROVED).exists():
+            self.message_user(request, NO_MAILBOX_MESSAGE, messages.WARNING)
             return HttpResponseRedirect(self._change_url(profile))
         # Written before the task is queued, so the worker's result always comes after it.
         EmailServerProfile.objects.filter(pk=profile.pk).update(
@@ -237,7 +232,8 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
             last_test_duration_ms=None,
             last_test_message=QUEUED_MESSAGE,
         )
-        workers.enqueue(tasks.test_profile, profile.pk)
+        profile_id = profile.pk
+        transaction.on_commit(lambda: tasks.test_profile.delay(profile_id))
         self.message_user(
             request,
             f"Connection test of {profile} queued; its result appears below.",
@@ -254,37 +250,14 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return JsonResponse(test_state(profile), headers={"Cache-Control": "no-store"})
 
-    def test_and_enable_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        if request.method != "POST":
-            return HttpResponse(status=405, headers={"Allow": "POST"})
-        profile = self._profile_or_404(request, object_id)
-        if not self.has_change_permission(request, profile):
-            raise PermissionDenied
-        self._queue_test_and_enable(request, EmailServerProfile.objects.filter(pk=profile.pk))
-        return HttpResponseRedirect(self._change_url(profile))
-
     @admin.action(
         description="Test & enable all mailboxes of the selected profiles", permissions=["change"]
     )
     def test_and_enable_profile_mailboxes(
         self, request: HttpRequest, queryset: QuerySet[EmailServerProfile]
     ) -> None:
-        self._queue_test_and_enable(request, queryset)
-
-    def _queue_test_and_enable(
-        self, request: HttpRequest, profiles: QuerySet[EmailServerProfile]
-    ) -> None:
-        if not workers.has_connection_tests():
-            self.message_user(request, NO_TESTS_MESSAGE, messages.WARNING)
-            return
-        ids = Mailbox.objects.filter(profile__in=profiles, is_active=True).values_list(
-            "pk", flat=True
-        )
-        count = workers.enqueue_each(tasks.test_and_enable_mailbox, ids)
-        message = ngettext(
-            "%d mailbox queued for test & enable.", "%d mailboxes queued for test & enable.", count
-        )
-        self.message_user(request, message % count, messages.SUCCESS if count else messages.WARNING)
+        # The engine's profile test: test & enable of each approved mailbox, then a summary.
+        admin_actions.test_profiles(request, queryset)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[EmailServerProfile]:
         return super().get_queryset(request).annotate(mailbox_total=Count("mailboxes"))

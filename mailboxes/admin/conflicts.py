@@ -1,15 +1,15 @@
 """Pending `manual` conflicts: both versions side by side, and the decision.
 
-A decision goes through the engine's `mailboxes.sync.conflicts.apply_decision` (it writes
+A decision goes through the engine's `mailboxes.sync.conflicts.apply_decision`: it writes
 the Exchange version into the CRM record, or marks the CRM version for the next push, and
-makes the mailbox due). Without it, the decision is only recorded and the mailbox queued.
+makes the mailbox due, so the next dispatch carries the result to the other side.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,15 +18,13 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from crmsync.admin_display import admin_link
-from mailboxes import tasks
-from mailboxes.admin import workers
 from mailboxes.models import ExchangeSyncIdMapping, PendingConflict
+from mailboxes.sync.conflicts import apply_decision
 
 logger = logging.getLogger(__name__)
 
@@ -91,30 +89,14 @@ def diff_table(mapping: ExchangeSyncIdMapping, *, only_differences: bool = False
     )
 
 
-def _engine_apply() -> Callable[[ExchangeSyncIdMapping, str], None] | None:
-    module = workers.engine_module("conflicts")
-    return getattr(module, "apply_decision", None) if module is not None else None
-
-
-def _record_only(mapping: ExchangeSyncIdMapping, decision: str) -> None:
-    """Without the engine's apply function: record the decision and let a sync act on it."""
-    updated = ExchangeSyncIdMapping.objects.filter(
-        pk=mapping.pk, user_decision=Decision.PENDING
-    ).update(user_decision=decision, modified_at=timezone.now())
-    if not updated:
-        raise ValueError("this mapping has no pending conflict")
-    workers.enqueue(tasks.sync_mailbox, mapping.mailbox_id)
-
-
 def decide(mappings: Iterable[ExchangeSyncIdMapping], decision: str) -> tuple[int, list[str]]:
     """Apply one decision to pending conflicts; returns how many were settled and the errors."""
     if decision not in DECISIONS:
         raise ValueError(f"unknown decision {decision!r}")
-    apply = _engine_apply() or _record_only
     settled, errors = 0, []
     for mapping in mappings:
         try:
-            apply(mapping, decision)
+            apply_decision(mapping, decision)
         except Exception as exc:
             # One bad row must not stop the others; the admin sees why it stayed pending.
             logger.exception("mapping %s: the decision %s failed", mapping.pk, decision)

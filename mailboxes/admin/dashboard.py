@@ -140,7 +140,7 @@ def profile_health(now: datetime) -> list[ProfileHealth]:
             # Runs of mailboxes that have since lost their profile.
             health = profiles[profile_id] = ProfileHealth(profile_id, "(no profile)")
         hour = timezone.localtime(row["hour"])
-        health.hourly[hour] = row
+        health.hourly[hour] = dict(row)
         health.runs += row["runs"]
         health.processed += row["processed"] or 0
         health.failed += row["failed"] or 0

@@ -13,8 +13,6 @@ from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from crmsync.admin_display import admin_link, badge, excerpt
-from mailboxes import tasks
-from mailboxes.admin import workers
 from mailboxes.admin.dashboard import dashboard_context
 from mailboxes.forms import MailboxAdminForm
 from mailboxes.models import (
@@ -24,6 +22,7 @@ from mailboxes.models import (
     MailboxTrackingFolder,
     Queue,
 )
+from mailboxes.sync import admin_actions
 
 MAILBOX_STATUS_FIELDS = (
     "incoming_status",
@@ -270,72 +269,30 @@ class MailboxAdmin(admin.ModelAdmin):
 
     @admin.action(description="Test & enable the selected mailboxes", permissions=["change"])
     def test_and_enable_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
-        if not workers.has_connection_tests():
-            self.message_user(
-                request,
-                "Test & enable is not available yet: the sync engine has no connection test "
-                "(mailboxes.sync.testing). Nothing was queued.",
-                messages.WARNING,
-            )
-            return
-        ids = list(queryset.filter(profile__isnull=False).values_list("pk", flat=True))
-        count = workers.enqueue_each(tasks.test_and_enable_mailbox, ids)
-        message = ngettext(
-            "%d mailbox queued for test & enable.", "%d mailboxes queued for test & enable.", count
-        )
-        self._report_queued(request, message % count, queryset.count() - count, "no profile")
+        # Every selected mailbox: the test of one without a profile records why it failed.
+        admin_actions.test_and_enable_mailboxes(request, queryset)
 
     @admin.action(description="Sync the selected mailboxes now", permissions=["change"])
     def sync_mailboxes_now(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
-        ids = list(queryset.filter(SYNCABLE).values_list("pk", flat=True))
-        count = workers.enqueue_each(tasks.sync_mailbox, ids)
-        message = ngettext(
-            "%d mailbox queued for synchronization.",
-            "%d mailboxes queued for synchronization.",
-            count,
-        )
-        self._report_queued(
-            request,
-            message % count,
-            queryset.count() - count,
-            "inactive, not approved or without an active profile",
-        )
+        admin_actions.sync_now(request, queryset.filter(SYNCABLE))
+        self._report_skipped(request, queryset.exclude(SYNCABLE).count())
 
     @admin.action(
         description="Full resync of the selected mailboxes (pull everything again)",
         permissions=["change"],
     )
     def full_resync_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
-        ids = list(queryset.filter(SYNCABLE).values_list("pk", flat=True))
-        count = workers.enqueue_each(tasks.full_resync_mailbox, ids)
-        message = ngettext(
-            "%d mailbox queued for a full resync.", "%d mailboxes queued for a full resync.", count
-        )
-        self._report_queued(
-            request,
-            message % count,
-            queryset.count() - count,
-            "inactive, not approved or without an active profile",
-        )
+        admin_actions.full_resync(request, queryset.filter(SYNCABLE))
+        self._report_skipped(request, queryset.exclude(SYNCABLE).count())
 
-    def _report_queued(self, request: HttpRequest, message: str, skipped: int, reason: str) -> None:
+    def _report_skipped(self, request: HttpRequest, skipped: int) -> None:
         if skipped:
-            message += f" {skipped} skipped ({reason})."
-        self.message_user(request, message, messages.SUCCESS if not skipped else messages.WARNING)
-
-    @admin.action(description="Approve the selected mailboxes")
-    def approve_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
-        count = self._change(queryset, approval_status=APPROVED)
-        self._report(
-            request, ngettext("%d mailbox approved.", "%d mailboxes approved.", count), count
-        )
-
-    @admin.action(description="Reject the selected mailboxes")
-    def reject_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
-        count = self._change(queryset, approval_status=REJECTED)
-        self._report(
-            request, ngettext("%d mailbox rejected.", "%d mailboxes rejected.", count), count
-        )
+            message = ngettext(
+                "%d mailbox skipped: inactive, not approved or without an active profile.",
+                "%d mailboxes skipped: inactive, not approved or without an active profile.",
+                skipped,
+            )
+            self.message_user(request, message % skipped, messages.WARNING)
 
     @admin.action(description="Activate the selected mailboxes")
     def activate_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
