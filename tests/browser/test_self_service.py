@@ -88,7 +88,7 @@ def test_user_presses_sync_now(
     screenshot(page, "05-sync-now")
 
     assert "A synchronization started." in page.inner_text(".messages")
-    assert tasks.sync_mailbox.calls == [(mailbox.pk,)]  # type: ignore[attr-defined]
+    assert tasks.sync_mailbox.calls == [(mailbox.pk,)]
 
 
 def test_another_users_mailbox_answers_404(
