@@ -126,24 +126,24 @@ def run_protocol(protocol, sizes, dovecot, ews, work) -> dict[str, object]:
     started = time.perf_counter()
     with RssSampler() as base_rss:
         if protocol == "pop3":
-            client = poplib.POP3(dovecot.host, dovecot.pop3_port)
-            client.user(base_user)
-            client.pass_("secret")
-            for line in client.uidl()[1]:
+            pop = poplib.POP3(dovecot.host, dovecot.pop3_port)
+            pop.user(base_user)
+            pop.pass_("secret")
+            for line in pop.uidl()[1]:
                 number = int(line.split()[0])
-                insert(b"\r\n".join(client.retr(number)[1]) + b"\r\n")
-            client.quit()
+                insert(b"\r\n".join(pop.retr(number)[1]) + b"\r\n")
+            pop.quit()
         elif protocol == "imap":
-            client = imaplib.IMAP4(dovecot.host, dovecot.imap_port)
-            client.login(base_user, "secret")
-            client.select("INBOX", readonly=True)
-            uids = client.uid("SEARCH", "ALL")[1][0].split()
+            imap = imaplib.IMAP4(dovecot.host, dovecot.imap_port)
+            imap.login(base_user, "secret")
+            imap.select("INBOX", readonly=True)
+            uids = imap.uid("SEARCH", "ALL")[1][0].split()
             for start in range(0, len(uids), 100):
                 batch = b",".join(uids[start : start + 100]).decode()
-                for item in client.uid("FETCH", batch, "(BODY.PEEK[])")[1]:
+                for item in imap.uid("FETCH", batch, "(BODY.PEEK[])")[1]:
                     if isinstance(item, tuple):
                         insert(item[1])
-            client.logout()
+            imap.logout()
         else:
             _ews_baseline(ews, base_user, insert)
     base_seconds = time.perf_counter() - started
