@@ -158,7 +158,5 @@ def celery_workers(tmp: Path, **env_overrides: str) -> Iterator[Workers]:
 
 def _reset_connections() -> None:
     """Forget pooled broker connections so the next publish uses the current broker URL."""
-    if app._pool is not None:
-        app._pool.force_close_all()
     app._pool = None
     app.amqp._producer_pool = None
