@@ -4,11 +4,14 @@ Every id filter is bounded to the range of a 64-bit key, so a huge number is a 4
 database overflow.
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
 import django_filters as filters
 from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -18,6 +21,28 @@ from mailboxes.models import ExchangeSyncIdMapping
 MAX_ID = 2**63 - 1
 
 REGARDING_TYPES = [("account", "Account"), ("contact", "Contact")]
+
+
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, converted to UTC.
+
+    PostgreSQL refuses offsets beyond ±15:59 ("-17:28" is valid ISO 8601), and converting a
+    time at the edge of the calendar can overflow: both are a 400, not a database error.
+    """
+
+    def to_python(self, value: Any) -> datetime | None:
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValidationError("This time is out of range.", code="invalid") from None
+
+
+@extend_schema_field(OpenApiTypes.DATETIME)
+class DateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -33,7 +58,7 @@ class IdFilter(filters.Filter):
 class OwnedRecordFilterSet(filters.FilterSet):
     owner = IdFilter(field_name="owner_user_id", help_text="Owned by this user (id).")
     queue = IdFilter(field_name="owner_queue_id", help_text="Owned by this queue (id).")
-    modified_since = filters.IsoDateTimeFilter(
+    modified_since = DateTimeFilter(
         field_name="modified_at",
         lookup_expr="gte",
         help_text="Changed at or after this time (ISO 8601).",
@@ -85,10 +110,10 @@ class EmailFilterSet(ActivityFilterSet):
     mailbox = IdFilter(
         field_name="mailbox_id", help_text="Received by or sent through this mailbox (id)."
     )
-    received_after = filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
-    sent_after = filters.IsoDateTimeFilter(field_name="sent_at", lookup_expr="gte")
-    sent_before = filters.IsoDateTimeFilter(field_name="sent_at", lookup_expr="lt")
+    received_after = DateTimeFilter(field_name="received_at", lookup_expr="gte")
+    received_before = DateTimeFilter(field_name="received_at", lookup_expr="lt")
+    sent_after = DateTimeFilter(field_name="sent_at", lookup_expr="gte")
+    sent_before = DateTimeFilter(field_name="sent_at", lookup_expr="lt")
 
     class Meta:
         model = Email
@@ -96,16 +121,16 @@ class EmailFilterSet(ActivityFilterSet):
 
 
 class AppointmentFilterSet(ActivityFilterSet):
-    start_after = filters.IsoDateTimeFilter(
+    start_after = DateTimeFilter(
         field_name="start", lookup_expr="gte", help_text="Starts at or after this time."
     )
-    start_before = filters.IsoDateTimeFilter(
+    start_before = DateTimeFilter(
         field_name="start", lookup_expr="lt", help_text="Starts before this time."
     )
-    end_after = filters.IsoDateTimeFilter(
+    end_after = DateTimeFilter(
         field_name="end", lookup_expr="gt", help_text="Ends after this time."
     )
-    end_before = filters.IsoDateTimeFilter(
+    end_before = DateTimeFilter(
         field_name="end", lookup_expr="lte", help_text="Ends at or before this time."
     )
 
@@ -115,10 +140,10 @@ class AppointmentFilterSet(ActivityFilterSet):
 
 
 class TaskFilterSet(ActivityFilterSet):
-    start_after = filters.IsoDateTimeFilter(field_name="start_date", lookup_expr="gte")
-    start_before = filters.IsoDateTimeFilter(field_name="start_date", lookup_expr="lt")
-    due_after = filters.IsoDateTimeFilter(field_name="due_date", lookup_expr="gte")
-    due_before = filters.IsoDateTimeFilter(field_name="due_date", lookup_expr="lt")
+    start_after = DateTimeFilter(field_name="start_date", lookup_expr="gte")
+    start_before = DateTimeFilter(field_name="start_date", lookup_expr="lt")
+    due_after = DateTimeFilter(field_name="due_date", lookup_expr="gte")
+    due_before = DateTimeFilter(field_name="due_date", lookup_expr="lt")
 
     class Meta:
         model = Task

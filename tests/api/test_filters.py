@@ -207,3 +207,19 @@ def test_contacts_default_to_modified_order(people: People) -> None:
     Contact.objects.filter(pk=first.pk).update(modified_at=timezone.now() - timedelta(hours=1))
 
     assert ids(people.alice, "/api/v1/contacts/") == [second.pk, first.pk]
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "0744-04-25T11:34:21.465800-17:28",  # an offset PostgreSQL refuses
+        "0001-01-01T00:00:00+05:00",  # before the first representable UTC time
+        "9999-12-31T23:59:59-05:00",  # after the last one
+    ],
+)
+def test_times_at_the_edges_are_not_server_errors(people: People, moment: str) -> None:
+    from urllib.parse import quote
+
+    response = client_for(people.alice).get(f"/api/v1/emails/?modified_since={quote(moment)}")
+
+    assert response.status_code in (200, 400)

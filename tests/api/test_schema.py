@@ -91,6 +91,7 @@ def seeded_token(people: People) -> str:
 @schema.parametrize()
 @settings(
     max_examples=12,
+    database=None,  # no example database written into the work tree
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

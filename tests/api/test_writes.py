@@ -311,6 +311,7 @@ def test_accounts_are_read_only(people: People) -> None:
         ("tasks", {"owner_user": "abc"}, "owner_user"),
         ("tasks", {"subject": "nul \x00 byte"}, "subject"),
         ("tasks", {"due_date": "9999-12-31T23:59:59-05:00"}, "due_date"),
+        ("tasks", {"due_date": "0001-01-01T00:00:00+05:00"}, "due_date"),
         ("contacts", {"first_name": ""}, "last_name"),
         ("contacts", {"last_name": "X", "email_address1": "not an email"}, "email_address1"),
         ("contacts", {"last_name": "X", "phone_numbers": ["x"]}, "phone_numbers"),
