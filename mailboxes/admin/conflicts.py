@@ -212,7 +212,8 @@ class PendingConflictAdmin(admin.ModelAdmin):
         self._report(request, *decide(mappings, decision), decision)
 
     def _report(self, request: HttpRequest, settled: int, errors: list[str], decision: str) -> None:
-        label = Decision(decision).label.lower()
+        label = Decision(decision).label
+        label = label[:1].lower() + label[1:]
         if settled:
             message = ngettext(
                 "%(count)d conflict settled: %(label)s.",

@@ -294,6 +294,20 @@ class MailboxAdmin(admin.ModelAdmin):
             )
             self.message_user(request, message % skipped, messages.WARNING)
 
+    @admin.action(description="Approve the selected mailboxes")
+    def approve_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
+        count = self._change(queryset, approval_status=APPROVED)
+        self._report(
+            request, ngettext("%d mailbox approved.", "%d mailboxes approved.", count), count
+        )
+
+    @admin.action(description="Reject the selected mailboxes")
+    def reject_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
+        count = self._change(queryset, approval_status=REJECTED)
+        self._report(
+            request, ngettext("%d mailbox rejected.", "%d mailboxes rejected.", count), count
+        )
+
     @admin.action(description="Activate the selected mailboxes")
     def activate_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
         count = self._change(queryset, is_active=True)

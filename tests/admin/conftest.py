@@ -1,0 +1,77 @@
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from crmsync.celery import app as celery_app
+from ews_emulator.testing import EmulatorProcess, run_emulator
+from mailboxes.connectors.ews import forget_connections
+from tests import factories
+from users.models import User
+
+
+@pytest.fixture
+def superuser(db: None) -> User:
+    return factories.make_superuser(username="admin")
+
+
+@pytest.fixture
+def staff_client(superuser: User) -> Client:
+    client = Client()
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def non_staff_client(db: None) -> Client:
+    client = Client()
+    client.force_login(factories.make_user(username="plain", is_staff=False))
+    return client
+
+
+@pytest.fixture
+def staff_without_permissions_client(db: None) -> Client:
+    client = Client()
+    client.force_login(factories.make_user(username="helpdesk", is_staff=True))
+    return client
+
+
+@pytest.fixture
+def on_workers(django_capture_on_commit_callbacks: Any) -> Iterator[Callable[..., Any]]:
+    """Runs a request with Celery eager: the tasks it enqueues run before it returns.
+
+    Callbacks the request registers with `on_commit` (tasks enqueued after the commit) run
+    too, as they would outside the test's transaction.
+    """
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager = conf.task_eager_propagates = True
+
+    def run(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return call(*args, **kwargs)
+
+    try:
+        yield run
+    finally:
+        conf.task_always_eager, conf.task_eager_propagates = saved
+
+
+@pytest.fixture(autouse=True)
+def _fresh_connections() -> Iterator[None]:
+    yield
+    forget_connections()
+
+
+@pytest.fixture(scope="session")
+def ews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    """One EWS emulator process for the session; each test makes its own mailboxes."""
+    db: Path = tmp_path_factory.mktemp("ews") / "ews.sqlite3"
+    with run_emulator(db, users=[]) as emulator:
+        yield emulator
+
+
+def messages_of(response: Any) -> list[str]:
+    return [str(message) for message in response.context["messages"]]

@@ -1,0 +1,202 @@
+"""The profile page's "Test connection": queued on a worker, its result shown on the page."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from ews_emulator.testing import EmulatorProcess
+from mailboxes.models import Mailbox
+from profiles.admin import QUEUED_MESSAGE
+from profiles.models import EmailServerProfile
+from tests import factories
+from tests.admin.conftest import messages_of
+from tests.sync.helpers import emulated_mailbox, exchange_profile
+
+pytestmark = pytest.mark.django_db
+
+PENDING = Mailbox.ApprovalStatus.PENDING
+
+
+def change_url(profile: EmailServerProfile) -> str:
+    return reverse("admin:profiles_emailserverprofile_change", args=[profile.pk])
+
+
+def connection_test_url(profile: EmailServerProfile) -> str:
+    return reverse("admin:profiles_emailserverprofile_test_connection", args=[profile.pk])
+
+
+def status_url(profile: EmailServerProfile) -> str:
+    return reverse("admin:profiles_emailserverprofile_test_status", args=[profile.pk])
+
+
+def test_the_change_page_shows_the_button_and_the_last_result(staff_client: Client) -> None:
+    profile = factories.make_profile(
+        last_test_status="failure",
+        last_test_started_at=timezone.now() - timedelta(hours=1),
+        last_test_duration_ms=4321,
+        last_test_message="0 of 1 mailboxes passed.",
+    )
+
+    page = staff_client.get(change_url(profile)).content.decode()
+
+    assert 'id="test-connection-button"' in page
+    assert f'action="{connection_test_url(profile)}"' in page
+    assert 'class="crmsync-badge status-failure" data-field="status">Failure<' in page
+    assert "4321 ms" in page
+    assert "0 of 1 mailboxes passed." in page
+    # Nothing runs, so the page does not poll.
+    assert "connection_test.js" not in page
+
+
+def test_the_button_runs_the_test_on_a_worker_and_the_page_shows_success(
+    staff_client: Client, on_workers, ews: EmulatorProcess
+) -> None:
+    profile = exchange_profile(ews.ews_url)
+    mailbox = emulated_mailbox(ews, profile=profile)
+
+    # when the admin presses the button (the worker runs the task once the request commits)
+    response = on_workers(staff_client.post, connection_test_url(profile))
+
+    assert response.status_code == 302
+    assert response["Location"] == change_url(profile)
+    profile.refresh_from_db()
+    assert profile.last_test_status == "success"
+    assert profile.last_test_duration_ms is not None
+    # then the page it comes back to shows the result
+    response = staff_client.get(change_url(profile))
+    assert f"Connection test of {profile} queued; its result appears below." in messages_of(
+        response
+    )
+    page = response.content.decode()
+    assert 'data-field="status">Success<' in page
+    assert f"{profile.last_test_duration_ms} ms" in page
+    assert "1 of 1 mailboxes passed." in page
+    mailbox.refresh_from_db()
+    assert mailbox.test_status == Mailbox.ChannelStatus.SUCCESS
+
+
+def test_a_mailbox_that_fails_makes_the_result_a_warning_with_its_message(
+    staff_client: Client, on_workers, ews: EmulatorProcess
+) -> None:
+    profile = exchange_profile(ews.ews_url)
+    emulated_mailbox(ews, profile=profile)
+    emulated_mailbox(ews, profile=profile, password="wrong")
+
+    on_workers(staff_client.post, connection_test_url(profile))
+
+    page = staff_client.get(change_url(profile)).content.decode()
+    assert 'data-field="status">Warning<' in page
+    assert "1 of 2 mailboxes passed." in page
+
+
+def test_a_queued_test_shows_running_and_the_page_polls_its_status(
+    staff_client: Client, django_capture_on_commit_callbacks
+) -> None:
+    # given a profile with an approved mailbox and no worker running the queue
+    profile = factories.make_profile()
+    factories.make_mailbox(profile=profile, approval_status=Mailbox.ApprovalStatus.APPROVED)
+
+    with django_capture_on_commit_callbacks(execute=False) as enqueued:
+        staff_client.post(connection_test_url(profile))
+
+    # then one task waits for the commit, and the page says the test is running
+    assert len(enqueued) == 1
+    page = staff_client.get(change_url(profile)).content.decode()
+    assert 'data-field="status">Running<' in page
+    assert 'data-running="true"' in page
+    assert "crmsync/connection_test.js" in page
+    assert 'id="test-connection-button" disabled' in page
+    state = staff_client.get(status_url(profile)).json()
+    assert state["running"] is True
+    assert state["status"] == "running"
+    assert state["message"] == QUEUED_MESSAGE
+    assert state["duration_ms"] is None
+
+
+def test_the_status_endpoint_reports_the_result_once_written(staff_client: Client) -> None:
+    started = timezone.now() - timedelta(seconds=5)
+    profile = factories.make_profile(
+        last_test_status="success",
+        last_test_started_at=started,
+        last_test_duration_ms=250,
+        last_test_message="2 of 2 mailboxes passed.",
+    )
+
+    state = staff_client.get(status_url(profile)).json()
+
+    assert state == {
+        "status": "success",
+        "status_label": "Success",
+        "running": False,
+        "started_at": started.isoformat(),
+        "duration_ms": 250,
+        "message": "2 of 2 mailboxes passed.",
+    }
+
+
+def test_a_test_without_result_after_ten_minutes_is_reported_lost(staff_client: Client) -> None:
+    profile = factories.make_profile(
+        last_test_started_at=timezone.now() - timedelta(minutes=11),
+        last_test_duration_ms=None,
+        last_test_message=QUEUED_MESSAGE,
+    )
+
+    state = staff_client.get(status_url(profile)).json()
+
+    assert state["running"] is False
+    assert state["status_label"] == "No result"
+    assert "is a Celery worker running?" in state["message"]
+
+
+def test_a_profile_without_an_approved_mailbox_queues_nothing(
+    staff_client: Client, django_capture_on_commit_callbacks
+) -> None:
+    profile = factories.make_profile()
+    factories.make_mailbox(profile=profile, approval_status=PENDING)
+
+    with django_capture_on_commit_callbacks(execute=False) as enqueued:
+        response = staff_client.post(connection_test_url(profile), follow=True)
+
+    assert enqueued == []
+    assert any("this profile has none yet" in m for m in messages_of(response))
+    profile.refresh_from_db()
+    assert profile.last_test_started_at is None
+
+
+def test_the_test_url_takes_post_only_and_the_status_url_get_only(staff_client: Client) -> None:
+    profile = factories.make_profile()
+
+    assert staff_client.get(connection_test_url(profile)).status_code == 405
+    assert staff_client.post(status_url(profile)).status_code == 405
+    assert (
+        staff_client.get(
+            reverse("admin:profiles_emailserverprofile_test_status", args=[profile.pk + 1000])
+        ).status_code
+        == 404
+    )
+
+
+def test_the_action_tests_and_enables_the_approved_mailboxes_of_the_profiles(
+    staff_client: Client, on_workers, ews: EmulatorProcess
+) -> None:
+    profile = exchange_profile(ews.ews_url)
+    approved = emulated_mailbox(ews, profile=profile, is_active=False)
+    pending = emulated_mailbox(ews, profile=profile, approval_status=PENDING, is_active=False)
+
+    response = on_workers(
+        staff_client.post,
+        reverse("admin:profiles_emailserverprofile_changelist"),
+        {"action": "test_and_enable_profile_mailboxes", "_selected_action": [profile.pk]},
+        follow=True,
+    )
+
+    assert "Test & enable queued for the mailboxes of 1 profile(s)." in messages_of(response)
+    approved.refresh_from_db()
+    pending.refresh_from_db()
+    assert (approved.test_status, approved.is_active) == ("success", True)
+    assert (pending.test_status, pending.is_active) == ("not_run", False)
+    profile.refresh_from_db()
+    assert profile.last_test_message == "1 of 1 mailboxes passed."
