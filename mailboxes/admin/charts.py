@@ -51,8 +51,12 @@ def stacked_bar_chart(
     series: Sequence[Series],
     *,
     unit: str = "",
+    notes: Sequence[str] | None = None,
 ) -> SafeString:
-    """An SVG bar chart, one bar per bucket, the series stacked from the bottom up."""
+    """An SVG bar chart, one bar per bucket, the series stacked from the bottom up.
+
+    Each bar's tooltip lists the series' values, or says `notes[i]` when given.
+    """
     count = max(len(buckets), 1)
     totals = [sum(s.values[i] for s in series) for i in range(len(buckets))]
     top = nice_ceiling(max(totals, default=0))
@@ -78,7 +82,11 @@ def stacked_bar_chart(
     for index, bucket in enumerate(buckets):
         x = LEFT + index * slot + (slot - bar_width) / 2
         base = 0.0
-        figures = ", ".join(f"{s.label} {_number(s.values[index])}{unit}" for s in series)
+        figures = (
+            notes[index]
+            if notes is not None
+            else ", ".join(f"{s.label} {_number(s.values[index])}{unit}" for s in series)
+        )
         for s in series:
             value = s.values[index]
             if value <= 0:

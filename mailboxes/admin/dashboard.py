@@ -165,13 +165,20 @@ def profile_health(now: datetime) -> list[ProfileHealth]:
             buckets,
             [
                 Series("average", BLUE, [r["average_ms"] or 0 if r else 0 for r in rows]),
+                # Stacked on the average, the grey part reaches up to the slowest cycle.
                 Series(
-                    "slowest, above average",
+                    "slowest",
                     GREY,
                     [(r["slowest_ms"] or 0) - (r["average_ms"] or 0) if r else 0 for r in rows],
                 ),
             ],
-            unit=" ms",
+            notes=[
+                f"average {r['average_ms'] or 0:,.0f} ms, slowest {r['slowest_ms'] or 0:,} ms, "
+                f"{r['runs']} sync{'s' if r['runs'] != 1 else ''}"
+                if r
+                else "no sync"
+                for r in rows
+            ],
         )
     return list(profiles.values())
 

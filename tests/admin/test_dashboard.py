@@ -121,7 +121,7 @@ def test_runs_of_the_last_24_hours_are_summed_per_profile_with_charts(
     assert "Items synced per hour, Busy" in page
     # the bar of the current hour holds both runs of this hour (40 + 10 processed, 2 failed)
     assert "processed 50, failed 2</title>" in page
-    assert "average 2,000 ms" in page
+    assert "average 2,000 ms, slowest 3,000 ms, 2 syncs</title>" in page
     assert "<script" not in page.split('id="content-main"')[1]
 
 
