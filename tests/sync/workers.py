@@ -143,6 +143,10 @@ def celery_workers(tmp: Path, **env_overrides: str) -> Iterator[Workers]:
             "store_processed": False,
         }
     env["CELERY_BROKER_URL"] = broker_url
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration, so the
+    # publishing side (this process) must see the private broker there too.
+    saved_env = os.environ.get("CELERY_BROKER_URL")
+    os.environ["CELERY_BROKER_URL"] = broker_url
     app.conf.broker_url = broker_url
     app.conf.broker_transport_options = options
     _reset_connections()
@@ -151,6 +155,10 @@ def celery_workers(tmp: Path, **env_overrides: str) -> Iterator[Workers]:
         yield workers
     finally:
         workers.stop()
+        if saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_env
         for key, value in saved.items():
             setattr(app.conf, key, value)
         _reset_connections()
