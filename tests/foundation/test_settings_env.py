@@ -19,6 +19,8 @@ CLEARED = (
     "DATABASE_URL",
     "CELERY_BROKER_URL",
     "CRMSYNC_CLAIM_SECONDS",
+    # set by the browser tests' session fixture; a real deployment never has it
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
 PRODUCTION = {
     "DEBUG": "false",
