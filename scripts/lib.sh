@@ -17,21 +17,27 @@ find_python() {
     return 1
 }
 
-# Creates the virtualenv if missing and installs the project with its dev extras when
-# pyproject.toml changed since the last install.
+# Creates the virtualenv if missing and installs the project (with the extras named by $1,
+# e.g. "dev") when pyproject.toml or the extras changed since the last install.
 ensure_venv() {
-    local python stamp wanted
+    local extras="${1:-}" python stamp wanted target
     python="$(find_python)" || exit 1
     if [ ! -x "$VENV/bin/python" ]; then
         echo "==> creating virtualenv in .venv"
         "$python" -m venv "$VENV"
     fi
     stamp="$VENV/.crmsync-installed"
-    wanted="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1)"
+    wanted="$(sha256sum "$ROOT/pyproject.toml" | cut -d' ' -f1) ${extras:-runtime}"
+    target="$ROOT"
+    [ -n "$extras" ] && target="$ROOT[$extras]"
+    # A dev install serves the demo too: don't downgrade it to runtime-only.
+    if [ -z "$extras" ] && [ -f "$stamp" ] && grep -q " dev$" "$stamp" &&
+        [ "$(cut -d' ' -f1 "$stamp")" = "${wanted%% *}" ]; then
+        return 0
+    fi
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
         echo "==> installing crmsync and its dependencies"
-        "$VENV/bin/python" -m pip install --quiet --upgrade pip
-        "$VENV/bin/python" -m pip install --quiet -e "$ROOT[dev]"
+        "$VENV/bin/python" -m pip install --quiet -e "$target"
         echo "$wanted" >"$stamp"
     fi
 }
