@@ -9,26 +9,6 @@ from crmsync.celery import app as celery_app
 from ews_emulator.testing import EmulatorProcess, run_emulator
 from mailboxes.connectors.ews import forget_connections
 from tests import factories
-from users.models import User
-
-
-@pytest.fixture
-def superuser(db: None) -> User:
-    return factories.make_superuser(username="admin")
-
-
-@pytest.fixture
-def staff_client(superuser: User) -> Client:
-    client = Client()
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
-def non_staff_client(db: None) -> Client:
-    client = Client()
-    client.force_login(factories.make_user(username="plain", is_staff=False))
-    return client
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from django.contrib.auth.models import Group
-from django.test import Client, override_settings
+from django.test import override_settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
@@ -10,26 +10,6 @@ from crmsync.crypto import multi_fernet
 from mailboxes.history import record_sync_run
 from mailboxes.models import ProcessedMessage, SyncRun
 from tests import factories
-from users.models import User
-
-
-@pytest.fixture
-def superuser(db: None) -> User:
-    return factories.make_superuser(username="admin")
-
-
-@pytest.fixture
-def staff_client(superuser: User) -> Client:
-    client = Client()
-    client.force_login(superuser)
-    return client
-
-
-@pytest.fixture
-def non_staff_client(db: None) -> Client:
-    client = Client()
-    client.force_login(factories.make_user(username="plain", is_staff=False))
-    return client
 
 
 @pytest.fixture
