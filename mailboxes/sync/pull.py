@@ -15,19 +15,26 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from activities.models import Appointment, Contact
 from mailboxes.connectors.ews import InvalidSyncStateError
-from mailboxes.connectors.ews.folders import CREATE, DELETE, UPDATE, fetch_sync_page, open_folder
+from mailboxes.connectors.ews.folders import CREATE, DELETE, UPDATE, open_folder, sync_pages
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, FolderSyncState
 from mailboxes.sync.conflicts import Resolution, resolve_conflict
 from mailboxes.sync.converters import Canonical, fingerprint
 from mailboxes.sync.converters.appointments import AppointmentConverter
-from mailboxes.sync.converters.common import date_iso, parse_date, parse_utc, utc_iso
+from mailboxes.sync.converters.common import (
+    date_iso,
+    midnight_utc,
+    parse_date,
+    parse_utc,
+    utc_iso,
+)
 from mailboxes.sync.converters.contacts import ContactConverter
 from mailboxes.sync.cycle import CycleContext
+from mailboxes.sync.inserts import insert_new
 from mailboxes.sync.records import (
     TypeSync,
     link_accounts,
@@ -56,9 +63,28 @@ def pull_folder(ts: TypeSync, ctx: CycleContext, folder_id: str, folder_name: st
     seen: set[str] = set()
     done = 0
     while True:
-        ctx.heartbeat()
         try:
-            page = fetch_sync_page(folder, sync_state, only_fields=ts.converter.ews_fields)
+            # The next page downloads while this one is written (sync_pages runs ahead).
+            for page in sync_pages(folder, sync_state, only_fields=ts.converter.ews_fields):
+                ctx.heartbeat()
+                with transaction.atomic():
+                    apply_page(ts, page.changes, folder_id, seen if full else None)
+                    state.sync_state = page.sync_state
+                    state.last_synced_at = timezone.now()
+                    if page.includes_last_item_in_range:
+                        state.is_initial_sync_complete = True
+                    state.save(
+                        update_fields=[
+                            "sync_state",
+                            "last_synced_at",
+                            "is_initial_sync_complete",
+                            "modified_at",
+                        ]
+                    )
+                sync_state = page.sync_state
+                done += len(page.changes)
+                ctx.report_progress(f"{ts.converter.item_type}s from {folder_name}", done, None)
+            break
         except InvalidSyncStateError:
             if sync_state is None:
                 raise
@@ -68,26 +94,6 @@ def pull_folder(ts: TypeSync, ctx: CycleContext, folder_id: str, folder_name: st
                 folder_name,
             )
             sync_state, full, seen = None, True, set()
-            continue
-        with transaction.atomic():
-            apply_page(ts, page.changes, folder_id, seen if full else None)
-            state.sync_state = page.sync_state
-            state.last_synced_at = timezone.now()
-            if page.includes_last_item_in_range:
-                state.is_initial_sync_complete = True
-            state.save(
-                update_fields=[
-                    "sync_state",
-                    "last_synced_at",
-                    "is_initial_sync_complete",
-                    "modified_at",
-                ]
-            )
-        done += len(page.changes)
-        ctx.report_progress(f"{ts.converter.item_type}s from {folder_name}", done, None)
-        sync_state = page.sync_state
-        if page.includes_last_item_in_range or not page.changes:
-            break
     if full:
         forget_vanished(ts, folder_id, seen)
 
@@ -152,6 +158,7 @@ def apply_page(
     ids = [item.id for item in upserts] + deleted_ids
     mappings = {m.exchange_item_id: m for m in ts.mappings().filter(exchange_item_id__in=ids)}
     canonicals = {item.id: ts.item_canonical(item) for item in upserts}
+    fingerprints = {item_id: fingerprint(c) for item_id, c in canonicals.items()}
     records = load_records(ts, [m.crm_object_id for m in mappings.values()])
     matches = match_unmapped(ts, [i for i in upserts if i.id not in mappings], canonicals)
 
@@ -169,7 +176,7 @@ def apply_page(
 
     for item in upserts:
         canonical = canonicals[item.id]
-        exchange_fp = fingerprint(canonical)
+        exchange_fp = fingerprints[item.id]
         mapping = mappings.get(item.id)
         if mapping is None:
             record = matches.get(item.id)
@@ -184,7 +191,7 @@ def apply_page(
                 continue
             # An existing record found by iCalUId or identity: link it, then reconcile.
             crm_canonical = converter.record_canonical(record)
-            mapping = _new_mapping(ts, record, item, folder_id, canonical)
+            mapping = _new_mapping(ts, record, item, folder_id, canonical, exchange_fp)
             mapping.crm_fingerprint = fingerprint(crm_canonical)
             new_mappings.append(mapping)
             if crm_canonical != canonical:
@@ -224,11 +231,11 @@ def apply_page(
     link_accounts(contacts)
 
     if new_records:
-        for record, _, _ in new_records:
-            record.modified_at = now
-        converter.model._default_manager.bulk_create([r for r, _, _ in new_records])
+        insert_new([r for r, _, _ in new_records])
         for record, item, canonical in new_records:
-            new_mappings.append(_new_mapping(ts, record, item, folder_id, canonical))
+            new_mappings.append(
+                _new_mapping(ts, record, item, folder_id, canonical, fingerprints[item.id])
+            )
     if changed:
         for record, _ in changed.values():
             record.modified_at = now
@@ -236,41 +243,49 @@ def apply_page(
             [r for r, _ in changed.values()],
             [*converter.record_fields, "modified_at", "change_origin", "change_origin_mailbox"],
         )
-    written = {r.pk: c for r, _, c in new_records} | {pk: c for pk, (_, c) in changed.items()}
-    replace_parties(ts, written)
-    replace_occurrences(
-        ts,
-        {r.pk: (r, c) for r, _, c in new_records} | {pk: (r, c) for pk, (r, c) in changed.items()},
-    )
+    written = {r.pk: (r, c) for r, _, c in new_records} | changed
+    created = {r.pk for r, _, _ in new_records}
+    parties = replace_parties(ts, {pk: c for pk, (_, c) in written.items()}, created=created)
+    occurrences = replace_occurrences(ts, written, created=created)
 
-    # The CRM fingerprint is taken from what was stored, so a lossy field never echoes.
-    fresh = load_records(ts, written)
+    # The CRM fingerprint is taken from the records as written (after truncation and the
+    # parties' resolution), so a lossy field never echoes back to Exchange.
     for mapping in [*new_mappings, *touched_mappings.values()]:
-        record = fresh.get(mapping.crm_object_id)
-        if record is not None:
-            mapping.crm_fingerprint = fingerprint(converter.record_canonical(record))
+        entry = written.get(mapping.crm_object_id)
+        if entry is not None:
+            record = entry[0]
+            if isinstance(converter, AppointmentConverter):
+                stored = converter.record_canonical(
+                    record,
+                    parties=parties.get(record.pk, []),
+                    exceptions=occurrences.get(record.pk, []),
+                )
+            else:
+                stored = converter.record_canonical(record)
+            mapping.crm_fingerprint = fingerprint(stored)
             mapping.crm_modified_at = record.modified_at
         mapping.last_synced_at = now
-    ExchangeSyncIdMapping.objects.bulk_create(new_mappings)
-    ExchangeSyncIdMapping.objects.bulk_update(
-        list(touched_mappings.values()),
-        [
-            "change_key",
-            "exchange_fingerprint",
-            "crm_fingerprint",
-            "exchange_folder_id",
-            "exchange_modified_at",
-            "crm_modified_at",
-            "item_subject",
-            "is_deleted_in_exchange",
-            "to_crm_change_type",
-            "from_crm_change_type",
-            "user_decision",
-            "crm_snapshot",
-            "exchange_snapshot",
-            "last_synced_at",
-        ],
-    )
+    insert_new(new_mappings)
+    if touched_mappings:
+        ExchangeSyncIdMapping.objects.bulk_update(
+            list(touched_mappings.values()),
+            [
+                "change_key",
+                "exchange_fingerprint",
+                "crm_fingerprint",
+                "exchange_folder_id",
+                "exchange_modified_at",
+                "crm_modified_at",
+                "item_subject",
+                "is_deleted_in_exchange",
+                "to_crm_change_type",
+                "from_crm_change_type",
+                "user_decision",
+                "crm_snapshot",
+                "exchange_snapshot",
+                "last_synced_at",
+            ],
+        )
     exchange_deleted(ts, [mappings[i] for i in deleted_ids if i in mappings])
     ts.processed += len(new_records) + len(changed)
 
@@ -308,7 +323,7 @@ def _subject(canonical: Canonical) -> str:
 
 
 def _new_mapping(
-    ts: TypeSync, record: Any, item: Any, folder_id: str, canonical: Canonical
+    ts: TypeSync, record: Any, item: Any, folder_id: str, canonical: Canonical, exchange_fp: str
 ) -> ExchangeSyncIdMapping:
     return ExchangeSyncIdMapping(
         mailbox=ts.mailbox,
@@ -319,11 +334,10 @@ def _new_mapping(
         change_key=item.changekey or "",
         ical_uid=(getattr(item, "uid", None) or "")[:512],
         exchange_folder_id=folder_id,
-        exchange_fingerprint=fingerprint(canonical),
+        exchange_fingerprint=exchange_fp,
         exchange_modified_at=parse_utc(utc_iso(item.last_modified_time)),
         item_subject=_subject(canonical),
         to_crm_change_type=ChangeType.CREATE,
-        last_synced_at=timezone.now(),
     )
 
 
@@ -334,14 +348,16 @@ def match_unmapped(
     if not items:
         return {}
     converter = ts.converter
-    candidates = ts.records()
+    mapped = ts.mappings().filter(crm_object_id=OuterRef("pk"))
+    candidates = ts.records().filter(~Exists(mapped))
     if isinstance(converter, AppointmentConverter):
         uids = [i.uid for i in items if getattr(i, "uid", None)]
         days = [d for d in (parse_date(canonicals[i.id]["start"]) for i in items) if d]
         query = Q(ical_uid__in=uids) if uids else Q(pk__in=[])
         if days:
-            query |= Q(start__date__gte=min(days) - dt.timedelta(days=1)) & Q(
-                start__date__lte=max(days) + dt.timedelta(days=1)
+            # A range on the column itself, so the (owner, start) index serves it.
+            query |= Q(start__gte=midnight_utc(min(days) - dt.timedelta(days=1))) & Q(
+                start__lt=midnight_utc(max(days) + dt.timedelta(days=2))
             )
         candidates = candidates.filter(query)
     elif isinstance(converter, ContactConverter):
@@ -350,15 +366,9 @@ def match_unmapped(
         candidates = candidates.filter(Q(email_address1__in=emails) | Q(last_name__in=last_names))
     else:
         candidates = candidates.filter(subject__in={canonicals[i.id]["subject"] for i in items})
-    found = list(candidates[:5000])
-    if not found:
+    free = list(candidates[:5000])
+    if not free:
         return {}
-    mapped = set(
-        ts.mappings()
-        .filter(crm_object_id__in=[r.pk for r in found])
-        .values_list("crm_object_id", flat=True)
-    )
-    free = [r for r in found if r.pk not in mapped]
     by_uid: dict[str, Any] = {}
     by_identity: dict[str, list[Any]] = {}
     for record in free:

@@ -4,7 +4,7 @@ account links, recurring occurrences. Every function works on a page at a time."
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from mailboxes.models import ExchangeSyncIdMapping, ItemTypeSyncOptions, Mailbox
 from mailboxes.sync.converters import Canonical, Converter
 from mailboxes.sync.converters.appointments import AppointmentConverter
 from mailboxes.sync.converters.common import parse_utc
+from mailboxes.sync.inserts import insert_new
 from users.models import User
 
 
@@ -133,20 +134,39 @@ def resolve_parties(
     return result
 
 
-def replace_parties(ts: TypeSync, canonicals: dict[int, Canonical]) -> None:
+def replace_parties(
+    ts: TypeSync, canonicals: dict[int, Canonical], *, created: Collection[int] = ()
+) -> dict[int, list[ActivityParty]]:
+    """Each appointment's parties as its canonical form lists them: {appointment id: rows}.
+
+    `created` are appointments inserted just now, which have no parties to delete yet.
+    """
     if not isinstance(ts.converter, AppointmentConverter) or not canonicals:
-        return
-    ActivityParty.objects.filter(appointment_id__in=list(canonicals)).delete()
+        return {}
+    existing = [pk for pk in canonicals if pk not in created]
+    if existing:
+        ActivityParty.objects.filter(appointment_id__in=existing).delete()
     wanted = {pk: ts.converter.parties(c) for pk, c in canonicals.items()}
-    ActivityParty.objects.bulk_create(resolve_parties(ts.owner_fields(), wanted))
+    rows = resolve_parties(ts.owner_fields(), wanted)
+    insert_new(rows)
+    result: dict[int, list[ActivityParty]] = defaultdict(list)
+    for row in rows:
+        assert row.appointment_id is not None
+        result[row.appointment_id].append(row)
+    return result
 
 
-def replace_occurrences(ts: TypeSync, masters: dict[int, tuple[Any, Canonical]]) -> None:
-    """Child appointments for the modified and deleted occurrences of each series."""
+def replace_occurrences(
+    ts: TypeSync, masters: dict[int, tuple[Any, Canonical]], *, created: Collection[int] = ()
+) -> dict[int, list[Appointment]]:
+    """Child appointments for the modified and deleted occurrences of each series:
+    {series master id: children}. `created` masters were inserted just now (no children)."""
     if not isinstance(ts.converter, AppointmentConverter) or not masters:
-        return
-    Appointment.objects.filter(series_master_id__in=list(masters)).delete()
-    children = []
+        return {}
+    existing = [pk for pk in masters if pk not in created]
+    if existing:
+        Appointment.objects.filter(series_master_id__in=existing).delete()
+    children: list[Appointment] = []
     for pk, (master, canonical) in masters.items():
         if not canonical.get("recurrence"):
             continue
@@ -188,7 +208,12 @@ def replace_occurrences(ts: TypeSync, masters: dict[int, tuple[Any, Canonical]])
                     change_origin_mailbox=ts.mailbox,
                 )
             )
-    Appointment.objects.bulk_create(children)
+    insert_new(children)
+    result: dict[int, list[Appointment]] = defaultdict(list)
+    for child in children:
+        assert child.series_master_id is not None
+        result[child.series_master_id].append(child)
+    return result
 
 
 # --- Contacts → accounts -------------------------------------------------------------------

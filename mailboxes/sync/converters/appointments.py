@@ -280,7 +280,15 @@ class AppointmentConverter:
             "is_cancelled": bool(item.is_cancelled),
         }
 
-    def record_canonical(self, record: Appointment) -> Canonical:
+    def record_canonical(
+        self,
+        record: Appointment,
+        *,
+        parties: Sequence[ActivityParty] | None = None,
+        exceptions: Sequence[Appointment] | None = None,
+    ) -> Canonical:
+        """The record's canonical form; `parties` and `exceptions` when the caller has them
+        at hand (just written), else they are read from the record's relations."""
         tz_name = canonical_tz(record.time_zone)
         start: str | None
         end: str | None
@@ -290,7 +298,8 @@ class AppointmentConverter:
             start, end = first.isoformat(), max(first, last).isoformat()
         else:
             start, end = utc_iso(record.start), utc_iso(record.end)
-        parties = list(record.parties.all())
+        if parties is None:
+            parties = list(record.parties.all())
         organizer = next(
             (
                 {"address": p.address.strip().lower(), "name": p.display_name}
@@ -304,7 +313,10 @@ class AppointmentConverter:
             for p in parties
             if p.role in ATTENDEE_ROLES.values() and p.address
         ]
-        exceptions = list(record.exceptions.all()) if record.recurrence else []
+        if not record.recurrence:
+            exceptions = []
+        elif exceptions is None:
+            exceptions = list(record.exceptions.all())
         return {
             "subject": record.subject,
             "description": normalise_text(record.description),
