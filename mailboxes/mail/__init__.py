@@ -3,5 +3,6 @@
 Entry points (called by the sync cycle, or directly by tests):
 - `mailboxes.mail.cycle.process_incoming(mailbox)` / `run_incoming(mailbox, ctx)`
 - `mailboxes.mail.cycle.send_pending(mailbox)` / `run_outgoing(mailbox, ctx)`
-- `mailboxes.mail.filing.file_message(mailbox, raw, source)` for one raw message.
+- `mailboxes.mail.filing.MailFiler(mailbox).file(raw, source)` for one raw message,
+  `.file_many(items)` for a fetched batch.
 """

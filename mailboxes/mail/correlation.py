@@ -109,13 +109,53 @@ def correlate(
     return _smart_match(parsed, own_addresses=own_addresses, now=now)
 
 
+def lookup_keys(parsed: ParsedMessage, *, conversation_id: str = "") -> set[str]:
+    """What `correlate` looks emails up by, as keys comparable with `email_keys`.
+
+    The filer writes a batch of new emails at once; these keys tell it whether a message
+    could correlate with one of the batch that is not written yet (then it writes first).
+    """
+    keys = {f"id:{ref}" for ref in parsed.references}
+    token = find_tracking_token(parsed.subject)
+    if token:
+        keys.add(f"token:{token.casefold()}")
+    if parsed.in_reply_to:
+        keys.add(f"id:{parsed.in_reply_to}")
+    if conversation_id:
+        keys.add(f"conversation:{conversation_id}")
+    subject = _reply_subject(parsed.subject)
+    if subject:
+        keys.add(f"subject:{subject}")
+    return keys
+
+
+def email_keys(email: Email) -> set[str]:
+    """The keys under which `correlate` could find `email` (see `lookup_keys`)."""
+    keys = {f"id:{email.message_id}", f"subject:{normalize_subject(email.subject)}"}
+    if email.tracking_token:
+        keys.add(f"token:{email.tracking_token.casefold()}")
+    if email.conversation_id:
+        keys.add(f"conversation:{email.conversation_id}")
+    return keys
+
+
+def _reply_subject(subject: str) -> str:
+    """The normalized subject smart matching compares, or "" when it does not try.
+
+    Only a reply or a forward (its subject changed when normalized) is matched: a new
+    message that merely shares a subject ("Hello") is not a response to anything.
+    """
+    normalized = normalize_subject(subject)
+    if len(normalized) < 3 or normalized == " ".join(subject.split()).casefold():
+        return ""
+    return normalized
+
+
 def _smart_match(
     parsed: ParsedMessage, *, own_addresses: set[str] | frozenset[str], now: datetime
 ) -> Correlation | None:
-    normalized = normalize_subject(parsed.subject)
-    # Only a reply or a forward (its subject changed when normalized) is matched: a new
-    # message that merely shares a subject ("Hello") is not a response to anything.
-    if len(normalized) < 3 or normalized == " ".join(parsed.subject.split()).casefold():
+    normalized = _reply_subject(parsed.subject)
+    if not normalized:
         return None
     others = parsed.all_addresses - {a.lower() for a in own_addresses}
     if not others:

@@ -1,11 +1,18 @@
-"""Filing one incoming message for one mailbox: the heart of incoming email.
+"""Filing incoming messages for one mailbox: the heart of incoming email.
 
-`MailFiler.file(raw, source)` parses, applies the "received after" cut-off, the forward
-mailbox rules, duplicate detection by Message-ID, correlation, relevance, and creates the
-Email with its parties and attachments, recording a ProcessedMessage so that the same server
-message is never filed twice. It never loses a message: whatever cannot be filed is kept as
-an Email holding the raw MIME and the error, with an alert on the mailbox. Only when even
-that fails does it raise, and then nothing is recorded, so the next cycle tries again.
+`MailFiler.file_many(items)` files a fetched batch: it parses each message, applies the
+"received after" cut-off and the forward mailbox rules, detects duplicates by Message-ID,
+correlates, evaluates relevance, and creates the Email with its parties and attachments,
+recording a ProcessedMessage so that the same server message is never filed twice.
+
+A batch is one transaction: the Message-IDs of the batch are locked together (PostgreSQL),
+looked up together, and the new rows are written with one bulk INSERT per table
+(`mailboxes.mail.batch`). If writing the batch fails, its messages are filed again one by one
+in transactions of their own, so one bad message cannot hold back the others.
+
+It never loses a message: whatever cannot be filed is kept as an Email holding the raw MIME
+and the error, with an alert on the mailbox. Only when even that fails does it raise, and
+then nothing of that message is recorded, so the next cycle tries again.
 """
 
 from __future__ import annotations
@@ -13,28 +20,34 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from activities.models import ActivityParty, Attachment, ChangeOrigin, Email
 from mailboxes.mail import conf
-from mailboxes.mail.correlation import Correlation, correlate, find_tracking_token
+from mailboxes.mail.batch import FilingBatch, PlannedEmail
+from mailboxes.mail.correlation import Correlation, correlate, find_tracking_token, lookup_keys
 from mailboxes.mail.forward import forwarded_content
 from mailboxes.mail.mime import Address, ParsedMessage, parse_message, synthetic_message_id
 from mailboxes.mail.parties import PartyResolver, Resolution, build_party
 from mailboxes.mail.relevance import is_relevant
 from mailboxes.mail.text import clean
+from mailboxes.mail.tracking_rules import set_regarding
 from mailboxes.models import Alert, Mailbox, MailboxTrackingFolder, ProcessedMessage
 from users.models import User
 
 logger = logging.getLogger(__name__)
 
 Outcome = ProcessedMessage.Outcome
+TrackingOption = Mailbox.TrackingOption
+# Message-IDs looked up per query (well below every database's parameter limit).
+_LOOKUP_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -66,8 +79,25 @@ class _Target:
     user_id: int | None
     queue_id: int | None
     address: str
-    always_relevant: bool = False
-    notes: list[str] = field(default_factory=list)
+    tracking_option: str
+
+
+@dataclass
+class _Entry:
+    """One message of a batch on its way through the filer."""
+
+    raw: bytes
+    source: MessageSource
+    parsed: ParsedMessage
+    too_old: bool = False
+    # What is filed, for whom: for a forward mailbox the forwarded message and its sender.
+    target: _Target | None = None
+    message: ParsedMessage | None = None
+    message_raw: bytes = b""
+    message_id: str = ""
+    # Why it cannot be filed: kept raw with this error.
+    error: str = ""
+    error_code: str = "mail_not_filed"
 
 
 class UnknownForwarder(Exception):
@@ -83,9 +113,9 @@ class MailFiler:
         self.resolver = PartyResolver()
         self.cutoff = received_after(mailbox)
         self.max_attachment_bytes = conf.max_attachment_bytes()
-        # Called between messages: the cycle's claim heartbeat.
+        # Called before each batch: the cycle's claim heartbeat (it throttles itself).
         self.heartbeat: Callable[[], None] | None = None
-        self._since_heartbeat = 0
+        self._forwarders: dict[int, tuple[User | None, Mailbox | None]] = {}
 
     # --- bookkeeping ----------------------------------------------------------------------
     def processed_uids(self, protocol: str, folder_id: str, uid_validity: int = 0) -> set[str]:
@@ -98,12 +128,14 @@ class MailFiler:
             ).values_list("uid", flat=True)
         )
 
-    def _record(self, source: MessageSource, outcome: str, email: Email | None) -> None:
+    def _processed(
+        self, source: MessageSource, outcome: str, email: Email | None
+    ) -> ProcessedMessage | None:
         if not source.protocol:
-            return
+            return None
         # The caller skipped uids already recorded, and one worker at a time holds the
         # mailbox: a plain INSERT (the unique constraint still guards a replay).
-        ProcessedMessage.objects.create(
+        return ProcessedMessage(
             mailbox=self.mailbox,
             protocol=source.protocol,
             folder_id=source.folder_id,
@@ -114,124 +146,205 @@ class MailFiler:
         )
 
     # --- filing ---------------------------------------------------------------------------
-    def file_many(self, items: list[tuple[bytes, MessageSource]]) -> list[FilingOutcome]:
-        """File a fetched batch: every party of the batch is looked up in one go."""
+    def file(self, raw: bytes, source: MessageSource | None = None) -> FilingOutcome:
+        """File one message (a batch of one)."""
+        return self.file_many([(raw, source or MessageSource())])[0]
+
+    def file_many(self, items: Sequence[tuple[bytes, MessageSource]]) -> list[FilingOutcome]:
+        """File a fetched batch in one transaction; one outcome per message, in order."""
+        if not items:
+            return []
+        if self.heartbeat is not None:
+            self.heartbeat()
         parsed = [parse_message(raw) for raw, _source in items]
         self.resolver.resolve_many(
             a.address for message in parsed for group in _roles(message).values() for a in group
         )
-        return [
-            self.file(raw, source, parsed=message)
-            for (raw, source), message in zip(items, parsed, strict=True)
-        ]
+        if len(items) > 1:
+            try:
+                return self._file_batch(items, parsed)
+            except Exception:
+                logger.exception(
+                    "mailbox %s: writing a batch of %d messages failed; filing them one by one",
+                    self.mailbox.pk,
+                    len(items),
+                )
+        outcomes = []
+        for (raw, source), message in zip(items, parsed, strict=True):
+            try:
+                outcomes.extend(self._file_batch([(raw, source)], [message]))
+            except Exception as exc:
+                logger.exception(
+                    "mailbox %s: filing message %s failed", self.mailbox.pk, source.uid
+                )
+                with transaction.atomic():
+                    outcomes.append(
+                        self._keep_raw(raw, message, source, f"could not be filed: {exc}")
+                    )
+        return outcomes
 
-    def file(
-        self,
-        raw: bytes,
-        source: MessageSource | None = None,
-        *,
-        parsed: ParsedMessage | None = None,
-    ) -> FilingOutcome:
-        source = source or MessageSource()
-        if self.heartbeat is not None:
-            self._since_heartbeat += 1
-            if self._since_heartbeat >= 25:
-                self._since_heartbeat = 0
-                self.heartbeat()
-        if parsed is None:
-            parsed = parse_message(raw)
+    def _file_batch(
+        self, items: Sequence[tuple[bytes, MessageSource]], parsed: Sequence[ParsedMessage]
+    ) -> list[FilingOutcome]:
+        batch = FilingBatch()
         try:
-            return self._file_parsed(raw, parsed, source)
-        except UnknownForwarder as exc:
-            return self._keep_raw(raw, parsed, source, str(exc), code="unknown_forwarder")
-        except Exception as exc:
-            logger.exception("mailbox %s: filing message %s failed", self.mailbox.pk, source.uid)
-            return self._keep_raw(raw, parsed, source, f"could not be filed: {exc}")
+            with transaction.atomic():
+                entries = [
+                    self._prepare(raw, source, message)
+                    for (raw, source), message in zip(items, parsed, strict=True)
+                ]
+                message_ids = sorted({e.message_id for e in entries if e.message_id})
+                _lock_message_ids(message_ids)
+                batch.existing = _first_emails(message_ids)
+                outcomes = [self._file_entry(entry, batch) for entry in entries]
+                batch.flush()
+        except BaseException:
+            batch.delete_files()
+            raise
+        return outcomes
 
-    def _file_parsed(
-        self, raw: bytes, parsed: ParsedMessage, source: MessageSource
-    ) -> FilingOutcome:
+    def _prepare(self, raw: bytes, source: MessageSource, parsed: ParsedMessage) -> _Entry:
+        """Cut-off, who it is for, what is filed and under which Message-ID."""
+        entry = _Entry(raw, source, parsed)
         received = source.received_at or parsed.date
         if self.cutoff is not None and received is not None and received < self.cutoff:
-            self._record(source, Outcome.TOO_OLD, None)
+            entry.too_old = True
+            return entry
+        try:
+            if self.mailbox.is_forward_mailbox:
+                entry.target, entry.message, inner_raw = self._forward_target(parsed)
+                entry.message_raw = inner_raw if inner_raw is not None else raw
+                # The forward's own problems (an undecodable outer part) still matter.
+                entry.message.problems = [*parsed.problems, *entry.message.problems]
+            else:
+                entry.target, entry.message, entry.message_raw = self._target(), parsed, raw
+            entry.message_id = entry.message.message_id or synthetic_message_id(
+                entry.message_raw, entry.message
+            )
+        except UnknownForwarder as exc:
+            entry.error, entry.error_code = str(exc), "unknown_forwarder"
+        except Exception as exc:
+            logger.exception("mailbox %s: reading message %s failed", self.mailbox.pk, source.uid)
+            entry.error = f"could not be filed: {exc}"
+        return entry
+
+    def _file_entry(self, entry: _Entry, batch: FilingBatch) -> FilingOutcome:
+        if entry.too_old:
+            batch.record(self._processed(entry.source, Outcome.TOO_OLD, None))
             return FilingOutcome(Outcome.TOO_OLD)
+        if entry.error or entry.message is None:
+            return self._keep_raw(
+                entry.raw, entry.parsed, entry.source, entry.error, code=entry.error_code
+            )
+        keys = lookup_keys(entry.message, conversation_id=entry.source.conversation_id)
+        if batch.needs_flush(keys):
+            batch.flush()
+        stored = len(batch.stored)
+        try:
+            return self._file_message(entry, batch)
+        except Exception as exc:
+            batch.delete_files(since=stored)
+            logger.exception(
+                "mailbox %s: filing message %s failed", self.mailbox.pk, entry.source.uid
+            )
+            return self._keep_raw(
+                entry.raw, entry.parsed, entry.source, f"could not be filed: {exc}"
+            )
 
-        target = self._target()
-        message, message_raw = parsed, raw
-        if self.mailbox.is_forward_mailbox:
-            target, message, inner_raw = self._forward_target(parsed)
-            if inner_raw is not None:
-                message_raw = inner_raw
-            # The forward's own problems (an undecodable outer part) still matter.
-            message.problems = [*parsed.problems, *message.problems]
+    def _file_message(self, entry: _Entry, batch: FilingBatch) -> FilingOutcome:
+        target, message, source = entry.target, entry.message, entry.source
+        assert target is not None and message is not None
+        message_id = entry.message_id
 
-        message_id = message.message_id or synthetic_message_id(message_raw, message)
-        with transaction.atomic():
-            _lock_message_id(message_id)
-            existing = Email.objects.filter(message_id=message_id).order_by("pk").first()
-            if existing is not None:
+        existing = batch.existing.get(message_id)
+        if existing is not None:
+            with transaction.atomic():
                 self._link(existing, target, source)
-                self._record(source, Outcome.LINKED, existing)
-                return FilingOutcome(Outcome.LINKED, existing)
+            batch.record(self._processed(source, Outcome.LINKED, existing))
+            return FilingOutcome(Outcome.LINKED, existing)
+        planned = batch.planned.get(message_id)
+        if planned is not None:
+            self._link_planned(planned, target, source)
+            batch.record(self._processed(source, Outcome.LINKED, planned.email))
+            return FilingOutcome(Outcome.LINKED, planned.email)
 
-            correlation = correlate(
-                message,
-                conversation_id=source.conversation_id,
-                own_addresses={target.address, self.mailbox.email_address},
-                now=self.now,
-                exclude_message_id=message_id,
-            )
-            addresses = [a.address for group in _roles(message).values() for a in group]
-            resolutions = self.resolver.resolve_many(addresses)
-            sender = (
-                resolutions.get(message.sender.address, Resolution())
-                if message.sender
-                else Resolution()
-            )
-            relevant = target.always_relevant or is_relevant(
-                self.mailbox.tracking_option,
-                correlated=correlation is not None,
-                sender=sender,
-                in_tracking_folder=source.tracking_folder is not None,
-            )
-            if not relevant:
-                self._record(source, Outcome.IRRELEVANT, None)
-                return FilingOutcome(Outcome.IRRELEVANT)
+        correlation = correlate(
+            message,
+            conversation_id=source.conversation_id,
+            own_addresses={target.address, self.mailbox.email_address},
+            now=self.now,
+            exclude_message_id=message_id,
+        )
+        addresses = [a.address for group in _roles(message).values() for a in group]
+        resolutions = self.resolver.resolve_many(addresses)
+        sender = (
+            resolutions.get(message.sender.address, Resolution())
+            if message.sender
+            else Resolution()
+        )
+        relevant = is_relevant(
+            target.tracking_option,
+            correlated=correlation is not None,
+            sender=sender,
+            in_tracking_folder=source.tracking_folder is not None,
+        )
+        if not relevant:
+            batch.record(self._processed(source, Outcome.IRRELEVANT, None))
+            return FilingOutcome(Outcome.IRRELEVANT)
 
-            email = self._create(
-                message, message_raw, message_id, target, source, correlation, resolutions
-            )
-            self._record(source, Outcome.FILED, email)
+        planned = self._plan(
+            message, entry.message_raw, message_id, target, source, correlation, resolutions, batch
+        )
+        batch.plan(message_id, planned)
+        batch.record(self._processed(source, Outcome.FILED, planned.email))
         return FilingOutcome(
             Outcome.FILED,
-            email,
-            error=email.processing_error,
+            planned.email,
+            error=planned.email.processing_error,
             correlation=correlation.method if correlation else "",
         )
 
     def _target(self) -> _Target:
         mailbox = self.mailbox
-        return _Target(mailbox, mailbox.user_id, mailbox.queue_id, mailbox.email_address.lower())
+        return _Target(
+            mailbox,
+            mailbox.user_id,
+            mailbox.queue_id,
+            mailbox.email_address.lower(),
+            mailbox.tracking_option,
+        )
 
     def _forward_target(self, outer: ParsedMessage) -> tuple[_Target, ParsedMessage, bytes | None]:
+        """The forwarding user, by the forward's From, and what they forwarded.
+
+        The forwarding user's own mailbox decides what is tracked (its tracking option), as
+        if the message had arrived there; a user without a mailbox has no option set, and
+        everything they forward is tracked.
+        """
         forwarder = outer.sender.address if outer.sender else ""
         user_id = self.resolver.resolve(forwarder).user_id if forwarder else None
-        user = User.objects.filter(pk=user_id, is_active=True).first() if user_id else None
+        user, own_mailbox = self._forwarder(user_id) if user_id else (None, None)
         if user is None:
             raise UnknownForwarder(
                 f"forwarded by {forwarder or 'an unknown sender'}, who is not a CRM user: "
                 "kept here for an administrator"
             )
-        own_mailbox = Mailbox.objects.filter(user=user).first()
         message, inner_raw = forwarded_content(outer)
         target = _Target(
             mailbox=own_mailbox or self.mailbox,
             user_id=user.pk,
             queue_id=None,
             address=(own_mailbox.email_address if own_mailbox else user.email).lower(),
-            always_relevant=True,
+            tracking_option=own_mailbox.tracking_option if own_mailbox else TrackingOption.ALL,
         )
         return target, message, inner_raw
+
+    def _forwarder(self, user_id: int) -> tuple[User | None, Mailbox | None]:
+        if user_id not in self._forwarders:
+            user = User.objects.filter(pk=user_id, is_active=True).first()
+            own = Mailbox.objects.filter(user=user).first() if user is not None else None
+            self._forwarders[user_id] = (user, own)
+        return self._forwarders[user_id]
 
     def _link(self, existing: Email, target: _Target, source: MessageSource) -> None:
         """The same message reached another mailbox: one activity, with both as parties."""
@@ -249,9 +362,25 @@ class MailFiler:
                 queue_id=target.queue_id,
             )
         if source.tracking_folder is not None and source.tracking_folder.regarding_object_id:
-            _set_regarding(existing, source.tracking_folder, self.mailbox)
+            set_regarding(existing, source.tracking_folder, self.mailbox)
 
-    def _create(
+    def _link_planned(self, planned: PlannedEmail, target: _Target, source: MessageSource) -> None:
+        """`_link` for an email of this batch that is not written yet."""
+        if not planned.has_party(user_id=target.user_id, queue_id=target.queue_id):
+            planned.add_party(
+                ActivityParty(
+                    role=ActivityParty.Role.TO,
+                    address=clean(target.address, 320),
+                    user_id=target.user_id,
+                    queue_id=target.queue_id,
+                )
+            )
+        rule = source.tracking_folder
+        if rule is not None and rule.regarding_object_id:
+            planned.email.regarding_content_type_id = rule.regarding_content_type_id
+            planned.email.regarding_object_id = rule.regarding_object_id
+
+    def _plan(
         self,
         message: ParsedMessage,
         raw: bytes,
@@ -260,7 +389,9 @@ class MailFiler:
         source: MessageSource,
         correlation: Correlation | None,
         resolutions: dict[str, Resolution],
-    ) -> Email:
+        batch: FilingBatch,
+    ) -> PlannedEmail:
+        """The new email with its parties and attachments; files are stored right away."""
         email = Email(
             owner_user_id=target.user_id,
             owner_queue_id=target.queue_id,
@@ -294,30 +425,27 @@ class MailFiler:
             email.regarding_object_id = correlation.email.regarding_object_id
         if message.problems:
             email.processing_error = clean("; ".join(message.problems))
-            email.raw_mime.save(_raw_name(), ContentFile(raw), save=False)
-        email.save()
+            _store(email.raw_mime, _raw_name(), raw, batch)
 
-        parties = []
+        planned = PlannedEmail(email)
         for role, addresses in _roles(message).items():
             for address in addresses:
-                parties.append(
+                planned.parties.append(
                     build_party(role, address, resolutions.get(address.address) or Resolution())
                 )
-        owner = Resolution(user_id=target.user_id, queue_id=target.queue_id)
         if not any(
-            (p.user_id == owner.user_id if owner.user_id else p.queue_id == owner.queue_id)
-            for p in parties
+            (p.user_id == target.user_id if target.user_id else p.queue_id == target.queue_id)
+            for p in planned.parties
             if p.role != ActivityParty.Role.FROM
         ):
             # Reached the owner through Bcc or a list: the owner is still a recipient.
-            parties.append(build_party(ActivityParty.Role.TO, Address(target.address), owner))
-        for party in parties:
-            party.email = email
-        ActivityParty.objects.bulk_create(parties)
+            owner = Resolution(user_id=target.user_id, queue_id=target.queue_id)
+            planned.parties.append(
+                build_party(ActivityParty.Role.TO, Address(target.address), owner)
+            )
 
         for item in message.attachments:
             attachment = Attachment(
-                email=email,
                 filename=clean(item.filename, 255) or "attachment",
                 content_type=clean(item.content_type, 255),
                 size=len(item.payload),
@@ -331,9 +459,9 @@ class MailFiler:
                     f"{self.max_attachment_bytes} bytes (CRMSYNC_MAX_ATTACHMENT_BYTES)"
                 )
             else:
-                attachment.file.save(attachment.filename, ContentFile(item.payload), save=False)
-            attachment.save()
-        return email
+                _store(attachment.file, attachment.filename, item.payload, batch)
+            planned.attachments.append(attachment)
+        return planned
 
     # --- last resort ----------------------------------------------------------------------
     def _keep_raw(
@@ -373,7 +501,9 @@ class MailFiler:
                     f"subject {parsed.subject[:120]!r}: {error}"
                 ),
             )
-            self._record(source, Outcome.FAILED, email)
+            record = self._processed(source, Outcome.FAILED, email)
+            if record is not None:
+                record.save()
         return FilingOutcome(Outcome.FAILED, email, error=error)
 
 
@@ -390,62 +520,48 @@ def _raw_name() -> str:
     return f"{uuid.uuid4().hex}.eml"
 
 
-def _lock_message_id(message_id: str) -> None:
-    """Serialize filing of one Message-ID across workers until the transaction ends.
+def _store(file: FieldFile, name: str, content: bytes, batch: FilingBatch) -> None:
+    """Write a file now (its row comes at the batch's flush); removed if the batch fails."""
+    file.save(name, ContentFile(content), save=False)
+    batch.remember_file(file.storage, file.name or name)
 
-    PostgreSQL: a transaction-level advisory lock. SQLite: every write transaction is already
-    exclusive (BEGIN IMMEDIATE in the settings).
+
+def _first_emails(message_ids: Sequence[str]) -> dict[str, Email]:
+    """The first email (by id) with each of these Message-IDs, without the bodies."""
+    found: dict[str, Email] = {}
+    for start in range(0, len(message_ids), _LOOKUP_CHUNK):
+        chunk = message_ids[start : start + _LOOKUP_CHUNK]
+        for email in (
+            Email.objects.filter(message_id__in=chunk)
+            .defer("body_text", "body_html")
+            .order_by("pk")
+        ):
+            found.setdefault(email.message_id, email)
+    return found
+
+
+def _lock_message_ids(message_ids: Iterable[str]) -> None:
+    """Serialize filing of these Message-IDs across workers until the transaction ends.
+
+    PostgreSQL: transaction-level advisory locks, taken in ascending key order so that two
+    workers with overlapping batches cannot deadlock. SQLite: every write transaction is
+    already exclusive (BEGIN IMMEDIATE in the settings).
     """
     if connection.vendor != "postgresql":
         return
-    key = int.from_bytes(hashlib.sha256(message_id.encode()).digest()[:8], "big", signed=True)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
-
-
-def _set_regarding(email: Email, rule: MailboxTrackingFolder, mailbox: Mailbox) -> None:
-    if (
-        email.regarding_content_type_id == rule.regarding_content_type_id
-        and email.regarding_object_id == rule.regarding_object_id
-    ):
-        return
-    Email.objects.filter(pk=email.pk).update(
-        regarding_content_type_id=rule.regarding_content_type_id,
-        regarding_object_id=rule.regarding_object_id,
-        change_origin=ChangeOrigin.SYNC,
-        change_origin_mailbox=mailbox,
-        modified_at=timezone.now(),
+    keys = sorted(
+        {
+            int.from_bytes(hashlib.sha256(m.encode()).digest()[:8], "big", signed=True)
+            for m in message_ids
+        }
     )
-
-
-def apply_tracking_rules(mailbox: Mailbox) -> int:
-    """Set again the regarding record of every email filed from a tracking folder.
-
-    A person may have changed it in the CRM; the folder rule wins at each sync. Returns how
-    many emails changed.
-    """
-    changed = 0
-    for rule in mailbox.tracking_folders.exclude(regarding_object_id=None):
-        folder_ids = {rule.exchange_folder_id, rule.exchange_folder_name} - {""}
-        stale = (
-            Email.objects.filter(
-                processed_messages__mailbox=mailbox,
-                processed_messages__folder_id__in=folder_ids,
-            )
-            .exclude(
-                regarding_content_type_id=rule.regarding_content_type_id,
-                regarding_object_id=rule.regarding_object_id,
-            )
-            .values_list("pk", flat=True)
+    if not keys:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%s::bigint[]) AS k ORDER BY k) s",
+            [keys],
         )
-        changed += Email.objects.filter(pk__in=list(stale)).update(
-            regarding_content_type_id=rule.regarding_content_type_id,
-            regarding_object_id=rule.regarding_object_id,
-            change_origin=ChangeOrigin.SYNC,
-            change_origin_mailbox=mailbox,
-            modified_at=timezone.now(),
-        )
-    return changed
 
 
 def received_after(mailbox: Mailbox) -> datetime | None:

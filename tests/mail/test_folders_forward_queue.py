@@ -77,6 +77,7 @@ def test_inline_forward_is_rebuilt_from_the_quoted_headers(
 ):
     forward_box = make_mailbox(imap_profile, is_forward_mailbox=True)
     agent = make_user(email="agent2@crm.test")
+    Mailbox.objects.filter(user=agent).update(tracking_option=Option.ALL)
     body = (
         "FYI\n\n-----Original Message-----\n"
         "From: Client Person [mailto:client@client.test]\n"
@@ -96,6 +97,31 @@ def test_inline_forward_is_rebuilt_from_the_quoted_headers(
     assert email.owner_user_id == agent.pk
     assert (email.subject, email.from_address) == ("Invoice question", "client@client.test")
     assert "invoice so high" in email.body_text
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("option", "filed"), [(Option.RESPONSES_TO_CRM_EMAIL, False), (Option.ALL, True)]
+)
+def test_the_forwarding_users_tracking_option_decides(
+    imap_profile, make_mailbox, make_user, dovecot, option, filed
+):
+    forward_box = make_mailbox(imap_profile, is_forward_mailbox=True, tracking_option=Option.ALL)
+    agent = make_user(email=f"agent-{option}@crm.test")
+    Mailbox.objects.filter(user=agent).update(tracking_option=option)
+    original = build(sender="someone@client.test", to=agent.email, subject="Not a reply")
+    outer = build(
+        sender=agent.email,
+        to=forward_box.email_address,
+        subject="FW: Not a reply",
+        attachments=[("original.eml", "message/rfc822", original)],
+    )
+    dovecot.deliver(forward_box.email_address, outer)
+
+    result = process_incoming(forward_box)
+
+    assert (result.filed, result.irrelevant) == ((1, 0) if filed else (0, 1))
+    assert Email.objects.filter(owner_user=agent).count() == (1 if filed else 0)
 
 
 @pytest.mark.django_db
