@@ -13,8 +13,11 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from activities.api.visibility import visible_to
+from activities.models import Appointment
 from mailboxes.models import Alert, ExchangeSyncIdMapping, Mailbox, MailboxTrackingFolder
 from mailboxes.web.access import get_manageable_mailbox, manageable_mailboxes
 from mailboxes.web.actions import enqueue_mailbox_task
@@ -28,6 +31,7 @@ from mailboxes.web.status import describe
 from users.models import User
 
 RECENT_ALERTS = 10
+UPCOMING_APPOINTMENTS = 10
 
 
 def _user(request: HttpRequest) -> User:
@@ -70,6 +74,23 @@ def my_mailbox(request: HttpRequest) -> HttpResponse:
     return redirect(_mailbox_url(mailbox))
 
 
+def upcoming_appointments(mailbox: Mailbox, user: User) -> list[Appointment]:
+    """The next appointments of the mailbox's owner (user or queue) that `user` may see.
+
+    Those not over yet, cancelled ones left out, soonest first.
+    """
+    if mailbox.queue_id is not None:
+        owned = Appointment.objects.filter(owner_queue_id=mailbox.queue_id)
+    else:
+        owned = Appointment.objects.filter(owner_user_id=mailbox.user_id)
+    appointments = visible_to(owned, user).filter(end__gte=timezone.now(), is_cancelled=False)
+    return list(
+        appointments.only("subject", "start", "end", "is_all_day", "location").order_by(
+            "start", "pk"
+        )[:UPCOMING_APPOINTMENTS]
+    )
+
+
 def _page(
     request: HttpRequest,
     mailbox: Mailbox,
@@ -103,6 +124,7 @@ def _page(
             "options_formset": options_formset,
             "folders": folders,
             "folder_form": folder_form,
+            "appointments": upcoming_appointments(mailbox, _user(request)),
             "conflicts": [(mapping, _differences(mapping)) for mapping in conflicts],
         },
         status=status,

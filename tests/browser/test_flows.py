@@ -1,0 +1,212 @@
+"""The issue's flows end to end: a real browser (Debian's Chromium), the live server, a real
+Celery worker process on the test database and the EWS emulator.
+
+The worker runs what the pages enqueue; the pages never talk to the emulator themselves.
+"""
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from activities.models import Appointment
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from ews_emulator.testing import EmulatorProcess, run_emulator
+from mailboxes.connectors.ews import forget_connections
+from mailboxes.models import Mailbox
+from profiles.models import EmailServerProfile
+from tests.api.factories import PASSWORD, make_user
+from tests.browser.conftest import screenshot
+from tests.sync.workers import Workers, celery_workers
+from users.models import User
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+# The emulator's mailboxes and the passwords it accepts for them.
+DANA = ("dana@example.com", "dana-Exchange-1")
+ERIK = ("erik@example.com", "erik-Exchange-1")
+# How long a page may wait for the worker's result before the test gives up.
+WORKER_WAIT_SECONDS = 60
+
+
+@pytest.fixture(scope="module")
+def ews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    db = tmp_path_factory.mktemp("ews") / "ews.sqlite3"
+    with run_emulator(db, users=[DANA, ERIK]) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def worker(transactional_db: None, tmp_path: Path) -> Iterator[Workers]:
+    """One real worker process, on the test database and a private broker."""
+    with celery_workers(tmp_path) as workers:
+        workers.start(1)
+        yield workers
+    forget_connections()
+
+
+def reload_until(
+    page: Any, found: Callable[[], bool], workers: Workers, timeout: float = WORKER_WAIT_SECONDS
+) -> None:
+    """Reload the page until `found()` holds, as a person waiting for a worker would."""
+    deadline = time.monotonic() + timeout
+    while not found():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"the page did not show the worker's result\n{workers.output()[-4000:]}"
+            )
+        time.sleep(0.5)
+        page.reload()
+
+
+def sign_in_to_admin(page: Any, base_url: str, user: User) -> None:
+    page.goto(f"{base_url}/admin/login/?next=/admin/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{base_url}/admin/")
+
+
+def sign_in(page: Any, base_url: str, username: str) -> None:
+    page.goto(f"{base_url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button:has-text('Sign in')")
+    page.wait_for_url(f"{base_url}/")
+
+
+def test_admin_creates_a_profile_approves_a_mailbox_and_test_and_enable_succeeds(
+    page: Any, live_server: Any, ews: EmulatorProcess, worker: Workers
+) -> None:
+    # given an administrator
+    admin = make_user("ada", is_staff=True, is_superuser=True)
+    sign_in_to_admin(page, live_server.url, admin)
+    screenshot(page, "flow-a-01-admin-index")
+
+    # when the administrator adds the Exchange profile through the add form
+    page.goto(f"{live_server.url}/admin/profiles/emailserverprofile/add/")
+    page.fill("#id_name", "Emulated Exchange")
+    page.check("#id_is_default")
+    page.select_option("#id_server_type", "exchange")
+    page.fill("#id_incoming_server_location", ews.ews_url)
+    page.uncheck("#id_incoming_use_ssl")
+    page.uncheck("#id_incoming_use_autodiscover")
+    page.select_option("#id_incoming_authentication_protocol", "basic")
+    page.select_option("#id_incoming_credential_retrieval", "per_mailbox")
+    screenshot(page, "flow-a-02-profile-add-form")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist .success")
+    screenshot(page, "flow-a-03-profile-saved")
+
+    profile = EmailServerProfile.objects.get(name="Emulated Exchange")
+    assert profile.incoming_server_location == ews.ews_url
+    assert (profile.incoming_use_ssl, profile.incoming_use_autodiscover) == (False, False)
+    assert profile.incoming_authentication_protocol == "basic"
+    assert profile.incoming_credential_retrieval == "per_mailbox"
+
+    # and a new colleague arrives: a pending mailbox on the default profile, her
+    # credentials stored (as she would enter them in the self-service pages)
+    dana = make_user("dana", email=DANA[0])
+    mailbox = Mailbox.objects.get(user=dana)
+    assert mailbox.profile_id == profile.pk
+    assert mailbox.approval_status == Mailbox.ApprovalStatus.PENDING
+    mailbox.username, mailbox.password = DANA
+    mailbox.save()
+
+    # and the administrator approves it with the list action
+    changelist = f"{live_server.url}/admin/mailboxes/mailbox/"
+    page.goto(changelist)
+    page.check(f"input[name=_selected_action][value='{mailbox.pk}']")
+    page.select_option("select[name=action]", "approve_mailboxes")
+    page.click("button[name=index]")
+    page.wait_for_selector(".messagelist .success")
+    screenshot(page, "flow-a-04-mailbox-approved")
+    assert "1 mailbox approved." in page.inner_text(".messagelist")
+
+    # and runs "test & enable" on it
+    page.check(f"input[name=_selected_action][value='{mailbox.pk}']")
+    page.select_option("select[name=action]", "test_and_enable_mailboxes")
+    page.click("button[name=index]")
+    page.wait_for_selector(".messagelist .info")
+    screenshot(page, "flow-a-05-test-and-enable-queued")
+    assert "Test & enable queued for 1 mailbox(es)." in page.inner_text(".messagelist")
+
+    # then the profile's page shows the worker's successful test
+    page.goto(f"{live_server.url}/admin/profiles/emailserverprofile/{profile.pk}/change/")
+    status = "#connection-test [data-field=status]"
+    reload_until(page, lambda: page.inner_text(status) == "Success", worker)
+    screenshot(page, "flow-a-06-test-success")
+    message = page.inner_text("#connection-test [data-field=message]")
+    assert "Connected and opened" in message
+    assert "calendar" in message
+    # and the mailbox's own page says so too, and the mailbox is enabled
+    page.goto(f"{changelist}{mailbox.pk}/change/")
+    assert "Success" in page.inner_text(".field-test_status")
+    screenshot(page, "flow-a-07-mailbox-tested")
+    mailbox.refresh_from_db()
+    assert mailbox.test_status == Mailbox.ChannelStatus.SUCCESS
+    assert mailbox.is_active
+    assert mailbox.approval_status == Mailbox.ApprovalStatus.APPROVED
+
+
+@pytest.fixture
+def erik(ews: EmulatorProcess, transactional_db: None) -> Mailbox:
+    """An approved mailbox without credentials yet, and appointments waiting in Exchange."""
+    profile = EmailServerProfile.objects.create(
+        name="Emulated Exchange",
+        server_type=EmailServerProfile.ServerType.EXCHANGE,
+        incoming_server_location=ews.ews_url,
+        incoming_use_ssl=False,
+        incoming_authentication_protocol="basic",
+        is_default=True,
+    )
+    user = make_user("erik", first_name="Erik", email=ERIK[0])
+    mailbox = Mailbox.objects.get(user=user)
+    assert mailbox.profile_id == profile.pk
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        approval_status=Mailbox.ApprovalStatus.APPROVED, is_active=True
+    )
+    ews.control.seed(ERIK[0], "calendar", 3, fields={"Subject": "Quarterly review"})
+    ews.control.seed(ERIK[0], "calendar", 2)
+    return mailbox
+
+
+def test_user_enters_credentials_presses_sync_now_and_sees_the_synced_appointments(
+    page: Any, live_server: Any, erik: Mailbox, worker: Workers
+) -> None:
+    # given Erik on his mailbox page, nothing synced yet
+    sign_in(page, live_server.url, "erik")
+    page.goto(f"{live_server.url}/mailbox/")
+    page.wait_for_url(f"{live_server.url}/mailboxes/{erik.pk}/")
+    assert "No upcoming appointments" in page.inner_text("#appointments")
+    screenshot(page, "flow-b-01-mailbox-before")
+
+    # when he enters his credentials and options and saves
+    page.fill("#id_username", ERIK[0])
+    page.fill("#id_password", ERIK[1])
+    page.select_option("#id_incoming_delivery_method", DeliveryMethod.NONE)
+    page.select_option("#id_outgoing_delivery_method", OutgoingDeliveryMethod.NONE)
+    page.select_option("#id_act_delivery_method", ActDeliveryMethod.SERVER_SIDE_SYNC)
+    page.fill("#id_options-0-categories", "CRM")
+    page.click("button:has-text('Save settings')")
+    page.wait_for_selector(".message.success")
+    screenshot(page, "flow-b-02-settings-saved")
+
+    # and presses "Sync now"
+    page.click("button:has-text('Sync now')")
+    page.wait_for_selector(".message.success")
+    screenshot(page, "flow-b-03-sync-started")
+    assert "A synchronization started." in page.inner_text(".messages")
+
+    # then, once the worker has synced, the page lists the appointments from Exchange
+    reload_until(page, lambda: page.locator("#appointments li").count() == 5, worker)
+    screenshot(page, "flow-b-04-appointments-synced")
+    listed = page.inner_text("#appointments")
+    assert listed.count("Quarterly review") == 3
+    assert "Seeded appointment 0" in listed
+    assert set(
+        Appointment.objects.filter(owner_user=erik.user).values_list("subject", flat=True)
+    ) == {"Quarterly review", "Seeded appointment 0", "Seeded appointment 1"}
+    assert "Nothing to report yet." not in page.inner_text("#status")
