@@ -159,6 +159,15 @@ class ControlClient:
         body = {"mailbox": mailbox, "mime_base64": base64.b64encode(raw).decode(), "folder": folder}
         return dict(self._call("POST", "deliver", body))
 
+    def deliver_many(self, mailbox: str, mimes: list[bytes], *, folder: str = "inbox") -> list[str]:
+        """`deliver` for many messages in one call and one transaction; their item ids."""
+        body = {
+            "mailbox": mailbox,
+            "mimes_base64": [base64.b64encode(raw).decode() for raw in mimes],
+            "folder": folder,
+        }
+        return list(self._call("POST", "deliver_many", body)["ids"])
+
     # -- faults ------------------------------------------------------------------------------
 
     def inject_fault(

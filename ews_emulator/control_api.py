@@ -342,6 +342,34 @@ def deliver(server: EmulatorServer, args: dict[str, Any]) -> Any:
         raw = str(args["mime"]).encode("utf-8")
     else:
         raise ControlError("'mime' or 'mime_base64' is required")
+    elem, attachments = _received_message(raw)
+    with server.store.write() as c:
+        row = server.mail.deliver(
+            c, mailbox, elem, attachments=attachments, folder=str(args.get("folder", "inbox"))
+        )
+    return summary(server, row)
+
+
+def deliver_many(server: EmulatorServer, args: dict[str, Any]) -> Any:
+    """`deliver` for a list of raw messages (`mimes_base64`), in one store transaction."""
+    mailbox = _mailbox(server, args)
+    encoded = args.get("mimes_base64")
+    if not isinstance(encoded, list) or not encoded:
+        raise ControlError("'mimes_base64' must be a non-empty list")
+    if len(encoded) > 10_000:
+        raise ControlError("at most 10000 messages per call")
+    messages = [_received_message(base64.b64decode(str(item))) for item in encoded]
+    folder = str(args.get("folder", "inbox"))
+    ids = []
+    with server.store.write() as c:
+        for elem, attachments in messages:
+            row = server.mail.deliver(c, mailbox, elem, attachments=attachments, folder=folder)
+            ids.append(row.id)
+    return {"count": len(ids), "ids": ids}
+
+
+def _received_message(raw: bytes) -> tuple[Element, list[Element]]:
+    """A Message element (and its attachments) built from raw MIME, as SMTP would deliver it."""
     elem = etree.Element(t("Message"), nsmap={"t": itm.T_NS})
     sub(elem, t("MimeContent"), base64.b64encode(raw).decode(), CharacterSet="UTF-8")
     try:
@@ -350,11 +378,7 @@ def deliver(server: EmulatorServer, args: dict[str, Any]) -> Any:
         raise ControlError(e.text) from None
     if child(elem, "DateTimeSent") is None:
         sub(elem, t("DateTimeSent"), fmt_dt(utcnow()))
-    with server.store.write() as c:
-        row = server.mail.deliver(
-            c, mailbox, elem, attachments=attachments, folder=str(args.get("folder", "inbox"))
-        )
-    return summary(server, row)
+    return elem, attachments
 
 
 def _seed_fields(kind: str, n: int, base: dt.datetime, owner: Mailbox) -> dict[str, Any]:
@@ -446,6 +470,7 @@ ROUTES = {
     ("POST", "delete"): delete_item,
     ("POST", "move"): move_item,
     ("POST", "deliver"): deliver,
+    ("POST", "deliver_many"): deliver_many,
     ("POST", "seed"): seed,
     ("POST", "faults"): add_fault,
     ("GET", "faults"): list_faults,
