@@ -599,3 +599,33 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mailbox_id} · {self.started_at:%Y-%m-%d %H:%M} · {self.outcome}"
+
+
+class ExchangeFolderListing(models.Model):
+    """The mail folders under a mailbox's Inbox, as a worker last listed them from Exchange.
+
+    The self-service page offers them when a tracking folder is added; it never lists them
+    itself. A row of its own, so that listing never touches the busy `Mailbox` row.
+    `folders` holds `{"id": EWS folder id, "name": display name, "path": "Projects / Acme"}`
+    sorted by path.
+    """
+
+    mailbox = models.OneToOneField(
+        Mailbox, on_delete=models.CASCADE, related_name="exchange_folder_listing"
+    )
+    folders = models.JSONField(default=list, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    listed_at = models.DateTimeField(null=True, blank=True)
+    error_text = models.TextField(blank=True)
+    error_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.mailbox} · {len(self.folders)} folders"
+
+    @property
+    def is_waiting(self) -> bool:
+        """A refresh was asked for and no worker has answered it yet."""
+        if self.requested_at is None:
+            return False
+        answered = max(filter(None, (self.listed_at, self.error_at)), default=None)
+        return answered is None or answered < self.requested_at

@@ -90,3 +90,11 @@ def test_profile(profile_id: int) -> str:
         logger.info("profile %s is gone; nothing to test", profile_id)
         return "gone"
     return test_profile_mailboxes(profile)
+
+
+@shared_task(name="mailboxes.tasks.list_exchange_folders", ignore_result=True)
+def list_exchange_folders(mailbox_id: int) -> str:
+    """List the mail folders under the mailbox's Inbox and store them for the pages."""
+    from mailboxes.folder_listing import refresh_folder_listing
+
+    return refresh_folder_listing(mailbox_id)

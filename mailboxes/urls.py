@@ -12,6 +12,11 @@ urlpatterns = [
     path("mailboxes/<int:mailbox_id>/sync/", views.sync_now, name="sync-now"),
     path("mailboxes/<int:mailbox_id>/folders/", views.add_tracking_folder, name="add-folder"),
     path(
+        "mailboxes/<int:mailbox_id>/folders/refresh/",
+        views.refresh_folder_list,
+        name="refresh-folders",
+    ),
+    path(
         "mailboxes/<int:mailbox_id>/folders/<int:folder_id>/remove/",
         views.remove_tracking_folder,
         name="remove-folder",

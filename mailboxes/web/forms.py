@@ -217,10 +217,14 @@ def regarding_choices(user: User) -> list[tuple[str, list[tuple[str, str]]]]:
 class TrackingFolderForm(forms.ModelForm):
     """A folder rule: email moved into the folder is tracked, regarding the chosen record.
 
-    The folder is typed in (its Exchange id and name) until the page can list the mailbox's
-    real folders through a worker.
+    The folder is picked from the mailbox's Exchange folders under the Inbox, as a worker
+    last listed them (`ExchangeFolderListing`); its id and name are taken from that list,
+    never from the request. Until a list exists, the id and name are typed in.
     """
 
+    folder = forms.ChoiceField(
+        label="Folder", help_text="Folders under the Inbox, as last listed from Exchange."
+    )
     regarding = forms.ChoiceField(
         required=False, label="Regarding", help_text="Tracked email is set regarding this record."
     )
@@ -234,14 +238,50 @@ class TrackingFolderForm(forms.ModelForm):
         }
         help_texts = {"exchange_folder_id": "The folder must be under the Inbox."}
 
-    def __init__(self, *args: Any, mailbox: Mailbox, user: User, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        mailbox: Mailbox,
+        user: User,
+        listed_folders: list[dict[str, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.mailbox = mailbox
         self.user = user
+        self.listed = {f["id"]: f for f in listed_folders or [] if f.get("id")}
+        if self.listed:
+            tracked = set(
+                MailboxTrackingFolder.objects.filter(mailbox=mailbox).values_list(
+                    "exchange_folder_id", flat=True
+                )
+            )
+            self.fields["folder"].choices = [  # type: ignore[attr-defined]
+                ("", "— choose a folder —"),
+                *((f["id"], f["path"]) for f in self.listed.values() if f["id"] not in tracked),
+            ]
+            del self.fields["exchange_folder_name"]
+            del self.fields["exchange_folder_id"]
+        else:
+            del self.fields["folder"]
         self.fields["regarding"].choices = [  # type: ignore[attr-defined]
             ("", "— none —"),
             *regarding_choices(user),
         ]
+
+    @property
+    def picks_from_list(self) -> bool:
+        return "folder" in self.fields
+
+    def clean_folder(self) -> str:
+        folder_id: str = self.cleaned_data["folder"]
+        listed = self.listed.get(folder_id)
+        if listed is None:  # the choices check this too; a stale page may not
+            raise ValidationError("Choose one of the listed folders.")
+        self.instance.exchange_folder_id = folder_id
+        name = listed.get("path") or listed.get("name") or folder_id
+        self.instance.exchange_folder_name = name[:255]
+        return folder_id
 
     def clean_regarding(self) -> OwnedRecord | None:
         value = self.cleaned_data.get("regarding") or ""
@@ -263,9 +303,10 @@ class TrackingFolderForm(forms.ModelForm):
         folders = MailboxTrackingFolder.objects.filter(mailbox=self.mailbox)
         if folders.count() >= MAX_TRACKING_FOLDERS:
             raise ValidationError(f"A mailbox has at most {MAX_TRACKING_FOLDERS} tracking folders.")
-        folder_id = cleaned.get("exchange_folder_id")
+        field = "folder" if self.picks_from_list else "exchange_folder_id"
+        folder_id = cleaned.get(field)
         if folder_id and folders.filter(exchange_folder_id=folder_id).exists():
-            self.add_error("exchange_folder_id", "This folder is tracked already.")
+            self.add_error(field, "This folder is tracked already.")
         return cleaned
 
     def save(self, commit: bool = True) -> MailboxTrackingFolder:

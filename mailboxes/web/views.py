@@ -18,7 +18,13 @@ from django.views.decorators.http import require_POST
 
 from activities.api.visibility import visible_to
 from activities.models import Appointment
-from mailboxes.models import Alert, ExchangeSyncIdMapping, Mailbox, MailboxTrackingFolder
+from mailboxes.models import (
+    Alert,
+    ExchangeFolderListing,
+    ExchangeSyncIdMapping,
+    Mailbox,
+    MailboxTrackingFolder,
+)
 from mailboxes.web.access import get_manageable_mailbox, manageable_mailboxes
 from mailboxes.web.actions import enqueue_mailbox_task
 from mailboxes.web.forms import (
@@ -91,6 +97,17 @@ def upcoming_appointments(mailbox: Mailbox, user: User) -> list[Appointment]:
     )
 
 
+def _listing(mailbox: Mailbox) -> ExchangeFolderListing | None:
+    return ExchangeFolderListing.objects.filter(mailbox=mailbox).first()
+
+
+def _folder_form(mailbox: Mailbox, user: User, data: Any = None) -> TrackingFolderForm:
+    listing = _listing(mailbox)
+    return TrackingFolderForm(
+        data, mailbox=mailbox, user=user, listed_folders=listing.folders if listing else None
+    )
+
+
 def _page(
     request: HttpRequest,
     mailbox: Mailbox,
@@ -124,6 +141,8 @@ def _page(
             "options_formset": options_formset,
             "folders": folders,
             "folder_form": folder_form,
+            "folder_listing": _listing(mailbox),
+            "lists_folders": mailbox.profile is not None and mailbox.profile.is_exchange,
             "appointments": upcoming_appointments(mailbox, _user(request)),
             "conflicts": [(mapping, _differences(mapping)) for mapping in conflicts],
         },
@@ -144,7 +163,7 @@ def mailbox_page(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     """Show the mailbox, or save its settings and per-type options (one form, one button)."""
     user = _user(request)
     mailbox = get_manageable_mailbox(user, mailbox_id)
-    folder_form = TrackingFolderForm(mailbox=mailbox, user=user)
+    folder_form = _folder_form(mailbox, user)
     if request.method != "POST":
         return _page(
             request,
@@ -175,7 +194,7 @@ def mailbox_page(request: HttpRequest, mailbox_id: int) -> HttpResponse:
 def add_tracking_folder(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     user = _user(request)
     mailbox = get_manageable_mailbox(user, mailbox_id)
-    form = TrackingFolderForm(request.POST, mailbox=mailbox, user=user)
+    form = _folder_form(mailbox, user, request.POST)
     if not form.is_valid():
         messages.error(request, "The folder was not added: correct the fields marked below.")
         return _page(
@@ -198,6 +217,25 @@ def remove_tracking_folder(request: HttpRequest, mailbox_id: int, folder_id: int
     folder = get_object_or_404(MailboxTrackingFolder, mailbox=mailbox, pk=folder_id)
     folder.delete()
     messages.success(request, f"“{folder.exchange_folder_name}” is no longer tracked.")
+    return HttpResponseRedirect(_mailbox_url(mailbox) + "#folders")
+
+
+@login_required
+@require_POST
+def refresh_folder_list(request: HttpRequest, mailbox_id: int) -> HttpResponse:
+    """Ask a worker to list the mailbox's folders under the Inbox; the page shows them."""
+    mailbox = get_manageable_mailbox(_user(request), mailbox_id)
+    if mailbox.profile is None or not mailbox.profile.is_exchange:
+        messages.error(request, "Folders can be listed on Exchange mailboxes only.")
+        return HttpResponseRedirect(_mailbox_url(mailbox) + "#folders")
+    # Recorded before the task is queued, so the worker's answer always comes after it.
+    ExchangeFolderListing.objects.update_or_create(
+        mailbox=mailbox, defaults={"requested_at": timezone.now()}
+    )
+    result = enqueue_mailbox_task(
+        "list_exchange_folders", mailbox.pk, what="Listing your Exchange folders"
+    )
+    (messages.success if result.ok else messages.error)(request, result.message)
     return HttpResponseRedirect(_mailbox_url(mailbox) + "#folders")
 
 

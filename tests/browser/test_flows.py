@@ -1,7 +1,8 @@
 """The issue's flows end to end: a real browser (Debian's Chromium), the live server, a real
 Celery worker process on the test database and the EWS emulator.
 
-The worker runs what the pages enqueue; the pages never talk to the emulator themselves.
+The worker runs what the pages enqueue; the pages never talk to the emulator themselves
+(the tests do, to set Exchange up).
 """
 
 import time
@@ -10,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from exchangelib.folders import Folder
 
 from activities.models import Appointment
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from ews_emulator.testing import EmulatorProcess, run_emulator
-from mailboxes.connectors.ews import forget_connections
-from mailboxes.models import Mailbox
+from mailboxes.connectors.ews import account_for, forget_connections
+from mailboxes.models import Mailbox, MailboxTrackingFolder
 from profiles.models import EmailServerProfile
 from tests.api.factories import PASSWORD, make_user
 from tests.browser.conftest import screenshot
@@ -31,10 +33,10 @@ ERIK = ("erik@example.com", "erik-Exchange-1")
 WORKER_WAIT_SECONDS = 60
 
 
-@pytest.fixture(scope="module")
-def ews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    db = tmp_path_factory.mktemp("ews") / "ews.sqlite3"
-    with run_emulator(db, users=[DANA, ERIK]) as emulator:
+@pytest.fixture
+def ews(tmp_path: Path) -> Iterator[EmulatorProcess]:
+    """An emulator of each test's own: the flows count what they find in Exchange."""
+    with run_emulator(tmp_path / "ews.sqlite3", users=[DANA, ERIK]) as emulator:
         yield emulator
 
 
@@ -210,3 +212,38 @@ def test_user_enters_credentials_presses_sync_now_and_sees_the_synced_appointmen
         Appointment.objects.filter(owner_user=erik.user).values_list("subject", flat=True)
     ) == {"Quarterly review", "Seeded appointment 0", "Seeded appointment 1"}
     assert "Nothing to report yet." not in page.inner_text("#status")
+
+
+def test_user_refreshes_the_folder_list_on_a_worker_and_tracks_a_listed_folder(
+    page: Any, live_server: Any, erik: Mailbox, worker: Workers
+) -> None:
+    # given Erik's stored credentials and a folder under his Inbox in Exchange
+    erik.username, erik.password = ERIK
+    erik.save()
+    account = account_for(erik)
+    customers = Folder(parent=account.inbox, name="Customers")
+    customers.save()
+    Folder(parent=customers, name="Globex").save()
+    sign_in(page, live_server.url, "erik")
+    page.goto(f"{live_server.url}/mailboxes/{erik.pk}/")
+    assert page.locator("#id_exchange_folder_id").count() == 1  # typed in until listed
+
+    # when he asks for his folder list
+    page.click("button:has-text('Refresh folder list')")
+    page.wait_for_selector(".message.success")
+    screenshot(page, "flow-c-01-folder-list-requested")
+
+    # then, once the worker has listed them, he picks one from the list
+    reload_until(page, lambda: page.locator("#id_folder").count() == 1, worker)
+    options = page.locator("#id_folder option").all_inner_texts()
+    assert options[1:] == ["Customers", "Customers / Globex"]
+    page.select_option("#id_folder", label="Customers / Globex")
+    screenshot(page, "flow-c-02-folder-picked")
+    page.click("button:has-text('Add folder')")
+    page.wait_for_selector(".message.success")
+    screenshot(page, "flow-c-03-folder-tracked")
+
+    tracked = MailboxTrackingFolder.objects.get(mailbox=erik)
+    assert tracked.exchange_folder_name == "Customers / Globex"
+    assert tracked.exchange_folder_id != customers.id
+    assert "Customers / Globex" in page.inner_text("#folders table")
