@@ -11,6 +11,7 @@ the order of the rows.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -19,6 +20,7 @@ from django.db.models import (
     AutoField,
     BooleanField,
     CharField,
+    DateTimeField,
     Field,
     ForeignKey,
     IntegerField,
@@ -51,8 +53,9 @@ def insert_new(objs: Sequence[Model]) -> None:
         return
     adapters = [_adapter(f, connection) for f in fields]
     qn = connection.ops.quote_name
-    columns = ", ".join(qn(f.column) for f in fields)
-    returning, _ = connection.ops.return_insert_columns([pk])
+    columns = ", ".join(qn(f.column or f.attname) for f in fields)
+    # PostgreSQL's and SQLite's operations both have it (can_return_rows_from_bulk_insert).
+    returning, _ = connection.ops.return_insert_columns([pk])  # type: ignore[attr-defined]
     row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
     batch = max(1, min(ROWS_PER_STATEMENT, _max_parameters(connection) // len(fields)))
     with connection.cursor() as cursor:
@@ -90,4 +93,21 @@ def _adapter(field: Field[Any, Any], connection: Any) -> Callable[[Model], Any]:
     if plain:
         # Python values the drivers take as they are (str, bool, int, None).
         return lambda obj: getattr(obj, attname)
+    if isinstance(field, DateTimeField):
+        # Aware datetimes straight to the backend's adapter; anything else the long way.
+        to_db = connection.ops.adapt_datetimefield_value
+        if connection.vendor == "sqlite" and connection.timezone_name == "UTC":
+            # What Django's SQLite adapter does (naive UTC text), minus its generic steps.
+            def to_db(value: dt.datetime) -> str:
+                return str(value.astimezone(dt.UTC).replace(tzinfo=None))
+
+        def adapt_datetime(obj: Model) -> Any:
+            value = field.pre_save(obj, True)
+            if value is None:
+                return None
+            if value.tzinfo is None:
+                return field.get_db_prep_save(value, connection)
+            return to_db(value)
+
+        return adapt_datetime
     return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), connection)
