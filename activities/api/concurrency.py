@@ -25,9 +25,13 @@ class PreconditionFailed(APIException):
 
 
 def etag_for(instance: Model) -> str:
-    modified_at: datetime = instance.modified_at  # type: ignore[attr-defined]
+    return etag_of(instance.pk, instance.modified_at)  # type: ignore[attr-defined]
+
+
+def etag_of(pk: object, modified_at: datetime) -> str:
+    """The ETag of the record with this primary key and `modified_at`."""
     microseconds = (modified_at - _EPOCH) // timedelta(microseconds=1)
-    return f'"{instance.pk}-{microseconds}"'
+    return f'"{pk}-{microseconds}"'
 
 
 def _listed_tags(header: str) -> list[str]:
