@@ -467,6 +467,11 @@ class FolderSyncState(models.Model):
     last_uid = models.PositiveBigIntegerField(null=True, blank=True)
     is_initial_sync_complete = models.BooleanField(default=False)
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    subfolders_listed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the folders below this one were last listed (contacts from all folders).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
 

@@ -13,6 +13,9 @@ import logging
 from celery import shared_task
 from django.db import transaction
 
+# The whole engine (exchangelib, the converters) is imported as the worker starts, not
+# by its first cycle.
+import mailboxes.sync.act  # noqa: F401
 from mailboxes.models import Mailbox
 from mailboxes.sync import scheduling
 from mailboxes.sync.cycle import run_cycle

@@ -5,10 +5,13 @@ appointments pulled next resolve to them."""
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
 
+from mailboxes.connectors.ews import FolderNotFoundError
 from mailboxes.connectors.ews.folders import subfolders
 from mailboxes.models import FolderSyncState, ItemType, ItemTypeSyncOptions
 from mailboxes.provisioning import ensure_sync_options
@@ -25,14 +28,24 @@ logger = logging.getLogger(__name__)
 
 ORDER = (ItemType.CONTACT, ItemType.APPOINTMENT, ItemType.TASK)
 FOLDER_NAMES = {"calendar": "Calendar", "contacts": "Contacts", "tasks": "Tasks"}
+# How long the list of folders below Contacts is trusted before it is listed again.
+CONTACT_FOLDERS_RELIST = timedelta(hours=1)
 
 
 def run_act(mailbox: Mailbox, ctx: CycleContext) -> None:
     """Sync every enabled item type of the mailbox."""
     if mailbox.user_id is None and mailbox.queue_id is None:
         return
-    ensure_sync_options(mailbox)
     options = {o.item_type: o for o in ItemTypeSyncOptions.objects.filter(mailbox=mailbox)}
+    if len(options) < len(ItemTypeSyncOptions.SYNCED_TYPES):
+        ensure_sync_options(mailbox)
+        options = {o.item_type: o for o in ItemTypeSyncOptions.objects.filter(mailbox=mailbox)}
+    states = {
+        s.folder_id: s
+        for s in FolderSyncState.objects.filter(
+            mailbox=mailbox, protocol=FolderSyncState.Protocol.EWS
+        )
+    }
     for item_type in ORDER:
         option = options.get(item_type)
         if option is None or not option.is_enabled:
@@ -45,36 +58,76 @@ def run_act(mailbox: Mailbox, ctx: CycleContext) -> None:
             account=ctx.ews_account(),
             content_type=ContentType.objects.get_for_model(converter.model),
         )
-        sync_item_type(ts, ctx)
+        sync_item_type(ts, ctx, states)
         ctx.add_processed(ts.processed)
         ctx.add_failed(ts.failed)
 
 
-def folders_of(ts: TypeSync) -> list[tuple[str, str]]:
-    """(folder id, name) pulled for this type: contacts may come from several folders."""
+def folders_of(
+    ts: TypeSync, ctx: CycleContext, states: dict[str, FolderSyncState]
+) -> tuple[list[tuple[str, str]], bool]:
+    """(folder id, name) pulled for this type: contacts may come from several folders.
+
+    The folders below Contacts are listed (one deep FindFolder) at most every
+    `CONTACT_FOLDERS_RELIST`, otherwise the ones found last time are pulled: an idle cycle
+    then costs one request per folder. The second value says whether they were listed now.
+    """
     default = ts.converter.distinguished_folder
     folders = [(default, FOLDER_NAMES[default])]
     if ts.converter.item_type != ItemType.CONTACT:
-        return folders
+        return folders, False
     options = ts.options
     if options.contact_import_scope == options.ContactImportScope.SELECTED_FOLDERS:
-        return [(str(f), str(f)) for f in options.contact_import_folders or [] if f]
-    return folders + subfolders(ts.account, default)
+        return [(str(f), str(f)) for f in options.contact_import_folders or [] if f], False
+    root = states.get(default)
+    listed_at = root.subfolders_listed_at if root is not None else None
+    fresh = listed_at is not None and timezone.now() - listed_at < CONTACT_FOLDERS_RELIST
+    if fresh and not ctx.full_resync:
+        known = [
+            (s.folder_id, s.folder_name)
+            for s in states.values()
+            if s.item_type == ItemType.CONTACT and s.folder_id != default
+        ]
+        return folders + known, False
+    found = subfolders(ts.account, default)
+    found_ids = {folder_id for folder_id, _ in found}
+    # Folders no longer below Contacts (deleted, moved, or selected under an earlier scope)
+    # are no longer pulled; their mappings stay.
+    gone = [
+        folder_id
+        for folder_id, s in states.items()
+        if s.item_type == ItemType.CONTACT and folder_id != default and folder_id not in found_ids
+    ]
+    if gone:
+        FolderSyncState.objects.filter(pk__in=[states.pop(f).pk for f in gone]).delete()
+    return folders + found, True
 
 
-def sync_item_type(ts: TypeSync, ctx: CycleContext) -> None:
-    initial = not FolderSyncState.objects.filter(
-        mailbox=ts.mailbox,
-        protocol=FolderSyncState.Protocol.EWS,
-        folder_id=ts.converter.distinguished_folder,
-        is_initial_sync_complete=True,
-    ).exists()
-    for folder_id, name in folders_of(ts):
-        pull_folder(ts, ctx, folder_id, name)
+def sync_item_type(ts: TypeSync, ctx: CycleContext, states: dict[str, FolderSyncState]) -> None:
+    default = ts.converter.distinguished_folder
+    root = states.get(default)
+    initial = root is None or not root.is_initial_sync_complete
+    folders, listed = folders_of(ts, ctx, states)
+    for folder_id, name in folders:
+        try:
+            states[folder_id] = pull_folder(ts, ctx, folder_id, name, states.get(folder_id))
+        except FolderNotFoundError:
+            if folder_id == default:
+                raise
+            # Deleted since it was listed or selected: list again next cycle.
+            logger.warning("mailbox %s: contacts folder %s is gone", ts.mailbox.pk, name)
+            ts.failed += 1
+            listed = False
+            FolderSyncState.objects.filter(
+                mailbox=ts.mailbox, protocol=FolderSyncState.Protocol.EWS, folder_id=default
+            ).update(subfolders_listed_at=None)
+    if listed:
+        FolderSyncState.objects.filter(
+            mailbox=ts.mailbox, protocol=FolderSyncState.Protocol.EWS, folder_id=default
+        ).update(subfolders_listed_at=timezone.now())
     before = ts.processed
     push_changes(ts, ctx, initial=initial)
     if ts.processed > before and ts.options.crm_to_exchange:
         # Absorb our own writes now (they come back with the change keys we hold), so
         # the stored state is past them and a later delete in Exchange is not lost.
-        default = ts.converter.distinguished_folder
-        pull_folder(ts, ctx, default, FOLDER_NAMES[default])
+        states[default] = pull_folder(ts, ctx, default, FOLDER_NAMES[default], states[default])

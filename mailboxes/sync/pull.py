@@ -48,13 +48,21 @@ logger = logging.getLogger(__name__)
 Decision = ExchangeSyncIdMapping.UserDecision
 
 
-def pull_folder(ts: TypeSync, ctx: CycleContext, folder_id: str, folder_name: str) -> None:
-    state, _ = FolderSyncState.objects.get_or_create(
-        mailbox=ts.mailbox,
-        protocol=FolderSyncState.Protocol.EWS,
-        folder_id=folder_id,
-        defaults={"item_type": ts.converter.item_type, "folder_name": folder_name},
-    )
+def pull_folder(
+    ts: TypeSync,
+    ctx: CycleContext,
+    folder_id: str,
+    folder_name: str,
+    state: FolderSyncState | None = None,
+) -> FolderSyncState:
+    """Pull one folder's changes since its stored state (`state`, if the caller loaded it)."""
+    if state is None:
+        state, _ = FolderSyncState.objects.get_or_create(
+            mailbox=ts.mailbox,
+            protocol=FolderSyncState.Protocol.EWS,
+            folder_id=folder_id,
+            defaults={"item_type": ts.converter.item_type, "folder_name": folder_name},
+        )
     if ctx.full_resync:
         state.sync_state = ""
     full = not state.sync_state
@@ -67,6 +75,8 @@ def pull_folder(ts: TypeSync, ctx: CycleContext, folder_id: str, folder_name: st
             # The next page downloads while this one is written (sync_pages runs ahead).
             for page in sync_pages(folder, sync_state, only_fields=ts.converter.ews_fields):
                 ctx.heartbeat()
+                if not page.changes and page.sync_state == sync_state:
+                    continue  # nothing new and the same state: nothing to write
                 with transaction.atomic():
                     apply_page(ts, page.changes, folder_id, seen if full else None)
                     state.sync_state = page.sync_state
@@ -96,6 +106,7 @@ def pull_folder(ts: TypeSync, ctx: CycleContext, folder_id: str, folder_name: st
             sync_state, full, seen = None, True, set()
     if full:
         forget_vanished(ts, folder_id, seen)
+    return state
 
 
 def forget_vanished(ts: TypeSync, folder_id: str, seen: set[str]) -> None:

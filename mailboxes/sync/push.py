@@ -41,7 +41,12 @@ Decision = ExchangeSyncIdMapping.UserDecision
 
 
 def push_changes(ts: TypeSync, ctx: CycleContext, *, initial: bool) -> None:
-    push_deletes(ts, ctx)
+    # One query for both kinds of flagged mappings: deleted in the CRM, or to overwrite
+    # Exchange (a conflict resolved for the CRM).
+    marked = list(
+        ts.mappings().filter(from_crm_change_type__in=[ChangeType.DELETE, ChangeType.UPDATE])
+    )
+    push_deletes(ts, ctx, [m for m in marked if m.from_crm_change_type == ChangeType.DELETE])
     if not ts.options.crm_to_exchange:
         return
     candidates = ts.records().exclude(
@@ -49,11 +54,7 @@ def push_changes(ts: TypeSync, ctx: CycleContext, *, initial: bool) -> None:
     )
     watermark = ts.mailbox.act_processed_at
     if watermark is not None and not ctx.full_resync:
-        flagged = list(
-            ts.mappings()
-            .filter(from_crm_change_type=ChangeType.UPDATE)
-            .values_list("crm_object_id", flat=True)
-        )
+        flagged = [m.crm_object_id for m in marked if m.from_crm_change_type == ChangeType.UPDATE]
         candidates = (
             ts.records()
             .filter(Q(modified_at__gte=watermark - WATERMARK_MARGIN) | Q(pk__in=flagged))
@@ -231,9 +232,9 @@ def _item_failed(
         )
 
 
-def push_deletes(ts: TypeSync, ctx: CycleContext) -> None:
-    """Records deleted in the CRM: delete their items in Exchange where enabled, else unlink."""
-    doomed = list(ts.mappings().filter(from_crm_change_type=ChangeType.DELETE))
+def push_deletes(ts: TypeSync, ctx: CycleContext, doomed: list[ExchangeSyncIdMapping]) -> None:
+    """Records deleted in the CRM (`doomed`: their mappings): delete their items in Exchange
+    where enabled, else unlink."""
     if not doomed:
         return
     existing = set(

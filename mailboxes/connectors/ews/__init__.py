@@ -6,7 +6,7 @@
 
 Errors: `TransientSyncError(retry_after=...)`, `PermanentSyncError` (from
 `mailboxes.connectors`), and the EWS-specific `InvalidSyncStateError`, `ItemConflictError`,
-`ItemNotFoundError`.
+`ItemNotFoundError`, `FolderNotFoundError`.
 """
 
 from mailboxes.connectors.ews.account import (
@@ -17,6 +17,7 @@ from mailboxes.connectors.ews.account import (
     settings_for,
 )
 from mailboxes.connectors.ews.errors import (
+    FolderNotFoundError,
     InvalidSyncStateError,
     ItemConflictError,
     ItemNotFoundError,
@@ -27,6 +28,7 @@ from mailboxes.connectors.ews.errors import (
 
 __all__ = [
     "EwsSettings",
+    "FolderNotFoundError",
     "InvalidSyncStateError",
     "ItemConflictError",
     "ItemNotFoundError",

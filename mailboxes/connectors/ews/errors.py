@@ -29,6 +29,10 @@ class ItemNotFoundError(SyncError):
     """The item is gone from Exchange (deleted or moved since we last saw it)."""
 
 
+class FolderNotFoundError(SyncError):
+    """The folder is gone from Exchange (deleted since it was listed or selected)."""
+
+
 # Failures that concern the whole mailbox connection and that retrying cannot fix.
 _PERMANENT_MAILBOX: tuple[tuple[type[Exception], str], ...] = (
     (ews.UnauthorizedError, "authentication_failed"),
@@ -72,6 +76,8 @@ def classify(exc: BaseException) -> SyncError | None:
         return ItemConflictError(text, code="ErrorIrresolvableConflict")
     if isinstance(exc, ews.ErrorItemNotFound):
         return ItemNotFoundError(text, code="ErrorItemNotFound")
+    if isinstance(exc, ews.ErrorFolderNotFound):
+        return FolderNotFoundError(text, code="ErrorFolderNotFound")
     for exc_type, code in _PERMANENT_MAILBOX:
         if isinstance(exc, exc_type):
             return PermanentSyncError(text, code=code)

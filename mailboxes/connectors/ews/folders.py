@@ -177,25 +177,31 @@ def fetch_sync_page(
 def sync_pages(
     folder: BaseFolder, sync_state: str | None, *, only_fields: Iterable[str] | None = None
 ) -> Iterator[SyncPage]:
-    """Every page of changes after `sync_state`, the next one fetched while the caller
-    works on the current one (one request ahead, in one helper thread).
+    """Every page of changes after `sync_state`; from the second page on, the next one is
+    fetched while the caller works on the current one (one request ahead, one helper thread).
 
     The caller's database work and the server's and parser's work on the next page overlap;
-    nothing here touches the database. An error fetching a page is raised when the caller
-    asks for that page. Closing the iterator early waits for the request in flight.
+    nothing here touches the database. The first page is fetched in the caller's thread, so
+    an idle folder (one page) starts no thread. An error fetching a page is raised when the
+    caller asks for that page. Closing the iterator early waits for the request in flight.
     """
     fields = tuple(only_fields) if only_fields is not None else None
 
     def fetch(state: str | None) -> SyncPage:
         return fetch_sync_page(folder, state, only_fields=fields)
 
+    page = fetch(sync_state)
+    if page.includes_last_item_in_range or not page.changes:
+        yield page
+        return
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ews-prefetch") as pool:
-        ahead: Future[SyncPage] | None = pool.submit(fetch, sync_state)
-        while ahead is not None:
-            page = ahead.result()
+        while True:
             last = page.includes_last_item_in_range or not page.changes
-            ahead = None if last else pool.submit(fetch, page.sync_state)
+            ahead: Future[SyncPage] | None = None if last else pool.submit(fetch, page.sync_state)
             yield page
+            if ahead is None:
+                return
+            page = ahead.result()
 
 
 def get_items(folder: BaseFolder, ids: Sequence[tuple[str, str | None]]) -> list[Any]:
