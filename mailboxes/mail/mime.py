@@ -79,9 +79,10 @@ class ParsedMessage:
     attachments: list[ParsedAttachment] = field(default_factory=list)
     # Whole messages carried inside this one (message/rfc822 parts): forwards as attachments.
     embedded: list[bytes] = field(default_factory=list)
-    # Problems that may have changed content: the raw message must be kept.
+    # Problems that may have changed content (broken encodings, text decoded with a guessed
+    # charset because the declared one did not fit): shown on the email, raw message kept.
     problems: list[str] = field(default_factory=list)
-    # Harmless oddities worth recording (wrong charset label, missing Date, ...).
+    # Harmless oddities (missing Date, Message-ID, From; winmail.dat left whole).
     notes: list[str] = field(default_factory=list)
     size: int = 0
 
@@ -278,9 +279,10 @@ def _leaf(part: Message, parsed: ParsedMessage, counter: list[int]) -> None:
         ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename
     )
     if is_body_candidate:
-        text, note = decode_bytes(data, part.get_content_charset())
-        if note:
-            parsed.notes.append(note)
+        text, guessed = decode_bytes(data, part.get_content_charset())
+        if guessed:
+            # The declared charset was wrong: the text is a guess a person should see.
+            parsed.problems.append(f"{ctype} part: {guessed}")
         if ctype == "text/plain":
             parsed.body_text = clean(f"{parsed.body_text}\n{text}" if parsed.body_text else text)
         else:

@@ -80,6 +80,19 @@ def test_wrong_and_missing_charsets_are_decoded(mailbox):
 
 
 @pytest.mark.django_db
+def test_a_wrong_charset_label_is_shown_on_the_email_with_the_raw_message(mailbox):
+    raw = (CORPUS / "wrong-charset-declared-utf8-is-cp1252.eml").read_bytes()
+
+    outcome = MailFiler(mailbox).file(raw)
+
+    email = outcome.email
+    assert outcome.outcome == "filed" and email is not None
+    assert "declared charset 'utf-8' did not fit; decoded as cp1252" in email.processing_error
+    with email.raw_mime.open("rb") as handle:
+        assert handle.read() == raw
+
+
+@pytest.mark.django_db
 def test_8bit_headers_and_encoded_words_are_decoded(mailbox):
     filer = MailFiler(mailbox)
     raw8 = filer.file((CORPUS / "raw-8bit-utf8-headers.eml").read_bytes()).email
