@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 
 from crmsync.crypto import multi_fernet
 from mailboxes.history import record_sync_run
-from mailboxes.models import ProcessedMessage, SyncRun
+from mailboxes.models import ExchangeFolderListing, ProcessedMessage, SyncRun
 from tests import factories
 
 
@@ -55,6 +55,11 @@ def every_model(db: None) -> None:
         uid="AAMkMessage1",
         email=email,
         outcome=ProcessedMessage.Outcome.FILED,
+    )
+    ExchangeFolderListing.objects.create(
+        mailbox=mailbox,
+        folders=[{"id": "AAMkFolder1", "name": "Projects", "path": "Projects"}],
+        listed_at=timezone.now(),
     )
 
 
