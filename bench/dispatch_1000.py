@@ -6,6 +6,7 @@ python bench/dispatch_1000.py [--quick]      (--quick: 200 mailboxes)
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -24,7 +25,13 @@ COUNT = 200 if QUICK else 1000
 
 
 def start_workers(n: int) -> list[subprocess.Popen[bytes]]:
-    env = {**os.environ, "CRMSYNC_ENCRYPTION_KEYS": ",".join(_load_keys())}
+    # Workers run as in production: DEBUG off (no SQL query log), so a secret key of their own.
+    env = {
+        **os.environ,
+        "CRMSYNC_ENCRYPTION_KEYS": ",".join(_load_keys()),
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+    }
     workers = []
     for i in range(n):
         log = open(sb.WORKDIR / f"worker{i}.log", "wb")  # noqa: SIM115
@@ -68,6 +75,7 @@ def main() -> None:
         ids = [b.pk for b in boxes]
         Mailbox.objects.filter(pk__in=ids).update(next_due_at=None, last_success_at=None)
         workers = start_workers(2)
+        load_before = sb.load_average()
         started = time.perf_counter()
         dispatch_due_mailboxes.delay()
         bar = tqdm(total=COUNT, desc="idle cycles done")
@@ -93,6 +101,8 @@ def main() -> None:
                 "target_seconds": 60,
                 "cycles_per_second": round(COUNT / elapsed, 1),
                 "mailboxes_with_errors": failed,
+                "load_average_before": load_before,
+                "load_average_after": sb.load_average(),
             }
         )
     finally:

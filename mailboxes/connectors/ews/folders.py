@@ -6,10 +6,11 @@ distinguished id, so opening one costs no request; other folders by their stored
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from exchangelib import Account, ItemId
 from exchangelib.errors import MalformedResponseError, SOAPError
@@ -28,7 +29,8 @@ from exchangelib.folders import (
 from exchangelib.folders.base import BaseFolder
 from exchangelib.items import ID_ONLY, SEND_TO_NONE, BaseItem
 from exchangelib.services import SyncFolderItems
-from exchangelib.util import SOAPNS, ParseError, to_xml
+from exchangelib.services.common import folder_ids_element, shape_element
+from exchangelib.util import SOAPNS, ParseError, add_xml_child, create_element, to_xml
 
 from mailboxes.connectors.ews.errors import exchange_errors, raise_if_error
 
@@ -110,6 +112,32 @@ class _SyncFolderItems(SyncFolderItems):
     already in memory, so it is handed to the parser whole.
     """
 
+    # The ItemShape element of a request, per (shape, fields, API version): exchangelib
+    # rebuilds it field by field for every request, which costs more than parsing an idle
+    # folder's answer.
+    _shapes: ClassVar[dict[tuple[Any, ...], Any]] = {}
+
+    def _partial_get_payload(
+        self, folder: Any, shape: str, additional_fields: Any, sync_state: str | None
+    ) -> Any:
+        payload = create_element(f"m:{self.SERVICE_NAME}")
+        version = self.account.version
+        key = (shape, frozenset(additional_fields or ()), version.api_version)
+        cached = self._shapes.get(key)
+        if cached is None:
+            cached = shape_element(
+                tag=self.shape_tag,
+                shape=shape,
+                additional_fields=additional_fields,
+                version=version,
+            )
+            self._shapes[key] = cached
+        payload.append(copy.deepcopy(cached))
+        payload.append(folder_ids_element(folders=[folder], version=version, tag="m:SyncFolderId"))
+        if sync_state:
+            add_xml_child(payload, "m:SyncState", sync_state)
+        return payload
+
     @classmethod
     def _get_soap_parts(cls, response: Any) -> Any:
         try:
@@ -149,9 +177,7 @@ def fetch_sync_page(
             FieldPath(field=f) for f in folder.allowed_item_fields(version=account.version)
         }
     else:
-        additional_fields = {
-            f for f in folder.normalize_fields(fields=list(only_fields)) if not f.field.is_attribute
-        }
+        additional_fields = _item_fields(folder, tuple(only_fields))
     service = _SyncFolderItems(account=account)
     with exchange_errors():
         changes = list(
@@ -202,6 +228,21 @@ def sync_pages(
             if ahead is None:
                 return
             page = ahead.result()
+
+
+_FIELDS: dict[tuple[Any, ...], set[FieldPath]] = {}
+
+
+def _item_fields(folder: BaseFolder, names: tuple[str, ...]) -> set[FieldPath]:
+    """The field paths a SyncFolderItems asks for, per folder class and version (cached)."""
+    key = (type(folder), names, folder.account.version.api_version)
+    fields = _FIELDS.get(key)
+    if fields is None:
+        fields = {
+            f for f in folder.normalize_fields(fields=list(names)) if not f.field.is_attribute
+        }
+        _FIELDS[key] = fields
+    return set(fields)
 
 
 def get_items(folder: BaseFolder, ids: Sequence[tuple[str, str | None]]) -> list[Any]:
