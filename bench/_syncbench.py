@@ -3,8 +3,10 @@ EWS emulator, and rows for mailboxes on a profile pointing at it."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 import uuid
@@ -13,7 +15,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-WORKDIR = Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
+WORKDIR = Path(tempfile.mkdtemp(prefix="crmsync-syncbench-"))
+if not os.environ.get("CRMSYNC_BENCH_KEEP"):
+    # A full run leaves a few GB of databases behind otherwise.
+    atexit.register(shutil.rmtree, WORKDIR, ignore_errors=True)
 os.environ.setdefault("DEBUG", "true")
 os.environ["CRMSYNC_DATA_DIR"] = str(WORKDIR / "data")
 os.environ["DATABASE_URL"] = f"sqlite:///{WORKDIR / 'bench.sqlite3'}"
