@@ -13,7 +13,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.core.files.base import ContentFile
 from django.core.files.storage import Storage
+from django.db.models.fields.files import FieldFile
 
 from activities.models import ActivityParty, Attachment, Email
 from mailboxes.mail.correlation import email_keys
@@ -40,6 +42,29 @@ class PlannedEmail:
         self.parties.append(party)
 
 
+class StoredFiles:
+    """Files written to storage ahead of their rows, removed again if the rows are not."""
+
+    def __init__(self) -> None:
+        self._stored: list[tuple[Storage, str]] = []
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def save(self, file: FieldFile, name: str, content: bytes) -> None:
+        file.save(name, ContentFile(content), save=False)
+        self._stored.append((file.storage, file.name or name))
+
+    def delete(self, *, since: int = 0) -> None:
+        """Remove the files saved since position `since`."""
+        for storage, name in self._stored[since:]:
+            try:
+                storage.delete(name)
+            except OSError:
+                logger.warning("could not remove %s after a failed filing", name, exc_info=True)
+        del self._stored[since:]
+
+
 class FilingBatch:
     def __init__(self) -> None:
         # Message-ID -> the first email with it that is in the database.
@@ -48,8 +73,8 @@ class FilingBatch:
         self.planned: dict[str, PlannedEmail] = {}
         self.records: list[ProcessedMessage] = []
         self._planned_keys: set[str] = set()
-        # Files written to storage for this batch: removed again if it rolls back.
-        self.stored: list[tuple[Storage, str]] = []
+        # Attachments and raw MIME of the planned emails: removed again if it rolls back.
+        self.files = StoredFiles()
 
     def plan(self, message_id: str, planned: PlannedEmail) -> None:
         for party in planned.parties:
@@ -62,9 +87,6 @@ class FilingBatch:
     def record(self, record: ProcessedMessage | None) -> None:
         if record is not None:
             self.records.append(record)
-
-    def remember_file(self, storage: Storage, name: str) -> None:
-        self.stored.append((storage, name))
 
     def needs_flush(self, lookup_keys: Iterable[str]) -> bool:
         """Whether correlating a message could look for an email that is only planned."""
@@ -84,12 +106,3 @@ class FilingBatch:
         if self.records:
             ProcessedMessage.objects.bulk_create(self.records)
             self.records.clear()
-
-    def delete_files(self, *, since: int = 0) -> None:
-        """Remove the files stored since position `since`: their rows were not written."""
-        for storage, name in self.stored[since:]:
-            try:
-                storage.delete(name)
-            except OSError:
-                logger.warning("could not remove %s after a failed filing", name, exc_info=True)
-        del self.stored[since:]

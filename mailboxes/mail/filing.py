@@ -24,14 +24,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.core.files.base import ContentFile
 from django.db import connection, transaction
-from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 
 from activities.models import ActivityParty, Attachment, ChangeOrigin, Email
 from mailboxes.mail import conf
-from mailboxes.mail.batch import FilingBatch, PlannedEmail
+from mailboxes.mail.batch import FilingBatch, PlannedEmail, StoredFiles
 from mailboxes.mail.correlation import Correlation, correlate, find_tracking_token, lookup_keys
 from mailboxes.mail.forward import forwarded_content
 from mailboxes.mail.mime import Address, ParsedMessage, parse_message, synthetic_message_id
@@ -199,7 +197,7 @@ class MailFiler:
                 outcomes = [self._file_entry(entry, batch) for entry in entries]
                 batch.flush()
         except BaseException:
-            batch.delete_files()
+            batch.files.delete()
             raise
         return outcomes
 
@@ -239,11 +237,11 @@ class MailFiler:
         keys = lookup_keys(entry.message, conversation_id=entry.source.conversation_id)
         if batch.needs_flush(keys):
             batch.flush()
-        stored = len(batch.stored)
+        stored = len(batch.files)
         try:
             return self._file_message(entry, batch)
         except Exception as exc:
-            batch.delete_files(since=stored)
+            batch.files.delete(since=stored)
             logger.exception(
                 "mailbox %s: filing message %s failed", self.mailbox.pk, entry.source.uid
             )
@@ -425,7 +423,7 @@ class MailFiler:
             email.regarding_object_id = correlation.email.regarding_object_id
         if message.problems:
             email.processing_error = clean("; ".join(message.problems))
-            _store(email.raw_mime, _raw_name(), raw, batch)
+            batch.files.save(email.raw_mime, _raw_name(), raw)
 
         planned = PlannedEmail(email)
         for role, addresses in _roles(message).items():
@@ -459,7 +457,7 @@ class MailFiler:
                     f"{self.max_attachment_bytes} bytes (CRMSYNC_MAX_ATTACHMENT_BYTES)"
                 )
             else:
-                _store(attachment.file, attachment.filename, item.payload, batch)
+                batch.files.save(attachment.file, attachment.filename, item.payload)
             planned.attachments.append(attachment)
         return planned
 
@@ -474,6 +472,22 @@ class MailFiler:
         code: str = "mail_not_filed",
     ) -> FilingOutcome:
         """File what cannot be filed properly: the raw MIME, the error, an alert."""
+        files = StoredFiles()
+        try:
+            return self._keep_raw_rows(raw, parsed, source, error, code, files)
+        except BaseException:
+            files.delete()
+            raise
+
+    def _keep_raw_rows(
+        self,
+        raw: bytes,
+        parsed: ParsedMessage,
+        source: MessageSource,
+        error: str,
+        code: str,
+        files: StoredFiles,
+    ) -> FilingOutcome:
         with transaction.atomic():
             email = Email(
                 owner_user_id=self.mailbox.user_id,
@@ -489,7 +503,7 @@ class MailFiler:
                 change_origin=ChangeOrigin.SYNC,
                 change_origin_mailbox=self.mailbox,
             )
-            email.raw_mime.save(_raw_name(), ContentFile(raw), save=False)
+            files.save(email.raw_mime, _raw_name(), raw)
             email.save()
             Alert.objects.create(
                 mailbox=self.mailbox,
@@ -518,12 +532,6 @@ def _roles(message: ParsedMessage) -> dict[str, list[Address]]:
 
 def _raw_name() -> str:
     return f"{uuid.uuid4().hex}.eml"
-
-
-def _store(file: FieldFile, name: str, content: bytes, batch: FilingBatch) -> None:
-    """Write a file now (its row comes at the batch's flush); removed if the batch fails."""
-    file.save(name, ContentFile(content), save=False)
-    batch.remember_file(file.storage, file.name or name)
 
 
 def _first_emails(message_ids: Sequence[str]) -> dict[str, Email]:
