@@ -96,7 +96,7 @@ def _pull_folder(
                 ProcessedMessage.objects.filter(
                     mailbox=mailbox, protocol=Protocol.EWS, folder_id=folder.id, uid=item.id
                 ).update(folder_id=f"{folder.id}#removed")
-        done = filer.processed_uids(Protocol.EWS, folder.id)
+        done = filer.processed_among(Protocol.EWS, folder.id, [i.id for i in created])
         pending = [i for i in created if i.id not in done]
         for batch_start in range(0, len(pending), conf.incoming_batch()):
             batch = pending[batch_start : batch_start + conf.incoming_batch()]

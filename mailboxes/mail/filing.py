@@ -126,6 +126,23 @@ class MailFiler:
             ).values_list("uid", flat=True)
         )
 
+    def processed_among(
+        self, protocol: str, folder_id: str, uids: Sequence[str], uid_validity: int = 0
+    ) -> set[str]:
+        """Which of `uids` were processed before: looked up by uid, not the whole folder."""
+        found: set[str] = set()
+        for start in range(0, len(uids), _LOOKUP_CHUNK):
+            found.update(
+                ProcessedMessage.objects.filter(
+                    mailbox=self.mailbox,
+                    protocol=protocol,
+                    folder_id=folder_id,
+                    uid_validity=uid_validity,
+                    uid__in=uids[start : start + _LOOKUP_CHUNK],
+                ).values_list("uid", flat=True)
+            )
+        return found
+
     def _processed(
         self, source: MessageSource, outcome: str, email: Email | None
     ) -> ProcessedMessage | None:

@@ -116,7 +116,7 @@ def pull_imap(mailbox: Mailbox, filer: MailFiler, *, max_messages: int) -> Incom
             if not uids:
                 _touch(state, complete=True)
                 continue
-            done = filer.processed_uids(Protocol.IMAP, folder, validity)
+            done = filer.processed_among(Protocol.IMAP, folder, [str(u) for u in uids], validity)
             pending = [u for u in uids if str(u) not in done]
             room = max_messages - result.fetched
             if len(pending) > room:
