@@ -127,7 +127,9 @@ def sync_item_type(ts: TypeSync, ctx: CycleContext, states: dict[str, FolderSync
         ).update(subfolders_listed_at=timezone.now())
     before = ts.processed
     push_changes(ts, ctx, initial=initial)
-    if ts.processed > before and ts.options.crm_to_exchange:
+    pulled_default = any(folder_id == default for folder_id, _ in folders)
+    if ts.processed > before and ts.options.crm_to_exchange and pulled_default:
         # Absorb our own writes now (they come back with the change keys we hold), so
-        # the stored state is past them and a later delete in Exchange is not lost.
+        # the stored state is past them and a later delete in Exchange is not lost. (Not
+        # when contacts come from selected folders only: the default one is not imported.)
         states[default] = pull_folder(ts, ctx, default, FOLDER_NAMES[default], states[default])

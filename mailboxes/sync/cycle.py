@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from mailboxes.history import outcome_of, record_sync_run
 from mailboxes.models import Alert, Mailbox
 from mailboxes.sync import scheduling
 from mailboxes.sync.errors import PermanentSyncError, SyncError, TransientSyncError
@@ -226,6 +227,15 @@ def _run_claimed(
     fields = _status_fields(mailbox, ctx, result, started, error, failed_channel)
     if not scheduling.release_claim(claim, **fields):
         logger.warning("mailbox %s: claim expired before the cycle ended", mailbox.pk)
+    record_sync_run(
+        mailbox,
+        started,
+        result.duration_ms,
+        result.items_processed,
+        result.items_failed,
+        outcome_of(error),
+        f"{error.code}: {error.message}" if error is not None else "",
+    )
     _alert_if_failed(mailbox, fields, error)
     return result
 

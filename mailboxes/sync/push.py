@@ -19,16 +19,17 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from activities.models import Appointment, ChangeOrigin
+from activities.models import ActivityParty, Appointment, ChangeOrigin
 from mailboxes.connectors.ews import ItemConflictError, ItemNotFoundError, classify
 from mailboxes.connectors.ews.folders import delete_items, open_folder, save_changes, save_new
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping
-from mailboxes.sync.converters import fingerprint
-from mailboxes.sync.converters.appointments import AppointmentConverter
+from mailboxes.sync.converters import Canonical, fingerprint
+from mailboxes.sync.converters.appointments import ATTENDEE_ROLES, AppointmentConverter
 from mailboxes.sync.converters.common import date_iso
 from mailboxes.sync.converters.contacts import ContactConverter
 from mailboxes.sync.cycle import CycleContext
 from mailboxes.sync.errors import SyncError, TransientSyncError
+from mailboxes.sync.occurrences import push_exceptions
 from mailboxes.sync.records import TypeSync
 
 logger = logging.getLogger(__name__)
@@ -54,14 +55,22 @@ def push_changes(ts: TypeSync, ctx: CycleContext, *, initial: bool) -> None:
     )
     watermark = ts.mailbox.act_processed_at
     if watermark is not None and not ctx.full_resync:
+        since = watermark - WATERMARK_MARGIN
         flagged = [m.crm_object_id for m in marked if m.from_crm_change_type == ChangeType.UPDATE]
+        forced = Q(pk__in=flagged)
+        if isinstance(ts.converter, AppointmentConverter):
+            # A series whose exception (a child appointment) was changed in the CRM.
+            forced |= Q(
+                pk__in=Appointment.objects.filter(
+                    ts.owner_filter(), series_master__isnull=False, modified_at__gte=since
+                )
+                .exclude(change_origin=ChangeOrigin.SYNC, change_origin_mailbox=ts.mailbox)
+                .values("series_master_id")
+            )
         candidates = (
             ts.records()
-            .filter(Q(modified_at__gte=watermark - WATERMARK_MARGIN) | Q(pk__in=flagged))
-            .exclude(
-                Q(change_origin=ChangeOrigin.SYNC, change_origin_mailbox=ts.mailbox)
-                & ~Q(pk__in=flagged)
-            )
+            .filter(Q(modified_at__gte=since) | forced)
+            .exclude(Q(change_origin=ChangeOrigin.SYNC, change_origin_mailbox=ts.mailbox) & ~forced)
         )
     ids = list(candidates.order_by("pk").values_list("pk", flat=True))
     done = 0
@@ -95,6 +104,7 @@ def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool) -> None:
     folder = open_folder(ts.account, converter.distinguished_folder)
     creates: list[tuple[Any, Any, str]] = []
     updates: list[tuple[Any, ExchangeSyncIdMapping, Any, str]] = []
+    series: dict[int, Canonical] = {}  # recurring masters with exceptions to write after them
     for record in records:
         mapping = mappings.get(record.pk)
         if mapping is not None and (
@@ -105,6 +115,10 @@ def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool) -> None:
             continue
         canonical = converter.record_canonical(record)
         crm_fp = fingerprint(canonical)
+        if canonical.get("recurrence") and (
+            canonical["modified_occurrences"] or canonical["deleted_occurrences"]
+        ):
+            series[record.pk] = canonical
         if mapping is None:
             if isinstance(record, Appointment) and not record.ical_uid:
                 # Our own UID lets a retry after a crash find the item it created.
@@ -120,16 +134,66 @@ def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool) -> None:
         item = converter.build_item(canonical, stamp_categories=ts.stamp, folder=folder)
         item.id, item.changekey = mapping.exchange_item_id, mapping.change_key
         updates.append((record, mapping, item, crm_fp))
-    _create(ts, folder, creates, initial=initial)
-    _update(ts, updates)
+    # The first sync of a mailbox invites nobody (its meetings were sent long ago, or by
+    # the CRM); afterwards a meeting created or changed in the CRM reaches its attendees.
+    notify = {r.pk for r in records if _notifies(ts, r, initial=initial)}
+    for send in (False, True):
+        _create(ts, folder, [c for c in creates if (c[0].pk in notify) == send], send=send)
+        _update(ts, [u for u in updates if (u[0].pk in notify) == send], send=send)
+    if series:
+        written = (
+            ts.mappings()
+            .filter(crm_object_id__in=list(series))
+            .exclude(exchange_item_id__startswith="pending:")
+        )
+        for mapping in written:
+            _push_exceptions(ts, folder, mapping, series[mapping.crm_object_id], notify)
 
 
-def _create(
-    ts: TypeSync, folder: Any, creates: list[tuple[Any, Any, str]], *, initial: bool
+def _push_exceptions(
+    ts: TypeSync,
+    folder: Any,
+    mapping: ExchangeSyncIdMapping,
+    canonical: Canonical,
+    notify: set[int],
 ) -> None:
+    """The series' modified and deleted occurrences, once the series itself is written."""
+    try:
+        push_exceptions(
+            folder,
+            mapping.exchange_item_id,
+            canonical,
+            delete_mode=ts.options.exchange_delete_mode,
+            send=mapping.crm_object_id in notify,
+        )
+    except SyncError as exc:
+        if isinstance(exc, TransientSyncError):
+            raise
+        ts.failed += 1
+        logger.warning(
+            "mailbox %s: exceptions of series %s refused: %s",
+            ts.mailbox.pk,
+            mapping.crm_object_id,
+            exc,
+        )
+
+
+def _notifies(ts: TypeSync, record: Any, *, initial: bool) -> bool:
+    """Whether writing this record to Exchange sends meeting requests or updates: not in
+    the first sync, only for meetings with attendees that this mailbox organizes."""
+    if initial or not isinstance(record, Appointment):
+        return False
+    parties = list(record.parties.all())
+    organizer = next((p for p in parties if p.role == ActivityParty.Role.ORGANIZER), None)
+    if organizer is not None and organizer.address.lower() != ts.mailbox.email_address.lower():
+        return False
+    return any(p.role in ATTENDEE_ROLES.values() and p.address for p in parties)
+
+
+def _create(ts: TypeSync, folder: Any, creates: list[tuple[Any, Any, str]], *, send: bool) -> None:
     if not creates:
         return
-    results = save_new([item for _, item, _ in creates], folder)
+    results = save_new([item for _, item, _ in creates], folder, send_invitations=send)
     now = timezone.now()
     new_mappings = []
     for (record, item, crm_fp), result in zip(creates, results, strict=True):
@@ -159,11 +223,15 @@ def _create(
     ts.processed += len(new_mappings)
 
 
-def _update(ts: TypeSync, updates: list[tuple[Any, ExchangeSyncIdMapping, Any, str]]) -> None:
+def _update(
+    ts: TypeSync, updates: list[tuple[Any, ExchangeSyncIdMapping, Any, str]], *, send: bool
+) -> None:
     if not updates:
         return
     fields = list(ts.converter.update_fields)
-    results = save_changes([(item, fields) for _, _, item, _ in updates], ts.account)
+    results = save_changes(
+        [(item, fields) for _, _, item, _ in updates], ts.account, send_updates=send
+    )
     now = timezone.now()
     done = []
     for (record, mapping, _, crm_fp), result in zip(updates, results, strict=True):

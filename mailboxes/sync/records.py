@@ -65,8 +65,13 @@ class TypeSync:
             mailbox=self.mailbox, crm_content_type=self.content_type
         )
 
-    def item_canonical(self, item: Any) -> Canonical:
-        canonical = self.converter.item_canonical(item)
+    def item_canonical(
+        self, item: Any, occurrence_subjects: dict[str, str] | None = None
+    ) -> Canonical:
+        if isinstance(self.converter, AppointmentConverter):
+            canonical = self.converter.item_canonical(item, occurrence_subjects)
+        else:
+            canonical = self.converter.item_canonical(item)
         # Categories we stamp on what we write are ours, not the user's.
         stamp = set(self.stamp)
         if stamp:
@@ -178,7 +183,7 @@ def replace_occurrences(
             children.append(
                 Appointment(
                     **ts.owner_fields(),
-                    subject=master.subject,
+                    subject=(occurrence.get("subject") or master.subject)[:500],
                     location=master.location,
                     start=start,
                     end=max(end or start, start),

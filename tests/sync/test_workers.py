@@ -1,5 +1,6 @@
 """End to end with real Celery worker processes on the test database."""
 
+import itertools
 import time
 from collections.abc import Callable
 
@@ -7,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from activities.models import Contact
-from mailboxes.models import ExchangeSyncIdMapping, Mailbox
+from mailboxes.models import ExchangeSyncIdMapping, Mailbox, SyncRun
 from mailboxes.tasks import dispatch_due_mailboxes, sync_mailbox
 from tests.sync.helpers import emulated_mailbox, exchange_profile, sync
 from tests.sync.workers import Workers
@@ -58,6 +59,13 @@ def test_two_workers_dispatch_every_due_mailbox_once_and_never_together(
     assert "crashed" not in log
     assert "IntegrityError" not in log
     assert "synced" in log
+    # and no two cycles of one mailbox overlapped in time (each cycle is recorded with its
+    # start and end, taken while its worker held the claim)
+    runs = list(SyncRun.objects.filter(mailbox__in=boxes).order_by("mailbox_id", "started_at"))
+    assert len(runs) >= len(boxes)
+    for before, after in itertools.pairwise(runs):
+        if before.mailbox_id == after.mailbox_id:
+            assert after.started_at >= before.finished_at, (before, after)
 
 
 def test_a_worker_killed_mid_sync_loses_nothing_and_duplicates_nothing(

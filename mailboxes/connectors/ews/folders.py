@@ -27,7 +27,13 @@ from exchangelib.folders import (
     Tasks,
 )
 from exchangelib.folders.base import BaseFolder
-from exchangelib.items import ID_ONLY, SEND_TO_NONE, BaseItem
+from exchangelib.items import (
+    ID_ONLY,
+    SEND_TO_ALL_AND_SAVE_COPY,
+    SEND_TO_CHANGED_AND_SAVE_COPY,
+    SEND_TO_NONE,
+    BaseItem,
+)
 from exchangelib.services import SyncFolderItems
 from exchangelib.services.common import folder_ids_element, shape_element
 from exchangelib.util import SOAPNS, ParseError, add_xml_child, create_element, to_xml
@@ -245,18 +251,30 @@ def _item_fields(folder: BaseFolder, names: tuple[str, ...]) -> set[FieldPath]:
     return set(fields)
 
 
-def get_items(folder: BaseFolder, ids: Sequence[tuple[str, str | None]]) -> list[Any]:
+def get_items(
+    folder: BaseFolder,
+    ids: Sequence[tuple[str, str | None]],
+    *,
+    only_fields: Sequence[str] | None = None,
+) -> list[Any]:
     """GetItem for (id, change key) pairs; missing items come back as exception objects."""
     if not ids:
         return []
     with exchange_errors():
         return list(
-            folder.account.fetch(ids=[ItemId(id=i, changekey=ck) for i, ck in ids], folder=folder)
+            folder.account.fetch(
+                ids=[ItemId(id=i, changekey=ck) for i, ck in ids],
+                folder=folder,
+                only_fields=list(only_fields) if only_fields is not None else None,
+            )
         )
 
 
-def save_new(items: Sequence[BaseItem], folder: BaseFolder) -> list[Any]:
-    """CreateItem in `folder` for each item, in one request; meetings invite nobody."""
+def save_new(
+    items: Sequence[BaseItem], folder: BaseFolder, *, send_invitations: bool = False
+) -> list[Any]:
+    """CreateItem in `folder` for each item, in one request; meetings invite their attendees
+    only with `send_invitations` (keeping a copy in Sent Items)."""
     if not items:
         return []
     account = folder.account
@@ -266,13 +284,18 @@ def save_new(items: Sequence[BaseItem], folder: BaseFolder) -> list[Any]:
                 folder=folder,
                 items=list(items),
                 message_disposition="SaveOnly",
-                send_meeting_invitations=SEND_TO_NONE,
+                send_meeting_invitations=SEND_TO_ALL_AND_SAVE_COPY
+                if send_invitations
+                else SEND_TO_NONE,
             )
         )
 
 
-def save_changes(items: Sequence[tuple[BaseItem, list[str]]], account: Account) -> list[Any]:
-    """UpdateItem with each item's change key, so a concurrent change in Exchange is refused."""
+def save_changes(
+    items: Sequence[tuple[BaseItem, list[str]]], account: Account, *, send_updates: bool = False
+) -> list[Any]:
+    """UpdateItem with each item's change key, so a concurrent change in Exchange is refused;
+    with `send_updates`, meetings send updates to the attendees concerned by the change."""
     if not items:
         return []
     with exchange_errors():
@@ -281,7 +304,9 @@ def save_changes(items: Sequence[tuple[BaseItem, list[str]]], account: Account) 
                 items=list(items),
                 conflict_resolution="NeverOverwrite",
                 message_disposition="SaveOnly",
-                send_meeting_invitations_or_cancellations=SEND_TO_NONE,
+                send_meeting_invitations_or_cancellations=SEND_TO_CHANGED_AND_SAVE_COPY
+                if send_updates
+                else SEND_TO_NONE,
                 suppress_read_receipts=True,
             )
         )

@@ -216,8 +216,13 @@ class AppointmentConverter:
         "ical_uid",
     )
 
-    def item_canonical(self, item: Any) -> Canonical:
+    def item_canonical(
+        self, item: Any, occurrence_subjects: dict[str, str] | None = None
+    ) -> Canonical:
+        """The item's canonical form; `occurrence_subjects` ({occurrence id: subject}) gives
+        its modified occurrences their own subjects, else they carry the series' subject."""
         tz_name = tz_name_of(getattr(item, "_start_timezone", None))
+        subjects = occurrence_subjects or {}
         if item.is_all_day:
             start = item.start.isoformat() if item.start is not None else None
             end = item.end.isoformat() if item.end is not None else None
@@ -272,6 +277,7 @@ class AppointmentConverter:
                         "original_start": utc_iso(o.original_start),
                         "start": utc_iso(o.start),
                         "end": utc_iso(o.end),
+                        "subject": subjects.get(o.id, item.subject or ""),
                     }
                     for o in item.modified_occurrences or []
                 ),
@@ -340,6 +346,7 @@ class AppointmentConverter:
                         "original_start": utc_iso(e.original_start),
                         "start": utc_iso(e.start),
                         "end": utc_iso(e.end),
+                        "subject": e.subject,
                     }
                     for e in exceptions
                     if not e.is_cancelled
