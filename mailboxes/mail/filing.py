@@ -229,8 +229,11 @@ class MailFiler:
             if self.mailbox.is_forward_mailbox:
                 entry.target, entry.message, inner_raw = self._forward_target(parsed)
                 entry.message_raw = inner_raw if inner_raw is not None else raw
-                # The forward's own problems (an undecodable outer part) still matter.
-                entry.message.problems = [*parsed.problems, *entry.message.problems]
+                # The forward's own problems (an undecodable outer part) still matter; the
+                # forwarded message may be the forward itself, or share its list.
+                entry.message.problems = list(
+                    dict.fromkeys([*parsed.problems, *entry.message.problems])
+                )
             else:
                 entry.target, entry.message, entry.message_raw = self._target(), parsed, raw
             entry.message_id = entry.message.message_id or synthetic_message_id(
@@ -422,7 +425,7 @@ class MailFiler:
                 or (correlation.email.conversation_id if correlation else ""),
                 512,
             ),
-            tracking_token=find_tracking_token(message.subject),
+            tracking_token=clean(find_tracking_token(message.subject), 64),
             from_address=message.sender.address if message.sender else "",
             body_text=message.body_text,
             body_html=message.body_html,

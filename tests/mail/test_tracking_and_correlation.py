@@ -202,3 +202,16 @@ def test_normalize_subject(subject, normalized, settings):
     settings.CRMSYNC_TRACKING_TOKEN_PREFIX = "CRM:"
     settings.CRMSYNC_TRACKING_TOKEN_DIGITS = 7
     assert normalize_subject(subject) == normalized
+
+
+@pytest.mark.django_db
+def test_an_overlong_token_in_a_subject_does_not_stop_filing(imap_profile, make_mailbox):
+    from mailboxes.mail.filing import MailFiler
+
+    mailbox = make_mailbox(imap_profile)
+
+    outcome = MailFiler(mailbox).file(build(subject="Order CRM:" + "1" * 100))
+
+    assert outcome.outcome == "filed" and outcome.email is not None
+    assert outcome.email.tracking_token == ("CRM:" + "1" * 100)[:64]
+    assert outcome.email.processing_error == ""
