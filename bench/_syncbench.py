@@ -6,9 +6,13 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import secrets
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -87,6 +91,67 @@ def mailbox(ews: EmulatorProcess, prof: EmailServerProfile, *, create: bool = Tr
         outgoing_delivery_method=OutgoingDeliveryMethod.NONE,
         act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
     )
+
+
+def production_env() -> dict[str, str]:
+    """The environment of worker and listener processes: as in production, DEBUG off (no
+    SQL query log), hence a secret key and the encryption keys of their own."""
+    from crmsync.crypto import _load_keys
+
+    return {
+        **os.environ,
+        "CRMSYNC_ENCRYPTION_KEYS": ",".join(_load_keys()),
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+    }
+
+
+def start_process(args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+    """`python <args>` in the project directory, its output in the working directory."""
+    log = open(WORKDIR / f"{log_name}.log", "wb")  # noqa: SIM115 (open while it runs)
+    return subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=production_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def start_workers(n: int) -> list[subprocess.Popen[bytes]]:
+    """`n` Celery worker processes (solo pool), given a few seconds to start."""
+    workers = [
+        start_process(
+            [
+                "-m",
+                "celery",
+                "-A",
+                "crmsync",
+                "worker",
+                "--pool=solo",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"bench{i}@%h",
+                "--loglevel=WARNING",
+            ],
+            f"worker{i}",
+        )
+        for i in range(n)
+    ]
+    time.sleep(4)
+    return workers
+
+
+def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def load_average() -> float:

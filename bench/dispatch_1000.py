@@ -5,9 +5,6 @@ python bench/dispatch_1000.py [--quick]      (--quick: 200 mailboxes)
 
 from __future__ import annotations
 
-import os
-import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -15,51 +12,12 @@ import time
 import _syncbench as sb
 from tqdm import tqdm
 
-from crmsync.crypto import _load_keys
 from mailboxes.models import Mailbox
 from mailboxes.sync.cycle import run_cycle
 from mailboxes.tasks import dispatch_due_mailboxes
 
 QUICK = "--quick" in sys.argv
 COUNT = 200 if QUICK else 1000
-
-
-def start_workers(n: int) -> list[subprocess.Popen[bytes]]:
-    # Workers run as in production: DEBUG off (no SQL query log), so a secret key of their own.
-    env = {
-        **os.environ,
-        "CRMSYNC_ENCRYPTION_KEYS": ",".join(_load_keys()),
-        "DEBUG": "false",
-        "SECRET_KEY": secrets.token_urlsafe(50),
-    }
-    workers = []
-    for i in range(n):
-        log = open(sb.WORKDIR / f"worker{i}.log", "wb")  # noqa: SIM115
-        workers.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "crmsync",
-                    "worker",
-                    "--pool=solo",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--without-heartbeat",
-                    "-n",
-                    f"bench{i}@%h",
-                    "--loglevel=WARNING",
-                ],
-                cwd=sb.ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    time.sleep(4)
-    return workers
 
 
 def main() -> None:
@@ -74,7 +32,7 @@ def main() -> None:
             run_cycle(box.pk, respect_limit=False)
         ids = [b.pk for b in boxes]
         Mailbox.objects.filter(pk__in=ids).update(next_due_at=None, last_success_at=None)
-        workers = start_workers(2)
+        workers = sb.start_workers(2)
         load_before = sb.load_average()
         started = time.perf_counter()
         dispatch_due_mailboxes.delay()
@@ -106,13 +64,7 @@ def main() -> None:
             }
         )
     finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        sb.stop_processes(workers)
         ews.stop()
 
 
