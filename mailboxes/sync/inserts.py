@@ -27,6 +27,7 @@ from django.db.models import (
     Model,
     TextField,
 )
+from django.utils import timezone
 
 # PostgreSQL's protocol carries at most 65,535 parameters per statement.
 MAX_PARAMETERS = 65_535
@@ -51,7 +52,8 @@ def insert_new(objs: Sequence[Model]) -> None:
     if not connection.features.can_return_rows_from_bulk_insert:
         model._default_manager.bulk_create(objs)
         return
-    adapters = [_adapter(f, connection) for f in fields]
+    now = timezone.now()
+    adapters = [_adapter(f, connection, now) for f in fields]
     qn = connection.ops.quote_name
     columns = ", ".join(qn(f.column or f.attname) for f in fields)
     # PostgreSQL's and SQLite's operations both have it (can_return_rows_from_bulk_insert).
@@ -86,8 +88,9 @@ def _max_parameters(connection: Any) -> int:
     return int(connection.features.max_query_params or MAX_PARAMETERS)
 
 
-def _adapter(field: Field[Any, Any], connection: Any) -> Callable[[Model], Any]:
-    """A function giving the database value of `field` for an instance."""
+def _adapter(field: Field[Any, Any], connection: Any, now: dt.datetime) -> Callable[[Model], Any]:
+    """A function giving the database value of `field` for an instance; `now` for the
+    automatic timestamps of the whole statement (created_at, modified_at)."""
     attname = field.attname
     plain = isinstance(field, CharField | TextField | BooleanField | IntegerField | ForeignKey)
     if plain:
@@ -100,6 +103,15 @@ def _adapter(field: Field[Any, Any], connection: Any) -> Callable[[Model], Any]:
             # What Django's SQLite adapter does (naive UTC text), minus its generic steps.
             def to_db(value: dt.datetime) -> str:
                 return str(value.astimezone(dt.UTC).replace(tzinfo=None))
+
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            stamped = to_db(now)
+
+            def stamp(obj: Model) -> Any:
+                setattr(obj, attname, now)
+                return stamped
+
+            return stamp
 
         def adapt_datetime(obj: Model) -> Any:
             value = field.pre_save(obj, True)
