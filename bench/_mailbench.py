@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -37,7 +39,11 @@ def setup_django(workdir: Path) -> None:
 
 
 def workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
+    """A fresh working folder (database, media), removed at exit unless CRMSYNC_BENCH_KEEP."""
+    path = Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
+    if not os.environ.get("CRMSYNC_BENCH_KEEP"):
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def message_sizes(count: int, seed: int = 7) -> list[int]:
