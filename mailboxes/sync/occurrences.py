@@ -1,9 +1,10 @@
 """The exceptions of recurring series: modified and deleted occurrences, both ways.
 
 Exchange lists a series' exceptions on its master (`ModifiedOccurrences` with each one's
-times and id, `DeletedOccurrences`); an exception's own subject needs a GetItem of the
-occurrence. The CRM keeps each exception as a child appointment of the master
-(`series_master`, `original_start`, `is_cancelled`).
+times and id, `DeletedOccurrences`); an exception's own subject, location, body and busy
+status need a GetItem of the occurrence. Attendees of a single occurrence are not synced:
+an exception has those of its series. The CRM keeps each exception as a child appointment
+of the master (`series_master`, `original_start`, `is_cancelled`).
 
 From the CRM to Exchange, an occurrence becomes an exception by UpdateItem on it, and is
 deleted by DeleteItem; an occurrence that is not an exception yet is found by its original
@@ -23,27 +24,32 @@ from exchangelib import CalendarItem
 from mailboxes.connectors.ews import exchange_errors, raise_if_error
 from mailboxes.connectors.ews.folders import delete_items, get_items, save_changes
 from mailboxes.sync.converters import Canonical
+from mailboxes.sync.converters.appointments import BUSY_TO_EWS, exception_fields
 from mailboxes.sync.converters.common import ews_datetime, parse_utc, utc_iso
 
 logger = logging.getLogger(__name__)
 
-OCCURRENCE_FIELDS = ("subject", "start", "end")
+# What an exception may change of its series (besides its times), as exchangelib names it.
+DETAIL_FIELDS = ("subject", "location", "body", "legacy_free_busy_status")
+OCCURRENCE_FIELDS = ("start", "end", *DETAIL_FIELDS)
 MASTER_FIELDS = ("uid", "modified_occurrences", "deleted_occurrences")
+COMPARED = ("start", "end", "subject", "location", "description", "busy_status")
 
 
-def occurrence_subjects(folder: Any, series: Sequence[Any]) -> dict[str, str]:
-    """{occurrence id: subject} of the modified occurrences of these series (one GetItem)."""
+def modified_occurrences(folder: Any, series: Sequence[Any]) -> dict[str, Any]:
+    """{occurrence id: occurrence} of the modified occurrences of these series, with their
+    own subject, location, body and busy status (one GetItem)."""
     ids = [
         (o.id, o.changekey)
         for item in series
         for o in getattr(item, "modified_occurrences", None) or []
         if o.id
     ]
-    subjects = {}
-    for occurrence in get_items(folder, ids, only_fields=("subject",)):
+    found = {}
+    for occurrence in get_items(folder, ids, only_fields=DETAIL_FIELDS):
         if not isinstance(occurrence, BaseException):
-            subjects[occurrence.id] = occurrence.subject or ""
-    return subjects
+            found[occurrence.id] = occurrence
+    return found
 
 
 def push_exceptions(
@@ -84,11 +90,11 @@ def push_exceptions(
             continue
         want = modified[original_start]
         have = current.get(ref[0])
-        if have is not None and (
-            (utc_iso(have.start), utc_iso(have.end), have.subject or "")
-            == (want["start"], want["end"], want["subject"])
-        ):
-            continue
+        if have is not None:
+            now = {"start": utc_iso(have.start), "end": utc_iso(have.end)}
+            now |= exception_fields(have, None)
+            if all(now[key] == want[key] for key in COMPARED):
+                continue
         start, end = parse_utc(want["start"]), parse_utc(want["end"])
         assert start is not None and end is not None
         item = CalendarItem(
@@ -99,8 +105,11 @@ def push_exceptions(
             subject=want["subject"],
             start=ews_datetime(start, tz_name),
             end=ews_datetime(max(start, end), tz_name),
+            location=want["location"] or None,
+            body=want["description"] or None,
+            legacy_free_busy_status=BUSY_TO_EWS.get(want["busy_status"], "Busy"),
         )
-        updates.append((item, ["subject", "start", "end"]))
+        updates.append((item, list(OCCURRENCE_FIELDS)))
     for result in save_changes(updates, folder.account, send_updates=send):
         raise_if_error(result)
     for result in delete_items(folder.account, deletes, mode=delete_mode):

@@ -35,7 +35,7 @@ from mailboxes.sync.converters.common import (
 from mailboxes.sync.converters.contacts import ContactConverter
 from mailboxes.sync.cycle import CycleContext
 from mailboxes.sync.inserts import insert_new
-from mailboxes.sync.occurrences import occurrence_subjects
+from mailboxes.sync.occurrences import modified_occurrences
 from mailboxes.sync.records import (
     TypeSync,
     link_accounts,
@@ -169,8 +169,8 @@ def apply_page(
         seen.update(item.id for item in upserts)
     ids = [item.id for item in upserts] + deleted_ids
     mappings = {m.exchange_item_id: m for m in ts.mappings().filter(exchange_item_id__in=ids)}
-    # Exceptions' own subjects, for the series that are new or changed (one GetItem).
-    subjects = occurrence_subjects(
+    # Exceptions' own fields, for the series that are new or changed (one GetItem).
+    exceptions = modified_occurrences(
         open_folder(ts.account, folder_id),
         [
             item
@@ -179,7 +179,7 @@ def apply_page(
             and (item.id not in mappings or mappings[item.id].change_key != item.changekey)
         ],
     )
-    canonicals = {item.id: ts.item_canonical(item, subjects) for item in upserts}
+    canonicals = {item.id: ts.item_canonical(item, exceptions) for item in upserts}
     fingerprints = {item_id: fingerprint(c) for item_id, c in canonicals.items()}
     records = load_records(ts, [m.crm_object_id for m in mappings.values()])
     matches = match_unmapped(ts, [i for i in upserts if i.id not in mappings], canonicals)

@@ -65,11 +65,9 @@ class TypeSync:
             mailbox=self.mailbox, crm_content_type=self.content_type
         )
 
-    def item_canonical(
-        self, item: Any, occurrence_subjects: dict[str, str] | None = None
-    ) -> Canonical:
+    def item_canonical(self, item: Any, occurrences: dict[str, Any] | None = None) -> Canonical:
         if isinstance(self.converter, AppointmentConverter):
-            canonical = self.converter.item_canonical(item, occurrence_subjects)
+            canonical = self.converter.item_canonical(item, occurrences)
         else:
             canonical = self.converter.item_canonical(item)
         # Categories we stamp on what we write are ours, not the user's.
@@ -184,7 +182,9 @@ def replace_occurrences(
                 Appointment(
                     **ts.owner_fields(),
                     subject=(occurrence.get("subject") or master.subject)[:500],
-                    location=master.location,
+                    location=occurrence.get("location", master.location)[:500],
+                    description=occurrence.get("description", master.description),
+                    busy_status=occurrence.get("busy_status", master.busy_status),
                     start=start,
                     end=max(end or start, start),
                     time_zone=master.time_zone,

@@ -50,17 +50,27 @@ def occurrences(mailbox) -> list:
     return sorted((o for o in view if o.type in ("Occurrence", "Exception")), key=lambda o: o.start)
 
 
+def fetched(mailbox, occurrence):
+    """The occurrence read by GetItem, with its body (a calendar view has none)."""
+    (item,) = account_for(mailbox).fetch(ids=[(occurrence.id, occurrence.changekey)])
+    return item
+
+
 def test_a_moved_renamed_and_a_deleted_occurrence_reach_the_crm(ews) -> None:
-    # given a weekly series in Exchange whose second occurrence the user moved and renamed
-    # and whose third they deleted
+    # given a weekly series in Exchange whose second occurrence the user moved, renamed,
+    # put in another room with its own notes and marked tentative, and whose third they
+    # deleted
     mailbox = emulated_mailbox(ews)
     standup_series(ews, mailbox)
     second, third = occurrences(mailbox)[1:3]
     second.subject = "Standup (late)"
     second.start += dt.timedelta(hours=1)
     second.end += dt.timedelta(hours=1)
+    second.location = "Room 4"
+    second.body = "Bring the release notes."
+    second.legacy_free_busy_status = "Tentative"
     second.save(
-        update_fields=["subject", "start", "end"],
+        update_fields=["subject", "start", "end", "location", "body", "legacy_free_busy_status"],
         send_meeting_invitations=SEND_TO_NONE,
     )
     third.delete(send_meeting_cancellations=SEND_TO_NONE)
@@ -74,6 +84,12 @@ def test_a_moved_renamed_and_a_deleted_occurrence_reach_the_crm(ews) -> None:
     assert moved.original_start == utc(2030, 1, 14, 9, 0)
     assert (moved.start, moved.end) == (utc(2030, 1, 14, 10, 0), utc(2030, 1, 14, 10, 15))
     assert moved.subject == "Standup (late)"
+    assert moved.location == "Room 4"
+    assert moved.description == "Bring the release notes."
+    assert moved.busy_status == Appointment.BusyStatus.TENTATIVE
+    # while the series keeps its own
+    assert (master.location, master.description) == ("", "")
+    assert master.busy_status == Appointment.BusyStatus.BUSY
     cancelled = master.exceptions.get(is_cancelled=True)
     assert cancelled.original_start == utc(2030, 1, 21, 9, 0)
     # and a second cycle echoes nothing back
@@ -87,7 +103,8 @@ def test_exceptions_made_in_the_crm_reach_exchange_with_their_subjects(ews) -> N
     sync(mailbox)
     master = Appointment.objects.get(owner_user=mailbox.user, series_master=None)
 
-    # when a CRM user moves and renames the 2nd occurrence and cancels the 4th
+    # when a CRM user moves and renames the 2nd occurrence, gives it a room, notes and
+    # the "out of office" status, and cancels the 4th
     make_appointment(
         owner_user=mailbox.user,
         series_master=master,
@@ -95,6 +112,9 @@ def test_exceptions_made_in_the_crm_reach_exchange_with_their_subjects(ews) -> N
         start=utc(2030, 1, 14, 11, 0),
         end=utc(2030, 1, 14, 11, 30),
         subject="Standup with the client",
+        location="Client office",
+        description="Demo of the new release.",
+        busy_status=Appointment.BusyStatus.OUT_OF_OFFICE,
         change_origin=ChangeOrigin.CRM_USER,
     )
     make_appointment(
@@ -117,6 +137,14 @@ def test_exceptions_made_in_the_crm_reach_exchange_with_their_subjects(ews) -> N
         (utc(2030, 1, 21, 9, 0), "Standup"),
         (utc(2030, 2, 4, 9, 0), "Standup"),
     ]
+    moved = fetched(mailbox, found[1])
+    assert moved.location == "Client office"
+    assert moved.body == "Demo of the new release."
+    assert moved.legacy_free_busy_status == "OOF"
+    # while the other occurrences keep the series' own
+    untouched = fetched(mailbox, found[2])
+    assert (untouched.location, untouched.body) == (None, None)
+    assert untouched.legacy_free_busy_status == "Busy"
     # and the next cycle neither echoes nor duplicates the exceptions
     assert sync(mailbox).items_processed == 0
     master.refresh_from_db()

@@ -149,6 +149,20 @@ def _party(address: str, name: str, role: str, response: str) -> dict[str, str]:
     }
 
 
+def exception_fields(occurrence: Any, series: Any) -> dict[str, str]:
+    """Subject, location, description and busy status of an Exchange occurrence, in
+    canonical form; those of `series` (its master) where the occurrence is not at hand."""
+    source = occurrence if occurrence is not None else series
+    return {
+        "subject": source.subject or "",
+        "location": source.location or "",
+        "description": body_text(source.body),
+        "busy_status": BUSY_FROM_EWS.get(
+            source.legacy_free_busy_status or "Busy", Appointment.BusyStatus.BUSY
+        ),
+    }
+
+
 def _sorted_parties(parties: list[dict[str, str]]) -> list[dict[str, str]]:
     return sorted(parties, key=lambda p: (p["role"], p["address"], p["name"]))
 
@@ -216,13 +230,12 @@ class AppointmentConverter:
         "ical_uid",
     )
 
-    def item_canonical(
-        self, item: Any, occurrence_subjects: dict[str, str] | None = None
-    ) -> Canonical:
-        """The item's canonical form; `occurrence_subjects` ({occurrence id: subject}) gives
-        its modified occurrences their own subjects, else they carry the series' subject."""
+    def item_canonical(self, item: Any, occurrences: dict[str, Any] | None = None) -> Canonical:
+        """The item's canonical form; `occurrences` ({occurrence id: occurrence item}) gives
+        its modified occurrences their own subject, location, description and busy status,
+        else they carry the series' ones."""
         tz_name = tz_name_of(getattr(item, "_start_timezone", None))
-        subjects = occurrence_subjects or {}
+        details = occurrences or {}
         if item.is_all_day:
             start = item.start.isoformat() if item.start is not None else None
             end = item.end.isoformat() if item.end is not None else None
@@ -277,7 +290,7 @@ class AppointmentConverter:
                         "original_start": utc_iso(o.original_start),
                         "start": utc_iso(o.start),
                         "end": utc_iso(o.end),
-                        "subject": subjects.get(o.id, item.subject or ""),
+                        **exception_fields(details.get(o.id), item),
                     }
                     for o in item.modified_occurrences or []
                 ),
@@ -347,6 +360,9 @@ class AppointmentConverter:
                         "start": utc_iso(e.start),
                         "end": utc_iso(e.end),
                         "subject": e.subject,
+                        "location": e.location,
+                        "description": normalise_text(e.description),
+                        "busy_status": e.busy_status,
                     }
                     for e in exceptions
                     if not e.is_cancelled
