@@ -25,6 +25,7 @@ from mailboxes.models import (
     Mailbox,
     MailboxTrackingFolder,
 )
+from mailboxes.sync import scheduling
 from mailboxes.web.access import get_manageable_mailbox, manageable_mailboxes
 from mailboxes.web.actions import enqueue_mailbox_task
 from mailboxes.web.forms import (
@@ -251,7 +252,10 @@ def test_connection(request: HttpRequest, mailbox_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def sync_now(request: HttpRequest, mailbox_id: int) -> HttpResponse:
+    """As the admin's "sync now": a postponed mailbox syncs at once; failed channels still
+    wait for a connection test."""
     mailbox = get_manageable_mailbox(_user(request), mailbox_id)
+    scheduling.sync_now([mailbox.pk])
     result = enqueue_mailbox_task("sync_mailbox", mailbox.pk, what="A synchronization")
     (messages.success if result.ok else messages.error)(request, result.message)
     return HttpResponseRedirect(_mailbox_url(mailbox))

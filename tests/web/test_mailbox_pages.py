@@ -1,10 +1,12 @@
 """Self-service pages, through Django's test client."""
 
+import datetime as dt
 from types import ModuleType
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
+from django.utils import timezone
 
 from activities.models import Appointment
 from mailboxes.models import (
@@ -331,6 +333,32 @@ def test_sync_now_enqueues_the_task(team: Team, recorded_tasks: ModuleType) -> N
 
     assert recorded_tasks.sync_mailbox.calls == [(mailbox.pk,)]
     assert b"A synchronization started." in response.content
+
+
+def test_sync_now_lifts_postponements_and_makes_the_mailbox_due(
+    team: Team, recorded_tasks: ModuleType
+) -> None:
+    # given a mailbox the server told us to leave alone for an hour, due only then
+    later = timezone.now() + dt.timedelta(hours=1)
+    mailbox = team.alice_mailbox
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        incoming_postpone_until=later,
+        outgoing_postpone_until=later,
+        act_postpone_until=later,
+        next_due_at=later,
+    )
+
+    # when its owner presses "Sync now"
+    logged_in(team.alice).post(url(mailbox, "sync/"))
+
+    # then nothing holds it back any more, and its sync is enqueued
+    mailbox.refresh_from_db()
+    assert mailbox.incoming_postpone_until is None
+    assert mailbox.outgoing_postpone_until is None
+    assert mailbox.act_postpone_until is None
+    assert mailbox.next_due_at is not None
+    assert mailbox.next_due_at <= timezone.now()
+    assert recorded_tasks.sync_mailbox.calls == [(mailbox.pk,)]
 
 
 def test_test_connection_enqueues_the_task(team: Team, recorded_tasks: ModuleType) -> None:
