@@ -303,10 +303,17 @@ def make_due_now(mailbox_id: int) -> None:
 
 
 def sync_now(mailbox_ids: Iterable[int]) -> int:
-    """Lift postponements and make the mailboxes due; failed channels stay failed."""
-    return Mailbox.objects.filter(id__in=list(mailbox_ids)).update(
-        next_due_at=timezone.now(),
+    """Make the mailboxes due now; failed channels stay failed.
+
+    Idle back-off is lifted. A postponement after transient errors is kept: it is the
+    server's back-off hint or our error back-off, and pressing "sync now" again and again
+    must not hammer a server that asked us to wait.
+    """
+    ids = list(mailbox_ids)
+    now = timezone.now()
+    Mailbox.objects.filter(id__in=ids, transient_failure_count=0).update(
         incoming_postpone_until=None,
         outgoing_postpone_until=None,
         act_postpone_until=None,
     )
+    return Mailbox.objects.filter(id__in=ids).update(next_due_at=now)

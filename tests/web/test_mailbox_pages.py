@@ -338,7 +338,7 @@ def test_sync_now_enqueues_the_task(team: Team, recorded_tasks: ModuleType) -> N
 def test_sync_now_lifts_postponements_and_makes_the_mailbox_due(
     team: Team, recorded_tasks: ModuleType
 ) -> None:
-    # given a mailbox the server told us to leave alone for an hour, due only then
+    # given an idle mailbox backed off for an hour, due only then
     later = timezone.now() + dt.timedelta(hours=1)
     mailbox = team.alice_mailbox
     Mailbox.objects.filter(pk=mailbox.pk).update(
@@ -359,6 +359,26 @@ def test_sync_now_lifts_postponements_and_makes_the_mailbox_due(
     assert mailbox.next_due_at is not None
     assert mailbox.next_due_at <= timezone.now()
     assert recorded_tasks.sync_mailbox.calls == [(mailbox.pk,)]
+
+
+def test_sync_now_keeps_the_back_off_after_transient_errors(
+    team: Team, recorded_tasks: ModuleType
+) -> None:
+    # given a mailbox the server told us to leave alone for an hour after ErrorServerBusy
+    later = timezone.now() + dt.timedelta(hours=1)
+    mailbox = team.alice_mailbox
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        act_postpone_until=later, next_due_at=later, transient_failure_count=1
+    )
+
+    # when its owner presses "Sync now"
+    logged_in(team.alice).post(url(mailbox, "sync/"))
+
+    # then the server's hint still holds for that channel; the rest of the mailbox is due
+    mailbox.refresh_from_db()
+    assert mailbox.act_postpone_until == later
+    assert mailbox.next_due_at is not None
+    assert mailbox.next_due_at <= timezone.now()
 
 
 def test_test_connection_enqueues_the_task(team: Team, recorded_tasks: ModuleType) -> None:
