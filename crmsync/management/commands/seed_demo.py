@@ -72,15 +72,15 @@ class Command(BaseCommand):
         )
         queue.members.add(alice, bob)
 
-        for mailbox in Mailbox.objects.filter(user__in=[alice, bob]):
+        demo_mailboxes = Mailbox.objects.filter(user__in=[alice, bob]) | Mailbox.objects.filter(
+            queue=queue
+        )
+        for mailbox in demo_mailboxes:
             mailbox.profile = profile
             mailbox.approval_status = Mailbox.ApprovalStatus.APPROVED
             mailbox.username = mailbox.email_address
             mailbox.password = options["mailbox_password"]
             mailbox.save()
-        Mailbox.objects.filter(queue=queue).update(
-            profile=profile, approval_status=Mailbox.ApprovalStatus.APPROVED
-        )
 
         if not Account.objects.exists():
             self._crm_records(alice, bob, queue)
