@@ -184,6 +184,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "mailboxes.tasks.dispatch_due_mailboxes",
         "schedule": timedelta(seconds=env_int("CRMSYNC_DISPATCH_SECONDS", 30, minimum=1)),
     },
+    "delete-old-sync-runs": {
+        "task": "mailboxes.tasks.delete_old_sync_runs",
+        "schedule": timedelta(hours=6),
+    },
 }
 
 # --- crmsync behaviour ----------------------------------------------------------------------

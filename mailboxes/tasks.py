@@ -101,3 +101,13 @@ def list_exchange_folders(mailbox_id: int) -> str:
     from mailboxes.folder_listing import refresh_folder_listing
 
     return refresh_folder_listing(mailbox_id)
+
+
+@shared_task(name="mailboxes.tasks.delete_old_sync_runs", ignore_result=True)
+def delete_old_sync_runs() -> int:
+    """Keep the sync history bounded, including mailboxes that no longer sync."""
+    from mailboxes.history import delete_old_sync_runs as delete_runs
+
+    deleted = delete_runs()
+    logger.info("deleted %s sync run(s) older than the retention period", deleted)
+    return deleted

@@ -69,3 +69,24 @@ def test_the_outcome_follows_the_error_type() -> None:
 def test_an_unknown_outcome_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown sync run outcome"):
         record_sync_run(factories.make_mailbox(), timezone.now(), 1, 0, 0, "fine")
+
+
+def test_the_periodic_task_deletes_old_runs_of_mailboxes_that_no_longer_sync() -> None:
+    # given a mailbox that stopped syncing with a run older than a week, and a recent run
+    from django.conf import settings
+
+    from mailboxes.tasks import delete_old_sync_runs as periodic_task
+
+    idle, busy = factories.make_mailbox(), factories.make_mailbox()
+    stale = stored_run(idle, timezone.now() - timedelta(days=8))
+    fresh = stored_run(busy, timezone.now() - timedelta(hours=1))
+
+    # when beat's clean-up task runs
+    deleted = periodic_task()
+
+    # then only the old run is gone, and beat has the task on its schedule
+    assert deleted == 1
+    assert not SyncRun.objects.filter(pk=stale.pk).exists()
+    assert SyncRun.objects.filter(pk=fresh.pk).exists()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "mailboxes.tasks.delete_old_sync_runs" in scheduled
