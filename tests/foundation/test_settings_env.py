@@ -128,3 +128,13 @@ def test_malformed_encryption_key_stops_the_start(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert "CRMSYNC_ENCRYPTION_KEYS: key number 2 is not a valid Fernet key" in result.stderr
+
+
+def test_manage_py_reports_a_bad_value_in_one_line_without_a_traceback(tmp_path: Path) -> None:
+    # when an admin runs a management command with a mistyped variable
+    result = start(tmp_path, "manage.py", "check", DEBUG="maybe")
+
+    # then it stops with a one-line message naming the variable
+    assert result.returncode == 2
+    assert result.stderr.startswith("crmsync: configuration error: Environment variable DEBUG")
+    assert "Traceback" not in result.stderr
