@@ -6,10 +6,11 @@ import imaplib
 import logging
 import re
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 
 from mailboxes.connectors import PermanentSyncError, TransientSyncError
 
@@ -127,48 +128,33 @@ class ImapConnector:
 
     # --- commands -------------------------------------------------------------------------
     def _call(self, what: str, *args: object) -> list[object]:
-        try:
-            typ, data = getattr(self.client, what)(*args)
-        except imaplib.IMAP4.abort as exc:
-            raise TransientSyncError(
-                f"IMAP {what.upper()} aborted: {exc}", code="mail_server_unavailable"
-            ) from exc
-        except imaplib.IMAP4.error as exc:
-            raise PermanentSyncError(
-                f"IMAP {what.upper()} failed: {exc}",
-                code="mail_server_refused",
-                affects_mailbox=False,
-            ) from exc
-        except OSError as exc:
-            raise TransientSyncError(
-                f"IMAP {what.upper()} failed: {exc}", code="mail_server_unavailable"
-            ) from exc
-        if typ != "OK":
-            raise TransientSyncError(
-                f"IMAP {what.upper()} answered {typ}: {data!r}", code="mail_server_unavailable"
-            )
-        return list(data)
+        return self._checked(f"IMAP {what.upper()}", getattr(self.client, what), *args)
 
     def _uid(self, command: str, *args: str) -> list[object]:
+        return self._checked(f"IMAP UID {command}", self.client.uid, command, *args)
+
+    @staticmethod
+    def _checked(label: str, command: Callable[..., Any], *args: object) -> list[object]:
+        """Runs one IMAP command; lost connections are transient, refusals permanent."""
         try:
-            typ, data = self.client.uid(command, *args)
+            typ, data = command(*args)
         except imaplib.IMAP4.abort as exc:
             raise TransientSyncError(
-                f"IMAP UID {command} aborted: {exc}", code="mail_server_unavailable"
+                f"{label} aborted: {exc}", code="mail_server_unavailable"
             ) from exc
         except imaplib.IMAP4.error as exc:
             raise PermanentSyncError(
-                f"IMAP UID {command} failed: {exc}",
+                f"{label} failed: {exc}",
                 code="mail_server_refused",
                 affects_mailbox=False,
             ) from exc
         except OSError as exc:
             raise TransientSyncError(
-                f"IMAP UID {command} failed: {exc}", code="mail_server_unavailable"
+                f"{label} failed: {exc}", code="mail_server_unavailable"
             ) from exc
         if typ != "OK":
             raise TransientSyncError(
-                f"IMAP UID {command} answered {typ}: {data!r}", code="mail_server_unavailable"
+                f"{label} answered {typ}: {data!r}", code="mail_server_unavailable"
             )
         return list(data)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from mailboxes.connectors import PermanentSyncError
 from mailboxes.connectors.imap import ImapSettings
 from mailboxes.connectors.pop3 import Pop3Settings
@@ -10,6 +12,7 @@ from mailboxes.models import Mailbox
 from profiles.models import EmailServerProfile
 
 Retrieval = EmailServerProfile.CredentialRetrieval
+_Incoming = TypeVar("_Incoming", Pop3Settings, ImapSettings)
 
 
 def profile_of(mailbox: Mailbox) -> EmailServerProfile:
@@ -46,10 +49,10 @@ def _incoming_host(profile: EmailServerProfile) -> str:
     return profile.incoming_server_location
 
 
-def pop3_settings(mailbox: Mailbox) -> Pop3Settings:
+def _incoming_settings(mailbox: Mailbox, settings_class: type[_Incoming]) -> _Incoming:
     profile = profile_of(mailbox)
     username, password = incoming_credentials(mailbox)
-    return Pop3Settings(
+    return settings_class(
         host=_incoming_host(profile),
         port=profile.incoming_port,
         username=username,
@@ -57,19 +60,14 @@ def pop3_settings(mailbox: Mailbox) -> Pop3Settings:
         use_ssl=profile.incoming_use_ssl,
         timeout=_timeout(profile),
     )
+
+
+def pop3_settings(mailbox: Mailbox) -> Pop3Settings:
+    return _incoming_settings(mailbox, Pop3Settings)
 
 
 def imap_settings(mailbox: Mailbox) -> ImapSettings:
-    profile = profile_of(mailbox)
-    username, password = incoming_credentials(mailbox)
-    return ImapSettings(
-        host=_incoming_host(profile),
-        port=profile.incoming_port,
-        username=username,
-        password=password,
-        use_ssl=profile.incoming_use_ssl,
-        timeout=_timeout(profile),
-    )
+    return _incoming_settings(mailbox, ImapSettings)
 
 
 def smtp_settings(mailbox: Mailbox) -> SmtpSettings:
