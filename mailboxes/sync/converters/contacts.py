@@ -65,23 +65,6 @@ class ContactConverter:
     model: ClassVar[type[Contact]] = Contact
     distinguished_folder: ClassVar[str] = "contacts"
     ews_class: ClassVar[type[Item]] = EwsContact
-    ews_fields: ClassVar[tuple[str, ...]] = (
-        "given_name",
-        "middle_name",
-        "surname",
-        "display_name",
-        "job_title",
-        "department",
-        "company_name",
-        "email_addresses",
-        "phone_numbers",
-        "physical_addresses",
-        "categories",
-        "body",
-        "birthday",
-        "last_modified_time",
-        "item_class",
-    )
     update_fields: ClassVar[tuple[str, ...]] = (
         "given_name",
         "middle_name",
@@ -97,6 +80,8 @@ class ContactConverter:
         "body",
         "birthday",
     )
+    # What we read: what we write, plus the bookkeeping of the item.
+    ews_fields: ClassVar[tuple[str, ...]] = (*update_fields, "last_modified_time", "item_class")
     record_fields: ClassVar[tuple[str, ...]] = (
         "first_name",
         "middle_name",
