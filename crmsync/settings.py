@@ -198,6 +198,34 @@ CRMSYNC_MAX_TRANSIENT_FAILURES = env_int("CRMSYNC_MAX_TRANSIENT_FAILURES", 10, m
 # Largest attachment stored; larger ones are kept as metadata with an error.
 CRMSYNC_MAX_ATTACHMENT_BYTES = env_int("CRMSYNC_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=0)
 
+# --- Email ----------------------------------------------------------------------------------
+# What precedes the digits of the tracking token in the subject of CRM email
+# ("Quote for May CRM:0001234"), and the least number of digits.
+CRMSYNC_TRACKING_TOKEN_PREFIX = env_str("CRMSYNC_TRACKING_TOKEN_PREFIX", "CRM:")
+if CRMSYNC_TRACKING_TOKEN_PREFIX[-1].isspace() or CRMSYNC_TRACKING_TOKEN_PREFIX[-1].isdigit():
+    raise ImproperlyConfigured(
+        f"Environment variable CRMSYNC_TRACKING_TOKEN_PREFIX={CRMSYNC_TRACKING_TOKEN_PREFIX!r} "
+        "must not end in a digit or a space."
+    )
+CRMSYNC_TRACKING_TOKEN_DIGITS = env_int("CRMSYNC_TRACKING_TOKEN_DIGITS", 7, minimum=3)
+if CRMSYNC_TRACKING_TOKEN_DIGITS > 12:
+    raise ImproperlyConfigured(
+        f"Environment variable CRMSYNC_TRACKING_TOKEN_DIGITS={CRMSYNC_TRACKING_TOKEN_DIGITS} "
+        "is above 12."
+    )
+# Attempts before an outgoing email is "failed"; the first retry delay, doubled each time.
+CRMSYNC_SEND_MAX_ATTEMPTS = env_int("CRMSYNC_SEND_MAX_ATTEMPTS", 5, minimum=1)
+CRMSYNC_SEND_RETRY_SECONDS = env_int("CRMSYNC_SEND_RETRY_SECONDS", 60, minimum=0)
+# After this a "sending" claim is stale and the email may be taken over (after checking Sent
+# Items where the server allows it).
+CRMSYNC_SEND_CLAIM_SECONDS = env_int("CRMSYNC_SEND_CLAIM_SECONDS", 600, minimum=1)
+# How far back smart matching looks for the email a reply answers.
+CRMSYNC_SMART_MATCH_DAYS = env_int("CRMSYNC_SMART_MATCH_DAYS", 30, minimum=0)
+# Messages fetched per round trip, and filed per cycle and mailbox (the rest waits for the
+# next cycle: a first sync of a big mailbox spans several claims).
+CRMSYNC_INCOMING_BATCH = env_int("CRMSYNC_INCOMING_BATCH", 200, minimum=1)
+CRMSYNC_INCOMING_MAX_PER_CYCLE = env_int("CRMSYNC_INCOMING_MAX_PER_CYCLE", 5000, minimum=1)
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from django.conf import settings
+
 from activities.models import Email
-from mailboxes.mail import conf
 from mailboxes.mail.mime import ParsedMessage
 
 # Reply and forward prefixes in the languages Outlook and common clients use.
@@ -45,18 +46,21 @@ def _token_regex(prefix: str, digits: int) -> re.Pattern[str]:
 
 
 def token_regex() -> re.Pattern[str]:
-    return _token_regex(conf.tracking_token_prefix(), conf.tracking_token_digits())
+    return _token_regex(
+        settings.CRMSYNC_TRACKING_TOKEN_PREFIX, settings.CRMSYNC_TRACKING_TOKEN_DIGITS
+    )
 
 
 def make_tracking_token(number: int) -> str:
-    return f"{conf.tracking_token_prefix()}{number:0{conf.tracking_token_digits()}d}"
+    digits = settings.CRMSYNC_TRACKING_TOKEN_DIGITS
+    return f"{settings.CRMSYNC_TRACKING_TOKEN_PREFIX}{number:0{digits}d}"
 
 
 def find_tracking_token(subject: str) -> str:
     match = token_regex().search(subject)
     if not match:
         return ""
-    return f"{conf.tracking_token_prefix()}{match.group(1)}"
+    return f"{settings.CRMSYNC_TRACKING_TOKEN_PREFIX}{match.group(1)}"
 
 
 def strip_tracking_token(subject: str) -> str:
@@ -160,7 +164,7 @@ def _smart_match(
     others = parsed.all_addresses - {a.lower() for a in own_addresses}
     if not others:
         return None
-    since = now - timedelta(days=conf.smart_match_days())
+    since = now - timedelta(days=settings.CRMSYNC_SMART_MATCH_DAYS)
     candidates = (
         Email.objects.filter(created_at__gte=since, subject__icontains=normalized[-60:])
         .exclude(message_id=parsed.message_id or "\0")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mailboxes.mail import conf
+from django.conf import settings
+
 from mailboxes.mail.filing import MailFiler
 from mailboxes.mail.incoming import pull_imap, pull_pop3
 from mailboxes.mail.outgoing import send_pending as _send_pending
@@ -39,7 +40,7 @@ def process_incoming(
     filer = MailFiler(mailbox)
     if ctx is not None:
         filer.heartbeat = ctx.heartbeat
-    limit = max_messages if max_messages is not None else conf.incoming_max_per_cycle()
+    limit = max_messages if max_messages is not None else settings.CRMSYNC_INCOMING_MAX_PER_CYCLE
     if profile.server_type == ServerType.POP3_SMTP:
         result = pull_pop3(mailbox, filer, max_messages=limit)
     elif profile.server_type == ServerType.IMAP_SMTP:

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from exchangelib import Folder, Message
 from exchangelib.properties import ItemId
@@ -26,7 +27,6 @@ from exchangelib.properties import ItemId
 from mailboxes.connectors import PermanentSyncError
 from mailboxes.connectors.ews import InvalidSyncStateError, exchange_errors
 from mailboxes.connectors.ews.folders import fetch_sync_page, open_folder
-from mailboxes.mail import conf
 from mailboxes.mail.compose import OutgoingMessage
 from mailboxes.mail.filing import MailFiler, MessageSource, Outcome
 from mailboxes.mail.results import IncomingResult
@@ -98,8 +98,8 @@ def _pull_folder(
                 ).update(folder_id=f"{folder.id}#removed")
         done = filer.processed_among(Protocol.EWS, folder.id, [i.id for i in created])
         pending = [i for i in created if i.id not in done]
-        for batch_start in range(0, len(pending), conf.incoming_batch()):
-            batch = pending[batch_start : batch_start + conf.incoming_batch()]
+        for batch_start in range(0, len(pending), settings.CRMSYNC_INCOMING_BATCH):
+            batch = pending[batch_start : batch_start + settings.CRMSYNC_INCOMING_BATCH]
             _file_batch(mailbox, filer, account, folder, rule, batch, result)
         state.sync_state = page.sync_state
         state.last_synced_at = timezone.now()

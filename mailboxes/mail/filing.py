@@ -24,11 +24,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from activities.models import ActivityParty, Attachment, ChangeOrigin, Email
-from mailboxes.mail import conf
 from mailboxes.mail.batch import FilingBatch, PlannedEmail, StoredFiles
 from mailboxes.mail.correlation import Correlation, correlate, find_tracking_token, lookup_keys
 from mailboxes.mail.forward import forwarded_content
@@ -110,7 +110,7 @@ class MailFiler:
         self.now = now or timezone.now()
         self.resolver = PartyResolver()
         self.cutoff = received_after(mailbox)
-        self.max_attachment_bytes = conf.max_attachment_bytes()
+        self.max_attachment_bytes = settings.CRMSYNC_MAX_ATTACHMENT_BYTES
         # Called before each batch: the cycle's claim heartbeat (it throttles itself).
         self.heartbeat: Callable[[], None] | None = None
         self._forwarders: dict[int, tuple[User | None, Mailbox | None]] = {}

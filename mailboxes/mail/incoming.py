@@ -14,11 +14,11 @@ import logging
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from mailboxes.connectors.imap import ImapConnector
 from mailboxes.connectors.pop3 import Pop3Connector
-from mailboxes.mail import conf
 from mailboxes.mail.filing import MailFiler, MessageSource
 from mailboxes.mail.results import IncomingResult
 from mailboxes.mail.servers import imap_settings, pop3_settings
@@ -69,7 +69,7 @@ def pull_pop3(mailbox: Mailbox, filer: MailFiler, *, max_messages: int) -> Incom
             )
             numbers.append(message.number)
             pending_bytes += len(raw)
-            if len(pending) >= conf.incoming_batch() or pending_bytes >= BATCH_BYTES:
+            if len(pending) >= settings.CRMSYNC_INCOMING_BATCH or pending_bytes >= BATCH_BYTES:
                 flush()
         if pending:
             flush()
@@ -122,7 +122,7 @@ def pull_imap(mailbox: Mailbox, filer: MailFiler, *, max_messages: int) -> Incom
             if len(pending) > room:
                 pending = pending[:room]
                 result.more = True
-            for batch in _batches(pending, imap.sizes(pending), conf.incoming_batch()):
+            for batch in _batches(pending, imap.sizes(pending), settings.CRMSYNC_INCOMING_BATCH):
                 fetched = [
                     (
                         message.raw,

@@ -23,13 +23,13 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Protocol
 
+from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
 from activities.models import Email
 from mailboxes.connectors import PermanentSyncError, SyncError, TransientSyncError
 from mailboxes.connectors.smtp import SmtpConnector
-from mailboxes.mail import conf
 from mailboxes.mail.compose import OutgoingMessage, compose
 from mailboxes.mail.correlation import make_tracking_token
 from mailboxes.mail.results import OutgoingResult
@@ -97,7 +97,7 @@ def worker_id() -> str:
 
 
 def due_emails(mailbox: Mailbox, now: datetime) -> Q:
-    stale = now - timedelta(seconds=conf.send_claim_seconds())
+    stale = now - timedelta(seconds=settings.CRMSYNC_SEND_CLAIM_SECONDS)
     mine = Q(mailbox=mailbox)
     if mailbox.user_id is not None:
         mine |= Q(mailbox__isnull=True, owner_user_id=mailbox.user_id)
@@ -245,10 +245,10 @@ def _finish(email_row: Email, worker: str, status: str, *, note: str) -> None:
 def _retry_or_fail(email_row: Email, worker: str, exc: BaseException) -> None:
     attempts = email_row.send_attempts
     text = clean(f"attempt {attempts}: {exc}")
-    if attempts >= conf.send_max_attempts():
+    if attempts >= settings.CRMSYNC_SEND_MAX_ATTEMPTS:
         _finish(email_row, worker, Status.FAILED, note=f"gave up after {attempts} attempts; {text}")
         return
-    delay = timedelta(seconds=conf.send_retry_seconds() * 2 ** (attempts - 1))
+    delay = timedelta(seconds=settings.CRMSYNC_SEND_RETRY_SECONDS * 2 ** (attempts - 1))
     hint = getattr(exc, "retry_after", None)
     if hint:
         delay = max(delay, timedelta(seconds=float(hint)))

@@ -67,6 +67,11 @@ def test_production_settings_start(tmp_path: Path) -> None:
         ("CRMSYNC_CLAIM_SECONDS", "5"),
         ("CRMSYNC_MAX_TRANSIENT_FAILURES", "ten"),
         ("SECURE_SSL_REDIRECT", "sometimes"),
+        ("CRMSYNC_TRACKING_TOKEN_PREFIX", "CRM1"),
+        ("CRMSYNC_TRACKING_TOKEN_DIGITS", "13"),
+        ("CRMSYNC_TRACKING_TOKEN_DIGITS", "2"),
+        ("CRMSYNC_SEND_MAX_ATTEMPTS", "0"),
+        ("CRMSYNC_INCOMING_BATCH", "many"),
     ],
 )
 def test_bad_value_stops_the_start_naming_the_variable(
