@@ -5,7 +5,8 @@ decides what to do from the type alone: a transient error postpones the mailbox 
 server's hint when it gave one), a permanent error stops it until a person acts.
 
 `mailboxes.sync.errors` re-exports these classes; the engine and the email code import them
-from there.
+from there. `settings.py` is the one place that turns (profile, mailbox) into the connection
+settings of every protocol (`ews_settings`, `pop3_settings`, `imap_settings`, `smtp_settings`).
 """
 
 from __future__ import annotations

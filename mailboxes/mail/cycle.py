@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from mailboxes.connectors.settings import profile_of
 from mailboxes.mail.filing import MailFiler
 from mailboxes.mail.incoming import pull_imap, pull_pop3
 from mailboxes.mail.outgoing import send_pending as _send_pending
 from mailboxes.mail.outgoing import transport_for
 from mailboxes.mail.results import IncomingResult, OutgoingResult
-from mailboxes.mail.servers import profile_of
 from mailboxes.mail.tracking_rules import apply_tracking_rules
 from mailboxes.models import Mailbox
 from profiles.models import EmailServerProfile

@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from mailboxes.connectors.imap import ImapConnector
 from mailboxes.connectors.pop3 import Pop3Connector
+from mailboxes.connectors.settings import imap_settings, pop3_settings
 from mailboxes.mail.filing import MailFiler, MessageSource
 from mailboxes.mail.results import IncomingResult
-from mailboxes.mail.servers import imap_settings, pop3_settings
 from mailboxes.models import FolderSyncState, ItemType, Mailbox, MailboxTrackingFolder
 
 logger = logging.getLogger(__name__)

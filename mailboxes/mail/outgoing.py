@@ -29,11 +29,11 @@ from django.utils import timezone
 
 from activities.models import Email
 from mailboxes.connectors import PermanentSyncError, SyncError, TransientSyncError
+from mailboxes.connectors.settings import smtp_settings
 from mailboxes.connectors.smtp import SmtpConnector
 from mailboxes.mail.compose import OutgoingMessage, compose
 from mailboxes.mail.correlation import make_tracking_token
 from mailboxes.mail.results import OutgoingResult
-from mailboxes.mail.servers import smtp_settings
 from mailboxes.mail.text import clean
 from mailboxes.models import Mailbox
 

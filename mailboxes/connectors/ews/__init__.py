@@ -10,11 +10,9 @@ Errors: `TransientSyncError(retry_after=...)`, `PermanentSyncError` (from
 """
 
 from mailboxes.connectors.ews.account import (
-    EwsSettings,
     account_for,
     account_from_settings,
     forget_connections,
-    settings_for,
 )
 from mailboxes.connectors.ews.errors import (
     FolderNotFoundError,
@@ -27,7 +25,6 @@ from mailboxes.connectors.ews.errors import (
 )
 
 __all__ = [
-    "EwsSettings",
     "FolderNotFoundError",
     "InvalidSyncStateError",
     "ItemConflictError",
@@ -38,5 +35,4 @@ __all__ = [
     "exchange_errors",
     "forget_connections",
     "raise_if_error",
-    "settings_for",
 ]

@@ -1,0 +1,245 @@
+"""(profile, mailbox) → connection settings, for every protocol: the one place that reads them.
+
+A profile has an incoming side (EWS, POP3 or IMAP) and an outgoing side (EWS or SMTP); when
+`use_same_settings_for_outgoing` is on, the outgoing side is the incoming one. Credentials come
+from the profile (a service account, or impersonation on EWS) or from the mailbox. Nothing
+here touches the database or a server: the settings are read off the objects passed in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mailboxes.connectors import PermanentSyncError
+from mailboxes.connectors.imap import ImapSettings
+from mailboxes.connectors.pop3 import Pop3Settings
+from mailboxes.connectors.smtp import SmtpSettings
+
+if TYPE_CHECKING:
+    from mailboxes.models import Mailbox
+    from profiles.models import EmailServerProfile
+
+_Incoming = TypeVar("_Incoming", Pop3Settings, ImapSettings)
+
+
+@dataclass(frozen=True)
+class ServerSide:
+    """One side (incoming or outgoing) of a profile, read field by field."""
+
+    location: str
+    port: int | None
+    use_ssl: bool
+    use_autodiscover: bool
+    authentication_protocol: str
+    credential_retrieval: str
+    use_impersonation: bool
+    username: str
+    password: str
+
+    def __repr__(self) -> str:
+        return f"ServerSide(location={self.location!r}, username={self.username!r})"
+
+
+def profile_of(mailbox: Mailbox) -> EmailServerProfile:
+    if mailbox.profile is None:
+        raise PermanentSyncError("The mailbox has no email server profile.", code="no_profile")
+    return mailbox.profile
+
+
+def incoming_side(profile: EmailServerProfile) -> ServerSide:
+    return ServerSide(
+        location=profile.incoming_server_location,
+        port=profile.incoming_port,
+        use_ssl=profile.incoming_use_ssl,
+        use_autodiscover=profile.incoming_use_autodiscover,
+        authentication_protocol=profile.incoming_authentication_protocol,
+        credential_retrieval=profile.incoming_credential_retrieval,
+        use_impersonation=profile.incoming_use_impersonation,
+        username=profile.incoming_username,
+        password=profile.incoming_password,
+    )
+
+
+def outgoing_side(profile: EmailServerProfile) -> ServerSide:
+    if profile.use_same_settings_for_outgoing:
+        return incoming_side(profile)
+    return ServerSide(
+        location=profile.outgoing_server_location,
+        port=profile.outgoing_port,
+        use_ssl=profile.outgoing_use_ssl,
+        use_autodiscover=profile.outgoing_use_autodiscover,
+        authentication_protocol=profile.outgoing_authentication_protocol,
+        credential_retrieval=profile.outgoing_credential_retrieval,
+        use_impersonation=profile.outgoing_use_impersonation,
+        username=profile.outgoing_username,
+        password=profile.outgoing_password,
+    )
+
+
+def credentials(side: ServerSide, mailbox: Mailbox) -> tuple[str, str]:
+    """The profile's service account when the side says so, else the mailbox's own."""
+    if side.credential_retrieval == "profile":
+        return side.username, side.password
+    return mailbox.username or mailbox.email_address, mailbox.password
+
+
+def _timeout(profile: EmailServerProfile) -> float:
+    return max(1.0, profile.connection_timeout_ms / 1000)
+
+
+# --- EWS ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EwsSettings:
+    """Everything needed to reach one mailbox over EWS. `password` never appears in repr."""
+
+    profile_id: int
+    primary_smtp_address: str
+    service_endpoint: str
+    use_autodiscover: bool
+    authentication_protocol: str
+    username: str
+    password: str
+    use_impersonation: bool
+    version: str
+    timeout_seconds: float
+    max_connections: int
+
+    def __repr__(self) -> str:
+        return (
+            f"EwsSettings(profile={self.profile_id}, mailbox={self.primary_smtp_address!r}, "
+            f"endpoint={self.service_endpoint!r}, username={self.username!r}, "
+            f"impersonation={self.use_impersonation})"
+        )
+
+    @property
+    def pool_key(self) -> tuple[Any, ...]:
+        secret = hashlib.sha256(self.password.encode()).hexdigest()
+        return (
+            self.profile_id,
+            self.service_endpoint,
+            self.use_autodiscover,
+            self.authentication_protocol,
+            self.username,
+            secret,
+            self.version,
+        )
+
+
+def service_endpoint(location: str, *, port: int | None, use_ssl: bool) -> str:
+    """The EWS URL from the profile's location: a full URL as is, a host name completed."""
+    location = location.strip()
+    if "://" in location:
+        return location
+    if not location:
+        return ""
+    scheme = "https" if use_ssl else "http"
+    netloc = f"{location}:{port}" if port else location
+    return f"{scheme}://{netloc}/EWS/Exchange.asmx"
+
+
+def ews_settings(
+    mailbox: Mailbox, profile: EmailServerProfile | None = None, *, outgoing: bool = False
+) -> EwsSettings:
+    """How to reach `mailbox` over EWS (the incoming side of its profile unless `outgoing`)."""
+    profile = profile or profile_of(mailbox)
+    side = outgoing_side(profile) if outgoing else incoming_side(profile)
+    if "oauth" in (side.authentication_protocol, side.credential_retrieval):
+        raise PermanentSyncError(
+            "OAuth is not supported by the EWS connector yet; use Basic or NTLM.",
+            code="oauth_not_supported",
+        )
+    if side.use_impersonation:
+        # The service account acts as each mailbox (EWS ExchangeImpersonation).
+        username, password = side.username, side.password
+    else:
+        username, password = credentials(side, mailbox)
+    if not username or not password:
+        raise PermanentSyncError(
+            "No credentials: set the mailbox's or the profile's user name and password.",
+            code="missing_credentials",
+        )
+    endpoint = service_endpoint(side.location, port=side.port, use_ssl=side.use_ssl)
+    if not endpoint and not side.use_autodiscover:
+        raise PermanentSyncError(
+            "The profile has no EWS URL and autodiscover is off.", code="no_server_location"
+        )
+    return EwsSettings(
+        profile_id=profile.pk,
+        primary_smtp_address=mailbox.email_address,
+        service_endpoint=endpoint,
+        use_autodiscover=side.use_autodiscover,
+        authentication_protocol=side.authentication_protocol,
+        username=username,
+        password=password,
+        use_impersonation=side.use_impersonation,
+        version=profile.exchange_version,
+        timeout_seconds=profile.connection_timeout_ms / 1000,
+        max_connections=max(1, min(profile.max_concurrent_connections, 4)),
+    )
+
+
+# --- POP3, IMAP, SMTP -------------------------------------------------------------------------
+
+
+def _incoming_host(side: ServerSide) -> str:
+    if not side.location:
+        raise PermanentSyncError(
+            "the profile has no incoming server location", code="no_server_location"
+        )
+    return side.location
+
+
+def _incoming_settings(mailbox: Mailbox, settings_class: type[_Incoming]) -> _Incoming:
+    profile = profile_of(mailbox)
+    side = incoming_side(profile)
+    username, password = credentials(side, mailbox)
+    return settings_class(
+        host=_incoming_host(side),
+        port=side.port,
+        username=username,
+        password=password,
+        use_ssl=side.use_ssl,
+        timeout=_timeout(profile),
+    )
+
+
+def pop3_settings(mailbox: Mailbox) -> Pop3Settings:
+    return _incoming_settings(mailbox, Pop3Settings)
+
+
+def imap_settings(mailbox: Mailbox) -> ImapSettings:
+    return _incoming_settings(mailbox, ImapSettings)
+
+
+def smtp_settings(mailbox: Mailbox) -> SmtpSettings:
+    """SMTP: implicit TLS on port 465, STARTTLS when SSL is on otherwise, plaintext when off.
+
+    The host falls back to the incoming one (one mail server for both); port and TLS are
+    always the outgoing fields, which the profile form fills for SMTP.
+    """
+    profile = profile_of(mailbox)
+    username, password = credentials(outgoing_side(profile), mailbox)
+    host = profile.outgoing_server_location or profile.incoming_server_location
+    if not host:
+        raise PermanentSyncError(
+            "the profile has no outgoing server location", code="no_server_location"
+        )
+    port = profile.outgoing_port
+    if not profile.outgoing_use_ssl:
+        security = "none"
+    elif port == 465:
+        security = "ssl"
+    else:
+        security = "starttls"
+    return SmtpSettings(
+        host=host,
+        port=port,
+        username=username,
+        password=password,
+        security=security,
+        timeout=_timeout(profile),
+    )
