@@ -1,10 +1,15 @@
+from __future__ import annotations
+
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin.widgets import AdminFileWidget
 from django.db import models
+from django.db.models.fields.files import FieldFile
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from activities.downloads import download_url
 from activities.models import (
     Account,
     ActivityParty,
@@ -25,6 +30,35 @@ ORIGIN_FIELDS: tuple[str, ...] = (
     "modified_at",
 )
 REGARDING_FIELDS = ("regarding_content_type", "regarding_object_id")
+
+
+class _DownloadLink:
+    """A stored file as the file widget shows it, linked to its download view."""
+
+    def __init__(self, stored: FieldFile) -> None:
+        self.url = download_url(stored.instance)
+        self.name = stored.name or ""
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DownloadViewFileWidget(AdminFileWidget):
+    """The admin's file input, whose "currently" link goes through the download view.
+
+    The stored file's own URL (under MEDIA_URL) is served by nothing.
+    """
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        if context["widget"]["is_initial"]:
+            context["widget"]["value"] = _DownloadLink(value)
+        return context
+
+
+STORED_FILES: dict[type[models.Field[Any, Any]], dict[str, Any]] = {
+    models.FileField: {"widget": DownloadViewFileWidget}
+}
 
 
 class OwnedRecordAdmin(admin.ModelAdmin):
@@ -64,6 +98,7 @@ class AppointmentPartyInline(PartyInline):
 class AttachmentInline(admin.TabularInline):
     model = Attachment
     extra = 0
+    formfield_overrides = STORED_FILES
     fields = ("filename", "file", "content_type", "size", "is_inline", "content_id", "error")
     readonly_fields = ("size", "error")
 
@@ -145,6 +180,7 @@ class ContactAdmin(OwnedRecordAdmin):
 @admin.register(Email)
 class EmailAdmin(OwnedRecordAdmin):
     inlines = (EmailPartyInline, EmailAttachmentInline)
+    formfield_overrides = STORED_FILES  # the kept raw message
     list_display = (
         "__str__",
         "direction",
@@ -319,3 +355,4 @@ class AttachmentAdmin(admin.ModelAdmin):
     list_select_related = ("email", "appointment", "task")
     raw_id_fields = ("email", "appointment", "task")
     readonly_fields = ("created_at",)
+    formfield_overrides = STORED_FILES

@@ -116,6 +116,12 @@ STATIC_URL = "static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
+# Whitenoise serves STATIC_ROOT to anyone; attachments are downloaded only through the view
+# that checks who may see them (`activities.downloads`), never as files.
+if MEDIA_ROOT.resolve().is_relative_to(STATIC_ROOT.resolve()):
+    raise ImproperlyConfigured(
+        "MEDIA_ROOT must not be inside STATIC_ROOT: static files are served to anyone."
+    )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -17,4 +17,6 @@
   answers 304 while unchanged.
 - Errors are JSON: 400 with the offending field names as keys, 404, 405, 409, 412, 415.
 - Mailbox credentials never appear: a mailbox is shown only as its id.
+- Attachments: each has a `download_url` (a path on this server) that answers the content
+  as a download to the session or API token of someone who sees the record it belongs to.
 """

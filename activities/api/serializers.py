@@ -8,11 +8,14 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from activities.api.concurrency import etag_for
 from activities.api.filters import MAX_ID, REGARDING_TYPES
 from activities.api.visibility import can_use_queue, visible_to
+from activities.downloads import download_url
 from activities.models import (
     Account,
     ActivityParty,
@@ -165,10 +168,28 @@ class PartySerializer(serializers.ModelSerializer[ActivityParty]):
         read_only_fields = ["user", "contact", "account", "queue"]
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class AttachmentDownloadField(serializers.ReadOnlyField):
+    """The path of an attachment's download on this server, rendered from its id."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "help_text",
+            "Where the content is downloaded (a path on this server), with your session or "
+            "your API token; 404 while the content is not stored (see `error`).",
+        )
+        super().__init__(source="id", **kwargs)
+
+    def to_representation(self, value: int) -> str:
+        return download_url(Attachment(pk=value))
+
+
 class AttachmentSerializer(serializers.ModelSerializer[Attachment]):
+    download_url = AttachmentDownloadField()
+
     class Meta:
         model = Attachment
-        fields = ["id", "filename", "content_type", "size", "is_inline", "error"]
+        fields = ["id", "filename", "content_type", "size", "is_inline", "error", "download_url"]
         read_only_fields = fields
 
 

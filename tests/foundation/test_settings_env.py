@@ -143,3 +143,18 @@ def test_manage_py_reports_a_bad_value_in_one_line_without_a_traceback(tmp_path:
     assert result.returncode == 2
     assert result.stderr.startswith("crmsync: configuration error: Environment variable DEBUG")
     assert "Traceback" not in result.stderr
+
+
+def test_media_root_inside_static_root_refuses_to_start(tmp_path: Path) -> None:
+    # Whitenoise would serve every attachment to anyone.
+    result = start(
+        tmp_path,
+        "-c",
+        SETUP,
+        DEBUG="true",
+        STATIC_ROOT=str(tmp_path / "static"),
+        MEDIA_ROOT=str(tmp_path / "static" / "media"),
+    )
+
+    assert result.returncode != 0
+    assert "MEDIA_ROOT must not be inside STATIC_ROOT" in result.stderr
