@@ -720,17 +720,65 @@ DEFAULT_SHAPE = frozenset(
 )
 
 
+# What FindItem and SyncFolderItems never return, even when asked for by name: bodies,
+# attachments, MIME, recipient and attendee lists, recurrence and occurrence details. They
+# need a GetItem ("SyncFolderItems operation": "cannot return properties like Body or
+# Attachments"; "FindItem operation": "does not return any of the message body formats or
+# the recipient lists"; the EWS Managed API schemas mark none of them findable).
+NOT_IN_VIEWS = frozenset(
+    {
+        "MimeContent",
+        "Body",
+        "UniqueBody",
+        "NormalizedBody",
+        "TextBody",
+        "Attachments",
+        "ResponseObjects",
+        "ToRecipients",
+        "CcRecipients",
+        "BccRecipients",
+        "ReplyTo",
+        "RequiredAttendees",
+        "OptionalAttendees",
+        "Resources",
+        "ConflictingMeetings",
+        "AdjacentMeetings",
+        "Recurrence",
+        "ModifiedOccurrences",
+        "DeletedOccurrences",
+        "FirstOccurrence",
+        "LastOccurrence",
+    }
+)
+# "FindItem operation": only the first 512 bytes of a streamable property, "for Unicode, the
+# first 255 characters".
+VIEW_TEXT_LIMIT = 255
+
+
+def _cut_long_texts(elem: Element) -> None:
+    for node in elem.iter():
+        if node is elem or len(node) or node.text is None:
+            continue
+        if len(node.text) > VIEW_TEXT_LIMIT:
+            node.text = node.text[:VIEW_TEXT_LIMIT]
+
+
 @dataclass
 class Shape:
-    """The element names (and extended properties) a request asked for."""
+    """The element names (and extended properties) a request asked for.
+
+    `view`: the answer is a FindItem or SyncFolderItems one, which leaves out what only
+    GetItem returns (`NOT_IN_VIEWS`) and cuts long strings.
+    """
 
     base: str = "Default"
     names: set[str] = field(default_factory=set)
     ext: set[tuple[tuple[str, str], ...]] = field(default_factory=set)
+    view: bool = False
 
     @classmethod
-    def parse(cls, shape_elem: Element | None) -> Shape:
-        shape = cls()
+    def parse(cls, shape_elem: Element | None, *, view: bool = False) -> Shape:
+        shape = cls(view=view)
         if shape_elem is None:
             return shape
         shape.base = text_of(shape_elem, "BaseShape", "Default") or "Default"
@@ -744,6 +792,8 @@ class Shape:
         return shape
 
     def wants(self, name: str) -> bool:
+        if self.view and name in NOT_IN_VIEWS:
+            return False
         if name == "ItemId" or name in self.names:
             return True
         if self.base == "AllProperties":
@@ -754,7 +804,12 @@ class Shape:
 
     def render(self, blob: bytes) -> Element:
         elem = etree.fromstring(blob)
-        if self.base == "AllProperties" and not self.ext and "MimeContent" in self.names:
+        if (
+            self.base == "AllProperties"
+            and not self.ext
+            and "MimeContent" in self.names
+            and not self.view
+        ):
             return elem
         for c in list(elem):
             name = local(c.tag)
@@ -764,6 +819,8 @@ class Shape:
                     elem.remove(c)
             elif not self.wants(name):
                 elem.remove(c)
+        if self.view:
+            _cut_long_texts(elem)
         return elem
 
 

@@ -82,7 +82,7 @@ def _find_in_folder(
 @operation("FindItem")
 def find_item(ctx: Ctx, req: Element) -> Element:
     root, messages = response_root("FindItem")
-    shape = itm.Shape.parse(child(req, "ItemShape"))
+    shape = itm.Shape.parse(child(req, "ItemShape"), view=True)
     restriction = child(req, "Restriction")
     try:
         predicate = compile_restriction(restriction) if restriction is not None else None
@@ -134,7 +134,7 @@ def sync_folder_items(ctx: Ctx, req: Element) -> Element:
     except EwsError as e:
         _sync_error(messages, e)
         return root
-    shape = itm.Shape.parse(child(req, "ItemShape"))
+    shape = itm.Shape.parse(child(req, "ItemShape"), view=True)
     ignore = {i.get("Id") for i in id_elements(child(req, "Ignore"))}
     rows = ctx.store.sync_rows(folder.id, after, limit + 1)
     page, more = rows[:limit], len(rows) > limit

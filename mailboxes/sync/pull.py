@@ -74,7 +74,7 @@ def pull_folder(
     while True:
         try:
             # The next page downloads while this one is written (sync_pages runs ahead).
-            for page in sync_pages(folder, sync_state, only_fields=ts.converter.ews_fields):
+            for page in sync_pages(folder, sync_state, get_fields=ts.converter.ews_fields):
                 ctx.heartbeat()
                 if not page.changes and page.sync_state == sync_state:
                     continue  # nothing new and the same state: nothing to write

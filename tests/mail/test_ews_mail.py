@@ -105,6 +105,34 @@ def test_ews_inbox_is_pulled_incrementally(ews, ews_mailbox):
 
 
 @pytest.mark.django_db
+def test_ews_email_arrives_whole_with_its_body_recipients_and_attachment(ews, ews_mailbox):
+    # SyncFolderItems returns no body, recipients or attachments; the mail channel takes
+    # them from the MIME fetched by GetItem.
+    mailbox = ews_mailbox()
+    body = "Dear team,\n" + "the figures of the quarter are attached. " * 40
+    ews.control.deliver(
+        mailbox.email_address,
+        build(
+            to=mailbox.email_address,
+            cc=["carol@partner.test"],
+            subject="Figures",
+            body=body,
+            attachments=[("figures.csv", "text/csv", b"q,revenue\n1,100\n")],
+        ),
+    )
+
+    result = process_incoming(mailbox)
+
+    assert (result.fetched, result.filed) == (1, 1)
+    email = Email.objects.get(mailbox=mailbox)
+    assert email.body_text.strip() == body.strip()
+    assert "carol@partner.test" in {p.address for p in email.parties.all()}
+    (attachment,) = email.attachments.all()
+    assert attachment.filename == "figures.csv"
+    assert attachment.file.read() == b"q,revenue\n1,100\n"
+
+
+@pytest.mark.django_db
 def test_ews_tracking_folder_sets_regarding_and_wins_over_manual_changes(
     ews, ews_mailbox, make_account, make_tracking_folder
 ):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from exchangelib import Account, ItemId
-from exchangelib.errors import MalformedResponseError, SOAPError
+from exchangelib.errors import ErrorItemNotFound, MalformedResponseError, SOAPError
 from exchangelib.fields import FieldPath
 from exchangelib.folders import (
     Calendar,
@@ -34,7 +34,7 @@ from exchangelib.items import (
     SEND_TO_NONE,
     BaseItem,
 )
-from exchangelib.services import SyncFolderItems
+from exchangelib.services import GetItem, SyncFolderItems
 from exchangelib.services.common import folder_ids_element, shape_element
 from exchangelib.util import SOAPNS, ParseError, add_xml_child, create_element, to_xml
 
@@ -110,13 +110,32 @@ def subfolders(account: Account, parent_id: str) -> list[tuple[str, str]]:
     return result
 
 
-class _SyncFolderItems(SyncFolderItems):
-    """SyncFolderItems parsing the response body in one piece.
+class _WholeBody:
+    """Parse a response body in one piece.
 
     exchangelib reads a non-streamed response through `iter_content()`, whose default chunk
     is one byte: about a third of the client's time on a page of 512 items. The body is
     already in memory, so it is handed to the parser whole.
     """
+
+    @classmethod
+    def _get_soap_parts(cls, response: Any) -> Any:
+        try:
+            root = to_xml(response.content)
+        except ParseError as e:
+            raise SOAPError(f"Bad SOAP response: {e}") from e
+        body = root.find(f"{{{SOAPNS}}}Body")
+        if body is None:
+            raise MalformedResponseError("No Body element in SOAP response")
+        return root.find(f"{{{SOAPNS}}}Header"), body
+
+
+class _GetItem(_WholeBody, GetItem):
+    """GetItem parsing the response body in one piece."""
+
+
+class _SyncFolderItems(_WholeBody, SyncFolderItems):
+    """SyncFolderItems parsing the response body in one piece."""
 
     # The ItemShape element of a request, per (shape, fields, API version): exchangelib
     # rebuilds it field by field for every request, which costs more than parsing an idle
@@ -144,17 +163,6 @@ class _SyncFolderItems(SyncFolderItems):
             add_xml_child(payload, "m:SyncState", sync_state)
         return payload
 
-    @classmethod
-    def _get_soap_parts(cls, response: Any) -> Any:
-        try:
-            root = to_xml(response.content)
-        except ParseError as e:
-            raise SOAPError(f"Bad SOAP response: {e}") from e
-        body = root.find(f"{{{SOAPNS}}}Body")
-        if body is None:
-            raise MalformedResponseError("No Body element in SOAP response")
-        return root.find(f"{{{SOAPNS}}}Header"), body
-
 
 @dataclass
 class SyncPage:
@@ -171,14 +179,22 @@ def fetch_sync_page(
     *,
     max_changes: int = MAX_CHANGES_PER_PAGE,
     only_fields: Iterable[str] | None = None,
+    get_fields: Sequence[str] | None = None,
 ) -> SyncPage:
     """One page of changes after `sync_state` (None: from the beginning).
 
-    Created and updated items come with their fields, deleted ones as an ItemId, so a page
-    costs one request. Raises `InvalidSyncStateError` when the server rejects the state.
+    SyncFolderItems, like FindItem, returns no bodies, attachments, recipient or attendee
+    lists, recurrences or occurrence lists, and cuts long strings. With `get_fields`, the
+    page is asked for ids only and its created and updated items are then fetched whole,
+    with those fields, by GetItem in batches (an item deleted in between is left out: the
+    next page reports its deletion). With `only_fields` instead, the items carry only what
+    SyncFolderItems returns of those fields. Deleted items come as an ItemId. Raises
+    `InvalidSyncStateError` when the server rejects the state.
     """
     account = folder.account
-    if only_fields is None:
+    if get_fields is not None:
+        additional_fields: set[FieldPath] | None = None
+    elif only_fields is None:
         additional_fields = {
             FieldPath(field=f) for f in folder.allowed_item_fields(version=account.version)
         }
@@ -199,6 +215,8 @@ def fetch_sync_page(
         )
     for change in changes:
         raise_if_error(change)
+    if get_fields is not None:
+        changes = _with_whole_items(folder, changes, tuple(get_fields))
     return SyncPage(
         changes=changes,
         sync_state=service.sync_state or "",
@@ -206,11 +224,54 @@ def fetch_sync_page(
     )
 
 
+# Items a GetItem asks for (exchangelib's own chunk size).
+GET_ITEM_BATCH = 100
+
+
+def _with_whole_items(
+    folder: BaseFolder, changes: list[tuple[str, Any]], fields: tuple[str, ...]
+) -> list[tuple[str, Any]]:
+    """The page's changes, created and updated items replaced by their GetItem answer."""
+    wanted = [item for kind, item in changes if kind in (CREATE, UPDATE)]
+    if not wanted:
+        return changes
+    account = folder.account
+    paths = _item_fields(folder, fields)
+    service = _GetItem(account=account, chunk_size=GET_ITEM_BATCH)
+    with exchange_errors():
+        fetched = list(
+            service.call(
+                items=[ItemId(id=i.id, changekey=i.changekey) for i in wanted],
+                additional_fields=paths,
+                shape=ID_ONLY,
+            )
+        )
+    whole: dict[str, Any] = {}
+    for item in fetched:
+        if isinstance(item, ErrorItemNotFound):
+            continue  # deleted since the page was made
+        raise_if_error(item)
+        whole[item.id] = item
+    result = []
+    for kind, item in changes:
+        if kind in (CREATE, UPDATE):
+            item = whole.get(item.id)
+            if item is None:
+                continue
+        result.append((kind, item))
+    return result
+
+
 def sync_pages(
-    folder: BaseFolder, sync_state: str | None, *, only_fields: Iterable[str] | None = None
+    folder: BaseFolder,
+    sync_state: str | None,
+    *,
+    only_fields: Iterable[str] | None = None,
+    get_fields: Sequence[str] | None = None,
 ) -> Iterator[SyncPage]:
-    """Every page of changes after `sync_state`; from the second page on, the next one is
-    fetched while the caller works on the current one (one request ahead, one helper thread).
+    """Every page of changes after `sync_state` (see `fetch_sync_page` for the fields);
+    from the second page on, the next one is fetched while the caller works on the current
+    one (one page ahead, one helper thread).
 
     The caller's database work and the server's and parser's work on the next page overlap;
     nothing here touches the database. The first page is fetched in the caller's thread, so
@@ -218,9 +279,10 @@ def sync_pages(
     caller asks for that page. Closing the iterator early waits for the request in flight.
     """
     fields = tuple(only_fields) if only_fields is not None else None
+    whole = tuple(get_fields) if get_fields is not None else None
 
     def fetch(state: str | None) -> SyncPage:
-        return fetch_sync_page(folder, state, only_fields=fields)
+        return fetch_sync_page(folder, state, only_fields=fields, get_fields=whole)
 
     page = fetch(sync_state)
     if page.includes_last_item_in_range or not page.changes:
