@@ -87,6 +87,7 @@ def mailbox(ews: EmulatorProcess, prof: EmailServerProfile, *, create: bool = Tr
         username=email,
         password="secret",
         approval_status=Mailbox.ApprovalStatus.APPROVED,
+        approved_email_address=email,
         incoming_delivery_method=DeliveryMethod.NONE,
         outgoing_delivery_method=OutgoingDeliveryMethod.NONE,
         act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,

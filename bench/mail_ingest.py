@@ -225,6 +225,7 @@ def _ews_baseline(ews, address, insert) -> None:
 
 def _mailbox(protocol, address, dovecot, ews):
     from mailboxes.models import Mailbox
+    from mailboxes.sync.eligibility import approve
     from profiles.models import EmailServerProfile
     from users.models import User
 
@@ -250,7 +251,7 @@ def _mailbox(protocol, address, dovecot, ews):
     mailbox.profile = profile
     mailbox.username = address
     mailbox.password = "secret"
-    mailbox.approval_status = Mailbox.ApprovalStatus.APPROVED
+    approve(mailbox)
     mailbox.tracking_option = Mailbox.TrackingOption.ALL
     mailbox.save()
     return Mailbox.objects.select_related("profile", "user", "queue").get(pk=mailbox.pk)

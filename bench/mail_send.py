@@ -36,6 +36,7 @@ def main() -> None:
 
     from activities.models import ActivityParty, Email
     from mailboxes.models import Mailbox
+    from mailboxes.sync.eligibility import approve
     from profiles.models import EmailServerProfile
     from tests.servers import DovecotServer, SmtpServer
     from users.models import User
@@ -63,7 +64,7 @@ def main() -> None:
                 user=user, email_address=address
             )
             mailbox.profile = profile
-            mailbox.approval_status = Mailbox.ApprovalStatus.APPROVED
+            approve(mailbox)
             mailbox.save()
             mailboxes.append(mailbox)
         progress = Progress("queueing", total)

@@ -22,6 +22,7 @@ from mailboxes.connectors import PermanentSyncError, SyncError
 from mailboxes.connectors.ews import account_for, exchange_errors, raise_if_error
 from mailboxes.connectors.ews.folders import open_folder
 from mailboxes.models import ExchangeFolderListing, Mailbox
+from mailboxes.sync import eligibility
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,9 @@ def refresh_folder_listing(mailbox_id: int) -> str:
         logger.info("mailbox %s is gone; no folders to list", mailbox_id)
         return "gone"
     try:
+        refused = eligibility.refusal(mailbox)
+        if refused:
+            raise PermanentSyncError(f"Folders not listed: {refused}", code="not_allowed")
         if mailbox.profile is None or not mailbox.profile.is_exchange:
             raise PermanentSyncError(
                 "Folders can be listed on Exchange mailboxes only.", code="not_exchange"

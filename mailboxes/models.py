@@ -115,6 +115,13 @@ class Mailbox(models.Model):
         default=ApprovalStatus.PENDING,
         help_text="Nothing is processed until the mailbox is approved.",
     )
+    approved_email_address = models.EmailField(
+        max_length=320,
+        blank=True,
+        editable=False,
+        help_text="The address the approval covers: a mailbox whose address differs from it "
+        "waits for approval again (Dynamics' “approve email address”).",
+    )
 
     username = models.CharField(
         max_length=320, blank=True, help_text="Used when the profile takes per-mailbox credentials."

@@ -20,8 +20,7 @@ from django.utils.translation import ngettext
 
 from crmsync.admin_display import badge, excerpt
 from mailboxes import tasks
-from mailboxes.models import Mailbox
-from mailboxes.sync import admin_actions
+from mailboxes.sync import admin_actions, eligibility
 from profiles.forms import EmailServerProfileAdminForm
 from profiles.models import EmailServerProfile
 
@@ -35,7 +34,8 @@ QUEUED_MESSAGE = "Queued: waiting for a worker to run the test."
 # A test without a result after this long has been lost (no worker, or it died).
 TEST_GIVE_UP_AFTER = timedelta(minutes=10)
 NO_MAILBOX_MESSAGE = (
-    "Nothing was tested: the test connects through the profile's approved mailboxes, and "
+    "Nothing was tested: the test connects through the profile's mailboxes that may "
+    "connect (active, approved, with an approved address, on an active profile), and "
     "this profile has none yet."
 )
 
@@ -148,7 +148,7 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
                 "description": "Ignored when the incoming settings are used for outgoing too.",
             },
         ),
-        ("Exchange", {"fields": ("exchange_version",)}),
+        ("Exchange", {"fields": ("autodiscover_domain", "exchange_version")}),
         (
             "Scheduling and limits",
             {
@@ -222,7 +222,7 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
         profile = self._profile_or_404(request, object_id)
         if not self.has_change_permission(request, profile):
             raise PermissionDenied
-        if not profile.mailboxes.filter(approval_status=Mailbox.ApprovalStatus.APPROVED).exists():
+        if not profile.mailboxes.filter(eligibility.may_connect_q()).exists():
             self.message_user(request, NO_MAILBOX_MESSAGE, messages.WARNING)
             return HttpResponseRedirect(self._change_url(profile))
         # Written before the task is queued, so the worker's result always comes after it.

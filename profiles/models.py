@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -112,6 +113,12 @@ class EmailServerProfile(models.Model):
     outgoing_username = models.CharField(max_length=320, blank=True)
     outgoing_password = EncryptedTextField(blank=True)
 
+    autodiscover_domain = models.CharField(
+        max_length=253,
+        blank=True,
+        help_text="With autodiscover on, only addresses in this domain (example.com) are "
+        "discovered, so that credentials are never sent to a domain a user typed.",
+    )
     exchange_version = models.CharField(
         max_length=16,
         choices=ExchangeVersion.choices,
@@ -178,6 +185,16 @@ class EmailServerProfile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        uses_autodiscover = self.incoming_use_autodiscover or (
+            self.outgoing_use_autodiscover and not self.use_same_settings_for_outgoing
+        )
+        self.autodiscover_domain = self.autodiscover_domain.strip().lower()
+        if uses_autodiscover and not self.autodiscover_domain:
+            raise ValidationError(
+                {"autodiscover_domain": "Name the domain autodiscover may run for."}
+            )
 
     @property
     def is_exchange(self) -> bool:

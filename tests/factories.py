@@ -94,6 +94,9 @@ def make_mailbox(**fields: Any) -> Mailbox:
         fields["user"] = make_user()
     owner = fields.get("user") or fields.get("queue")
     fields.setdefault("email_address", getattr(owner, "email", "") or f"box{_next()}@example.com")
+    if fields.get("approval_status") == Mailbox.ApprovalStatus.APPROVED:
+        # Approved as created: the approval covers the address it is created with.
+        fields.setdefault("approved_email_address", fields["email_address"])
     return Mailbox.objects.create(**fields)
 
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
@@ -22,7 +22,7 @@ from mailboxes.models import (
     MailboxTrackingFolder,
     Queue,
 )
-from mailboxes.sync import admin_actions
+from mailboxes.sync import admin_actions, eligibility
 
 MAILBOX_STATUS_FIELDS = (
     "incoming_status",
@@ -142,9 +142,6 @@ class OwnerKindFilter(admin.SimpleListFilter):
 APPROVED = Mailbox.ApprovalStatus.APPROVED
 REJECTED = Mailbox.ApprovalStatus.REJECTED
 
-# What the engine processes at all; "sync now" and "full resync" skip the rest.
-SYNCABLE = Q(is_active=True, approval_status=APPROVED, profile__is_active=True)
-
 
 @admin.register(Mailbox)
 class MailboxAdmin(admin.ModelAdmin):
@@ -193,6 +190,7 @@ class MailboxAdmin(admin.ModelAdmin):
         *MAILBOX_STATUS_FIELDS,
         *MAILBOX_ERROR_FIELDS,
         *MAILBOX_SCHEDULING_FIELDS,
+        "approved_email_address",
         "created_at",
         "modified_at",
     )
@@ -206,6 +204,7 @@ class MailboxAdmin(admin.ModelAdmin):
                     "email_address",
                     "profile",
                     "approval_status",
+                    "approved_email_address",
                     "is_active",
                     "is_forward_mailbox",
                 )
@@ -269,34 +268,41 @@ class MailboxAdmin(admin.ModelAdmin):
 
     @admin.action(description="Test & enable the selected mailboxes", permissions=["change"])
     def test_and_enable_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
-        # Every selected mailbox: the test of one without a profile records why it failed.
-        admin_actions.test_and_enable_mailboxes(request, queryset)
+        # Only mailboxes that may connect: a test never turns a rejected one back on.
+        allowed = eligibility.may_connect_q()
+        admin_actions.test_and_enable_mailboxes(request, queryset.filter(allowed))
+        self._report_skipped(request, queryset.exclude(allowed).count())
 
     @admin.action(description="Sync the selected mailboxes now", permissions=["change"])
     def sync_mailboxes_now(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
-        admin_actions.sync_now(request, queryset.filter(SYNCABLE))
-        self._report_skipped(request, queryset.exclude(SYNCABLE).count())
+        allowed = eligibility.may_connect_q()
+        admin_actions.sync_now(request, queryset.filter(allowed))
+        self._report_skipped(request, queryset.exclude(allowed).count())
 
     @admin.action(
         description="Full resync of the selected mailboxes (pull everything again)",
         permissions=["change"],
     )
     def full_resync_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
-        admin_actions.full_resync(request, queryset.filter(SYNCABLE))
-        self._report_skipped(request, queryset.exclude(SYNCABLE).count())
+        allowed = eligibility.may_connect_q()
+        admin_actions.full_resync(request, queryset.filter(allowed))
+        self._report_skipped(request, queryset.exclude(allowed).count())
 
     def _report_skipped(self, request: HttpRequest, skipped: int) -> None:
         if skipped:
             message = ngettext(
-                "%d mailbox skipped: inactive, not approved or without an active profile.",
-                "%d mailboxes skipped: inactive, not approved or without an active profile.",
+                "%d mailbox skipped: inactive, not approved, its address not approved, or "
+                "without an active profile.",
+                "%d mailboxes skipped: inactive, not approved, their address not approved, "
+                "or without an active profile.",
                 skipped,
             )
             self.message_user(request, message % skipped, messages.WARNING)
 
     @admin.action(description="Approve the selected mailboxes")
     def approve_mailboxes(self, request: HttpRequest, queryset: QuerySet[Mailbox]) -> None:
-        count = self._change(queryset, approval_status=APPROVED)
+        # The approval covers each mailbox's current address.
+        count = self._change(queryset, **eligibility.APPROVE)
         self._report(
             request, ngettext("%d mailbox approved.", "%d mailboxes approved.", count), count
         )
@@ -322,6 +328,15 @@ class MailboxAdmin(admin.ModelAdmin):
             request, ngettext("%d mailbox deactivated.", "%d mailboxes deactivated.", count), count
         )
 
+    def save_model(self, request: HttpRequest, obj: Mailbox, form: Any, change: bool) -> None:
+        # Choosing "Approved" approves the address in the form; changing the address of an
+        # approved mailbox without choosing it again asks for a new approval.
+        if "approval_status" in form.changed_data and obj.approval_status == APPROVED:
+            eligibility.approve(obj)
+        elif "email_address" in form.changed_data:
+            eligibility.address_changed(obj)
+        super().save_model(request, obj, form, change)
+
     @staticmethod
     def _change(queryset: QuerySet[Mailbox], **changes: Any) -> int:
         """Updates the selected mailboxes not yet in the new state; returns how many."""
@@ -336,6 +351,8 @@ class MailboxAdmin(admin.ModelAdmin):
 
     @admin.display(description="approval", ordering="approval_status")
     def approval_badge(self, obj: Mailbox) -> SafeString:
+        if obj.approval_status == APPROVED and obj.email_address != obj.approved_email_address:
+            return badge("pending", "Address pending")
         return badge(obj.approval_status, obj.get_approval_status_display())
 
     @admin.display(description="incoming", ordering="incoming_status")

@@ -167,6 +167,8 @@ def ews_settings(
         raise PermanentSyncError(
             "The profile has no EWS URL and autodiscover is off.", code="no_server_location"
         )
+    if side.use_autodiscover:
+        check_autodiscover_domain(mailbox.email_address, profile.autodiscover_domain)
     return EwsSettings(
         profile_id=profile.pk,
         primary_smtp_address=mailbox.email_address,
@@ -180,6 +182,22 @@ def ews_settings(
         timeout_seconds=profile.connection_timeout_ms / 1000,
         max_connections=max(1, min(profile.max_concurrent_connections, 4)),
     )
+
+
+def check_autodiscover_domain(address: str, domain: str) -> None:
+    """Autodiscover asks the address's domain where the mailbox lives, with the profile's
+    credentials: it runs only for the domain the profile names, never one a user typed."""
+    domain = domain.strip().lower()
+    if not domain:
+        raise PermanentSyncError(
+            "Autodiscover is on, but the profile names no autodiscover domain.",
+            code="no_autodiscover_domain",
+        )
+    if address.rpartition("@")[2].lower() != domain:
+        raise PermanentSyncError(
+            f"Autodiscover runs only for addresses in {domain}; {address} is not one.",
+            code="autodiscover_domain_mismatch",
+        )
 
 
 # --- POP3, IMAP, SMTP -------------------------------------------------------------------------

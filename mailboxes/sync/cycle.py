@@ -27,7 +27,7 @@ from django.utils import timezone
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from mailboxes.history import outcome_of, record_sync_run
 from mailboxes.models import Alert, Mailbox
-from mailboxes.sync import scheduling
+from mailboxes.sync import eligibility, scheduling
 from mailboxes.sync.errors import PermanentSyncError, SyncError, TransientSyncError
 from mailboxes.sync.scheduling import Claim, ClaimLost
 
@@ -95,6 +95,8 @@ class CycleResult:
     mailbox_id: int
     ran: bool
     reason: str = ""
+    # The mailbox may not connect (`eligibility`): `reason` says why.
+    refused: bool = False
     items_processed: int = 0
     items_failed: int = 0
     error: SyncError | None = None
@@ -113,7 +115,10 @@ def _email_hooks() -> ModuleType | None:
 
 
 def channels_wanted(mailbox: Mailbox, now: datetime) -> list[str]:
-    """The channels this cycle runs, in order: configured, not failed, not postponed."""
+    """The channels this cycle runs, in order: configured, not failed, not postponed; none
+    for a mailbox that may not connect (`eligibility`)."""
+    if not eligibility.may_connect(mailbox):
+        return []
     profile = mailbox.profile
     wanted = []
     if (
@@ -146,6 +151,13 @@ def _postponed(until: datetime | None, now: datetime) -> bool:
 
 def _run_channel(channel: str, mailbox: Mailbox, ctx: CycleContext) -> bool:
     """Run one channel; False when it does not exist in this installation."""
+    if not eligibility.may_connect(mailbox):
+        # channels_wanted() leaves them out already; the guard keeps every channel, the
+        # email hooks included, behind the rule whoever calls it.
+        logger.warning(
+            "mailbox %s: %s not run: %s", mailbox.pk, channel, eligibility.refusal(mailbox)
+        )
+        return False
     if channel == ACT:
         from mailboxes.sync.act import run_act
 
@@ -175,13 +187,20 @@ def run_cycle(
     else:
         claim = scheduling.claim_mailbox(mailbox_id, respect_limit=respect_limit)
     if claim is None:
-        return CycleResult(mailbox_id, ran=False, reason="held by another worker or not due")
+        refused = _refusal(mailbox_id)
+        reason = refused or "held by another worker or not due"
+        return CycleResult(mailbox_id, ran=False, reason=reason, refused=bool(refused))
     try:
         return _run_claimed(claim, full_resync=full_resync, progress=progress)
     except BaseException:
         # A bug, or the worker is being stopped: give the mailbox back for a later cycle.
         scheduling.release_claim(claim)
         raise
+
+
+def _refusal(mailbox_id: int) -> str:
+    mailbox = Mailbox.objects.select_related("profile").filter(id=mailbox_id).first()
+    return "the mailbox is deleted." if mailbox is None else eligibility.refusal(mailbox)
 
 
 def _run_claimed(

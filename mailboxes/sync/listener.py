@@ -14,7 +14,7 @@ from exchangelib.folders import FolderCollection
 from mailboxes.connectors.ews import account_for, exchange_errors
 from mailboxes.connectors.ews.folders import open_folder
 from mailboxes.models import Mailbox
-from mailboxes.sync import scheduling
+from mailboxes.sync import eligibility, scheduling
 from mailboxes.sync.errors import PermanentSyncError, SyncError
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ def listen_to_mailbox(
         close_old_connections()
         mailbox = Mailbox.objects.select_related("profile").filter(pk=mailbox_id).first()
         if mailbox is None:
+            return
+        if not eligibility.may_connect(mailbox):
+            logger.info("mailbox %s: listener stops: %s", mailbox_id, eligibility.refusal(mailbox))
             return
         try:
             account = account_for(mailbox)
@@ -78,12 +81,10 @@ def listen_to_mailbox(
 
 
 def listened_mailboxes() -> list[int]:
-    """Mailboxes worth a subscription: those the dispatcher could sync, on Exchange."""
+    """Mailboxes worth a subscription: those that may connect (`eligibility`), on Exchange."""
     return list(
         Mailbox.objects.filter(
-            is_active=True,
-            approval_status=Mailbox.ApprovalStatus.APPROVED,
-            profile__is_active=True,
+            eligibility.may_connect_q(),
             profile__server_type__in=scheduling.EXCHANGE_SERVER_TYPES,
         ).values_list("pk", flat=True)
     )

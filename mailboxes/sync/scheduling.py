@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from mailboxes.models import Mailbox
+from mailboxes.sync.eligibility import may_connect_q
 from profiles.models import EmailServerProfile
 
 logger = logging.getLogger(__name__)
@@ -106,11 +107,10 @@ def claim_is_free(now: datetime) -> Q:
 
 
 def due_mailboxes(now: datetime | None = None) -> Q:
-    """Active, approved, on an active profile, a channel that needs work, due and unheld."""
+    """Allowed to connect (`eligibility`), a channel that needs work, due and unheld."""
     now = now or timezone.now()
     return (
-        Q(is_active=True, approval_status=Mailbox.ApprovalStatus.APPROVED)
-        & Q(profile__isnull=False, profile__is_active=True)
+        may_connect_q()
         & (incoming_wanted(now) | outgoing_wanted(now) | act_wanted(now))
         & (Q(next_due_at__isnull=True) | Q(next_due_at__lte=now))
         & claim_is_free(now)
@@ -183,7 +183,7 @@ def _claim_for_profile(profile_id: int, now: datetime, *, limit: int | None) -> 
         if not ids:
             return []
         token = new_claim_token(f"queued@{worker_name()}")
-        won = Mailbox.objects.filter(claim_is_free(now), id__in=ids).update(
+        won = Mailbox.objects.filter(claim_is_free(now), may_connect_q(), id__in=ids).update(
             claimed_by=token,
             claimed_at=now,
             claim_expires_at=now + timedelta(seconds=claim_seconds()),
@@ -209,8 +209,9 @@ def take_over_claim(
     """The task's half of the dispatcher's claim: swap the queue token for the worker's."""
     now = now or timezone.now()
     token = new_claim_token(worker_name())
+    # The mailbox may have been rejected or turned off since the dispatcher claimed it.
     won = Mailbox.objects.filter(
-        id=mailbox_id, claimed_by=queued_token, claim_expires_at__gt=now
+        may_connect_q(), id=mailbox_id, claimed_by=queued_token, claim_expires_at__gt=now
     ).update(
         claimed_by=token,
         claimed_at=now,
@@ -222,7 +223,8 @@ def take_over_claim(
 def claim_mailbox(
     mailbox_id: int, *, now: datetime | None = None, respect_limit: bool = True
 ) -> Claim | None:
-    """Claim one mailbox directly ("sync now", the command line), if nobody holds it.
+    """Claim one mailbox directly ("sync now", the command line), if nobody holds it and
+    it may connect (`eligibility`).
 
     With `respect_limit`, only while its profile has a free connection.
     """
@@ -242,7 +244,7 @@ def claim_mailbox(
             held = live_claims([mailbox.profile_id], now).get(mailbox.profile_id, 0)
             if profile is not None and held >= profile.max_concurrent_connections:
                 return None
-        won = Mailbox.objects.filter(claim_is_free(now), id=mailbox_id).update(
+        won = Mailbox.objects.filter(claim_is_free(now), may_connect_q(), id=mailbox_id).update(
             claimed_by=token,
             claimed_at=now,
             claim_expires_at=now + timedelta(seconds=claim_seconds()),

@@ -1,6 +1,10 @@
 """Test & enable: connect, authenticate, open the folders each enabled channel needs, send
 nothing; record the result in the status fields and the profile's last-test fields; enable
-the mailbox on success, raise an Alert on failure."""
+the mailbox's channels on success, raise an Alert on failure.
+
+Only a mailbox that may connect (`eligibility`) is tested: an unapproved address is never
+sent the profile's service account, and a rejected or turned-off mailbox is never turned
+back on by a test (it does not touch `is_active` or the approval)."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryM
 from mailboxes.connectors.ews import account_for
 from mailboxes.connectors.ews.folders import fetch_folders
 from mailboxes.models import Alert, Mailbox
+from mailboxes.sync import eligibility
 from mailboxes.sync.errors import PermanentSyncError, SyncError, TransientSyncError
 from profiles.models import EmailServerProfile
 
@@ -63,6 +68,10 @@ def check_mailbox(mailbox: Mailbox) -> list[str]:
 
 
 def test_and_enable(mailbox: Mailbox) -> TestResult:
+    refused = eligibility.refusal(mailbox)
+    if refused:
+        logger.info("mailbox %s: not tested: %s", mailbox.pk, refused)
+        return TestResult("refused", f"Not tested: {refused}", 0)
     started = timezone.now()
     clock = time.monotonic()
     try:
@@ -74,7 +83,6 @@ def test_and_enable(mailbox: Mailbox) -> TestResult:
     fields: dict[str, object] = {
         "test_status": Status.SUCCESS,
         "tested_at": started,
-        "is_active": True,
         "next_due_at": timezone.now(),
         "transient_failure_count": 0,
         "error_count": 0,
@@ -86,7 +94,9 @@ def test_and_enable(mailbox: Mailbox) -> TestResult:
     for channel in ("incoming", "outgoing", "act"):
         if getattr(mailbox, f"{channel}_status") == Status.FAILURE:
             fields[f"{channel}_status"] = Status.NOT_RUN
-    Mailbox.objects.filter(pk=mailbox.pk).update(**fields)
+    # Written only while the mailbox still may connect: an administrator may have rejected
+    # it or turned it off during the test.
+    Mailbox.objects.filter(eligibility.may_connect_q(), pk=mailbox.pk).update(**fields)
     _record_profile(mailbox.profile, started, duration, "success", message)
     return TestResult("success", message, duration)
 
@@ -127,12 +137,13 @@ def _record_profile(
 
 
 def test_profile_mailboxes(profile: EmailServerProfile) -> str:
-    """Test & enable every approved mailbox of the profile; the profile keeps a summary."""
+    """Test & enable every mailbox of the profile that may connect; the profile keeps a
+    summary."""
     started = timezone.now()
     clock = time.monotonic()
     mailboxes = list(
         Mailbox.objects.select_related("profile").filter(
-            profile=profile, approval_status=Mailbox.ApprovalStatus.APPROVED
+            eligibility.may_connect_q(), profile=profile
         )
     )
     results = [test_and_enable(m) for m in mailboxes]

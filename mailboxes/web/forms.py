@@ -20,6 +20,7 @@ from mailboxes.models import (
     Mailbox,
     MailboxTrackingFolder,
 )
+from mailboxes.sync.eligibility import address_changed
 from profiles.models import EmailServerProfile
 from users.models import User
 
@@ -115,8 +116,8 @@ class MailboxSettingsForm(WriteOnlyPasswordsMixin, forms.ModelForm):
     def save(self, commit: bool = True) -> Mailbox:
         mailbox = super().save(commit=False)
         if "email_address" in self.changed_data:
-            # A new address must be approved again before anything is synchronized.
-            mailbox.approval_status = Mailbox.ApprovalStatus.PENDING
+            # A new address must be approved before anything is synchronized again.
+            address_changed(mailbox)
         if commit:
             mailbox.save()
         return mailbox

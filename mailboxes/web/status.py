@@ -42,7 +42,10 @@ def describe(mailbox: Mailbox) -> list[StatusLine]:
     profile = mailbox.profile
     if not mailbox.is_active:
         lines.append(StatusLine("warning", "This mailbox is turned off: nothing is synchronized."))
-    if mailbox.approval_status == Mailbox.ApprovalStatus.PENDING:
+    address_pending = mailbox.email_address != mailbox.approved_email_address
+    if mailbox.approval_status == Mailbox.ApprovalStatus.PENDING or (
+        mailbox.approval_status == Mailbox.ApprovalStatus.APPROVED and address_pending
+    ):
         lines.append(
             StatusLine(
                 "warning",

@@ -25,7 +25,7 @@ from mailboxes.models import (
     Mailbox,
     MailboxTrackingFolder,
 )
-from mailboxes.sync import scheduling
+from mailboxes.sync import eligibility, scheduling
 from mailboxes.web.access import get_manageable_mailbox, manageable_mailboxes
 from mailboxes.web.actions import enqueue_mailbox_task
 from mailboxes.web.forms import (
@@ -226,6 +226,8 @@ def remove_tracking_folder(request: HttpRequest, mailbox_id: int, folder_id: int
 def refresh_folder_list(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     """Ask a worker to list the mailbox's folders under the Inbox; the page shows them."""
     mailbox = get_manageable_mailbox(_user(request), mailbox_id)
+    if _refused(request, mailbox, "Folders were not listed"):
+        return HttpResponseRedirect(_mailbox_url(mailbox) + "#folders")
     if mailbox.profile is None or not mailbox.profile.is_exchange:
         messages.error(request, "Folders can be listed on Exchange mailboxes only.")
         return HttpResponseRedirect(_mailbox_url(mailbox) + "#folders")
@@ -240,10 +242,20 @@ def refresh_folder_list(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     return HttpResponseRedirect(_mailbox_url(mailbox) + "#folders")
 
 
+def _refused(request: HttpRequest, mailbox: Mailbox, what: str) -> bool:
+    """Say why a mailbox that may not connect (`eligibility`) is left alone; True then."""
+    refused = eligibility.refusal(mailbox)
+    if refused:
+        messages.error(request, f"{what}: {refused}")
+    return bool(refused)
+
+
 @login_required
 @require_POST
 def test_connection(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     mailbox = get_manageable_mailbox(_user(request), mailbox_id)
+    if _refused(request, mailbox, "The connection was not tested"):
+        return HttpResponseRedirect(_mailbox_url(mailbox))
     result = enqueue_mailbox_task("test_and_enable_mailbox", mailbox.pk, what="The connection test")
     (messages.success if result.ok else messages.error)(request, result.message)
     return HttpResponseRedirect(_mailbox_url(mailbox))
@@ -255,6 +267,8 @@ def sync_now(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     """As the admin's "sync now": a postponed mailbox syncs at once; failed channels still
     wait for a connection test."""
     mailbox = get_manageable_mailbox(_user(request), mailbox_id)
+    if _refused(request, mailbox, "Nothing was synchronized"):
+        return HttpResponseRedirect(_mailbox_url(mailbox))
     scheduling.sync_now([mailbox.pk])
     result = enqueue_mailbox_task("sync_mailbox", mailbox.pk, what="A synchronization")
     (messages.success if result.ok else messages.error)(request, result.message)

@@ -49,7 +49,8 @@ def test_sync_now_runs_a_cycle_and_skips_mailboxes_the_engine_never_processes(
 
     assert messages_of(response) == [
         "Synchronization queued for 1 mailbox(es).",
-        "1 mailbox skipped: inactive, not approved or without an active profile.",
+        "1 mailbox skipped: inactive, not approved, its address not approved, or without an "
+        "active profile.",
     ]
     assert Task.objects.filter(owner_user=mailbox.user).count() == 3
     mailbox.refresh_from_db()
@@ -78,21 +79,31 @@ def test_full_resync_pulls_everything_again_without_duplicates(
 def test_test_and_enable_enables_a_failed_mailbox_that_now_connects(
     staff_client: Client, on_workers, ews: EmulatorProcess
 ) -> None:
-    mailbox = emulated_mailbox(ews, is_active=False, act_status=FAILURE)
-    broken = emulated_mailbox(ews, password="wrong", is_active=False)
+    mailbox = emulated_mailbox(ews, act_status=FAILURE)
+    broken = emulated_mailbox(ews, password="wrong")
+    turned_off = emulated_mailbox(ews, is_active=False, act_status=FAILURE)
 
-    response = on_workers(run_action, staff_client, "test_and_enable_mailboxes", [mailbox, broken])
+    response = on_workers(
+        run_action, staff_client, "test_and_enable_mailboxes", [mailbox, broken, turned_off]
+    )
 
-    assert messages_of(response) == ["Test & enable queued for 2 mailbox(es)."]
+    assert messages_of(response) == [
+        "Test & enable queued for 2 mailbox(es).",
+        "1 mailbox skipped: inactive, not approved, its address not approved, or without an "
+        "active profile.",
+    ]
     mailbox.refresh_from_db()
     broken.refresh_from_db()
-    assert (mailbox.test_status, mailbox.is_active, mailbox.act_status) == (
-        "success",
-        True,
-        "not_run",
-    )
-    assert (broken.test_status, broken.is_active) == ("failure", False)
+    turned_off.refresh_from_db()
+    assert (mailbox.test_status, mailbox.act_status) == ("success", "not_run")
+    assert broken.test_status == "failure"
     assert broken.last_error_code == "authentication_failed"
+    # an administrator turns a mailbox on with "Activate", never through a test
+    assert (turned_off.test_status, turned_off.is_active, turned_off.act_status) == (
+        "not_run",
+        False,
+        FAILURE,
+    )
 
 
 def test_filters_by_status_profile_and_channel_combine(staff_client: Client) -> None:

@@ -183,8 +183,9 @@ def test_the_action_tests_and_enables_the_approved_mailboxes_of_the_profiles(
     staff_client: Client, on_workers, ews: EmulatorProcess
 ) -> None:
     profile = exchange_profile(ews.ews_url)
-    approved = emulated_mailbox(ews, profile=profile, is_active=False)
-    pending = emulated_mailbox(ews, profile=profile, approval_status=PENDING, is_active=False)
+    approved = emulated_mailbox(ews, profile=profile)
+    pending = emulated_mailbox(ews, profile=profile, approval_status=PENDING)
+    turned_off = emulated_mailbox(ews, profile=profile, is_active=False)
 
     response = on_workers(
         staff_client.post,
@@ -196,7 +197,9 @@ def test_the_action_tests_and_enables_the_approved_mailboxes_of_the_profiles(
     assert "Test & enable queued for the mailboxes of 1 profile(s)." in messages_of(response)
     approved.refresh_from_db()
     pending.refresh_from_db()
-    assert (approved.test_status, approved.is_active) == ("success", True)
-    assert (pending.test_status, pending.is_active) == ("not_run", False)
+    turned_off.refresh_from_db()
+    assert approved.test_status == "success"
+    assert pending.test_status == "not_run"
+    assert (turned_off.test_status, turned_off.is_active) == ("not_run", False)
     profile.refresh_from_db()
     assert profile.last_test_message == "1 of 1 mailboxes passed."

@@ -168,10 +168,13 @@ def erik(ews: EmulatorProcess, transactional_db: None) -> Mailbox:
     mailbox = Mailbox.objects.get(user=user)
     assert mailbox.profile_id == profile.pk
     Mailbox.objects.filter(pk=mailbox.pk).update(
-        approval_status=Mailbox.ApprovalStatus.APPROVED, is_active=True
+        approval_status=Mailbox.ApprovalStatus.APPROVED,
+        approved_email_address=ERIK[0],
+        is_active=True,
     )
     ews.control.seed(ERIK[0], "calendar", 3, fields={"Subject": "Quarterly review"})
     ews.control.seed(ERIK[0], "calendar", 2)
+    mailbox.refresh_from_db()
     return mailbox
 
 

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 
 from mailboxes.models import ItemType, Mailbox
+from mailboxes.sync.eligibility import approve
 from profiles.models import EmailServerProfile
 from tests.api.factories import PASSWORD, make_user
 from tests.browser.conftest import screenshot
@@ -77,6 +78,8 @@ def test_user_presses_sync_now(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     mailbox, _ = alice_and_bob
+    approve(mailbox)
+    mailbox.save()
     tasks = ModuleType("mailboxes.tasks")
     tasks.sync_mailbox = RecordedTask()  # type: ignore[attr-defined]
     monkeypatch.setitem(__import__("sys").modules, "mailboxes.tasks", tasks)

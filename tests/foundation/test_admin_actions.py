@@ -7,6 +7,7 @@ from django.urls import reverse
 from mailboxes.models import Alert, Mailbox
 from profiles.models import EmailServerProfile
 from tests import factories
+from tests.foundation.html_forms import form_data
 from users.models import User
 
 MAILBOXES_URL = "admin:mailboxes_mailbox_changelist"
@@ -126,3 +127,43 @@ def test_profile_actions_switch_the_selected_profiles(
 
     assert EmailServerProfile.objects.get(pk=selected.pk).is_active is expected
     assert EmailServerProfile.objects.get(pk=untouched.pk).is_active is start
+
+
+def test_approving_covers_the_address_the_mailbox_has_now(staff_client: Client) -> None:
+    mailbox = factories.make_mailbox(email_address="new@example.com")
+    Mailbox.objects.filter(pk=mailbox.pk).update(approved_email_address="old@example.com")
+
+    run_action(staff_client, MAILBOXES_URL, "approve_mailboxes", [mailbox])
+
+    mailbox.refresh_from_db()
+    assert (mailbox.approval_status, mailbox.approved_email_address) == (
+        APPROVED,
+        "new@example.com",
+    )
+
+
+def test_an_address_changed_in_the_admin_waits_for_approval_until_approved_there(
+    staff_client: Client,
+) -> None:
+    mailbox = factories.make_mailbox(approval_status=APPROVED, email_address="ann@example.com")
+    url = reverse("admin:mailboxes_mailbox_change", args=[mailbox.pk])
+
+    # when an administrator edits the address only, it waits for approval
+    data = form_data(staff_client.get(url).content.decode(), "mailbox_form")
+    data["email_address"] = ["ann.new@example.com"]
+    assert staff_client.post(url, data).status_code == 302
+    mailbox.refresh_from_db()
+    assert (mailbox.approval_status, mailbox.approved_email_address) == (
+        "pending",
+        "ann@example.com",
+    )
+
+    # and choosing "Approved" approves the address in the form
+    data = form_data(staff_client.get(url).content.decode(), "mailbox_form")
+    data["approval_status"] = [APPROVED]
+    assert staff_client.post(url, data).status_code == 302
+    mailbox.refresh_from_db()
+    assert (mailbox.approval_status, mailbox.approved_email_address) == (
+        APPROVED,
+        "ann.new@example.com",
+    )

@@ -134,6 +134,7 @@ def make_mailbox(db, make_user, dovecot) -> Callable[..., Mailbox]:
             "username": address,
             "password": "secret",
             "approval_status": Mailbox.ApprovalStatus.APPROVED,
+            "approved_email_address": address,
             "tracking_option": tracking_option,
             **extra,
         }.items():

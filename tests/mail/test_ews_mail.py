@@ -62,6 +62,7 @@ def ews_mailbox(db, ews, ews_profile, make_user):
             "username": address,
             "password": PASSWORD,
             "approval_status": Mailbox.ApprovalStatus.APPROVED,
+            "approved_email_address": address,
             "tracking_option": Mailbox.TrackingOption.ALL,
             **extra,
         }.items():

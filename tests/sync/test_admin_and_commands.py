@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_test_and_enable_succeeds_enables_and_sends_nothing(ews) -> None:
-    mailbox = emulated_mailbox(ews, is_active=False, act_status=Mailbox.ChannelStatus.FAILURE)
+    mailbox = emulated_mailbox(ews, act_status=Mailbox.ChannelStatus.FAILURE)
     before = {f: ews.control.items(mailbox.email_address, f) for f in ("sentitems", "outbox")}
 
     result = enabling.test_and_enable(mailbox)
@@ -38,13 +38,12 @@ def test_test_and_enable_succeeds_enables_and_sends_nothing(ews) -> None:
 
 
 def test_test_and_enable_failure_records_and_alerts(ews) -> None:
-    mailbox = emulated_mailbox(ews, password="wrong", is_active=False)
+    mailbox = emulated_mailbox(ews, password="wrong")
 
     result = enabling.test_and_enable(mailbox)
 
     assert result.status == "failure"
     mailbox.refresh_from_db()
-    assert not mailbox.is_active
     assert mailbox.test_status == Mailbox.ChannelStatus.FAILURE
     assert mailbox.last_error_code == "authentication_failed"
     assert Alert.objects.filter(mailbox=mailbox, code="authentication_failed").count() == 1

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from mailboxes.models import Mailbox, Queue
+from mailboxes.sync.eligibility import approve
 from mailboxes.web.forms import MailboxSettingsForm, SyncOptionsFormSet
 from profiles.models import EmailServerProfile
 from tests.api.factories import make_queue, make_user
@@ -63,6 +64,13 @@ def team(db: None) -> Team:
     )
     Mailbox.objects.update(profile=profile)
     return team
+
+
+def approved(mailbox: Mailbox) -> Mailbox:
+    """Approve the mailbox and its current address, as an administrator does."""
+    approve(mailbox)
+    mailbox.save()
+    return mailbox
 
 
 def logged_in(user: User) -> Client:

@@ -21,7 +21,7 @@ from mailboxes.models import ExchangeFolderListing, Mailbox, MailboxTrackingFold
 from mailboxes.tasks import list_exchange_folders
 from profiles.models import EmailServerProfile
 from tests.api.factories import make_account, make_user
-from tests.web.conftest import RecordedTask, Team, logged_in
+from tests.web.conftest import RecordedTask, Team, approved, logged_in
 
 PASSWORD = "folder-Secret-1"  # the emulator's test password
 
@@ -52,7 +52,10 @@ def mailbox(ews: EmulatorProcess, db: None) -> Mailbox:
     )
     user = make_user(address.split("@")[0], email=address)
     Mailbox.objects.filter(user=user).update(
-        profile=profile, username=address, approval_status=Mailbox.ApprovalStatus.APPROVED
+        profile=profile,
+        username=address,
+        approval_status=Mailbox.ApprovalStatus.APPROVED,
+        approved_email_address=address,
     )
     box = Mailbox.objects.get(user=user)
     box.password = PASSWORD
@@ -172,7 +175,7 @@ def test_refresh_enqueues_the_listing_task_and_the_page_says_it_waits(
     team: Team, recorded_tasks: ModuleType
 ) -> None:
     recorded_tasks.list_exchange_folders = RecordedTask()  # type: ignore[attr-defined]
-    mailbox = team.alice_mailbox
+    mailbox = approved(team.alice_mailbox)
     client = logged_in(team.alice)
 
     response = client.post(url(mailbox, "folders/refresh/"))

@@ -19,7 +19,7 @@ from mailboxes.models import (
 )
 from profiles.models import EmailServerProfile
 from tests.api.factories import PASSWORD, make_account, make_appointment, make_contact
-from tests.web.conftest import Team, logged_in, settings_post
+from tests.web.conftest import RecordedTask, Team, approved, logged_in, settings_post
 
 
 def url(mailbox: Mailbox, action: str = "") -> str:
@@ -327,7 +327,7 @@ def test_staff_do_not_manage_others_mailboxes_here(team: Team) -> None:
 
 
 def test_sync_now_enqueues_the_task(team: Team, recorded_tasks: ModuleType) -> None:
-    mailbox = team.alice_mailbox
+    mailbox = approved(team.alice_mailbox)
 
     response = logged_in(team.alice).post(url(mailbox, "sync/"), follow=True)
 
@@ -340,7 +340,7 @@ def test_sync_now_lifts_postponements_and_makes_the_mailbox_due(
 ) -> None:
     # given an idle mailbox backed off for an hour, due only then
     later = timezone.now() + dt.timedelta(hours=1)
-    mailbox = team.alice_mailbox
+    mailbox = approved(team.alice_mailbox)
     Mailbox.objects.filter(pk=mailbox.pk).update(
         incoming_postpone_until=later,
         outgoing_postpone_until=later,
@@ -366,7 +366,7 @@ def test_sync_now_keeps_the_back_off_after_transient_errors(
 ) -> None:
     # given a mailbox the server told us to leave alone for an hour after ErrorServerBusy
     later = timezone.now() + dt.timedelta(hours=1)
-    mailbox = team.alice_mailbox
+    mailbox = approved(team.alice_mailbox)
     Mailbox.objects.filter(pk=mailbox.pk).update(
         act_postpone_until=later, next_due_at=later, transient_failure_count=1
     )
@@ -382,7 +382,7 @@ def test_sync_now_keeps_the_back_off_after_transient_errors(
 
 
 def test_test_connection_enqueues_the_task(team: Team, recorded_tasks: ModuleType) -> None:
-    mailbox = team.queue_mailbox
+    mailbox = approved(team.queue_mailbox)
 
     response = logged_in(team.queue_owner).post(url(mailbox, "test/"), follow=True)
 
@@ -394,9 +394,34 @@ def test_test_connection_enqueues_the_task(team: Team, recorded_tasks: ModuleTyp
 def test_missing_task_module_is_said_plainly(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "mailboxes.tasks", None)
 
-    response = logged_in(team.alice).post(url(team.alice_mailbox, "sync/"), follow=True)
+    response = logged_in(team.alice).post(url(approved(team.alice_mailbox), "sync/"), follow=True)
 
     assert b"A synchronization is not available on this server yet." in response.content
+
+
+@pytest.mark.parametrize(
+    ("action", "said"),
+    [
+        ("sync/", "Nothing was synchronized"),
+        ("test/", "The connection was not tested"),
+        ("folders/refresh/", "Folders were not listed"),
+    ],
+)
+def test_buttons_of_a_mailbox_that_may_not_connect_say_why_and_start_nothing(
+    team: Team, recorded_tasks: ModuleType, action: str, said: str
+) -> None:
+    recorded_tasks.list_exchange_folders = RecordedTask()  # type: ignore[attr-defined]
+    # given alice's approved mailbox, whose address she changed
+    mailbox = approved(team.alice_mailbox)
+    client = logged_in(team.alice)
+    client.post(url(mailbox), settings_post(mailbox, email_address="boss@example.test"))
+
+    response = client.post(url(mailbox, action), follow=True)
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert f"{said}: its email address waits for an administrator's approval." in messages
+    for task in ("sync_mailbox", "test_and_enable_mailbox", "list_exchange_folders"):
+        assert getattr(recorded_tasks, task).calls == []
 
 
 def test_buttons_need_post(team: Team, recorded_tasks: ModuleType) -> None:

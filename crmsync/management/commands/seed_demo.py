@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from activities.models import Account, Appointment, ChangeOrigin, Contact, Email, Task
 from mailboxes.models import Mailbox, Queue
+from mailboxes.sync.eligibility import approve
 from profiles.models import EmailServerProfile
 from users.models import User
 
@@ -77,7 +78,7 @@ class Command(BaseCommand):
         )
         for mailbox in demo_mailboxes:
             mailbox.profile = profile
-            mailbox.approval_status = Mailbox.ApprovalStatus.APPROVED
+            approve(mailbox)
             mailbox.username = mailbox.email_address
             mailbox.password = options["mailbox_password"]
             mailbox.save()

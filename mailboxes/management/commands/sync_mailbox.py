@@ -44,7 +44,7 @@ class Command(BaseCommand):
             for bar in bars.values():
                 bar.close()
         if not result.ran:
-            raise CommandError(f"Not synced: {result.reason}.")
+            raise CommandError(f"Not synced: {result.reason.rstrip('.')}.")
         self.stdout.write(
             f"{mailbox.email_address}: {result.items_processed} processed, "
             f"{result.items_failed} failed in {result.duration_ms} ms"
