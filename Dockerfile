@@ -3,7 +3,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    CRMSYNC_DATA_DIR=/data
+    CRMSYNC_DATA_DIR=/data \
+    STATIC_ROOT=/app/static
 
 RUN useradd --system --create-home --home-dir /app crmsync && mkdir -p /data \
     && chown crmsync /data
@@ -17,9 +18,11 @@ COPY activities activities
 COPY ews_emulator ews_emulator
 COPY templates templates
 COPY manage.py ./
-RUN pip install --no-cache-dir . \
-    && DEBUG=true python manage.py collectstatic --noinput -v0 \
-    && rm -rf /data/*
+COPY scripts/build-static scripts/
+RUN pip install --no-cache-dir .
+# Hashed static files and their manifest, collected with the production settings into the
+# image itself (not the data volume), where WhiteNoise serves them from.
+RUN sh scripts/build-static "$STATIC_ROOT"
 USER crmsync
 EXPOSE 8000
 CMD ["gunicorn", "crmsync.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

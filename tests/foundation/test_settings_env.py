@@ -1,6 +1,5 @@
 """Settings come from the environment and refuse bad or unsafe values at start."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,38 +7,17 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+from tests.foundation.production import PRODUCTION, PROJECT_DIR, process_environment
+
 SETUP = "import django; django.setup()"
-# Variables of the test run itself that would decide the outcome of a start.
-CLEARED = (
-    "DEBUG",
-    "SECRET_KEY",
-    "ALLOWED_HOSTS",
-    "CRMSYNC_ENCRYPTION_KEYS",
-    "DATABASE_URL",
-    "CELERY_BROKER_URL",
-    "CRMSYNC_CLAIM_SECONDS",
-    # set by the browser tests' session fixture; a real deployment never has it
-    "DJANGO_ALLOW_ASYNC_UNSAFE",
-)
-PRODUCTION = {
-    "DEBUG": "false",
-    "SECRET_KEY": "p" + Fernet.generate_key().decode() + "-production-secret-key-xyz",
-    "ALLOWED_HOSTS": "crm.example.com",
-    "CRMSYNC_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
-}
 
 
 def start(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Runs Python in a fresh process, in the project, with this environment."""
-    environment = {k: v for k, v in os.environ.items() if k not in CLEARED}
-    environment.update(
-        DJANGO_SETTINGS_MODULE="crmsync.settings", CRMSYNC_DATA_DIR=str(tmp_path), **env
-    )
     return subprocess.run(
         [sys.executable, *args],
         cwd=PROJECT_DIR,
-        env=environment,
+        env=process_environment(tmp_path, **env),
         capture_output=True,
         text=True,
         timeout=120,
