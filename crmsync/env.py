@@ -7,6 +7,11 @@ silently wrong value.
 
 import os
 
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -62,3 +67,24 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def require_production_secret_key(value: str, *, development_key: str) -> None:
+    """Refuses a SECRET_KEY unfit for production, saying why without showing the key.
+
+    Django's deployment check only warns (security.W009) about the keys refused here; a short,
+    repetitive or published key lets anyone who knows or guesses it forge sessions.
+    """
+    if value == development_key or value.startswith(SECRET_KEY_INSECURE_PREFIX):
+        problem = "is a development key"
+    elif len(value) < SECRET_KEY_MIN_LENGTH:
+        problem = f"is shorter than {SECRET_KEY_MIN_LENGTH} characters"
+    elif len(set(value)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS:
+        problem = f"has fewer than {SECRET_KEY_MIN_UNIQUE_CHARACTERS} different characters"
+    else:
+        return
+    raise ImproperlyConfigured(
+        f"Environment variable SECRET_KEY {problem}; with DEBUG off it must be a long random "
+        "secret, e.g. the output of: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from crmsync.env import env_bool, env_int, env_list, env_str
+from crmsync.env import env_bool, env_int, env_list, env_str, require_production_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("CRMSYNC_DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -21,8 +21,8 @@ DEBUG = env_bool("DEBUG", default=False)
 
 _DEV_SECRET_KEY = "django-insecure-crmsync-development-only-key-never-use-in-production-0123"  # noqa: S105
 SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET_KEY if DEBUG else None)
-if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set to a secret value when DEBUG is off.")
+if not DEBUG:
+    require_production_secret_key(SECRET_KEY, development_key=_DEV_SECRET_KEY)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])

@@ -136,3 +136,55 @@ def test_media_root_inside_static_root_refuses_to_start(tmp_path: Path) -> None:
 
     assert result.returncode != 0
     assert "MEDIA_ROOT must not be inside STATIC_ROOT" in result.stderr
+
+
+WEAK_SECRET_KEYS = [
+    pytest.param(
+        "django-insecure-crmsync-development-only-key-never-use-in-production-0123",
+        "is a development key",
+        id="the development key",
+    ),
+    pytest.param(
+        "django-insecure-" + "q8Zr5kLw2mNv7xTb4yHc9pJd3sGf6aEu1oWi0" * 2,
+        "is a development key",
+        id="a startproject key",
+    ),
+    pytest.param(
+        "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLM",
+        "is shorter than 50 characters",
+        id="49 characters",
+    ),
+    pytest.param("abcd" * 20, "has fewer than 5 different characters", id="4 different"),
+]
+
+
+@pytest.mark.parametrize(("key", "problem"), WEAK_SECRET_KEYS)
+def test_production_refuses_a_weak_secret_key_in_one_line(
+    tmp_path: Path, key: str, problem: str
+) -> None:
+    # when production starts with a key anyone could know or guess
+    result = start(tmp_path, "manage.py", "check", **{**PRODUCTION, "SECRET_KEY": key})
+
+    # then it stops, saying why in one line, without showing the key
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"crmsync: configuration error: Environment variable SECRET_KEY {problem};"
+    )
+    assert result.stderr.count("\n") == 1
+    assert key not in result.stderr
+
+
+def test_development_accepts_a_short_secret_key(tmp_path: Path) -> None:
+    # The counterpart: the rule is for production only.
+    result = start(tmp_path, "manage.py", "check", DEBUG="true", SECRET_KEY="short")
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_50_character_key_with_5_different_characters_is_accepted(tmp_path: Path) -> None:
+    # The limits themselves are allowed (Django's security.W009 draws them there too).
+    key = "abcde" * 10
+
+    result = start(tmp_path, "manage.py", "check", **{**PRODUCTION, "SECRET_KEY": key})
+
+    assert result.returncode == 0, result.stderr
