@@ -25,8 +25,8 @@ import psutil
 from tqdm import tqdm
 
 from mailboxes.connectors.ews import account_for
+from mailboxes.connectors.ews.converters import CONVERTERS
 from mailboxes.connectors.ews.folders import open_folder, sync_pages
-from mailboxes.sync.converters import CONVERTERS
 from mailboxes.sync.cycle import run_cycle
 
 QUICK = "--quick" in sys.argv

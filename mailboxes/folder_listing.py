@@ -9,79 +9,20 @@ page only asks for a refresh; the `list_exchange_folders` task calls
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict
 
 from django.utils import timezone
-from exchangelib import Account
-from exchangelib.fields import FieldPath
-from exchangelib.folders import Folder, FolderCollection
-from exchangelib.items import ID_ONLY
 
 from mailboxes.connectors import PermanentSyncError, SyncError
-from mailboxes.connectors.ews import account_for, exchange_errors, raise_if_error
-from mailboxes.connectors.ews.folders import open_folder
+from mailboxes.connectors.ews import account_for
+from mailboxes.connectors.ews.listing import inbox_mail_folders
 from mailboxes.models import ExchangeFolderListing, Mailbox
 from mailboxes.sync import eligibility
 
 logger = logging.getLogger(__name__)
 
-PATH_SEPARATOR = " / "
-# Calendars, contact and task folders can sit under the Inbox too; only mail is tracked.
-MAIL_FOLDER_CLASS = "IPF.Note"
 # A mailbox with more folders than this under its Inbox gets the first ones by path.
 MAX_LISTED_FOLDERS = 1000
-
-
-@dataclass(frozen=True)
-class ListedFolder:
-    id: str
-    name: str
-    path: str
-
-
-def inbox_mail_folders(account: Account) -> list[ListedFolder]:
-    """Every mail folder below the Inbox (one deep FindFolder), sorted by path."""
-    inbox = open_folder(account, "inbox")
-    fields = {
-        FieldPath(field=Folder.get_field_by_fieldname(name))
-        for name in ("name", "folder_class", "parent_folder_id")
-    }
-    with exchange_errors():
-        found = list(
-            FolderCollection(account=account, folders=[inbox]).find_folders(
-                shape=ID_ONLY, depth="Deep", additional_fields=fields
-            )
-        )
-    by_id: dict[str, Any] = {}
-    for folder in found:
-        raise_if_error(folder)
-        by_id[folder.id] = folder
-    listed = []
-    for folder in by_id.values():
-        folder_class = folder.folder_class or MAIL_FOLDER_CLASS
-        if not folder_class.startswith(MAIL_FOLDER_CLASS):
-            continue
-        listed.append(ListedFolder(folder.id, folder.name or "", _path(folder, by_id)))
-    listed.sort(key=lambda f: (f.path.casefold(), f.id))
-    return listed[:MAX_LISTED_FOLDERS]
-
-
-def _path(folder: Any, by_id: dict[str, Any]) -> str:
-    """The names from the Inbox's child down to the folder: "Projects / Acme"."""
-    names = [folder.name or ""]
-    seen = {folder.id}
-    parent = by_id.get(_parent_id(folder))
-    # The Inbox itself is not in `by_id`, so the walk stops below it; `seen` guards a cycle.
-    while parent is not None and parent.id not in seen:
-        seen.add(parent.id)
-        names.append(parent.name or "")
-        parent = by_id.get(_parent_id(parent))
-    return PATH_SEPARATOR.join(reversed(names))
-
-
-def _parent_id(folder: Any) -> str:
-    return str(getattr(folder.parent_folder_id, "id", None) or "")
 
 
 def refresh_folder_listing(mailbox_id: int) -> str:
@@ -101,7 +42,7 @@ def refresh_folder_listing(mailbox_id: int) -> str:
             raise PermanentSyncError(
                 "Folders can be listed on Exchange mailboxes only.", code="not_exchange"
             )
-        folders = inbox_mail_folders(account_for(mailbox))
+        folders = inbox_mail_folders(account_for(mailbox), limit=MAX_LISTED_FOLDERS)
     except SyncError as exc:
         logger.info("mailbox %s: folder listing failed: %s", mailbox_id, exc.code)
         ExchangeFolderListing.objects.update_or_create(

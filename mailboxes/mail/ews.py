@@ -15,18 +15,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
-from exchangelib import Folder, Message
-from exchangelib.properties import ItemId
 
 from mailboxes.connectors import PermanentSyncError
-from mailboxes.connectors.ews import InvalidSyncStateError, exchange_errors
+from mailboxes.connectors.ews import InvalidSyncStateError, account_for
 from mailboxes.connectors.ews.folders import fetch_sync_page, open_folder
+from mailboxes.connectors.ews.mail import (
+    SYNC_FIELDS,
+    FetchedMessage,
+    fetch_messages,
+    inbox,
+    move_to_undeliverable,
+    send_mime,
+    sent_items_contain,
+)
 from mailboxes.mail.compose import OutgoingMessage
 from mailboxes.mail.filing import MailFiler, MessageSource, Outcome
 from mailboxes.mail.results import IncomingResult
@@ -41,16 +47,13 @@ from mailboxes.models import (
 logger = logging.getLogger(__name__)
 
 Protocol = FolderSyncState.Protocol
-UNDELIVERABLE_FOLDER = "Undeliverable"
-_SYNC_FIELDS = ["datetime_received"]
-_FETCH_FIELDS = ["mime_content", "datetime_received", "conversation_id"]
 
 
 def pull_ews(
     mailbox: Mailbox, filer: MailFiler, *, account: Any, max_messages: int
 ) -> IncomingResult:
     result = IncomingResult()
-    folders: list[tuple[Any, MailboxTrackingFolder | None]] = [(account.inbox, None)]
+    folders: list[tuple[Any, MailboxTrackingFolder | None]] = [(inbox(account), None)]
     for tracking in mailbox.tracking_folders.all():
         folders.append((open_folder(account, tracking.exchange_folder_id), tracking))
     for folder, rule in folders:
@@ -79,14 +82,14 @@ def _pull_folder(
     while True:
         try:
             page = fetch_sync_page(
-                folder, state.sync_state or None, max_changes=512, only_fields=_SYNC_FIELDS
+                folder, state.sync_state or None, max_changes=512, only_fields=SYNC_FIELDS
             )
         except InvalidSyncStateError:
             # Start the folder again: item ids already filed are skipped, nothing doubles.
             logger.warning("mailbox %s: sync state of %s rejected; resyncing", mailbox.pk, folder)
             state.sync_state = ""
             state.save(update_fields=["sync_state", "modified_at"])
-            page = fetch_sync_page(folder, None, max_changes=512, only_fields=_SYNC_FIELDS)
+            page = fetch_sync_page(folder, None, max_changes=512, only_fields=SYNC_FIELDS)
         created: list[Any] = []
         for kind, item in page.changes:
             if kind == "create":
@@ -130,59 +133,31 @@ def _file_batch(
     batch: Sequence[Any],
     result: IncomingResult,
 ) -> None:
-    with exchange_errors():
-        items = list(
-            account.fetch(
-                ids=[ItemId(id=i.id, changekey=i.changekey) for i in batch],
-                only_fields=_FETCH_FIELDS,
-            )
+    messages = fetch_messages(account, [(i.id, i.changekey) for i in batch])
+    sources = [
+        (
+            message.raw,
+            MessageSource(
+                protocol=Protocol.EWS,
+                folder_id=folder.id,
+                uid=message.item_id,
+                received_at=message.received_at,
+                conversation_id=message.conversation_id,
+                tracking_folder=rule,
+            ),
         )
-    undeliverable: list[Any] = []
-    present = [item for item in items if not isinstance(item, Exception)]  # else: gone since
-    fetched = []
-    for item in present:
-        raw = item.mime_content or b""
-        if isinstance(raw, str):
-            raw = raw.encode("utf-8", "surrogateescape")
-        conversation = item.conversation_id.id if item.conversation_id else ""
-        source = MessageSource(
-            protocol=Protocol.EWS,
-            folder_id=folder.id,
-            uid=item.id,
-            received_at=_plain(item.datetime_received),
-            conversation_id=conversation,
-            tracking_folder=rule,
-        )
-        fetched.append((raw, source))
-    result.fetched += len(fetched)
-    for item, outcome in zip(present, filer.file_many(fetched), strict=True):
+        for message in messages
+    ]
+    result.fetched += len(sources)
+    undeliverable: list[FetchedMessage] = []
+    for message, outcome in zip(messages, filer.file_many(sources), strict=True):
         result.count(outcome)
         if outcome.outcome == Outcome.FAILED:
-            undeliverable.append(item)
+            undeliverable.append(message)
     profile = mailbox.profile
     if undeliverable and profile is not None and profile.move_undelivered_emails:
-        target = _undeliverable_folder(account)
-        with exchange_errors():
-            for item in undeliverable:
-                item.move(to_folder=target)
+        move_to_undeliverable(account, undeliverable)
         result.moved_to_undeliverable += len(undeliverable)
-
-
-def _plain(value: Any) -> datetime | None:
-    """exchangelib's EWSDateTime as a plain aware datetime (Django cannot store it as is)."""
-    if value is None:
-        return None
-    return datetime.fromtimestamp(value.timestamp(), tz=UTC)
-
-
-def _undeliverable_folder(account: Any) -> Any:
-    with exchange_errors():
-        for child in account.inbox.children:
-            if child.name == UNDELIVERABLE_FOLDER:
-                return child
-        folder = Folder(parent=account.inbox, name=UNDELIVERABLE_FOLDER)
-        folder.save()
-        return folder
 
 
 class EwsTransport:
@@ -195,8 +170,6 @@ class EwsTransport:
     @property
     def account(self) -> Any:
         if self._account is None:
-            from mailboxes.connectors.ews import account_for
-
             self._account = account_for(self.mailbox)
         return self._account
 
@@ -212,8 +185,7 @@ class EwsTransport:
         return None
 
     def already_sent(self, message_id: str) -> bool:
-        with exchange_errors():
-            return bool(self.account.sent.filter(message_id=message_id).exists())
+        return sent_items_contain(self.account, message_id)
 
     def send(self, message: OutgoingMessage) -> dict[str, str]:
         if not message.recipients:
@@ -222,8 +194,5 @@ class EwsTransport:
                 code="no_recipients",
                 affects_mailbox=False,
             )
-        with exchange_errors():
-            Message(
-                account=self.account, folder=self.account.sent, mime_content=message.raw
-            ).send_and_save()
+        send_mime(self.account, message.raw)
         return {}

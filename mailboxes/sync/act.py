@@ -12,10 +12,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from mailboxes.connectors.ews import FolderNotFoundError
-from mailboxes.connectors.ews.folders import subfolders
+from mailboxes.connectors.ews.converters import CONVERTERS
+from mailboxes.connectors.ews.listing import contact_folders_below
 from mailboxes.models import FolderSyncState, ItemType, ItemTypeSyncOptions
 from mailboxes.provisioning import ensure_sync_options
-from mailboxes.sync.converters import CONVERTERS
 from mailboxes.sync.pull import pull_folder
 from mailboxes.sync.push import push_changes
 from mailboxes.sync.records import TypeSync
@@ -89,7 +89,7 @@ def folders_of(
             if s.item_type == ItemType.CONTACT and s.folder_id != default
         ]
         return folders + known, False
-    found = subfolders(ts.account, default)
+    found = contact_folders_below(ts.account, default)
     found_ids = {folder_id for folder_id, _ in found}
     # Folders no longer below Contacts (deleted, moved, or selected under an earlier scope)
     # are no longer pulled; their mappings stay.

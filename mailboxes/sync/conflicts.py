@@ -47,8 +47,8 @@ def apply_decision(mapping: ExchangeSyncIdMapping, decision: str) -> None:
     marks the record for the next push, which overwrites Exchange. Either way the mailbox
     is made due so the result reaches the other side promptly.
     """
+    from mailboxes.connectors.ews.converters import CONVERTERS, fingerprint
     from mailboxes.sync import scheduling
-    from mailboxes.sync.converters import CONVERTERS, fingerprint
     from mailboxes.sync.records import TypeSync, load_records, replace_occurrences, replace_parties
 
     if decision not in (Decision.KEEP_CRM, Decision.KEEP_EXCHANGE):

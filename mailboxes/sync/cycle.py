@@ -32,7 +32,7 @@ from mailboxes.sync.errors import PermanentSyncError, SyncError, TransientSyncEr
 from mailboxes.sync.scheduling import Claim, ClaimLost
 
 if TYPE_CHECKING:
-    from exchangelib import Account
+    from mailboxes.connectors.ews import Account
 
 logger = logging.getLogger(__name__)
 

@@ -9,10 +9,9 @@ import time
 from collections.abc import Callable
 
 from django.db import close_old_connections
-from exchangelib.folders import FolderCollection
 
-from mailboxes.connectors.ews import account_for, exchange_errors
-from mailboxes.connectors.ews.folders import open_folder
+from mailboxes.connectors.ews import account_for
+from mailboxes.connectors.ews.push import streamed_changes
 from mailboxes.models import Mailbox
 from mailboxes.sync import eligibility, scheduling
 from mailboxes.sync.errors import PermanentSyncError, SyncError
@@ -50,22 +49,14 @@ def listen_to_mailbox(
             return
         try:
             account = account_for(mailbox)
-            folders = FolderCollection(
-                account=account, folders=[open_folder(account, f) for f in FOLDERS]
-            )
-            with exchange_errors():
-                subscription_id = folders.subscribe_to_streaming()
-                logger.info("mailbox %s: streaming subscription open", mailbox_id)
-                reader = open_folder(account, FOLDERS[0])
-                for notification in reader.get_streaming_events(
-                    subscription_id, connection_timeout=connection_minutes
-                ):
-                    if stop.is_set():
-                        break
-                    kinds = {type(e).__name__ for e in notification.events}
-                    if kinds - {"StatusEvent"}:
-                        logger.info("mailbox %s: change pushed (%s)", mailbox_id, sorted(kinds))
-                        on_change(mailbox_id)
+            changes = streamed_changes(account, FOLDERS, connection_minutes=connection_minutes)
+            for kinds in changes:
+                if stop.is_set():
+                    changes.close()
+                    break
+                if kinds - {"StatusEvent"}:
+                    logger.info("mailbox %s: change pushed (%s)", mailbox_id, sorted(kinds))
+                    on_change(mailbox_id)
             failures = 0
         except PermanentSyncError as exc:
             logger.warning("mailbox %s: listener stops: %s", mailbox_id, exc.message)

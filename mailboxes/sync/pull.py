@@ -20,22 +20,22 @@ from django.utils import timezone
 
 from activities.models import Appointment, Contact
 from mailboxes.connectors.ews import InvalidSyncStateError
-from mailboxes.connectors.ews.folders import CREATE, DELETE, UPDATE, open_folder, sync_pages
-from mailboxes.models import ChangeType, ExchangeSyncIdMapping, FolderSyncState
-from mailboxes.sync.conflicts import Resolution, resolve_conflict
-from mailboxes.sync.converters import Canonical, fingerprint
-from mailboxes.sync.converters.appointments import AppointmentConverter
-from mailboxes.sync.converters.common import (
+from mailboxes.connectors.ews.converters import Canonical, fingerprint
+from mailboxes.connectors.ews.converters.appointments import AppointmentConverter
+from mailboxes.connectors.ews.converters.common import (
     date_iso,
     midnight_utc,
     parse_date,
     parse_utc,
     utc_iso,
 )
-from mailboxes.sync.converters.contacts import ContactConverter
+from mailboxes.connectors.ews.converters.contacts import ContactConverter
+from mailboxes.connectors.ews.folders import CREATE, DELETE, UPDATE, open_folder, sync_pages
+from mailboxes.connectors.ews.occurrences import modified_occurrences
+from mailboxes.models import ChangeType, ExchangeSyncIdMapping, FolderSyncState
+from mailboxes.sync.conflicts import Resolution, resolve_conflict
 from mailboxes.sync.cycle import CycleContext
 from mailboxes.sync.inserts import insert_new
-from mailboxes.sync.occurrences import modified_occurrences
 from mailboxes.sync.records import (
     TypeSync,
     link_accounts,

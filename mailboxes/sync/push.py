@@ -21,15 +21,15 @@ from django.utils import timezone
 
 from activities.models import ActivityParty, Appointment, ChangeOrigin
 from mailboxes.connectors.ews import ItemConflictError, ItemNotFoundError, classify
+from mailboxes.connectors.ews.converters import Canonical, fingerprint
+from mailboxes.connectors.ews.converters.appointments import ATTENDEE_ROLES, AppointmentConverter
+from mailboxes.connectors.ews.converters.common import date_iso
+from mailboxes.connectors.ews.converters.contacts import ContactConverter
 from mailboxes.connectors.ews.folders import delete_items, open_folder, save_changes, save_new
+from mailboxes.connectors.ews.occurrences import push_exceptions
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping
-from mailboxes.sync.converters import Canonical, fingerprint
-from mailboxes.sync.converters.appointments import ATTENDEE_ROLES, AppointmentConverter
-from mailboxes.sync.converters.common import date_iso
-from mailboxes.sync.converters.contacts import ContactConverter
 from mailboxes.sync.cycle import CycleContext
 from mailboxes.sync.errors import SyncError, TransientSyncError
-from mailboxes.sync.occurrences import push_exceptions
 from mailboxes.sync.records import TypeSync
 
 logger = logging.getLogger(__name__)

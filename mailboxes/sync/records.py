@@ -14,10 +14,10 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from activities.models import Account, ActivityParty, Appointment, ChangeOrigin, Contact
+from mailboxes.connectors.ews.converters import Canonical, Converter
+from mailboxes.connectors.ews.converters.appointments import AppointmentConverter
+from mailboxes.connectors.ews.converters.common import parse_utc
 from mailboxes.models import ExchangeSyncIdMapping, ItemTypeSyncOptions, Mailbox
-from mailboxes.sync.converters import Canonical, Converter
-from mailboxes.sync.converters.appointments import AppointmentConverter
-from mailboxes.sync.converters.common import parse_utc
 from mailboxes.sync.inserts import insert_new
 from users.models import User
 

@@ -7,8 +7,8 @@ from django.test import Client
 from django.urls import reverse
 
 from activities.models import Task
+from mailboxes.connectors.ews.converters.tasks import TaskConverter
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, Mailbox
-from mailboxes.sync.converters.tasks import TaskConverter
 from tests import factories
 from tests.admin.conftest import messages_of
 

@@ -10,6 +10,7 @@ Errors: `TransientSyncError(retry_after=...)`, `PermanentSyncError` (from
 """
 
 from mailboxes.connectors.ews.account import (
+    Account,
     account_for,
     account_from_settings,
     forget_connections,
@@ -25,6 +26,7 @@ from mailboxes.connectors.ews.errors import (
 )
 
 __all__ = [
+    "Account",
     "FolderNotFoundError",
     "InvalidSyncStateError",
     "ItemConflictError",

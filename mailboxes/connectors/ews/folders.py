@@ -20,6 +20,7 @@ from exchangelib.folders import (
     Contacts,
     DeletedItems,
     Folder,
+    FolderCollection,
     Inbox,
     Outbox,
     Root,
@@ -80,34 +81,10 @@ def fetch_folders(account: Account, folder_ids: Sequence[str]) -> list[BaseFolde
     """GetFolder for these folders: proves they exist and that we may open them."""
     folders = [open_folder(account, folder_id) for folder_id in folder_ids]
     with exchange_errors():
-        from exchangelib.folders import FolderCollection
-
         resolved = list(FolderCollection(account=account, folders=folders).resolve())
     for result in resolved:
         raise_if_error(result)
     return resolved
-
-
-def subfolders(account: Account, parent_id: str) -> list[tuple[str, str]]:
-    """(id, display name) of every folder below `parent_id`, one FindFolder (deep)."""
-    from exchangelib.folders import FolderCollection
-
-    parent = open_folder(account, parent_id)
-    fields = {
-        FieldPath(field=Folder.get_field_by_fieldname(name)) for name in ("name", "folder_class")
-    }
-    with exchange_errors():
-        found = list(
-            FolderCollection(account=account, folders=[parent]).find_folders(
-                shape=ID_ONLY, depth="Deep", additional_fields=fields
-            )
-        )
-    result = []
-    for folder in found:
-        raise_if_error(folder)
-        if (folder.folder_class or "IPF.Contact").startswith("IPF.Contact"):
-            result.append((folder.id, folder.name or ""))
-    return result
 
 
 class _WholeBody:

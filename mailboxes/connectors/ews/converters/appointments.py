@@ -21,8 +21,7 @@ from exchangelib.items import Item
 from exchangelib.properties import Mailbox as EwsMailbox
 
 from activities.models import ActivityParty, Appointment, ChangeOrigin
-from mailboxes.models import ItemType, Mailbox
-from mailboxes.sync.converters.common import (
+from mailboxes.connectors.ews.converters.common import (
     Canonical,
     body_text,
     canonical_tz,
@@ -35,6 +34,7 @@ from mailboxes.sync.converters.common import (
     tz_name_of,
     utc_iso,
 )
+from mailboxes.models import ItemType, Mailbox
 
 BUSY_FROM_EWS = {
     "Free": Appointment.BusyStatus.FREE,

@@ -11,8 +11,7 @@ from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAd
 from exchangelib.items import Item
 
 from activities.models import ChangeOrigin, Contact
-from mailboxes.models import ItemType, Mailbox
-from mailboxes.sync.converters.common import (
+from mailboxes.connectors.ews.converters.common import (
     Canonical,
     body_text,
     categories,
@@ -21,6 +20,7 @@ from mailboxes.sync.converters.common import (
     normalise_text,
     parse_date,
 )
+from mailboxes.models import ItemType, Mailbox
 
 EMAIL_LABELS = ("EmailAddress1", "EmailAddress2", "EmailAddress3")
 ADDRESS_LABELS = {"Business": "business", "Home": "home", "Other": "other"}

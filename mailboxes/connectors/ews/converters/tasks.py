@@ -15,8 +15,7 @@ from exchangelib import Task as EwsTask
 from exchangelib.items import Item
 
 from activities.models import ChangeOrigin, Task
-from mailboxes.models import ItemType, Mailbox
-from mailboxes.sync.converters.common import (
+from mailboxes.connectors.ews.converters.common import (
     Canonical,
     body_text,
     categories,
@@ -28,6 +27,7 @@ from mailboxes.sync.converters.common import (
     parse_utc,
     utc_iso,
 )
+from mailboxes.models import ItemType, Mailbox
 
 STATUS_FROM_EWS = {
     "NotStarted": Task.Status.NOT_STARTED,

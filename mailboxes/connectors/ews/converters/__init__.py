@@ -1,10 +1,10 @@
 """Exchange item ⇄ CRM record, one module per item type (see common.py for the scheme)."""
 
+from mailboxes.connectors.ews.converters.appointments import AppointmentConverter
+from mailboxes.connectors.ews.converters.common import Canonical, fingerprint
+from mailboxes.connectors.ews.converters.contacts import ContactConverter
+from mailboxes.connectors.ews.converters.tasks import TaskConverter
 from mailboxes.models import ItemType
-from mailboxes.sync.converters.appointments import AppointmentConverter
-from mailboxes.sync.converters.common import Canonical, fingerprint
-from mailboxes.sync.converters.contacts import ContactConverter
-from mailboxes.sync.converters.tasks import TaskConverter
 
 Converter = AppointmentConverter | ContactConverter | TaskConverter
 
