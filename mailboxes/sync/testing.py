@@ -1,6 +1,7 @@
-"""Test & enable: connect, authenticate, open the folders each enabled channel needs, send
-nothing; record the result in the status fields and the profile's last-test fields; enable
-the mailbox's channels on success, raise an Alert on failure.
+"""Test & enable, for every protocol: connect, authenticate, open what each enabled channel
+reads (EWS folders, the POP3 mailbox, the IMAP inbox, an SMTP login), send nothing; record
+the result in the status fields and the profile's last-test fields; restart the mailbox's
+failed channels on success, raise an Alert on failure.
 
 Only a mailbox that may connect (`eligibility`) is tested: an unapproved address is never
 sent the profile's service account, and a rejected or turned-off mailbox is never turned
@@ -17,6 +18,10 @@ from django.utils import timezone
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from mailboxes.connectors.ews import account_for
 from mailboxes.connectors.ews.folders import fetch_folders
+from mailboxes.connectors.imap import ImapConnector
+from mailboxes.connectors.pop3 import Pop3Connector
+from mailboxes.connectors.settings import imap_settings, pop3_settings, smtp_settings
+from mailboxes.connectors.smtp import SmtpConnector
 from mailboxes.models import Alert, Mailbox
 from mailboxes.sync import eligibility
 from mailboxes.sync.errors import PermanentSyncError, SyncError, TransientSyncError
@@ -25,6 +30,7 @@ from profiles.models import EmailServerProfile
 logger = logging.getLogger(__name__)
 
 Status = Mailbox.ChannelStatus
+IMAP_INBOX = "INBOX"
 
 
 @dataclass
@@ -34,14 +40,22 @@ class TestResult:
     duration_ms: int
 
 
-def folders_needed(mailbox: Mailbox) -> list[str]:
-    folders = []
-    if mailbox.incoming_delivery_method in (
+def _wants_incoming(mailbox: Mailbox) -> bool:
+    return mailbox.incoming_delivery_method in (
         DeliveryMethod.SERVER_SIDE_SYNC,
         DeliveryMethod.FORWARD_MAILBOX,
-    ):
+    )
+
+
+def _wants_outgoing(mailbox: Mailbox) -> bool:
+    return mailbox.outgoing_delivery_method == OutgoingDeliveryMethod.SERVER_SIDE_SYNC
+
+
+def folders_needed(mailbox: Mailbox) -> list[str]:
+    folders = []
+    if _wants_incoming(mailbox):
         folders.append("inbox")
-    if mailbox.outgoing_delivery_method == OutgoingDeliveryMethod.SERVER_SIDE_SYNC:
+    if _wants_outgoing(mailbox):
         folders.append("sentitems")
     if mailbox.act_delivery_method == ActDeliveryMethod.SERVER_SIDE_SYNC:
         folders += ["calendar", "contacts", "tasks"]
@@ -49,22 +63,38 @@ def folders_needed(mailbox: Mailbox) -> list[str]:
 
 
 def check_mailbox(mailbox: Mailbox) -> list[str]:
-    """Open the folders the mailbox needs over EWS; the folder names opened."""
+    """Log in to the servers the mailbox's channels use and open what they read; what was
+    opened, in words. Nothing is sent, fetched or deleted."""
     profile = mailbox.profile
     if profile is None:
         raise PermanentSyncError("The mailbox has no email server profile.", code="no_profile")
     if not profile.is_active:
         raise PermanentSyncError("The mailbox's profile is inactive.", code="profile_inactive")
     if not profile.is_exchange:
-        # POP3 / IMAP / SMTP checks belong to the email connectors.
-        raise PermanentSyncError(
-            "Test & enable checks Exchange profiles only for now.", code="not_exchange"
-        )
+        return _check_mail_servers(mailbox, profile)
     folders = folders_needed(mailbox)
     if not folders:
         return []
     fetch_folders(account_for(mailbox), folders)
     return folders
+
+
+def _check_mail_servers(mailbox: Mailbox, profile: EmailServerProfile) -> list[str]:
+    """POP3 or IMAP for incoming email, SMTP for outgoing (appointments, contacts and tasks
+    need Exchange, so they are not checked here)."""
+    opened = []
+    if _wants_incoming(mailbox):
+        if profile.server_type == EmailServerProfile.ServerType.POP3_SMTP:
+            with Pop3Connector(pop3_settings(mailbox)):
+                opened.append("the POP3 mailbox")
+        else:
+            with ImapConnector(imap_settings(mailbox)) as imap:
+                imap.select(IMAP_INBOX)
+                opened.append("the IMAP inbox")
+    if _wants_outgoing(mailbox):
+        with SmtpConnector(smtp_settings(mailbox)):
+            opened.append("the SMTP server")
+    return opened
 
 
 def test_and_enable(mailbox: Mailbox) -> TestResult:
