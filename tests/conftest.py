@@ -1,10 +1,30 @@
-"""Fixtures shared by the admin, foundation and web tests."""
+"""Fixtures shared by every test folder: the EWS emulator, users and logged-in clients."""
+
+from collections.abc import Iterator
 
 import pytest
 from django.test import Client
 
+from ews_emulator.testing import EmulatorProcess, run_emulator
+from mailboxes.connectors.ews import forget_connections
 from tests import factories
 from users.models import User
+
+
+@pytest.fixture(scope="session")
+def ews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
+    """One EWS emulator process for the session; each test makes its own mailboxes. The
+    service account `svc@example.com` may impersonate any of them."""
+    db = tmp_path_factory.mktemp("ews") / "ews.sqlite3"
+    with run_emulator(db, users=[], impersonator=("svc@example.com", "svc-secret")) as emulator:
+        yield emulator
+
+
+@pytest.fixture(autouse=True)
+def _fresh_connections() -> Iterator[None]:
+    """Every test starts with no pooled EWS connection (a credentials change is seen)."""
+    yield
+    forget_connections()
 
 
 @pytest.fixture

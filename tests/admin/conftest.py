@@ -1,13 +1,10 @@
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from crmsync.celery import app as celery_app
-from ews_emulator.testing import EmulatorProcess, run_emulator
-from mailboxes.connectors.ews import forget_connections
 from tests import factories
 
 
@@ -37,20 +34,6 @@ def on_workers(django_capture_on_commit_callbacks: Any) -> Iterator[Callable[...
         yield run
     finally:
         conf.task_always_eager, conf.task_eager_propagates = saved
-
-
-@pytest.fixture(autouse=True)
-def _fresh_connections() -> Iterator[None]:
-    yield
-    forget_connections()
-
-
-@pytest.fixture(scope="session")
-def ews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    """One EWS emulator process for the session; each test makes its own mailboxes."""
-    db: Path = tmp_path_factory.mktemp("ews") / "ews.sqlite3"
-    with run_emulator(db, users=[]) as emulator:
-        yield emulator
 
 
 def messages_of(response: Any) -> list[str]:

@@ -7,7 +7,6 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -15,27 +14,13 @@ from django.db import connections
 from django.utils import timezone
 
 from activities.models import ActivityParty, Email
-from ews_emulator.testing import EmulatorProcess, run_emulator
-from mailboxes.connectors.ews import account_for, forget_connections
+from mailboxes.connectors.ews import account_for
 from mailboxes.mail.cycle import process_incoming, send_pending
 from mailboxes.models import Mailbox
 from profiles.models import EmailServerProfile
 from tests.mail.messages import build
 
 PASSWORD = "ews-secret"
-
-
-@pytest.fixture(scope="session")
-def ews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    db = tmp_path_factory.mktemp("ews-mail") / "ews.sqlite3"
-    with run_emulator(db, users=[]) as emulator:
-        yield emulator
-
-
-@pytest.fixture(autouse=True)
-def _fresh_connections() -> Iterator[None]:
-    yield
-    forget_connections()
 
 
 @pytest.fixture

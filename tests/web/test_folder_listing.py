@@ -5,7 +5,6 @@ Django's test client, the task module being the one seam (nothing is enqueued).
 """
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from types import ModuleType
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 from django.utils import timezone
 from exchangelib.folders import Folder
 
-from ews_emulator.testing import EmulatorProcess, run_emulator
+from ews_emulator.testing import EmulatorProcess
 from mailboxes.connectors.ews import account_for, forget_connections
 from mailboxes.folder_listing import refresh_folder_listing
 from mailboxes.models import ExchangeFolderListing, Mailbox, MailboxTrackingFolder
@@ -24,19 +23,6 @@ from tests.api.factories import make_account, make_user
 from tests.web.conftest import RecordedTask, Team, approved, logged_in
 
 PASSWORD = "folder-Secret-1"  # the emulator's test password
-
-
-@pytest.fixture(scope="module")
-def ews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    db = tmp_path_factory.mktemp("ews") / "ews.sqlite3"
-    with run_emulator(db, users=[]) as emulator:
-        yield emulator
-
-
-@pytest.fixture(autouse=True)
-def _fresh_connections() -> Iterator[None]:
-    yield
-    forget_connections()
 
 
 @pytest.fixture
