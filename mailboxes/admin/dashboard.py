@@ -16,28 +16,20 @@ from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from mailboxes import channels
 from mailboxes.admin.charts import Series, stacked_bar_chart
 from mailboxes.models import Alert, ExchangeSyncIdMapping, Mailbox, SyncRun
 from profiles.models import EmailServerProfile
 
 HOURS = 24
 FAILING_SHOWN = 50
-CHANNELS = (
-    ("incoming_status", "Incoming email"),
-    ("outgoing_status", "Outgoing email"),
-    ("act_status", "Appointments, contacts, tasks"),
-)
+CHANNELS = (*((channel.status_field, channel.label) for channel in channels.CHANNELS),)
 Status = Mailbox.ChannelStatus
 Approval = Mailbox.ApprovalStatus
 
 GREEN, RED, BLUE, GREY = "#2e7d32", "#c62828", "#1565c0", "#90a4ae"
 
-FAILING = (
-    Q(incoming_status=Status.FAILURE)
-    | Q(outgoing_status=Status.FAILURE)
-    | Q(act_status=Status.FAILURE)
-    | Q(error_count__gt=0)
-)
+FAILING = channels.any_failed_q() | Q(error_count__gt=0)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from mailboxes.models import Mailbox
 from profiles.models import EmailServerProfile
 
 if TYPE_CHECKING:
-    from mailboxes.sync.cycle import CycleContext
+    from mailboxes.sync.context import CycleContext
 
 ServerType = EmailServerProfile.ServerType
 

@@ -22,7 +22,7 @@ from mailboxes.sync.records import TypeSync
 
 if TYPE_CHECKING:
     from mailboxes.models import Mailbox
-    from mailboxes.sync.cycle import CycleContext
+    from mailboxes.sync.context import CycleContext
 
 logger = logging.getLogger(__name__)
 

@@ -6,88 +6,37 @@ the mailbox (by the server's hint when it gave one); a permanent error fails its
 until a person acts (test & enable). After `CRMSYNC_MAX_TRANSIENT_FAILURES` transient
 failures in a row the mailbox is failed the same way.
 
-Email is another engineer's module, called through a hook (see README.md in this folder):
-`mailboxes.mail.cycle.run_incoming(mailbox, ctx)` and `run_outgoing(mailbox, ctx)`.
+Which mailboxes want which channel is defined once, in `mailboxes.channels`; how each runs
+is `RUNNERS`: `mailboxes.mail.cycle.run_incoming` / `run_outgoing` and
+`mailboxes.sync.act.run_act`, each given the mailbox and a `CycleContext`.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.db.models import Q
 from django.utils import timezone
 
-from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from mailboxes import channels
+from mailboxes.channels import Channel
 from mailboxes.history import outcome_of, record_sync_run
+from mailboxes.mail.cycle import run_incoming, run_outgoing
 from mailboxes.models import Alert, Mailbox
 from mailboxes.sync import eligibility, scheduling
+from mailboxes.sync.act import run_act
+from mailboxes.sync.context import CycleContext, ProgressCallback
 from mailboxes.sync.errors import PermanentSyncError, SyncError, TransientSyncError
 from mailboxes.sync.scheduling import Claim, ClaimLost
-
-if TYPE_CHECKING:
-    from mailboxes.connectors.ews import Account
 
 logger = logging.getLogger(__name__)
 
 Status = Mailbox.ChannelStatus
-INCOMING, OUTGOING, ACT = "incoming", "outgoing", "act"
-CHANNELS = (INCOMING, OUTGOING, ACT)
-
-ProgressCallback = Callable[[str, int, "int | None"], None]
-
-
-@dataclass
-class CycleContext:
-    """What a channel gets besides the mailbox: the shared EWS account, counters, claim.
-
-    Channels call `heartbeat()` between pages of work (it keeps the claim alive and raises
-    `ClaimLost` if another worker took the mailbox over), `add_processed(n)` /
-    `add_failed(n)` for the status fields, and `report_progress(label, done, total)` for the
-    command line's progress bar.
-    """
-
-    mailbox: Mailbox
-    claim: Claim | None = None
-    full_resync: bool = False
-    progress: ProgressCallback | None = None
-    items_processed: int = 0
-    items_failed: int = 0
-    started_at: datetime = field(default_factory=timezone.now)
-    _account: Account | None = None
-    _last_heartbeat: float = field(default_factory=time.monotonic)
-
-    def ews_account(self) -> Account:
-        """The mailbox's exchangelib Account, made once per cycle (pooled per profile)."""
-        if self._account is None:
-            from mailboxes.connectors.ews import account_for
-
-            self._account = account_for(self.mailbox)
-        return self._account
-
-    def heartbeat(self) -> None:
-        if self.claim is None:
-            return
-        # Extend once a third of the claim has passed: cheap, and never lets it lapse.
-        if time.monotonic() - self._last_heartbeat >= scheduling.claim_seconds() / 3:
-            scheduling.extend_claim(self.claim)
-            self._last_heartbeat = time.monotonic()
-
-    def add_processed(self, count: int = 1) -> None:
-        self.items_processed += count
-
-    def add_failed(self, count: int = 1) -> None:
-        self.items_failed += count
-
-    def report_progress(self, label: str, done: int, total: int | None = None) -> None:
-        if self.progress is not None:
-            self.progress(label, done, total)
+INCOMING, OUTGOING, ACT = (channel.name for channel in channels.CHANNELS)
 
 
 @dataclass
@@ -104,72 +53,36 @@ class CycleResult:
     duration_ms: int = 0
 
 
-def _email_hooks() -> ModuleType | None:
-    try:
-        return importlib.import_module("mailboxes.mail.cycle")
-    except ImportError as exc:
-        # Only a missing email module is expected; a broken one must be seen.
-        if exc.name not in ("mailboxes.mail", "mailboxes.mail.cycle"):
-            raise
-        return None
-
-
-def channels_wanted(mailbox: Mailbox, now: datetime) -> list[str]:
+def _wanted(mailbox: Mailbox, now: datetime) -> list[Channel]:
     """The channels this cycle runs, in order: configured, not failed, not postponed; none
     for a mailbox that may not connect (`eligibility`)."""
     if not eligibility.may_connect(mailbox):
         return []
-    profile = mailbox.profile
-    wanted = []
-    if (
-        mailbox.incoming_delivery_method
-        in (DeliveryMethod.SERVER_SIDE_SYNC, DeliveryMethod.FORWARD_MAILBOX)
-        and mailbox.incoming_status != Status.FAILURE
-        and not _postponed(mailbox.incoming_postpone_until, now)
-    ):
-        wanted.append(INCOMING)
-    if (
-        mailbox.outgoing_delivery_method == OutgoingDeliveryMethod.SERVER_SIDE_SYNC
-        and mailbox.outgoing_status != Status.FAILURE
-        and not _postponed(mailbox.outgoing_postpone_until, now)
-    ):
-        wanted.append(OUTGOING)
-    if (
-        mailbox.act_delivery_method == ActDeliveryMethod.SERVER_SIDE_SYNC
-        and profile is not None
-        and profile.is_exchange
-        and mailbox.act_status != Status.FAILURE
-        and not _postponed(mailbox.act_postpone_until, now)
-    ):
-        wanted.append(ACT)
-    return wanted
+    return channels.wanted(mailbox, now)
 
 
-def _postponed(until: datetime | None, now: datetime) -> bool:
-    return until is not None and until > now
+def channels_wanted(mailbox: Mailbox, now: datetime) -> list[str]:
+    return [channel.name for channel in _wanted(mailbox, now)]
+
+
+# How each channel runs.
+RUNNERS: dict[str, Callable[[Mailbox, CycleContext], None]] = {
+    INCOMING: run_incoming,
+    OUTGOING: run_outgoing,
+    ACT: run_act,
+}
 
 
 def _run_channel(channel: str, mailbox: Mailbox, ctx: CycleContext) -> bool:
-    """Run one channel; False when it does not exist in this installation."""
+    """Run one channel; False when the mailbox may not connect."""
     if not eligibility.may_connect(mailbox):
-        # channels_wanted() leaves them out already; the guard keeps every channel, the
-        # email hooks included, behind the rule whoever calls it.
+        # channels_wanted() leaves them out already; the guard keeps every channel behind
+        # the rule whoever calls it.
         logger.warning(
             "mailbox %s: %s not run: %s", mailbox.pk, channel, eligibility.refusal(mailbox)
         )
         return False
-    if channel == ACT:
-        from mailboxes.sync.act import run_act
-
-        run_act(mailbox, ctx)
-        return True
-    hooks = _email_hooks()
-    if hooks is None:
-        return False
-    function = getattr(hooks, f"run_{channel}", None)
-    if function is None:
-        return False
-    function(mailbox, ctx)
+    RUNNERS[channel](mailbox, ctx)
     return True
 
 
@@ -279,11 +192,12 @@ def _status_fields(
         "items_processed": ctx.items_processed,
         "items_failed": ctx.items_failed,
     }
-    for channel, status in result.channels.items():
-        fields[f"{channel}_status"] = status
+    for name, status in result.channels.items():
+        channel = channels.BY_NAME[name]
+        fields[channel.status_field] = status
         # The start of the cycle: the next push looks at changes made since then.
-        fields[f"{channel}_processed_at"] = started
-        fields[f"{channel}_postpone_until"] = None
+        fields[channel.processed_at_field] = started
+        fields[channel.postpone_field] = None
     if error is None:
         busy = ctx.items_processed > 0 or ctx.items_failed > 0
         idle_cycles = 0 if busy else mailbox.idle_cycles + 1
@@ -308,9 +222,13 @@ def _status_fields(
         idle_cycles=0,
     )
     if isinstance(error, PermanentSyncError):
-        failing = channels_wanted(mailbox, started) if error.affects_mailbox else [failed_channel]
+        failing = (
+            _wanted(mailbox, started)
+            if error.affects_mailbox
+            else [channels.BY_NAME[failed_channel]]
+        )
         for channel in failing:
-            fields[f"{channel}_status"] = Status.FAILURE
+            fields[channel.status_field] = Status.FAILURE
         fields["next_due_at"] = None
         return fields
     failures = mailbox.transient_failure_count + 1
@@ -318,12 +236,12 @@ def _status_fields(
     delay = scheduling.error_delay(failures, retry_after)
     fields["transient_failure_count"] = failures
     fields["next_due_at"] = now + delay
-    for channel in channels_wanted(mailbox, started):
-        if channel not in result.channels:
-            fields[f"{channel}_postpone_until"] = now + delay
+    for channel in _wanted(mailbox, started):
+        if channel.name not in result.channels:
+            fields[channel.postpone_field] = now + delay
     if failures >= scheduling.max_transient_failures():
-        for channel in channels_wanted(mailbox, started):
-            fields[f"{channel}_status"] = Status.FAILURE
+        for channel in _wanted(mailbox, started):
+            fields[channel.status_field] = Status.FAILURE
         fields["next_due_at"] = None
     return fields
 
@@ -331,7 +249,7 @@ def _status_fields(
 def _alert_if_failed(mailbox: Mailbox, fields: dict[str, Any], error: SyncError | None) -> None:
     if error is None:
         return
-    failed = [c for c in CHANNELS if fields.get(f"{c}_status") == Status.FAILURE]
+    failed = [c.name for c in channels.CHANNELS if fields.get(c.status_field) == Status.FAILURE]
     if not failed:
         return
     if isinstance(error, PermanentSyncError):
@@ -358,15 +276,7 @@ def _alert_profile_if_widespread(mailbox: Mailbox) -> None:
     hour_ago = timezone.now() - timedelta(hours=1)
     mailboxes = Mailbox.objects.filter(profile=profile, is_active=True)
     total = mailboxes.count()
-    failed = (
-        mailboxes.filter(last_error_at__gte=hour_ago)
-        .filter(
-            Q(incoming_status=Status.FAILURE)
-            | Q(outgoing_status=Status.FAILURE)
-            | Q(act_status=Status.FAILURE)
-        )
-        .count()
-    )
+    failed = mailboxes.filter(last_error_at__gte=hour_ago).filter(channels.any_failed_q()).count()
     if total == 0 or failed * 2 <= total:
         return
     if Alert.objects.filter(

@@ -48,8 +48,8 @@ class Requirement:
     def holds(self, mailbox: Mailbox) -> bool:
         expected = self.value
         if isinstance(expected, SameAs):
-            expected = _value(mailbox, expected.field)
-        return bool(_value(mailbox, self.field) == expected)
+            expected = value_at(mailbox, expected.field)
+        return bool(value_at(mailbox, self.field) == expected)
 
 
 REQUIREMENTS = (
@@ -70,7 +70,8 @@ def may_connect_q() -> Q:
     return reduce(and_, (r.q() for r in REQUIREMENTS))
 
 
-def _value(mailbox: Mailbox, path: str) -> Any:
+def value_at(mailbox: Mailbox, path: str) -> Any:
+    """The value at a filter path ("profile__is_active"); None past a missing row."""
     value: Any = mailbox
     for name in path.split("__"):
         if value is None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from django.db import close_old_connections
 
+from mailboxes import channels
 from mailboxes.connectors.ews import account_for
 from mailboxes.connectors.ews.push import streamed_changes
 from mailboxes.models import Mailbox
@@ -76,7 +77,7 @@ def listened_mailboxes() -> list[int]:
     return list(
         Mailbox.objects.filter(
             eligibility.may_connect_q(),
-            profile__server_type__in=scheduling.EXCHANGE_SERVER_TYPES,
+            profile__server_type__in=channels.EXCHANGE_SERVER_TYPES,
         ).values_list("pk", flat=True)
     )
 

@@ -34,7 +34,7 @@ from mailboxes.connectors.ews.folders import CREATE, DELETE, UPDATE, open_folder
 from mailboxes.connectors.ews.occurrences import modified_occurrences
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, FolderSyncState
 from mailboxes.sync.conflicts import Resolution, resolve_conflict
-from mailboxes.sync.cycle import CycleContext
+from mailboxes.sync.context import CycleContext
 from mailboxes.sync.inserts import insert_new
 from mailboxes.sync.records import (
     TypeSync,

@@ -28,7 +28,7 @@ from mailboxes.connectors.ews.converters.contacts import ContactConverter
 from mailboxes.connectors.ews.folders import delete_items, open_folder, save_changes, save_new
 from mailboxes.connectors.ews.occurrences import push_exceptions
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping
-from mailboxes.sync.cycle import CycleContext
+from mailboxes.sync.context import CycleContext
 from mailboxes.sync.errors import SyncError, TransientSyncError
 from mailboxes.sync.records import TypeSync
 

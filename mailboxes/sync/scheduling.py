@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from mailboxes import channels
 from mailboxes.models import Mailbox
 from mailboxes.sync.eligibility import may_connect_q
 from profiles.models import EmailServerProfile
@@ -32,10 +32,6 @@ from profiles.models import EmailServerProfile
 logger = logging.getLogger(__name__)
 
 Status = Mailbox.ChannelStatus
-EXCHANGE_SERVER_TYPES = (
-    EmailServerProfile.ServerType.EXCHANGE,
-    EmailServerProfile.ServerType.EXCHANGE_ONLINE,
-)
 
 # First transient back-off, before doubling; and the longest error back-off.
 ERROR_BACKOFF_BASE_SECONDS = 60
@@ -68,40 +64,6 @@ def new_claim_token(prefix: str) -> str:
 # --- Which mailboxes need work -----------------------------------------------------------
 
 
-def _not_postponed(field: str, now: datetime) -> Q:
-    return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__lte": now})
-
-
-def incoming_wanted(now: datetime) -> Q:
-    return (
-        Q(
-            incoming_delivery_method__in=[
-                DeliveryMethod.SERVER_SIDE_SYNC,
-                DeliveryMethod.FORWARD_MAILBOX,
-            ]
-        )
-        & ~Q(incoming_status=Status.FAILURE)
-        & _not_postponed("incoming_postpone_until", now)
-    )
-
-
-def outgoing_wanted(now: datetime) -> Q:
-    return (
-        Q(outgoing_delivery_method=OutgoingDeliveryMethod.SERVER_SIDE_SYNC)
-        & ~Q(outgoing_status=Status.FAILURE)
-        & _not_postponed("outgoing_postpone_until", now)
-    )
-
-
-def act_wanted(now: datetime) -> Q:
-    return (
-        Q(act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC)
-        & Q(profile__server_type__in=EXCHANGE_SERVER_TYPES)
-        & ~Q(act_status=Status.FAILURE)
-        & _not_postponed("act_postpone_until", now)
-    )
-
-
 def claim_is_free(now: datetime) -> Q:
     return Q(claim_expires_at__isnull=True) | Q(claim_expires_at__lte=now)
 
@@ -111,7 +73,7 @@ def due_mailboxes(now: datetime | None = None) -> Q:
     now = now or timezone.now()
     return (
         may_connect_q()
-        & (incoming_wanted(now) | outgoing_wanted(now) | act_wanted(now))
+        & channels.any_wanted_q(now)
         & (Q(next_due_at__isnull=True) | Q(next_due_at__lte=now))
         & claim_is_free(now)
     )
@@ -314,8 +276,6 @@ def sync_now(mailbox_ids: Iterable[int]) -> int:
     ids = list(mailbox_ids)
     now = timezone.now()
     Mailbox.objects.filter(id__in=ids, transient_failure_count=0).update(
-        incoming_postpone_until=None,
-        outgoing_postpone_until=None,
-        act_postpone_until=None,
+        **{channel.postpone_field: None for channel in channels.CHANNELS}
     )
     return Mailbox.objects.filter(id__in=ids).update(next_due_at=now)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from mailboxes import channels
 from mailboxes.connectors.ews import account_for
 from mailboxes.connectors.ews.folders import fetch_folders
 from mailboxes.connectors.imap import ImapConnector
@@ -40,26 +40,10 @@ class TestResult:
     duration_ms: int
 
 
-def _wants_incoming(mailbox: Mailbox) -> bool:
-    return mailbox.incoming_delivery_method in (
-        DeliveryMethod.SERVER_SIDE_SYNC,
-        DeliveryMethod.FORWARD_MAILBOX,
-    )
-
-
-def _wants_outgoing(mailbox: Mailbox) -> bool:
-    return mailbox.outgoing_delivery_method == OutgoingDeliveryMethod.SERVER_SIDE_SYNC
-
-
 def folders_needed(mailbox: Mailbox) -> list[str]:
-    folders = []
-    if _wants_incoming(mailbox):
-        folders.append("inbox")
-    if _wants_outgoing(mailbox):
-        folders.append("sentitems")
-    if mailbox.act_delivery_method == ActDeliveryMethod.SERVER_SIDE_SYNC:
-        folders += ["calendar", "contacts", "tasks"]
-    return folders
+    return [
+        folder for channel in channels.configured(mailbox) for folder in channel.ews_test_folders
+    ]
 
 
 def check_mailbox(mailbox: Mailbox) -> list[str]:
@@ -83,7 +67,7 @@ def _check_mail_servers(mailbox: Mailbox, profile: EmailServerProfile) -> list[s
     """POP3 or IMAP for incoming email, SMTP for outgoing (appointments, contacts and tasks
     need Exchange, so they are not checked here)."""
     opened = []
-    if _wants_incoming(mailbox):
+    if channels.INCOMING.is_configured(mailbox):
         if profile.server_type == EmailServerProfile.ServerType.POP3_SMTP:
             with Pop3Connector(pop3_settings(mailbox)):
                 opened.append("the POP3 mailbox")
@@ -91,7 +75,7 @@ def _check_mail_servers(mailbox: Mailbox, profile: EmailServerProfile) -> list[s
             with ImapConnector(imap_settings(mailbox)) as imap:
                 imap.select(IMAP_INBOX)
                 opened.append("the IMAP inbox")
-    if _wants_outgoing(mailbox):
+    if channels.OUTGOING.is_configured(mailbox):
         with SmtpConnector(smtp_settings(mailbox)):
             opened.append("the SMTP server")
     return opened
@@ -116,14 +100,12 @@ def test_and_enable(mailbox: Mailbox) -> TestResult:
         "next_due_at": timezone.now(),
         "transient_failure_count": 0,
         "error_count": 0,
-        "incoming_postpone_until": None,
-        "outgoing_postpone_until": None,
-        "act_postpone_until": None,
     }
-    # A channel stopped by a failure runs again: reset it to "not run".
-    for channel in ("incoming", "outgoing", "act"):
-        if getattr(mailbox, f"{channel}_status") == Status.FAILURE:
-            fields[f"{channel}_status"] = Status.NOT_RUN
+    for channel in channels.CHANNELS:
+        fields[channel.postpone_field] = None
+        # A channel stopped by a failure runs again: reset it to "not run".
+        if channel.status(mailbox) == Status.FAILURE:
+            fields[channel.status_field] = Status.NOT_RUN
     # Written only while the mailbox still may connect: an administrator may have rejected
     # it or turned it off during the test.
     Mailbox.objects.filter(eligibility.may_connect_q(), pk=mailbox.pk).update(**fields)

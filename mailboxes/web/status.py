@@ -6,7 +6,7 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.timesince import timesince, timeuntil
 
-from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from mailboxes import channels
 from mailboxes.models import Mailbox
 
 
@@ -78,35 +78,16 @@ def describe(mailbox: Mailbox) -> list[StatusLine]:
         lines.append(StatusLine("error", f"Connection test failed {_ago(mailbox.tested_at)}."))
 
     error = mailbox.last_error_text
-    if mailbox.incoming_delivery_method == DeliveryMethod.SERVER_SIDE_SYNC:
+    for channel in channels.configured(mailbox):
         lines.append(
             _channel_line(
-                "Incoming email", mailbox.incoming_status, mailbox.incoming_processed_at, error
-            )
-        )
-    if mailbox.outgoing_delivery_method == OutgoingDeliveryMethod.SERVER_SIDE_SYNC:
-        lines.append(
-            _channel_line(
-                "Outgoing email", mailbox.outgoing_status, mailbox.outgoing_processed_at, error
-            )
-        )
-    if mailbox.act_delivery_method == ActDeliveryMethod.SERVER_SIDE_SYNC:
-        lines.append(
-            _channel_line(
-                "Appointments, contacts and tasks",
-                mailbox.act_status,
-                mailbox.act_processed_at,
-                error,
+                channel.label, channel.status(mailbox), channel.processed_at(mailbox), error
             )
         )
 
     postponed = [
         moment
-        for moment in (
-            mailbox.incoming_postpone_until,
-            mailbox.outgoing_postpone_until,
-            mailbox.act_postpone_until,
-        )
+        for moment in (channel.postponed_until(mailbox) for channel in channels.CHANNELS)
         if moment and moment > now
     ]
     if postponed:

@@ -1,0 +1,24 @@
+"""Appointments, contacts and tasks, both ways, on Exchange profiles only. Runs as
+`mailboxes.sync.act.run_act`; tested by opening the calendar, contacts and tasks folders."""
+
+from crmsync.choices import ActDeliveryMethod
+from mailboxes.channels.base import Channel
+from profiles.models import EmailServerProfile
+
+EXCHANGE_SERVER_TYPES = (
+    EmailServerProfile.ServerType.EXCHANGE,
+    EmailServerProfile.ServerType.EXCHANGE_ONLINE,
+)
+
+ACT = Channel(
+    name="act",
+    label="Appointments, contacts and tasks",
+    configured={
+        "act_delivery_method": (ActDeliveryMethod.SERVER_SIDE_SYNC,),
+        "profile__server_type": EXCHANGE_SERVER_TYPES,
+    },
+    status_field="act_status",
+    processed_at_field="act_processed_at",
+    postpone_field="act_postpone_until",
+    ews_test_folders=("calendar", "contacts", "tasks"),
+)

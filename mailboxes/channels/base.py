@@ -1,0 +1,74 @@
+"""What a channel is: which mailboxes want it, where its status lives, what test & enable
+opens for it. One definition, read by scheduling, the cycle, test & enable, the status
+page, the listener and the admin."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Q
+
+from mailboxes.models import Mailbox
+from mailboxes.sync.eligibility import value_at
+
+Status = Mailbox.ChannelStatus
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One channel of a mailbox.
+
+    `configured` is the one definition of "this mailbox uses the channel": lookups (through
+    relations with `__`, as Django writes them) and the values each may take. `wanted_q`
+    turns it into a query for the scheduler, `wants` evaluates it on a loaded mailbox; both
+    add "not failed" and "not postponed" from the channel's own status fields.
+    """
+
+    name: str
+    label: str
+    configured: Mapping[str, tuple[str, ...]]
+    status_field: str
+    processed_at_field: str
+    postpone_field: str
+    # The EWS folders test & enable opens for this channel on an Exchange profile.
+    ews_test_folders: tuple[str, ...]
+
+    def configured_q(self) -> Q:
+        return Q(**{f"{lookup}__in": values for lookup, values in self.configured.items()})
+
+    def is_configured(self, mailbox: Mailbox) -> bool:
+        return all(
+            value_at(mailbox, lookup) in values for lookup, values in self.configured.items()
+        )
+
+    def failed_q(self) -> Q:
+        return Q(**{self.status_field: Status.FAILURE})
+
+    def wanted_q(self, now: datetime) -> Q:
+        """Mailboxes that use the channel, where it has not failed and is not postponed."""
+        not_postponed = Q(**{f"{self.postpone_field}__isnull": True}) | Q(
+            **{f"{self.postpone_field}__lte": now}
+        )
+        return self.configured_q() & ~self.failed_q() & not_postponed
+
+    def wants(self, mailbox: Mailbox, now: datetime) -> bool:
+        """The same as `wanted_q`, on a loaded mailbox."""
+        until = self.postponed_until(mailbox)
+        return (
+            self.is_configured(mailbox)
+            and self.status(mailbox) != Status.FAILURE
+            and (until is None or until <= now)
+        )
+
+    def status(self, mailbox: Mailbox) -> str:
+        return str(getattr(mailbox, self.status_field))
+
+    def processed_at(self, mailbox: Mailbox) -> datetime | None:
+        value: datetime | None = getattr(mailbox, self.processed_at_field)
+        return value
+
+    def postponed_until(self, mailbox: Mailbox) -> datetime | None:
+        value: datetime | None = getattr(mailbox, self.postpone_field)
+        return value
