@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 
+from crmsync.crypto import stored_value
+
 CLEAR_PREFIX = "clear_"
 
 
@@ -90,8 +92,10 @@ class WriteOnlyPasswordsMixin(_ModelFormBase):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name, field in self.write_only_password_fields():
-            stored = getattr(self.instance, name, "") if self.instance.pk else ""
-            # model_to_dict copied the plaintext into the initial data; it has no use here.
+            # Whether a value is stored, without decrypting it (its key may be missing).
+            stored = stored_value(self.instance, name) if self.instance.pk else ""
+            # model_to_dict copied the stored (encrypted) value into the initial data; it has
+            # no use here.
             self.initial.pop(name, None)
             field.show_stored(has_value=bool(stored))
             clear = self.fields.get(CLEAR_PREFIX + name)

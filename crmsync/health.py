@@ -1,18 +1,54 @@
-from collections.abc import Callable
+"""`/healthz`: the database answers, and every stored credential can be decrypted."""
 
-from django.db import connection
+from collections.abc import Callable
+from typing import Any
+
+from django.core.cache import cache
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from crmsync.crypto import undecryptable_values
+
 HEALTH_PATH = "/healthz"
+# Checking the credentials decrypts each one (some 25 µs apiece): done at most this often,
+# since anyone may call /healthz.
+CREDENTIALS_CHECK_SECONDS = 30
+
+
+def undecryptable_credentials() -> list[dict[str, Any]]:
+    """The model, id and field of each credential no configured key decrypts."""
+    return [
+        {"model": model._meta.label_lower, "id": pk, "field": field}
+        for model, pk, field in undecryptable_values()
+    ]
 
 
 def health_response() -> JsonResponse:
+    """200 `{"status": "ok"}`; 503 when the database does not answer.
+
+    Credentials that no key in CRMSYNC_ENCRYPTION_KEYS decrypts (a key removed too early, a
+    wrong key deployed) make it 200 `"degraded"` with the model, id and field of each one,
+    never a value (checked every CREDENTIALS_CHECK_SECONDS). Not 503: the web app itself
+    works, and is where the passwords are fixed.
+    """
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as error:
         return JsonResponse({"status": "error", "database": type(error).__name__}, status=503)
-    return JsonResponse({"status": "ok"})
+    try:
+        undecryptable = cache.get_or_set(
+            "crmsync:health:undecryptable-credentials",
+            undecryptable_credentials,
+            CREDENTIALS_CHECK_SECONDS,
+        )
+    except DatabaseError as error:
+        # The database answers but the tables are not there yet (migrations still to run).
+        return JsonResponse({"status": "ok", "credentials_unchecked": type(error).__name__})
+    body: dict[str, Any] = {"status": "ok"}
+    if undecryptable:
+        body = {"status": "degraded", "undecryptable_credentials": undecryptable}
+    return JsonResponse(body)
 
 
 class HealthCheckMiddleware:

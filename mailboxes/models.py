@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
-from crmsync.crypto import EncryptedTextField
+from crmsync.crypto import EncryptedFieldsModel, EncryptedTextField
 
 MAX_TRACKING_FOLDERS = 25
 
@@ -47,7 +47,7 @@ class Queue(models.Model):
         )
 
 
-class Mailbox(models.Model):
+class Mailbox(EncryptedFieldsModel):
     """The mailbox of exactly one user or one queue: credentials, options, status."""
 
     class ApprovalStatus(models.TextChoices):

@@ -3,10 +3,10 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
-from crmsync.crypto import EncryptedTextField
+from crmsync.crypto import EncryptedFieldsModel, EncryptedTextField
 
 
-class EmailServerProfile(models.Model):
+class EmailServerProfile(EncryptedFieldsModel):
     """How to reach one mail system (an Exchange server or a POP3/IMAP + SMTP pair)."""
 
     class ServerType(models.TextChoices):

@@ -1,10 +1,11 @@
 """Fixtures shared by every test folder: the EWS emulator, users and logged-in clients."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
+from crmsync.crypto import multi_fernet
 from ews_emulator.testing import EmulatorProcess, run_emulator
 from mailboxes.connectors.ews import forget_connections
 from tests import factories
@@ -44,3 +45,20 @@ def non_staff_client(db: None) -> Client:
     client = Client()
     client.force_login(factories.make_user(username="plain", is_staff=False))
     return client
+
+
+@pytest.fixture
+def encryption_keys() -> Iterator[Callable[..., None]]:
+    """Sets CRMSYNC_ENCRYPTION_KEYS for the rest of the test; the cached key list follows."""
+    overrides: list[override_settings] = []
+
+    def use(*keys: str) -> None:
+        override = override_settings(CRMSYNC_ENCRYPTION_KEYS=list(keys))
+        override.enable()
+        overrides.append(override)
+        multi_fernet.cache_clear()
+
+    yield use
+    for override in reversed(overrides):
+        override.disable()
+    multi_fernet.cache_clear()

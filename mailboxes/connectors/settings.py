@@ -9,10 +9,11 @@ here touches the database or a server: the settings are read off the objects pas
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mailboxes.connectors import PermanentSyncError
+from mailboxes.connectors.credentials import stored_password
 from mailboxes.connectors.imap import ImapSettings
 from mailboxes.connectors.pop3 import Pop3Settings
 from mailboxes.connectors.smtp import SmtpSettings
@@ -36,10 +37,16 @@ class ServerSide:
     credential_retrieval: str
     use_impersonation: bool
     username: str
-    password: str
+    # The profile and its password field: the password is decrypted only when it is used.
+    profile: EmailServerProfile = field(compare=False)
+    credential_field: str
 
     def __repr__(self) -> str:
         return f"ServerSide(location={self.location!r}, username={self.username!r})"
+
+    @property
+    def password(self) -> str:
+        return stored_password(self.profile, self.credential_field)
 
 
 def profile_of(mailbox: Mailbox) -> EmailServerProfile:
@@ -58,7 +65,8 @@ def incoming_side(profile: EmailServerProfile) -> ServerSide:
         credential_retrieval=profile.incoming_credential_retrieval,
         use_impersonation=profile.incoming_use_impersonation,
         username=profile.incoming_username,
-        password=profile.incoming_password,
+        profile=profile,
+        credential_field="incoming_password",
     )
 
 
@@ -74,7 +82,8 @@ def outgoing_side(profile: EmailServerProfile) -> ServerSide:
         credential_retrieval=profile.outgoing_credential_retrieval,
         use_impersonation=profile.outgoing_use_impersonation,
         username=profile.outgoing_username,
-        password=profile.outgoing_password,
+        profile=profile,
+        credential_field="outgoing_password",
     )
 
 
@@ -82,7 +91,7 @@ def credentials(side: ServerSide, mailbox: Mailbox) -> tuple[str, str]:
     """The profile's service account when the side says so, else the mailbox's own."""
     if side.credential_retrieval == "profile":
         return side.username, side.password
-    return mailbox.username or mailbox.email_address, mailbox.password
+    return mailbox.username or mailbox.email_address, stored_password(mailbox, "password")
 
 
 def _timeout(profile: EmailServerProfile) -> float:

@@ -1,12 +1,8 @@
-from collections.abc import Callable, Iterator
-
 import pytest
 from django.contrib.auth.models import Group
-from django.test import override_settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from crmsync.crypto import multi_fernet
 from mailboxes.history import record_sync_run
 from mailboxes.models import ExchangeFolderListing, ProcessedMessage, SyncRun
 from tests import factories
@@ -61,20 +57,3 @@ def every_model(db: None) -> None:
         folders=[{"id": "AAMkFolder1", "name": "Projects", "path": "Projects"}],
         listed_at=timezone.now(),
     )
-
-
-@pytest.fixture
-def encryption_keys() -> Iterator[Callable[..., None]]:
-    """Sets CRMSYNC_ENCRYPTION_KEYS for the rest of the test; the cached key list follows."""
-    overrides: list[override_settings] = []
-
-    def use(*keys: str) -> None:
-        override = override_settings(CRMSYNC_ENCRYPTION_KEYS=list(keys))
-        override.enable()
-        overrides.append(override)
-        multi_fernet.cache_clear()
-
-    yield use
-    for override in reversed(overrides):
-        override.disable()
-    multi_fernet.cache_clear()
