@@ -1,4 +1,5 @@
 import pytest
+from axes.models import AccessAttempt
 from django.contrib.auth.models import Group
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
@@ -56,4 +57,14 @@ def every_model(db: None) -> None:
         mailbox=mailbox,
         folders=[{"id": "AAMkFolder1", "name": "Projects", "path": "Projects"}],
         listed_at=timezone.now(),
+    )
+    AccessAttempt.objects.create(
+        username="mallory",
+        ip_address="203.0.113.9",
+        user_agent="curl/8",
+        get_data="",
+        post_data="username=mallory&password=********************",
+        http_accept="*/*",
+        path_info="/accounts/login/",
+        failures_since_start=3,
     )
