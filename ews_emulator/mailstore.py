@@ -187,6 +187,12 @@ class MailStore:
     ) -> ItemRow:
         """Apply `mutate` to the item's element (and/or move it) and write it back."""
         mailbox = self._mailbox(row.mailbox_id)
+        old_id = row.id
+        if to_folder is not None and to_folder != row.folder_id and row.master_id is None:
+            # Exchange gives a moved (or soft-deleted) item a new id; the old one is
+            # ErrorItemNotFound from now on.
+            row.id = new_id(b"\x00")
+            row.xml = self.store.rekey_item(c, row, old_id)
         elem = etree.fromstring(row.xml)
         touched: set[str] = set()
         if mutate is not None:
@@ -216,7 +222,7 @@ class MailStore:
         row.modified = fmt_dt(utcnow())
         row.is_read = text_of(elem, "IsRead", "true") == "true"
         row.xml = itm.finalize(elem, row.kind, self._stamp(row, mailbox), self.display_name)
-        self.store.save_item(c, row, old_folder=old_folder, old_entered=old_entered)
+        self.store.save_item(c, row, old_folder=old_folder, old_entered=old_entered, old_id=old_id)
         return row
 
     def touch_item(self, c: sqlite3.Connection, item_id: str) -> ItemRow:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .recurrence import occurrence_id, parse_occurrence_id
 from .soap import fmt_dt, new_change_key, new_id, utcnow
 
 SCHEMA = """
@@ -500,8 +501,10 @@ class Store:
         *,
         old_folder: str | None = None,
         old_entered: int = 0,
+        old_id: str | None = None,
     ) -> None:
-        """Write back a changed item (its seq fields already moved by the caller)."""
+        """Write back a changed item (its seq fields already moved by the caller; `old_id`:
+        its id before a move gave it a new one, see `rekey_item`)."""
         c.execute(
             "UPDATE items SET folder_id=?, kind=?, change_key=?, seq=?, content_seq=?, "
             "entered_seq=?, is_read=?, master_id=?, modified=?, xml=? WHERE id=?",
@@ -523,13 +526,44 @@ class Store:
             c.execute(
                 "INSERT INTO tombstones(item_id, mailbox_id, folder_id, seq, entered_seq) "
                 "VALUES(?,?,?,?,?)",
-                (row.id, row.mailbox_id, old_folder, row.seq, old_entered),
+                (old_id or row.id, row.mailbox_id, old_folder, row.seq, old_entered),
             )
             self.add_event(
-                c, row.mailbox_id, "MovedEvent", row.id, row.folder_id, row.id, old_folder
+                c,
+                row.mailbox_id,
+                "MovedEvent",
+                row.id,
+                row.folder_id,
+                old_id or row.id,
+                old_folder,
             )
         elif row.folder_id:
             self.add_event(c, row.mailbox_id, "ModifiedEvent", row.id, row.folder_id)
+
+    def rekey_item(self, c: sqlite3.Connection, row: ItemRow, old_id: str) -> bytes:
+        """Move the stored item `old_id` to its new id `row.id` (a move gave it one), with
+        its attachments and its series' exceptions (whose ids derive from the master's).
+        Returns the item's xml with the exceptions' new ids."""
+        c.execute("UPDATE items SET id = ? WHERE id = ?", (row.id, old_id))
+        c.execute("UPDATE attachments SET item_id = ? WHERE item_id = ?", (row.id, old_id))
+        xml = row.xml
+        for child_id, child_xml in c.execute(
+            "SELECT id, xml FROM items WHERE master_id = ?", (old_id,)
+        ).fetchall():
+            parsed = parse_occurrence_id(child_id)
+            renamed = occurrence_id(row.id, parsed[1]) if parsed else new_id(b"\x00")
+            c.execute(
+                "UPDATE items SET id = ?, master_id = ?, xml = ? WHERE id = ?",
+                (
+                    renamed,
+                    row.id,
+                    bytes(child_xml).replace(child_id.encode(), renamed.encode()),
+                    child_id,
+                ),
+            )
+            c.execute("UPDATE attachments SET item_id = ? WHERE item_id = ?", (renamed, child_id))
+            xml = xml.replace(child_id.encode(), renamed.encode())
+        return xml
 
     def remove_item(self, c: sqlite3.Connection, item_id: str) -> ItemRow | None:
         row = c.execute(f"SELECT {ITEM_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()

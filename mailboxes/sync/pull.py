@@ -6,6 +6,12 @@ An Exchange item without a mapping is matched before anything is created: by iCa
 (appointments), then by its identity (subject and times, names and email, ...) among the
 owner's records that have no mapping yet. That is what keeps a full resync, a lost sync
 state, or a push that died between CreateItem and saving its mapping free of duplicates.
+
+Exchange gives an item a new id when it moves (a soft delete and a restore are moves too),
+so every item the CRM writes or links carries its record's id (`connectors.ews.stamp`): an
+unmapped item that carries one re-links to that record's mapping, and a mapped item that
+vanished from a folder is looked for by it in the type's other folders before it counts as
+deleted.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ from mailboxes.connectors.ews.converters.common import (
 from mailboxes.connectors.ews.converters.contacts import ContactConverter
 from mailboxes.connectors.ews.folders import CREATE, DELETE, UPDATE, open_folder, sync_pages
 from mailboxes.connectors.ews.occurrences import modified_occurrences
+from mailboxes.connectors.ews.stamp import FIELD as STAMP_FIELD
+from mailboxes.connectors.ews.stamp import find_stamped, record_id_of, stamp_existing
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, FolderSyncState
 from mailboxes.sync.conflicts import Resolution, resolve_conflict
 from mailboxes.sync.context import CycleContext
@@ -74,7 +82,9 @@ def pull_folder(
     while True:
         try:
             # The next page downloads while this one is written (sync_pages runs ahead).
-            for page in sync_pages(folder, sync_state, get_fields=ts.converter.ews_fields):
+            for page in sync_pages(
+                folder, sync_state, get_fields=(*ts.converter.ews_fields, STAMP_FIELD)
+            ):
                 ctx.heartbeat()
                 if not page.changes and page.sync_state == sync_state:
                     continue  # nothing new and the same state: nothing to write
@@ -124,7 +134,32 @@ def forget_vanished(ts: TypeSync, folder_id: str, seen: set[str]) -> None:
 
 
 def exchange_deleted(ts: TypeSync, mappings: list[ExchangeSyncIdMapping]) -> None:
-    """Items deleted (or moved away) in Exchange: delete in the CRM only where enabled."""
+    """Items deleted (or moved away) in Exchange: delete in the CRM only where enabled.
+
+    An item moved to another of the type's folders has a new id there: it is found by the
+    record id it carries and its mapping follows it instead."""
+    if not mappings:
+        return
+    moved: dict[int, tuple[str, str]] = {}
+    folder_ids = FolderSyncState.objects.filter(
+        mailbox=ts.mailbox, protocol=FolderSyncState.Protocol.EWS, item_type=ts.converter.item_type
+    ).values_list("folder_id", flat=True)
+    for other in folder_ids:
+        missing = [m.crm_object_id for m in mappings if m.crm_object_id not in moved]
+        if not missing:
+            break
+        found = find_stamped(open_folder(ts.account, other), missing)
+        moved.update({record_id: (item_id, other) for record_id, (item_id, _) in found.items()})
+    followed = [m for m in mappings if m.crm_object_id in moved]
+    for m in followed:
+        m.exchange_item_id, m.exchange_folder_id = moved[m.crm_object_id]
+        m.last_synced_at = timezone.now()
+    if followed:
+        # Keep the old change key: the item's Create in its new folder is then compared.
+        ExchangeSyncIdMapping.objects.bulk_update(
+            followed, ["exchange_item_id", "exchange_folder_id", "last_synced_at"]
+        )
+    mappings = [m for m in mappings if m.crm_object_id not in moved]
     if not mappings:
         return
     if ts.options.delete_exchange_to_crm:
@@ -169,6 +204,22 @@ def apply_page(
         seen.update(item.id for item in upserts)
     ids = [item.id for item in upserts] + deleted_ids
     mappings = {m.exchange_item_id: m for m in ts.mappings().filter(exchange_item_id__in=ids)}
+    deleted_mappings = [mappings[i] for i in deleted_ids if i in mappings]
+    # Items that moved (new ids) and carry their record's id: back to their mapping.
+    stamped = {
+        item.id: record_id
+        for item in upserts
+        if item.id not in mappings and (record_id := record_id_of(item)) is not None
+    }
+    if stamped:
+        found = ts.mappings().filter(crm_object_id__in=set(stamped.values()))
+        relinked = {m.crm_object_id: m for m in found}
+        for item_id, record_id in stamped.items():
+            m = relinked.get(record_id)
+            if m is not None and m.exchange_item_id not in stamped:
+                m.exchange_item_id = item_id
+                m.is_deleted_in_exchange = False
+                mappings[item_id] = m
     # Exceptions' own fields, for the series that are new or changed (one GetItem).
     exceptions = modified_occurrences(
         open_folder(ts.account, folder_id),
@@ -183,6 +234,17 @@ def apply_page(
     fingerprints = {item_id: fingerprint(c) for item_id, c in canonicals.items()}
     records = load_records(ts, [m.crm_object_id for m in mappings.values()])
     matches = match_unmapped(ts, [i for i in upserts if i.id not in mappings], canonicals)
+    unmapped_stamps = {i: r for i, r in stamped.items() if i not in mappings}
+    if unmapped_stamps:
+        # A record whose mapping is gone (a lost state, a full resync) is linked by its id.
+        mapped = ts.mappings().filter(crm_object_id=OuterRef("pk"))
+        free = ts.records().filter(~Exists(mapped), pk__in=set(unmapped_stamps.values()))
+        by_pk = {r.pk: r for r in free}
+        taken = {r.pk for r in matches.values()}
+        for item_id, record_id in unmapped_stamps.items():
+            if record_id in by_pk and record_id not in taken:
+                matches[item_id] = by_pk[record_id]
+                taken.add(record_id)
 
     new_records: list[tuple[Any, Any, Canonical]] = []
     changed: dict[int, tuple[Any, Canonical]] = {}
@@ -287,11 +349,13 @@ def apply_page(
             mapping.crm_fingerprint = fingerprint(stored)
             mapping.crm_modified_at = record.modified_at
         mapping.last_synced_at = now
+    _stamp_links(ts, upserts, [*new_mappings, *touched_mappings.values()])
     insert_new(new_mappings)
     if touched_mappings:
         ExchangeSyncIdMapping.objects.bulk_update(
             list(touched_mappings.values()),
             [
+                "exchange_item_id",
                 "change_key",
                 "exchange_fingerprint",
                 "crm_fingerprint",
@@ -308,8 +372,32 @@ def apply_page(
                 "last_synced_at",
             ],
         )
-    exchange_deleted(ts, [mappings[i] for i in deleted_ids if i in mappings])
+    # A mapping re-linked above to the item's new id is not deleted with its old id.
+    exchange_deleted(ts, [m for m in deleted_mappings if m.exchange_item_id in deleted_ids])
     ts.processed += len(new_records) + len(changed)
+
+
+def _stamp_links(ts: TypeSync, items: list[Any], mappings: list[ExchangeSyncIdMapping]) -> None:
+    """Write the record id on the items of these mappings that do not carry it yet (new
+    links, items made before crmsync stamped), keeping the change key the write gives."""
+    by_id = {item.id: item for item in items}
+    todo = [
+        (by_id[m.exchange_item_id], m)
+        for m in mappings
+        if m.exchange_item_id in by_id
+        and record_id_of(by_id[m.exchange_item_id]) != m.crm_object_id
+    ]
+    results = stamp_existing(ts.account, [(item, m.crm_object_id) for item, m in todo])
+    for (_, mapping), result in zip(todo, results, strict=True):
+        if isinstance(result, BaseException):
+            logger.warning(
+                "mailbox %s: could not mark item of record %s: %s",
+                ts.mailbox.pk,
+                mapping.crm_object_id,
+                result,
+            )
+            continue
+        mapping.change_key = result[1] or mapping.change_key
 
 
 def _reconcile(

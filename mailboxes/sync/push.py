@@ -27,6 +27,7 @@ from mailboxes.connectors.ews.converters.common import date_iso
 from mailboxes.connectors.ews.converters.contacts import ContactConverter
 from mailboxes.connectors.ews.folders import delete_items, open_folder, save_changes, save_new
 from mailboxes.connectors.ews.occurrences import push_exceptions
+from mailboxes.connectors.ews.stamp import stamp
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping
 from mailboxes.sync.context import CycleContext
 from mailboxes.sync.errors import SyncError, TransientSyncError
@@ -127,6 +128,7 @@ def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool) -> None:
             item = converter.build_item(canonical, stamp_categories=ts.stamp, folder=folder)
             if isinstance(record, Appointment):
                 item.uid = record.ical_uid
+            stamp(item, record.pk)  # a move gives the item a new id; this finds it again
             creates.append((record, item, crm_fp))
             continue
         if crm_fp == mapping.crm_fingerprint and mapping.from_crm_change_type != ChangeType.UPDATE:

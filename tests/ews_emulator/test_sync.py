@@ -6,7 +6,7 @@ import time
 
 import pytest
 from exchangelib import Account, CalendarItem, EWSDateTime, EWSTimeZone, Folder
-from exchangelib.errors import ErrorInvalidSyncStateData
+from exchangelib.errors import ErrorInvalidSyncStateData, ErrorItemNotFound
 from exchangelib.services import SyncFolderItems
 
 from ews_emulator.control import ControlClient
@@ -127,11 +127,43 @@ def test_moves_between_folders_are_delete_and_create(account: Account) -> None:
     state = account.calendar.item_sync_state
     archive = Folder(parent=account.calendar, name="Archive")
     archive.save()
-    item.move(archive)
+    old_id = item.id
+    item.move(archive)  # exchangelib takes the new id from the MoveItem answer
+    assert item.id != old_id
     assert [(k, i.id) for k, i in account.calendar.sync_items(sync_state=state)] == [
-        ("delete", item.id)
+        ("delete", old_id)
     ]
-    assert [(k, i.subject) for k, i in archive.sync_items()] == [("create", "Wanderer")]
+    assert [(k, i.id, i.subject) for k, i in archive.sync_items()] == [
+        ("create", item.id, "Wanderer")
+    ]
+
+
+def test_a_moved_or_soft_deleted_item_gets_a_new_id_and_the_old_one_is_not_found(
+    account: Account, control: ControlClient
+) -> None:
+    # "MoveItem operation": the response holds the new item id; soft delete moves the item
+    # to the recoverable items folder, which is a move too.
+    item = CalendarItem(
+        account=account,
+        folder=account.calendar,
+        subject="Nomad",
+        start=EWSDateTime(2024, 1, 1, 9, tzinfo=UTC),
+        end=EWSDateTime(2024, 1, 1, 10, tzinfo=UTC),
+    )
+    item.save()
+    first = item.id
+    item.move(account.trash)
+    second = item.id
+    item.move(account.calendar)
+    third = item.id
+    assert len({first, second, third}) == 3
+    (gone, gone_too, found) = account.fetch(ids=[(first, None), (second, None), (third, None)])
+    assert isinstance(gone, ErrorItemNotFound) and isinstance(gone_too, ErrorItemNotFound)
+    assert found.subject == "Nomad"
+    control.delete_item(third, mode="soft")
+    (soft,) = account.fetch(ids=[(third, None)])
+    assert isinstance(soft, ErrorItemNotFound)
+    assert [i["subject"] for i in control.items(account.primary_smtp_address, "calendar")] == []
 
 
 @pytest.mark.parametrize(
