@@ -1,6 +1,6 @@
 """Pending `manual` conflicts: both versions side by side, and the decision.
 
-A decision goes through the engine's `mailboxes.sync.conflicts.apply_decision`: it writes
+A decision goes through the engine's `mailboxes.sync.conflicts.decide_conflicts`: it writes
 the Exchange version into the CRM record, or marks the CRM version for the next push, and
 makes the mailbox due, so the next dispatch carries the result to the other side.
 """
@@ -8,8 +8,6 @@ makes the mailbox due, so the next dispatch carries the result to the other side
 from __future__ import annotations
 
 import json
-import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,9 +22,7 @@ from django.utils.translation import ngettext
 
 from crmsync.admin_display import admin_link
 from mailboxes.models import ExchangeSyncIdMapping, PendingConflict
-from mailboxes.sync.conflicts import apply_decision
-
-logger = logging.getLogger(__name__)
+from mailboxes.sync.conflicts import decide_conflicts
 
 Decision = ExchangeSyncIdMapping.UserDecision
 DECISIONS = {Decision.KEEP_CRM.value: "keep_crm", Decision.KEEP_EXCHANGE.value: "keep_exchange"}
@@ -87,23 +83,6 @@ def diff_table(mapping: ExchangeSyncIdMapping, *, only_differences: bool = False
         "<tbody>{}</tbody></table>",
         body,
     )
-
-
-def decide(mappings: Iterable[ExchangeSyncIdMapping], decision: str) -> tuple[int, list[str]]:
-    """Apply one decision to pending conflicts; returns how many were settled and the errors."""
-    if decision not in DECISIONS:
-        raise ValueError(f"unknown decision {decision!r}")
-    settled, errors = 0, []
-    for mapping in mappings:
-        try:
-            apply_decision(mapping, decision)
-        except Exception as exc:
-            # One bad row must not stop the others; the admin sees why it stayed pending.
-            logger.exception("mapping %s: the decision %s failed", mapping.pk, decision)
-            errors.append(f"{mapping}: {exc}")
-        else:
-            settled += 1
-    return settled, errors
 
 
 @admin.register(PendingConflict)
@@ -194,7 +173,7 @@ class PendingConflictAdmin(admin.ModelAdmin):
             return HttpResponseRedirect(
                 reverse("admin:mailboxes_pendingconflict_change", args=[mapping.pk])
             )
-        self._report(request, *decide([mapping], decision), decision)
+        self._report(request, *decide_conflicts([mapping], decision), decision)
         return HttpResponseRedirect(reverse("admin:mailboxes_pendingconflict_changelist"))
 
     @admin.action(description="Keep the CRM version", permissions=["change"])
@@ -209,7 +188,7 @@ class PendingConflictAdmin(admin.ModelAdmin):
         self, request: HttpRequest, queryset: QuerySet[PendingConflict], decision: str
     ) -> None:
         mappings = queryset.select_related("mailbox", "crm_content_type")
-        self._report(request, *decide(mappings, decision), decision)
+        self._report(request, *decide_conflicts(mappings, decision), decision)
 
     def _report(self, request: HttpRequest, settled: int, errors: list[str], decision: str) -> None:
         label = Decision(decision).label

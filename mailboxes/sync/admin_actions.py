@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from mailboxes.models import ExchangeSyncIdMapping, Mailbox
 from mailboxes.sync import scheduling
-from mailboxes.sync.conflicts import apply_decision
+from mailboxes.sync.conflicts import decide_conflicts
 from profiles.models import EmailServerProfile
 
 
@@ -60,11 +60,11 @@ def full_resync(request: HttpRequest, queryset: QuerySet[Mailbox]) -> int:
 
 
 def _decide(request: HttpRequest, queryset: QuerySet[ExchangeSyncIdMapping], decision: str) -> int:
-    done = 0
-    for mapping in queryset.filter(user_decision=ExchangeSyncIdMapping.UserDecision.PENDING):
-        apply_decision(mapping, decision)
-        done += 1
+    pending = queryset.filter(user_decision=ExchangeSyncIdMapping.UserDecision.PENDING)
+    done, errors = decide_conflicts(pending, decision)
     messages.info(request, f"Decision applied to {done} conflict(s).")
+    for error in errors:
+        messages.error(request, f"Not settled: {error}")
     return done
 
 

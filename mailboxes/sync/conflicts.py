@@ -1,13 +1,16 @@
 """Both sides changed since the last sync: who wins, by the mailbox's strategy.
 
 `manual` keeps both versions on the mapping (`crm_snapshot`, `exchange_snapshot`,
-`user_decision = pending`) and touches neither side until a decision is applied
-(`apply_decision`, used by the admin action and later by the self-service pages).
+`user_decision = pending`) and touches neither side until a person decides. Every decision,
+from the self-service page or the admin, goes through `decide_conflicts` (one row:
+`apply_decision`), which applies it at once: the next sync carries it to the other side.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import transaction
@@ -15,8 +18,15 @@ from django.utils import timezone
 
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, ItemTypeSyncOptions
 
+logger = logging.getLogger(__name__)
+
 Strategy = ItemTypeSyncOptions.ConflictStrategy
 Decision = ExchangeSyncIdMapping.UserDecision
+DECISIONS = (Decision.KEEP_CRM, Decision.KEEP_EXCHANGE)
+
+
+class AlreadyDecided(ValueError):
+    """The conflict was settled meanwhile (by another person, in another tab)."""
 
 
 class Resolution(enum.Enum):
@@ -51,13 +61,22 @@ def apply_decision(mapping: ExchangeSyncIdMapping, decision: str) -> None:
     from mailboxes.sync import scheduling
     from mailboxes.sync.records import TypeSync, load_records, replace_occurrences, replace_parties
 
-    if decision not in (Decision.KEEP_CRM, Decision.KEEP_EXCHANGE):
+    if decision not in DECISIONS:
         raise ValueError(f"unknown decision {decision!r}")
-    if mapping.user_decision != Decision.PENDING:
-        raise ValueError("this mapping has no pending conflict")
-    converter = CONVERTERS[mapping.object_type]
     with transaction.atomic():
-        if decision == Decision.KEEP_EXCHANGE and mapping.exchange_snapshot:
+        # Locked and read again: two decisions of one conflict never both apply.
+        mapping = (
+            ExchangeSyncIdMapping.objects.select_for_update(of=("self",))
+            .select_related("mailbox", "crm_content_type")
+            .get(pk=mapping.pk)
+        )
+        if mapping.user_decision != Decision.PENDING:
+            raise AlreadyDecided("this conflict was decided already")
+        converter = CONVERTERS[mapping.object_type]
+        if decision == Decision.KEEP_EXCHANGE:
+            if not mapping.exchange_snapshot:
+                # Keeping the CRM instead would do the opposite of what was asked.
+                raise ValueError("the Exchange version of this conflict was not kept")
             options = ItemTypeSyncOptions.objects.get(
                 mailbox=mapping.mailbox, item_type=mapping.object_type
             )
@@ -86,3 +105,27 @@ def apply_decision(mapping: ExchangeSyncIdMapping, decision: str) -> None:
         mapping.exchange_snapshot = None
         mapping.save()
     scheduling.make_due_now(mapping.mailbox_id)
+
+
+def decide_conflicts(
+    mappings: Iterable[ExchangeSyncIdMapping], decision: str
+) -> tuple[int, list[str]]:
+    """Apply one decision to conflicts: how many were settled, and why the others were not.
+
+    The one way in for the self-service page and the admin alike. A conflict settled
+    meanwhile is reported, not applied twice; one row that fails does not stop the others.
+    """
+    if decision not in DECISIONS:
+        raise ValueError(f"unknown decision {decision!r}")
+    settled, errors = 0, []
+    for mapping in mappings:
+        try:
+            apply_decision(mapping, decision)
+        except AlreadyDecided:
+            errors.append(f"{mapping}: this conflict was decided already.")
+        except Exception as exc:
+            logger.exception("mapping %s: the decision %s failed", mapping.pk, decision)
+            errors.append(f"{mapping}: {exc}")
+        else:
+            settled += 1
+    return settled, errors

@@ -26,6 +26,7 @@ from mailboxes.models import (
     MailboxTrackingFolder,
 )
 from mailboxes.sync import eligibility, scheduling
+from mailboxes.sync.conflicts import decide_conflicts
 from mailboxes.web.access import get_manageable_mailbox, manageable_mailboxes
 from mailboxes.web.actions import enqueue_mailbox_task
 from mailboxes.web.forms import (
@@ -284,26 +285,26 @@ DECISIONS = {
 @login_required
 @require_POST
 def decide_conflict(request: HttpRequest, mailbox_id: int, mapping_id: int) -> HttpResponse:
-    """Record which version of a conflicting item wins; the next sync applies it."""
+    """Apply the chosen version of a conflicting item now, as the admin does; the next sync
+    carries it to the other side."""
     mailbox = get_manageable_mailbox(_user(request), mailbox_id)
+    mapping = get_object_or_404(ExchangeSyncIdMapping, pk=mapping_id, mailbox=mailbox)
     decision = DECISIONS.get(request.POST.get("decision", ""))
     if decision is None:
         messages.error(request, "Choose which version to keep.")
         return HttpResponseRedirect(_mailbox_url(mailbox) + "#conflicts")
-    updated = ExchangeSyncIdMapping.objects.filter(
-        Q(pk=mapping_id),
-        mailbox=mailbox,
-        user_decision=ExchangeSyncIdMapping.UserDecision.PENDING,
-    ).update(user_decision=decision)
-    if not updated:
-        get_object_or_404(ExchangeSyncIdMapping, pk=mapping_id, mailbox=mailbox)
+    if mapping.user_decision != ExchangeSyncIdMapping.UserDecision.PENDING:
         messages.info(request, "This conflict was decided already.")
-    else:
+        return HttpResponseRedirect(_mailbox_url(mailbox) + "#conflicts")
+    settled, errors = decide_conflicts([mapping], decision)
+    if settled:
+        kept = "CRM" if decision == DECISIONS["keep_crm"] else "Exchange"
         messages.success(
             request,
-            "Decision recorded: the next synchronization keeps the "
-            + ("CRM version." if decision == DECISIONS["keep_crm"] else "Exchange version."),
+            f"The {kept} version is kept; the next synchronization writes it to both sides.",
         )
+    for error in errors:
+        messages.error(request, f"The decision was not applied: {error}")
     return HttpResponseRedirect(_mailbox_url(mailbox) + "#conflicts")
 
 

@@ -17,10 +17,12 @@ from activities.models import Appointment
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from ews_emulator.testing import EmulatorProcess, run_emulator
 from mailboxes.connectors.ews import account_for, forget_connections
-from mailboxes.models import Mailbox, MailboxTrackingFolder
+from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox, MailboxTrackingFolder
 from profiles.models import EmailServerProfile
 from tests.api.factories import PASSWORD, make_user
 from tests.browser.conftest import screenshot
+from tests.factories import make_appointment
+from tests.sync.helpers import options, sync
 from tests.sync.workers import Workers, celery_workers
 from users.models import User
 
@@ -250,3 +252,66 @@ def test_user_refreshes_the_folder_list_on_a_worker_and_tracks_a_listed_folder(
     assert tracked.exchange_folder_name == "Customers / Globex"
     assert tracked.exchange_folder_id != customers.id
     assert "Customers / Globex" in page.inner_text("#folders table")
+
+
+def test_user_keeps_the_exchange_version_of_a_conflict_and_both_sides_show_it(
+    page: Any, live_server: Any, erik: Mailbox, worker: Workers
+) -> None:
+    # given Erik's appointment, changed in Outlook and in the CRM since the last sync, under
+    # the strategy "Ask the user"
+    Mailbox.objects.filter(pk=erik.pk).update(
+        username=ERIK[0],
+        incoming_delivery_method=DeliveryMethod.NONE,
+        outgoing_delivery_method=OutgoingDeliveryMethod.NONE,
+        act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
+    )
+    erik.refresh_from_db()
+    erik.password = ERIK[1]
+    erik.save()
+    options(erik, ItemType.APPOINTMENT, conflict_strategy="manual")
+    appointment = make_appointment(owner_user=erik.user, subject="Kick-off", location="Room 1")
+    sync(erik)
+    item_id = ExchangeSyncIdMapping.objects.get(crm_object_id=appointment.pk).exchange_item_id
+    account = account_for(erik)
+    item = account.calendar.get(id=item_id)
+    item.subject, item.location = "Kick-off (Outlook edit)", "Outlook room"
+    item.save(update_fields=["subject", "location"])
+    appointment.subject = "Kick-off (CRM edit)"
+    appointment.save()
+    sync(erik)
+    synced_before = Mailbox.objects.get(pk=erik.pk).last_sync_started_at
+
+    # when he keeps the Exchange version on his page
+    sign_in(page, live_server.url, "erik")
+    page.goto(f"{live_server.url}/mailboxes/{erik.pk}/")
+    conflict = page.locator("#conflicts article.conflict")
+    assert "Kick-off (CRM edit)" in conflict.inner_text()
+    assert "Kick-off (Outlook edit)" in conflict.inner_text()
+    screenshot(page, "flow-d-01-conflict")
+    conflict.locator("button:has-text('Keep the Exchange version')").click()
+    page.wait_for_selector(".message.success")
+    screenshot(page, "flow-d-02-exchange-kept")
+    # and the worker syncs
+    page.click("button:has-text('Sync now')")
+    page.wait_for_selector(".message.success")
+
+    def synced() -> bool:
+        mailbox = Mailbox.objects.get(pk=erik.pk)
+        started = mailbox.last_sync_started_at
+        return started != synced_before and not mailbox.claimed_by
+
+    reload_until(page, synced, worker)
+
+    # then the page and the CRM show the Exchange version, and so does Exchange
+    screenshot(page, "flow-d-03-synced")
+    assert page.locator("#conflicts").count() == 0
+    listed = page.inner_text("#appointments")
+    assert "Kick-off (Outlook edit)" in listed
+    assert "CRM edit" not in listed
+    appointment.refresh_from_db()
+    assert (appointment.subject, appointment.location) == (
+        "Kick-off (Outlook edit)",
+        "Outlook room",
+    )
+    fresh = account_for(erik).calendar.get(id=item_id)
+    assert (fresh.subject, fresh.location) == ("Kick-off (Outlook edit)", "Outlook room")

@@ -9,6 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from activities.models import Appointment
+from mailboxes.connectors.ews.converters.appointments import AppointmentConverter
 from mailboxes.models import (
     Alert,
     ExchangeSyncIdMapping,
@@ -505,6 +506,10 @@ def test_another_mailboxs_folder_cannot_be_removed(team: Team) -> None:
 
 
 def _conflict(mailbox: Mailbox, appointment: Appointment) -> ExchangeSyncIdMapping:
+    """Both sides changed the location: the CRM says Room 1, Exchange says Room 2."""
+    Appointment.objects.filter(pk=appointment.pk).update(location="Room 1")
+    appointment.refresh_from_db()
+    crm = AppointmentConverter().record_canonical(appointment)
     return ExchangeSyncIdMapping.objects.create(
         mailbox=mailbox,
         object_type=ItemType.APPOINTMENT,
@@ -513,24 +518,48 @@ def _conflict(mailbox: Mailbox, appointment: Appointment) -> ExchangeSyncIdMappi
         exchange_item_id=f"AAMk-{appointment.pk}",
         item_subject="Board meeting",
         user_decision=ExchangeSyncIdMapping.UserDecision.PENDING,
-        crm_snapshot={"location": "Room 1", "subject": "Board meeting"},
-        exchange_snapshot={"location": "Room 2", "subject": "Board meeting"},
+        crm_snapshot=crm,
+        exchange_snapshot={**crm, "location": "Room 2"},
     )
 
 
-def test_pending_conflict_is_shown_and_the_decision_recorded(team: Team) -> None:
+def test_pending_conflict_is_shown_and_the_decision_applied(team: Team) -> None:
     mailbox = team.alice_mailbox
-    mapping = _conflict(mailbox, make_appointment(team.alice))
+    appointment = make_appointment(team.alice)
+    mapping = _conflict(mailbox, appointment)
     client = logged_in(team.alice)
 
     page = client.get(url(mailbox)).content.decode()
-    response = client.post(url(mailbox, f"conflicts/{mapping.pk}/"), {"decision": "keep_exchange"})
+    response = client.post(
+        url(mailbox, f"conflicts/{mapping.pk}/"), {"decision": "keep_exchange"}, follow=True
+    )
 
     assert "Board meeting" in page and "Room 1" in page and "Room 2" in page
-    assert response.status_code == 302
+    assert [str(m) for m in response.context["messages"]] == [
+        "The Exchange version is kept; the next synchronization writes it to both sides."
+    ]
     mapping.refresh_from_db()
     assert mapping.user_decision == "keep_exchange"
-    assert "Room 2" not in client.get(url(mailbox)).content.decode()
+    # applied at once, as the admin does: the CRM record holds the Exchange version
+    appointment.refresh_from_db()
+    assert appointment.location == "Room 2"
+    assert "Room 1" not in client.get(url(mailbox)).content.decode()
+
+
+def test_a_conflict_decided_already_is_not_decided_again(team: Team) -> None:
+    mapping = _conflict(team.alice_mailbox, make_appointment(team.alice))
+    client = logged_in(team.alice)
+    client.post(url(team.alice_mailbox, f"conflicts/{mapping.pk}/"), {"decision": "keep_crm"})
+
+    response = client.post(
+        url(team.alice_mailbox, f"conflicts/{mapping.pk}/"),
+        {"decision": "keep_exchange"},
+        follow=True,
+    )
+
+    assert "This conflict was decided already." in [str(m) for m in response.context["messages"]]
+    mapping.refresh_from_db()
+    assert mapping.user_decision == "keep_crm"
 
 
 def test_unknown_decision_changes_nothing(team: Team) -> None:
