@@ -7,7 +7,7 @@ stored value with it, and the old key can then be removed.
 A value is decrypted when the attribute is read, never when the row is loaded: a page that
 lists mailboxes works even when a key is missing, and only the code that uses a password
 meets the `DecryptionError` (the sync turns it into a permanent error, the health check
-reports it).
+reports it). `dumpdata` writes the ciphertext, and `loaddata` reads it back.
 """
 
 from __future__ import annotations
@@ -244,3 +244,19 @@ def undecryptable_values() -> list[tuple[type[models.Model], Any, str]]:
                 if value and not can_decrypt(value)
             )
     return found
+
+
+def keep_fixture_ciphertext(sender: Any, instance: models.Model, raw: bool, **kwargs: Any) -> None:
+    """`pre_save` of a model with encrypted fields: a fixture (`loaddata`) holds ciphertext.
+
+    The deserializer assigns it as a plain string, which would be encrypted a second time;
+    marked as Ciphertext, it is decrypted with the configured keys (a fixture whose key is
+    missing fails to load, naming the setting) and stored encrypted with the first one.
+    """
+    if not raw:
+        return
+    for field in instance._meta.concrete_fields:
+        if isinstance(field, EncryptedTextField):
+            value = instance.__dict__.get(field.attname)
+            if value and not isinstance(value, Ciphertext):
+                instance.__dict__[field.attname] = Ciphertext(value)
