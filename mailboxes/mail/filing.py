@@ -17,89 +17,41 @@ then nothing of that message is recorded, so the next cycle tries again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import uuid
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from activities.models import ActivityParty, Attachment, ChangeOrigin, Email
 from mailboxes.mail.batch import FilingBatch, PlannedEmail, StoredFiles
 from mailboxes.mail.correlation import Correlation, correlate, find_tracking_token, lookup_keys
+from mailboxes.mail.entries import (
+    Entry,
+    FilingOutcome,
+    MessageSource,
+    Target,
+    UnknownForwarder,
+    party_roles,
+    raw_file_name,
+    received_after,
+)
 from mailboxes.mail.forward import forwarded_content
+from mailboxes.mail.message_ids import LOOKUP_CHUNK, first_emails, lock_message_ids
 from mailboxes.mail.mime import Address, ParsedMessage, parse_message, synthetic_message_id
 from mailboxes.mail.parties import PartyResolver, Resolution, build_party
 from mailboxes.mail.relevance import is_relevant
 from mailboxes.mail.text import clean
 from mailboxes.mail.tracking_rules import set_regarding
-from mailboxes.models import Alert, Mailbox, MailboxTrackingFolder, ProcessedMessage
+from mailboxes.models import Alert, Mailbox, ProcessedMessage
 from users.models import User
 
 logger = logging.getLogger(__name__)
 
 Outcome = ProcessedMessage.Outcome
 TrackingOption = Mailbox.TrackingOption
-# Message-IDs looked up per query (well below every database's parameter limit).
-_LOOKUP_CHUNK = 500
-
-
-@dataclass(frozen=True)
-class MessageSource:
-    """Where a message came from on the server, and what the server told about it."""
-
-    protocol: str = ""  # ProcessedMessage protocol; "" files without recording (tests, tools)
-    folder_id: str = "INBOX"
-    uid: str = ""
-    uid_validity: int = 0
-    received_at: datetime | None = None  # IMAP INTERNALDATE, EWS DateTimeReceived
-    conversation_id: str = ""  # EWS ConversationId
-    tracking_folder: MailboxTrackingFolder | None = None
-
-
-@dataclass
-class FilingOutcome:
-    outcome: str
-    email: Email | None = None
-    error: str = ""
-    correlation: str = ""
-
-
-@dataclass
-class _Target:
-    """Who the message is filed for: the mailbox's owner, or a forward's sender."""
-
-    mailbox: Mailbox
-    user_id: int | None
-    queue_id: int | None
-    address: str
-    tracking_option: str
-
-
-@dataclass
-class _Entry:
-    """One message of a batch on its way through the filer."""
-
-    raw: bytes
-    source: MessageSource
-    parsed: ParsedMessage
-    too_old: bool = False
-    # What is filed, for whom: for a forward mailbox the forwarded message and its sender.
-    target: _Target | None = None
-    message: ParsedMessage | None = None
-    message_raw: bytes = b""
-    message_id: str = ""
-    # Why it cannot be filed: kept raw with this error.
-    error: str = ""
-    error_code: str = "mail_not_filed"
-
-
-class UnknownForwarder(Exception):
-    pass
 
 
 class MailFiler:
@@ -131,14 +83,14 @@ class MailFiler:
     ) -> set[str]:
         """Which of `uids` were processed before: looked up by uid, not the whole folder."""
         found: set[str] = set()
-        for start in range(0, len(uids), _LOOKUP_CHUNK):
+        for start in range(0, len(uids), LOOKUP_CHUNK):
             found.update(
                 ProcessedMessage.objects.filter(
                     mailbox=self.mailbox,
                     protocol=protocol,
                     folder_id=folder_id,
                     uid_validity=uid_validity,
-                    uid__in=uids[start : start + _LOOKUP_CHUNK],
+                    uid__in=uids[start : start + LOOKUP_CHUNK],
                 ).values_list("uid", flat=True)
             )
         return found
@@ -173,7 +125,10 @@ class MailFiler:
             self.heartbeat()
         parsed = [parse_message(raw) for raw, _source in items]
         self.resolver.resolve_many(
-            a.address for message in parsed for group in _roles(message).values() for a in group
+            a.address
+            for message in parsed
+            for group in party_roles(message).values()
+            for a in group
         )
         if len(items) > 1:
             try:
@@ -209,8 +164,8 @@ class MailFiler:
                     for (raw, source), message in zip(items, parsed, strict=True)
                 ]
                 message_ids = sorted({e.message_id for e in entries if e.message_id})
-                _lock_message_ids(message_ids)
-                batch.existing = _first_emails(message_ids)
+                lock_message_ids(message_ids)
+                batch.existing = first_emails(message_ids)
                 outcomes = [self._file_entry(entry, batch) for entry in entries]
                 batch.flush()
         except BaseException:
@@ -218,9 +173,9 @@ class MailFiler:
             raise
         return outcomes
 
-    def _prepare(self, raw: bytes, source: MessageSource, parsed: ParsedMessage) -> _Entry:
+    def _prepare(self, raw: bytes, source: MessageSource, parsed: ParsedMessage) -> Entry:
         """Cut-off, who it is for, what is filed and under which Message-ID."""
-        entry = _Entry(raw, source, parsed)
+        entry = Entry(raw, source, parsed)
         received = source.received_at or parsed.date
         if self.cutoff is not None and received is not None and received < self.cutoff:
             entry.too_old = True
@@ -246,7 +201,7 @@ class MailFiler:
             entry.error = f"could not be filed: {exc}"
         return entry
 
-    def _file_entry(self, entry: _Entry, batch: FilingBatch) -> FilingOutcome:
+    def _file_entry(self, entry: Entry, batch: FilingBatch) -> FilingOutcome:
         if entry.too_old:
             batch.record(self._processed(entry.source, Outcome.TOO_OLD, None))
             return FilingOutcome(Outcome.TOO_OLD)
@@ -269,7 +224,7 @@ class MailFiler:
                 entry.raw, entry.parsed, entry.source, f"could not be filed: {exc}"
             )
 
-    def _file_message(self, entry: _Entry, batch: FilingBatch) -> FilingOutcome:
+    def _file_message(self, entry: Entry, batch: FilingBatch) -> FilingOutcome:
         target, message, source = entry.target, entry.message, entry.source
         assert target is not None and message is not None
         message_id = entry.message_id
@@ -293,7 +248,7 @@ class MailFiler:
             now=self.now,
             exclude_message_id=message_id,
         )
-        addresses = [a.address for group in _roles(message).values() for a in group]
+        addresses = [a.address for group in party_roles(message).values() for a in group]
         resolutions = self.resolver.resolve_many(addresses)
         sender = (
             resolutions.get(message.sender.address, Resolution())
@@ -322,9 +277,9 @@ class MailFiler:
             correlation=correlation.method if correlation else "",
         )
 
-    def _target(self) -> _Target:
+    def _target(self) -> Target:
         mailbox = self.mailbox
-        return _Target(
+        return Target(
             mailbox,
             mailbox.user_id,
             mailbox.queue_id,
@@ -332,7 +287,7 @@ class MailFiler:
             mailbox.tracking_option,
         )
 
-    def _forward_target(self, outer: ParsedMessage) -> tuple[_Target, ParsedMessage, bytes | None]:
+    def _forward_target(self, outer: ParsedMessage) -> tuple[Target, ParsedMessage, bytes | None]:
         """The forwarding user, by the forward's From, and what they forwarded.
 
         The forwarding user's own mailbox decides what is tracked (its tracking option), as
@@ -348,7 +303,7 @@ class MailFiler:
                 "kept here for an administrator"
             )
         message, inner_raw = forwarded_content(outer)
-        target = _Target(
+        target = Target(
             mailbox=own_mailbox or self.mailbox,
             user_id=user.pk,
             queue_id=None,
@@ -364,7 +319,7 @@ class MailFiler:
             self._forwarders[user_id] = (user, own)
         return self._forwarders[user_id]
 
-    def _link(self, existing: Email, target: _Target, source: MessageSource) -> None:
+    def _link(self, existing: Email, target: Target, source: MessageSource) -> None:
         """The same message reached another mailbox: one activity, with both as parties."""
         parties = existing.parties.all()
         if target.user_id is not None:
@@ -382,7 +337,7 @@ class MailFiler:
         if source.tracking_folder is not None and source.tracking_folder.regarding_object_id:
             set_regarding(existing, source.tracking_folder, self.mailbox)
 
-    def _link_planned(self, planned: PlannedEmail, target: _Target, source: MessageSource) -> None:
+    def _link_planned(self, planned: PlannedEmail, target: Target, source: MessageSource) -> None:
         """`_link` for an email of this batch that is not written yet."""
         if not planned.has_party(user_id=target.user_id, queue_id=target.queue_id):
             planned.add_party(
@@ -403,7 +358,7 @@ class MailFiler:
         message: ParsedMessage,
         raw: bytes,
         message_id: str,
-        target: _Target,
+        target: Target,
         source: MessageSource,
         correlation: Correlation | None,
         resolutions: dict[str, Resolution],
@@ -443,10 +398,10 @@ class MailFiler:
             email.regarding_object_id = correlation.email.regarding_object_id
         if message.problems:
             email.processing_error = clean("; ".join(message.problems))
-            batch.files.save(email.raw_mime, _raw_name(), raw)
+            batch.files.save(email.raw_mime, raw_file_name(), raw)
 
         planned = PlannedEmail(email)
-        for role, addresses in _roles(message).items():
+        for role, addresses in party_roles(message).items():
             for address in addresses:
                 planned.parties.append(
                     build_party(role, address, resolutions.get(address.address) or Resolution())
@@ -523,7 +478,7 @@ class MailFiler:
                 change_origin=ChangeOrigin.SYNC,
                 change_origin_mailbox=self.mailbox,
             )
-            files.save(email.raw_mime, _raw_name(), raw)
+            files.save(email.raw_mime, raw_file_name(), raw)
             email.save()
             Alert.objects.create(
                 mailbox=self.mailbox,
@@ -539,62 +494,3 @@ class MailFiler:
             if record is not None:
                 record.save()
         return FilingOutcome(Outcome.FAILED, email, error=error)
-
-
-def _roles(message: ParsedMessage) -> dict[str, list[Address]]:
-    return {
-        ActivityParty.Role.FROM: [message.sender] if message.sender else [],
-        ActivityParty.Role.TO: message.to,
-        ActivityParty.Role.CC: message.cc,
-        ActivityParty.Role.BCC: message.bcc,
-    }
-
-
-def _raw_name() -> str:
-    return f"{uuid.uuid4().hex}.eml"
-
-
-def _first_emails(message_ids: Sequence[str]) -> dict[str, Email]:
-    """The first email (by id) with each of these Message-IDs, without the bodies."""
-    found: dict[str, Email] = {}
-    for start in range(0, len(message_ids), _LOOKUP_CHUNK):
-        chunk = message_ids[start : start + _LOOKUP_CHUNK]
-        for email in (
-            Email.objects.filter(message_id__in=chunk)
-            .defer("body_text", "body_html")
-            .order_by("pk")
-        ):
-            found.setdefault(email.message_id, email)
-    return found
-
-
-def _lock_message_ids(message_ids: Iterable[str]) -> None:
-    """Serialize filing of these Message-IDs across workers until the transaction ends.
-
-    PostgreSQL: transaction-level advisory locks, taken in ascending key order so that two
-    workers with overlapping batches cannot deadlock. SQLite: every write transaction is
-    already exclusive (BEGIN IMMEDIATE in the settings).
-    """
-    if connection.vendor != "postgresql":
-        return
-    keys = sorted(
-        {
-            int.from_bytes(hashlib.sha256(m.encode()).digest()[:8], "big", signed=True)
-            for m in message_ids
-        }
-    )
-    if not keys:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(%s::bigint[]) AS k ORDER BY k) s",
-            [keys],
-        )
-
-
-def received_after(mailbox: Mailbox) -> datetime | None:
-    """The cut-off: the mailbox's own date, else its profile's."""
-    if mailbox.process_emails_received_after is not None:
-        return mailbox.process_emails_received_after
-    profile = mailbox.profile
-    return profile.process_emails_received_after if profile is not None else None
