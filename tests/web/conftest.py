@@ -130,3 +130,8 @@ def recorded_tasks(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     module.sync_mailbox = RecordedTask()  # type: ignore[attr-defined]
     monkeypatch.setitem(__import__("sys").modules, "mailboxes.tasks", module)
     yield module
+
+
+def url(mailbox: Mailbox, action: str = "") -> str:
+    """A self-service page of the mailbox ("" its page, "sync" its Sync button, ...)."""
+    return f"/mailboxes/{mailbox.pk}/{action}"
