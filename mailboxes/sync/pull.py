@@ -16,26 +16,19 @@ deleted.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from activities.models import Appointment, Contact
 from mailboxes.connectors.ews import InvalidSyncStateError
 from mailboxes.connectors.ews.converters import Canonical, fingerprint
-from mailboxes.connectors.ews.converters.appointments import AppointmentConverter
 from mailboxes.connectors.ews.converters.common import (
-    date_iso,
-    midnight_utc,
-    parse_date,
     parse_utc,
     utc_iso,
 )
-from mailboxes.connectors.ews.converters.contacts import ContactConverter
 from mailboxes.connectors.ews.folders import CREATE, DELETE, UPDATE, open_folder, sync_pages
 from mailboxes.connectors.ews.occurrences import modified_occurrences
 from mailboxes.connectors.ews.stamp import FIELD as STAMP_FIELD
@@ -177,16 +170,6 @@ def exchange_deleted(ts: TypeSync, mappings: list[ExchangeSyncIdMapping]) -> Non
     ts.processed += len(mappings)
 
 
-def _outside_window(ts: TypeSync, canonical: Canonical) -> bool:
-    """Appointments that ended before the mailbox's "sync from" date are not imported."""
-    if not isinstance(ts.converter, AppointmentConverter) or ts.options.sync_from is None:
-        return False
-    if canonical.get("recurrence"):
-        return False
-    end = canonical["end"] or canonical["start"]
-    return bool(end) and (date_iso(ts.options.sync_from) or "") > str(end)[:10]
-
-
 def apply_page(
     ts: TypeSync, changes: list[tuple[str, Any]], folder_id: str, seen: set[str] | None
 ) -> None:
@@ -265,12 +248,11 @@ def apply_page(
         if mapping is None:
             record = matches.get(item.id)
             if record is None:
-                if not ts.options.exchange_to_crm or _outside_window(ts, canonical):
+                if not ts.options.exchange_to_crm or not converter.imports(canonical, ts.options):
                     continue
                 record = converter.model(**ts.owner_fields())
                 converter.apply(record, canonical, ts.mailbox)  # type: ignore[arg-type]
-                if isinstance(record, Appointment):
-                    record.ical_uid = (item.uid or "")[:512]
+                converter.adopt_ical_uid(record, item)  # type: ignore[arg-type]
                 new_records.append((record, item, canonical))
                 continue
             # An existing record found by iCalUId or identity: link it, then reconcile.
@@ -308,11 +290,12 @@ def apply_page(
         else:
             _reconcile(ts, mapping, record, item, canonical, crm_canonical, take_exchange)
 
-    # Contacts follow their company to an account.
-    contacts = [r for r, _, _ in new_records if isinstance(r, Contact)] + [
-        r for r, _ in changed.values() if isinstance(r, Contact) and r.account_id is None
-    ]
-    link_accounts(contacts)
+    if converter.links_accounts:
+        # Contacts follow their company to an account.
+        link_accounts(
+            [r for r, _, _ in new_records]
+            + [r for r, _ in changed.values() if r.account_id is None]
+        )
 
     if new_records:
         insert_new([r for r, _, _ in new_records])
@@ -338,14 +321,11 @@ def apply_page(
         entry = written.get(mapping.crm_object_id)
         if entry is not None:
             record = entry[0]
-            if isinstance(converter, AppointmentConverter):
-                stored = converter.record_canonical(
-                    record,
-                    parties=parties.get(record.pk, []),
-                    exceptions=occurrences.get(record.pk, []),
-                )
-            else:
-                stored = converter.record_canonical(record)
+            stored = converter.record_canonical(
+                record,
+                parties=parties.get(record.pk, []),
+                exceptions=occurrences.get(record.pk, []),
+            )
             mapping.crm_fingerprint = fingerprint(stored)
             mapping.crm_modified_at = record.modified_at
         mapping.last_synced_at = now
@@ -460,22 +440,7 @@ def match_unmapped(
     converter = ts.converter
     mapped = ts.mappings().filter(crm_object_id=OuterRef("pk"))
     candidates = ts.records().filter(~Exists(mapped))
-    if isinstance(converter, AppointmentConverter):
-        uids = [i.uid for i in items if getattr(i, "uid", None)]
-        days = [d for d in (parse_date(canonicals[i.id]["start"]) for i in items) if d]
-        query = Q(ical_uid__in=uids) if uids else Q(pk__in=[])
-        if days:
-            # A range on the column itself, so the (owner, start) index serves it.
-            query |= Q(start__gte=midnight_utc(min(days) - dt.timedelta(days=1))) & Q(
-                start__lt=midnight_utc(max(days) + dt.timedelta(days=2))
-            )
-        candidates = candidates.filter(query)
-    elif isinstance(converter, ContactConverter):
-        emails = {e for i in items for e in canonicals[i.id]["emails"] if e}
-        last_names = {canonicals[i.id]["last_name"] for i in items}
-        candidates = candidates.filter(Q(email_address1__in=emails) | Q(last_name__in=last_names))
-    else:
-        candidates = candidates.filter(subject__in={canonicals[i.id]["subject"] for i in items})
+    candidates = candidates.filter(converter.candidates_q(items, canonicals))
     free = list(candidates[:5000])
     if not free:
         return {}

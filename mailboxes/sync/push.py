@@ -22,9 +22,7 @@ from django.utils import timezone
 from activities.models import ActivityParty, Appointment, ChangeOrigin
 from mailboxes.connectors.ews import ItemConflictError, ItemNotFoundError, classify
 from mailboxes.connectors.ews.converters import Canonical, fingerprint
-from mailboxes.connectors.ews.converters.appointments import ATTENDEE_ROLES, AppointmentConverter
-from mailboxes.connectors.ews.converters.common import date_iso
-from mailboxes.connectors.ews.converters.contacts import ContactConverter
+from mailboxes.connectors.ews.converters.appointments import ATTENDEE_ROLES
 from mailboxes.connectors.ews.folders import delete_items, open_folder, save_changes, save_new
 from mailboxes.connectors.ews.occurrences import push_exceptions
 from mailboxes.connectors.ews.stamp import stamp
@@ -59,7 +57,7 @@ def push_changes(ts: TypeSync, ctx: CycleContext, *, initial: bool) -> None:
         since = watermark - WATERMARK_MARGIN
         flagged = [m.crm_object_id for m in marked if m.from_crm_change_type == ChangeType.UPDATE]
         forced = Q(pk__in=flagged)
-        if isinstance(ts.converter, AppointmentConverter):
+        if ts.converter.has_series:
             # A series whose exception (a child appointment) was changed in the CRM.
             forced |= Q(
                 pk__in=Appointment.objects.filter(
@@ -84,17 +82,7 @@ def push_changes(ts: TypeSync, ctx: CycleContext, *, initial: bool) -> None:
 
 
 def _exported(ts: TypeSync, record: Any) -> bool:
-    options = ts.options
-    if isinstance(ts.converter, ContactConverter) and options.contact_export_scope == (
-        options.ContactExportScope.SELECTED_CATEGORIES
-    ):
-        wanted = set(options.contact_export_categories or [])
-        return bool(wanted & set(record.categories or []))
-    if isinstance(ts.converter, AppointmentConverter) and options.sync_from is not None:
-        if record.recurrence:
-            return True
-        return (date_iso(record.end) or "") >= (date_iso(options.sync_from) or "")
-    return True
+    return ts.converter.exports(record, ts.options)
 
 
 def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool) -> None:
@@ -121,12 +109,12 @@ def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool) -> None:
         ):
             series[record.pk] = canonical
         if mapping is None:
-            if isinstance(record, Appointment) and not record.ical_uid:
+            if converter.keeps_ical_uid and not record.ical_uid:
                 # Our own UID lets a retry after a crash find the item it created.
                 record.ical_uid = f"crmsync-{uuid.uuid4()}"
                 Appointment.objects.filter(pk=record.pk).update(ical_uid=record.ical_uid)
             item = converter.build_item(canonical, stamp_categories=ts.stamp, folder=folder)
-            if isinstance(record, Appointment):
+            if converter.keeps_ical_uid:
                 item.uid = record.ical_uid
             stamp(item, record.pk)  # a move gives the item a new id; this finds it again
             creates.append((record, item, crm_fp))
@@ -183,7 +171,7 @@ def _push_exceptions(
 def _notifies(ts: TypeSync, record: Any, *, initial: bool) -> bool:
     """Whether writing this record to Exchange sends meeting requests or updates: not in
     the first sync, only for meetings with attendees that this mailbox organizes."""
-    if initial or not isinstance(record, Appointment):
+    if initial or not ts.converter.has_parties:
         return False
     parties = list(record.parties.all())
     organizer = next((p for p in parties if p.role == ActivityParty.Role.ORGANIZER), None)

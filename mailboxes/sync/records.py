@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from activities.models import Account, ActivityParty, Appointment, ChangeOrigin, Contact
 from mailboxes.connectors.ews.converters import Canonical, Converter
-from mailboxes.connectors.ews.converters.appointments import AppointmentConverter
 from mailboxes.connectors.ews.converters.common import parse_utc
 from mailboxes.models import ExchangeSyncIdMapping, ItemTypeSyncOptions, Mailbox
 from mailboxes.sync.inserts import insert_new
@@ -56,7 +55,7 @@ class TypeSync:
 
     def records(self) -> QuerySet[Any]:
         qs = self.model._default_manager.filter(self.owner_filter())
-        if isinstance(self.converter, AppointmentConverter):
+        if self.converter.has_series:
             qs = qs.filter(series_master__isnull=True).prefetch_related("parties", "exceptions")
         return qs
 
@@ -66,10 +65,7 @@ class TypeSync:
         )
 
     def item_canonical(self, item: Any, occurrences: dict[str, Any] | None = None) -> Canonical:
-        if isinstance(self.converter, AppointmentConverter):
-            canonical = self.converter.item_canonical(item, occurrences)
-        else:
-            canonical = self.converter.item_canonical(item)
+        canonical = self.converter.item_canonical(item, occurrences)
         # Categories we stamp on what we write are ours, not the user's.
         stamp = set(self.stamp)
         if stamp:
@@ -144,7 +140,7 @@ def replace_parties(
 
     `created` are appointments inserted just now, which have no parties to delete yet.
     """
-    if not isinstance(ts.converter, AppointmentConverter) or not canonicals:
+    if not ts.converter.has_parties or not canonicals:
         return {}
     existing = [pk for pk in canonicals if pk not in created]
     if existing:
@@ -164,7 +160,7 @@ def replace_occurrences(
 ) -> dict[int, list[Appointment]]:
     """Child appointments for the modified and deleted occurrences of each series:
     {series master id: children}. `created` masters were inserted just now (no children)."""
-    if not isinstance(ts.converter, AppointmentConverter) or not masters:
+    if not ts.converter.has_series or not masters:
         return {}
     existing = [pk for pk in masters if pk not in created]
     if existing:

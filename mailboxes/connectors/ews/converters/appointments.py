@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+from django.db.models import Q
 from exchangelib import Attendee, CalendarItem, EWSDate, EWSDateTime
 from exchangelib import recurrence as ews_recurrence
 from exchangelib.items import Item
@@ -23,18 +24,21 @@ from exchangelib.properties import Mailbox as EwsMailbox
 from activities.models import ActivityParty, Appointment, ChangeOrigin
 from mailboxes.connectors.ews.converters.common import (
     Canonical,
+    TypePolicy,
     body_text,
     canonical_tz,
     categories,
+    date_iso,
     ews_datetime,
     ews_timezone,
+    midnight_utc,
     normalise_text,
     parse_date,
     parse_utc,
     tz_name_of,
     utc_iso,
 )
-from mailboxes.models import ItemType, Mailbox
+from mailboxes.models import ItemType, ItemTypeSyncOptions, Mailbox
 
 BUSY_FROM_EWS = {
     "Free": Appointment.BusyStatus.FREE,
@@ -167,7 +171,11 @@ def _sorted_parties(parties: list[dict[str, str]]) -> list[dict[str, str]]:
     return sorted(parties, key=lambda p: (p["role"], p["address"], p["name"]))
 
 
-class AppointmentConverter:
+class AppointmentConverter(TypePolicy):
+    has_series: ClassVar[bool] = True
+    has_parties: ClassVar[bool] = True
+    keeps_ical_uid: ClassVar[bool] = True
+
     item_type: ClassVar[str] = ItemType.APPOINTMENT
     model: ClassVar[type[Appointment]] = Appointment
     distinguished_folder: ClassVar[str] = "calendar"
@@ -468,6 +476,34 @@ class AppointmentConverter:
         item._start_timezone = tz
         item._end_timezone = tz
         return item
+
+    def adopt_ical_uid(self, record: Appointment, item: Any) -> None:
+        record.ical_uid = (item.uid or "")[:512]
+
+    def imports(self, canonical: Canonical, options: ItemTypeSyncOptions) -> bool:
+        """Appointments that ended before the mailbox's "sync from" date are not imported."""
+        if options.sync_from is None or canonical.get("recurrence"):
+            return True
+        end = canonical["end"] or canonical["start"]
+        return not (bool(end) and (date_iso(options.sync_from) or "") > str(end)[:10])
+
+    def exports(self, record: Appointment, options: ItemTypeSyncOptions) -> bool:
+        """Nor are those written to Exchange (a series always is)."""
+        if options.sync_from is None or record.recurrence:
+            return True
+        return (date_iso(record.end) or "") >= (date_iso(options.sync_from) or "")
+
+    def candidates_q(self, items: Sequence[Any], canonicals: dict[str, Canonical]) -> Q:
+        """Unmapped appointments with one of these iCalUIds or starting about the same day."""
+        uids = [i.uid for i in items if getattr(i, "uid", None)]
+        days = [d for d in (parse_date(canonicals[i.id]["start"]) for i in items) if d]
+        query = Q(ical_uid__in=uids) if uids else Q(pk__in=[])
+        if days:
+            # A range on the column itself, so the (owner, start) index serves it.
+            query |= Q(start__gte=midnight_utc(min(days) - dt.timedelta(days=1))) & Q(
+                start__lt=midnight_utc(max(days) + dt.timedelta(days=2))
+            )
+        return query
 
     def identity(self, canonical: Canonical) -> str:
         return f"{canonical['subject'].strip().lower()}|{canonical['start']}|{canonical['end']}"

@@ -19,13 +19,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from django.db import models
+from django.db.models import Q
 from exchangelib import UTC, EWSDate, EWSDateTime, EWSTimeZone
 from exchangelib.winzone import IANA_TO_MS_TIMEZONE_MAP, MS_TIMEZONE_TO_IANA_MAP
 
 if TYPE_CHECKING:
     from exchangelib.items import Item
 
-    from mailboxes.models import Mailbox
+    from mailboxes.models import ItemTypeSyncOptions, Mailbox
 
 Canonical = dict[str, Any]
 
@@ -149,6 +150,37 @@ def tz_name_of(tz: object) -> str:
 
 def categories(values: Sequence[str] | None) -> list[str]:
     return sorted({v for v in (values or []) if v})
+
+
+class TypePolicy:
+    """What differs between item types beyond their fields, with the defaults of a plain one
+    (a task): the engine asks the converter instead of testing the record's type."""
+
+    # Series with exceptions (child records), parties (attendees), an iCalendar UID kept on
+    # the record, contacts linked to their company's account.
+    has_series: ClassVar[bool] = False
+    has_parties: ClassVar[bool] = False
+    keeps_ical_uid: ClassVar[bool] = False
+    links_accounts: ClassVar[bool] = False
+
+    def parties(self, canonical: Canonical) -> list[dict[str, str]]:
+        """The parties (attendees) of the canonical form: none for a plain type."""
+        return []
+
+    def adopt_ical_uid(self, record: Any, item: Any) -> None:
+        """Keep the Exchange item's iCalendar UID on a new record, for types that have one."""
+
+    def imports(self, canonical: Canonical, options: ItemTypeSyncOptions) -> bool:
+        """Whether a new Exchange item is brought into the CRM under these options."""
+        return True
+
+    def exports(self, record: Any, options: ItemTypeSyncOptions) -> bool:
+        """Whether a CRM record is written to Exchange under these options."""
+        return True
+
+    def candidates_q(self, items: Sequence[Any], canonicals: dict[str, Canonical]) -> Q:
+        """Unmapped CRM records that may be these unmapped Exchange items (by subject)."""
+        return Q(subject__in={canonicals[item.id]["subject"] for item in items})
 
 
 class RecordConverter(Protocol):

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from django.db.models import Q
 from exchangelib import Contact as EwsContact
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 from exchangelib.items import Item
@@ -13,6 +14,7 @@ from exchangelib.items import Item
 from activities.models import ChangeOrigin, Contact
 from mailboxes.connectors.ews.converters.common import (
     Canonical,
+    TypePolicy,
     body_text,
     categories,
     date_iso,
@@ -20,7 +22,7 @@ from mailboxes.connectors.ews.converters.common import (
     normalise_text,
     parse_date,
 )
-from mailboxes.models import ItemType, Mailbox
+from mailboxes.models import ItemType, ItemTypeSyncOptions, Mailbox
 
 EMAIL_LABELS = ("EmailAddress1", "EmailAddress2", "EmailAddress3")
 ADDRESS_LABELS = {"Business": "business", "Home": "home", "Other": "other"}
@@ -60,7 +62,9 @@ def _snake(label: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", label).lower()
 
 
-class ContactConverter:
+class ContactConverter(TypePolicy):
+    links_accounts: ClassVar[bool] = True
+
     item_type: ClassVar[str] = ItemType.CONTACT
     model: ClassVar[type[Contact]] = Contact
     distinguished_folder: ClassVar[str] = "contacts"
@@ -101,7 +105,7 @@ class ContactConverter:
         "account",
     )
 
-    def item_canonical(self, item: Any) -> Canonical:
+    def item_canonical(self, item: Any, occurrences: dict[str, Any] | None = None) -> Canonical:
         emails = {e.label: (e.email or "").strip().lower() for e in item.email_addresses or []}
         phones = {
             PHONE_LABELS.get(p.label, _snake(p.label)): (p.phone_number or "").strip()
@@ -131,7 +135,10 @@ class ContactConverter:
             "birthday": date_iso(item.birthday),
         }
 
-    def record_canonical(self, record: Contact) -> Canonical:
+    def record_canonical(
+        self, record: Contact, *, parties: object = None, exceptions: object = None
+    ) -> Canonical:
+        """The record's canonical form (a contact has no parties or exceptions)."""
         return {
             "first_name": record.first_name,
             "middle_name": record.middle_name,
@@ -217,6 +224,19 @@ class ContactConverter:
             body=canonical["notes"] or None,
             birthday=ews_date(birthday) if birthday else None,
         )
+
+    def exports(self, record: Contact, options: ItemTypeSyncOptions) -> bool:
+        """Only contacts in the selected categories, when the mailbox exports those only."""
+        if options.contact_export_scope != options.ContactExportScope.SELECTED_CATEGORIES:
+            return True
+        wanted = set(options.contact_export_categories or [])
+        return bool(wanted & set(record.categories or []))
+
+    def candidates_q(self, items: Sequence[Any], canonicals: dict[str, Canonical]) -> Q:
+        """Unmapped contacts with one of these email addresses or last names."""
+        emails = {e for i in items for e in canonicals[i.id]["emails"] if e}
+        last_names = {canonicals[i.id]["last_name"] for i in items}
+        return Q(email_address1__in=emails) | Q(last_name__in=last_names)
 
     def identity(self, canonical: Canonical) -> str:
         email = next((e for e in canonical["emails"] if e), "")

@@ -17,6 +17,7 @@ from exchangelib.items import Item
 from activities.models import ChangeOrigin, Task
 from mailboxes.connectors.ews.converters.common import (
     Canonical,
+    TypePolicy,
     body_text,
     categories,
     date_iso,
@@ -54,7 +55,7 @@ def _consistent(status: str, percent: int) -> tuple[str, int]:
     return status, max(0, min(percent, 100))
 
 
-class TaskConverter:
+class TaskConverter(TypePolicy):
     item_type: ClassVar[str] = ItemType.TASK
     model: ClassVar[type[Task]] = Task
     distinguished_folder: ClassVar[str] = "tasks"
@@ -94,7 +95,7 @@ class TaskConverter:
         "categories",
     )
 
-    def item_canonical(self, item: Any) -> Canonical:
+    def item_canonical(self, item: Any, occurrences: dict[str, Any] | None = None) -> Canonical:
         status, percent = _consistent(
             STATUS_FROM_EWS.get(item.status or "NotStarted", Task.Status.NOT_STARTED),
             int(item.percent_complete or 0),
@@ -113,7 +114,10 @@ class TaskConverter:
             "categories": categories(item.categories),
         }
 
-    def record_canonical(self, record: Task) -> Canonical:
+    def record_canonical(
+        self, record: Task, *, parties: object = None, exceptions: object = None
+    ) -> Canonical:
+        """The record's canonical form (a task has no parties or exceptions)."""
         status, percent = _consistent(record.status, record.percent_complete)
         return {
             "subject": record.subject,
