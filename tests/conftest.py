@@ -22,10 +22,12 @@ def ews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_connections() -> Iterator[None]:
-    """Every test starts with no pooled EWS connection (a credentials change is seen)."""
+def _fresh_connections(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that used the emulator, no pooled EWS connection is left (the next one
+    sees credentials changes). The emulator's own tests keep their connections."""
     yield
-    forget_connections()
+    if "ews" in request.fixturenames:
+        forget_connections()
 
 
 @pytest.fixture
