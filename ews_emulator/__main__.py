@@ -30,6 +30,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
     parser.add_argument("--ntlm", action="store_true", help="offer NTLM besides Basic")
     parser.add_argument("--control-token", help="require X-Control-Token on /control/")
+    parser.add_argument(
+        "--max-concurrency",
+        type=int,
+        default=27,
+        help="EWS requests in progress per user (Exchange's EWSMaxConcurrency, default 27)",
+    )
     parser.add_argument("--verbose", action="store_true")
     return parser
 
@@ -53,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         ntlm=args.ntlm,
         control_token=args.control_token,
         tls=tuple(args.tls) if args.tls else None,
+        max_concurrency=args.max_concurrency,
     )
     print(server.endpoint, flush=True)
 

@@ -41,6 +41,40 @@ PARSER = etree.XMLParser(resolve_entities=False, huge_tree=True, no_network=True
 BUSY_TEXT = "The server cannot service this request right now. Try again later."
 
 
+# Exchange 2013 and later: EWSMaxConcurrency of the default throttling policy.
+DEFAULT_MAX_CONCURRENCY = 27
+CONCURRENCY_TEXT = (
+    "You have exceeded the available concurrent connections for your account. "
+    "Try again once your other requests have completed."
+)
+
+
+class Concurrency:
+    """EWS requests in progress per user; a request over the limit is refused at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._active: dict[str, int] = {}
+
+    def enter(self, user: str) -> bool:
+        key = user.lower()
+        with self._lock:
+            if self._active.get(key, 0) >= self.limit:
+                return False
+            self._active[key] = self._active.get(key, 0) + 1
+            return True
+
+    def leave(self, user: str) -> None:
+        key = user.lower()
+        with self._lock:
+            left = self._active.get(key, 0) - 1
+            if left > 0:
+                self._active[key] = left
+            else:
+                self._active.pop(key, None)
+
+
 class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -54,9 +88,11 @@ class EmulatorServer(ThreadingHTTPServer):
         ntlm: bool = False,
         control_token: str | None = None,
         tls: tuple[str, str] | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     ) -> None:
         super().__init__(address, EwsHandler)
         self.store = store
+        self.concurrency = Concurrency(max_concurrency)
         self.mail = MailStore(store)
         self.ntlm = NtlmAcceptor(store) if ntlm else None
         self.control_token = control_token
@@ -253,7 +289,29 @@ class EwsHandler(BaseHTTPRequestHandler):
                 or text_of(sid, "SmtpAddress")
                 or text_of(sid, "PrincipalName")
             )
-        fault = self.server.store.take_fault(op, impersonated or self._user_hint())
+        user = impersonated or self._user_hint()
+        # A hanging GetStreamingEvents connection counts against its own limit in Exchange.
+        counted = user is not None and op != "GetStreamingEvents"
+        if counted and not self.server.concurrency.enter(user):  # type: ignore[arg-type]
+            details = {
+                "Policy": "MaxConcurrency",
+                "MaxConcurrencyLimit": str(self.server.concurrency.limit),
+            }
+            self._send(
+                500,
+                fault_envelope(SoapFault("ErrorServerBusy", CONCURRENCY_TEXT, details), version),
+            )
+            return
+        try:
+            self._operation(version, request, op, impersonated, user)
+        finally:
+            if counted:
+                self.server.concurrency.leave(user)  # type: ignore[arg-type]
+
+    def _operation(
+        self, version: str, request: Any, op: str, impersonated: str | None, user: str | None
+    ) -> None:
+        fault = self.server.store.take_fault(op, user)
         forced: EwsError | None = None
         if fault is not None:
             kind = fault["kind"]

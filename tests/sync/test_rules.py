@@ -297,6 +297,36 @@ def test_server_busy_postpones_by_the_hint(ews) -> None:
     assert not Alert.objects.filter(mailbox=mailbox).exists()
 
 
+def test_a_throttled_sync_waits_for_the_hint_then_completes(ews) -> None:
+    # given a mailbox whose server throttles the GetItem of the first page
+    mailbox = emulated_mailbox(ews)
+    ews.control.seed(mailbox.email_address, "calendar", 30)
+    ews.control.inject_fault(
+        "server_busy",
+        operation="GetItem",
+        mailbox=mailbox.email_address,
+        back_off_ms=45_000,
+        count=1,
+    )
+    before = timezone.now()
+
+    # when it syncs, the cycle stops and the mailbox waits as long as the server asked
+    result = sync(mailbox, allow_error=True)
+    assert result.error is not None and result.error.code == "ErrorServerBusy"
+    mailbox.refresh_from_db()
+    assert mailbox.act_status == Mailbox.ChannelStatus.NOT_RUN
+    assert mailbox.act_postpone_until is not None
+    assert 44 <= (mailbox.act_postpone_until - before).total_seconds() <= 50
+    assert not Appointment.objects.filter(owner_user=mailbox.user).exists()
+
+    # then, once the wait is over, the next cycle completes the sync and clears the failure
+    sync(mailbox)
+    assert Appointment.objects.filter(owner_user=mailbox.user).count() == 30
+    assert mailbox.act_status == Mailbox.ChannelStatus.SUCCESS
+    assert mailbox.transient_failure_count == 0
+    assert not Alert.objects.filter(mailbox=mailbox).exists()
+
+
 def test_transient_failures_in_a_row_fail_the_mailbox(ews, settings) -> None:
     settings.CRMSYNC_MAX_TRANSIENT_FAILURES = 2
     mailbox = emulated_mailbox(ews)
