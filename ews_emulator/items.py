@@ -404,12 +404,19 @@ def prepare_new(elem: Element, kind: str, owner_smtp: str, owner_name: str, now:
         sub(elem, t("Subject"), "")
 
 
+# "Subject": "The subject is limited to 255 characters" (a longer one is cut when stored).
+SUBJECT_LIMIT = 255
+
+
 def finalize(elem: Element, kind: str, stamp: Stamp, lookup: Callable[[str], str | None]) -> bytes:
     """Recompute the derived properties, order the children and serialise the item."""
     normalize_dates(elem)
     for c in list(elem):
         if local(c.tag) in COMPUTED:
             elem.remove(c)
+    subject = tchild(elem, "Subject")
+    if subject is not None and subject.text and len(subject.text) > SUBJECT_LIMIT:
+        subject.text = subject.text[:SUBJECT_LIMIT]
     complete_mailboxes(elem, lookup)
     _set(elem, "ItemId", None, {"Id": stamp.item_id, "ChangeKey": stamp.change_key})
     if stamp.folder_id:

@@ -149,3 +149,15 @@ def test_querysets_that_need_bodies_still_get_them_through_get_item(account: Acc
     (item,) = list(account.calendar.all().only("subject", "body", "required_attendees"))
     assert item.body == "A long description " + LONG
     assert [a.mailbox.email_address for a in item.required_attendees] == ["ann@example.org"]
+
+
+def test_a_subject_longer_than_255_characters_is_cut_when_stored(
+    account: Account, control: ControlClient
+) -> None:
+    # "Subject" (EWS reference): "The subject is limited to 255 characters." (exchangelib
+    # refuses a longer one itself, so the item is made as a user would, by the control API.)
+    made = control.create_item(
+        account.primary_smtp_address, "messages", {"Subject": "s" * 300 + "END"}, folder="drafts"
+    )
+    (stored,) = account.fetch(ids=[ItemId(made["id"])], only_fields=["subject"])
+    assert stored.subject == "s" * 255
