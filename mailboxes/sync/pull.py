@@ -71,12 +71,16 @@ def pull_folder(
     folder = open_folder(ts.account, folder_id)
     sync_state: str | None = state.sync_state or None
     seen: set[str] = set()
+    written: dict[str, str] = {}  # item id → change key we hold, for a full pull
     done = 0
     while True:
         try:
             # The next page downloads while this one is written (sync_pages runs ahead).
             for page in sync_pages(
-                folder, sync_state, get_fields=(*ts.converter.ews_fields, STAMP_FIELD)
+                folder,
+                sync_state,
+                get_fields=(*ts.converter.ews_fields, STAMP_FIELD),
+                known=written,
             ):
                 ctx.heartbeat()
                 if not page.changes and page.sync_state == sync_state:
@@ -96,6 +100,14 @@ def pull_folder(
                         ]
                     )
                 sync_state = page.sync_state
+                if full:
+                    # Marking the items with their record ids made them change: the same
+                    # sync reports that version again, which needs no GetItem.
+                    written.update(
+                        ts.mappings()
+                        .filter(exchange_item_id__in=[i.id for _, i in page.changes])
+                        .values_list("exchange_item_id", "change_key")
+                    )
                 done += len(page.changes)
                 ctx.report_progress(f"{ts.converter.item_type}s from {folder_name}", done, None)
             break

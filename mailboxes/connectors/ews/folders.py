@@ -7,7 +7,7 @@ distinguished id, so opening one costs no request; other folders by their stored
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -157,8 +157,12 @@ def fetch_sync_page(
     max_changes: int = MAX_CHANGES_PER_PAGE,
     only_fields: Iterable[str] | None = None,
     get_fields: Sequence[str] | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> SyncPage:
     """One page of changes after `sync_state` (None: from the beginning).
+
+    `known`: {item id: change key} of versions the caller already has (written itself);
+    an update to exactly that version is left out of the page, with no GetItem.
 
     SyncFolderItems, like FindItem, returns no bodies, attachments, recipient or attendee
     lists, recurrences or occurrence lists, and cuts long strings. With `get_fields`, the
@@ -192,6 +196,12 @@ def fetch_sync_page(
         )
     for change in changes:
         raise_if_error(change)
+    if known:
+        changes = [
+            (kind, item)
+            for kind, item in changes
+            if kind != UPDATE or known.get(item.id) != item.changekey
+        ]
     if get_fields is not None:
         changes = _with_whole_items(folder, changes, tuple(get_fields))
     return SyncPage(
@@ -245,6 +255,7 @@ def sync_pages(
     *,
     only_fields: Iterable[str] | None = None,
     get_fields: Sequence[str] | None = None,
+    known: Mapping[str, str] | None = None,
 ) -> Iterator[SyncPage]:
     """Every page of changes after `sync_state` (see `fetch_sync_page` for the fields);
     from the second page on, the next one is fetched while the caller works on the current
@@ -259,7 +270,7 @@ def sync_pages(
     whole = tuple(get_fields) if get_fields is not None else None
 
     def fetch(state: str | None) -> SyncPage:
-        return fetch_sync_page(folder, state, only_fields=fields, get_fields=whole)
+        return fetch_sync_page(folder, state, only_fields=fields, get_fields=whole, known=known)
 
     page = fetch(sync_state)
     if page.includes_last_item_in_range or not page.changes:
