@@ -6,6 +6,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MaxValueValidator
 from django.db import models
 
+from crmsync.null_characters import reject_null_characters
+
 
 class ChangeOrigin(models.TextChoices):
     """Where the last change of a record came from, so it is never echoed back there."""
@@ -95,15 +97,19 @@ class Contact(OwnedRecord):
     email_address2 = models.EmailField(max_length=320, blank=True, db_index=True)
     email_address3 = models.EmailField(max_length=320, blank=True, db_index=True)
     phone_numbers = models.JSONField(
-        default=dict, blank=True, help_text='Label to number, e.g. {"business": "+1 555 0100"}.'
+        validators=[reject_null_characters],
+        default=dict,
+        blank=True,
+        help_text='Label to number, e.g. {"business": "+1 555 0100"}.',
     )
     addresses = models.JSONField(
+        validators=[reject_null_characters],
         default=dict,
         blank=True,
         help_text='Label to address: {"business": {"street", "city", "state", "postal_code", '
         '"country"}}.',
     )
-    categories = models.JSONField(default=list, blank=True)
+    categories = models.JSONField(validators=[reject_null_characters], default=list, blank=True)
     notes = models.TextField(blank=True)
     birthday = models.DateField(null=True, blank=True)
 
@@ -131,7 +137,7 @@ class Activity(OwnedRecord):
     )
     regarding_object_id = models.PositiveBigIntegerField(null=True, blank=True)
     regarding = GenericForeignKey("regarding_content_type", "regarding_object_id")
-    categories = models.JSONField(default=list, blank=True)
+    categories = models.JSONField(validators=[reject_null_characters], default=list, blank=True)
 
     class Meta(OwnedRecord.Meta):
         abstract = True
@@ -218,6 +224,7 @@ class Appointment(Activity):
     reminder_minutes = models.PositiveIntegerField(null=True, blank=True)
     ical_uid = models.CharField("iCalUId", max_length=512, blank=True, db_index=True)
     recurrence = models.JSONField(
+        validators=[reject_null_characters],
         null=True,
         blank=True,
         help_text="Recurrence pattern and range of a series master (pattern, interval, days, "

@@ -52,6 +52,8 @@ MIDDLEWARE = [
     "crmsync.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # PostgreSQL refuses NUL in text: a NUL in the request's data is a 400 naming the field.
+    "crmsync.null_characters.NullCharactersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

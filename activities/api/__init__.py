@@ -16,6 +16,8 @@
   (last writer wins), so simple scripts need no extra step. `If-None-Match` on a detail
   answers 304 while unchanged.
 - Errors are JSON: 400 with the offending field names as keys, 404, 405, 409, 412, 415.
+  A null character anywhere in a body or a query parameter is a 400 naming its place
+  (`{"addresses.home.city": ["Null characters are not allowed."]}`); PostgreSQL stores none.
 - Mailbox credentials never appear: a mailbox is shown only as its id.
 - Attachments: each has a `download_url` (a path on this server) that answers the content
   as a download to the session or API token of someone who sees the record it belongs to.

@@ -8,6 +8,7 @@ from django.db import models
 
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from crmsync.crypto import EncryptedFieldsModel, EncryptedTextField
+from crmsync.null_characters import reject_null_characters
 
 MAX_TRACKING_FOLDERS = 25
 
@@ -275,7 +276,10 @@ class ItemTypeSyncOptions(models.Model):
         default=ExchangeDeleteMode.MOVE_TO_DELETED_ITEMS,
     )
     categories = models.JSONField(
-        default=list, blank=True, help_text="Categories stamped on items written to Exchange."
+        validators=[reject_null_characters],
+        default=list,
+        blank=True,
+        help_text="Categories stamped on items written to Exchange.",
     )
     sync_from = models.DateField(
         null=True, blank=True, help_text="Appointments: how far back the past is synced."
@@ -284,13 +288,19 @@ class ItemTypeSyncOptions(models.Model):
         max_length=20, choices=ContactImportScope.choices, default=ContactImportScope.ALL_FOLDERS
     )
     contact_import_folders = models.JSONField(
-        default=list, blank=True, help_text="Exchange folder ids, when importing selected folders."
+        validators=[reject_null_characters],
+        default=list,
+        blank=True,
+        help_text="Exchange folder ids, when importing selected folders.",
     )
     contact_export_scope = models.CharField(
         max_length=24, choices=ContactExportScope.choices, default=ContactExportScope.ALL
     )
     contact_export_categories = models.JSONField(
-        default=list, blank=True, help_text="Categories or groups exported, when selected."
+        validators=[reject_null_characters],
+        default=list,
+        blank=True,
+        help_text="Categories or groups exported, when selected.",
     )
 
     class Meta:
@@ -396,10 +406,16 @@ class ExchangeSyncIdMapping(models.Model):
         max_length=16, choices=UserDecision.choices, default=UserDecision.NONE
     )
     crm_snapshot = models.JSONField(
-        null=True, blank=True, help_text="The CRM version of a conflict awaiting a decision."
+        validators=[reject_null_characters],
+        null=True,
+        blank=True,
+        help_text="The CRM version of a conflict awaiting a decision.",
     )
     exchange_snapshot = models.JSONField(
-        null=True, blank=True, help_text="The Exchange version of a conflict awaiting a decision."
+        validators=[reject_null_characters],
+        null=True,
+        blank=True,
+        help_text="The Exchange version of a conflict awaiting a decision.",
     )
     retries = models.PositiveIntegerField(default=0)
     last_error_text = models.TextField(blank=True)

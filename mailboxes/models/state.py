@@ -4,6 +4,7 @@ messages, alerts, the history of cycles and the Inbox's folder listing."""
 from django.conf import settings
 from django.db import models
 
+from crmsync.null_characters import reject_null_characters
 from mailboxes.models.mailbox import ItemType, Mailbox
 
 
@@ -178,7 +179,7 @@ class ExchangeFolderListing(models.Model):
     mailbox = models.OneToOneField(
         Mailbox, on_delete=models.CASCADE, related_name="exchange_folder_listing"
     )
-    folders = models.JSONField(default=list, blank=True)
+    folders = models.JSONField(validators=[reject_null_characters], default=list, blank=True)
     requested_at = models.DateTimeField(null=True, blank=True)
     listed_at = models.DateTimeField(null=True, blank=True)
     error_text = models.TextField(blank=True)
