@@ -5,6 +5,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models.functions import Lower
 
 from crmsync.null_characters import reject_null_characters
 
@@ -70,6 +71,7 @@ class Account(OwnedRecord):
 
     class Meta(OwnedRecord.Meta):
         ordering = ["name"]
+        indexes = [models.Index(Lower("email_address"), name="account_email_lower_idx")]
 
     def __str__(self) -> str:
         return self.name
@@ -117,6 +119,11 @@ class Contact(OwnedRecord):
         ordering = ["last_name", "first_name"]
         indexes = [
             models.Index(fields=["owner_user", "modified_at"], name="contact_owner_modified_idx"),
+            # Parties are matched on lower-cased addresses (mailboxes.mail.parties).
+            *(
+                models.Index(Lower(f"email_address{n}"), name=f"contact_email{n}_lower_idx")
+                for n in (1, 2, 3)
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 
@@ -29,7 +30,11 @@ class User(AbstractUser):
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
-        indexes = [models.Index(fields=["email"], name="user_email_idx")]
+        indexes = [
+            models.Index(fields=["email"], name="user_email_idx"),
+            # Parties are matched on the lower-cased address (mailboxes.mail.parties).
+            models.Index(Lower("email"), name="user_email_lower_idx"),
+        ]
 
     @property
     def uses_server_side_sync(self) -> bool:

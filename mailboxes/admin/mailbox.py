@@ -14,7 +14,7 @@ from django.utils.translation import ngettext
 
 from crmsync.admin_display import admin_link, badge, excerpt
 from mailboxes.admin.dashboard import dashboard_context
-from mailboxes.forms import MailboxAdminForm
+from mailboxes.forms import ItemTypeSyncOptionsAdminForm, MailboxAdminForm
 from mailboxes.models import (
     MAX_TRACKING_FOLDERS,
     ItemTypeSyncOptions,
@@ -83,6 +83,7 @@ class QueueAdmin(admin.ModelAdmin):
 
 class ItemTypeSyncOptionsInline(admin.StackedInline):
     model = ItemTypeSyncOptions
+    form = ItemTypeSyncOptionsAdminForm
     extra = 0
     max_num = len(ItemTypeSyncOptions.SYNCED_TYPES)
     fieldsets = (
@@ -98,6 +99,7 @@ class ItemTypeSyncOptionsInline(admin.StackedInline):
                     "sync_from",
                     ("contact_import_scope", "contact_import_folders"),
                     ("contact_export_scope", "contact_export_categories"),
+                    "confirm_change",
                 )
             },
         ),
@@ -217,6 +219,7 @@ class MailboxAdmin(admin.ModelAdmin):
                     "incoming_delivery_method",
                     "outgoing_delivery_method",
                     "act_delivery_method",
+                    "send_invitations",
                 )
             },
         ),
@@ -387,6 +390,7 @@ class ItemTypeSyncOptionsAdmin(admin.ModelAdmin):
     search_fields = ("mailbox__email_address",)
     list_select_related = ("mailbox",)
     autocomplete_fields = ("mailbox",)
+    form = ItemTypeSyncOptionsAdminForm
 
 
 @admin.register(MailboxTrackingFolder)

@@ -60,7 +60,7 @@ class MailFiler:
     def __init__(self, mailbox: Mailbox, *, now: datetime | None = None) -> None:
         self.mailbox = mailbox
         self.now = now or timezone.now()
-        self.resolver = PartyResolver()
+        self.resolver = PartyResolver(owner_user_id=mailbox.user_id)
         self.cutoff = received_after(mailbox)
         self.max_attachment_bytes = settings.CRMSYNC_MAX_ATTACHMENT_BYTES
         # Called before each batch: the cycle's claim heartbeat (it throttles itself).

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import Q
+from django.db.models import CharField, F, IntegerField, QuerySet, Value
 from django.db.models.functions import Lower
 
 from activities.models import Account, ActivityParty, Contact
@@ -48,8 +49,59 @@ class Resolution:
 UNRESOLVED = Resolution()
 
 
+# Where a match comes from, in the order that decides between several: a user, a user's
+# or a queue's mailbox, a queue, a contact, an account.
+KINDS = ("user", "user_mailbox", "queue_mailbox", "queue", "contact", "account")
+
+
+def _matches(addresses: list[str]) -> QuerySet[Any]:
+    """Every record with one of `addresses` (lower case) on any of its address columns, as
+    (kind, lower-case address, target id, owner user id) rows: one query (UNION ALL), each
+    part served by the functional index on the lower-cased column."""
+    no_owner = Value(None, output_field=IntegerField())
+
+    def part(
+        qs: QuerySet[Any], kind: str, column: str, target: str, owner: Any = no_owner
+    ) -> QuerySet[Any]:
+        return (
+            qs.annotate(
+                m_kind=Value(kind, output_field=CharField()),
+                m_address=Lower(column),
+                m_target=F(target),
+                m_owner=owner,
+            )
+            .filter(m_address__in=addresses)
+            .order_by()  # a part of a UNION may not be ordered
+            .values_list("m_kind", "m_address", "m_target", "m_owner")
+        )
+
+    mailboxes = Mailbox.objects.all()
+    contacts = Contact.objects.all()
+    parts = [
+        part(User.objects.filter(is_active=True), "user", "email", "pk"),
+        part(mailboxes.filter(user__isnull=False), "user_mailbox", "email_address", "user_id"),
+        part(mailboxes.filter(queue__isnull=False), "queue_mailbox", "email_address", "queue_id"),
+        part(Queue.objects.all(), "queue", "email_address", "pk"),
+        *(
+            part(contacts, "contact", column, "pk", F("owner_user_id"))
+            for column in ("email_address1", "email_address2", "email_address3")
+        ),
+        part(Account.objects.all(), "account", "email_address", "pk", F("owner_user_id")),
+    ]
+    return parts[0].union(*parts[1:], all=True)
+
+
 class PartyResolver:
-    def __init__(self) -> None:
+    """Email addresses to CRM records, for email and appointments alike.
+
+    The first match wins in the order of `KINDS`; between records of one kind, the owner's
+    own contact or account (`owner_user_id`: the mailbox's user), then the oldest. Addresses
+    compare case-insensitively on every column. One resolver serves one cycle (or one page)
+    and caches what it found.
+    """
+
+    def __init__(self, owner_user_id: int | None = None) -> None:
+        self.owner_user_id = owner_user_id
         self._cache: dict[str, Resolution] = {}
 
     def resolve(self, address: str) -> Resolution:
@@ -63,64 +115,27 @@ class PartyResolver:
         return {a: self._cache.get(a, UNRESOLVED) for a in wanted}
 
     def _lookup(self, addresses: list[str]) -> None:
+        rank = {kind: i for i, kind in enumerate(KINDS)}
+        rows = sorted(
+            _matches(addresses),
+            key=lambda r: (rank[r[0]], r[3] is None or r[3] != self.owner_user_id, r[2]),
+        )
         found: dict[str, Resolution] = {}
-
-        def take(address: str, resolution: Resolution) -> None:
-            found.setdefault(address, resolution)
-
-        users = (
-            User.objects.filter(is_active=True)
-            .annotate(lower_email=Lower("email"))
-            .filter(lower_email__in=addresses)
-            .order_by("pk")
-            .values_list("lower_email", "pk")
-        )
-        for address, pk in users:
-            take(address, Resolution(user_id=pk))
-        # A user's mailbox may have an address other than the user's own.
-        mailboxes = (
-            Mailbox.objects.annotate(lower_email=Lower("email_address"))
-            .filter(lower_email__in=addresses)
-            .order_by("pk")
-            .values_list("lower_email", "user_id", "queue_id")
-        )
-        for address, user_id, _queue_id in mailboxes:
-            if user_id is not None:
-                take(address, Resolution(user_id=user_id))
-        for address, _user_id, queue_id in mailboxes:
-            if queue_id is not None:
-                take(address, Resolution(queue_id=queue_id))
-        queues = (
-            Queue.objects.annotate(lower_email=Lower("email_address"))
-            .filter(lower_email__in=addresses)
-            .order_by("pk")
-            .values_list("lower_email", "pk")
-        )
-        for address, pk in queues:
-            take(address, Resolution(queue_id=pk))
-        contacts = (
-            Contact.objects.annotate(
-                e1=Lower("email_address1"), e2=Lower("email_address2"), e3=Lower("email_address3")
-            )
-            .filter(Q(e1__in=addresses) | Q(e2__in=addresses) | Q(e3__in=addresses))
-            .order_by("pk")
-            .values_list("pk", "e1", "e2", "e3")
-        )
-        wanted = set(addresses)
-        for pk, *emails in contacts:
-            for address in emails:
-                if address in wanted:
-                    take(address, Resolution(contact_id=pk))
-        accounts = (
-            Account.objects.annotate(lower_email=Lower("email_address"))
-            .filter(lower_email__in=addresses)
-            .order_by("pk")
-            .values_list("lower_email", "pk")
-        )
-        for address, pk in accounts:
-            take(address, Resolution(account_id=pk))
+        for kind, address, target, _owner in rows:
+            if address not in found:
+                found[address] = _resolution(kind, target)
         for address in addresses:
             self._cache[address] = found.get(address, UNRESOLVED)
+
+
+def _resolution(kind: str, target: int) -> Resolution:
+    if kind in ("user", "user_mailbox"):
+        return Resolution(user_id=target)
+    if kind in ("queue", "queue_mailbox"):
+        return Resolution(queue_id=target)
+    if kind == "contact":
+        return Resolution(contact_id=target)
+    return Resolution(account_id=target)
 
 
 def build_party(role: str, address: Address, resolution: Resolution) -> ActivityParty:

@@ -5,6 +5,7 @@ from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.functions import Lower
 
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from crmsync.crypto import EncryptedFieldsModel, EncryptedTextField
@@ -38,6 +39,7 @@ class Queue(models.Model):
 
     class Meta:
         ordering = ["name"]
+        indexes = [models.Index(Lower("email_address"), name="queue_email_lower_idx")]
 
     def __str__(self) -> str:
         return self.name
@@ -134,6 +136,12 @@ class Mailbox(EncryptedFieldsModel):
     tracking_option = models.CharField(
         max_length=40, choices=TrackingOption.choices, default=TrackingOption.FROM_CRM_RECORDS
     )
+    send_invitations = models.BooleanField(
+        "send invitations from the CRM",
+        default=True,
+        help_text="Meetings created in the CRM invite their attendees, and their changes and "
+        "cancellations reach the attendees invited. Off: the CRM never sends meeting requests.",
+    )
     process_and_delete = models.BooleanField(
         default=False, help_text="POP3: delete messages from the server once they are filed."
     )
@@ -208,6 +216,8 @@ class Mailbox(EncryptedFieldsModel):
                 fields=["approval_status", "is_active", "next_due_at"], name="mailbox_due_idx"
             ),
             models.Index(fields=["profile", "claim_expires_at"], name="mailbox_profile_claim_idx"),
+            # Parties are matched on the lower-cased address (mailboxes.mail.parties).
+            models.Index(Lower("email_address"), name="mailbox_email_lower_idx"),
         ]
 
     def __str__(self) -> str:
@@ -283,6 +293,19 @@ class ItemTypeSyncOptions(models.Model):
     )
     sync_from = models.DateField(
         null=True, blank=True, help_text="Appointments: how far back the past is synced."
+    )
+    export_pending = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="An option widened what this type exports: the next push looks at every "
+        "record, not only those changed since the last cycle.",
+    )
+    invitations_from = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Meetings created in the CRM before this (the first sync, an option that "
+        "widened) are exported without invitations.",
     )
     contact_import_scope = models.CharField(
         max_length=20, choices=ContactImportScope.choices, default=ContactImportScope.ALL_FOLDERS
@@ -422,6 +445,12 @@ class ExchangeSyncIdMapping(models.Model):
     last_error_code = models.CharField(max_length=100, blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
     item_subject = models.CharField(max_length=500, blank=True)
+    invited = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Meetings: the attendees (lower-case addresses) this mailbox sent the meeting "
+        "to; only they receive its updates and cancellation.",
+    )
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)

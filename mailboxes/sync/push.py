@@ -49,11 +49,14 @@ def push_changes(ts: TypeSync, ctx: CycleContext, *, initial: bool) -> None:
     push_deletes(ts, ctx, [m for m in marked if m.from_crm_change_type == ChangeType.DELETE])
     if not ts.options.crm_to_exchange:
         return
+    if initial:
+        # What the CRM holds when the first sync runs is exported without invitations.
+        invitations_from_now(ts)
     candidates = ts.records().exclude(
         change_origin=ChangeOrigin.SYNC, change_origin_mailbox=ts.mailbox
     )
     watermark = ts.mailbox.act_processed_at
-    if watermark is not None and not ctx.full_resync:
+    if watermark is not None and not ctx.full_resync and not ts.options.export_pending:
         since = watermark - WATERMARK_MARGIN
         flagged = [m.crm_object_id for m in marked if m.from_crm_change_type == ChangeType.UPDATE]
         forced = Q(pk__in=flagged)
@@ -76,16 +79,21 @@ def push_changes(ts: TypeSync, ctx: CycleContext, *, initial: bool) -> None:
     for start in range(0, len(ids), CHUNK):
         ctx.heartbeat()
         chunk = list(candidates.filter(pk__in=ids[start : start + CHUNK]).order_by("pk"))
-        _push_chunk(ts, chunk, initial=initial)
+        _push_chunk(ts, chunk, initial=initial, full=ctx.full_resync)
         done += len(chunk)
         ctx.report_progress(f"{ts.converter.item_type}s to Exchange", done, len(ids))
+    if ts.options.export_pending:
+        # Done, unless the option widened again meanwhile.
+        type(ts.options).objects.filter(
+            pk=ts.options.pk, invitations_from=ts.options.invitations_from
+        ).update(export_pending=False)
 
 
 def _exported(ts: TypeSync, record: Any) -> bool:
     return ts.converter.exports(record, ts.options)
 
 
-def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool) -> None:
+def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool, full: bool) -> None:
     converter = ts.converter
     mappings = {
         m.crm_object_id: m for m in ts.mappings().filter(crm_object_id__in=[r.pk for r in records])
@@ -124,9 +132,9 @@ def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool) -> None:
         item = converter.build_item(canonical, stamp_categories=ts.stamp, folder=folder)
         item.id, item.changekey = mapping.exchange_item_id, mapping.change_key
         updates.append((record, mapping, item, crm_fp))
-    # The first sync of a mailbox invites nobody (its meetings were sent long ago, or by
-    # the CRM); afterwards a meeting created or changed in the CRM reaches its attendees.
-    notify = {r.pk for r in records if _notifies(ts, r, initial=initial)}
+    # Who hears of it: the rule in README ("Meeting invitations").
+    notify = {r.pk for r, _, _ in creates if _invites(ts, r, initial=initial, full=full)}
+    notify |= {r.pk for r, mapping, _, _ in updates if _updates_reach(ts, r, mapping)}
     for send in (False, True):
         _create(ts, folder, [c for c in creates if (c[0].pk in notify) == send], send=send)
         _update(ts, [u for u in updates if (u[0].pk in notify) == send], send=send)
@@ -168,16 +176,44 @@ def _push_exceptions(
         )
 
 
-def _notifies(ts: TypeSync, record: Any, *, initial: bool) -> bool:
-    """Whether writing this record to Exchange sends meeting requests or updates: not in
-    the first sync, only for meetings with attendees that this mailbox organizes."""
-    if initial or not ts.converter.has_parties:
-        return False
+def invitations_from_now(ts: TypeSync) -> None:
+    """Meetings the CRM holds now are exported without invitations (a first sync, an option
+    that widened what this mailbox exports)."""
+    now = timezone.now()
+    ts.options.invitations_from = now
+    type(ts.options).objects.filter(pk=ts.options.pk).update(invitations_from=now)
+
+
+def _attendees(ts: TypeSync, record: Any) -> set[str]:
+    """The attendees (lower-case addresses) of a meeting this mailbox organizes (no
+    organizer, or the mailbox's own address); none for anything else."""
+    if not ts.converter.has_parties:
+        return set()
     parties = list(record.parties.all())
     organizer = next((p for p in parties if p.role == ActivityParty.Role.ORGANIZER), None)
     if organizer is not None and organizer.address.lower() != ts.mailbox.email_address.lower():
+        return set()
+    return {p.address.lower() for p in parties if p.role in ATTENDEE_ROLES.values() and p.address}
+
+
+def _invites(ts: TypeSync, record: Any, *, initial: bool, full: bool) -> bool:
+    """Whether exporting this new record sends meeting requests: only for a meeting created
+    in the CRM after the first sync and after the last option change, never in the first
+    sync or a full resync, never when the mailbox's "send invitations" is off."""
+    if initial or full or not ts.mailbox.send_invitations:
         return False
-    return any(p.role in ATTENDEE_ROLES.values() and p.address for p in parties)
+    since = ts.options.invitations_from
+    if since is not None and record.created_at < since:
+        return False
+    return bool(_attendees(ts, record))
+
+
+def _updates_reach(ts: TypeSync, record: Any, mapping: ExchangeSyncIdMapping) -> bool:
+    """Whether a change sends meeting updates: only to a meeting its attendees received from
+    this mailbox before (Exchange then writes to the attendees the change concerns)."""
+    if not ts.mailbox.send_invitations:
+        return False
+    return bool(_attendees(ts, record) & set(mapping.invited or []))
 
 
 def _create(ts: TypeSync, folder: Any, creates: list[tuple[Any, Any, str]], *, send: bool) -> None:
@@ -205,6 +241,7 @@ def _create(ts: TypeSync, folder: Any, creates: list[tuple[Any, Any, str]], *, s
                 crm_modified_at=record.modified_at,
                 from_crm_change_type=ChangeType.CREATE,
                 item_subject=str(record)[:500],
+                invited=sorted(_attendees(ts, record)) if send else [],
                 last_synced_at=now,
             )
         )
@@ -237,6 +274,9 @@ def _update(
         mapping.last_error_text = ""
         mapping.last_error_code = ""
         mapping.last_synced_at = now
+        if send:
+            # Exchange also sent the meeting to attendees added since.
+            mapping.invited = sorted(set(mapping.invited or []) | _attendees(ts, record))
         done.append(mapping)
     ExchangeSyncIdMapping.objects.bulk_update(
         done,
@@ -249,6 +289,7 @@ def _update(
             "last_error_text",
             "last_error_code",
             "last_synced_at",
+            "invited",
         ],
     )
     ts.processed += len(done)
@@ -303,21 +344,34 @@ def push_deletes(ts: TypeSync, ctx: CycleContext, doomed: list[ExchangeSyncIdMap
     doomed = [m for m in doomed if m.crm_object_id not in existing]
     if ts.options.delete_crm_to_exchange:
         live = [m for m in doomed if not m.is_deleted_in_exchange]
+        # A cancellation reaches a meeting's attendees only if they were sent the meeting.
+        cancel = {m.pk for m in live if m.invited and ts.mailbox.send_invitations}
+        live.sort(key=lambda m: m.pk in cancel)
         for start in range(0, len(live), CHUNK):
             ctx.heartbeat()
             chunk = live[start : start + CHUNK]
-            results = delete_items(
-                ts.account,
-                [(m.exchange_item_id, None) for m in chunk],
-                mode=ts.options.exchange_delete_mode,
-            )
-            for _mapping, result in zip(chunk, results, strict=True):
-                if isinstance(result, BaseException) and not isinstance(
-                    classify(result), ItemNotFoundError
-                ):
-                    translated = classify(result)
-                    if translated is not None and not translated.permanent:
-                        raise translated
-                    logger.warning("mailbox %s: delete refused: %s", ts.mailbox.pk, result)
+            for send in (False, True):
+                part = [m for m in chunk if (m.pk in cancel) == send]
+                _delete(ts, part, send_cancellations=send)
     ExchangeSyncIdMapping.objects.filter(pk__in=[m.pk for m in doomed]).delete()
     ts.processed += len(doomed)
+
+
+def _delete(
+    ts: TypeSync, mappings: list[ExchangeSyncIdMapping], *, send_cancellations: bool
+) -> None:
+    if mappings:
+        results = delete_items(
+            ts.account,
+            [(m.exchange_item_id, None) for m in mappings],
+            mode=ts.options.exchange_delete_mode,
+            send_cancellations=send_cancellations,
+        )
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(
+                classify(result), ItemNotFoundError
+            ):
+                translated = classify(result)
+                if translated is not None and not translated.permanent:
+                    raise translated
+                logger.warning("mailbox %s: delete refused: %s", ts.mailbox.pk, result)

@@ -16,9 +16,9 @@ from django.utils import timezone
 from activities.models import Account, ActivityParty, Appointment, ChangeOrigin, Contact
 from mailboxes.connectors.ews.converters import Canonical, Converter
 from mailboxes.connectors.ews.converters.common import parse_utc
+from mailboxes.mail.parties import UNRESOLVED, PartyResolver
 from mailboxes.models import ExchangeSyncIdMapping, ItemTypeSyncOptions, Mailbox
 from mailboxes.sync.inserts import insert_new
-from users.models import User
 
 
 @dataclass
@@ -92,41 +92,25 @@ def mark_synced(records: Sequence[Any], *, now: Any = None) -> None:
 def resolve_parties(
     owner: dict[str, Any], wanted: dict[int, list[dict[str, str]]]
 ) -> list[ActivityParty]:
-    """ActivityParty rows for {appointment id: parties}, resolved to users then contacts."""
-    addresses = {p["address"] for parties in wanted.values() for p in parties if p["address"]}
-    users: dict[str, int] = {}
-    contacts: dict[str, int] = {}
-    if addresses:
-        for pk, email in (
-            User.objects.annotate(e=Lower("email")).filter(e__in=addresses).values_list("pk", "e")
-        ):
-            users.setdefault(email, pk)
-        contact_q = Q()
-        for column in ("email_address1", "email_address2", "email_address3"):
-            contact_q |= Q(**{f"{column}__in": addresses})
-        rows = Contact.objects.filter(contact_q).values_list(
-            "pk", "owner_user_id", "email_address1", "email_address2", "email_address3"
-        )
-        # The owner's own contact first when several share an address.
-        for pk, _owner_user_id, *emails in sorted(
-            rows, key=lambda r: (r[1] != owner.get("owner_user_id"), r[0])
-        ):
-            for email in emails:
-                if email:
-                    contacts.setdefault(email.lower(), pk)
+    """ActivityParty rows for {appointment id: parties}, resolved as email parties are
+    (`mailboxes.mail.parties`): one query for the whole page."""
+    resolver = PartyResolver(owner_user_id=owner.get("owner_user_id"))
+    found = resolver.resolve_many(p["address"] for ps in wanted.values() for p in ps)
     result = []
     for appointment_id, parties in wanted.items():
         for party in parties:
             address = party["address"]
-            user_id = users.get(address)
+            resolution = found.get(address.lower(), UNRESOLVED)
             result.append(
                 ActivityParty(
                     appointment_id=appointment_id,
                     role=party["role"],
                     address=address,
                     display_name=party["name"][:300],
-                    user_id=user_id,
-                    contact_id=None if user_id else contacts.get(address),
+                    user_id=resolution.user_id,
+                    queue_id=resolution.queue_id,
+                    contact_id=resolution.contact_id,
+                    account_id=resolution.account_id,
                     response=party["response"],
                 )
             )

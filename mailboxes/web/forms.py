@@ -13,6 +13,7 @@ from activities.api.visibility import visible_to
 from activities.models import Account, Contact, OwnedRecord
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from crmsync.forms import ClearStoredPasswordField, WriteOnlyPasswordField, WriteOnlyPasswordsMixin
+from mailboxes.forms import SyncOptionsChangeMixin
 from mailboxes.models import (
     MAX_TRACKING_FOLDERS,
     ItemType,
@@ -60,6 +61,7 @@ class MailboxSettingsForm(WriteOnlyPasswordsMixin, forms.ModelForm):
             "incoming_delivery_method",
             "outgoing_delivery_method",
             "act_delivery_method",
+            "send_invitations",
             "tracking_option",
             "process_and_delete",
         ]
@@ -136,7 +138,7 @@ class CommaSeparatedField(forms.CharField):
         return [item.strip() for item in text.split(",") if item.strip()]
 
 
-class SyncOptionsForm(forms.ModelForm):
+class SyncOptionsForm(SyncOptionsChangeMixin, forms.ModelForm):
     categories = CommaSeparatedField(
         required=False,
         max_length=2000,

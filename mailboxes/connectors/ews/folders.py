@@ -363,9 +363,14 @@ def save_changes(
 
 
 def delete_items(
-    account: Account, ids: Sequence[tuple[str, str | None]], *, mode: str
+    account: Account,
+    ids: Sequence[tuple[str, str | None]],
+    *,
+    mode: str,
+    send_cancellations: bool = False,
 ) -> list[Any]:
-    """DeleteItem in the mode the mailbox chose: hard, soft or move to Deleted Items."""
+    """DeleteItem in the mode the mailbox chose: hard, soft or move to Deleted Items; with
+    `send_cancellations`, meetings send their attendees a cancellation."""
     if not ids:
         return []
     delete_type = {
@@ -378,7 +383,9 @@ def delete_items(
             account.bulk_delete(
                 ids=[ItemId(id=i, changekey=ck) for i, ck in ids],
                 delete_type=delete_type,
-                send_meeting_cancellations=SEND_TO_NONE,
+                send_meeting_cancellations=SEND_TO_ALL_AND_SAVE_COPY
+                if send_cancellations
+                else SEND_TO_NONE,
                 affected_task_occurrences="AllOccurrences",
                 suppress_read_receipts=True,
             )
