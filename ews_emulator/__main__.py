@@ -20,6 +20,22 @@ def _account(value: str) -> tuple[str, str]:
     return email, password
 
 
+def _app(value: str) -> tuple[str, str, list[str]]:
+    """CLIENT_ID:SECRET[:ROLE,ROLE...] (or CLIENT_ID:CERT_FILE[:ROLES] for --app-cert)."""
+    client_id, sep, rest = value.partition(":")
+    if not sep or not client_id or not rest:
+        raise argparse.ArgumentTypeError(f"expected CLIENT_ID:SECRET[:ROLES], got {value!r}")
+    credential, _, roles = rest.partition(":")
+    return client_id, credential, [r.strip() for r in roles.split(",") if r.strip()]
+
+
+def _scope(value: str) -> tuple[str, list[str]]:
+    client_id, sep, mailboxes = value.partition(":")
+    if not sep or not client_id:
+        raise argparse.ArgumentTypeError(f"expected CLIENT_ID:EMAIL[,EMAIL...], got {value!r}")
+    return client_id, [m.strip() for m in mailboxes.split(",") if m.strip()]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ews_emulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -36,6 +52,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=27,
         help="EWS requests in progress per user (Exchange's EWSMaxConcurrency, default 27)",
     )
+    parser.add_argument(
+        "--app",
+        type=_app,
+        action="append",
+        default=[],
+        metavar="CLIENT_ID:SECRET[:ROLES]",
+        help="register an Entra ID application with a client secret (no ROLES: all roles)",
+    )
+    parser.add_argument(
+        "--app-cert",
+        type=_app,
+        action="append",
+        default=[],
+        metavar="CLIENT_ID:CERT_PEM_FILE[:ROLES]",
+        help="register an application authenticating with this certificate",
+    )
+    parser.add_argument(
+        "--app-scope",
+        type=_scope,
+        action="append",
+        default=[],
+        metavar="CLIENT_ID:EMAIL[,EMAIL...]",
+        help="limit an application to these mailboxes (RBAC for Applications)",
+    )
+    parser.add_argument("--tenant", help="the only tenant (id or domain) accepted; default: any")
     parser.add_argument("--verbose", action="store_true")
     return parser
 
@@ -60,7 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         control_token=args.control_token,
         tls=tuple(args.tls) if args.tls else None,
         max_concurrency=args.max_concurrency,
+        tenant=args.tenant,
     )
+    scopes = dict(args.app_scope)
+    for client_id, secret, roles in args.app:
+        server.identity.register_app(
+            client_id, secret=secret, roles=roles, mailboxes=scopes.get(client_id)
+        )
+    for client_id, cert_file, roles in args.app_cert:
+        with open(cert_file, encoding="ascii") as fh:
+            pem = fh.read()
+        server.identity.register_app(
+            client_id, certificate_pem=pem, roles=roles, mailboxes=scopes.get(client_id)
+        )
     print(server.endpoint, flush=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:

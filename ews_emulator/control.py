@@ -196,3 +196,32 @@ class ControlClient:
 
     def clear_faults(self) -> None:
         self._call("DELETE", "faults")
+
+    # -- Entra ID applications (identity.py) --------------------------------------------------
+
+    def register_app(
+        self,
+        client_id: str,
+        *,
+        secret: str | None = None,
+        certificate_pem: str | None = None,
+        roles: list[str] | None = None,
+        mailboxes: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """Register or replace an application (no roles: all; no mailboxes: every mailbox)."""
+        body = {
+            "client_id": client_id,
+            "secret": secret,
+            "certificate_pem": certificate_pem,
+            "roles": roles,
+            "mailboxes": mailboxes,
+        }
+        return dict(self._call("POST", "apps", body))
+
+    def apps(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "apps"))
+
+    def expired_token(self, client_id: str, audience: str = "https://graph.microsoft.com") -> str:
+        """A token the tenant signed that expired a minute ago."""
+        body = {"client_id": client_id, "audience": audience}
+        return str(self._call("POST", "tokens/expired", body)["access_token"])

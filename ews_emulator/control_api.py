@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lxml import etree
 
 from . import items as itm
+from .graph import control as graph_control
 from .messages import apply_mime
 from .soap import Element, EwsError, child, fmt_dt, local, sub, t, text_of, utcnow
 from .store import Folder, ItemRow, Mailbox
@@ -477,3 +478,6 @@ ROUTES = {
     ("DELETE", "faults"): clear_faults,
     ("POST", "faults/clear"): clear_faults,
 }
+
+# Entra ID applications and Graph (ews_emulator/graph/control.py).
+ROUTES.update(graph_control.ROUTES)

@@ -19,6 +19,8 @@ from lxml import etree
 
 from . import control_api
 from .auth import NtlmAcceptor
+from .graph import web as graph_web
+from .identity import EXCHANGE_AUDIENCE, AppPrincipal, Identity, TokenError
 from .mailstore import MailStore
 from .operations import OPERATIONS, Ctx, Streamed
 from .soap import (
@@ -89,10 +91,13 @@ class EmulatorServer(ThreadingHTTPServer):
         control_token: str | None = None,
         tls: tuple[str, str] | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        tenant: str | None = None,
     ) -> None:
         super().__init__(address, EwsHandler)
         self.store = store
         self.concurrency = Concurrency(max_concurrency)
+        # Entra ID and Graph (ews_emulator/graph/) live beside EWS on the same port.
+        self.identity = Identity(store, tenant)
         self.mail = MailStore(store)
         self.ntlm = NtlmAcceptor(store) if ntlm else None
         self.control_token = control_token
@@ -183,6 +188,8 @@ class EwsHandler(BaseHTTPRequestHandler):
     # -- routing ---------------------------------------------------------------------------
 
     def do_GET(self) -> None:
+        if graph_web.serve(self, "GET"):
+            return
         path = urllib.parse.urlsplit(self.path).path
         if path.startswith("/control"):
             self._control(b"")
@@ -192,9 +199,21 @@ class EwsHandler(BaseHTTPRequestHandler):
             self._send(404, b"not found", "text/plain")
 
     def do_DELETE(self) -> None:
+        if graph_web.serve(self, "DELETE"):
+            return
         self._control(self._body())
 
+    def do_PATCH(self) -> None:
+        if not graph_web.serve(self, "PATCH"):
+            self._send(404, b"not found", "text/plain")
+
+    def do_PUT(self) -> None:
+        if not graph_web.serve(self, "PUT"):
+            self._send(404, b"not found", "text/plain")
+
     def do_POST(self) -> None:
+        if graph_web.serve(self, "POST"):
+            return
         body = self._body()
         path = urllib.parse.urlsplit(self.path).path
         if path.startswith("/control"):
@@ -254,11 +273,34 @@ class EwsHandler(BaseHTTPRequestHandler):
                 if mailbox is not None:
                     self.ntlm_user = mailbox.smtp
                     return mailbox
+        elif scheme == "bearer":
+            return self._bearer(token)
         elif not header and self.ntlm_user:
             mailbox = store.mailbox(self.ntlm_user)
             if mailbox is not None:
                 return mailbox
         self._challenge()
+        return None
+
+    def _bearer(self, token: str) -> Mailbox | None:
+        """An app-only OAuth token (from the emulator's Entra ID) for Exchange Online."""
+        identity = self.server.identity
+        try:
+            claims = identity.validate(token.strip(), EXCHANGE_AUDIENCE)
+        except TokenError as e:
+            reason = str(e)
+        else:
+            principal = identity.principal(claims)
+            if principal.is_impersonator:
+                return principal
+            reason = "The token contains no permissions, or permissions can not be understood."
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", 'Bearer error="invalid_token"')
+        self.send_header(
+            "x-ms-diagnostics", f'2000008;reason="{reason}";error_category="invalid_token"'
+        )
+        self.send_header("Content-Length", "0")
+        self.end_headers()
         return None
 
     # -- EWS -------------------------------------------------------------------------------
@@ -351,6 +393,12 @@ class EwsHandler(BaseHTTPRequestHandler):
                     "ErrorInvalidServerVersion", "The specified server version is invalid."
                 )
             target = auth
+            if isinstance(auth, AppPrincipal) and not impersonated:
+                raise SoapFault(
+                    "ErrorInvalidExchangeImpersonationHeaderData",
+                    "ExchangeImpersonation SOAP header must be present for this type of OAuth "
+                    "token.",
+                )
             if impersonated:
                 if not auth.is_impersonator:
                     raise SoapFault(
@@ -364,6 +412,12 @@ class EwsHandler(BaseHTTPRequestHandler):
                         f"The SMTP address has no mailbox associated with it: {impersonated}",
                     )
                 target = found
+                if isinstance(auth, AppPrincipal) and not auth.may_reach(found.smtp):
+                    raise SoapFault(
+                        "ErrorAccessDenied",
+                        "Access is denied. The application's mailbox scope (RBAC for "
+                        f"Applications) does not include {found.smtp}.",
+                    )
             handler = OPERATIONS.get(op)
             if handler is None:
                 raise SoapFault("ErrorInvalidRequest", f"The operation {op} is not supported.")
