@@ -103,6 +103,15 @@ CREATE TABLE IF NOT EXISTS subscriptions(
     last_event INTEGER NOT NULL,
     created TEXT NOT NULL
 );
+-- Every EWS id an item was given after the one it was created with (EWS gives moved and
+-- soft-deleted items a new id): the creation id is the item's immutable identity, which
+-- Graph's immutable ids (Prefer: IdType="ImmutableId") and translateExchangeIds rely on.
+-- Written by `rekey_item`: whatever changes an item's id must call it.
+CREATE TABLE IF NOT EXISTS item_aliases(
+    item_id TEXT PRIMARY KEY,
+    original_id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS item_aliases_original ON item_aliases(original_id);
 CREATE TABLE IF NOT EXISTS faults(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,
@@ -585,6 +594,37 @@ class Store:
         ).fetchall():
             c.execute("DELETE FROM items WHERE id = ?", (child_id,))
         return item
+
+    # -- immutable identity (see item_aliases in SCHEMA) ---------------------------------------
+
+    def rekey_item(self, c: sqlite3.Connection, old_id: str, new_id: str) -> None:
+        """Record that the item known as `old_id` is now `new_id` (call on every id change)."""
+        original = self.original_item_id(old_id, c)
+        c.execute(
+            "INSERT OR REPLACE INTO item_aliases(item_id, original_id) VALUES(?, ?)",
+            (new_id, original),
+        )
+
+    def original_item_id(self, item_id: str, c: sqlite3.Connection | None = None) -> str:
+        """The id the item now (or once) known as `item_id` was created with."""
+        row = (
+            (c or self.conn)
+            .execute("SELECT original_id FROM item_aliases WHERE item_id = ?", (item_id,))
+            .fetchone()
+        )
+        return str(row[0]) if row else item_id
+
+    def current_item_id(self, original_id: str) -> str | None:
+        """The id the item created as `original_id` has now (None when it is gone)."""
+        conn = self.conn
+        if conn.execute("SELECT 1 FROM items WHERE id = ?", (original_id,)).fetchone():
+            return original_id
+        row = conn.execute(
+            "SELECT a.item_id FROM item_aliases a JOIN items i ON i.id = a.item_id "
+            "WHERE a.original_id = ? LIMIT 1",
+            (original_id,),
+        ).fetchone()
+        return str(row[0]) if row else None
 
     def sync_rows(
         self, folder_id: str, after: int, limit: int

@@ -34,6 +34,11 @@ def serve(handler: EwsHandler, method: str) -> bool:
     parts = urllib.parse.urlsplit(handler.path)
     path = parts.path
     segments = [s for s in path.split("/") if s]
+    if segments[:1] == ["v1.0"]:
+        from .api import serve_graph
+
+        serve_graph(handler, method, parts)
+        return True
     if len(segments) < 2 or segments[0].lower() in ("control", "ews"):
         return False
     return _entra(handler, method, segments, parts.query)

@@ -15,6 +15,9 @@ import pytest
 import requests
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from exchangelib import BASIC, DELEGATE, Account, Configuration, Credentials, FailFast, Version
+from exchangelib.protocol import BaseProtocol, close_connections
+from exchangelib.version import EXCHANGE_2016
 
 from ews_emulator.control import ControlClient
 from ews_emulator.testing import EmulatorProcess, run_emulator, self_signed_certificate
@@ -126,3 +129,35 @@ def graph(tenant: Tenant, graph_token: str) -> Iterator[requests.Session]:
     session.headers["Authorization"] = f"Bearer {graph_token}"
     yield session
     session.close()
+
+
+@pytest.fixture
+def trusting_exchangelib(tenant: Tenant) -> Iterator[None]:
+    """exchangelib's HTTP adapter trusting the emulator's self-signed certificate."""
+    original = BaseProtocol.HTTP_ADAPTER_CLS
+
+    class Trusting(requests.adapters.HTTPAdapter):
+        def cert_verify(self, conn: object, url: str, verify: object, cert: object) -> None:
+            super().cert_verify(conn, url, tenant.ca_file, cert)  # type: ignore[arg-type]
+
+    BaseProtocol.HTTP_ADAPTER_CLS = Trusting
+    yield
+    close_connections()
+    BaseProtocol.HTTP_ADAPTER_CLS = original
+
+
+@pytest.fixture
+def ews_account(tenant: Tenant, trusting_exchangelib: None) -> Callable[[str], Account]:
+    """An exchangelib account of a mailbox, logged on with its password (Basic over TLS)."""
+
+    def make(email: str) -> Account:
+        config = Configuration(
+            service_endpoint=tenant.emulator.ews_url,
+            credentials=Credentials(email, PASSWORD),
+            auth_type=BASIC,
+            version=Version(build=EXCHANGE_2016),
+            retry_policy=FailFast(),
+        )
+        return Account(email, config=config, autodiscover=False, access_type=DELEGATE)
+
+    return make

@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import requests
 from exchangelib import IMPERSONATION, OAUTH2, Account, Configuration, FailFast, Message, Version
 from exchangelib.credentials import OAuth2Credentials
 from exchangelib.errors import ErrorAccessDenied
-from exchangelib.protocol import BaseProtocol, close_connections
 from exchangelib.version import EXCHANGE_2016
 
 from .conftest import EWS_SCOPE, GRAPH_SCOPE, SECRET, TENANT, Tenant
@@ -134,21 +133,6 @@ class EmulatorOAuth2Credentials(OAuth2Credentials):
     @property
     def token_url(self) -> str:
         return self._token_url
-
-
-@pytest.fixture
-def trusting_exchangelib(tenant: Tenant) -> Iterator[None]:
-    """exchangelib's HTTP adapter trusting the emulator's self-signed certificate."""
-    original = BaseProtocol.HTTP_ADAPTER_CLS
-
-    class Trusting(requests.adapters.HTTPAdapter):
-        def cert_verify(self, conn: object, url: str, verify: object, cert: object) -> None:
-            super().cert_verify(conn, url, tenant.ca_file, cert)  # type: ignore[arg-type]
-
-    BaseProtocol.HTTP_ADAPTER_CLS = Trusting
-    yield
-    close_connections()
-    BaseProtocol.HTTP_ADAPTER_CLS = original
 
 
 @pytest.fixture

@@ -1,0 +1,289 @@
+"""Microsoft Graph v1.0: authentication, routing, OData query options and errors.
+
+Every request needs an app-only bearer token from the emulator's Entra ID for
+`https://graph.microsoft.com`; a route names the application role it needs and the mailbox
+must lie in the application's scope. Resource handlers live in `mail.py` (and siblings).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import urllib.parse
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..identity import GRAPH_AUDIENCE, TokenError
+from ..store import Folder, Mailbox
+from . import ids
+from .errors import GraphError, bad_request
+from .web import JSON, base_url
+
+if TYPE_CHECKING:
+    from ..identity import App
+    from ..server import EwsHandler
+
+log = logging.getLogger("ews_emulator.graph")
+MAIL = ("Mail.ReadWrite",)
+MAIL_SEND = ("Mail.Send",)
+WELL_KNOWN = {
+    "inbox": "inbox",
+    "drafts": "drafts",
+    "sentitems": "sentitems",
+    "deleteditems": "deleteditems",
+    "junkemail": "junkemail",
+    "outbox": "outbox",
+    "msgfolderroot": "msgfolderroot",
+    "recoverableitemsdeletions": "recoverableitemsdeletions",
+    "calendar": "calendar",
+    "contacts": "contacts",
+    "tasks": "tasks",
+}
+ENCODER = json.JSONEncoder(ensure_ascii=False, check_circular=False, separators=(",", ":"))
+IMMUTABLE_PREFER = re.compile(r'idtype\s*=\s*"?immutableid"?', re.IGNORECASE)
+MAX_PAGE_SIZE = re.compile(r"odata\.maxpagesize\s*=\s*(\d+)", re.IGNORECASE)
+
+
+@dataclass
+class Response:
+    status: int
+    payload: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw: bytes | None = None
+    content_type: str = JSON
+
+
+@dataclass
+class Request:
+    """One Graph call, as the handlers see it."""
+
+    server: Any
+    method: str
+    path: list[str]
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+    base: str
+    app: App | None = None
+    mailbox: Mailbox | None = None
+    applied: list[str] = field(default_factory=list)
+
+    @property
+    def store(self) -> Any:
+        return self.server.store
+
+    @property
+    def user(self) -> Mailbox:
+        assert self.mailbox is not None
+        return self.mailbox
+
+    def json(self) -> dict[str, Any]:
+        if not self.body.strip():
+            return {}
+        try:
+            value = json.loads(self.body)
+        except ValueError:
+            raise bad_request("Unable to read JSON request payload.", "RequestBodyRead") from None
+        if not isinstance(value, dict):
+            raise bad_request("The request body must be a JSON object.", "RequestBodyRead")
+        return value
+
+    @property
+    def prefer(self) -> str:
+        return self.headers.get("prefer", "")
+
+    @property
+    def immutable(self) -> bool:
+        return bool(IMMUTABLE_PREFER.search(self.prefer))
+
+    def page_size(self, default: int, maximum: int = 1000) -> int:
+        match = MAX_PAGE_SIZE.search(self.prefer)
+        if match is None:
+            return default
+        size = max(1, min(int(match.group(1)), maximum))
+        self.applied.append(f"odata.maxpagesize={size}")
+        return size
+
+    def item_id(self, ews_id: str) -> str:
+        """The Graph id of an item in the form the caller asked for (Prefer IdType)."""
+        if self.immutable:
+            return ids.immutable_id(self.store, ews_id)
+        return ids.rest_id(ews_id)
+
+    def select(self) -> list[str] | None:
+        value = self.query.get("$select")
+        return [s.strip() for s in value.split(",") if s.strip()] if value else None
+
+    def user_url(self) -> str:
+        return f"{self.base}/v1.0/users/{urllib.parse.quote(self.user.smtp)}"
+
+    def folder(self, given: str) -> Folder:
+        """A folder by well-known name or Graph id, in the caller's mailbox."""
+        store = self.store
+        name = WELL_KNOWN.get(given.lower())
+        folder = (
+            store.distinguished_folder(self.user.id, name)
+            if name
+            else store.folder(ids.ews_id(given))
+        )
+        if folder is None or folder.mailbox_id != self.user.id:
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
+        return folder
+
+
+Handler = Callable[[Request, list[str]], Response]
+# (method, path pattern after /users/{id}/ with "*" for an id, handler, roles: any of them)
+ROUTES: list[tuple[str, tuple[str, ...], Handler, tuple[str, ...]]] = []
+
+
+def route(
+    method: str, *pattern: str, roles: tuple[str, ...] = MAIL
+) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        ROUTES.append((method, pattern, fn, roles))
+        return fn
+
+    return register
+
+
+def _match(method: str, rest: list[str]) -> tuple[Handler, list[str], tuple[str, ...]] | None:
+    known_path = False
+    for r_method, pattern, fn, roles in ROUTES:
+        if len(pattern) != len(rest):
+            continue
+        args = []
+        for want, got in zip(pattern, rest, strict=True):
+            if want == "*":
+                args.append(got)
+            elif want.lower() != got.lower():
+                break
+        else:
+            known_path = True
+            if r_method == method:
+                return fn, args, roles
+    if known_path:
+        raise GraphError(405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed.")
+    return None
+
+
+def find_user(server: Any, given: str) -> Mailbox | None:
+    mailbox = server.store.mailbox(given) if "@" in given else None
+    if mailbox is not None:
+        return mailbox
+    for candidate in server.store.mailboxes():
+        if user_object_id(candidate) == given.lower():
+            return candidate
+    return None
+
+
+def user_object_id(mailbox: Mailbox) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"user:{mailbox.smtp.lower()}"))
+
+
+def serve_graph(handler: EwsHandler, method: str, parts: urllib.parse.SplitResult) -> None:
+    body = handler._body()
+    request_id = str(uuid.uuid4())
+    headers = {k.lower(): v for k, v in handler.headers.items()}
+    query = {
+        k: v[-1] for k, v in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items()
+    }
+    segments = [urllib.parse.unquote(s) for s in parts.path.split("/") if s]
+    req = Request(
+        server=handler.server,
+        method=method,
+        path=segments[1:],
+        query=query,
+        headers=headers,
+        body=body,
+        base=base_url(handler),
+    )
+    try:
+        response = dispatch(req)
+    except GraphError as e:
+        response = Response(e.status, e.body(request_id), e.headers)
+    except Exception:
+        log.exception("Graph %s %s failed", method, parts.path)
+        response = Response(
+            500, GraphError(500, "InternalServerError", "An internal error occurred.").body()
+        )
+    out_headers = {"request-id": request_id, "client-request-id": request_id}
+    if req.applied:
+        out_headers["Preference-Applied"] = ", ".join(req.applied)
+    out_headers.update(response.headers)
+    if response.raw is not None:
+        handler._send(response.status, response.raw, response.content_type, out_headers)
+    elif response.payload is None:
+        handler._send(response.status, b"", JSON, out_headers)
+    else:
+        data = ENCODER.encode(response.payload).encode("utf-8")
+        handler._send(
+            response.status,
+            data,
+            "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
+            out_headers,
+        )
+
+
+def authenticate(req: Request) -> dict[str, Any]:
+    header = req.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise GraphError(401, "InvalidAuthenticationToken", "IDX14100: JWT is not well formed.")
+    try:
+        return dict(req.server.identity.validate(token.strip(), GRAPH_AUDIENCE))
+    except TokenError as e:
+        raise GraphError(401, "InvalidAuthenticationToken", str(e)) from None
+
+
+def dispatch(req: Request) -> Response:
+    from . import mail  # registers the routes
+
+    if req.path[:1] == ["$upload"] and len(req.path) == 2:
+        # An upload session's URL authorizes by itself (no bearer token), as Graph's does.
+        return mail.upload_chunk(req.server, req.method, req.path[1], req.headers, req.body)
+    claims = authenticate(req)
+    path = req.path
+    if path[:1] == ["me"]:
+        raise bad_request("/me request is only valid with delegated authentication flow.")
+    if len(path) < 2 or path[0].lower() != "users":
+        raise bad_request(f"Resource not found for the segment '{path[0] if path else ''}'.")
+    rest = path[2:]
+    # mailFolders/{id}/messages/{id}/... is messages/{id}/...
+    if (
+        len(rest) >= 4
+        and rest[0].lower() == "mailfolders"
+        and rest[2].lower() == "messages"
+        and rest[3].lower() != "delta"
+    ):
+        rest = rest[2:]
+    found = _match(req.method, rest)
+    if found is None:
+        raise bad_request(f"Resource not found for the segment '{rest[-1] if rest else path[1]}'.")
+    fn, args, roles = found
+    granted = set(claims.get("roles") or ())
+    if not granted & set(roles):
+        raise GraphError(
+            403, "ErrorAccessDenied", "Access is denied. Check credentials and try again."
+        )
+    mailbox = find_user(req.server, path[1])
+    if mailbox is None or not mailbox.has_mailbox:
+        raise GraphError(404, "ErrorInvalidUser", f"The requested user '{path[1]}' is invalid.")
+    app = req.server.identity.app(str(claims.get("appid", "")))
+    if app is None:
+        raise GraphError(401, "InvalidAuthenticationToken", "The application no longer exists.")
+    if not app.may_reach(mailbox.smtp):
+        raise GraphError(
+            403,
+            "ErrorAccessDenied",
+            "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly "
+            "AccessPolicy settings.",
+        )
+    req.app, req.mailbox = app, mailbox
+    return fn(req, args)
