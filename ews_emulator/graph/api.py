@@ -192,7 +192,8 @@ def serve_graph(handler: EwsHandler, method: str, parts: urllib.parse.SplitResul
     query = {
         k: v[-1] for k, v in urllib.parse.parse_qs(parts.query, keep_blank_values=True).items()
     }
-    segments = [urllib.parse.unquote(s) for s in parts.path.split("/") if s]
+    # OData function calls may carry empty parentheses: `messages/delta()` is `messages/delta`.
+    segments = [urllib.parse.unquote(s).removesuffix("()") for s in parts.path.split("/") if s]
     req = Request(
         server=handler.server,
         method=method,
