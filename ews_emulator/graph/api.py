@@ -152,7 +152,9 @@ def route(
 
 
 def _match(method: str, rest: list[str]) -> tuple[Handler, list[str], tuple[str, ...]] | None:
+    """The route for a path; literal segments win over ids (`contacts/delta`, not an id)."""
     known_path = False
+    best: tuple[int, Handler, list[str], tuple[str, ...]] | None = None
     for r_method, pattern, fn, roles in ROUTES:
         if len(pattern) != len(rest):
             continue
@@ -164,8 +166,11 @@ def _match(method: str, rest: list[str]) -> tuple[Handler, list[str], tuple[str,
                 break
         else:
             known_path = True
-            if r_method == method:
-                return fn, args, roles
+            score = len(pattern) - len(args)
+            if r_method == method and (best is None or score > best[0]):
+                best = (score, fn, args, roles)
+    if best is not None:
+        return best[1], best[2], best[3]
     if known_path:
         raise GraphError(405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed.")
     return None
@@ -244,7 +249,7 @@ def authenticate(req: Request) -> dict[str, Any]:
 
 
 def dispatch(req: Request) -> Response:
-    from . import mail  # registers the routes
+    from . import calendar, mail, pim  # noqa: F401 - they register their routes
 
     if req.path[:1] == ["$upload"] and len(req.path) == 2:
         # An upload session's URL authorizes by itself (no bearer token), as Graph's does.

@@ -22,6 +22,7 @@ from typing import Any
 
 from lxml import etree
 
+from .. import items as itm
 from ..control_api import field_elements
 from ..operations import OPERATIONS, Ctx
 from ..soap import M_NS, T_NS, Element, EwsError, SoapFault, local, t
@@ -73,11 +74,16 @@ def _xml_text(value: str) -> str:
     )
 
 
-def message_row(req: Request, given: str) -> ItemRow:
+def item_row(req: Request, given: str, kinds: tuple[str, ...]) -> ItemRow:
+    """The caller's item of one of `kinds` a Graph id designates (404 otherwise)."""
     row = req.store.item(ids.resolve_item_id(req.store, given))
-    if row is None or row.mailbox_id != req.user.id or row.kind not in MESSAGE_KINDS:
+    if row is None or row.mailbox_id != req.user.id or row.kind not in kinds:
         raise not_found()
     return row
+
+
+def message_row(req: Request, given: str) -> ItemRow:
+    return item_row(req, given, MESSAGE_KINDS)
 
 
 def folder_json(req: Request, folder: Folder) -> dict[str, Any]:
@@ -460,12 +466,25 @@ def _attachment_element(payload: dict[str, Any]) -> Element:
     return att
 
 
+def new_item(
+    req: Request,
+    folder: Folder,
+    kind: str,
+    fields: dict[str, Any],
+    ext: list[str],
+    attachments: list[Element] | None = None,
+) -> ItemRow:
+    """Create an item from an EWS field map, as a user in Outlook would."""
+    elem = _message_element(fields, ext)
+    elem.tag = t(kind)
+    with req.store.write() as c:
+        return req.server.mail.create_item(c, req.user, folder.id, elem, attachments=attachments)
+
+
 def _create_message(req: Request, folder: Folder, payload: dict[str, Any]) -> ItemRow:
     fields, ext = mp.message_fields(payload, creating=True)
     attachments = [_attachment_element(a) for a in payload.get("attachments") or []]
-    elem = _message_element(fields, ext)
-    with req.store.write() as c:
-        return req.server.mail.create_item(c, req.user, folder.id, elem, attachments=attachments)
+    return new_item(req, folder, "Message", fields, ext, attachments)
 
 
 @route("POST", "messages")
@@ -480,16 +499,12 @@ def create_in_folder(req: Request, args: list[str]) -> Response:
     return Response(201, render_message(req, row, expand=False))
 
 
-@route("PATCH", "messages", "*")
-def update_message(req: Request, args: list[str]) -> Response:
-    row = message_row(req, args[0])
-    fields, ext = mp.message_fields(req.json(), creating=False)
+def write_fields(req: Request, row: ItemRow, fields: dict[str, Any], ext: list[str]) -> ItemRow:
+    """Replace the given elements (and extended properties, by id) of a stored item."""
     new_fields = field_elements(fields)
     new_ext = [etree.fromstring(f'<w xmlns:t="{T_NS}">{x}</w>')[0] for x in ext]
 
     def mutate(elem: Element) -> set[str]:
-        from .. import items as itm
-
         touched = set()
         for f in new_fields:
             for old in elem.findall(f.tag):
@@ -509,14 +524,25 @@ def update_message(req: Request, args: list[str]) -> Response:
 
     with req.store.write() as c:
         fresh = req.store.item(row.id) or row
-        updated = req.server.mail.change_item(c, fresh, mutate)
-    return Response(200, render_message(req, updated, expand=False))
+        return req.server.mail.change_item(c, fresh, mutate)
+
+
+@route("PATCH", "messages", "*")
+def update_message(req: Request, args: list[str]) -> Response:
+    row = message_row(req, args[0])
+    fields, ext = mp.message_fields(req.json(), creating=False)
+    return Response(200, render_message(req, write_fields(req, row, fields, ext), expand=False))
+
+
+def delete_row(req: Request, row: ItemRow, mode: str, **attrs: str) -> Response:
+    """Delete through EWS DeleteItem (MoveToDeletedItems, SoftDelete or HardDelete)."""
+    inner = f'<m:ItemIds><t:ItemId Id="{row.id}"/></m:ItemIds>'
+    ews(req, "DeleteItem", inner, DeleteType=mode, **attrs)
+    return Response(204)
 
 
 def _delete(req: Request, given: str, mode: str) -> Response:
-    row = message_row(req, given)
-    ews(req, "DeleteItem", f'<m:ItemIds><t:ItemId Id="{row.id}"/></m:ItemIds>', DeleteType=mode)
-    return Response(204)
+    return delete_row(req, message_row(req, given), mode)
 
 
 @route("DELETE", "messages", "*")

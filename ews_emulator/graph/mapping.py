@@ -193,6 +193,14 @@ def body_json(body: Element | None) -> dict[str, str]:
     return {"contentType": kind, "content": body.text or ""}
 
 
+def body_field(value: Any) -> dict[str, str]:
+    """A Graph itemBody as the `Body` of an EWS field map."""
+    if not isinstance(value, dict):
+        raise bad_request("body must be an itemBody object.")
+    kind = "HTML" if str(value.get("contentType", "text")).lower() == "html" else "Text"
+    return {"type": kind, "value": str(value.get("content") or "")}
+
+
 def message_json(
     elem: Element,
     item_id: str,
@@ -350,10 +358,7 @@ def message_fields(payload: dict[str, Any], *, creating: bool) -> tuple[dict[str
             )
         try:
             if name == "Body":
-                if not isinstance(value, dict):
-                    raise bad_request("body must be an itemBody object.")
-                kind = "HTML" if str(value.get("contentType", "text")).lower() == "html" else "Text"
-                fields["Body"] = {"type": kind, "value": str(value.get("content") or "")}
+                fields["Body"] = body_field(value)
             elif name in ("ToRecipients", "CcRecipients", "BccRecipients", "ReplyTo"):
                 fields[name] = [_mailbox_value(v) for v in value or []]
             elif name in ("From", "Sender"):

@@ -1,0 +1,474 @@
+"""Graph contacts (and contact folders) and Microsoft To Do (lists and tasks) over the store.
+
+Contacts: https://learn.microsoft.com/graph/api/resources/contact, .../contactfolder,
+.../api/contact-delta. To Do: https://learn.microsoft.com/graph/api/resources/todotasklist,
+.../resources/todotask, .../api/todotask-delta. To Do lists are the mailbox's task folders
+(the Tasks folder is the `defaultList`), tasks are the EWS Task items they hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lxml import etree
+
+from ..soap import Element
+from ..store import Folder, ItemRow
+from . import ids
+from . import mapping as mp
+from .api import Request, Response, route
+from .errors import GraphError, bad_request
+from .mail import delete_row, delta_page, item_row, new_item, write_fields
+
+CONTACTS = ("Contacts.ReadWrite",)
+TASKS = ("Tasks.ReadWrite",)
+TNS = mp.TNS
+
+# Graph contact property -> EWS element, for the plain string properties.
+CONTACT_STRINGS = {
+    "givenName": "GivenName",
+    "middleName": "MiddleName",
+    "surname": "Surname",
+    "nickName": "Nickname",
+    "displayName": "DisplayName",
+    "fileAs": "FileAs",
+    "initials": "Initials",
+    "generation": "Generation",
+    "jobTitle": "JobTitle",
+    "companyName": "CompanyName",
+    "department": "Department",
+    "officeLocation": "OfficeLocation",
+    "profession": "Profession",
+    "businessHomePage": "BusinessHomePage",
+    "assistantName": "AssistantName",
+    "manager": "Manager",
+    "spouseName": "SpouseName",
+}
+PHONES = {
+    "businessPhones": ("BusinessPhone", "BusinessPhone2"),
+    "homePhones": ("HomePhone", "HomePhone2"),
+}
+ADDRESSES = {"homeAddress": "Home", "businessAddress": "Business", "otherAddress": "Other"}
+ADDRESS_PARTS = {
+    "street": "Street",
+    "city": "City",
+    "state": "State",
+    "countryOrRegion": "CountryOrRegion",
+    "postalCode": "PostalCode",
+}
+
+
+def _entries(elem: Element, holder: str) -> dict[str, Element]:
+    found = elem.find(f"{TNS}{holder}")
+    return {e.get("Key", ""): e for e in found} if found is not None else {}
+
+
+def contact_json(req: Request, row: ItemRow) -> dict[str, Any]:
+    elem = etree.fromstring(row.xml)
+    f = mp.fields_of(elem)
+
+    def text(name: str) -> str | None:
+        node = f.get(name)
+        return node.text if node is not None else None
+
+    emails = _entries(elem, "EmailAddresses")
+    phones = _entries(elem, "PhoneNumbers")
+    addresses = _entries(elem, "PhysicalAddresses")
+    ims = _entries(elem, "ImAddresses")
+    categories = f.get("Categories")
+    out: dict[str, Any] = {
+        "@odata.etag": f'W/"{row.change_key}"',
+        "id": req.item_id(row.id),
+        "createdDateTime": text("DateTimeCreated"),
+        "lastModifiedDateTime": text("LastModifiedTime"),
+        "changeKey": row.change_key,
+        "categories": [c.text or "" for c in categories] if categories is not None else [],
+        "parentFolderId": ids.rest_id(row.folder_id),
+        "birthday": text("Birthday"),
+        "title": None,
+        "personalNotes": text("TextBody") or "",
+        "emailAddresses": [
+            {"name": e.get("Name") or (e.text or ""), "address": e.text or ""}
+            for key, e in sorted(emails.items())
+            if e.text
+        ],
+        "imAddresses": [e.text or "" for _, e in sorted(ims.items()) if e.text],
+        "mobilePhone": phones["MobilePhone"].text if "MobilePhone" in phones else None,
+    }
+    for prop, element in CONTACT_STRINGS.items():
+        out[prop] = text(element)
+    for prop, keys in PHONES.items():
+        out[prop] = [phones[k].text for k in keys if k in phones and phones[k].text]
+    for prop, key in ADDRESSES.items():
+        entry = addresses.get(key)
+        out[prop] = (
+            {p: entry.findtext(f"{TNS}{e}") for p, e in ADDRESS_PARTS.items() if entry is not None}
+            if entry is not None
+            else {}
+        )
+    out["children"] = []
+    return out
+
+
+def contact_fields(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    fields: dict[str, Any] = {}
+    ext: list[str] = []
+    phones: dict[str, str] = {}
+    addresses: dict[str, dict[str, str]] = {}
+    for key, value in payload.items():
+        if key.startswith("@odata") or key in ("id", "changeKey", "parentFolderId"):
+            continue
+        if key in CONTACT_STRINGS:
+            fields[CONTACT_STRINGS[key]] = "" if value is None else str(value)
+        elif key == "emailAddresses":
+            emails = [str((v or {}).get("address") or "") for v in value or []]
+            fields["EmailAddresses"] = {
+                f"EmailAddress{n}": address for n, address in enumerate(emails[:3], start=1)
+            }
+        elif key in PHONES:
+            for name, number in zip(PHONES[key], value or [], strict=False):
+                phones[name] = str(number)
+        elif key == "mobilePhone":
+            phones["MobilePhone"] = str(value or "")
+        elif key in ADDRESSES:
+            addresses[ADDRESSES[key]] = {
+                ADDRESS_PARTS[p]: str(v)
+                for p, v in (value or {}).items()
+                if p in ADDRESS_PARTS and v
+            }
+        elif key == "imAddresses":
+            fields["ImAddresses"] = {f"ImAddress{n}": str(v) for n, v in enumerate(value[:3], 1)}
+        elif key == "categories":
+            fields["Categories"] = [str(c) for c in value or []]
+        elif key == "personalNotes":
+            fields["Body"] = {"type": "Text", "value": str(value or "")}
+        elif key == "birthday":
+            fields["Birthday"] = str(value)
+        elif key == "singleValueExtendedProperties":
+            ext += [mp.ext_property_xml(str(p["id"]), p.get("value", "")) for p in value or []]
+        else:
+            raise bad_request(
+                f"Could not find a property named '{key}' on type 'microsoft.graph.contact'.",
+                "RequestBodyRead",
+            )
+    if phones:
+        fields["PhoneNumbers"] = phones
+    if addresses:
+        fields["PhysicalAddresses"] = addresses
+    return fields, ext
+
+
+def _contact_folder(req: Request, given: str | None) -> Folder:
+    folder = req.folder(given or "contacts")
+    if folder.folder_class != "IPF.Contact":
+        raise GraphError(
+            404, "ErrorItemNotFound", "The specified object was not found in the store."
+        )
+    return folder
+
+
+def _contacts_list(req: Request, folder: Folder) -> Response:
+    rows = [r for r in req.store.items_in_folder(folder.id) if r.kind == "Contact"]
+    top = min(int(req.query.get("$top") or 10), 1000)
+    skip = int(req.query.get("$skip") or 0)
+    value = [mp.select(contact_json(req, r), req.select()) for r in rows[skip : skip + top]]
+    payload: dict[str, Any] = {"value": value}
+    if skip + top < len(rows):
+        payload["@odata.nextLink"] = (
+            f"{req.user_url()}/contactFolders/{ids.rest_id(folder.id)}/contacts"
+            f"?$top={top}&$skip={skip + top}"
+        )
+    return Response(200, payload)
+
+
+@route("GET", "contacts", roles=CONTACTS)
+def list_contacts(req: Request, args: list[str]) -> Response:
+    return _contacts_list(req, _contact_folder(req, None))
+
+
+@route("GET", "contactFolders", "*", "contacts", roles=CONTACTS)
+def list_folder_contacts(req: Request, args: list[str]) -> Response:
+    return _contacts_list(req, _contact_folder(req, args[0]))
+
+
+def _create_contact(req: Request, folder: Folder) -> Response:
+    fields, ext = contact_fields(req.json())
+    row = new_item(req, folder, "Contact", fields, ext)
+    return Response(201, contact_json(req, row))
+
+
+@route("POST", "contacts", roles=CONTACTS)
+def create_contact(req: Request, args: list[str]) -> Response:
+    return _create_contact(req, _contact_folder(req, None))
+
+
+@route("POST", "contactFolders", "*", "contacts", roles=CONTACTS)
+def create_folder_contact(req: Request, args: list[str]) -> Response:
+    return _create_contact(req, _contact_folder(req, args[0]))
+
+
+@route("GET", "contacts", "*", roles=CONTACTS)
+def get_contact(req: Request, args: list[str]) -> Response:
+    row = item_row(req, args[0], ("Contact",))
+    return Response(200, mp.select(contact_json(req, row), req.select()))
+
+
+@route("PATCH", "contacts", "*", roles=CONTACTS)
+def update_contact(req: Request, args: list[str]) -> Response:
+    row = item_row(req, args[0], ("Contact",))
+    fields, ext = contact_fields(req.json())
+    return Response(200, contact_json(req, write_fields(req, row, fields, ext)))
+
+
+@route("DELETE", "contacts", "*", roles=CONTACTS)
+def delete_contact(req: Request, args: list[str]) -> Response:
+    return delete_row(req, item_row(req, args[0], ("Contact",)), "MoveToDeletedItems")
+
+
+def _contact_folder_json(req: Request, folder: Folder) -> dict[str, Any]:
+    return {
+        "id": ids.rest_id(folder.id),
+        "displayName": folder.display_name,
+        "parentFolderId": ids.rest_id(folder.parent_id or ""),
+    }
+
+
+@route("GET", "contactFolders", roles=CONTACTS)
+def list_contact_folders(req: Request, args: list[str]) -> Response:
+    root = _contact_folder(req, None)
+    folders = [
+        root,
+        *[f for f in req.store.child_folders(root.id) if f.folder_class == "IPF.Contact"],
+    ]
+    return Response(200, {"value": [_contact_folder_json(req, f) for f in folders]})
+
+
+@route("GET", "contactFolders", "*", roles=CONTACTS)
+def get_contact_folder(req: Request, args: list[str]) -> Response:
+    return Response(200, _contact_folder_json(req, _contact_folder(req, args[0])))
+
+
+@route("POST", "contactFolders", roles=CONTACTS)
+def create_contact_folder(req: Request, args: list[str]) -> Response:
+    name = str(req.json().get("displayName") or "").strip()
+    if not name:
+        raise bad_request("The displayName of a folder is required.", "ErrorInvalidRequest")
+    parent = _contact_folder(req, None)
+    if any(f.display_name.lower() == name.lower() for f in req.store.child_folders(parent.id)):
+        raise GraphError(
+            409, "ErrorFolderExists", "A folder with the specified name already exists."
+        )
+    with req.store.write() as c:
+        folder = req.store.create_folder(c, parent, name, "IPF.Contact", "ContactsFolder")
+    return Response(201, _contact_folder_json(req, folder))
+
+
+def _contact_delta(req: Request, folder: Folder, path: str) -> Response:
+    def render(row: ItemRow, select: list[str] | None) -> dict[str, Any]:
+        out = mp.select(contact_json(req, row), select)
+        out["@odata.type"] = "#microsoft.graph.contact"
+        return out
+
+    return delta_page(req, folder, path, "#microsoft.graph.contact", render)
+
+
+@route("GET", "contacts", "delta", roles=CONTACTS)
+def contacts_delta(req: Request, args: list[str]) -> Response:
+    return _contact_delta(req, _contact_folder(req, None), "contacts/delta")
+
+
+@route("GET", "contactFolders", "*", "contacts", "delta", roles=CONTACTS)
+def folder_contacts_delta(req: Request, args: list[str]) -> Response:
+    return _contact_delta(
+        req, _contact_folder(req, args[0]), f"contactFolders/{args[0]}/contacts/delta"
+    )
+
+
+# -- Microsoft To Do -------------------------------------------------------------------------
+
+STATUS_TO_GRAPH = {
+    "NotStarted": "notStarted",
+    "InProgress": "inProgress",
+    "Completed": "completed",
+    "WaitingOnOthers": "waitingOnOthers",
+    "Deferred": "deferred",
+}
+STATUS_TO_EWS = {v.lower(): k for k, v in STATUS_TO_GRAPH.items()}
+
+
+def _task_list(req: Request, given: str) -> Folder:
+    folder = req.folder(given)
+    if folder.folder_class != "IPF.Task":
+        raise GraphError(
+            404, "ErrorItemNotFound", "The specified object was not found in the store."
+        )
+    return folder
+
+
+def _date_time(value: str | None) -> dict[str, str] | None:
+    if not value:
+        return None
+    return {"dateTime": value.rstrip("Z") + ".0000000", "timeZone": "UTC"}
+
+
+def task_json(req: Request, row: ItemRow) -> dict[str, Any]:
+    elem = etree.fromstring(row.xml)
+    f = mp.fields_of(elem)
+
+    def text(name: str) -> str | None:
+        node = f.get(name)
+        return node.text if node is not None else None
+
+    categories = f.get("Categories")
+    return {
+        "@odata.etag": f'W/"{row.change_key}"',
+        "id": req.item_id(row.id),
+        "title": text("Subject") or "",
+        "body": mp.body_json(f.get("Body")),
+        "importance": (text("Importance") or "Normal").lower(),
+        "status": STATUS_TO_GRAPH.get(text("Status") or "NotStarted", "notStarted"),
+        "isReminderOn": text("ReminderIsSet") == "true",
+        "hasAttachments": text("HasAttachments") == "true",
+        "categories": [c.text or "" for c in categories] if categories is not None else [],
+        "createdDateTime": text("DateTimeCreated"),
+        "lastModifiedDateTime": text("LastModifiedTime"),
+        "bodyLastModifiedDateTime": text("LastModifiedTime"),
+        "dueDateTime": _date_time(text("DueDate")),
+        "startDateTime": _date_time(text("StartDate")),
+        "completedDateTime": _date_time(text("CompleteDate")),
+    }
+
+
+def _utc(value: Any, key: str) -> str:
+    if not isinstance(value, dict) or not value.get("dateTime"):
+        raise bad_request(f"'{key}' must be a dateTimeTimeZone.")
+    from .calendar import to_utc
+
+    return to_utc(str(value["dateTime"]), str(value.get("timeZone") or "UTC"))
+
+
+def task_fields(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    fields: dict[str, Any] = {}
+    ext: list[str] = []
+    for key, value in payload.items():
+        if key.startswith("@odata") or key in ("id",):
+            continue
+        if key == "title":
+            fields["Subject"] = str(value or "")
+        elif key == "body":
+            fields["Body"] = mp.body_field(value)
+        elif key == "importance":
+            fields["Importance"] = str(value).title()
+        elif key == "status":
+            status = STATUS_TO_EWS.get(str(value).lower())
+            if status is None:
+                raise bad_request(f"Invalid status '{value}'.")
+            fields["Status"] = status
+        elif key == "categories":
+            fields["Categories"] = [str(c) for c in value or []]
+        elif key == "dueDateTime":
+            fields["DueDate"] = _utc(value, key)
+        elif key == "startDateTime":
+            fields["StartDate"] = _utc(value, key)
+        elif key == "isReminderOn":
+            fields["ReminderIsSet"] = bool(value)
+        elif key == "singleValueExtendedProperties":
+            ext += [mp.ext_property_xml(str(p["id"]), p.get("value", "")) for p in value or []]
+        else:
+            raise bad_request(
+                f"Could not find a property named '{key}' on type 'microsoft.graph.todoTask'.",
+                "RequestBodyRead",
+            )
+    return fields, ext
+
+
+def _list_json(req: Request, folder: Folder) -> dict[str, Any]:
+    return {
+        "@odata.etag": f'W/"{folder.change_key}"',
+        "id": ids.rest_id(folder.id),
+        "displayName": folder.display_name,
+        "isOwner": True,
+        "isShared": False,
+        "wellknownListName": "defaultList" if folder.distinguished == "tasks" else "none",
+    }
+
+
+@route("GET", "todo", "lists", roles=TASKS)
+def list_task_lists(req: Request, args: list[str]) -> Response:
+    root = _task_list(req, "tasks")
+    lists = [root, *[f for f in req.store.child_folders(root.id) if f.folder_class == "IPF.Task"]]
+    return Response(200, {"value": [_list_json(req, f) for f in lists]})
+
+
+@route("POST", "todo", "lists", roles=TASKS)
+def create_task_list(req: Request, args: list[str]) -> Response:
+    name = str(req.json().get("displayName") or "").strip()
+    if not name:
+        raise bad_request("displayName is required.", "invalidRequest")
+    with req.store.write() as c:
+        folder = req.store.create_folder(
+            c, _task_list(req, "tasks"), name, "IPF.Task", "TasksFolder"
+        )
+    return Response(201, _list_json(req, folder))
+
+
+@route("GET", "todo", "lists", "*", roles=TASKS)
+def get_task_list(req: Request, args: list[str]) -> Response:
+    return Response(200, _list_json(req, _task_list(req, args[0])))
+
+
+@route("GET", "todo", "lists", "*", "tasks", roles=TASKS)
+def list_tasks(req: Request, args: list[str]) -> Response:
+    folder = _task_list(req, args[0])
+    rows = [r for r in req.store.items_in_folder(folder.id) if r.kind == "Task"]
+    return Response(200, {"value": [mp.select(task_json(req, r), req.select()) for r in rows]})
+
+
+@route("POST", "todo", "lists", "*", "tasks", roles=TASKS)
+def create_task(req: Request, args: list[str]) -> Response:
+    fields, ext = task_fields(req.json())
+    if not fields.get("Subject"):
+        raise bad_request("title is required.", "invalidRequest")
+    row = new_item(req, _task_list(req, args[0]), "Task", fields, ext)
+    return Response(201, task_json(req, row))
+
+
+def _task_row(req: Request, list_id: str, given: str) -> ItemRow:
+    folder = _task_list(req, list_id)
+    row = item_row(req, given, ("Task",))
+    if row.folder_id != folder.id:
+        raise GraphError(
+            404, "ErrorItemNotFound", "The specified object was not found in the store."
+        )
+    return row
+
+
+@route("GET", "todo", "lists", "*", "tasks", "*", roles=TASKS)
+def get_task(req: Request, args: list[str]) -> Response:
+    return Response(200, mp.select(task_json(req, _task_row(req, *args)), req.select()))
+
+
+@route("PATCH", "todo", "lists", "*", "tasks", "*", roles=TASKS)
+def update_task(req: Request, args: list[str]) -> Response:
+    row = _task_row(req, *args)
+    fields, ext = task_fields(req.json())
+    return Response(200, task_json(req, write_fields(req, row, fields, ext)))
+
+
+@route("DELETE", "todo", "lists", "*", "tasks", "*", roles=TASKS)
+def delete_task(req: Request, args: list[str]) -> Response:
+    return delete_row(req, _task_row(req, *args), "HardDelete")
+
+
+@route("GET", "todo", "lists", "*", "tasks", "delta", roles=TASKS)
+def tasks_delta(req: Request, args: list[str]) -> Response:
+    folder = _task_list(req, args[0])
+
+    def render(row: ItemRow, select: list[str] | None) -> dict[str, Any]:
+        out = mp.select(task_json(req, row), select)
+        out["@odata.type"] = "#microsoft.graph.todoTask"
+        return out
+
+    return delta_page(
+        req, folder, f"todo/lists/{args[0]}/tasks/delta", "#microsoft.graph.todoTask", render
+    )

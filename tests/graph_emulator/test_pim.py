@@ -1,0 +1,110 @@
+"""Graph contacts and Microsoft To Do over the items EWS sees in Contacts and Tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import requests
+from exchangelib import Account
+
+from .conftest import Tenant
+from .test_delta import sync
+from .test_mail import error_of, ok, url
+
+pytestmark = pytest.mark.e2e
+
+
+def test_contact_crud_and_ews_view(
+    tenant: Tenant,
+    graph: requests.Session,
+    new_mailbox: Callable[[], str],
+    ews_account: Callable[[str], Account],
+) -> None:
+    email = new_mailbox()
+    created = ok(
+        graph.post(
+            url(tenant, email, "contacts"),
+            json={
+                "givenName": "Ada",
+                "surname": "Lovelace",
+                "companyName": "Analytical Engines",
+                "emailAddresses": [{"address": "ada@example.org", "name": "Ada"}],
+                "businessPhones": ["+44 20 0000 0001"],
+                "businessAddress": {"city": "London", "countryOrRegion": "UK"},
+            },
+        ),
+        201,
+    )
+    assert created["displayName"] == "Ada Lovelace"
+    [contact] = list(ews_account(email).contacts.all())
+    assert (contact.given_name, contact.surname) == ("Ada", "Lovelace")
+    assert [e.email for e in contact.email_addresses] == ["ada@example.org"]
+    updated = ok(
+        graph.patch(url(tenant, email, f"contacts/{created['id']}"), json={"jobTitle": "Analyst"})
+    )
+    assert updated["jobTitle"] == "Analyst"
+    assert updated["businessAddress"]["city"] == "London"
+    ok(graph.delete(url(tenant, email, f"contacts/{created['id']}")), 204)
+    assert ok(graph.get(url(tenant, email, "contacts")))["value"] == []
+    assert [i["kind"] for i in tenant.control.items(email, "deleteditems")] == ["Contact"]
+    missing = graph.get(url(tenant, email, "contacts/AAMkAGI2TG93AAA="))
+    assert error_of(missing) == (404, "ErrorItemNotFound")
+
+
+def test_contacts_delta_sees_outlook_edits(
+    tenant: Tenant, graph: requests.Session, new_mailbox: Callable[[], str]
+) -> None:
+    email = new_mailbox()
+    ids = tenant.control.seed(email, "contacts", 7)
+    changes, delta, pages = sync(graph, url(tenant, email, "contacts/delta"), page=3)
+    assert (len(changes), pages) == (7, 3)
+    tenant.control.update_item(ids[0], {"JobTitle": "Buyer"})
+    tenant.control.delete_item(ids[1], mode="hard")
+    changes, delta, _ = sync(graph, delta)
+    assert [c.get("jobTitle") for c in changes if "@removed" not in c] == ["Buyer"]
+    assert sum("@removed" in c for c in changes) == 1
+    folders = ok(graph.get(url(tenant, email, "contactFolders")))["value"]
+    assert [f["displayName"] for f in folders] == ["Contacts"]
+
+
+def test_todo_lists_and_tasks_are_the_ews_tasks(
+    tenant: Tenant,
+    graph: requests.Session,
+    new_mailbox: Callable[[], str],
+    ews_account: Callable[[str], Account],
+) -> None:
+    email = new_mailbox()
+    lists = ok(graph.get(url(tenant, email, "todo/lists")))["value"]
+    [default] = [entry for entry in lists if entry["wellknownListName"] == "defaultList"]
+    tenant.control.seed(email, "tasks", 2)
+    changes, delta, _ = sync(graph, url(tenant, email, f"todo/lists/{default['id']}/tasks/delta"))
+    assert sorted(c["title"] for c in changes) == ["Seeded task 0", "Seeded task 1"]
+    task = ok(
+        graph.post(
+            url(tenant, email, f"todo/lists/{default['id']}/tasks"),
+            json={
+                "title": "Call back",
+                "dueDateTime": {
+                    "dateTime": "2030-05-01T09:00:00",
+                    "timeZone": "W. Europe Standard Time",
+                },
+            },
+        ),
+        201,
+    )
+    assert task["status"] == "notStarted"
+    assert task["dueDateTime"]["dateTime"].startswith("2030-05-01T07:00:00")  # stored in UTC
+    done = ok(
+        graph.patch(
+            url(tenant, email, f"todo/lists/{default['id']}/tasks/{task['id']}"),
+            json={"status": "completed"},
+        )
+    )
+    assert done["status"] == "completed" and done["completedDateTime"] is not None
+    ews_tasks = {t.subject: t.status for t in ews_account(email).tasks.all()}
+    assert ews_tasks["Call back"] == "Completed"
+    changes, delta, _ = sync(graph, delta)
+    assert [c["title"] for c in changes] == ["Call back"]
+    no_title = graph.post(url(tenant, email, f"todo/lists/{default['id']}/tasks"), json={})
+    assert error_of(no_title) == (400, "invalidRequest")
