@@ -9,6 +9,7 @@ import sys
 import threading
 from types import FrameType
 
+from .graph.throttle import limits_of
 from .server import EmulatorServer
 from .store import Store
 
@@ -76,6 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CLIENT_ID:EMAIL[,EMAIL...]",
         help="limit an application to these mailboxes (RBAC for Applications)",
     )
+    parser.add_argument(
+        "--graph-concurrency",
+        type=int,
+        default=4,
+        help="Graph requests at once per application per mailbox (429 beyond)",
+    )
+    parser.add_argument(
+        "--graph-rate",
+        type=int,
+        default=10_000,
+        help="Graph requests per application per mailbox per 10 minutes (429 beyond)",
+    )
     parser.add_argument("--tenant", help="the only tenant (id or domain) accepted; default: any")
     parser.add_argument("--verbose", action="store_true")
     return parser
@@ -103,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         max_concurrency=args.max_concurrency,
         tenant=args.tenant,
     )
+    limits_of(server).concurrency = args.graph_concurrency
+    limits_of(server).rate = args.graph_rate
     scopes = dict(args.app_scope)
     for client_id, secret, roles in args.app:
         server.identity.register_app(

@@ -225,3 +225,55 @@ class ControlClient:
         """A token the tenant signed that expired a minute ago."""
         body = {"client_id": client_id, "audience": audience}
         return str(self._call("POST", "tokens/expired", body)["access_token"])
+
+    # -- Graph (graph/throttle.py) -------------------------------------------------------------
+
+    def inject_graph_fault(
+        self,
+        kind: str,
+        *,
+        path: str | None = None,
+        mailbox: str | None = None,
+        count: int = 1,
+        retry_after: int = 1,
+        delay_ms: int = 0,
+    ) -> int:
+        """Arm a fault for the next `count` Graph requests whose path contains `path`."""
+        body = {
+            "kind": kind,
+            "path": path,
+            "mailbox": mailbox,
+            "count": count,
+            "retry_after": retry_after,
+            "delay_ms": delay_ms,
+        }
+        return int(self._call("POST", "graph/faults", body)["id"])
+
+    def graph_counters(self, *, reset: bool = False) -> dict[str, Any]:
+        """Graph requests and concurrency high-water mark per mailbox, throttled answers."""
+        if reset:
+            return dict(self._call("POST", "graph/counters/reset", {}))
+        return dict(self._call("GET", "graph/counters"))
+
+    def set_graph_limits(
+        self,
+        *,
+        concurrency: int | None = None,
+        rate: int | None = None,
+        window_s: float | None = None,
+    ) -> dict[str, Any]:
+        body = {
+            k: v
+            for k, v in {"concurrency": concurrency, "rate": rate, "window_s": window_s}.items()
+            if v is not None
+        }
+        return dict(self._call("POST", "graph/limits", body))
+
+    def graph_subscriptions(self) -> list[dict[str, Any]]:
+        """Graph subscriptions of the process, with notifications delivered and dropped."""
+        return list(self._call("GET", "graph/subscriptions"))
+
+    def send_lifecycle(self, subscription_id: str, event: str) -> bool:
+        """Send a lifecycle notification: reauthorizationRequired, subscriptionRemoved, missed."""
+        body = {"subscription_id": subscription_id, "event": event}
+        return bool(self._call("POST", "graph/lifecycle", body)["delivered"])

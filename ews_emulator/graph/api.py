@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..identity import GRAPH_AUDIENCE, TokenError
 from ..store import Folder, Mailbox
-from . import ids
-from .errors import GraphError, bad_request
+from . import ids, throttle
+from .errors import GraphError, bad_request, policy_denied
 from .web import JSON, base_url
 
 if TYPE_CHECKING:
@@ -208,15 +208,7 @@ def serve_graph(handler: EwsHandler, method: str, parts: urllib.parse.SplitResul
         body=body,
         base=base_url(handler),
     )
-    try:
-        response = dispatch(req)
-    except GraphError as e:
-        response = Response(e.status, e.body(request_id), e.headers)
-    except Exception:
-        log.exception("Graph %s %s failed", method, parts.path)
-        response = Response(
-            500, GraphError(500, "InternalServerError", "An internal error occurred.").body()
-        )
+    response = execute(req, request_id)
     out_headers = {"request-id": request_id, "client-request-id": request_id}
     if req.applied:
         out_headers["Preference-Applied"] = ", ".join(req.applied)
@@ -233,6 +225,83 @@ def serve_graph(handler: EwsHandler, method: str, parts: urllib.parse.SplitResul
             "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8",
             out_headers,
         )
+
+
+def execute(req: Request, request_id: str) -> Response:
+    """Answer one Graph request (of a batch, too), errors included."""
+    try:
+        return dispatch(req)
+    except GraphError as e:
+        return Response(e.status, e.body(request_id), e.headers)
+    except Exception:
+        log.exception("Graph %s %s failed", req.method, "/".join(req.path))
+        return Response(
+            500, GraphError(500, "InternalServerError", "An internal error occurred.").body()
+        )
+
+
+MAX_BATCH = 20
+
+
+def batch(req: Request) -> Response:
+    """JSON batching: up to 20 requests, run in order; `dependsOn` failures answer 424.
+    https://learn.microsoft.com/graph/json-batching"""
+    requests = req.json().get("requests")
+    if not isinstance(requests, list) or not requests:
+        raise bad_request("The batch must hold a non-empty 'requests' array.", "BadRequest")
+    if len(requests) > MAX_BATCH:
+        raise bad_request(
+            f"The number of requests in the batch exceeds the maximum of {MAX_BATCH}.",
+            "BadRequest",
+        )
+    ids_seen = [str((r or {}).get("id", "")) for r in requests]
+    if len(set(ids_seen)) != len(ids_seen) or not all(ids_seen):
+        raise bad_request("Every request of a batch needs a unique id.", "BadRequest")
+    statuses: dict[str, int] = {}
+    responses = []
+    for item in requests:
+        request_id = str(item["id"])
+        depends = item.get("dependsOn") or []
+        if any(statuses.get(str(d), 424) >= 400 for d in depends):
+            failed = GraphError(424, "FailedDependency", "A request it depends on failed.")
+            statuses[request_id] = 424
+            responses.append({"id": request_id, "status": 424, "body": failed.body()})
+            continue
+        url = urllib.parse.urlsplit(str(item.get("url") or ""))
+        path = [urllib.parse.unquote(p).removesuffix("()") for p in url.path.split("/") if p]
+        if path[:1] == ["v1.0"]:
+            path = path[1:]
+        headers = {"authorization": req.headers.get("authorization", "")}
+        headers.update({str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()})
+        body = item.get("body")
+        sub = Request(
+            server=req.server,
+            method=str(item.get("method") or "GET").upper(),
+            path=path,
+            query={k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()},
+            headers=headers,
+            body=json.dumps(body).encode() if body is not None else b"",
+            base=req.base,
+        )
+        if path[:1] == ["$batch"]:
+            answer = Response(400, bad_request("Batches cannot be nested.").body())
+        else:
+            answer = execute(sub, request_id)
+        statuses[request_id] = answer.status
+        entry: dict[str, Any] = {"id": request_id, "status": answer.status}
+        entry["headers"] = dict(answer.headers)
+        if sub.applied:
+            entry["headers"]["Preference-Applied"] = ", ".join(sub.applied)
+        if answer.raw is not None:
+            import base64
+
+            entry["body"] = base64.b64encode(answer.raw).decode()
+            entry["headers"]["Content-Type"] = answer.content_type
+        elif answer.payload is not None:
+            entry["body"] = answer.payload
+            entry["headers"]["Content-Type"] = "application/json"
+        responses.append(entry)
+    return Response(200, {"responses": responses})
 
 
 def authenticate(req: Request) -> dict[str, Any]:
@@ -256,6 +325,12 @@ def dispatch(req: Request) -> Response:
         return mail.upload_chunk(req.server, req.method, req.path[1], req.headers, req.body)
     claims = authenticate(req)
     path = req.path
+    if path == ["$batch"] and req.method == "POST":
+        return batch(req)
+    if path[:1] == ["subscriptions"]:
+        from . import subscriptions
+
+        return subscriptions.handle(req, claims)
     if path[:1] == ["me"]:
         raise bad_request("/me request is only valid with delegated authentication flow.")
     if len(path) < 2 or path[0].lower() != "users":
@@ -285,11 +360,10 @@ def dispatch(req: Request) -> Response:
     if app is None:
         raise GraphError(401, "InvalidAuthenticationToken", "The application no longer exists.")
     if not app.may_reach(mailbox.smtp):
-        raise GraphError(
-            403,
-            "ErrorAccessDenied",
-            "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly "
-            "AccessPolicy settings.",
-        )
+        raise policy_denied()
     req.app, req.mailbox = app, mailbox
-    return fn(req, args)
+    fault = throttle.take_fault(req.store, "/".join(rest), mailbox.smtp, throttle.REQUEST_FAULTS)
+    with throttle.limits_of(req.server).slot(app.client_id, mailbox.smtp):
+        if fault is not None:
+            throttle.apply_fault(fault)
+        return fn(req, args)

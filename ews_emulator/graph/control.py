@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import throttle
+
 if TYPE_CHECKING:
     from ..server import EmulatorServer
 
@@ -44,7 +46,72 @@ def expired_token(server: EmulatorServer, args: dict[str, Any]) -> Any:
     return {"access_token": token}
 
 
+def add_graph_fault(server: EmulatorServer, args: dict[str, Any]) -> Any:
+    """Arm a Graph fault: kind (graph_429, graph_503, graph_410, graph_401, graph_delay,
+    graph_drop_notification), path (a part of the request path, e.g. `messages/delta`),
+    mailbox, count, retry_after (seconds), delay_ms."""
+    fault_id = throttle.add_fault(
+        server.store,
+        str(args.get("kind", "")),
+        path=args.get("path"),
+        mailbox=args.get("mailbox"),
+        count=int(args.get("count", 1)),
+        retry_after=int(args.get("retry_after", 1) or 1),
+        delay_ms=int(args.get("delay_ms", 0) or 0),
+    )
+    return {"id": fault_id}
+
+
+def graph_counters(server: EmulatorServer, args: dict[str, Any]) -> Any:
+    return throttle.limits_of(server).counters()
+
+
+def reset_graph_counters(server: EmulatorServer, args: dict[str, Any]) -> Any:
+    throttle.limits_of(server).reset()
+    return throttle.limits_of(server).counters()
+
+
+def set_graph_limits(server: EmulatorServer, args: dict[str, Any]) -> Any:
+    """Change the throttling limits: concurrency, rate (requests) per window_s seconds."""
+    limits = throttle.limits_of(server)
+    with limits.lock:
+        limits.concurrency = int(args.get("concurrency", limits.concurrency))
+        limits.rate = int(args.get("rate", limits.rate))
+        limits.window = float(args.get("window_s", limits.window))
+    return limits.counters()["limits"]
+
+
+def lifecycle(server: EmulatorServer, args: dict[str, Any]) -> Any:
+    """Send a lifecycle notification (reauthorizationRequired, subscriptionRemoved, missed)."""
+    from .subscriptions import LIFECYCLE_EVENTS, registry_of
+
+    event = str(args.get("event", ""))
+    if event not in LIFECYCLE_EVENTS:
+        raise ValueError(f"event must be one of {LIFECYCLE_EVENTS}")
+    registry = registry_of(server)
+    with registry.lock:
+        sub = registry.items.get(str(args.get("subscription_id", "")))
+    if sub is None:
+        raise ValueError(f"no subscription {args.get('subscription_id')}")
+    return {"delivered": registry.lifecycle(sub, event)}
+
+
+def list_subscriptions(server: EmulatorServer, args: dict[str, Any]) -> Any:
+    from .subscriptions import registry_of
+
+    registry = registry_of(server)
+    with registry.lock:
+        subs = list(registry.items.values())
+    return [s.json() | {"delivered": s.delivered, "dropped": s.dropped} for s in subs]
+
+
 ROUTES = {
+    ("POST", "graph/lifecycle"): lifecycle,
+    ("GET", "graph/subscriptions"): list_subscriptions,
+    ("POST", "graph/faults"): add_graph_fault,
+    ("GET", "graph/counters"): graph_counters,
+    ("POST", "graph/counters/reset"): reset_graph_counters,
+    ("POST", "graph/limits"): set_graph_limits,
     ("POST", "apps"): register_app,
     ("GET", "apps"): list_apps,
     ("POST", "tokens/expired"): expired_token,

@@ -56,3 +56,13 @@ def bad_request(message: str, code: str = "BadRequest") -> GraphError:
 
 def not_found(what: str = "The specified object was not found in the store.") -> GraphError:
     return GraphError(404, "ErrorItemNotFound", what)
+
+
+def policy_denied() -> GraphError:
+    """A mailbox outside the application's scope, as an application access policy answers."""
+    return GraphError(
+        403,
+        "ErrorAccessDenied",
+        "Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly "
+        "AccessPolicy settings.",
+    )
