@@ -106,7 +106,7 @@ CREATE TABLE IF NOT EXISTS subscriptions(
 -- Every EWS id an item was given after the one it was created with (EWS gives moved and
 -- soft-deleted items a new id): the creation id is the item's immutable identity, which
 -- Graph's immutable ids (Prefer: IdType="ImmutableId") and translateExchangeIds rely on.
--- Written by `rekey_item`: whatever changes an item's id must call it.
+-- ITEM_ALIAS_TRIGGER records every change of items.id, whichever code makes it.
 CREATE TABLE IF NOT EXISTS item_aliases(
     item_id TEXT PRIMARY KEY,
     original_id TEXT NOT NULL
@@ -121,6 +121,17 @@ CREATE TABLE IF NOT EXISTS faults(
     back_off_ms INTEGER NOT NULL DEFAULT 0,
     delay_ms INTEGER NOT NULL DEFAULT 0
 );
+"""
+
+ITEM_ALIAS_TRIGGER = """
+CREATE TRIGGER IF NOT EXISTS items_new_id AFTER UPDATE OF id ON items
+WHEN OLD.id != NEW.id
+BEGIN
+    INSERT OR REPLACE INTO item_aliases(item_id, original_id) VALUES (
+        NEW.id,
+        coalesce((SELECT original_id FROM item_aliases WHERE item_id = OLD.id), OLD.id)
+    );
+END
 """
 
 # (distinguished id, display name, folder class, element kind, parent distinguished id)
@@ -240,6 +251,7 @@ class Store:
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 self._retry(lambda s=statement: conn.execute(s))
+        self._retry(lambda: conn.execute(ITEM_ALIAS_TRIGGER))
         self.secret = self._meta_secret()
 
     @property
@@ -596,14 +608,6 @@ class Store:
         return item
 
     # -- immutable identity (see item_aliases in SCHEMA) ---------------------------------------
-
-    def rekey_item(self, c: sqlite3.Connection, old_id: str, new_id: str) -> None:
-        """Record that the item known as `old_id` is now `new_id` (call on every id change)."""
-        original = self.original_item_id(old_id, c)
-        c.execute(
-            "INSERT OR REPLACE INTO item_aliases(item_id, original_id) VALUES(?, ?)",
-            (new_id, original),
-        )
 
     def original_item_id(self, item_id: str, c: sqlite3.Connection | None = None) -> str:
         """The id the item now (or once) known as `item_id` was created with."""

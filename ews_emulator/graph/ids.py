@@ -2,8 +2,9 @@
 
 A Graph (REST) id is the EWS id in URL-safe form (`/` -> `-`, `+` -> `_`), as
 `translateExchangeIds` describes. An immutable id (`Prefer: IdType="ImmutableId"`) encodes
-the id the item was created with; `Store.rekey_item` records every later EWS id of the item
-(EWS gives moved items a new id), and `Store.current_item_id` finds the item again.
+the id the item was created with; the store's `item_aliases` (filled by a trigger on every
+change of an item's id: EWS gives moved items a new id) and `Store.current_item_id` find the
+item again.
 """
 
 from __future__ import annotations
