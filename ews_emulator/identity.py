@@ -24,14 +24,15 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
-
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from typing import TYPE_CHECKING, Any
 
 from .store import Mailbox, Store
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+# cryptography is imported where it is used: it would add a third to the emulator's
+# start-up time, and most test emulators never sign a token.
 
 GRAPH_ROLES = (
     "Mail.ReadWrite",
@@ -134,6 +135,9 @@ class AppPrincipal(Mailbox):
 
 
 def _sign_rs256(key: rsa.RSAPrivateKey, header: dict[str, Any], claims: dict[str, Any]) -> str:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     signing_input = (
         b64url(json.dumps(header, separators=(",", ":")).encode())
         + "."
@@ -160,6 +164,10 @@ def split_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]
 
 
 def _verify(public_key: Any, alg: str, signing_input: bytes, signature: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
     if not isinstance(public_key, rsa.RSAPublicKey):
         return False
     try:
@@ -195,6 +203,7 @@ class Identity:
             except ValueError:
                 self.tenant_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, tenant.lower()))
         self._key: rsa.RSAPrivateKey | None = None
+        self._kid: str | None = None
         self._lock = threading.Lock()
         self._valid: dict[str, dict[str, Any]] = {}
 
@@ -220,6 +229,8 @@ class Identity:
         if unknown:
             raise ValueError(f"unknown roles {unknown}; known: {', '.join(ALL_ROLES)}")
         if certificate_pem is not None:
+            from cryptography import x509
+
             x509.load_pem_x509_certificate(certificate_pem.encode())  # ValueError if not PEM
         with self.store.write() as c:
             c.execute(
@@ -266,6 +277,9 @@ class Identity:
     @property
     def key(self) -> rsa.RSAPrivateKey:
         """The tenant's signing key, made on first use and kept in the database."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
         if self._key is not None:
             return self._key
         with self._lock:
@@ -289,10 +303,15 @@ class Identity:
 
     @property
     def kid(self) -> str:
-        der = self.key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return b64url(hashlib.sha1(der, usedforsecurity=False).digest())
+        """The key id (SHA-1 of the public key), computed once."""
+        if self._kid is None:
+            from cryptography.hazmat.primitives import serialization
+
+            der = self.key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            self._kid = b64url(hashlib.sha1(der, usedforsecurity=False).digest())
+        return self._kid
 
     def jwks(self) -> dict[str, Any]:
         numbers = self.key.public_key().public_numbers()
@@ -508,6 +527,9 @@ class Identity:
                 f"registered on application. [Reason - The key was not found.] Please visit "
                 f"the Azure Portal to register the certificate for app '{app.client_id}'.",
             )
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
         cert = x509.load_pem_x509_certificate(app.certificate_pem.encode())
         der = cert.public_bytes(serialization.Encoding.DER)
         thumbprints = {

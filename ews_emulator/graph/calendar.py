@@ -30,7 +30,7 @@ from . import ids
 from . import mapping as mp
 from .api import Request, Response, route
 from .errors import GraphError, bad_request
-from .mail import SYNC_GONE, delete_row, ews, item_row, write_fields
+from .mail import SYNC_GONE, delete_row, ews, item_row, list_page, one, write_fields
 
 CALENDARS = ("Calendars.ReadWrite",)
 TNS = mp.TNS
@@ -590,14 +590,7 @@ def list_events(req: Request, args: list[str]) -> Response:
         for r in req.store.items_in_folder(folder.id)
         if r.kind == "CalendarItem" and not r.master_id
     ]
-    top = min(int(req.query.get("$top") or 10), 1000)
-    skip = int(req.query.get("$skip") or 0)
-    payload: dict[str, Any] = {
-        "value": [mp.select(row_event(req, r), req.select()) for r in rows[skip : skip + top]]
-    }
-    if skip + top < len(rows):
-        payload["@odata.nextLink"] = f"{req.user_url()}/events?$top={top}&$skip={skip + top}"
-    return Response(200, payload)
+    return list_page(req, rows, lambda r: row_event(req, r), "events")
 
 
 @route("GET", "events", "*", roles=CALENDARS)
@@ -614,7 +607,8 @@ def get_event(req: Request, args: list[str]) -> Response:
         occ = rec.occurrence_element(master, occurrence[1], *times)
         event = event_json(req, occ, args[0], master_row.change_key, req.item_id(master_row.id))
         return Response(200, mp.select(event, req.select()))
-    return Response(200, mp.select(row_event(req, _event_row(req, args[0])), req.select()))
+    row = _event_row(req, args[0])
+    return Response(200, one(req, row, row_event(req, row)))
 
 
 @route("POST", "events", roles=CALENDARS)

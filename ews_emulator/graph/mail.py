@@ -285,6 +285,41 @@ def compile_filter(text: str | None) -> Any:
     return lambda res, elem: all(test(res, elem) for test in tests)
 
 
+# -- generic listing (contacts, events, tasks) -----------------------------------------------
+
+
+def list_page(
+    req: Request, rows: list[ItemRow], render: Callable[[ItemRow], dict[str, Any]], path: str
+) -> Response:
+    """A page of items: $filter (extended properties too), $top/$skip, $select, $expand."""
+    predicate = compile_filter(req.query.get("$filter"))
+    top = min(int(req.query.get("$top") or DEFAULT_PAGE), 1000)
+    skip = int(req.query.get("$skip") or 0)
+    chosen = []
+    for row in rows:
+        full = render(row)
+        if predicate is not None and not predicate(full, etree.fromstring(row.xml)):
+            continue
+        chosen.append((full, row))
+    value = [one(req, row, full) for full, row in chosen[skip : skip + top]]
+    payload: dict[str, Any] = {"value": value}
+    if skip + top < len(chosen):
+        params = {k: v for k, v in req.query.items() if k not in ("$skip", "$top")}
+        params.update({"$top": str(top), "$skip": str(skip + top)})
+        payload["@odata.nextLink"] = f"{req.user_url()}/{path}?" + "&".join(
+            f"{k}={_quote(v)}" for k, v in params.items()
+        )
+    return Response(200, payload)
+
+
+def one(req: Request, row: ItemRow, full: dict[str, Any]) -> dict[str, Any]:
+    """An item's resource with $select and $expand applied."""
+    out = mp.select(full, req.select())
+    if req.query.get("$expand"):
+        _expand(req, row, etree.fromstring(row.xml), out)
+    return out
+
+
 # -- mail folders --------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from . import ids
 from . import mapping as mp
 from .api import Request, Response, route
 from .errors import GraphError, bad_request
-from .mail import delete_row, delta_page, item_row, new_item, write_fields
+from .mail import delete_row, delta_page, item_row, list_page, new_item, one, write_fields
 
 CONTACTS = ("Contacts.ReadWrite",)
 TASKS = ("Tasks.ReadWrite",)
@@ -169,16 +169,8 @@ def _contact_folder(req: Request, given: str | None) -> Folder:
 
 def _contacts_list(req: Request, folder: Folder) -> Response:
     rows = [r for r in req.store.items_in_folder(folder.id) if r.kind == "Contact"]
-    top = min(int(req.query.get("$top") or 10), 1000)
-    skip = int(req.query.get("$skip") or 0)
-    value = [mp.select(contact_json(req, r), req.select()) for r in rows[skip : skip + top]]
-    payload: dict[str, Any] = {"value": value}
-    if skip + top < len(rows):
-        payload["@odata.nextLink"] = (
-            f"{req.user_url()}/contactFolders/{ids.rest_id(folder.id)}/contacts"
-            f"?$top={top}&$skip={skip + top}"
-        )
-    return Response(200, payload)
+    path = f"contactFolders/{ids.rest_id(folder.id)}/contacts"
+    return list_page(req, rows, lambda r: contact_json(req, r), path)
 
 
 @route("GET", "contacts", roles=CONTACTS)
@@ -210,7 +202,7 @@ def create_folder_contact(req: Request, args: list[str]) -> Response:
 @route("GET", "contacts", "*", roles=CONTACTS)
 def get_contact(req: Request, args: list[str]) -> Response:
     row = item_row(req, args[0], ("Contact",))
-    return Response(200, mp.select(contact_json(req, row), req.select()))
+    return Response(200, one(req, row, contact_json(req, row)))
 
 
 @route("PATCH", "contacts", "*", roles=CONTACTS)
@@ -421,7 +413,7 @@ def get_task_list(req: Request, args: list[str]) -> Response:
 def list_tasks(req: Request, args: list[str]) -> Response:
     folder = _task_list(req, args[0])
     rows = [r for r in req.store.items_in_folder(folder.id) if r.kind == "Task"]
-    return Response(200, {"value": [mp.select(task_json(req, r), req.select()) for r in rows]})
+    return list_page(req, rows, lambda r: task_json(req, r), f"todo/lists/{args[0]}/tasks")
 
 
 @route("POST", "todo", "lists", "*", "tasks", roles=TASKS)
@@ -445,7 +437,8 @@ def _task_row(req: Request, list_id: str, given: str) -> ItemRow:
 
 @route("GET", "todo", "lists", "*", "tasks", "*", roles=TASKS)
 def get_task(req: Request, args: list[str]) -> Response:
-    return Response(200, mp.select(task_json(req, _task_row(req, *args)), req.select()))
+    row = _task_row(req, *args)
+    return Response(200, one(req, row, task_json(req, row)))
 
 
 @route("PATCH", "todo", "lists", "*", "tasks", "*", roles=TASKS)

@@ -10,7 +10,7 @@ from exchangelib import Account
 
 from .conftest import Tenant
 from .test_delta import sync
-from .test_mail import error_of, ok, url
+from .test_mail import PROP, error_of, ok, url
 
 pytestmark = pytest.mark.e2e
 
@@ -108,3 +108,50 @@ def test_todo_lists_and_tasks_are_the_ews_tasks(
     assert [c["title"] for c in changes] == ["Call back"]
     no_title = graph.post(url(tenant, email, f"todo/lists/{default['id']}/tasks"), json={})
     assert error_of(no_title) == (400, "invalidRequest")
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("contacts", {"givenName": "Tracked", "surname": "Contact"}),
+        (
+            "events",
+            {
+                "subject": "Tracked",
+                "start": {"dateTime": "2030-01-02T10:00:00", "timeZone": "UTC"},
+                "end": {"dateTime": "2030-01-02T11:00:00", "timeZone": "UTC"},
+            },
+        ),
+        ("todo/lists/tasks/tasks", {"title": "Tracked"}),
+    ],
+)
+def test_extended_properties_on_every_item_type(
+    tenant: Tenant,
+    graph: requests.Session,
+    new_mailbox: Callable[[], str],
+    path: str,
+    payload: dict[str, object],
+) -> None:
+    email = new_mailbox()
+    ok(graph.post(url(tenant, email, path), json=payload), 201)  # one without the property
+    prop = [{"id": PROP, "value": "CRM-9"}]
+    created = ok(
+        graph.post(
+            url(tenant, email, path), json=payload | {"singleValueExtendedProperties": prop}
+        ),
+        201,
+    )
+    expand = {"$expand": f"singleValueExtendedProperties($filter=id eq '{PROP}')"}
+    fetched = ok(graph.get(url(tenant, email, f"{path}/{created['id']}"), params=expand))
+    assert fetched["singleValueExtendedProperties"] == prop
+    query = "singleValueExtendedProperties/any(ep: ep/id eq '" + PROP + "' and ep/value eq 'CRM-9')"
+    found = ok(graph.get(url(tenant, email, path), params={"$filter": query}))["value"]
+    assert [item["id"] for item in found] == [created["id"]]
+    ok(
+        graph.patch(
+            url(tenant, email, f"{path}/{created['id']}"),
+            json={"singleValueExtendedProperties": [{"id": PROP, "value": "CRM-10"}]},
+        )
+    )
+    fetched = ok(graph.get(url(tenant, email, f"{path}/{created['id']}"), params=expand))
+    assert fetched["singleValueExtendedProperties"] == [{"id": PROP, "value": "CRM-10"}]
