@@ -7,6 +7,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
@@ -54,8 +55,13 @@ def test_token_verifies_against_the_published_keys(tenant: Tenant) -> None:
     assert "full_access_as_app" not in claims["roles"]  # an Exchange role, not a Graph one
 
 
-def test_msal_certificate_assertion(tenant: Tenant) -> None:
-    app = tenant.msal_app("app-cert", tenant.cert_credential())
+@pytest.mark.parametrize("form", ["sha1 thumbprint (RS256)", "public certificate (PS256)"])
+def test_msal_certificate_assertion(tenant: Tenant, form: str) -> None:
+    credential = tenant.cert_credential()
+    if form.startswith("public"):
+        del credential["thumbprint"]  # msal then signs PS256 with an x5t#S256 header
+        credential["public_certificate"] = Path(tenant.app_cert_file).read_text()
+    app = tenant.msal_app("app-cert", credential)
     result = app.acquire_token_for_client(scopes=GRAPH_SCOPE)
     assert "access_token" in result, result
     claims = claims_of(result["access_token"])
@@ -66,8 +72,6 @@ def test_msal_certificate_assertion(tenant: Tenant) -> None:
 def test_certificate_assertion_signed_by_another_key_is_refused(
     tenant: Tenant, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from pathlib import Path
-
     from ews_emulator.testing import self_signed_certificate
 
     _, other_key = self_signed_certificate(tmp_path_factory.mktemp("other"), "other")

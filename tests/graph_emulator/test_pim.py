@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
@@ -130,7 +131,7 @@ def test_extended_properties_on_every_item_type(
     graph: requests.Session,
     new_mailbox: Callable[[], str],
     path: str,
-    payload: dict[str, object],
+    payload: dict[str, Any],
 ) -> None:
     email = new_mailbox()
     ok(graph.post(url(tenant, email, path), json=payload), 201)  # one without the property
