@@ -172,8 +172,11 @@ def test_move_delete_and_immutable_ids(
     archive_ews_id = archive["id"].replace("-", "/").replace("_", "+")
     current = tenant.control.items(email, archive_ews_id)[0]["id"]
     assert translated["targetId"] == current
-    back = translate(tenant, graph, email, ews_id, "ewsId", "restImmutableEntryId")
+    assert current != ews_id  # EWS gave the moved item a new id
+    back = translate(tenant, graph, email, current, "ewsId", "restImmutableEntryId")
     assert back["targetId"] == immutable
+    stale = translate(tenant, graph, email, ews_id, "ewsId", "restImmutableEntryId")
+    assert stale["errorDetails"]["code"] == "ErrorItemNotFound"
     ok(graph.delete(url(tenant, email, f"messages/{immutable}")), 204)
     assert [i["subject"] for i in tenant.control.items(email, "deleteditems")] == [
         "Seeded message 0"
