@@ -98,6 +98,30 @@ def test_ews_changes_reach_the_graph_delta_with_immutable_ids(
     message.save(update_fields=["subject"])
     changes, delta, _ = sync(graph, delta, prefer=IMMUTABLE["Prefer"])
     assert [(c["id"], c["subject"]) for c in changes] == [(immutable, "Edited in EWS")]
+    old_ews_id = message.id
+    message.move(account.junk)  # EWS gives it a new id; the immutable id stays
+    assert message.id != old_ews_id
+    changes, delta, _ = sync(graph, delta, prefer=IMMUTABLE["Prefer"])
+    assert changes == [
+        {
+            "@odata.type": "#microsoft.graph.message",
+            "id": immutable,
+            "@removed": {"reason": "deleted"},
+        }
+    ]
+    junk, _, _ = sync(
+        graph,
+        url(tenant, email, "mailFolders/junkemail/messages/delta"),
+        prefer=IMMUTABLE["Prefer"],
+    )
+    assert [(c["id"], c["subject"]) for c in junk] == [(immutable, "Edited in EWS")]
+    fetched = ok(
+        graph.get(
+            url(tenant, email, f"messages/{immutable}"),
+            params={"$expand": f"singleValueExtendedProperties($filter=id eq '{PROP}')"},
+        )
+    )
+    assert fetched["singleValueExtendedProperties"] == [{"id": PROP, "value": "EWS-1"}]
 
 
 def test_graph_changes_reach_ews(
