@@ -141,7 +141,7 @@ def test_send_mail_with_and_without_saving(
 
 def translate(
     tenant: Tenant, graph: requests.Session, email: str, given: str, source: str, target: str
-) -> dict[str, str]:
+) -> dict[str, Any]:
     body = {"inputIds": [given], "sourceIdType": source, "targetIdType": target}
     return dict(ok(graph.post(url(tenant, email, "translateExchangeIds"), json=body))["value"][0])
 
