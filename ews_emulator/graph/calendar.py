@@ -78,6 +78,7 @@ RANGE_TYPES = {
     "EndDateRecurrence": "endDate",
     "NumberedRecurrence": "numbered",
 }
+STATE_LIFETIME = 7 * 24 * 3600
 DELTA_SCHEMA = """
 CREATE TABLE IF NOT EXISTS graph_delta_states(
     token TEXT PRIMARY KEY,
@@ -514,6 +515,10 @@ def _save_state(req: Request, state: dict[str, Any]) -> str:
         c.execute(
             "INSERT INTO graph_delta_states(token, state, created) VALUES(?,?,?)",
             (token, json.dumps(state), time.time()),
+        )
+        # Tokens older than a week are forgotten (410 SyncStateNotFound), as Graph's expire.
+        c.execute(
+            "DELETE FROM graph_delta_states WHERE created < ?", (time.time() - STATE_LIFETIME,)
         )
     return token
 
