@@ -165,12 +165,11 @@ def _smart_match(
     if not others:
         return None
     since = now - timedelta(days=settings.CRMSYNC_SMART_MATCH_DAYS)
-    candidates = (
-        Email.objects.filter(created_at__gte=since, subject__icontains=normalized[-60:])
-        .exclude(message_id=parsed.message_id or "\0")
-        .prefetch_related("parties")
-        .order_by("-pk")[:MAX_SMART_CANDIDATES]
-    )
+    candidates = Email.objects.filter(created_at__gte=since, subject__icontains=normalized[-60:])
+    if parsed.message_id:
+        # The message itself, filed earlier by another mailbox, is not its own parent.
+        candidates = candidates.exclude(message_id=parsed.message_id)
+    candidates = candidates.prefetch_related("parties").order_by("-pk")[:MAX_SMART_CANDIDATES]
     for candidate in candidates:
         if normalize_subject(candidate.subject) != normalized:
             continue

@@ -84,6 +84,8 @@ class ParsedMessage:
     problems: list[str] = field(default_factory=list)
     # Harmless oddities (missing Date, Message-ID, From; winmail.dat left whole).
     notes: list[str] = field(default_factory=list)
+    # Where NUL characters were removed (headers, bodies): reported as a problem.
+    nul_removed: list[str] = field(default_factory=list)
     size: int = 0
 
     @property
@@ -103,6 +105,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         parsed.problems.append(f"unparseable message: {exc}")
         return parsed
     _read_headers(message, parsed)
+    _note_nul_headers(message, parsed)
     try:
         _walk(message, parsed, depth=0, counter=[0])
     except Exception as exc:  # keep what was found, keep the raw message
@@ -113,7 +116,31 @@ def parse_message(raw: bytes) -> ParsedMessage:
         lossy = [n for n in names if n in _LOSSY_DEFECTS]
         if lossy:
             parsed.problems.append("malformed message: " + ", ".join(lossy))
+    _report_nul(parsed)
     return parsed
+
+
+def _note_nul_headers(message: Message, parsed: ParsedMessage) -> None:
+    """Name the headers that carry NUL characters (`clean` removes them from what is kept)."""
+    names = sorted({str(k) for k, v in message.raw_items() if "\x00" in str(v)})
+    if names:
+        parsed.nul_removed.append("headers " + ", ".join(names))
+
+
+def _note_nul(parsed: ParsedMessage, what: str, text: str) -> None:
+    if "\x00" in text and what not in parsed.nul_removed:
+        parsed.nul_removed.append(what)
+
+
+def _report_nul(parsed: ParsedMessage) -> None:
+    """Text the CRM stores and queries by never holds a NUL (PostgreSQL refuses them in
+    text; `clean` removes them); the raw message keeps them, and a problem says so."""
+    if parsed.nul_removed:
+        parsed.problems.append(
+            "NUL characters removed from the "
+            + "; ".join(parsed.nul_removed)
+            + " (the raw message keeps them)"
+        )
 
 
 # --- headers ----------------------------------------------------------------------------------
@@ -201,6 +228,8 @@ def _walk(part: Message, parsed: ParsedMessage, *, depth: int, counter: list[int
         parsed.problems.append(f"MIME nesting deeper than {MAX_DEPTH}: the rest kept raw only")
         return
     ctype = part.get_content_type()
+    if depth > 0 and any("\x00" in str(v) for _k, v in part.raw_items()):
+        _note_nul(parsed, "headers of a MIME part", "\x00")
     if ctype == "message/rfc822" or (ctype.startswith("message/") and part.is_multipart()):
         _embedded(part, parsed, counter)
         return
@@ -283,6 +312,7 @@ def _leaf(part: Message, parsed: ParsedMessage, counter: list[int]) -> None:
         if guessed:
             # The declared charset was wrong: the text is a guess a person should see.
             parsed.problems.append(f"{ctype} part: {guessed}")
+        _note_nul(parsed, "text body" if ctype == "text/plain" else "HTML body", text)
         if ctype == "text/plain":
             parsed.body_text = clean(f"{parsed.body_text}\n{text}" if parsed.body_text else text)
         else:
