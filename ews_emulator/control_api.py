@@ -47,6 +47,9 @@ FAULT_KINDS = (
     "drop",
     "invalid_sync_state",
     "auth_failure",
+    "http_403",
+    "http_429",
+    "garbage",
 )
 DELETE_MODES = {
     "hard": "HardDelete",

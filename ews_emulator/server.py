@@ -372,6 +372,17 @@ class EwsHandler(BaseHTTPRequestHandler):
             elif kind == "auth_failure":
                 self._challenge()
                 return
+            elif kind == "http_403":
+                self._send(403, b"<html><body>403 Forbidden</body></html>", "text/html")
+                return
+            elif kind == "http_429":
+                seconds = str(max(1, (fault["back_off_ms"] or 1000) // 1000))
+                body = b"<html><body>Too Many Requests</body></html>"
+                self._send(429, body, "text/html", {"Retry-After": seconds})
+                return
+            elif kind == "garbage":
+                self._send(200, b"<html><body>Proxy error: upstream said \x00?</body", "text/xml")
+                return
             elif kind == "server_busy":
                 back_off = str(fault["back_off_ms"] or 1000)
                 busy = SoapFault("ErrorServerBusy", BUSY_TEXT, {"BackOffMilliseconds": back_off})

@@ -1,11 +1,22 @@
 from typing import Any
 
-from django.db.models.signals import post_save
+from django.db import models
+from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
 from mailboxes.models import Mailbox, Queue
 from mailboxes.provisioning import ensure_queue_mailbox, ensure_sync_options, ensure_user_mailbox
+from mailboxes.sync.credentials import lift_authentication_failures
+from profiles.models import EmailServerProfile
 from users.models import User
+
+MAILBOX_CREDENTIALS = ("username", "password")
+PROFILE_CREDENTIALS = (
+    "incoming_username",
+    "incoming_password",
+    "outgoing_username",
+    "outgoing_password",
+)
 
 
 @receiver(post_save, sender=User, dispatch_uid="user_automatic_mailbox")
@@ -30,3 +41,44 @@ def give_mailbox_its_options(
 ) -> None:
     if created and not raw:
         ensure_sync_options(instance)
+
+
+def _credentials_changed(
+    instance: models.Model, names: tuple[str, ...], update_fields: Any
+) -> bool:
+    if instance.pk is None:
+        return False
+    if update_fields is not None and not set(names) & set(update_fields):
+        return False
+    old = type(instance)._default_manager.filter(pk=instance.pk).values_list(*names).first()
+    return old is not None and tuple(old) != tuple(getattr(instance, n) for n in names)
+
+
+def _restart_on_new_credentials(
+    model: type[models.Model], names: tuple[str, ...], mailboxes_of: Any
+) -> None:
+    """Saving `model` with other values of `names` lifts the authentication failures of
+    `mailboxes_of(instance)` (compared with the stored row before the save)."""
+
+    def note(sender: Any, instance: Any, raw: bool, update_fields: Any, **kwargs: Any) -> None:
+        if not raw:
+            instance._credentials_changed = _credentials_changed(instance, names, update_fields)
+
+    def restart(sender: Any, instance: Any, raw: bool, **kwargs: Any) -> None:
+        if getattr(instance, "_credentials_changed", False):
+            instance._credentials_changed = False
+            lift_authentication_failures(mailboxes_of(instance))
+
+    label = model._meta.label_lower
+    pre_save.connect(note, sender=model, weak=False, dispatch_uid=f"{label}_credentials_changed")
+    post_save.connect(restart, sender=model, weak=False, dispatch_uid=f"{label}_credentials_saved")
+
+
+_restart_on_new_credentials(
+    Mailbox, MAILBOX_CREDENTIALS, lambda mailbox: Mailbox.objects.filter(pk=mailbox.pk)
+)
+_restart_on_new_credentials(
+    EmailServerProfile,
+    PROFILE_CREDENTIALS,
+    lambda profile: Mailbox.objects.filter(profile=profile),
+)

@@ -12,7 +12,12 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from mailboxes.connectors import PermanentSyncError, TransientSyncError
+from mailboxes.connectors import (
+    PermanentSyncError,
+    TransientSyncError,
+    authentication_failed,
+    network_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +89,9 @@ class ImapConnector:
                 )
             else:
                 client = imaplib.IMAP4(s.host, s.port or 143, timeout=s.timeout)
-        except (OSError, imaplib.IMAP4.error) as exc:
+        except OSError as exc:
+            raise network_error(f"IMAP connection to {s.host} failed", exc) from exc
+        except imaplib.IMAP4.error as exc:
             raise TransientSyncError(
                 f"IMAP connection to {s.host} failed: {exc}", code="mail_server_unavailable"
             ) from exc
@@ -101,13 +108,9 @@ class ImapConnector:
                 raise TransientSyncError(
                     f"IMAP login failed: {text}", code="mail_server_unavailable"
                 ) from exc
-            raise PermanentSyncError(
-                f"IMAP login refused: {text}", code="authentication_failed"
-            ) from exc
+            raise authentication_failed(f"IMAP login refused: {text}") from exc
         except OSError as exc:
-            raise TransientSyncError(
-                f"IMAP login failed: {exc}", code="mail_server_unavailable"
-            ) from exc
+            raise network_error("IMAP login failed", exc) from exc
         self._client = client
 
     @property

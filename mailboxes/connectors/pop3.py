@@ -10,7 +10,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
 
-from mailboxes.connectors import PermanentSyncError, TransientSyncError
+from mailboxes.connectors import (
+    PermanentSyncError,
+    TransientSyncError,
+    authentication_failed,
+    network_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +70,9 @@ class Pop3Connector:
                 )
             else:
                 client = poplib.POP3(s.host, s.port or 110, timeout=s.timeout)
-        except (OSError, poplib.error_proto) as exc:
+        except OSError as exc:
+            raise network_error(f"POP3 connection to {s.host} failed", exc) from exc
+        except poplib.error_proto as exc:
             raise TransientSyncError(
                 f"POP3 connection to {s.host} failed: {exc}", code="mail_server_unavailable"
             ) from exc
@@ -79,14 +86,10 @@ class Pop3Connector:
                 raise TransientSyncError(
                     f"POP3 mailbox busy: {text}", code="mail_server_unavailable"
                 ) from exc
-            raise PermanentSyncError(
-                f"POP3 login refused: {text}", code="authentication_failed"
-            ) from exc
+            raise authentication_failed(f"POP3 login refused: {text}") from exc
         except OSError as exc:
             client.close()
-            raise TransientSyncError(
-                f"POP3 login failed: {exc}", code="mail_server_unavailable"
-            ) from exc
+            raise network_error("POP3 login failed", exc) from exc
         self._client = client
 
     @property

@@ -15,7 +15,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from mailboxes.connectors import PermanentSyncError, TransientSyncError
+from mailboxes.connectors import (
+    ErrorKind,
+    PermanentSyncError,
+    TransientSyncError,
+    authentication_failed,
+    network_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,32 +82,27 @@ class SmtpConnector:
                     client.ehlo()
         except smtplib.SMTPResponseException as exc:
             raise _classify(exc, "SMTP greeting") from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            raise TransientSyncError(
-                f"SMTP connection to {s.host} failed: {exc}", code="smtp_unavailable"
-            ) from exc
+        except OSError as exc:  # smtplib.SMTPException included
+            raise network_error(f"SMTP connection to {s.host} failed", exc) from exc
         if s.username:
             try:
                 client.login(s.username, s.password)
             except smtplib.SMTPAuthenticationError as exc:
                 client.close()
-                raise PermanentSyncError(
-                    f"SMTP login refused: {exc.smtp_code} {_reply(exc)}",
-                    code="authentication_failed",
+                raise authentication_failed(
+                    f"SMTP login refused: {exc.smtp_code} {_reply(exc)}"
                 ) from exc
             except smtplib.SMTPNotSupportedError as exc:
                 client.close()
                 raise PermanentSyncError(
-                    "SMTP server offers no authentication", code="authentication_failed"
+                    "SMTP server offers no authentication", code="smtp_auth_unsupported"
                 ) from exc
             except smtplib.SMTPResponseException as exc:
                 client.close()
                 raise _classify(exc, "SMTP login") from exc
-            except (OSError, smtplib.SMTPException) as exc:
+            except OSError as exc:  # smtplib.SMTPException included
                 client.close()
-                raise TransientSyncError(
-                    f"SMTP login failed: {exc}", code="smtp_unavailable"
-                ) from exc
+                raise network_error("SMTP login failed", exc) from exc
         self._client = client
 
     def send(self, sender: str, recipients: Sequence[str], raw: bytes) -> dict[str, str]:
@@ -121,7 +122,9 @@ class SmtpConnector:
         except smtplib.SMTPServerDisconnected as exc:
             self._client = None
             raise TransientSyncError(
-                f"SMTP server disconnected: {exc}", code="smtp_unavailable"
+                f"SMTP server disconnected: {exc}",
+                code="connection_dropped",
+                kind=ErrorKind.NETWORK,
             ) from exc
         except smtplib.SMTPResponseException as exc:
             self._reset()

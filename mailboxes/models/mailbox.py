@@ -170,6 +170,12 @@ class Mailbox(EncryptedFieldsModel):
     tested_at = models.DateTimeField(null=True, blank=True)
     last_error_text = models.TextField(blank=True)
     last_error_code = models.CharField(max_length=100, blank=True)
+    last_error_kind = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="What kind of failure the last error was (authentication, "
+        "mailbox_not_found, throttled, network, server, protocol, internal, ...).",
+    )
     last_error_at = models.DateTimeField(null=True, blank=True)
     error_count = models.PositiveIntegerField(default=0, help_text="Errors since the last success.")
     transient_failure_count = models.PositiveIntegerField(

@@ -30,7 +30,7 @@ from mailboxes.models import Alert, Mailbox
 from mailboxes.sync import eligibility, scheduling
 from mailboxes.sync.act import run_act
 from mailboxes.sync.context import CycleContext, ProgressCallback
-from mailboxes.sync.errors import PermanentSyncError, SyncError, TransientSyncError
+from mailboxes.sync.errors import ErrorKind, PermanentSyncError, SyncError, TransientSyncError
 from mailboxes.sync.scheduling import Claim, ClaimLost
 
 logger = logging.getLogger(__name__)
@@ -128,11 +128,18 @@ def _run_claimed(
         return CycleResult(claim.mailbox_id, ran=False, reason="mailbox deleted")
     started = timezone.now()
     clock = time.monotonic()
+    wanted = channels_wanted(mailbox, started)
+    if not wanted:
+        # Every channel is failed or postponed: nothing ran, so nothing succeeded. The
+        # statuses, counters and postponements stay; the mailbox is due again when the
+        # first postponement ends.
+        scheduling.release_claim(claim, next_due_at=_postponed_until(mailbox, started))
+        return CycleResult(mailbox.pk, ran=False, reason="every channel is failed or postponed")
     ctx = CycleContext(mailbox=mailbox, claim=claim, full_resync=full_resync, progress=progress)
     result = CycleResult(mailbox.pk, ran=True)
     error: SyncError | None = None
     failed_channel = ""
-    for channel in channels_wanted(mailbox, started):
+    for channel in wanted:
         try:
             if _run_channel(channel, mailbox, ctx):
                 result.channels[channel] = Status.SUCCESS
@@ -145,10 +152,13 @@ def _run_claimed(
             error, failed_channel = exc, channel
             break
         except Exception as exc:
-            # A defect in our code or an unexpected answer: keep it visible, count it as
-            # transient so that the mailbox retries with back-off and fails after N.
+            # A defect in our code: its traceback is logged here, once; staff get an
+            # alert; it counts as transient so that the mailbox retries with back-off and
+            # fails after N.
             logger.exception("mailbox %s: %s channel crashed", mailbox.pk, channel)
-            error = TransientSyncError(f"{type(exc).__name__}: {exc}", code="internal_error")
+            error = TransientSyncError(
+                f"{type(exc).__name__}: {exc}", code="internal_error", kind=ErrorKind.INTERNAL
+            )
             failed_channel = channel
             break
     result.items_processed, result.items_failed = ctx.items_processed, ctx.items_failed
@@ -170,6 +180,23 @@ def _run_claimed(
     )
     _alert_if_failed(mailbox, fields, error)
     return result
+
+
+def _skipped_postponed(mailbox: Mailbox, now: datetime) -> list[Channel]:
+    """Channels the mailbox uses that this cycle skips because they are postponed."""
+    return [
+        channel
+        for channel in channels.configured(mailbox)
+        if channel.status(mailbox) != Status.FAILURE
+        and (until := channel.postponed_until(mailbox)) is not None
+        and until > now
+    ]
+
+
+def _postponed_until(mailbox: Mailbox, now: datetime) -> datetime | None:
+    """When the first postponed channel may run again (None: none is postponed)."""
+    ends = [channel.postponed_until(mailbox) for channel in _skipped_postponed(mailbox, now)]
+    return min((end for end in ends if end is not None), default=mailbox.next_due_at)
 
 
 def _status_fields(
@@ -206,17 +233,26 @@ def _status_fields(
             if busy
             else scheduling.idle_delay(profile, idle_cycles - 1)
         )
+        fields.update(idle_cycles=idle_cycles, next_due_at=now + delay)
+        postponed = _skipped_postponed(mailbox, started)
+        if postponed:
+            # The channels that ran succeeded; the postponed ones did not run: their
+            # failure counters and back-off stay, and they run when it ends.
+            ends = [c.postponed_until(mailbox) for c in postponed]
+            first = min(end for end in ends if end is not None)
+            fields["next_due_at"] = min(fields["next_due_at"], first)
+            return fields
         fields.update(
-            idle_cycles=idle_cycles,
             transient_failure_count=0,
             error_count=0,
+            last_error_kind="",
             last_success_at=now,
-            next_due_at=now + delay,
         )
         return fields
     fields.update(
         last_error_text=error.message[:4000],
         last_error_code=error.code[:100],
+        last_error_kind=str(error.kind),
         last_error_at=now,
         error_count=mailbox.error_count + 1,
         idle_cycles=0,
@@ -246,9 +282,27 @@ def _status_fields(
     return fields
 
 
+# What the person reading the alert should do, by kind of failure.
+WHAT_TO_DO = {
+    ErrorKind.AUTHENTICATION: (
+        "The mail server refused the credentials or the access. Enter the current password "
+        "(the mailbox's, or the profile's service account's) and save it, or grant the "
+        "access; saving new credentials or a passing Test & enable restarts the mailbox. It "
+        "is not retried meanwhile, so that the account is not locked out."
+    ),
+    ErrorKind.MAILBOX_NOT_FOUND: (
+        "The mail server has no mailbox with this address. Correct the address (or create "
+        "the mailbox), then run Test & enable."
+    ),
+}
+DEFAULT_WHAT_TO_DO = "Fix the cause, then run Test & enable."
+
+
 def _alert_if_failed(mailbox: Mailbox, fields: dict[str, Any], error: SyncError | None) -> None:
     if error is None:
         return
+    if error.kind == ErrorKind.INTERNAL:
+        _alert_staff_of_bug(mailbox, error)
     failed = [c.name for c in channels.CHANNELS if fields.get(c.status_field) == Status.FAILURE]
     if not failed:
         return
@@ -262,10 +316,30 @@ def _alert_if_failed(mailbox: Mailbox, fields: dict[str, Any], error: SyncError 
         code=error.code[:100],
         message=(
             f"Synchronization of {mailbox.email_address} stopped ({', '.join(failed)}) after "
-            f"{reason}: {error.message[:1000]}. Fix the cause, then run Test & enable."
+            f"{reason}: {error.message[:1000]}. "
+            f"{WHAT_TO_DO.get(ErrorKind(error.kind), DEFAULT_WHAT_TO_DO)}"
         ),
     )
     _alert_profile_if_widespread(mailbox)
+
+
+def _alert_staff_of_bug(mailbox: Mailbox, error: SyncError) -> None:
+    """One alert per mailbox while it is not acknowledged: a defect of crmsync itself."""
+    if Alert.objects.filter(
+        mailbox=mailbox, code="internal_error", acknowledged_at__isnull=True
+    ).exists():
+        return
+    Alert.objects.create(
+        mailbox=mailbox,
+        severity=Alert.Severity.ERROR,
+        code="internal_error",
+        message=(
+            f"Synchronization of {mailbox.email_address} hit an error in crmsync itself, not "
+            f"in the mail server: {error.message[:1000]}. The traceback is in the worker's "
+            "log; the mailbox is retried with back-off. For the administrators: report it "
+            "with the traceback."
+        ),
+    )
 
 
 def _alert_profile_if_widespread(mailbox: Mailbox) -> None:

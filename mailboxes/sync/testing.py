@@ -100,6 +100,7 @@ def test_and_enable(mailbox: Mailbox) -> TestResult:
         "next_due_at": timezone.now(),
         "transient_failure_count": 0,
         "error_count": 0,
+        "last_error_kind": "",
     }
     for channel in channels.CHANNELS:
         fields[channel.postpone_field] = None
@@ -122,6 +123,7 @@ def _record_failure(mailbox: Mailbox, started: object, clock: float, exc: SyncEr
         tested_at=started,
         last_error_text=message[:4000],
         last_error_code=exc.code[:100],
+        last_error_kind=str(exc.kind),
         last_error_at=timezone.now(),
     )
     Alert.objects.create(

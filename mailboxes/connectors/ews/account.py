@@ -23,13 +23,12 @@ from exchangelib import (
     Account,
     Configuration,
     Credentials,
-    FailFast,
     Version,
 )
 from exchangelib.protocol import BaseProtocol, CachingProtocol, Protocol
 from exchangelib.version import EXCHANGE_2010_SP2, EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019
 
-from mailboxes.connectors.ews.errors import exchange_errors
+from mailboxes.connectors.ews.errors import FailFastWithHints, exchange_errors
 from mailboxes.connectors.settings import EwsSettings, ews_settings
 
 if TYPE_CHECKING:
@@ -71,7 +70,7 @@ class _ConfigurationPool:
                 auth_type=_AUTH_TYPES.get(settings.authentication_protocol),
                 version=Version(build=_VERSIONS.get(settings.version, EXCHANGE_2016)),
                 # Never sleep in a worker: a busy server postpones the mailbox instead.
-                retry_policy=FailFast(),
+                retry_policy=FailFastWithHints(),
                 max_connections=settings.max_connections,
             )
             self._configs[key] = config
