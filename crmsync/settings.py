@@ -224,8 +224,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 }
 
 # --- crmsync behaviour ----------------------------------------------------------------------
-# How long a worker's claim on a mailbox lasts before another worker may take it over.
-CRMSYNC_CLAIM_SECONDS = env_int("CRMSYNC_CLAIM_SECONDS", 900, minimum=30)
+# How long a worker's claim on a mailbox lasts without a heartbeat before another worker may
+# take it over. The holder renews it every third of this, so a dead worker's mailbox is taken
+# over after about three missed heartbeats (within two minutes with the 30 s dispatch).
+CRMSYNC_CLAIM_SECONDS = env_int("CRMSYNC_CLAIM_SECONDS", 90, minimum=30)
 # Transient failures in a row after which a mailbox is treated as failed.
 CRMSYNC_MAX_TRANSIENT_FAILURES = env_int("CRMSYNC_MAX_TRANSIENT_FAILURES", 10, minimum=1)
 # Largest attachment stored; larger ones are kept as metadata with an error.

@@ -17,6 +17,7 @@ deleted.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -86,7 +87,7 @@ def pull_folder(
                 if not page.changes and page.sync_state == sync_state:
                     continue  # nothing new and the same state: nothing to write
                 with transaction.atomic():
-                    apply_page(ts, page.changes, folder_id, seen if full else None)
+                    apply_page(ts, page.changes, folder_id, seen if full else None, ctx.heartbeat)
                     state.sync_state = page.sync_state
                     state.last_synced_at = timezone.now()
                     if page.includes_last_item_in_range:
@@ -183,9 +184,17 @@ def exchange_deleted(ts: TypeSync, mappings: list[ExchangeSyncIdMapping]) -> Non
 
 
 def apply_page(
-    ts: TypeSync, changes: list[tuple[str, Any]], folder_id: str, seen: set[str] | None
+    ts: TypeSync,
+    changes: list[tuple[str, Any]],
+    folder_id: str,
+    seen: set[str] | None,
+    heartbeat: Callable[[], None] | None = None,
 ) -> None:
-    """Write one page of Exchange changes into the CRM (inside the caller's transaction)."""
+    """Write one page of Exchange changes into the CRM (inside the caller's transaction).
+
+    `heartbeat` renews the mailbox's claim during a long write (after the request for the
+    series' exceptions, before the writes); inside the transaction the renewal also holds the
+    mailbox row, so another worker cannot claim it before the page is committed."""
     converter = ts.converter
     now = timezone.now()
     upserts = [
@@ -225,6 +234,8 @@ def apply_page(
             and (item.id not in mappings or mappings[item.id].change_key != item.changekey)
         ],
     )
+    if heartbeat is not None:
+        heartbeat()
     canonicals = {item.id: ts.item_canonical(item, exceptions) for item in upserts}
     fingerprints = {item_id: fingerprint(c) for item_id, c in canonicals.items()}
     records = load_records(ts, [m.crm_object_id for m in mappings.values()])

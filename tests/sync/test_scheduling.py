@@ -133,3 +133,24 @@ def test_error_back_off_is_exponential_with_jitter_and_honours_the_hint() -> Non
     assert len(set(first)) > 1  # jitter spreads retries of many mailboxes
     assert scheduling.error_delay(5, 2.5).total_seconds() == 2.5
     assert max(scheduling.error_delay(30, None).total_seconds() for _ in range(20)) <= 3600 * 1.2
+
+
+def test_a_dead_workers_mailbox_is_taken_over_within_two_minutes() -> None:
+    """The claim lapses after a few missed heartbeats (default settings), and the next
+    dispatch (every 30 s) takes the mailbox over: at most two minutes after the death."""
+    profile = exchange_profile()
+    mailbox = act_mailbox(profile)
+    started = timezone.now()
+    claim = scheduling.claim_mailbox(mailbox.pk, now=started)
+    assert claim is not None
+    # The worker's last heartbeat, then it is SIGKILLed.
+    died = started + timedelta(seconds=scheduling.claim_seconds() / 3)
+    scheduling.extend_claim(claim, now=died)
+
+    assert scheduling.claim_due_mailboxes(now=died + timedelta(seconds=30)) == []
+    dispatch = died + timedelta(seconds=scheduling.claim_seconds())
+    dispatch += timedelta(seconds=30)  # the dispatcher may have just run
+    taken = scheduling.claim_due_mailboxes(now=dispatch)
+
+    assert [c.mailbox_id for c in taken] == [mailbox.pk]
+    assert dispatch - died <= timedelta(minutes=2)
