@@ -4,6 +4,7 @@ from django.db import models
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 
+from crmsync.crypto import Ciphertext, DecryptionError, decrypt, stored_value
 from mailboxes.models import Mailbox, Queue
 from mailboxes.provisioning import ensure_queue_mailbox, ensure_sync_options, ensure_user_mailbox
 from mailboxes.sync.credentials import lift_authentication_failures
@@ -46,12 +47,27 @@ def give_mailbox_its_options(
 def _credentials_changed(
     instance: models.Model, names: tuple[str, ...], update_fields: Any
 ) -> bool:
+    """Whether `names` differ from the stored row; encrypted values are compared as stored
+    when neither side was assigned (nothing is decrypted then)."""
     if instance.pk is None:
         return False
     if update_fields is not None and not set(names) & set(update_fields):
         return False
     old = type(instance)._default_manager.filter(pk=instance.pk).values_list(*names).first()
-    return old is not None and tuple(old) != tuple(getattr(instance, n) for n in names)
+    if old is None:
+        return False
+    return any(
+        _differs(before, stored_value(instance, n)) for n, before in zip(names, old, strict=True)
+    )
+
+
+def _differs(before: Any, now: Any) -> bool:
+    if isinstance(now, Ciphertext) or not isinstance(before, Ciphertext):
+        return bool(before != now)
+    try:
+        return bool(decrypt(before) != now)
+    except DecryptionError:
+        return True  # the old one cannot be read: the new one is new
 
 
 def _restart_on_new_credentials(

@@ -49,7 +49,7 @@ def sync_mailbox(mailbox_id: int, claim_token: str | None = None, full: bool = F
     result = run_cycle(mailbox_id, queued_token=claim_token, full_resync=full)
     if not result.ran:
         logger.info("mailbox %s skipped: %s", mailbox_id, result.reason)
-        if claim_token is None and not result.refused:
+        if claim_token is None and not result.refused and not result.nothing_to_run:
             # "Sync now" found the mailbox busy or the profile full: make it due at once.
             scheduling.make_due_now(mailbox_id)
     else:

@@ -46,6 +46,8 @@ class CycleResult:
     reason: str = ""
     # The mailbox may not connect (`eligibility`): `reason` says why.
     refused: bool = False
+    # Every channel is failed or postponed: nothing ran, and nothing should until then.
+    nothing_to_run: bool = False
     items_processed: int = 0
     items_failed: int = 0
     error: SyncError | None = None
@@ -134,7 +136,12 @@ def _run_claimed(
         # statuses, counters and postponements stay; the mailbox is due again when the
         # first postponement ends.
         scheduling.release_claim(claim, next_due_at=_postponed_until(mailbox, started))
-        return CycleResult(mailbox.pk, ran=False, reason="every channel is failed or postponed")
+        return CycleResult(
+            mailbox.pk,
+            ran=False,
+            reason="every channel is failed or postponed",
+            nothing_to_run=True,
+        )
     ctx = CycleContext(mailbox=mailbox, claim=claim, full_resync=full_resync, progress=progress)
     result = CycleResult(mailbox.pk, ran=True)
     error: SyncError | None = None
