@@ -221,6 +221,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "mailboxes.tasks.delete_old_sync_runs",
         "schedule": timedelta(hours=6),
     },
+    "forget-old-processed-reasons": {
+        "task": "mailboxes.tasks.forget_old_processed_reasons",
+        "schedule": timedelta(hours=6),
+    },
 }
 
 # --- crmsync behaviour ----------------------------------------------------------------------
@@ -260,6 +264,9 @@ CRMSYNC_SMART_MATCH_DAYS = env_int("CRMSYNC_SMART_MATCH_DAYS", 30, minimum=0)
 # next cycle: a first sync of a big mailbox spans several claims).
 CRMSYNC_INCOMING_BATCH = env_int("CRMSYNC_INCOMING_BATCH", 200, minimum=1)
 CRMSYNC_INCOMING_MAX_PER_CYCLE = env_int("CRMSYNC_INCOMING_MAX_PER_CYCLE", 5000, minimum=1)
+# How long the "why was this not tracked?" details of a processed message (sender, subject,
+# Message-ID, reason, and the raw MIME of a message left out) are kept.
+CRMSYNC_PROCESSED_REASON_DAYS = env_int("CRMSYNC_PROCESSED_REASON_DAYS", 90, minimum=1)
 
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -111,3 +111,13 @@ def delete_old_sync_runs() -> int:
     deleted = delete_runs()
     logger.info("deleted %s sync run(s) older than the retention period", deleted)
     return deleted
+
+
+@shared_task(name="mailboxes.tasks.forget_old_processed_reasons", ignore_result=True)
+def forget_old_processed_reasons() -> int:
+    """Blank the "why was this not tracked?" details past CRMSYNC_PROCESSED_REASON_DAYS."""
+    from mailboxes.web.why import forget_old_reasons
+
+    forgotten = forget_old_reasons()
+    logger.info("forgot the details of %s processed message(s) past the retention", forgotten)
+    return forgotten

@@ -22,6 +22,11 @@ urlpatterns = [
         name="remove-folder",
     ),
     path(
+        "mailboxes/<int:mailbox_id>/processed/<int:record_id>/track/",
+        views.track_now,
+        name="track-now",
+    ),
+    path(
         "mailboxes/<int:mailbox_id>/conflicts/<int:mapping_id>/",
         views.decide_conflict,
         name="decide-conflict",

@@ -1,13 +1,14 @@
 """Admin of queues, mailboxes and their options and tracking folders."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
@@ -23,6 +24,7 @@ from mailboxes.models import (
     Queue,
 )
 from mailboxes.sync import admin_actions, eligibility
+from mailboxes.web import why
 
 MAILBOX_STATUS_FIELDS = (
     "incoming_status",
@@ -255,8 +257,56 @@ class MailboxAdmin(admin.ModelAdmin):
             self.admin_site.admin_view(self.health_dashboard_view),
             name="mailboxes_health_dashboard",
         )
+        track = path(
+            "<int:mailbox_id>/processed/<int:record_id>/track/",
+            self.admin_site.admin_view(self.track_now_view),
+            name="mailboxes_mailbox_track_now",
+        )
         # Before the default URLs, whose "<object_id>/" would swallow "health/".
-        return [health, *super().get_urls()]
+        return [health, track, *super().get_urls()]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        """The change form, with the "why was this not tracked?" search under it."""
+        mailbox = self.get_object(request, object_id)
+        context = dict(extra_context or {})
+        if mailbox is not None and request.method == "GET":
+            track = self.has_change_permission(request, mailbox)
+            context.update(
+                why.page_context(
+                    mailbox,
+                    request.GET.get("why", ""),
+                    reverse("admin:mailboxes_mailbox_change", args=[mailbox.pk]),
+                    lambda record: (
+                        reverse("admin:mailboxes_mailbox_track_now", args=[mailbox.pk, record.pk])
+                        if track
+                        else ""
+                    ),
+                )
+            )
+        return super().change_view(request, object_id, form_url, context)
+
+    def track_now_view(self, request: HttpRequest, mailbox_id: int, record_id: int) -> HttpResponse:
+        mailbox = self.get_object(request, str(mailbox_id))
+        if mailbox is None:
+            raise Http404
+        if request.method != "POST" or not self.has_change_permission(request, mailbox):
+            raise PermissionDenied
+        try:
+            record = why.track_now(record_id, mailbox, request.user)  # type: ignore[arg-type]
+        except why.CannotTrack as exc:
+            self.message_user(request, f"Not tracked: {exc}", messages.ERROR)
+        else:
+            summary = record.reason.split(". Before:")[0]
+            self.message_user(request, f"Tracked: {summary}.", messages.SUCCESS)
+        query = urlencode({"why": request.POST.get("why", "")})
+        change = reverse("admin:mailboxes_mailbox_change", args=[mailbox.pk])
+        return HttpResponseRedirect(f"{change}?{query}#why")
 
     def health_dashboard_view(self, request: HttpRequest) -> TemplateResponse:
         if not self.has_view_permission(request):

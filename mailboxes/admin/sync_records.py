@@ -158,9 +158,9 @@ class FolderSyncStateAdmin(admin.ModelAdmin):
 class ProcessedMessageAdmin(admin.ModelAdmin):
     """Written by the sync engine; deleting a row lets the next pull file that message again."""
 
-    list_display = ("processed_at", "mailbox", "protocol", "folder_id", "uid", "outcome", "email")
+    list_display = ("processed_at", "mailbox", "sender", "subject", "outcome", "email")
     list_filter = ("outcome", "protocol")
-    search_fields = ("mailbox__email_address", "folder_id", "uid", "email__subject")
+    search_fields = ("mailbox__email_address", "sender", "subject", "message_id", "uid")
     list_select_related = ("mailbox", "email")
     date_hierarchy = "processed_at"
     readonly_fields = (
@@ -172,6 +172,11 @@ class ProcessedMessageAdmin(admin.ModelAdmin):
         "email",
         "outcome",
         "processed_at",
+        "sender",
+        "subject",
+        "message_id",
+        "reason",
+        "raw_mime",
     )
 
     def has_add_permission(self, request: HttpRequest) -> bool:

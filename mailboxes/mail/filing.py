@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -57,8 +57,13 @@ TrackingOption = Mailbox.TrackingOption
 class MailFiler:
     """Files messages for one mailbox during one cycle (party lookups are cached)."""
 
-    def __init__(self, mailbox: Mailbox, *, now: datetime | None = None) -> None:
+    def __init__(
+        self, mailbox: Mailbox, *, now: datetime | None = None, track_all: bool = False
+    ) -> None:
         self.mailbox = mailbox
+        # "Track it now": the message is filed whatever the tracking option says, with the
+        # rest of the rules (duplicates, correlation, parties, regarding) as usual.
+        self.track_all = track_all
         self.now = now or timezone.now()
         self.resolver = PartyResolver(owner_user_id=mailbox.user_id)
         self.cutoff = received_after(mailbox)
@@ -96,7 +101,12 @@ class MailFiler:
         return found
 
     def _processed(
-        self, source: MessageSource, outcome: str, email: Email | None
+        self,
+        source: MessageSource,
+        outcome: str,
+        email: Email | None,
+        message: ParsedMessage | None = None,
+        reason: str = "",
     ) -> ProcessedMessage | None:
         if not source.protocol:
             return None
@@ -110,6 +120,10 @@ class MailFiler:
             uid=source.uid,
             outcome=outcome,
             email=email,
+            sender=clean(message.sender.address, 320) if message and message.sender else "",
+            subject=clean(message.subject, 500) if message else "",
+            message_id=clean(message.message_id, 998) if message else "",
+            reason=clean(reason),
         )
 
     # --- filing ---------------------------------------------------------------------------
@@ -203,7 +217,17 @@ class MailFiler:
 
     def _file_entry(self, entry: Entry, batch: FilingBatch) -> FilingOutcome:
         if entry.too_old:
-            batch.record(self._processed(entry.source, Outcome.TOO_OLD, None))
+            received = entry.source.received_at or entry.parsed.date
+            batch.record(
+                self._processed(
+                    entry.source,
+                    Outcome.TOO_OLD,
+                    None,
+                    entry.parsed,
+                    f"received {_utc(received)}, before the cut-off {_utc(self.cutoff)} "
+                    "(the mailbox's or its profile's “process email received after”)",
+                )
+            )
             return FilingOutcome(Outcome.TOO_OLD)
         if entry.error or entry.message is None:
             return self._keep_raw(
@@ -233,12 +257,25 @@ class MailFiler:
         if existing is not None:
             with transaction.atomic():
                 self._link(existing, target, source)
-            batch.record(self._processed(source, Outcome.LINKED, existing))
+            batch.record(
+                self._processed(
+                    source, Outcome.LINKED, existing, message, _duplicate_reason(existing.pk)
+                )
+            )
             return FilingOutcome(Outcome.LINKED, existing)
         planned = batch.planned.get(message_id)
         if planned is not None:
             self._link_planned(planned, target, source)
-            batch.record(self._processed(source, Outcome.LINKED, planned.email))
+            batch.record(
+                self._processed(
+                    source,
+                    Outcome.LINKED,
+                    planned.email,
+                    message,
+                    "same Message-ID as an email filed in the same batch: this mailbox is "
+                    "added to it",
+                )
+            )
             return FilingOutcome(Outcome.LINKED, planned.email)
 
         correlation = correlate(
@@ -261,15 +298,28 @@ class MailFiler:
             sender=sender,
             in_tracking_folder=source.tracking_folder is not None,
         )
-        if not relevant:
-            batch.record(self._processed(source, Outcome.IRRELEVANT, None))
+        if not relevant and not self.track_all:
+            record = self._processed(
+                source,
+                Outcome.IRRELEVANT,
+                None,
+                message,
+                irrelevant_reason(target.tracking_option, message, sender),
+            )
+            if record is not None:
+                batch.files.save(record.raw_mime, raw_file_name(), entry.raw)
+            batch.record(record)
             return FilingOutcome(Outcome.IRRELEVANT)
 
         planned = self._plan(
             message, entry.message_raw, message_id, target, source, correlation, resolutions, batch
         )
         batch.plan(message_id, planned)
-        batch.record(self._processed(source, Outcome.FILED, planned.email))
+        batch.record(
+            self._processed(
+                source, Outcome.FILED, planned.email, message, filed_reason(source, correlation)
+            )
+        )
         return FilingOutcome(
             Outcome.FILED,
             planned.email,
@@ -490,7 +540,61 @@ class MailFiler:
                     f"subject {parsed.subject[:120]!r}: {error}"
                 ),
             )
-            record = self._processed(source, Outcome.FAILED, email)
+            record = self._processed(source, Outcome.FAILED, email, parsed, f"kept raw: {error}")
             if record is not None:
                 record.save()
         return FilingOutcome(Outcome.FAILED, email, error=error)
+
+
+def _utc(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "(unknown)"
+
+
+def _duplicate_reason(email_id: int | None) -> str:
+    return f"duplicate of email {email_id} (same Message-ID): this mailbox is added to it"
+
+
+_CORRELATION_WORDS = {
+    "tracking_token": "by the tracking token in its subject",
+    "in_reply_to": "as a reply (In-Reply-To)",
+    "references": "by its References header",
+    "conversation_id": "by its Exchange conversation",
+    "smart_match": "by smart matching (subject and recipients)",
+}
+
+
+def filed_reason(source: MessageSource, correlation: Correlation | None) -> str:
+    """Why a message was filed, in words: the tracking folder or the email it answers."""
+    rule = source.tracking_folder
+    if rule is not None:
+        where = f"moved to the tracking folder “{rule.exchange_folder_name}”"
+        return f"filed: {where}" + (", regarding its record" if rule.regarding_object_id else "")
+    if correlation is not None:
+        how = _CORRELATION_WORDS.get(correlation.method, correlation.method)
+        regarding = correlation.email.regarding_object_id
+        return f"filed with email {correlation.email.pk} {how}" + (
+            ", regarding the same record" if regarding else ""
+        )
+    return "filed: the tracking option accepts it"
+
+
+def irrelevant_reason(option: str, message: ParsedMessage, sender: Resolution) -> str:
+    """Why the tracking option left a message out, in the words of the option."""
+    who = message.sender.address if message.sender else "an unknown sender"
+    if option == TrackingOption.RESPONSES_TO_CRM_EMAIL:
+        return (
+            "not relevant: it answers no email from the CRM, and the mailbox tracks only "
+            "responses to CRM email"
+        )
+    if option == TrackingOption.FROM_CRM_RECORDS:
+        found = f" (it is a CRM {sender.kind})" if sender.kind else ""
+        return (
+            f"not relevant: the sender {who} is not a CRM contact, account or user{found}, "
+            "and the mailbox tracks email from contacts, accounts and users"
+        )
+    if option == TrackingOption.FROM_ANY_EMAIL_ENABLED_RECORD:
+        return (
+            f"not relevant: the sender {who} is no CRM record with an email address, and "
+            "the mailbox tracks email from email-enabled records"
+        )
+    return f"not relevant for the tracking option “{option}”"

@@ -126,6 +126,16 @@ class ProcessedMessage(models.Model):
     )
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     processed_at = models.DateTimeField(auto_now_add=True)
+    # What the "why was this not tracked?" search shows, blanked after
+    # CRMSYNC_PROCESSED_REASON_DAYS (the row itself stays: it keeps the message from being
+    # filed twice).
+    sender = models.CharField(max_length=320, blank=True)
+    subject = models.CharField(max_length=500, blank=True)
+    message_id = models.CharField(max_length=998, blank=True)
+    reason = models.TextField(blank=True)
+    # The message as fetched, kept for messages filed as irrelevant so that "track it now"
+    # can file it without the mail server; removed with the reason.
+    raw_mime = models.FileField(upload_to="processed/%Y/%m/", blank=True, max_length=255)
 
     class Meta:
         constraints = [

@@ -5,6 +5,7 @@ server ("test connection", "sync now") only enqueue a task.
 """
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -27,6 +28,7 @@ from mailboxes.models import (
 )
 from mailboxes.sync import eligibility, scheduling
 from mailboxes.sync.conflicts import decide_conflicts
+from mailboxes.web import why
 from mailboxes.web.access import get_manageable_mailbox, manageable_mailboxes
 from mailboxes.web.actions import enqueue_mailbox_task
 from mailboxes.web.forms import (
@@ -147,9 +149,35 @@ def _page(
             "lists_folders": mailbox.profile is not None and mailbox.profile.is_exchange,
             "appointments": upcoming_appointments(mailbox, _user(request)),
             "conflicts": [(mapping, _differences(mapping)) for mapping in conflicts],
+            **_why_context(request, mailbox),
         },
         status=status,
     )
+
+
+def _why_context(request: HttpRequest, mailbox: Mailbox) -> dict[str, Any]:
+    return why.page_context(
+        mailbox,
+        request.GET.get("why", ""),
+        _mailbox_url(mailbox),
+        lambda record: reverse("mailboxes:track-now", args=[mailbox.pk, record.pk]),
+    )
+
+
+@login_required
+@require_POST
+def track_now(request: HttpRequest, mailbox_id: int, record_id: int) -> HttpResponse:
+    """File a message that was left out as irrelevant (`why.track_now`)."""
+    user = _user(request)
+    mailbox = get_manageable_mailbox(user, mailbox_id)
+    try:
+        record = why.track_now(record_id, mailbox, user)
+    except why.CannotTrack as exc:
+        messages.error(request, f"Not tracked: {exc}")
+    else:
+        messages.success(request, f"Tracked: {record.reason.split('. Before:')[0]}.")
+    query = request.POST.get("why", "")
+    return HttpResponseRedirect(_mailbox_url(mailbox) + "?" + urlencode({"why": query}) + "#why")
 
 
 def _options_formset(mailbox: Mailbox, data: Any = None) -> Any:

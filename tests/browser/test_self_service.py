@@ -121,3 +121,41 @@ def test_small_screen_layout(
         assert scroll_width <= 390
     finally:
         context.close()
+
+
+def test_user_finds_why_a_message_was_not_tracked_and_tracks_it(
+    page: Any,
+    live_server: Any,
+    alice_and_bob: tuple[Mailbox, Mailbox],
+    tmp_path: Any,
+    settings: Any,
+) -> None:
+    from activities.models import Email
+    from mailboxes.mail.filing import MailFiler, MessageSource
+    from mailboxes.models import ProcessedMessage
+    from tests.mail.messages import build
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    mailbox, _ = alice_and_bob
+    raw = build(sender="prospect@outside.test", subject="Interested in the bundle")
+    MailFiler(mailbox).file(raw, MessageSource(protocol="imap", folder_id="INBOX", uid="1"))
+    record = ProcessedMessage.objects.get(mailbox=mailbox)
+
+    sign_in(page, live_server.url, "alice")
+    page.goto(f"{live_server.url}/mailboxes/{mailbox.pk}/")
+    page.fill("#why-query", "prospect@outside")
+    page.click("#why button:has-text('Search')")
+    page.wait_for_selector(".why-row")
+    answer = page.inner_text("#why")
+    assert "Not tracked" in answer
+    assert "the sender prospect@outside.test is not a CRM contact, account or user" in answer
+    screenshot(page, "09-why-not-tracked")
+
+    page.click("#why button:has-text('Track it now')")
+    page.wait_for_selector(".message.success")
+    assert "Tracked: tracked on request by alice" in page.inner_text(".message.success")
+    assert "Tracked" in page.inner_text(".why-row .badge")
+    assert page.locator("#why button:has-text('Track it now')").count() == 0
+    screenshot(page, "10-why-tracked-now")
+    record.refresh_from_db()
+    assert Email.objects.get(processed_messages=record).subject == "Interested in the bundle"
