@@ -1,10 +1,18 @@
 """The demo data of the README's run command."""
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 from django.core.management import call_command
 
-from activities.models import Account, Appointment, Contact
-from mailboxes.models import Mailbox
+from activities.models import Account, Appointment, Contact, Email
+from crmsync.demo_exchange import DEMO_MAIL, seed
+from ews_emulator.testing import run_emulator
+from mailboxes.connectors.ews import forget_connections
+from mailboxes.folder_listing import refresh_folder_listing
+from mailboxes.mail.cycle import process_incoming
+from mailboxes.models import ExchangeFolderListing, Mailbox, ProcessedMessage
 from profiles.models import EmailServerProfile
 from users.models import User
 
@@ -44,3 +52,34 @@ def test_running_the_demo_seed_twice_changes_nothing() -> None:
     assert (User.objects.count(), Account.objects.count(), Contact.objects.count()) == counts
     assert Appointment.objects.count() == appointments
     assert counts[1] == 2
+
+
+@pytest.mark.e2e
+def test_the_demo_mail_from_crm_contacts_is_tracked_and_the_inbox_has_folders(
+    tmp_path: Path, settings: Any
+) -> None:
+    """The demo's emulator, seeded as scripts/demo does, then one incoming sync and a folder
+    listing of each user's mailbox, as the worker runs them."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    users = [(address, "secret") for address in ("alice@example.com", "bob@example.com")]
+    users.append(("support@example.com", "secret"))
+    with run_emulator(tmp_path / "ews.sqlite3", users=users) as emulator:
+        seed(emulator.ews_url)
+        call_command("seed_demo", ews_url=emulator.ews_url, mailbox_password="secret")
+
+        for address in ("alice@example.com", "bob@example.com", "support@example.com"):
+            process_incoming(Mailbox.objects.get(email_address=address))
+        assert refresh_folder_listing(Mailbox.objects.get(user__username="alice").pk) == "listed"
+        forget_connections()
+
+    tracked = set(Email.objects.filter(direction="incoming").values_list("subject", flat=True))
+    for mailbox, _sender, subject, _body in DEMO_MAIL:
+        if "CRM contact" in _body:  # the stranger's: left out, below
+            continue
+        assert subject in tracked, (mailbox, subject)
+    left_out = ProcessedMessage.objects.get(subject="This week's deals")
+    assert left_out.outcome == ProcessedMessage.Outcome.IRRELEVANT
+    assert "news@deals.example is not a CRM contact" in left_out.reason
+    listing = ExchangeFolderListing.objects.get(mailbox__user__username="alice")
+    paths = {folder["path"] for folder in listing.folders}
+    assert {"Customers", "Customers / Contoso", "Receipts"} <= paths, listing.folders
