@@ -20,6 +20,7 @@ class UserAdmin(DjangoUserAdmin):
                 "user gets a mailbox on the default email server profile when saved.",
             },
         ),
+        ("Preferences", {"fields": ("time_zone",)}),
     )
     add_fieldsets = (
         *DjangoUserAdmin.add_fieldsets,

@@ -1,8 +1,16 @@
+import zoneinfo
+
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+
+
+def validate_time_zone(value: str) -> None:
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(f"“{value}” is not a time zone name (such as Europe/Paris).")
 
 
 class User(AbstractUser):
@@ -26,6 +34,13 @@ class User(AbstractUser):
         choices=ActDeliveryMethod.choices,
         default=ActDeliveryMethod.SERVER_SIDE_SYNC,
         help_text="Whether this user's appointments, contacts and tasks sync with Exchange.",
+    )
+    time_zone = models.CharField(
+        max_length=64,
+        blank=True,
+        validators=[validate_time_zone],
+        help_text="The time zone of the times on every page; empty: the installation's "
+        "(TIME_ZONE).",
     )
 
     class Meta(AbstractUser.Meta):
