@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from crmsync.words import count
 from mailboxes.models import ExchangeSyncIdMapping, Mailbox
 from mailboxes.sync import scheduling
 from mailboxes.sync.conflicts import decide_conflicts
@@ -22,7 +23,7 @@ def test_and_enable_mailboxes(request: HttpRequest, queryset: QuerySet[Mailbox])
     ids = list(queryset.values_list("pk", flat=True))
     for pk in ids:
         test_and_enable_mailbox.delay(pk)
-    messages.info(request, f"Test & enable queued for {len(ids)} mailbox(es).")
+    messages.info(request, f"Test & enable queued for {_mailboxes(len(ids))}.")
     return len(ids)
 
 
@@ -32,7 +33,8 @@ def test_profiles(request: HttpRequest, queryset: QuerySet[EmailServerProfile]) 
     ids = list(queryset.values_list("pk", flat=True))
     for pk in ids:
         test_profile.delay(pk)
-    messages.info(request, f"Test & enable queued for the mailboxes of {len(ids)} profile(s).")
+    profiles = count(len(ids), "profile")
+    messages.info(request, f"Test & enable queued for the mailboxes of {profiles}.")
     return len(ids)
 
 
@@ -44,7 +46,7 @@ def sync_now(request: HttpRequest, queryset: QuerySet[Mailbox]) -> int:
     scheduling.sync_now(ids)
     for pk in ids:
         sync_mailbox.delay(pk)
-    messages.info(request, f"Synchronization queued for {len(ids)} mailbox(es).")
+    messages.info(request, f"Synchronization queued for {_mailboxes(len(ids))}.")
     return len(ids)
 
 
@@ -55,7 +57,7 @@ def full_resync(request: HttpRequest, queryset: QuerySet[Mailbox]) -> int:
     scheduling.sync_now(ids)
     for pk in ids:
         full_resync_mailbox.delay(pk)
-    messages.info(request, f"Full resynchronization queued for {len(ids)} mailbox(es).")
+    messages.info(request, f"Full resynchronization queued for {_mailboxes(len(ids))}.")
     return len(ids)
 
 
@@ -84,3 +86,7 @@ ACTIONS: dict[str, Any] = {
     "keep_crm_version": keep_crm_version,
     "keep_exchange_version": keep_exchange_version,
 }
+
+
+def _mailboxes(number: int) -> str:
+    return count(number, "mailbox", "mailboxes")

@@ -163,6 +163,29 @@ def test_profile_mailboxes(profile: EmailServerProfile) -> str:
     results = [test_and_enable(m) for m in mailboxes]
     failed = sum(1 for r in results if r.status == "failure")
     status = "success" if failed == 0 else ("failure" if failed == len(results) else "warning")
-    message = f"{len(results) - failed} of {len(results)} mailboxes passed."
+    message = f"{len(results) - failed} of {len(results)} mailboxes passed." + _skipped(
+        profile, [m.pk for m in mailboxes]
+    )
     _record_profile(profile, started, int((time.monotonic() - clock) * 1000), status, message)
     return status
+
+
+# Skipped mailboxes named in a profile test's summary; the rest are counted.
+NAMED_SKIPPED = 10
+
+
+def _skipped(profile: EmailServerProfile, tested: list[int]) -> str:
+    """The profile's mailboxes that were not tested, each with the reason in words."""
+    others = list(
+        Mailbox.objects.select_related("profile")
+        .filter(profile=profile)
+        .exclude(pk__in=tested)
+        .order_by("email_address")
+    )
+    if not others:
+        return ""
+    named = "; ".join(
+        f"{m.email_address} ({eligibility.refusal(m).rstrip('.')})" for m in others[:NAMED_SKIPPED]
+    )
+    more = f"; and {len(others) - NAMED_SKIPPED} more" if len(others) > NAMED_SKIPPED else ""
+    return f" {len(others)} not tested: {named}{more}."

@@ -4,8 +4,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils import timezone
-from django.utils.timesince import timesince, timeuntil
 
+from crmsync.when import ago, within
+from crmsync.words import count
 from mailboxes import channels
 from mailboxes.models import Mailbox
 
@@ -16,19 +17,9 @@ class StatusLine:
     text: str
 
 
-def _ago(moment: datetime | None) -> str:
-    if moment is None:
-        return "never"
-    return f"{timesince(moment, depth=1)} ago"
-
-
-def _in(moment: datetime) -> str:
-    return f"in {timeuntil(moment, depth=1)}"
-
-
 def _channel_line(label: str, status: str, processed_at: datetime | None, error: str) -> StatusLine:
     if status == Mailbox.ChannelStatus.SUCCESS:
-        return StatusLine("ok", f"{label}: working, last synchronized {_ago(processed_at)}.")
+        return StatusLine("ok", f"{label}: working, last synchronized {ago(processed_at)}.")
     if status == Mailbox.ChannelStatus.FAILURE:
         reason = f" The server said: {error}" if error else ""
         return StatusLine("error", f"{label}: failing.{reason}")
@@ -73,9 +64,9 @@ def describe(mailbox: Mailbox) -> list[StatusLine]:
         )
 
     if mailbox.test_status == Mailbox.ChannelStatus.SUCCESS:
-        lines.append(StatusLine("ok", f"Connection test passed {_ago(mailbox.tested_at)}."))
+        lines.append(StatusLine("ok", f"Connection test passed {ago(mailbox.tested_at)}."))
     elif mailbox.test_status == Mailbox.ChannelStatus.FAILURE:
-        lines.append(StatusLine("error", f"Connection test failed {_ago(mailbox.tested_at)}."))
+        lines.append(StatusLine("error", f"Connection test failed {ago(mailbox.tested_at)}."))
 
     error = mailbox.last_error_text
     for channel in channels.configured(mailbox):
@@ -95,15 +86,15 @@ def describe(mailbox: Mailbox) -> list[StatusLine]:
             StatusLine(
                 "warning",
                 "The server asked us to wait, or errors repeated: the next try is "
-                f"{_in(max(postponed))}.",
+                f"{within(max(postponed))}.",
             )
         )
     if mailbox.claimed_by and mailbox.claim_expires_at and mailbox.claim_expires_at > now:
         lines.append(StatusLine("info", "A synchronization is running right now."))
     if mailbox.last_sync_started_at:
         summary = (
-            f"Last synchronization {_ago(mailbox.last_sync_started_at)}: "
-            f"{mailbox.items_processed} items processed"
+            f"Last synchronization {ago(mailbox.last_sync_started_at)}: "
+            f"{count(mailbox.items_processed, 'item')} processed"
         )
         if mailbox.items_failed:
             summary += f", {mailbox.items_failed} failed"

@@ -48,7 +48,7 @@ def test_sync_now_runs_a_cycle_and_skips_mailboxes_the_engine_never_processes(
     response = on_workers(run_action, staff_client, "sync_mailboxes_now", [mailbox, pending])
 
     assert messages_of(response) == [
-        "Synchronization queued for 1 mailbox(es).",
+        "Synchronization queued for 1 mailbox.",
         "1 mailbox skipped: inactive, not approved, its address not approved, or without an "
         "active profile.",
     ]
@@ -68,7 +68,7 @@ def test_full_resync_pulls_everything_again_without_duplicates(
 
     response = on_workers(run_action, staff_client, "full_resync_mailboxes", [mailbox])
 
-    assert messages_of(response) == ["Full resynchronization queued for 1 mailbox(es)."]
+    assert messages_of(response) == ["Full resynchronization queued for 1 mailbox."]
     mailbox.refresh_from_db()
     assert first_sync is not None and mailbox.last_sync_started_at is not None
     assert mailbox.last_sync_started_at > first_sync
@@ -88,7 +88,7 @@ def test_test_and_enable_enables_a_failed_mailbox_that_now_connects(
     )
 
     assert messages_of(response) == [
-        "Test & enable queued for 2 mailbox(es).",
+        "Test & enable queued for 2 mailboxes.",
         "1 mailbox skipped: inactive, not approved, its address not approved, or without an "
         "active profile.",
     ]

@@ -194,7 +194,7 @@ def test_the_action_tests_and_enables_the_approved_mailboxes_of_the_profiles(
         follow=True,
     )
 
-    assert "Test & enable queued for the mailboxes of 1 profile(s)." in messages_of(response)
+    assert "Test & enable queued for the mailboxes of 1 profile." in messages_of(response)
     approved.refresh_from_db()
     pending.refresh_from_db()
     turned_off.refresh_from_db()
@@ -202,4 +202,8 @@ def test_the_action_tests_and_enables_the_approved_mailboxes_of_the_profiles(
     assert pending.test_status == "not_run"
     assert (turned_off.test_status, turned_off.is_active) == ("not_run", False)
     profile.refresh_from_db()
-    assert profile.last_test_message == "1 of 1 mailboxes passed."
+    # The skipped ones are named with the reason, by address.
+    message = profile.last_test_message
+    assert message.startswith("1 of 1 mailboxes passed. 2 not tested: "), message
+    assert f"{pending.email_address} (an administrator has not approved the mailbox)" in message
+    assert f"{turned_off.email_address} (the mailbox is turned off)" in message

@@ -135,7 +135,7 @@ def test_admin_creates_a_profile_approves_a_mailbox_and_test_and_enable_succeeds
     page.click("button[name=index]")
     page.wait_for_selector(".messagelist .info")
     screenshot(page, "flow-a-05-test-and-enable-queued")
-    assert "Test & enable queued for 1 mailbox(es)." in page.inner_text(".messagelist")
+    assert "Test & enable queued for 1 mailbox." in page.inner_text(".messagelist")
 
     # then the profile's page shows the worker's successful test
     page.goto(f"{live_server.url}/admin/profiles/emailserverprofile/{profile.pk}/change/")

@@ -151,7 +151,10 @@ def test_test_and_enable_refuses_a_pending_address_and_turns_nothing_on() -> Non
     assert mailbox.profile is not None
     enabling.test_profile_mailboxes(mailbox.profile)
     mailbox.profile.refresh_from_db()
-    assert mailbox.profile.last_test_message == "0 of 0 mailboxes passed."
+    assert mailbox.profile.last_test_message == (
+        f"0 of 0 mailboxes passed. 1 not tested: {mailbox.email_address} "
+        "(the mailbox is turned off)."
+    )
     mailbox.refresh_from_db()
     assert mailbox.test_status == "not_run"
 
