@@ -205,5 +205,5 @@ def test_the_action_tests_and_enables_the_approved_mailboxes_of_the_profiles(
     # The skipped ones are named with the reason, by address.
     message = profile.last_test_message
     assert message.startswith("1 of 1 mailboxes passed. 2 not tested: "), message
-    assert f"{pending.email_address} (an administrator has not approved the mailbox)" in message
+    assert f"{pending.email_address} (its email address waits for an administrator" in message
     assert f"{turned_off.email_address} (the mailbox is turned off)" in message
