@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import CharField, F, IntegerField, QuerySet, Value
-from django.db.models.functions import Lower
+from django.db.models import BigIntegerField, CharField, F, QuerySet, Value
+from django.db.models.functions import Cast, Lower
 
 from activities.models import Account, ActivityParty, Contact
 from mailboxes.mail.mime import Address
@@ -58,7 +58,9 @@ def _matches(addresses: list[str]) -> QuerySet[Any]:
     """Every record with one of `addresses` (lower case) on any of its address columns, as
     (kind, lower-case address, target id, owner user id) rows: one query (UNION ALL), each
     part served by the functional index on the lower-cased column."""
-    no_owner = Value(None, output_field=IntegerField())
+    # A typed NULL: PostgreSQL types an untyped NULL of the first parts as text, which then
+    # cannot be matched with the contacts' and accounts' bigint owner column.
+    no_owner = Cast(Value(None), output_field=BigIntegerField())
 
     def part(
         qs: QuerySet[Any], kind: str, column: str, target: str, owner: Any = no_owner
