@@ -87,7 +87,9 @@ def pull_folder(
                 if not page.changes and page.sync_state == sync_state:
                     continue  # nothing new and the same state: nothing to write
                 with transaction.atomic():
-                    apply_page(ts, page.changes, folder_id, seen if full else None, ctx.heartbeat)
+                    stamps = apply_page(
+                        ts, page.changes, folder_id, seen if full else None, ctx.heartbeat
+                    )
                     state.sync_state = page.sync_state
                     state.last_synced_at = timezone.now()
                     if page.includes_last_item_in_range:
@@ -100,6 +102,8 @@ def pull_folder(
                             "modified_at",
                         ]
                     )
+                # Marks only ever name committed records (see `stamps_to_write`).
+                write_stamps(ts, stamps)
                 sync_state = page.sync_state
                 if full:
                     # Marking the items with their record ids made them change: the same
@@ -189,7 +193,7 @@ def apply_page(
     folder_id: str,
     seen: set[str] | None,
     heartbeat: Callable[[], None] | None = None,
-) -> None:
+) -> list[tuple[Any, str, int]]:
     """Write one page of Exchange changes into the CRM (inside the caller's transaction).
 
     `heartbeat` renews the mailbox's claim during a long write (after the request for the
@@ -352,7 +356,7 @@ def apply_page(
             mapping.crm_fingerprint = fingerprint(stored)
             mapping.crm_modified_at = record.modified_at
         mapping.last_synced_at = now
-    _stamp_links(ts, upserts, [*new_mappings, *touched_mappings.values()])
+    stamps = stamps_to_write(upserts, [*new_mappings, *touched_mappings.values()])
     insert_new(new_mappings)
     if touched_mappings:
         ExchangeSyncIdMapping.objects.bulk_update(
@@ -378,29 +382,46 @@ def apply_page(
     # A mapping re-linked above to the item's new id is not deleted with its old id.
     exchange_deleted(ts, [m for m in deleted_mappings if m.exchange_item_id in deleted_ids])
     ts.processed += len(new_records) + len(changed)
+    return stamps
 
 
-def _stamp_links(ts: TypeSync, items: list[Any], mappings: list[ExchangeSyncIdMapping]) -> None:
-    """Write the record id on the items of these mappings that do not carry it yet (new
-    links, items made before crmsync stamped), keeping the change key the write gives."""
+def stamps_to_write(
+    items: list[Any], mappings: list[ExchangeSyncIdMapping]
+) -> list[tuple[Any, str, int]]:
+    """The items of these mappings that do not carry their record id yet (new links, items
+    made before crmsync stamped), as (item, item id, record id).
+
+    The caller writes them once the page's transaction has committed: a mark must only ever
+    name a record that exists. Written inside it, a worker killed before the commit left
+    marks naming rolled-back ids, which SQLite hands out again to other records, and the
+    next sync re-linked items to the wrong records."""
     by_id = {item.id: item for item in items}
     todo = [
-        (by_id[m.exchange_item_id], m)
+        (by_id[m.exchange_item_id], m.exchange_item_id, m.crm_object_id)
         for m in mappings
         if m.exchange_item_id in by_id
         and record_id_of(by_id[m.exchange_item_id]) != m.crm_object_id
     ]
-    results = stamp_existing(ts.account, [(item, m.crm_object_id) for item, m in todo])
-    for (_, mapping), result in zip(todo, results, strict=True):
-        if isinstance(result, BaseException):
-            logger.warning(
-                "mailbox %s: could not mark item of record %s: %s",
-                ts.mailbox.pk,
-                mapping.crm_object_id,
-                result,
-            )
-            continue
-        mapping.change_key = result[1] or mapping.change_key
+    return todo
+
+
+def write_stamps(ts: TypeSync, todo: list[tuple[Any, str, int]]) -> None:
+    """Mark the items, keeping the change key each write gives on its mapping."""
+    if not todo:
+        return
+    results = stamp_existing(ts.account, [(item, record_id) for item, _, record_id in todo])
+    with transaction.atomic():
+        for (_, item_id, record_id), result in zip(todo, results, strict=True):
+            if isinstance(result, BaseException):
+                logger.warning(
+                    "mailbox %s: could not mark item of record %s: %s",
+                    ts.mailbox.pk,
+                    record_id,
+                    result,
+                )
+                continue
+            if result[1]:
+                ts.mappings().filter(exchange_item_id=item_id).update(change_key=result[1])
 
 
 def _reconcile(
