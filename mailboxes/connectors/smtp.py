@@ -22,6 +22,7 @@ from mailboxes.connectors import (
     authentication_failed,
     network_error,
 )
+from mailboxes.connectors.mail_base import ComposedMessage, SendStamp
 
 logger = logging.getLogger(__name__)
 
@@ -171,3 +172,30 @@ def _decode(message: bytes | str) -> str:
     if isinstance(message, bytes):
         return message.decode("utf-8", "replace")
     return str(message)
+
+
+class SmtpMailSender:
+    """Outgoing mail over SMTP behind the email seam (`MailSender`). SMTP offers no way to
+    ask whether a message was accepted: `already_sent` cannot look."""
+
+    can_check_sent = False
+
+    def __init__(self, settings: SmtpSettings) -> None:
+        self.connector = SmtpConnector(settings)
+
+    def __enter__(self) -> SmtpMailSender:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.connector.close()
+
+    def already_sent(self, stamp: SendStamp) -> bool:
+        return False
+
+    def send(self, message: ComposedMessage) -> dict[str, str]:
+        return self.connector.send(message.sender, message.recipients, message.raw)

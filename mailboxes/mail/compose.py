@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import email.utils
 import mimetypes
-from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 
 from django.utils import timezone
 
 from activities.models import ActivityParty, Email
+from mailboxes.connectors.mail_base import ComposedMessage, SendStamp
 from mailboxes.models import Mailbox
 
 Role = ActivityParty.Role
 
 
-@dataclass(frozen=True)
-class OutgoingMessage:
-    sender: str
-    recipients: list[str]
-    raw: bytes
-    subject: str
+# What a sender sends: the MIME, its envelope and the CRM email's stamp.
+OutgoingMessage = ComposedMessage
 
 
 def subject_with_token(subject: str, token: str) -> str:
@@ -123,5 +119,9 @@ def compose(email_row: Email, mailbox: Mailbox) -> OutgoingMessage:
 
     recipients = list(dict.fromkeys(a for addresses in by_role.values() for a in addresses))
     return OutgoingMessage(
-        sender=sender, recipients=recipients, raw=message.as_bytes(), subject=subject
+        sender=sender,
+        recipients=recipients,
+        raw=message.as_bytes(),
+        subject=subject,
+        stamp=SendStamp(email_row.pk, email_row.message_id),
     )

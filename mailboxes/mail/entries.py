@@ -23,6 +23,7 @@ class MessageSource:
     received_at: datetime | None = None  # IMAP INTERNALDATE, EWS DateTimeReceived
     conversation_id: str = ""  # EWS ConversationId
     tracking_folder: MailboxTrackingFolder | None = None
+    sent: bool = False  # found in Sent Items: the mailbox's owner sent it
 
 
 @dataclass

@@ -4,7 +4,8 @@ Each email is claimed with one conditional UPDATE (pending and due, or "sending"
 stale claim) whose row count tells who won, so two workers never send the same row. The
 Message-ID and the tracking token are written to the row before the first attempt and never
 change, so a retry carries the same Message-ID; where the server lets us look (EWS: Sent
-Items by InternetMessageId), a retry first checks whether the message already went out.
+Items by InternetMessageId; Graph: the CRM email's id in an extended property, in Sent Items
+and Drafts), a retry first checks whether the message already went out.
 
 What remains (SMTP): SMTP offers no lookup. If a worker dies after the server accepted the
 message (the reply to the final "." of DATA) and before the row is marked sent, the claim
@@ -20,8 +21,6 @@ import socket
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Protocol
 
 from django.conf import settings
 from django.db.models import F, Q
@@ -29,9 +28,8 @@ from django.utils import timezone
 
 from activities.models import Email
 from mailboxes.connectors import PermanentSyncError, SyncError, TransientSyncError
-from mailboxes.connectors.settings import smtp_settings
-from mailboxes.connectors.smtp import SmtpConnector
-from mailboxes.mail.compose import OutgoingMessage, compose
+from mailboxes.connectors.mail_base import MailSender, SendStamp
+from mailboxes.mail.compose import compose
 from mailboxes.mail.correlation import make_tracking_token
 from mailboxes.mail.results import OutgoingResult
 from mailboxes.mail.text import clean
@@ -43,53 +41,8 @@ Status = Email.Status
 MAX_BACKOFF = timedelta(hours=6)
 
 
-class Transport(Protocol):
-    """Sends composed messages for one mailbox during one pass."""
-
-    can_check_sent: bool
-
-    def __enter__(self) -> Transport: ...
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-    def already_sent(self, message_id: str) -> bool: ...
-
-    def send(self, message: OutgoingMessage) -> dict[str, str]: ...
-
-
-class SmtpTransport:
-    can_check_sent = False
-
-    def __init__(self, mailbox: Mailbox) -> None:
-        self.connector = SmtpConnector(smtp_settings(mailbox))
-
-    def __enter__(self) -> SmtpTransport:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.connector.close()
-
-    def already_sent(self, message_id: str) -> bool:
-        return False
-
-    def send(self, message: OutgoingMessage) -> dict[str, str]:
-        if not message.recipients:
-            raise PermanentSyncError(
-                "the email has no recipient with an address",
-                code="no_recipients",
-                affects_mailbox=False,
-            )
-        return self.connector.send(message.sender, message.recipients, message.raw)
+# What sends for one mailbox during one pass (SMTP, EWS, Graph): see the email seam.
+Transport = MailSender
 
 
 def worker_id() -> str:
@@ -142,13 +95,14 @@ def claim(pk: int, mailbox: Mailbox, worker: str, now: datetime) -> bool:
 def send_pending(
     mailbox: Mailbox,
     *,
-    transport: Transport | None = None,
+    sender: Callable[[], Transport],
     worker: str | None = None,
     limit: int = 500,
     heartbeat: Callable[[], None] | None = None,
 ) -> OutgoingResult:
-    """Send this mailbox's due emails. Raises the transport's connection-level errors after
-    putting the email in hand back, so the cycle can postpone or stop the mailbox."""
+    """Send this mailbox's due emails through a sender made by `sender` (only when one is
+    due). Raises the sender's connection-level errors after putting the email in hand
+    back, so the cycle can postpone or stop the mailbox."""
     result = OutgoingResult()
     worker = worker or worker_id()
     now = timezone.now()
@@ -159,9 +113,7 @@ def send_pending(
     )
     if not candidates:
         return result
-    if transport is None:
-        transport = transport_for(mailbox)
-    with transport:
+    with sender() as transport:
         for pk in candidates:
             if heartbeat is not None:
                 heartbeat()
@@ -184,11 +136,18 @@ def _send_one(
     try:
         fix_identity(email_row, mailbox)
         retried = email_row.send_attempts > 1
-        if retried and transport.can_check_sent and transport.already_sent(email_row.message_id):
+        stamp = SendStamp(email_row.pk, email_row.message_id)
+        if retried and transport.can_check_sent and transport.already_sent(stamp):
             _finish(email_row, worker, Status.SENT, note="")
             result.found_already_sent += 1
             return
         message = compose(email_row, mailbox)
+        if not message.recipients:
+            raise PermanentSyncError(
+                "the email has no recipient with an address",
+                code="no_recipients",
+                affects_mailbox=False,
+            )
         refused = transport.send(message)
     except TransientSyncError as exc:
         _retry_or_fail(email_row, worker, exc)
@@ -268,12 +227,3 @@ def _release(email_row: Email, worker: str) -> None:
         send_claimed_at=None,
         send_attempts=F("send_attempts") - 1,
     )
-
-
-def transport_for(mailbox: Mailbox, account: object | None = None) -> Transport:
-    profile = mailbox.profile
-    if profile is not None and profile.is_exchange:
-        from mailboxes.mail.ews import EwsTransport
-
-        return EwsTransport(mailbox, account=account)
-    return SmtpTransport(mailbox)

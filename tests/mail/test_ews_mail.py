@@ -212,3 +212,26 @@ def test_ews_worker_killed_mid_send_then_retried_sends_once(ews, ews_mailbox, se
     assert email.status == "sent" and email.send_attempts == 2
     inbox = ews.control.items(recipient.email_address, "inbox")
     assert len(inbox) == 1
+
+
+@pytest.mark.django_db
+def test_ews_mail_sent_from_outlook_is_filed_as_sent_and_a_crm_email_is_not_filed_twice(
+    ews, ews_mailbox
+):
+    sender = ews_mailbox()
+    crm_email = _queue(sender, "buyer@partner.test")
+    send_pending(sender)
+    ews.control.deliver(
+        sender.email_address,
+        build(sender=sender.email_address, to="buyer@partner.test", subject="From Outlook"),
+        folder="sentitems",
+    )
+
+    result = process_incoming(sender)
+
+    assert (result.fetched, result.filed, result.linked) == (2, 1, 1)
+    from_outlook = Email.objects.get(mailbox=sender, subject="From Outlook")
+    assert (from_outlook.direction, from_outlook.status) == ("outgoing", "sent")
+    assert (
+        Email.objects.filter(message_id=Email.objects.get(pk=crm_email.pk).message_id).count() == 1
+    )

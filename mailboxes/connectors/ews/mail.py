@@ -1,64 +1,95 @@
-"""Email over EWS: the messages behind a SyncFolderItems page, the Undeliverable folder, the
-Sent Items lookup and sending. The email engine (`mailboxes/mail/ews.py`) decides; these
-functions make the requests, with errors translated."""
+"""Email over EWS behind the email seam (`mailboxes/connectors/mail_base.py`): folders paged
+by the one SyncFolderItems loop (`folders.sync_pages`), GetItem for the MIME, the
+Undeliverable folder, the Sent Items lookup and sending."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from types import TracebackType
 from typing import Any
 
 from exchangelib import Account, Folder, ItemId, Message
 
-from mailboxes.connectors.ews.errors import exchange_errors
+from mailboxes.connectors.ews.errors import InvalidSyncStateError, exchange_errors
+from mailboxes.connectors.ews.folders import CREATE, DELETE, open_folder, sync_pages
+from mailboxes.connectors.mail_base import (
+    UNDELIVERABLE_FOLDER,
+    ComposedMessage,
+    CursorLostError,
+    IncomingMessage,
+    MailFolder,
+    MailPage,
+    MessageRef,
+    SendStamp,
+)
 
-UNDELIVERABLE_FOLDER = "Undeliverable"
 _FETCH_FIELDS = ["mime_content", "datetime_received", "conversation_id"]
 # What a SyncFolderItems page of a mail folder asks for: only what the fetch needs to skip.
 SYNC_FIELDS = ("datetime_received",)
 
 
-@dataclass(frozen=True)
-class FetchedMessage:
-    """One message as the email engine files it: its MIME and where it came from."""
+class EwsMailSource:
+    """Incoming mail of one mailbox over EWS (`MailFolderSource`)."""
 
-    item_id: str
-    raw: bytes
-    received_at: datetime | None
-    conversation_id: str
-    item: Any  # the exchangelib item, to move it afterwards
+    protocol = "ews"
 
+    def __init__(self, account: Account) -> None:
+        self.account = account
 
-def inbox(account: Account) -> Folder:
-    """The Inbox, resolved (its real id: the key of the folder's sync state)."""
-    with exchange_errors():
-        return account.inbox
+    def inbox(self) -> MailFolder:
+        # Resolved: its real id is the key of the Inbox's folder state.
+        with exchange_errors():
+            folder = self.account.inbox
+        return MailFolder(folder.id, folder.name or "", folder)
 
+    def sent_items(self) -> MailFolder:
+        return MailFolder("sentitems", "Sent Items", open_folder(self.account, "sentitems"))
 
-def fetch_messages(
-    account: Account, refs: Sequence[tuple[str, str | None]]
-) -> list[FetchedMessage]:
-    """GetItem for the MIME of these (id, change key) pairs; items gone since are left out."""
-    with exchange_errors():
-        items = list(
-            account.fetch(
-                ids=[ItemId(id=item_id, changekey=changekey) for item_id, changekey in refs],
-                only_fields=_FETCH_FIELDS,
+    def folder(self, folder_id: str, name: str = "") -> MailFolder:
+        return MailFolder(folder_id, name, open_folder(self.account, folder_id))
+
+    def pages(self, folder: MailFolder, cursor: str | None) -> Iterator[MailPage]:
+        try:
+            for page in sync_pages(folder.handle, cursor, only_fields=SYNC_FIELDS):
+                yield MailPage(
+                    new=[
+                        MessageRef(item.id, handle=item.changekey)
+                        for kind, item in page.changes
+                        if kind == CREATE
+                    ],
+                    removed=[item.id for kind, item in page.changes if kind == DELETE],
+                    cursor=page.sync_state,
+                    complete=page.includes_last_item_in_range,
+                )
+        except InvalidSyncStateError as exc:
+            raise CursorLostError(exc.message, code=exc.code) from exc
+
+    def fetch(self, folder: MailFolder, refs: Sequence[MessageRef]) -> list[IncomingMessage]:
+        """GetItem for the MIME; items gone since the page are left out."""
+        ids = [ItemId(id=ref.uid, changekey=ref.handle) for ref in refs]
+        with exchange_errors():
+            items = list(self.account.fetch(ids=ids, only_fields=_FETCH_FIELDS))
+        fetched = []
+        for item in items:
+            if isinstance(item, Exception):
+                continue  # deleted or moved since the page was made
+            raw = item.mime_content or b""
+            if isinstance(raw, str):
+                raw = raw.encode("utf-8", "surrogateescape")
+            conversation = item.conversation_id.id if item.conversation_id else ""
+            fetched.append(
+                IncomingMessage(
+                    item.id, raw, folder.id, _plain(item.datetime_received), conversation, item
+                )
             )
-        )
-    fetched = []
-    for item in items:
-        if isinstance(item, Exception):
-            continue  # deleted or moved since the page was made
-        raw = item.mime_content or b""
-        if isinstance(raw, str):
-            raw = raw.encode("utf-8", "surrogateescape")
-        conversation = item.conversation_id.id if item.conversation_id else ""
-        fetched.append(
-            FetchedMessage(item.id, raw, _plain(item.datetime_received), conversation, item)
-        )
-    return fetched
+        return fetched
+
+    def move_to_undeliverable(self, messages: Sequence[IncomingMessage]) -> None:
+        with exchange_errors():
+            target = _undeliverable_folder(self.account)
+            for message in messages:
+                message.handle.move(to_folder=target)  # type: ignore[attr-defined]
 
 
 def _plain(value: Any) -> datetime | None:
@@ -66,14 +97,6 @@ def _plain(value: Any) -> datetime | None:
     if value is None:
         return None
     return datetime.fromtimestamp(value.timestamp(), tz=UTC)
-
-
-def move_to_undeliverable(account: Account, messages: Sequence[FetchedMessage]) -> None:
-    """Move these messages to the "Undeliverable" folder under the Inbox, made if missing."""
-    with exchange_errors():
-        target = _undeliverable_folder(account)
-        for message in messages:
-            message.item.move(to_folder=target)
 
 
 def _undeliverable_folder(account: Account) -> Folder:
@@ -85,13 +108,34 @@ def _undeliverable_folder(account: Account) -> Folder:
     return folder
 
 
-def sent_items_contain(account: Account, message_id: str) -> bool:
-    """Whether Sent Items holds a message with this Message-ID (a send that went through)."""
-    with exchange_errors():
-        return bool(account.sent.filter(message_id=message_id).exists())
+class EwsMailSender:
+    """Outgoing mail over EWS (`MailSender`): CreateItem with the composed MIME and
+    SendAndSaveCopy (a copy lands in Sent Items); the stamp is the fixed Message-ID, looked
+    up in Sent Items before any retry."""
 
+    can_check_sent = True
 
-def send_mime(account: Account, raw: bytes) -> None:
-    """CreateItem with this MIME and SendAndSaveCopy: a copy lands in Sent Items."""
-    with exchange_errors():
-        Message(account=account, folder=account.sent, mime_content=raw).send_and_save()
+    def __init__(self, account: Account) -> None:
+        self.account = account
+
+    def __enter__(self) -> EwsMailSender:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+    def already_sent(self, stamp: SendStamp) -> bool:
+        with exchange_errors():
+            return bool(self.account.sent.filter(message_id=stamp.message_id).exists())
+
+    def send(self, message: ComposedMessage) -> dict[str, str]:
+        with exchange_errors():
+            Message(
+                account=self.account, folder=self.account.sent, mime_content=message.raw
+            ).send_and_save()
+        return {}

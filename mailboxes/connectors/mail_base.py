@@ -1,0 +1,158 @@
+"""The email side of the connector seam: what the email engine (`mailboxes/mail/`) asks of
+a protocol that keeps mail in folders paged by a cursor (EWS, Graph), and of any protocol
+that sends mail (SMTP, EWS, Graph).
+
+Incoming (`MailFolderSource`): a folder is paged from an opaque cursor (an EWS sync state, a
+Graph delta link); a page names its new messages (id and what the page told about them, no
+MIME) and the ids that left the folder, and carries the cursor after it. The engine skips
+the ids it has filed, fetches the raw MIME of the others (`fetch`), files them, and may move
+the ones it could not file to an "Undeliverable" folder under the Inbox. A cursor the server
+no longer accepts raises `CursorLostError`: the engine starts the folder again from None,
+and the ids it filed before keep anything from being filed twice.
+
+Outgoing (`MailSender`): `send` sends a composed MIME stamped with the CRM email's id (its
+`SendStamp`); where the protocol can look (`can_check_sent`), `already_sent(stamp)` says
+whether a message with that stamp went out (or is waiting as a draft, which it then sends),
+and the engine asks it before any retry, so a worker killed between the send and saving
+its result does not send twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol
+
+from mailboxes.connectors import SyncError
+
+
+class CursorLostError(SyncError):
+    """The server no longer knows the folder's cursor (EWS ErrorInvalidSyncStateData, Graph
+    410 SyncStateNotFound): the folder must be paged again from the start."""
+
+
+@dataclass(frozen=True)
+class MailFolder:
+    """A folder as the engine keys its state: `id` is stable across cycles (the server's id,
+    or a well-known name the server resolves the same way every time)."""
+
+    id: str
+    name: str = ""
+    handle: object = None  # the connector's own folder object
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """A new message named by a page: its id and what the page told about it."""
+
+    uid: str
+    received_at: datetime | None = None
+    handle: object = None  # what the connector needs to fetch it (EWS: the change key)
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    """A message to file: its raw MIME exactly as the server gave it, and where it is."""
+
+    uid: str
+    raw: bytes
+    folder_id: str
+    received_at: datetime | None = None
+    conversation_id: str = ""
+    handle: object = None  # what the connector needs to move it
+
+
+@dataclass
+class MailPage:
+    new: list[MessageRef] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)  # ids moved out or deleted
+    cursor: str = ""
+    complete: bool = True  # the last page up to now; the next cycle starts from `cursor`
+
+
+class MailFolderSource(Protocol):
+    """Incoming mail of one mailbox over a folder-paging protocol (EWS, Graph)."""
+
+    protocol: str  # the key of its folder states and processed messages ("ews", "graph")
+
+    def inbox(self) -> MailFolder: ...
+
+    def sent_items(self) -> MailFolder: ...
+
+    def folder(self, folder_id: str, name: str = "") -> MailFolder:
+        """A folder by its stored id (a tracking folder), without a request."""
+        ...
+
+    def pages(self, folder: MailFolder, cursor: str | None) -> Iterator[MailPage]:
+        """Every page of changes after `cursor` (None: from the start). Raises
+        `CursorLostError` when the server rejects the cursor."""
+        ...
+
+    def fetch(self, folder: MailFolder, refs: Sequence[MessageRef]) -> list[IncomingMessage]:
+        """The raw MIME of these messages; messages gone since the page are left out."""
+        ...
+
+    def move_to_undeliverable(self, messages: Sequence[IncomingMessage]) -> None:
+        """Move these messages to the "Undeliverable" folder under the Inbox (made if
+        missing)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SendStamp:
+    """What identifies one CRM email's message on the server, fixed before the first try."""
+
+    email_id: int
+    message_id: str
+
+
+@dataclass(frozen=True)
+class ComposedMessage:
+    sender: str
+    recipients: list[str]
+    raw: bytes
+    subject: str
+    stamp: SendStamp | None = None
+
+
+class MailSender(Protocol):
+    """Sends composed messages for one mailbox during one pass."""
+
+    # Whether `already_sent` can look; SMTP cannot.
+    can_check_sent: bool
+
+    def __enter__(self) -> MailSender: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def already_sent(self, stamp: SendStamp) -> bool:
+        """Whether the message with this stamp went out (a draft of it left by a killed
+        worker is sent now, and counts as sent)."""
+        ...
+
+    def send(self, message: ComposedMessage) -> dict[str, str]:
+        """Send it once; the recipients the server refused, with its reason."""
+        ...
+
+
+UNDELIVERABLE_FOLDER = "Undeliverable"
+
+__all__ = [
+    "UNDELIVERABLE_FOLDER",
+    "ComposedMessage",
+    "CursorLostError",
+    "IncomingMessage",
+    "MailFolder",
+    "MailFolderSource",
+    "MailPage",
+    "MailSender",
+    "MessageRef",
+    "SendStamp",
+]
