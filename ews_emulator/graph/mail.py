@@ -10,6 +10,7 @@ recipients' Inboxes). References: https://learn.microsoft.com/graph/api/resource
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 import hashlib
 import hmac
@@ -522,16 +523,48 @@ def _create_message(req: Request, folder: Folder, payload: dict[str, Any]) -> It
     return new_item(req, folder, "Message", fields, ext, attachments)
 
 
+def _create_from_mime(req: Request, folder: Folder) -> ItemRow:
+    """A draft from base64 MIME in a text/plain body
+    (https://learn.microsoft.com/graph/outlook-send-mime-message): through EWS CreateItem
+    with MimeContent, so headers (Message-ID, In-Reply-To, References) are kept."""
+    text = req.body.strip()
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise bad_request(
+            "Invalid base64 string for MIME content.", "ErrorMimeContentInvalidBase64String"
+        ) from None
+    result = ews(
+        req,
+        "CreateItem",
+        f'<m:SavedItemFolderId><t:FolderId Id="{folder.id}"/></m:SavedItemFolderId>'
+        f"<m:Items><t:Message><t:MimeContent>{text.decode('ascii')}</t:MimeContent>"
+        "</t:Message></m:Items>",
+        MessageDisposition="SaveOnly",
+    )
+    new_id = next((e.get("Id") for e in result.iter(t("ItemId"))), None)
+    row = req.store.item(new_id) if new_id else None
+    if row is None:
+        raise not_found()
+    return row
+
+
+def _create(req: Request, folder: Folder) -> Response:
+    if req.headers.get("content-type", "").lower().startswith("text/plain"):
+        row = _create_from_mime(req, folder)
+    else:
+        row = _create_message(req, folder, req.json())
+    return Response(201, render_message(req, row, expand=False))
+
+
 @route("POST", "messages")
 def create_draft(req: Request, args: list[str]) -> Response:
-    row = _create_message(req, req.folder("drafts"), req.json())
-    return Response(201, render_message(req, row, expand=False))
+    return _create(req, req.folder("drafts"))
 
 
 @route("POST", "mailFolders", "*", "messages")
 def create_in_folder(req: Request, args: list[str]) -> Response:
-    row = _create_message(req, req.folder(args[0]), req.json())
-    return Response(201, render_message(req, row, expand=False))
+    return _create(req, req.folder(args[0]))
 
 
 def write_fields(req: Request, row: ItemRow, fields: dict[str, Any], ext: list[str]) -> ItemRow:

@@ -305,3 +305,42 @@ def test_graph_errors(
         url(tenant, "alice@example.com", "messages"), headers={"Authorization": f"Bearer {scoped}"}
     )
     assert alice.status_code == 200
+
+
+def test_draft_from_mime_keeps_its_headers_and_sends(
+    tenant: Tenant, graph: requests.Session, new_mailbox: Callable[[], str]
+) -> None:
+    sender, recipient = new_mailbox(), new_mailbox()
+    mime = (
+        f"From: {sender}\r\nTo: {recipient}\r\nSubject: Quote from MIME\r\n"
+        "Message-ID: <quote-1@crm.test>\r\nIn-Reply-To: <ask-1@partner.test>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThe quote.\r\n"
+    ).encode()
+    draft = ok(
+        graph.post(
+            url(tenant, sender, "messages"),
+            data=base64.b64encode(mime),
+            headers={"Content-Type": "text/plain"},
+        ),
+        201,
+    )
+    assert (draft["isDraft"], draft["subject"]) == (True, "Quote from MIME")
+    assert draft["internetMessageId"] == "<quote-1@crm.test>"
+    assert draft["toRecipients"][0]["emailAddress"]["address"] == recipient
+    stored = graph.get(url(tenant, sender, f"messages/{draft['id']}/$value"))
+    assert b"In-Reply-To: <ask-1@partner.test>" in stored.content
+    ok(graph.post(url(tenant, sender, f"messages/{draft['id']}/send")), 202)
+    received = ok(graph.get(url(tenant, recipient, "mailFolders/inbox/messages")))["value"]
+    assert [m["internetMessageId"] for m in received] == ["<quote-1@crm.test>"]
+
+
+def test_draft_from_mime_that_is_not_base64_is_refused(
+    tenant: Tenant, graph: requests.Session, new_mailbox: Callable[[], str]
+) -> None:
+    sender = new_mailbox()
+    answer = graph.post(
+        url(tenant, sender, "messages"),
+        data=b"From: a@b.test\r\n\r\nnot base64",
+        headers={"Content-Type": "text/plain"},
+    )
+    assert error_of(answer) == (400, "ErrorMimeContentInvalidBase64String")
