@@ -20,7 +20,7 @@ from crmsync.celery import app
 from crmsync.crypto import _load_keys
 
 ROOT = Path(__file__).resolve().parents[2]
-REDIS_TEST_DB = 7
+REDIS_TEST_DB = 7  # when the broker URL names no database
 
 
 def database_url() -> str:
@@ -122,8 +122,13 @@ def celery_workers(tmp: Path, **env_overrides: str) -> Iterator[Workers]:
         "broker_transport_options": app.conf.broker_transport_options,
     }
     if broker_url.startswith("redis"):
-        base = broker_url.rsplit("/", 1)[0] if broker_url.count("/") > 2 else broker_url
-        broker_url = f"{base}/{REDIS_TEST_DB}"
+        # The configured database when the URL names one: two test runs sharing a Redis
+        # server (CI jobs, several checkouts) each name their own, and with one fixed
+        # database their workers took each other's tasks.
+        base, _, db = broker_url.rpartition("/")
+        if broker_url.count("/") <= 2 or not db.isdigit():
+            base, db = broker_url.rstrip("/"), str(REDIS_TEST_DB)
+        broker_url = f"{base}/{db}"
         options: dict[str, Any] = {}
         import redis
 
