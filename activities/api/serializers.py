@@ -14,6 +14,12 @@ from rest_framework import serializers
 
 from activities.api.concurrency import etag_for
 from activities.api.filters import MAX_ID, REGARDING_TYPES
+from activities.api.parties import (
+    AttendeesField,
+    PartySerializer,
+    replace_attendees,
+    resolve_attendees,
+)
 from activities.api.visibility import can_use_queue, visible_to
 from activities.downloads import download_url
 from activities.models import (
@@ -156,16 +162,6 @@ class ActivitySerializer(OwnedRecordSerializer):
                     {"regarding_id": [f"No {content_type.model} with this id is visible to you."]}
                 )
         return attrs
-
-
-class PartySerializer(serializers.ModelSerializer[ActivityParty]):
-    # Not an EmailField: a party may be a raw address a mail server gave us, valid or not.
-    address = serializers.CharField(read_only=True)
-
-    class Meta:
-        model = ActivityParty
-        fields = ["role", "address", "display_name", "user", "contact", "account", "queue"]
-        read_only_fields = ["user", "contact", "account", "queue"]
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -319,6 +315,7 @@ class OutgoingEmailSerializer(ActivitySerializer):
 
 class AppointmentSerializer(ActivitySerializer):
     parties = PartySerializer(many=True, read_only=True)
+    attendees = AttendeesField()
 
     class Meta:
         model = Appointment
@@ -339,6 +336,7 @@ class AppointmentSerializer(ActivitySerializer):
             "original_start",
             "is_cancelled",
             "parties",
+            "attendees",
             "regarding_type",
             "regarding_id",
             "categories",
@@ -361,7 +359,18 @@ class AppointmentSerializer(ActivitySerializer):
         end = attrs.get("end", getattr(self.instance, "end", None))
         if start is not None and end is not None and end < start:
             raise serializers.ValidationError({"end": ["The end is before the start."]})
+        if "attendees" in attrs:
+            owner = attrs.get("owner_user", getattr(self.instance, "owner_user", None))
+            attrs["attendees"] = resolve_attendees(attrs["attendees"], _request_user(self), owner)
         return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Appointment:
+        attendees = validated_data.pop("attendees", None)
+        return replace_attendees(super().create(validated_data), attendees)
+
+    def update(self, instance: Appointment, validated_data: dict[str, Any]) -> Appointment:
+        attendees = validated_data.pop("attendees", None)
+        return replace_attendees(super().update(instance, validated_data), attendees)
 
 
 class TaskSerializer(ActivitySerializer):

@@ -80,7 +80,12 @@ def test_appointments_page_is_the_serializers_json(people: People) -> None:
     assert page == as_the_serializer_renders(
         serializers.AppointmentSerializer, expected_rows, people
     )
-    assert [list(row) for row in page] == [list(serializers.AppointmentSerializer().fields)] * 2
+    readable = [
+        name
+        for name, field in serializers.AppointmentSerializer().fields.items()
+        if not field.write_only
+    ]
+    assert [list(row) for row in page] == [readable] * 2
     assert page[0]["parties"][1]["contact"] == contact.pk
     assert page[0]["regarding_type"] == "account"
 

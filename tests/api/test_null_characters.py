@@ -38,6 +38,7 @@ VALID: dict[str, tuple[type[drf.Serializer[Any]], dict[str, Any]]] = {
             "busy_status": "busy",
             "regarding_type": "account",
             "categories": ["CRM"],
+            "attendees": [{"display_name": "Room 4", "address": "room-4@example.test"}],
         },
     ),
     "tasks": (
