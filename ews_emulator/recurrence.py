@@ -79,11 +79,13 @@ def _date(value: str | None) -> dt.date | None:
         return None
 
 
-def _nth_weekday(year: int, month: int, weekday: int, index: int) -> dt.date | None:
+def _nth_weekday(year: int, month: int, weekdays: list[int], index: int) -> dt.date | None:
+    """The index-th day of the month that is one of `weekdays` (so "the last Weekday" is
+    the month's last working day, as DayOfWeekIndex with Weekday means)."""
     days = [
         dt.date(year, month, d)
         for d in range(1, calendar.monthrange(year, month)[1] + 1)
-        if dt.date(year, month, d).weekday() == weekday
+        if dt.date(year, month, d).weekday() in weekdays
     ]
     try:
         return days[index]
@@ -146,7 +148,7 @@ def pattern_dates(recurrence: Element, first: dt.date) -> Iterator[dt.date]:
         else:
             months = _months(first, interval)
         for year, mon in months:
-            found = _nth_weekday(year, mon, weekdays[0], index)
+            found = _nth_weekday(year, mon, weekdays, index)
             if found is not None and found >= first:
                 yield found
 

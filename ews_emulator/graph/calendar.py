@@ -57,6 +57,11 @@ SHOW_AS = {
     "WorkingElsewhere": "workingElsewhere",
     "NoData": "unknown",
 }
+DAY_SETS = {
+    "Day": ["sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"],
+    "Weekday": ["monday", "tuesday", "wednesday", "thursday", "friday"],
+    "WeekendDay": ["sunday", "saturday"],
+}
 WEEKDAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 INDEXES = {
     "First": "first",
@@ -166,7 +171,11 @@ def _recurrence_json(elem: Element | None, tz_name: str) -> dict[str, Any] | Non
             }
             days = part.findtext(f"{TNS}DaysOfWeek")
             if days:
-                pattern["daysOfWeek"] = [d.lower() for d in days.split()]
+                # Graph's daysOfWeek lists days only (recurrencePattern: dayOfWeek values);
+                # EWS's Day, Weekday and WeekendDay stand for sets of them.
+                pattern["daysOfWeek"] = [
+                    x for d in days.split() for x in DAY_SETS.get(d, [d.lower()])
+                ]
             if part.findtext(f"{TNS}FirstDayOfWeek"):
                 pattern["firstDayOfWeek"] = str(part.findtext(f"{TNS}FirstDayOfWeek")).lower()
             if part.findtext(f"{TNS}DayOfMonth"):
@@ -253,6 +262,8 @@ def event_json(
         "isOrganizer": my_response == "Organizer",
         "responseRequested": text("IsResponseRequested") != "false",
         "seriesMasterId": master_id,
+        # The start an occurrence or exception had in its series (UTC); not on singles.
+        "originalStart": text("OriginalStart") if kind in ("occurrence", "exception") else None,
         "showAs": SHOW_AS.get(text("LegacyFreeBusyStatus") or "Busy", "busy"),
         "type": kind,
         "webLink": f"https://outlook.office365.com/owa/?itemid={item_id}&exvsurl=1&path=/calendar/item",
@@ -302,6 +313,12 @@ def _recurrence_xml(value: dict[str, Any]) -> str:
         days = [str(d).title() for d in pattern.get("daysOfWeek") or []]
         if not days or any(d.lower() not in WEEKDAYS for d in days):
             raise bad_request("daysOfWeek is required for this recurrence pattern.")
+        if kind != "WeeklyRecurrence":
+            # A relative pattern names one DayOfWeekType in EWS: a day, Day, Weekday or
+            # WeekendDay.
+            wanted = sorted(d.lower() for d in days)
+            days = next((k for k, v in DAY_SETS.items() if sorted(v) == wanted), days[0])
+            days = [days] if isinstance(days, str) else days
         parts.append(f"<t:DaysOfWeek>{' '.join(days)}</t:DaysOfWeek>")
     if kind in ("RelativeMonthlyRecurrence", "RelativeYearlyRecurrence"):
         index = {v: k for k, v in INDEXES.items()}.get(

@@ -1,0 +1,129 @@
+"""Graph contacts ⇄ the canonical contact of `ews/converters/contacts.py`.
+
+Graph's contact has three email addresses, two business and two home phones, a mobile
+phone, and home, business and other addresses; the other phone numbers EWS knows (faxes,
+pager, assistant, ...) are not properties of a Graph contact, so they are neither read nor
+written here (a PATCH leaves them as they are in Exchange).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from mailboxes.connectors.ews.converters.common import Canonical, categories, normalise_text
+from mailboxes.connectors.graph.converters.common import Json, stamp_property
+
+SELECT = (
+    "givenName",
+    "middleName",
+    "surname",
+    "displayName",
+    "jobTitle",
+    "department",
+    "companyName",
+    "emailAddresses",
+    "businessPhones",
+    "homePhones",
+    "mobilePhone",
+    "homeAddress",
+    "businessAddress",
+    "otherAddress",
+    "categories",
+    "personalNotes",
+    "birthday",
+    "lastModifiedDateTime",
+    "changeKey",
+    "parentFolderId",
+)
+PHONE_LISTS = {"businessPhones": ("business", "business2"), "homePhones": ("home", "home2")}
+ADDRESSES = {"homeAddress": "home", "businessAddress": "business", "otherAddress": "other"}
+# Graph's address parts ⇄ the canonical ones.
+ADDRESS_PARTS = {
+    "street": "street",
+    "city": "city",
+    "state": "state",
+    "postalCode": "postal_code",
+    "countryOrRegion": "country",
+}
+CANONICAL_PARTS = ("street", "city", "state", "postal_code", "country")
+
+
+class GraphContactConverter:
+    select: ClassVar[tuple[str, ...]] = SELECT
+
+    def canonical(self, contact: Json) -> Canonical:
+        emails = [
+            str((e or {}).get("address") or "").strip().lower()
+            for e in contact.get("emailAddresses") or []
+        ]
+        emails = [e for e in emails if e][:3]
+        phones: dict[str, str] = {}
+        for prop, keys in PHONE_LISTS.items():
+            numbers = [str(n).strip() for n in contact.get(prop) or [] if n]
+            phones.update({k: n for k, n in zip(keys, numbers, strict=False) if n})
+        if (contact.get("mobilePhone") or "").strip():
+            phones["mobile"] = str(contact["mobilePhone"]).strip()
+        addresses: dict[str, dict[str, str]] = {}
+        for prop, label in ADDRESSES.items():
+            value = contact.get(prop) or {}
+            parts = {
+                ours: str(value.get(theirs) or "").strip() for theirs, ours in ADDRESS_PARTS.items()
+            }
+            if any(parts.values()):
+                addresses[label] = {p: parts[p] for p in CANONICAL_PARTS}
+        birthday = contact.get("birthday")
+        return {
+            "first_name": contact.get("givenName") or "",
+            "middle_name": contact.get("middleName") or "",
+            "last_name": contact.get("surname") or "",
+            "display_name": contact.get("displayName") or "",
+            "job_title": contact.get("jobTitle") or "",
+            "department": contact.get("department") or "",
+            "company_name": contact.get("companyName") or "",
+            "emails": emails + [""] * (3 - len(emails)),
+            "phones": {k: phones[k] for k in sorted(phones)},
+            "addresses": addresses,
+            "categories": categories(contact.get("categories")),
+            "notes": normalise_text(str(contact.get("personalNotes") or "")),
+            "birthday": str(birthday)[:10] if birthday else None,
+        }
+
+    def payload(
+        self,
+        canonical: Canonical,
+        *,
+        stamp_categories: Sequence[str] = (),
+        record_id: int | None = None,
+    ) -> Json:
+        """The Graph contact to create, or to PATCH over the whole synced state."""
+        phones = canonical["phones"]
+        display = canonical["display_name"] or " ".join(
+            p for p in (canonical["first_name"], canonical["last_name"]) if p
+        )
+        body: Json = {
+            "givenName": canonical["first_name"] or None,
+            "middleName": canonical["middle_name"] or None,
+            "surname": canonical["last_name"] or None,
+            "displayName": display or None,
+            "jobTitle": canonical["job_title"] or None,
+            "department": canonical["department"] or None,
+            "companyName": canonical["company_name"] or None,
+            "emailAddresses": [{"address": e, "name": e} for e in canonical["emails"] if e],
+            "mobilePhone": phones.get("mobile") or None,
+            "categories": categories([*canonical["categories"], *stamp_categories]),
+            "personalNotes": canonical["notes"] or "",
+            "birthday": f"{canonical['birthday']}T11:59:00Z" if canonical["birthday"] else None,
+        }
+        for prop, keys in PHONE_LISTS.items():
+            body[prop] = [phones[k] for k in keys if phones.get(k)]
+        for prop, label in ADDRESSES.items():
+            parts = canonical["addresses"].get(label) or {}
+            body[prop] = {
+                theirs: parts.get(ours) or None
+                for theirs, ours in ADDRESS_PARTS.items()
+                if parts.get(ours)
+            }
+        if record_id is not None:
+            body["singleValueExtendedProperties"] = [stamp_property(record_id)]
+        return body
