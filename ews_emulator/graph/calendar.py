@@ -317,8 +317,7 @@ def _recurrence_xml(value: dict[str, Any]) -> str:
             # A relative pattern names one DayOfWeekType in EWS: a day, Day, Weekday or
             # WeekendDay.
             wanted = sorted(d.lower() for d in days)
-            days = next((k for k, v in DAY_SETS.items() if sorted(v) == wanted), days[0])
-            days = [days] if isinstance(days, str) else days
+            days = [next((k for k, v in DAY_SETS.items() if sorted(v) == wanted), days[0])]
         parts.append(f"<t:DaysOfWeek>{' '.join(days)}</t:DaysOfWeek>")
     if kind in ("RelativeMonthlyRecurrence", "RelativeYearlyRecurrence"):
         index = {v: k for k, v in INDEXES.items()}.get(
