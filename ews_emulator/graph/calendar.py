@@ -758,6 +758,13 @@ def delete_event(req: Request, args: list[str]) -> Response:
     return Response(204)
 
 
+@route("POST", "events", "*", "permanentDelete", roles=CALENDARS)
+def permanently_delete_event(req: Request, args: list[str]) -> Response:
+    """https://learn.microsoft.com/graph/api/event-permanentdelete: no cancellations."""
+    row = _event_row(req, args[0])
+    return delete_row(req, row, "HardDelete", SendMeetingCancellations="SendToNone")
+
+
 # -- meeting responses ------------------------------------------------------------------------
 
 RESPONSE_ACTIONS = {"accept": "Accept", "decline": "Decline", "tentativelyAccept": "Tentative"}

@@ -567,13 +567,25 @@ def create_in_folder(req: Request, args: list[str]) -> Response:
     return _create(req, req.folder(args[0]))
 
 
-def write_fields(req: Request, row: ItemRow, fields: dict[str, Any], ext: list[str]) -> ItemRow:
-    """Replace the given elements (and extended properties, by id) of a stored item."""
+def write_fields(
+    req: Request,
+    row: ItemRow,
+    fields: dict[str, Any],
+    ext: list[str],
+    *,
+    remove: list[str] | None = None,
+) -> ItemRow:
+    """Replace the given elements (and extended properties, by id) of a stored item;
+    `remove` names elements to drop (a property set to null)."""
     new_fields = field_elements(fields)
     new_ext = [etree.fromstring(f'<w xmlns:t="{T_NS}">{x}</w>')[0] for x in ext]
 
     def mutate(elem: Element) -> set[str]:
         touched = set()
+        for name in remove or []:
+            for old in elem.findall(t(name)):
+                elem.remove(old)
+                touched.add(name)
         for f in new_fields:
             for old in elem.findall(f.tag):
                 elem.remove(old)

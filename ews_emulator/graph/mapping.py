@@ -137,8 +137,15 @@ def ext_property_xml(prop_id: str, value: Any) -> str:
     )
 
 
+# PidLidPercentComplete ([MS-OXOTASK] 2.2.2.2.2): EWS's PercentComplete of a task, 0.0 to 1.0.
+PERCENT_COMPLETE = "Double {00062003-0000-0000-c000-000000000046} Id 0x8102"
+
+
 def extended_properties(elem: Element) -> list[dict[str, str]]:
     out = []
+    percent = elem.findtext(f"{TNS}PercentComplete")
+    if etree.QName(elem).localname == "Task" and percent is not None:
+        out.append({"id": PERCENT_COMPLETE, "value": str(float(percent) / 100)})
     for prop in elem.iterchildren(f"{TNS}ExtendedProperty"):
         uri = prop.find(f"{TNS}ExtendedFieldURI")
         prop_id = ext_prop_id(uri) if uri is not None else None

@@ -143,7 +143,8 @@ def contact_fields(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         elif key == "personalNotes":
             fields["Body"] = {"type": "Text", "value": str(value or "")}
         elif key == "birthday":
-            fields["Birthday"] = str(value)
+            if value is not None:  # null: left as it is (the emulator cannot clear it)
+                fields["Birthday"] = str(value)
         elif key == "singleValueExtendedProperties":
             ext += [mp.ext_property_xml(str(p["id"]), p.get("value", "")) for p in value or []]
         else:
@@ -227,12 +228,24 @@ def _contact_folder_json(req: Request, folder: Folder) -> dict[str, Any]:
 
 @route("GET", "contactFolders", roles=CONTACTS)
 def list_contact_folders(req: Request, args: list[str]) -> Response:
-    root = _contact_folder(req, None)
-    folders = [
-        root,
-        *[f for f in req.store.child_folders(root.id) if f.folder_class == "IPF.Contact"],
-    ]
+    # The folders in the default Contacts folder, not that folder itself
+    # (https://learn.microsoft.com/graph/api/user-list-contactfolders).
+    return _child_contact_folders(req, _contact_folder(req, None))
+
+
+def _child_contact_folders(req: Request, parent: Folder) -> Response:
+    folders = [f for f in req.store.child_folders(parent.id) if f.folder_class == "IPF.Contact"]
     return Response(200, {"value": [_contact_folder_json(req, f) for f in folders]})
+
+
+@route("GET", "contactFolders", "*", "childFolders", roles=CONTACTS)
+def list_contact_child_folders(req: Request, args: list[str]) -> Response:
+    return _child_contact_folders(req, _contact_folder(req, args[0]))
+
+
+@route("POST", "contacts", "*", "permanentDelete", roles=CONTACTS)
+def permanently_delete_contact(req: Request, args: list[str]) -> Response:
+    return delete_row(req, item_row(req, args[0], ("Contact",)), "HardDelete")
 
 
 @route("GET", "contactFolders", "*", roles=CONTACTS)
@@ -286,6 +299,11 @@ STATUS_TO_GRAPH = {
     "Deferred": "deferred",
 }
 STATUS_TO_EWS = {v.lower(): k for k, v in STATUS_TO_GRAPH.items()}
+TASK_DATES = {
+    "dueDateTime": "DueDate",
+    "startDateTime": "StartDate",
+    "completedDateTime": "CompleteDate",
+}
 
 
 def _task_list(req: Request, given: str) -> Folder:
@@ -358,14 +376,18 @@ def task_fields(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             fields["Status"] = status
         elif key == "categories":
             fields["Categories"] = [str(c) for c in value or []]
-        elif key == "dueDateTime":
-            fields["DueDate"] = _utc(value, key)
-        elif key == "startDateTime":
-            fields["StartDate"] = _utc(value, key)
+        elif key in TASK_DATES:
+            # null clears a date (the element is written empty, then dropped below)
+            fields[TASK_DATES[key]] = None if value is None else _utc(value, key)
         elif key == "isReminderOn":
             fields["ReminderIsSet"] = bool(value)
         elif key == "singleValueExtendedProperties":
-            ext += [mp.ext_property_xml(str(p["id"]), p.get("value", "")) for p in value or []]
+            for prop in value or []:
+                if mp.canonical_prop_id(str(prop["id"])) == mp.PERCENT_COMPLETE:
+                    # PidLidPercentComplete is the task's PercentComplete ([MS-OXOTASK]).
+                    fields["PercentComplete"] = round(float(prop.get("value") or 0) * 100)
+                else:
+                    ext.append(mp.ext_property_xml(str(prop["id"]), prop.get("value", "")))
         else:
             raise bad_request(
                 f"Could not find a property named '{key}' on type 'microsoft.graph.todoTask'.",
@@ -445,7 +467,9 @@ def get_task(req: Request, args: list[str]) -> Response:
 def update_task(req: Request, args: list[str]) -> Response:
     row = _task_row(req, *args)
     fields, ext = task_fields(req.json())
-    return Response(200, task_json(req, write_fields(req, row, fields, ext)))
+    cleared = [name for name, value in fields.items() if value is None]
+    row = write_fields(req, row, fields, ext, remove=cleared)
+    return Response(200, task_json(req, row))
 
 
 @route("DELETE", "todo", "lists", "*", "tasks", "*", roles=TASKS)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,6 +45,7 @@ from mailboxes.connectors.graph.converters import (
     GraphTaskConverter,
 )
 from mailboxes.connectors.graph.converters.events import series_details, series_window
+from mailboxes.connectors.graph.converters.tasks import PERCENT_ID
 from mailboxes.models import ItemType
 from tests.graph_emulator.conftest import Tenant
 
@@ -261,7 +263,7 @@ def test_a_contact_reads_the_same(
     assert GraphContactConverter().canonical(contact) == ews
 
 
-@pytest.mark.parametrize("status", ["NotStarted", "Completed", "WaitingOnOthers"])
+@pytest.mark.parametrize("status", ["NotStarted", "InProgress", "Completed", "WaitingOnOthers"])
 def test_a_task_reads_the_same(
     mailbox: tuple[str, Account], graph: requests.Session, tenant: Tenant, status: str
 ) -> None:
@@ -276,6 +278,8 @@ def test_a_task_reads_the_same(
         importance="High",
         categories=["Sales"],
     )
+    if status == "InProgress":
+        item.percent_complete = Decimal(40)
     if status == "Completed":
         item.complete_date = EWSDateTime(2026, 12, 9, 15, 0, tzinfo=ZoneInfo("UTC"))
     item.save()
@@ -286,6 +290,9 @@ def test_a_task_reads_the_same(
         tenant,
         email,
         f"todo/lists/{task_list}/tasks/{ids.rest_id(item.id)}",
-        **{"$select": ",".join(GraphTaskConverter.select)},
+        **{
+            "$select": ",".join(GraphTaskConverter.select),
+            "$expand": f"singleValueExtendedProperties($filter=id eq '{PERCENT_ID}')",
+        },
     )
     assert GraphTaskConverter().canonical(task) == ews
