@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
-from mailboxes.connectors.ews import FolderNotFoundError
-from mailboxes.connectors.ews.converters import CONVERTERS
-from mailboxes.connectors.ews.listing import contact_folders_below
+from mailboxes.connectors.base import FolderNotFoundError
+from mailboxes.itemtypes import TYPES
 from mailboxes.models import FolderSyncState, ItemType, ItemTypeSyncOptions
 from mailboxes.provisioning import ensure_sync_options
 from mailboxes.sync.pull import pull_folder
@@ -50,13 +49,13 @@ def run_act(mailbox: Mailbox, ctx: CycleContext) -> None:
         option = options.get(item_type)
         if option is None or not option.is_enabled:
             continue
-        converter = CONVERTERS[item_type]
+        kind = TYPES[item_type]
         ts = TypeSync(
             mailbox=mailbox,
             options=option,
-            converter=converter,
-            account=ctx.ews_account(),
-            content_type=ContentType.objects.get_for_model(converter.model),
+            kind=kind,
+            connector=ctx.connector().items(kind),
+            content_type=ContentType.objects.get_for_model(kind.model),
         )
         sync_item_type(ts, ctx, states)
         ctx.add_processed(ts.processed)
@@ -64,7 +63,7 @@ def run_act(mailbox: Mailbox, ctx: CycleContext) -> None:
 
 
 def folders_of(
-    ts: TypeSync, ctx: CycleContext, states: dict[str, FolderSyncState]
+    ts: TypeSync[Any], ctx: CycleContext, states: dict[str, FolderSyncState]
 ) -> tuple[list[tuple[str, str]], bool]:
     """(folder id, name) pulled for this type: contacts may come from several folders.
 
@@ -72,9 +71,9 @@ def folders_of(
     `CONTACT_FOLDERS_RELIST`, otherwise the ones found last time are pulled: an idle cycle
     then costs one request per folder. The second value says whether they were listed now.
     """
-    default = ts.converter.distinguished_folder
+    default = ts.kind.default_folder
     folders = [(default, FOLDER_NAMES[default])]
-    if ts.converter.item_type != ItemType.CONTACT:
+    if ts.kind.item_type != ItemType.CONTACT:
         return folders, False
     options = ts.options
     if options.contact_import_scope == options.ContactImportScope.SELECTED_FOLDERS:
@@ -89,7 +88,7 @@ def folders_of(
             if s.item_type == ItemType.CONTACT and s.folder_id != default
         ]
         return folders + known, False
-    found = contact_folders_below(ts.account, default)
+    found = [(f.id, f.name) for f in ts.connector.folders_below(default)]
     found_ids = {folder_id for folder_id, _ in found}
     # Folders no longer below Contacts (deleted, moved, or selected under an earlier scope)
     # are no longer pulled; their mappings stay.
@@ -103,8 +102,10 @@ def folders_of(
     return folders + found, True
 
 
-def sync_item_type(ts: TypeSync, ctx: CycleContext, states: dict[str, FolderSyncState]) -> None:
-    default = ts.converter.distinguished_folder
+def sync_item_type(
+    ts: TypeSync[Any], ctx: CycleContext, states: dict[str, FolderSyncState]
+) -> None:
+    default = ts.kind.default_folder
     root = states.get(default)
     initial = root is None or not root.is_initial_sync_complete
     folders, listed = folders_of(ts, ctx, states)

@@ -12,11 +12,14 @@ import enum
 import logging
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from mailboxes.itemtypes import TYPES, fingerprint
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, ItemTypeSyncOptions
+from mailboxes.sync.records import TypeRecords, load_records, replace_occurrences, replace_parties
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +60,7 @@ def apply_decision(mapping: ExchangeSyncIdMapping, decision: str) -> None:
     marks the record for the next push, which overwrites Exchange. Either way the mailbox
     is made due so the result reaches the other side promptly.
     """
-    from mailboxes.connectors.ews.converters import CONVERTERS, fingerprint
     from mailboxes.sync import scheduling
-    from mailboxes.sync.records import TypeSync, load_records, replace_occurrences, replace_parties
 
     if decision not in DECISIONS:
         raise ValueError(f"unknown decision {decision!r}")
@@ -72,7 +73,7 @@ def apply_decision(mapping: ExchangeSyncIdMapping, decision: str) -> None:
         )
         if mapping.user_decision != Decision.PENDING:
             raise AlreadyDecided("this conflict was decided already")
-        converter = CONVERTERS[mapping.object_type]
+        kind = TYPES[mapping.object_type]
         if decision == Decision.KEEP_EXCHANGE:
             if not mapping.exchange_snapshot:
                 # Keeping the CRM instead would do the opposite of what was asked.
@@ -80,23 +81,22 @@ def apply_decision(mapping: ExchangeSyncIdMapping, decision: str) -> None:
             options = ItemTypeSyncOptions.objects.get(
                 mailbox=mapping.mailbox, item_type=mapping.object_type
             )
-            ts = TypeSync(
+            ts: TypeRecords[Any] = TypeRecords(
                 mailbox=mapping.mailbox,
                 options=options,
-                converter=converter,
-                account=None,
+                kind=kind,
                 content_type=mapping.crm_content_type,
             )
             record = load_records(ts, [mapping.crm_object_id]).get(mapping.crm_object_id)
             if record is not None:
                 canonical = mapping.exchange_snapshot
-                converter.apply(record, canonical, mapping.mailbox)
+                kind.apply(record, canonical, mapping.mailbox)
                 record.modified_at = timezone.now()
                 record.save()
                 replace_parties(ts, {record.pk: canonical})
                 replace_occurrences(ts, {record.pk: (record, canonical)})
                 fresh = load_records(ts, [record.pk])[record.pk]
-                mapping.crm_fingerprint = fingerprint(converter.record_canonical(fresh))
+                mapping.crm_fingerprint = fingerprint(kind.record_canonical(fresh))
             mapping.from_crm_change_type = ChangeType.NONE
         else:
             mapping.from_crm_change_type = ChangeType.UPDATE

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
+from mailboxes.connectors.base import MailboxConnector
+from mailboxes.connectors.registry import for_mailbox
 from mailboxes.models import Mailbox
 from mailboxes.sync import scheduling
 from mailboxes.sync.scheduling import Claim
@@ -38,6 +40,7 @@ class CycleContext:
     items_failed: int = 0
     started_at: datetime = field(default_factory=timezone.now)
     _account: Account | None = None
+    _connector: MailboxConnector | None = None
     _last_heartbeat: float = field(default_factory=time.monotonic)
 
     def ews_account(self) -> Account:
@@ -47,6 +50,13 @@ class CycleContext:
 
             self._account = account_for(self.mailbox)
         return self._account
+
+    def connector(self) -> MailboxConnector:
+        """The mailbox's connector for appointments, contacts and tasks (the protocol its
+        profile uses), made once per cycle; on EWS it shares `ews_account()`."""
+        if self._connector is None:
+            self._connector = for_mailbox(self.mailbox, self)
+        return self._connector
 
     def heartbeat(self) -> None:
         if self.claim is None:

@@ -23,7 +23,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from activities.models import Appointment, Contact, Task
-from mailboxes.connectors.ews.converters import CONVERTERS
+from mailboxes.itemtypes import TYPES
 from mailboxes.models import ExchangeSyncIdMapping, FolderSyncState, ItemType, ItemTypeSyncOptions
 from mailboxes.sync.scheduling import make_due_now
 
@@ -139,7 +139,7 @@ def _owned(options: ItemTypeSyncOptions) -> QuerySet[Any]:
 
 def unexported(options: ItemTypeSyncOptions) -> int:
     """The records the options export that are not linked to an Exchange item yet."""
-    converter = CONVERTERS[options.item_type]
+    kind = TYPES[options.item_type]
     model = MODELS[options.item_type]
     linked = ExchangeSyncIdMapping.objects.filter(
         mailbox_id=options.mailbox_id,
@@ -153,7 +153,7 @@ def unexported(options: ItemTypeSyncOptions) -> int:
     }[ItemType(options.item_type)]
     if not fields:
         return records.count()
-    return sum(1 for record in records.only(*fields) if converter.exports(record, options))
+    return sum(1 for record in records.only(*fields) if kind.exports(record, options))
 
 
 def effects(before: ItemTypeSyncOptions, after: ItemTypeSyncOptions) -> Effects:

@@ -11,24 +11,30 @@ next pull to reconcile.
 from __future__ import annotations
 
 import logging
-import uuid
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Generic
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from activities.models import ActivityParty, Appointment, ChangeOrigin
-from mailboxes.connectors.ews import ItemConflictError, ItemNotFoundError, classify
-from mailboxes.connectors.ews.converters import Canonical, fingerprint
-from mailboxes.connectors.ews.converters.appointments import ATTENDEE_ROLES
-from mailboxes.connectors.ews.folders import delete_items, open_folder, save_changes, save_new
-from mailboxes.connectors.ews.occurrences import push_exceptions
-from mailboxes.connectors.ews.stamp import stamp
+from activities.models import ChangeOrigin
+from mailboxes.connectors.base import (
+    Canonical,
+    DeleteMode,
+    ItemChange,
+    ItemConflictError,
+    ItemNotFoundError,
+    ItemRef,
+    NewItem,
+    Saved,
+)
+from mailboxes.itemtypes.common import R, fingerprint
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping
 from mailboxes.sync.context import CycleContext
 from mailboxes.sync.errors import SyncError, TransientSyncError
+from mailboxes.sync.pull import exchange_deleted
 from mailboxes.sync.records import TypeSync
 
 logger = logging.getLogger(__name__)
@@ -40,7 +46,7 @@ CHUNK = 100
 Decision = ExchangeSyncIdMapping.UserDecision
 
 
-def push_changes(ts: TypeSync, ctx: CycleContext, *, initial: bool) -> None:
+def push_changes(ts: TypeSync[R], ctx: CycleContext, *, initial: bool) -> None:
     # One query for both kinds of flagged mappings: deleted in the CRM, or to overwrite
     # Exchange (a conflict resolved for the CRM).
     marked = list(
@@ -60,15 +66,14 @@ def push_changes(ts: TypeSync, ctx: CycleContext, *, initial: bool) -> None:
         since = watermark - WATERMARK_MARGIN
         flagged = [m.crm_object_id for m in marked if m.from_crm_change_type == ChangeType.UPDATE]
         forced = Q(pk__in=flagged)
-        if ts.converter.has_series:
-            # A series whose exception (a child appointment) was changed in the CRM.
-            forced |= Q(
-                pk__in=Appointment.objects.filter(
-                    ts.owner_filter(), series_master__isnull=False, modified_at__gte=since
-                )
-                .exclude(change_origin=ChangeOrigin.SYNC, change_origin_mailbox=ts.mailbox)
-                .values("series_master_id")
-            )
+        # A series whose exception (a child record) was changed in the CRM.
+        masters = ts.kind.masters_of_changed_children(
+            ts.owner_filter()
+            & Q(modified_at__gte=since)
+            & ~Q(change_origin=ChangeOrigin.SYNC, change_origin_mailbox=ts.mailbox)
+        )
+        if masters is not None:
+            forced |= Q(pk__in=masters)
         candidates = (
             ts.records()
             .filter(Q(modified_at__gte=since) | forced)
@@ -81,7 +86,7 @@ def push_changes(ts: TypeSync, ctx: CycleContext, *, initial: bool) -> None:
         chunk = list(candidates.filter(pk__in=ids[start : start + CHUNK]).order_by("pk"))
         _push_chunk(ts, chunk, initial=initial, full=ctx.full_resync)
         done += len(chunk)
-        ctx.report_progress(f"{ts.converter.item_type}s to Exchange", done, len(ids))
+        ctx.report_progress(f"{ts.kind.item_type}s to Exchange", done, len(ids))
     if ts.options.export_pending:
         # Done, unless the option widened again meanwhile.
         type(ts.options).objects.filter(
@@ -89,18 +94,34 @@ def push_changes(ts: TypeSync, ctx: CycleContext, *, initial: bool) -> None:
         ).update(export_pending=False)
 
 
-def _exported(ts: TypeSync, record: Any) -> bool:
-    return ts.converter.exports(record, ts.options)
+def _exported(ts: TypeSync[R], record: R) -> bool:
+    return ts.kind.exports(record, ts.options)
 
 
-def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool, full: bool) -> None:
-    converter = ts.converter
+@dataclass
+class _Create(Generic[R]):
+    record: R
+    item: NewItem
+    crm_fp: str
+    canonical: Canonical
+
+
+@dataclass
+class _Update(Generic[R]):
+    record: R
+    mapping: ExchangeSyncIdMapping
+    change: ItemChange
+    crm_fp: str
+    canonical: Canonical
+
+
+def _push_chunk(ts: TypeSync[R], records: list[R], *, initial: bool, full: bool) -> None:
+    kind = ts.kind
     mappings = {
         m.crm_object_id: m for m in ts.mappings().filter(crm_object_id__in=[r.pk for r in records])
     }
-    folder = open_folder(ts.account, converter.distinguished_folder)
-    creates: list[tuple[Any, Any, str]] = []
-    updates: list[tuple[Any, ExchangeSyncIdMapping, Any, str]] = []
+    creates: list[_Create[R]] = []
+    updates: list[_Update[R]] = []
     series: dict[int, Canonical] = {}  # recurring masters with exceptions to write after them
     for record in records:
         mapping = mappings.get(record.pk)
@@ -110,34 +131,28 @@ def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool, full: bool) 
             continue
         if mapping is None and not _exported(ts, record):
             continue
-        canonical = converter.record_canonical(record)
+        canonical = kind.record_canonical(record)
         crm_fp = fingerprint(canonical)
         if canonical.get("recurrence") and (
             canonical["modified_occurrences"] or canonical["deleted_occurrences"]
         ):
             series[record.pk] = canonical
         if mapping is None:
-            if converter.keeps_ical_uid and not record.ical_uid:
-                # Our own UID lets a retry after a crash find the item it created.
-                record.ical_uid = f"crmsync-{uuid.uuid4()}"
-                Appointment.objects.filter(pk=record.pk).update(ical_uid=record.ical_uid)
-            item = converter.build_item(canonical, stamp_categories=ts.stamp, folder=folder)
-            if converter.keeps_ical_uid:
-                item.uid = record.ical_uid
-            stamp(item, record.pk)  # a move gives the item a new id; this finds it again
-            creates.append((record, item, crm_fp))
+            # The item carries its record's id: a move gives it a new id, this finds it again.
+            item = NewItem(ts.for_server(canonical), record.pk, kind.ensure_ical_uid(record))
+            creates.append(_Create(record, item, crm_fp, canonical))
             continue
         if crm_fp == mapping.crm_fingerprint and mapping.from_crm_change_type != ChangeType.UPDATE:
             continue
-        item = converter.build_item(canonical, stamp_categories=ts.stamp, folder=folder)
-        item.id, item.changekey = mapping.exchange_item_id, mapping.change_key
-        updates.append((record, mapping, item, crm_fp))
+        ref = ItemRef(mapping.exchange_item_id, mapping.change_key)
+        change = ItemChange(ref, ts.for_server(canonical))
+        updates.append(_Update(record, mapping, change, crm_fp, canonical))
     # Who hears of it: the rule in README ("Meeting invitations").
-    notify = {r.pk for r, _, _ in creates if _invites(ts, r, initial=initial, full=full)}
-    notify |= {r.pk for r, mapping, _, _ in updates if _updates_reach(ts, r, mapping)}
+    notify = {c.record.pk for c in creates if _invites(ts, c, initial=initial, full=full)}
+    notify |= {u.record.pk for u in updates if _updates_reach(ts, u.canonical, u.mapping)}
     for send in (False, True):
-        _create(ts, folder, [c for c in creates if (c[0].pk in notify) == send], send=send)
-        _update(ts, [u for u in updates if (u[0].pk in notify) == send], send=send)
+        _create(ts, [c for c in creates if (c.record.pk in notify) == send], send=send)
+        _update(ts, [u for u in updates if (u.record.pk in notify) == send], send=send)
     if series:
         written = (
             ts.mappings()
@@ -145,24 +160,23 @@ def _push_chunk(ts: TypeSync, records: list[Any], *, initial: bool, full: bool) 
             .exclude(exchange_item_id__startswith="pending:")
         )
         for mapping in written:
-            _push_exceptions(ts, folder, mapping, series[mapping.crm_object_id], notify)
+            _push_exceptions(ts, mapping, series[mapping.crm_object_id], notify)
 
 
 def _push_exceptions(
-    ts: TypeSync,
-    folder: Any,
+    ts: TypeSync[R],
     mapping: ExchangeSyncIdMapping,
     canonical: Canonical,
     notify: set[int],
 ) -> None:
     """The series' modified and deleted occurrences, once the series itself is written."""
     try:
-        push_exceptions(
-            folder,
+        ts.connector.write_exceptions(
+            ts.kind.default_folder,
             mapping.exchange_item_id,
             canonical,
-            delete_mode=ts.options.exchange_delete_mode,
-            send=mapping.crm_object_id in notify,
+            mode=DeleteMode(ts.options.exchange_delete_mode),
+            notify=mapping.crm_object_id in notify,
         )
     except SyncError as exc:
         if isinstance(exc, TransientSyncError):
@@ -176,7 +190,7 @@ def _push_exceptions(
         )
 
 
-def invitations_from_now(ts: TypeSync) -> None:
+def invitations_from_now(ts: TypeSync[R]) -> None:
     """Meetings the CRM holds now are exported without invitations (a first sync, an option
     that widened what this mailbox exports)."""
     now = timezone.now()
@@ -184,64 +198,58 @@ def invitations_from_now(ts: TypeSync) -> None:
     type(ts.options).objects.filter(pk=ts.options.pk).update(invitations_from=now)
 
 
-def _attendees(ts: TypeSync, record: Any) -> set[str]:
-    """The attendees (lower-case addresses) of a meeting this mailbox organizes (no
-    organizer, or the mailbox's own address); none for anything else."""
-    if not ts.converter.has_parties:
-        return set()
-    parties = list(record.parties.all())
-    organizer = next((p for p in parties if p.role == ActivityParty.Role.ORGANIZER), None)
-    if organizer is not None and organizer.address.lower() != ts.mailbox.email_address.lower():
-        return set()
-    return {p.address.lower() for p in parties if p.role in ATTENDEE_ROLES.values() and p.address}
+def _attendees(ts: TypeSync[R], canonical: Canonical) -> set[str]:
+    """The attendees (lower-case addresses) of a meeting this mailbox organizes."""
+    return ts.kind.invitees(canonical, ts.mailbox.email_address)
 
 
-def _invites(ts: TypeSync, record: Any, *, initial: bool, full: bool) -> bool:
+def _invites(ts: TypeSync[R], create: _Create[R], *, initial: bool, full: bool) -> bool:
     """Whether exporting this new record sends meeting requests: only for a meeting created
     in the CRM after the first sync and after the last option change, never in the first
     sync or a full resync, never when the mailbox's "send invitations" is off."""
     if initial or full or not ts.mailbox.send_invitations:
         return False
     since = ts.options.invitations_from
-    if since is not None and record.created_at < since:
+    if since is not None and create.record.created_at < since:
         return False
-    return bool(_attendees(ts, record))
+    return bool(_attendees(ts, create.canonical))
 
 
-def _updates_reach(ts: TypeSync, record: Any, mapping: ExchangeSyncIdMapping) -> bool:
+def _updates_reach(ts: TypeSync[R], canonical: Canonical, mapping: ExchangeSyncIdMapping) -> bool:
     """Whether a change sends meeting updates: only to a meeting its attendees received from
-    this mailbox before (Exchange then writes to the attendees the change concerns)."""
+    this mailbox before (the server then writes to the attendees the change concerns)."""
     if not ts.mailbox.send_invitations:
         return False
-    return bool(_attendees(ts, record) & set(mapping.invited or []))
+    return bool(_attendees(ts, canonical) & set(mapping.invited or []))
 
 
-def _create(ts: TypeSync, folder: Any, creates: list[tuple[Any, Any, str]], *, send: bool) -> None:
+def _create(ts: TypeSync[R], creates: list[_Create[R]], *, send: bool) -> None:
     if not creates:
         return
-    results = save_new([item for _, item, _ in creates], folder, send_invitations=send)
+    folder_id = ts.kind.default_folder
+    results = ts.connector.create(folder_id, [c.item for c in creates], notify=send)
     now = timezone.now()
     new_mappings = []
-    for (record, item, crm_fp), result in zip(creates, results, strict=True):
-        if isinstance(result, BaseException):
+    for create, result in zip(creates, results, strict=True):
+        record = create.record
+        if not isinstance(result, Saved):
             _item_failed(ts, None, result, record)
             continue
-        item_id, change_key = _id_of(result)
         new_mappings.append(
             ExchangeSyncIdMapping(
                 mailbox=ts.mailbox,
-                object_type=ts.converter.item_type,
+                object_type=ts.kind.item_type,
                 crm_content_type=ts.content_type,
                 crm_object_id=record.pk,
-                exchange_item_id=item_id,
-                change_key=change_key,
-                ical_uid=(getattr(item, "uid", None) or "")[:512],
-                exchange_folder_id=ts.converter.distinguished_folder,
-                crm_fingerprint=crm_fp,
+                exchange_item_id=result.id,
+                change_key=result.change_key,
+                ical_uid=create.item.ical_uid[:512],
+                exchange_folder_id=folder_id,
+                crm_fingerprint=create.crm_fp,
                 crm_modified_at=record.modified_at,
                 from_crm_change_type=ChangeType.CREATE,
                 item_subject=str(record)[:500],
-                invited=sorted(_attendees(ts, record)) if send else [],
+                invited=sorted(_attendees(ts, create.canonical)) if send else [],
                 last_synced_at=now,
             )
         )
@@ -250,24 +258,19 @@ def _create(ts: TypeSync, folder: Any, creates: list[tuple[Any, Any, str]], *, s
     ts.processed += len(new_mappings)
 
 
-def _update(
-    ts: TypeSync, updates: list[tuple[Any, ExchangeSyncIdMapping, Any, str]], *, send: bool
-) -> None:
+def _update(ts: TypeSync[R], updates: list[_Update[R]], *, send: bool) -> None:
     if not updates:
         return
-    fields = list(ts.converter.update_fields)
-    results = save_changes(
-        [(item, fields) for _, _, item, _ in updates], ts.account, send_updates=send
-    )
+    results = ts.connector.update([u.change for u in updates], notify=send)
     now = timezone.now()
     done = []
-    for (record, mapping, _, crm_fp), result in zip(updates, results, strict=True):
-        if isinstance(result, BaseException):
+    for update, result in zip(updates, results, strict=True):
+        mapping, record = update.mapping, update.record
+        if not isinstance(result, Saved):
             _item_failed(ts, mapping, result, record)
             continue
-        _, change_key = _id_of(result)
-        mapping.change_key = change_key
-        mapping.crm_fingerprint = crm_fp
+        mapping.change_key = result.change_key
+        mapping.crm_fingerprint = update.crm_fp
         mapping.crm_modified_at = record.modified_at
         mapping.from_crm_change_type = ChangeType.NONE
         mapping.retries = 0
@@ -275,8 +278,9 @@ def _update(
         mapping.last_error_code = ""
         mapping.last_synced_at = now
         if send:
-            # Exchange also sent the meeting to attendees added since.
-            mapping.invited = sorted(set(mapping.invited or []) | _attendees(ts, record))
+            # The server also sent the meeting to attendees added since.
+            attendees = _attendees(ts, update.canonical)
+            mapping.invited = sorted(set(mapping.invited or []) | attendees)
         done.append(mapping)
     ExchangeSyncIdMapping.objects.bulk_update(
         done,
@@ -295,43 +299,33 @@ def _update(
     ts.processed += len(done)
 
 
-def _id_of(result: Any) -> tuple[str, str]:
-    if isinstance(result, tuple):
-        return str(result[0]), str(result[1] or "")
-    return str(result.id), str(result.changekey or "")
-
-
 def _item_failed(
-    ts: TypeSync, mapping: ExchangeSyncIdMapping | None, error: BaseException, record: Any
+    ts: TypeSync[R], mapping: ExchangeSyncIdMapping | None, error: SyncError, record: R
 ) -> None:
     """One item refused: keep going with the others, remember why on the mapping."""
-    translated = classify(error)
-    if isinstance(translated, TransientSyncError):
-        raise translated  # the server is busy: stop the cycle, retry later
-    if isinstance(translated, ItemNotFoundError) and mapping is not None:
-        from mailboxes.sync.pull import exchange_deleted
-
+    if isinstance(error, TransientSyncError):
+        raise error  # the server is busy: stop the cycle, retry later
+    if isinstance(error, ItemNotFoundError) and mapping is not None:
         with transaction.atomic():
             exchange_deleted(ts, [mapping])
         return
-    if isinstance(translated, ItemConflictError):
-        # Changed in Exchange since our pull: the next pull reconciles it.
+    if isinstance(error, ItemConflictError):
+        # Changed on the server since our pull: the next pull reconciles it.
         return
     ts.failed += 1
     logger.warning(
-        "mailbox %s: %s %s refused: %s", ts.mailbox.pk, ts.converter.item_type, record.pk, error
+        "mailbox %s: %s %s refused: %s", ts.mailbox.pk, ts.kind.item_type, record.pk, error
     )
     if mapping is not None:
-        code = translated.code if isinstance(translated, SyncError) else type(error).__name__
         ExchangeSyncIdMapping.objects.filter(pk=mapping.pk).update(
             retries=mapping.retries + 1,
             last_error_text=str(error)[:2000],
-            last_error_code=code[:100],
+            last_error_code=error.code[:100],
             last_error_at=timezone.now(),
         )
 
 
-def push_deletes(ts: TypeSync, ctx: CycleContext, doomed: list[ExchangeSyncIdMapping]) -> None:
+def push_deletes(ts: TypeSync[R], ctx: CycleContext, doomed: list[ExchangeSyncIdMapping]) -> None:
     """Records deleted in the CRM (`doomed`: their mappings): delete their items in Exchange
     where enabled, else unlink."""
     if not doomed:
@@ -358,20 +352,18 @@ def push_deletes(ts: TypeSync, ctx: CycleContext, doomed: list[ExchangeSyncIdMap
 
 
 def _delete(
-    ts: TypeSync, mappings: list[ExchangeSyncIdMapping], *, send_cancellations: bool
+    ts: TypeSync[R], mappings: list[ExchangeSyncIdMapping], *, send_cancellations: bool
 ) -> None:
-    if mappings:
-        results = delete_items(
-            ts.account,
-            [(m.exchange_item_id, None) for m in mappings],
-            mode=ts.options.exchange_delete_mode,
-            send_cancellations=send_cancellations,
-        )
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(
-                classify(result), ItemNotFoundError
-            ):
-                translated = classify(result)
-                if translated is not None and not translated.permanent:
-                    raise translated
-                logger.warning("mailbox %s: delete refused: %s", ts.mailbox.pk, result)
+    if not mappings:
+        return
+    results = ts.connector.delete(
+        [m.exchange_item_id for m in mappings],
+        mode=DeleteMode(ts.options.exchange_delete_mode),
+        notify=send_cancellations,
+    )
+    for result in results:
+        if result is None or isinstance(result, ItemNotFoundError):
+            continue
+        if not result.permanent:
+            raise result
+        logger.warning("mailbox %s: delete refused: %s", ts.mailbox.pk, result)

@@ -1,46 +1,42 @@
-"""CRM-side work shared by pull and push: loading records in bulk, owners, parties,
-account links, recurring occurrences. Every function works on a page at a time."""
+"""CRM-side work shared by pull and push: one item type's records and mappings
+(`TypeRecords`, and `TypeSync` with its connector), loading records in bulk, parties,
+recurring occurrences. Every function works on a page at a time; what differs between types
+is asked of the type's policy (`mailboxes/itemtypes/`)."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Model, Q, QuerySet
-from django.db.models.functions import Lower
-from django.utils import timezone
+from django.db.models import Q, QuerySet
 
-from activities.models import Account, ActivityParty, Appointment, ChangeOrigin, Contact
-from mailboxes.connectors.ews.converters import Canonical, Converter
-from mailboxes.connectors.ews.converters.common import parse_utc
+from activities.models import ActivityParty
+from mailboxes.connectors.base import Canonical, ItemConnector
+from mailboxes.itemtypes.common import R, TypePolicy, categories
 from mailboxes.mail.parties import UNRESOLVED, PartyResolver
 from mailboxes.models import ExchangeSyncIdMapping, ItemTypeSyncOptions, Mailbox
 from mailboxes.sync.inserts import insert_new
 
 
 @dataclass
-class TypeSync:
-    """One item type of one mailbox during one cycle."""
+class TypeRecords(Generic[R]):
+    """The CRM side of one item type of one mailbox: its records, mappings and policy."""
 
     mailbox: Mailbox
     options: ItemTypeSyncOptions
-    converter: Converter
-    account: Any
+    kind: TypePolicy[R]
     content_type: ContentType
-    full: bool = False
-    processed: int = 0
-    failed: int = 0
-    seen_exchange_ids: set[str] = field(default_factory=set)
 
     @property
-    def model(self) -> type[Model]:
-        return self.converter.model
+    def model(self) -> type[R]:
+        return self.kind.model
 
     @property
     def stamp(self) -> list[str]:
+        """The categories this mailbox stamps on what it writes (`options.categories`)."""
         return [c for c in (self.options.categories or []) if c]
 
     def owner_filter(self) -> Q:
@@ -48,42 +44,49 @@ class TypeSync:
             return Q(owner_user_id=self.mailbox.user_id)
         return Q(owner_queue_id=self.mailbox.queue_id)
 
-    def owner_fields(self) -> dict[str, Any]:
+    def owner_fields(self) -> dict[str, int | None]:
         if self.mailbox.user_id is not None:
             return {"owner_user_id": self.mailbox.user_id}
         return {"owner_queue_id": self.mailbox.queue_id}
 
-    def records(self) -> QuerySet[Any]:
-        qs = self.model._default_manager.filter(self.owner_filter())
-        if self.converter.has_series:
-            qs = qs.filter(series_master__isnull=True).prefetch_related("parties", "exceptions")
-        return qs
+    def records(self) -> QuerySet[R]:
+        return self.kind.own_records(self.model._default_manager.filter(self.owner_filter()))
 
     def mappings(self) -> QuerySet[ExchangeSyncIdMapping]:
         return ExchangeSyncIdMapping.objects.filter(
             mailbox=self.mailbox, crm_content_type=self.content_type
         )
 
-    def item_canonical(self, item: Any, occurrences: dict[str, Any] | None = None) -> Canonical:
-        canonical = self.converter.item_canonical(item, occurrences)
-        # Categories we stamp on what we write are ours, not the user's.
+    def own_view(self, canonical: Canonical) -> Canonical:
+        """A server item's canonical form without the categories this mailbox stamps: those
+        are ours, not the user's."""
         stamp = set(self.stamp)
         if stamp:
+            canonical = {**canonical}
             canonical["categories"] = [c for c in canonical["categories"] if c not in stamp]
         return canonical
 
+    def for_server(self, canonical: Canonical) -> Canonical:
+        """A record's canonical form as written to the server: the stamped categories added."""
+        if not self.stamp:
+            return canonical
+        return {**canonical, "categories": categories([*canonical["categories"], *self.stamp])}
 
-def load_records(ts: TypeSync, ids: Iterable[int]) -> dict[int, Any]:
+
+@dataclass
+class TypeSync(TypeRecords[R]):
+    """One item type of one mailbox during one cycle: its records and its server side."""
+
+    connector: ItemConnector = field(kw_only=True)
+    processed: int = 0
+    failed: int = 0
+
+
+def load_records(ts: TypeRecords[R], ids: Iterable[int]) -> dict[int, R]:
     ids = list(ids)
     if not ids:
         return {}
     return {r.pk: r for r in ts.records().filter(pk__in=ids)}
-
-
-def mark_synced(records: Sequence[Any], *, now: Any = None) -> None:
-    now = now or timezone.now()
-    for record in records:
-        record.modified_at = now
 
 
 # --- Parties -------------------------------------------------------------------------------
@@ -118,18 +121,18 @@ def resolve_parties(
 
 
 def replace_parties(
-    ts: TypeSync, canonicals: dict[int, Canonical], *, created: Collection[int] = ()
+    ts: TypeRecords[R], canonicals: dict[int, Canonical], *, created: Collection[int] = ()
 ) -> dict[int, list[ActivityParty]]:
     """Each appointment's parties as its canonical form lists them: {appointment id: rows}.
 
     `created` are appointments inserted just now, which have no parties to delete yet.
     """
-    if not ts.converter.has_parties or not canonicals:
+    if not ts.kind.has_parties or not canonicals:
         return {}
     existing = [pk for pk in canonicals if pk not in created]
     if existing:
         ActivityParty.objects.filter(appointment_id__in=existing).delete()
-    wanted = {pk: ts.converter.parties(c) for pk, c in canonicals.items()}
+    wanted = {pk: ts.kind.parties(c) for pk, c in canonicals.items()}
     rows = resolve_parties(ts.owner_fields(), wanted)
     insert_new(rows)
     result: dict[int, list[ActivityParty]] = defaultdict(list)
@@ -140,80 +143,22 @@ def replace_parties(
 
 
 def replace_occurrences(
-    ts: TypeSync, masters: dict[int, tuple[Any, Canonical]], *, created: Collection[int] = ()
-) -> dict[int, list[Appointment]]:
-    """Child appointments for the modified and deleted occurrences of each series:
+    ts: TypeRecords[R],
+    masters: Mapping[int, tuple[R, Canonical]],
+    *,
+    created: Collection[int] = (),
+) -> dict[int, list[R]]:
+    """Child records for the modified and deleted occurrences of each series:
     {series master id: children}. `created` masters were inserted just now (no children)."""
-    if not ts.converter.has_series or not masters:
+    if not ts.kind.has_series or not masters:
         return {}
     existing = [pk for pk in masters if pk not in created]
     if existing:
-        Appointment.objects.filter(series_master_id__in=existing).delete()
-    children: list[Appointment] = []
-    for pk, (master, canonical) in masters.items():
-        if not canonical.get("recurrence"):
-            continue
-        for occurrence in canonical["modified_occurrences"]:
-            start = parse_utc(occurrence["start"])
-            end = parse_utc(occurrence["end"])
-            if start is None:
-                continue
-            children.append(
-                Appointment(
-                    **ts.owner_fields(),
-                    subject=(occurrence.get("subject") or master.subject)[:500],
-                    location=occurrence.get("location", master.location)[:500],
-                    description=occurrence.get("description", master.description),
-                    busy_status=occurrence.get("busy_status", master.busy_status),
-                    start=start,
-                    end=max(end or start, start),
-                    time_zone=master.time_zone,
-                    is_all_day=master.is_all_day,
-                    series_master_id=pk,
-                    original_start=parse_utc(occurrence["original_start"]),
-                    change_origin=ChangeOrigin.SYNC,
-                    change_origin_mailbox=ts.mailbox,
-                )
-            )
-        for original in canonical["deleted_occurrences"]:
-            when = parse_utc(original)
-            if when is None:
-                continue
-            children.append(
-                Appointment(
-                    **ts.owner_fields(),
-                    subject=master.subject,
-                    start=when,
-                    end=when,
-                    time_zone=master.time_zone,
-                    series_master_id=pk,
-                    original_start=when,
-                    is_cancelled=True,
-                    change_origin=ChangeOrigin.SYNC,
-                    change_origin_mailbox=ts.mailbox,
-                )
-            )
-    insert_new(children)
-    result: dict[int, list[Appointment]] = defaultdict(list)
-    for child in children:
-        assert child.series_master_id is not None
-        result[child.series_master_id].append(child)
-    return result
-
-
-# --- Contacts → accounts -------------------------------------------------------------------
-
-
-def link_accounts(contacts: Sequence[Contact]) -> None:
-    """Link each contact to the one account named like its company; none if several match."""
-    names = {c.company_name.strip().lower() for c in contacts if c.company_name.strip()}
-    if not names:
-        return
-    matches: dict[str, list[int]] = defaultdict(list)
-    for pk, name in (
-        Account.objects.annotate(n=Lower("name")).filter(n__in=names).values_list("pk", "n")
-    ):
-        matches[name].append(pk)
-    for contact in contacts:
-        found = matches.get(contact.company_name.strip().lower(), [])
-        contact.account_id = found[0] if len(found) == 1 else None
+        ts.kind.delete_children(existing)
+    owner = ts.owner_fields()
+    children = {
+        pk: ts.kind.children(master, canonical, owner=owner, mailbox=ts.mailbox)
+        for pk, (master, canonical) in masters.items()
+    }
+    insert_new([child for rows in children.values() for child in rows])
+    return {pk: rows for pk, rows in children.items() if rows}

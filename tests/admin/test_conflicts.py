@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from activities.models import Task
-from mailboxes.connectors.ews.converters.tasks import TaskConverter
+from mailboxes.itemtypes.tasks import TaskType
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, Mailbox
 from tests import factories
 from tests.admin.conftest import messages_of
@@ -24,7 +24,7 @@ def conflict(**fields: Any) -> tuple[ExchangeSyncIdMapping, Task]:
         approval_status=Mailbox.ApprovalStatus.APPROVED
     )
     task = factories.make_task(owner_user=mailbox.user, subject="Call Ann", priority="normal")
-    crm = TaskConverter().record_canonical(task)
+    crm = TaskType().record_canonical(task)
     exchange = {**crm, "subject": "Call Ann back", "priority": "high"}
     fields.setdefault("user_decision", Decision.PENDING)
     mapping = factories.make_mapping(

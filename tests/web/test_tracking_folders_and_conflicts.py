@@ -3,7 +3,7 @@
 from django.contrib.contenttypes.models import ContentType
 
 from activities.models import Appointment
-from mailboxes.connectors.ews.converters.appointments import AppointmentConverter
+from mailboxes.itemtypes.appointments import AppointmentType
 from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox, MailboxTrackingFolder
 from tests.api.factories import make_account, make_appointment, make_contact
 from tests.web.conftest import Team, logged_in, url
@@ -85,7 +85,7 @@ def _conflict(mailbox: Mailbox, appointment: Appointment) -> ExchangeSyncIdMappi
     """Both sides changed the location: the CRM says Room 1, Exchange says Room 2."""
     Appointment.objects.filter(pk=appointment.pk).update(location="Room 1")
     appointment.refresh_from_db()
-    crm = AppointmentConverter().record_canonical(appointment)
+    crm = AppointmentType().record_canonical(appointment)
     return ExchangeSyncIdMapping.objects.create(
         mailbox=mailbox,
         object_type=ItemType.APPOINTMENT,

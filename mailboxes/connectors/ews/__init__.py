@@ -5,8 +5,10 @@
         ...
 
 Errors: `TransientSyncError(retry_after=...)`, `PermanentSyncError` (from
-`mailboxes.connectors`), and the EWS-specific `InvalidSyncStateError`, `ItemConflictError`,
-`ItemNotFoundError`, `FolderNotFoundError`.
+`mailboxes.connectors`), and the seam's `ItemConflictError`, `ItemNotFoundError`,
+`FolderNotFoundError` and `CursorLostError` (`mailboxes/connectors/base.py`;
+`InvalidSyncStateError` is its EWS name). `connector.EwsMailboxConnector` is the
+appointments/contacts/tasks seam implemented over the modules of this package.
 """
 
 from mailboxes.connectors.ews.account import (

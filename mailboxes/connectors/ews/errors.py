@@ -23,24 +23,18 @@ from mailboxes.connectors import (
     TransientSyncError,
     network_code,
 )
+from mailboxes.connectors.base import (
+    CursorLostError,
+    FolderNotFoundError,
+    ItemConflictError,
+    ItemNotFoundError,
+)
 
 logger = logging.getLogger(__name__)
 
 
-class InvalidSyncStateError(SyncError):
-    """The server no longer accepts a stored SyncFolderItems state: resync the folder."""
-
-
-class ItemConflictError(SyncError):
-    """An UpdateItem carried a stale change key: the item changed in Exchange meanwhile."""
-
-
-class ItemNotFoundError(SyncError):
-    """The item is gone from Exchange (deleted or moved since we last saw it)."""
-
-
-class FolderNotFoundError(SyncError):
-    """The folder is gone from Exchange (deleted since it was listed or selected)."""
+# A refused SyncFolderItems state (ErrorInvalidSyncStateData) is the seam's lost cursor.
+InvalidSyncStateError = CursorLostError
 
 
 # Failures that concern the whole mailbox connection and that retrying cannot fix.
@@ -82,7 +76,7 @@ def classify(exc: BaseException) -> SyncError | None:
         return exc
     text = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, ews.ErrorInvalidSyncStateData):
-        return InvalidSyncStateError(text, code="ErrorInvalidSyncStateData")
+        return CursorLostError(text, code="ErrorInvalidSyncStateData")
     if isinstance(exc, ews.ErrorIrresolvableConflict):
         return ItemConflictError(text, code="ErrorIrresolvableConflict")
     if isinstance(exc, ews.ErrorItemNotFound):

@@ -21,11 +21,12 @@ from typing import Any
 
 from exchangelib import CalendarItem
 
-from mailboxes.connectors.ews import exchange_errors, raise_if_error
-from mailboxes.connectors.ews.converters import Canonical
+from mailboxes.connectors.base import Canonical
 from mailboxes.connectors.ews.converters.appointments import BUSY_TO_EWS, exception_fields
-from mailboxes.connectors.ews.converters.common import ews_datetime, parse_utc, utc_iso
+from mailboxes.connectors.ews.converters.common import ews_datetime
+from mailboxes.connectors.ews.errors import exchange_errors, raise_if_error
 from mailboxes.connectors.ews.folders import delete_items, get_items, save_changes
+from mailboxes.itemtypes.common import parse_utc, utc_iso
 
 logger = logging.getLogger(__name__)
 

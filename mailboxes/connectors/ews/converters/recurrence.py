@@ -9,7 +9,7 @@ from typing import Any
 from exchangelib import EWSDate
 from exchangelib import recurrence as ews_recurrence
 
-from mailboxes.connectors.ews.converters.common import parse_date, utc_iso
+from mailboxes.itemtypes.common import parse_date, utc_iso
 
 PATTERNS = {
     cls.__name__: cls

@@ -1,0 +1,352 @@
+"""One page of server changes into the CRM, in three steps: load what the page concerns
+(mappings, records, candidate matches: queries only), decide (no I/O: what to create,
+update, link, leave, or keep as a conflict), write (inserts and updates in bulk).
+
+An item without a mapping is matched before anything is created: by the record id it
+carries (a moved item, a lost cursor), by iCalUId (appointments), then by its identity
+(subject and times, names and email, ...) among the owner's records that have no mapping
+yet. That keeps a full resync, a lost cursor, or a push that died between creating the item
+and saving its mapping free of duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Generic
+
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from mailboxes.connectors.base import Canonical, ItemRef, RemoteItem
+from mailboxes.itemtypes.common import R, fingerprint
+from mailboxes.models import ChangeType, ExchangeSyncIdMapping
+from mailboxes.sync.conflicts import Resolution, resolve_conflict
+from mailboxes.sync.inserts import insert_new
+from mailboxes.sync.records import TypeSync, load_records, replace_occurrences, replace_parties
+
+Decision = ExchangeSyncIdMapping.UserDecision
+Stamp = tuple[ItemRef, int]
+
+MAPPING_FIELDS = [
+    "exchange_item_id",
+    "change_key",
+    "exchange_fingerprint",
+    "crm_fingerprint",
+    "exchange_folder_id",
+    "exchange_modified_at",
+    "crm_modified_at",
+    "item_subject",
+    "is_deleted_in_exchange",
+    "to_crm_change_type",
+    "from_crm_change_type",
+    "user_decision",
+    "crm_snapshot",
+    "exchange_snapshot",
+    "last_synced_at",
+]
+
+
+@dataclass
+class Loaded(Generic[R]):
+    """What a page's decisions need from the database."""
+
+    items: list[RemoteItem]
+    canonicals: dict[str, Canonical]  # the items' forms without the categories we stamp
+    mappings: dict[str, ExchangeSyncIdMapping]  # by item id, moved items re-linked
+    records: dict[int, R]  # the mapped records
+    matches: dict[str, R]  # unmapped items → existing unmapped records
+
+
+@dataclass
+class Plan(Generic[R]):
+    """What a page changes: records to insert or update, mappings to insert or update."""
+
+    new_records: list[tuple[R, RemoteItem]] = field(default_factory=list)
+    changed: dict[int, tuple[R, Canonical]] = field(default_factory=dict)
+    new_mappings: list[ExchangeSyncIdMapping] = field(default_factory=list)
+    touched: dict[int, ExchangeSyncIdMapping] = field(default_factory=dict)
+
+
+def load(ts: TypeSync[R], items: Sequence[RemoteItem], deleted: Sequence[str]) -> Loaded[R]:
+    """The mappings of the page's items (an unmapped item that carries the record id of a
+    mapping re-links to it: it moved), their records, and matches for the unmapped ones."""
+    ids = [item.id for item in items] + list(deleted)
+    mappings = {m.exchange_item_id: m for m in ts.mappings().filter(exchange_item_id__in=ids)}
+    stamped = {
+        item.id: item.record_id
+        for item in items
+        if item.id not in mappings and item.record_id is not None
+    }
+    if stamped:
+        found = ts.mappings().filter(crm_object_id__in=set(stamped.values()))
+        relinked = {m.crm_object_id: m for m in found}
+        for item_id, record_id in stamped.items():
+            m = relinked.get(record_id)
+            if m is not None and m.exchange_item_id not in stamped:
+                m.exchange_item_id = item_id
+                m.is_deleted_in_exchange = False
+                mappings[item_id] = m
+    canonicals = {item.id: ts.own_view(item.canonical) for item in items}
+    records = load_records(ts, [m.crm_object_id for m in mappings.values()])
+    unmapped = [i for i in items if i.id not in mappings]
+    matches = match_unmapped(ts, unmapped, canonicals)
+    unmapped_stamps = {i: r for i, r in stamped.items() if i not in mappings}
+    if unmapped_stamps:
+        # A record whose mapping is gone (a lost cursor, a full resync) is linked by its id.
+        mapped = ts.mappings().filter(crm_object_id=OuterRef("pk"))
+        free = ts.records().filter(~Exists(mapped), pk__in=set(unmapped_stamps.values()))
+        by_pk = {r.pk: r for r in free}
+        taken = {r.pk for r in matches.values()}
+        for item_id, record_id in unmapped_stamps.items():
+            if record_id in by_pk and record_id not in taken:
+                matches[item_id] = by_pk[record_id]
+                taken.add(record_id)
+    return Loaded(list(items), canonicals, mappings, records, matches)
+
+
+def match_unmapped(
+    ts: TypeSync[R], items: list[RemoteItem], canonicals: dict[str, Canonical]
+) -> dict[str, R]:
+    """Existing unmapped CRM records for unmapped server items: iCalUId, then identity."""
+    if not items:
+        return {}
+    kind = ts.kind
+    mapped = ts.mappings().filter(crm_object_id=OuterRef("pk"))
+    candidates = ts.records().filter(~Exists(mapped))
+    own = [replace(i, canonical=canonicals[i.id]) for i in items]
+    free = list(candidates.filter(kind.candidates_q(own))[:5000])
+    if not free:
+        return {}
+    by_uid: dict[str, R] = {}
+    by_identity: dict[str, list[R]] = {}
+    for candidate in free:
+        uid = kind.ical_uid_of(candidate)
+        if uid:
+            by_uid.setdefault(uid, candidate)
+        key = kind.identity(kind.record_canonical(candidate))
+        by_identity.setdefault(key, []).append(candidate)
+    result: dict[str, R] = {}
+    taken: set[int] = set()
+    for item in items:
+        record: R | None = by_uid.get(item.ical_uid)
+        if record is None or record.pk in taken:
+            pool = by_identity.get(kind.identity(canonicals[item.id]), [])
+            record = next((r for r in pool if r.pk not in taken), None)
+        if record is not None:
+            result[item.id] = record
+            taken.add(record.pk)
+    return result
+
+
+class _Decider(Generic[R]):
+    """The decisions of one page, on the loaded rows (no I/O)."""
+
+    def __init__(self, ts: TypeSync[R], loaded: Loaded[R], folder_id: str) -> None:
+        self.ts, self.kind, self.loaded, self.folder_id = ts, ts.kind, loaded, folder_id
+        self.plan: Plan[R] = Plan()
+
+    def run(self) -> Plan[R]:
+        for item in self.loaded.items:
+            mapping = self.loaded.mappings.get(item.id)
+            if mapping is None:
+                self.unmapped(item)
+            else:
+                self.mapped(item, mapping)
+        return self.plan
+
+    def take_server(self, mapping: ExchangeSyncIdMapping, record: R, canonical: Canonical) -> None:
+        if self.kind.record_canonical(record) != canonical:
+            self.kind.apply(record, canonical, self.ts.mailbox)
+            self.plan.changed[record.pk] = (record, canonical)
+        mapping.to_crm_change_type = ChangeType.UPDATE
+        mapping.from_crm_change_type = ChangeType.NONE
+
+    def unmapped(self, item: RemoteItem) -> None:
+        canonical = self.loaded.canonicals[item.id]
+        record = self.loaded.matches.get(item.id)
+        if record is None:
+            options = self.ts.options
+            if not options.exchange_to_crm or not self.kind.imports(canonical, options):
+                return
+            record = self.kind.model(**self.ts.owner_fields())
+            self.kind.apply(record, canonical, self.ts.mailbox)
+            self.kind.adopt_ical_uid(record, item.ical_uid)
+            self.plan.new_records.append((record, item))
+            return
+        # An existing record found by record id, iCalUId or identity: link, then reconcile.
+        crm_canonical = self.kind.record_canonical(record)
+        mapping = new_mapping(self.ts, record.pk, item, self.folder_id, canonical)
+        mapping.crm_fingerprint = fingerprint(crm_canonical)
+        self.plan.new_mappings.append(mapping)
+        if crm_canonical != canonical:
+            self.reconcile(mapping, record, item, canonical, crm_canonical)
+
+    def mapped(self, item: RemoteItem, mapping: ExchangeSyncIdMapping) -> None:
+        canonical = self.loaded.canonicals[item.id]
+        server_fp = fingerprint(canonical)
+        mapping.exchange_folder_id = self.folder_id
+        record = self.loaded.records.get(mapping.crm_object_id)
+        self.plan.touched[mapping.pk] = mapping
+        if item.change_key == mapping.change_key or server_fp == mapping.exchange_fingerprint:
+            # The version we last saw or wrote ourselves: nothing changed on the server.
+            mapping.change_key = item.change_key
+            mapping.exchange_fingerprint = server_fp
+            return
+        mapping.change_key = item.change_key
+        mapping.exchange_fingerprint = server_fp
+        mapping.exchange_modified_at = item.modified_at
+        mapping.item_subject = self.kind.subject(canonical)
+        mapping.is_deleted_in_exchange = False
+        if record is None:
+            return  # deleted in the CRM: the push deletes or unlinks it
+        if not self.ts.options.exchange_to_crm:
+            return
+        crm_canonical = self.kind.record_canonical(record)
+        crm_changed = fingerprint(crm_canonical) != mapping.crm_fingerprint
+        if mapping.user_decision == Decision.PENDING:
+            mapping.exchange_snapshot = canonical
+            return
+        if not crm_changed or crm_canonical == canonical:
+            self.take_server(mapping, record, canonical)
+        else:
+            self.reconcile(mapping, record, item, canonical, crm_canonical)
+
+    def reconcile(
+        self,
+        mapping: ExchangeSyncIdMapping,
+        record: R,
+        item: RemoteItem,
+        canonical: Canonical,
+        crm_canonical: Canonical,
+    ) -> None:
+        resolution = resolve_conflict(
+            self.ts.options.conflict_strategy,
+            crm_modified_at=record.modified_at,
+            exchange_modified_at=item.modified_at,
+        )
+        if resolution is Resolution.EXCHANGE:
+            self.take_server(mapping, record, canonical)
+        elif resolution is Resolution.CRM:
+            # The push of this cycle overwrites the server with the CRM version.
+            mapping.from_crm_change_type = ChangeType.UPDATE
+        else:
+            mapping.user_decision = Decision.PENDING
+            mapping.crm_snapshot = crm_canonical
+            mapping.exchange_snapshot = canonical
+
+
+def decide(ts: TypeSync[R], loaded: Loaded[R], folder_id: str) -> Plan[R]:
+    """What the page changes in the CRM, decided on the loaded rows without any I/O."""
+    return _Decider(ts, loaded, folder_id).run()
+
+
+def write(ts: TypeSync[R], loaded: Loaded[R], plan: Plan[R], folder_id: str) -> list[Stamp]:
+    """Write the plan (inside the caller's transaction); the items to mark with their
+    record ids once it commits."""
+    now = timezone.now()
+    kind = ts.kind
+    kind.link_related([r for r, _ in plan.new_records] + [r for r, _ in plan.changed.values()])
+    if plan.new_records:
+        insert_new([r for r, _ in plan.new_records])
+        for record, item in plan.new_records:
+            plan.new_mappings.append(
+                new_mapping(ts, record.pk, item, folder_id, loaded.canonicals[item.id])
+            )
+    if plan.changed:
+        for record, _ in plan.changed.values():
+            record.modified_at = now
+        kind.model._default_manager.bulk_update(
+            [r for r, _ in plan.changed.values()],
+            [*kind.record_fields, "modified_at", "change_origin", "change_origin_mailbox"],
+        )
+    written = {r.pk: (r, loaded.canonicals[i.id]) for r, i in plan.new_records} | plan.changed
+    created = {r.pk for r, _ in plan.new_records}
+    parties = replace_parties(ts, {pk: c for pk, (_, c) in written.items()}, created=created)
+    occurrences = replace_occurrences(ts, written, created=created)
+    mappings = [*plan.new_mappings, *plan.touched.values()]
+    # The CRM fingerprint is taken from the records as written (after truncation and the
+    # parties' resolution), so a lossy field never echoes back to the server.
+    for mapping in mappings:
+        entry = written.get(mapping.crm_object_id)
+        if entry is not None:
+            record = entry[0]
+            stored = kind.record_canonical(
+                record,
+                parties=parties.get(record.pk, []),
+                exceptions=occurrences.get(record.pk, []),
+            )
+            mapping.crm_fingerprint = fingerprint(stored)
+            mapping.crm_modified_at = record.modified_at
+        mapping.last_synced_at = now
+    insert_new(plan.new_mappings)
+    if plan.touched:
+        ExchangeSyncIdMapping.objects.bulk_update(list(plan.touched.values()), MAPPING_FIELDS)
+    ts.processed += len(plan.new_records) + len(plan.changed)
+    return stamps_to_write(loaded.items, mappings)
+
+
+def stamps_to_write(items: list[RemoteItem], mappings: list[ExchangeSyncIdMapping]) -> list[Stamp]:
+    """The items of these mappings that do not carry their record id yet (new links, items
+    made before crmsync stamped), with the record id to write.
+
+    The caller writes them once the page's transaction has committed: a mark must only ever
+    name a record that exists. Written inside it, a worker killed before the commit left
+    marks naming rolled-back ids, which SQLite hands out again to other records, and the
+    next sync re-linked items to the wrong records."""
+    by_id = {item.id: item for item in items}
+    return [
+        (by_id[m.exchange_item_id].ref, m.crm_object_id)
+        for m in mappings
+        if m.exchange_item_id in by_id and by_id[m.exchange_item_id].record_id != m.crm_object_id
+    ]
+
+
+def new_mapping(
+    ts: TypeSync[R], record_id: int, item: RemoteItem, folder_id: str, canonical: Canonical
+) -> ExchangeSyncIdMapping:
+    return ExchangeSyncIdMapping(
+        mailbox=ts.mailbox,
+        object_type=ts.kind.item_type,
+        crm_content_type=ts.content_type,
+        crm_object_id=record_id,
+        exchange_item_id=item.id,
+        change_key=item.change_key,
+        ical_uid=item.ical_uid[:512],
+        exchange_folder_id=folder_id,
+        exchange_fingerprint=fingerprint(canonical),
+        exchange_modified_at=item.modified_at,
+        item_subject=ts.kind.subject(canonical),
+        to_crm_change_type=ChangeType.CREATE,
+    )
+
+
+def apply_page(
+    ts: TypeSync[R],
+    items: Sequence[RemoteItem],
+    deleted: Sequence[str],
+    folder_id: str,
+    heartbeat: Callable[[], None] | None = None,
+) -> tuple[list[Stamp], list[ExchangeSyncIdMapping]]:
+    """Write one page of server changes into the CRM (inside the caller's transaction):
+    the stamps to write after the commit, and the mappings of the page's deleted items.
+
+    `heartbeat` renews the mailbox's claim before the writes; inside the transaction the
+    renewal also holds the mailbox row, so another worker cannot claim it before the page
+    is committed."""
+    loaded = load(ts, items, deleted)
+    if heartbeat is not None:
+        heartbeat()
+    plan = decide(ts, loaded, folder_id)
+    stamps = write(ts, loaded, plan, folder_id)
+    # A mapping re-linked above to the item's new id is not deleted with its old id.
+    gone = set(deleted)
+    doomed = [
+        m
+        for i in deleted
+        if (m := loaded.mappings.get(i)) is not None and m.exchange_item_id in gone
+    ]
+    return stamps, doomed
+
+
+__all__ = ["Loaded", "Plan", "apply_page", "decide", "load", "write"]
