@@ -13,7 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from exchangelib import Account, ItemId
-from exchangelib.errors import ErrorItemNotFound, MalformedResponseError, SOAPError
+from exchangelib.errors import (
+    ErrorIrresolvableConflict,
+    ErrorItemNotFound,
+    MalformedResponseError,
+    SOAPError,
+)
 from exchangelib.fields import FieldPath
 from exchangelib.folders import (
     Calendar,
@@ -35,7 +40,7 @@ from exchangelib.items import (
     SEND_TO_NONE,
     BaseItem,
 )
-from exchangelib.services import GetItem, SyncFolderItems
+from exchangelib.services import GetItem, SyncFolderItems, UpdateItem
 from exchangelib.services.common import folder_ids_element, shape_element
 from exchangelib.util import SOAPNS, ParseError, add_xml_child, create_element, to_xml
 
@@ -109,6 +114,18 @@ class _WholeBody:
 
 class _GetItem(_WholeBody, GetItem):
     """GetItem parsing the response body in one piece."""
+
+
+class _UpdateItem(UpdateItem):
+    """UpdateItem answering a stale change key per item, as the other per-item refusals.
+
+    exchangelib raises ErrorIrresolvableConflict for the whole request, which loses the
+    results of the batch's other items (written, but their new change keys unknown)."""
+
+    ERRORS_TO_CATCH_IN_RESPONSE = (
+        *UpdateItem.ERRORS_TO_CATCH_IN_RESPONSE,
+        ErrorIrresolvableConflict,
+    )
 
 
 class _SyncFolderItems(_WholeBody, SyncFolderItems):
@@ -350,7 +367,7 @@ def save_changes(
         return []
     with exchange_errors():
         return list(
-            account.bulk_update(
+            _UpdateItem(account=account).call(
                 items=list(items),
                 conflict_resolution="NeverOverwrite",
                 message_disposition="SaveOnly",
