@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from mailboxes import channels
-from mailboxes.connectors.ews import account_for
-from mailboxes.connectors.ews.folders import fetch_folders
 from mailboxes.connectors.imap import ImapConnector
 from mailboxes.connectors.pop3 import Pop3Connector
+from mailboxes.connectors.registry import for_mailbox
 from mailboxes.connectors.settings import imap_settings, pop3_settings, smtp_settings
 from mailboxes.connectors.smtp import SmtpConnector
 from mailboxes.models import Alert, Mailbox
@@ -59,7 +58,7 @@ def check_mailbox(mailbox: Mailbox) -> list[str]:
     folders = folders_needed(mailbox)
     if not folders:
         return []
-    fetch_folders(account_for(mailbox), folders)
+    for_mailbox(mailbox).test(folders)
     return folders
 
 
