@@ -25,12 +25,9 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
-from mailboxes.connectors import SyncError
-
-
-class CursorLostError(SyncError):
-    """The server no longer knows the folder's cursor (EWS ErrorInvalidSyncStateData, Graph
-    410 SyncStateNotFound): the folder must be paged again from the start."""
+# One lost-cursor error for every seam (EWS ErrorInvalidSyncStateData, Graph 410
+# SyncStateNotFound): the folder must be paged again from the start.
+from mailboxes.connectors.base import CursorLostError
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""Which connector serves a mailbox: one factory per protocol, chosen by the profile.
+"""Which connector syncs a mailbox's appointments, contacts and tasks: one factory per server
+type of its profile (as `mailboxes/mail/registry.py` does for email).
 
     connector = for_mailbox(mailbox, ctx)    # the engine
 
-A second protocol (Microsoft Graph) adds its factory to `FACTORIES` and says in
-`protocol_of` which profiles it serves; the engine does not change.
+A second protocol (Microsoft Graph) adds its server type and factory to `FACTORIES`; the
+engine does not change. POP3/IMAP profiles have none: appointments, contacts and tasks need
+Exchange.
 """
 
 from __future__ import annotations
@@ -13,24 +15,20 @@ from typing import TYPE_CHECKING
 
 from mailboxes.connectors import PermanentSyncError
 from mailboxes.connectors.ews.connector import EwsMailboxConnector
+from profiles.models import EmailServerProfile
 
 if TYPE_CHECKING:
     from mailboxes.connectors.base import MailboxConnector
     from mailboxes.models import Mailbox
     from mailboxes.sync.context import CycleContext
-    from profiles.models import EmailServerProfile
 
 Factory = Callable[["Mailbox", "CycleContext | None"], "MailboxConnector"]
+ServerType = EmailServerProfile.ServerType
 
-FACTORIES: dict[str, Factory] = {"ews": EwsMailboxConnector.for_mailbox}
-
-
-def protocol_of(profile: EmailServerProfile) -> str | None:
-    """The protocol that syncs appointments, contacts and tasks for this profile, or None
-    (POP3/IMAP profiles have none)."""
-    if profile.is_exchange:
-        return "ews"
-    return None
+FACTORIES: dict[str, Factory] = {
+    ServerType.EXCHANGE: EwsMailboxConnector.for_mailbox,
+    ServerType.EXCHANGE_ONLINE: EwsMailboxConnector.for_mailbox,
+}
 
 
 def for_mailbox(mailbox: Mailbox, ctx: CycleContext | None = None) -> MailboxConnector:
@@ -38,9 +36,9 @@ def for_mailbox(mailbox: Mailbox, ctx: CycleContext | None = None) -> MailboxCon
     profile = mailbox.profile
     if profile is None:
         raise PermanentSyncError("The mailbox has no email server profile.", code="no_profile")
-    protocol = protocol_of(profile)
-    if protocol is None:
+    factory = FACTORIES.get(profile.server_type)
+    if factory is None:
         raise PermanentSyncError(
             "Appointments, contacts and tasks need an Exchange profile.", code="no_act_protocol"
         )
-    return FACTORIES[protocol](mailbox, ctx)
+    return factory(mailbox, ctx)
