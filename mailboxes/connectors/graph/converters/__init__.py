@@ -1,4 +1,4 @@
-"""Graph item ⇄ the canonical forms of `ews/converters/`, one module per item type."""
+"""Graph item ⇄ the canonical forms of `mailboxes/itemtypes/`, one module per item type."""
 
 from mailboxes.connectors.graph.converters.contacts import GraphContactConverter
 from mailboxes.connectors.graph.converters.events import GraphEventConverter

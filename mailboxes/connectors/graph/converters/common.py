@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 from exchangelib import HTMLBody
 from exchangelib.winzone import IANA_TO_MS_TIMEZONE_MAP, MS_TIMEZONE_TO_IANA_MAP
 
-from mailboxes.connectors.ews.converters.common import body_text, canonical_tz
 from mailboxes.connectors.ews.stamp import PROPERTY_NAME, PROPERTY_SET_ID
+from mailboxes.connectors.timezones import canonical_tz
+from mailboxes.itemtypes.common import body_text
 
 Json = dict[str, Any]
 

@@ -1,4 +1,4 @@
-"""Graph contacts ⇄ the canonical contact of `ews/converters/contacts.py`.
+"""Graph contacts ⇄ the canonical contact (`mailboxes/itemtypes/contacts.py`).
 
 Graph's contact has three email addresses, two business and two home phones, a mobile
 phone, and home, business and other addresses; the other phone numbers EWS knows (faxes,
@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from mailboxes.connectors.ews.converters.common import Canonical, categories, normalise_text
+from mailboxes.connectors.base import Canonical
 from mailboxes.connectors.graph.converters.common import Json, stamp_property
+from mailboxes.itemtypes.common import categories, normalise_text
 
 SELECT = (
     "givenName",

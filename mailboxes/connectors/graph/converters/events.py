@@ -1,4 +1,4 @@
-"""Graph events ⇄ the canonical appointment of `ews/converters/appointments.py`.
+"""Graph events ⇄ the canonical appointment (`mailboxes/itemtypes/appointments.py`).
 
 Times come in UTC (or any zone: they are parsed with theirs) and are compared in UTC; the
 event's zone is its `originalStartTimeZone`. An all-day event is its first and last day in
@@ -13,17 +13,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from activities.models import ActivityParty, Appointment
-from mailboxes.connectors.ews.converters.appointments import (
-    _party,
-    _sorted_parties,
-)
-from mailboxes.connectors.ews.converters.common import (
-    Canonical,
-    categories,
-    parse_date,
-    parse_utc,
-    utc_iso,
-)
+from mailboxes.connectors.base import Canonical
 from mailboxes.connectors.graph.converters import recurrence as rec
 from mailboxes.connectors.graph.converters.common import (
     Json,
@@ -36,6 +26,8 @@ from mailboxes.connectors.graph.converters.common import (
     text_body,
     zone_info,
 )
+from mailboxes.itemtypes.appointments import party, sorted_parties
+from mailboxes.itemtypes.common import categories, parse_date, parse_utc, utc_iso
 
 SELECT = (
     "subject",
@@ -144,7 +136,7 @@ class GraphEventConverter:
                 continue
             response = str((attendee.get("status") or {}).get("response") or "").lower()
             parties.append(
-                _party(
+                party(
                     address,
                     str((attendee.get("emailAddress") or {}).get("name") or ""),
                     ROLE_FROM_GRAPH.get(
@@ -175,7 +167,7 @@ class GraphEventConverter:
             else None,
             "categories": categories(event.get("categories")),
             "organizer": organizer,
-            "attendees": _sorted_parties(parties),
+            "attendees": sorted_parties(parties),
             "recurrence": rec.from_graph(event.get("recurrence")) if master else None,
             "deleted_occurrences": sorted(deleted_starts) if master else [],
             "modified_occurrences": sorted(

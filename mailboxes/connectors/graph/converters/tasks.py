@@ -1,4 +1,4 @@
-"""Microsoft To Do tasks ⇄ the canonical task of `ews/converters/tasks.py`.
+"""Microsoft To Do tasks ⇄ the canonical task (`mailboxes/itemtypes/tasks.py`).
 
 A todoTask has no percent complete: the canonical form takes Exchange's rule (completed is
 100 %, not started 0 %) and, for the other states, the percentage Exchange keeps in the
@@ -11,16 +11,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from activities.models import Task
-from mailboxes.connectors.ews.converters.common import (
-    Canonical,
-    categories,
-    date_iso,
-    midnight_utc,
-    parse_date,
-    parse_utc,
-    utc_iso,
-)
-from mailboxes.connectors.ews.converters.tasks import _consistent
+from mailboxes.connectors.base import Canonical
 from mailboxes.connectors.graph.converters.common import (
     Json,
     body_of,
@@ -29,6 +20,15 @@ from mailboxes.connectors.graph.converters.common import (
     stamp_property,
     text_body,
 )
+from mailboxes.itemtypes.common import (
+    categories,
+    date_iso,
+    midnight_utc,
+    parse_date,
+    parse_utc,
+    utc_iso,
+)
+from mailboxes.itemtypes.tasks import consistent
 
 # PidLidPercentComplete (a Double in the task property set, [MS-OXOTASK] 2.2.2.2.2).
 PERCENT_ID = "Double {00062003-0000-0000-c000-000000000046} Id 0x8102"
@@ -80,7 +80,7 @@ class GraphTaskConverter:
     extra_properties: ClassVar[tuple[str, ...]] = (PERCENT_ID,)
 
     def canonical(self, task: Json) -> Canonical:
-        status, percent = _consistent(
+        status, percent = consistent(
             STATUS_FROM_GRAPH.get(str(task.get("status") or "").lower(), Task.Status.NOT_STARTED),
             _percent(task),
         )
