@@ -269,6 +269,19 @@ CRMSYNC_INCOMING_MAX_PER_CYCLE = env_int("CRMSYNC_INCOMING_MAX_PER_CYCLE", 5000,
 # Message-ID, reason, and the raw MIME of a message left out) are kept.
 CRMSYNC_PROCESSED_REASON_DAYS = env_int("CRMSYNC_PROCESSED_REASON_DAYS", 90, minimum=1)
 
+# Microsoft 365 (Graph): concurrent requests per mailbox across all workers (Microsoft allows
+# 4 per application and mailbox), how long a request waits for a free slot before the mailbox
+# is postponed, where the slots are counted (the broker when it is Redis), and a CA bundle
+# for Entra ID and Graph certificates (a private test tenant; empty: the system's).
+CRMSYNC_GRAPH_MAX_CONCURRENT_REQUESTS = env_int(
+    "CRMSYNC_GRAPH_MAX_CONCURRENT_REQUESTS", 4, minimum=1
+)
+CRMSYNC_GRAPH_SLOT_WAIT_MS = env_int("CRMSYNC_GRAPH_SLOT_WAIT_MS", 2000, minimum=0)
+CRMSYNC_REDIS_URL = env_str(
+    "CRMSYNC_REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
+)
+CRMSYNC_MICROSOFT_CA_BUNDLE = env_str("CRMSYNC_MICROSOFT_CA_BUNDLE", "")
+
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -4,6 +4,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from crmsync.crypto import EncryptedFieldsModel, EncryptedTextField
+from profiles.microsoft import DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_ENDPOINT
 
 
 class EmailServerProfile(EncryptedFieldsModel):
@@ -11,7 +12,8 @@ class EmailServerProfile(EncryptedFieldsModel):
 
     class ServerType(models.TextChoices):
         EXCHANGE = "exchange", "Exchange Server (EWS)"
-        EXCHANGE_ONLINE = "exchange_online", "Exchange Online"
+        EXCHANGE_ONLINE = "exchange_online", "Exchange Online (EWS, OAuth2)"
+        MICROSOFT_365 = "microsoft_365", "Microsoft 365 (Graph)"
         POP3_SMTP = "pop3_smtp", "POP3 + SMTP"
         IMAP_SMTP = "imap_smtp", "IMAP + SMTP"
 
@@ -113,6 +115,53 @@ class EmailServerProfile(EncryptedFieldsModel):
     outgoing_username = models.CharField(max_length=320, blank=True)
     outgoing_password = EncryptedTextField(blank=True)
 
+    # Microsoft Entra ID application (Microsoft 365 over Graph, EWS with OAuth2): app-only
+    # tokens by the client-credentials grant, authenticated by a secret or a certificate.
+    oauth_tenant_id = models.CharField(
+        "tenant id",
+        max_length=200,
+        blank=True,
+        help_text="Directory (tenant) id or primary domain (contoso.onmicrosoft.com).",
+    )
+    oauth_client_id = models.CharField("application (client) id", max_length=200, blank=True)
+    oauth_client_secret = EncryptedTextField(
+        "client secret", blank=True, help_text="The secret's value, not its id."
+    )
+    oauth_private_key = EncryptedTextField(
+        "certificate private key",
+        blank=True,
+        help_text="PEM private key of the certificate uploaded to the application "
+        "(instead of a client secret).",
+    )
+    oauth_certificate = models.TextField(
+        "certificate",
+        blank=True,
+        help_text="PEM certificate uploaded to the application; its thumbprint and expiry "
+        "are read from it.",
+    )
+    oauth_certificate_thumbprint = models.CharField(
+        "certificate thumbprint",
+        max_length=64,
+        blank=True,
+        help_text="SHA-1 thumbprint (hex) as the portal shows it, when no certificate is given.",
+    )
+    oauth_authority_host = models.URLField(
+        "authority host",
+        max_length=500,
+        default=DEFAULT_AUTHORITY_HOST,
+        help_text="Microsoft Entra ID's sign-in host (another for national clouds).",
+    )
+    graph_endpoint = models.URLField(
+        "Graph endpoint", max_length=500, default=DEFAULT_GRAPH_ENDPOINT
+    )
+    oauth_resource = models.CharField(
+        "EWS OAuth2 resource",
+        max_length=500,
+        blank=True,
+        help_text="Application ID URI the EWS token is requested for; empty: "
+        "https://outlook.office365.com for Exchange Online, the EWS URL's host on premises.",
+    )
+
     autodiscover_domain = models.CharField(
         max_length=253,
         blank=True,
@@ -198,4 +247,23 @@ class EmailServerProfile(EncryptedFieldsModel):
 
     @property
     def is_exchange(self) -> bool:
+        """Reached over EWS (Exchange Server or Exchange Online)."""
         return self.server_type in (self.ServerType.EXCHANGE, self.ServerType.EXCHANGE_ONLINE)
+
+    @property
+    def is_graph(self) -> bool:
+        return self.server_type == self.ServerType.MICROSOFT_365
+
+    @property
+    def is_microsoft(self) -> bool:
+        """Exchange over EWS or Microsoft 365 over Graph: the channels of an Exchange store."""
+        return self.is_exchange or self.is_graph
+
+    @property
+    def uses_app_credentials(self) -> bool:
+        """Authenticated as an Entra ID application (OAuth2 client credentials)."""
+        return (
+            self.is_graph
+            or self.server_type == self.ServerType.EXCHANGE_ONLINE
+            or self.incoming_authentication_protocol == self.AuthenticationProtocol.OAUTH
+        )

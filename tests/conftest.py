@@ -1,6 +1,7 @@
 """Fixtures shared by every test folder: the EWS emulator, users and logged-in clients."""
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.test import Client, override_settings
@@ -8,7 +9,10 @@ from django.test import Client, override_settings
 from crmsync.crypto import multi_fernet
 from ews_emulator.testing import EmulatorProcess, run_emulator
 from mailboxes.connectors.ews import forget_connections
+from mailboxes.models import Mailbox
+from profiles.models import EmailServerProfile
 from tests import factories
+from tests.graph_support import GraphTenant, graph_profile_fields, start_graph_tenant
 from users.models import User
 
 
@@ -64,3 +68,38 @@ def encryption_keys() -> Iterator[Callable[..., None]]:
     for override in reversed(overrides):
         override.disable()
     multi_fernet.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def graph_tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphTenant]:
+    """One emulator serving Entra ID and Graph over TLS for the session (tests/graph_support)."""
+    with start_graph_tenant(tmp_path_factory.mktemp("m365")) as tenant:
+        yield tenant
+
+
+class M365:
+    """Graph profiles and mailboxes of the product on the session's tenant."""
+
+    def __init__(self, tenant: GraphTenant) -> None:
+        self.tenant = tenant
+
+    def profile(self, **fields: Any) -> EmailServerProfile:
+        return factories.make_profile(**graph_profile_fields(self.tenant, **fields))
+
+    def mailbox(
+        self, profile: EmailServerProfile | None = None, email: str | None = None, **fields: Any
+    ) -> Mailbox:
+        """An approved mailbox on a new address of the emulator (or `email`)."""
+        fields.setdefault("approval_status", Mailbox.ApprovalStatus.APPROVED)
+        return factories.make_mailbox(
+            profile=profile or self.profile(),
+            email_address=email or self.tenant.new_mailbox_address(),
+            **fields,
+        )
+
+
+@pytest.fixture
+def m365(graph_tenant: GraphTenant, settings: Any, db: None) -> M365:
+    """Trusts the emulator's certificate for Entra ID and Graph; makes profiles, mailboxes."""
+    settings.CRMSYNC_MICROSOFT_CA_BUNDLE = graph_tenant.ca_file
+    return M365(graph_tenant)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, urlsplit
 
 from mailboxes.connectors import PermanentSyncError
 from mailboxes.connectors.credentials import stored_password
 from mailboxes.connectors.imap import ImapSettings
 from mailboxes.connectors.pop3 import Pop3Settings
 from mailboxes.connectors.smtp import SmtpSettings
+from profiles.microsoft import DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_ENDPOINT
 
 if TYPE_CHECKING:
     from mailboxes.models import Mailbox
@@ -269,4 +271,128 @@ def smtp_settings(mailbox: Mailbox) -> SmtpSettings:
         password=password,
         security=security,
         timeout=_timeout(profile),
+    )
+
+
+# --- Microsoft Entra ID applications: Graph, EWS with OAuth2 ---------------------------------
+
+
+@dataclass(frozen=True)
+class AppCredentials:
+    """An Entra ID application as the client-credentials grant needs it: tenant, client id and
+    a secret or a certificate (PEM private key with its SHA-1 thumbprint or its certificate).
+    Secrets never appear in repr; `cache_key` holds a digest of them, not the values."""
+
+    authority_host: str
+    tenant_id: str
+    client_id: str
+    client_secret: str = field(default="", repr=False)
+    private_key: str = field(default="", repr=False)
+    certificate: str = field(default="", repr=False)
+    thumbprint: str = ""
+
+    @property
+    def authority(self) -> str:
+        return f"{self.authority_host.rstrip('/')}/{self.tenant_id}"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.authority}/oauth2/v2.0/token"
+
+    @property
+    def uses_certificate(self) -> bool:
+        return bool(self.private_key)
+
+    def msal_credential(self) -> str | dict[str, str]:
+        """`client_credential` of msal.ConfidentialClientApplication."""
+        if not self.private_key:
+            return self.client_secret
+        credential = {"private_key": self.private_key}
+        if self.certificate:
+            # msal then signs with PS256 and sends the certificate's SHA-256 thumbprint.
+            credential["public_certificate"] = self.certificate
+        if self.thumbprint:
+            credential["thumbprint"] = self.thumbprint
+        return credential
+
+    @property
+    def cache_key(self) -> tuple[str, ...]:
+        secret = "\0".join((self.client_secret, self.private_key, self.certificate))
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        return (self.authority.lower(), self.client_id.lower(), self.thumbprint.lower(), digest)
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """Everything needed to reach one mailbox over Microsoft Graph."""
+
+    profile_id: int
+    mailbox_address: str
+    app: AppCredentials
+    endpoint: str  # https://graph.microsoft.com/v1.0
+    timeout_seconds: float
+
+    @property
+    def user_url(self) -> str:
+        """`{endpoint}/users/{address}/`: what a relative path is joined to."""
+        return f"{self.endpoint.rstrip('/')}/users/{quote(self.mailbox_address, safe='@')}/"
+
+    @property
+    def scope(self) -> str:
+        """The `.default` scope of the Graph resource the endpoint belongs to."""
+        parts = urlsplit(self.endpoint)
+        return f"{parts.scheme}://{parts.netloc}/.default"
+
+
+def app_credentials(profile: EmailServerProfile) -> AppCredentials:
+    """The profile's Entra ID application; a permanent error says what is missing."""
+    missing = [
+        label
+        for label, value in (
+            ("tenant id", profile.oauth_tenant_id),
+            ("application (client) id", profile.oauth_client_id),
+        )
+        if not value.strip()
+    ]
+    secret = stored_password(profile, "oauth_client_secret")
+    private_key = stored_password(profile, "oauth_private_key")
+    if not secret and not private_key:
+        missing.append("client secret or certificate")
+    if private_key and not (
+        profile.oauth_certificate.strip() or profile.oauth_certificate_thumbprint
+    ):
+        missing.append("certificate or its thumbprint")
+    if missing:
+        raise PermanentSyncError(
+            f"The profile “{profile}” lacks its application's {', '.join(missing)}.",
+            code="missing_app_credentials",
+        )
+    return AppCredentials(
+        authority_host=profile.oauth_authority_host.strip() or DEFAULT_AUTHORITY_HOST,
+        tenant_id=profile.oauth_tenant_id.strip(),
+        client_id=profile.oauth_client_id.strip(),
+        client_secret=secret if not private_key else "",
+        private_key=private_key,
+        certificate=profile.oauth_certificate.strip(),
+        thumbprint=profile.oauth_certificate_thumbprint.strip().replace(":", "").lower(),
+    )
+
+
+def graph_settings(profile: EmailServerProfile | None, mailbox: Mailbox) -> GraphSettings:
+    """How to reach `mailbox` over Graph with its profile's application (the mailbox's
+    profile when `profile` is None)."""
+    profile = profile or profile_of(mailbox)
+    if not profile.is_graph:
+        raise PermanentSyncError(
+            f"The profile “{profile}” is not a Microsoft 365 (Graph) profile.",
+            code="not_a_graph_profile",
+        )
+    if not mailbox.email_address:
+        raise PermanentSyncError("The mailbox has no email address.", code="no_email_address")
+    return GraphSettings(
+        profile_id=profile.pk,
+        mailbox_address=mailbox.email_address.strip().lower(),
+        app=app_credentials(profile),
+        endpoint=(profile.graph_endpoint.strip() or DEFAULT_GRAPH_ENDPOINT).rstrip("/"),
+        timeout_seconds=_timeout(profile),
     )

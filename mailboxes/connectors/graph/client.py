@@ -1,0 +1,414 @@
+"""A small typed Microsoft Graph client on `requests`, for one mailbox.
+
+Why not Microsoft's msgraph-sdk: it is async-only (every call needs an event loop, which a
+prefork Celery worker does not run), pulls in Kiota's whole stack for a few dozen endpoints,
+and hides the HTTP status and headers the engine needs (Retry-After, 410 on a delta link).
+
+Every request: a bearer token from `tokens` (one new token and a second try on 401),
+`Prefer: IdType="ImmutableId"` so that ids survive moves, one of the mailbox's request slots
+across the installation (`limits`), the profile's timeout, and errors mapped by `errors`. A
+`path` is relative to `/users/{mailbox}/`; a full URL (`@odata.nextLink`, `@odata.deltaLink`)
+is used as is once it is checked to be on the profile's Graph host, so that the token is never
+sent anywhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from mailboxes.connectors import ErrorKind, PermanentSyncError, TransientSyncError, network_error
+from mailboxes.connectors.graph import limits, tokens
+from mailboxes.connectors.graph.errors import DeltaTokenLost, error_for
+from mailboxes.connectors.settings import GraphSettings
+
+logger = logging.getLogger(__name__)
+
+IMMUTABLE_IDS = 'IdType="ImmutableId"'
+MAX_BATCH = 20  # https://learn.microsoft.com/graph/json-batching
+# National clouds' Graph hosts; any other endpoint host (a proxy, a test server) still asks
+# Entra ID for a token for Graph itself.
+GRAPH_HOSTS = frozenset(
+    {
+        "graph.microsoft.com",
+        "graph.microsoft.us",
+        "dod-graph.microsoft.us",
+        "microsoftgraph.chinacloudapi.cn",
+    }
+)
+_session_lock = threading.Lock()
+_sessions: dict[str, requests.Session] = {}
+
+
+def _forget_sessions() -> None:
+    _sessions.clear()
+
+
+os.register_at_fork(after_in_child=_forget_sessions)
+
+
+def shared_session(origin: str) -> requests.Session:
+    """One HTTP connection pool per Graph origin and worker process."""
+    with _session_lock:
+        session = _sessions.get(origin)
+        if session is None:
+            session = _sessions[origin] = tokens.http_session()
+        return session
+
+
+def graph_scope(endpoint: str) -> str:
+    host = urlsplit(endpoint).hostname or ""
+    resource = host if host in GRAPH_HOSTS else "graph.microsoft.com"
+    return f"https://{resource}/.default"
+
+
+@dataclass(frozen=True)
+class DeltaPage:
+    """One page of a delta query: changed or new items, ids removed from the collection
+    (deleted or moved out), and the link to the next page or, on the last page, the delta
+    link to keep for the next sync."""
+
+    items: list[dict[str, Any]]
+    removed: list[str]
+    next_link: str | None
+    delta_link: str | None
+
+
+@dataclass(frozen=True)
+class BatchRequest:
+    """One request of a `$batch`: `url` relative to the mailbox like any path."""
+
+    id: str
+    method: str
+    url: str
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    depends_on: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class BatchResponse:
+    id: str
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+class GraphClient:
+    """Graph requests on behalf of one mailbox (see the module's docstring)."""
+
+    def __init__(self, settings: GraphSettings) -> None:
+        self.settings = settings
+        parts = urlsplit(settings.endpoint)
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.base = settings.user_url  # ends with "/"
+        self.scope = graph_scope(settings.endpoint)
+        self.session = shared_session(self.origin)
+        # The roles of the current token, to name a missing one when Graph answers 403.
+        self.token_roles: frozenset[str] | None = None
+        self._last_token = ""
+
+    def __repr__(self) -> str:
+        return f"GraphClient({self.settings.mailbox_address!r}, {self.settings.endpoint!r})"
+
+    # -- the contract --------------------------------------------------------------------
+
+    def get(
+        self,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        return self._json(self.request("GET", path, params=params, headers=headers))
+
+    def get_bytes(self, path: str) -> bytes:
+        """The raw body of a GET: a message's MIME (`messages/{id}/$value`), a file."""
+        return self.request("GET", path).content
+
+    def post(
+        self, path: str, json: Any = None, *, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any] | None:
+        """POST; None for an empty answer (202 of `send`, 204)."""
+        response = self.request("POST", path, json=json, headers=headers)
+        return self._json(response) if response.content else None
+
+    def patch(self, path: str, json: Any) -> dict[str, Any]:
+        response = self.request("PATCH", path, json=json)
+        return self._json(response) if response.content else {}
+
+    def put_bytes(
+        self, url: str, data: bytes, headers: Mapping[str, str] | None = None
+    ) -> dict[str, Any] | None:
+        """A chunk to an upload session's URL, which authorizes by itself: no token is sent
+        (https://learn.microsoft.com/graph/outlook-large-attachments)."""
+        if not url.startswith("https://") and not url.startswith(self.origin + "/"):
+            raise PermanentSyncError(
+                f"Refused to upload to a non-HTTPS URL {url}", code="insecure_upload_url"
+            )
+        response = self._send("PUT", url, data=data, headers=dict(headers or {}), auth=False)
+        return self._json(response) if response.content else None
+
+    def delete(self, path: str) -> None:
+        self.request("DELETE", path)
+
+    def pages(
+        self,
+        path_or_url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Each page (the answer's JSON, items under `value`), following `@odata.nextLink`."""
+        page = self.get(path_or_url, params=params, headers=headers)
+        while True:
+            yield page
+            next_link = page.get("@odata.nextLink")
+            if not next_link:
+                return
+            page = self.get(str(next_link), headers=headers)
+
+    def items(
+        self,
+        path_or_url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Each item of every page."""
+        for page in self.pages(path_or_url, params=params, headers=headers):
+            yield from page.get("value") or ()
+
+    def delta(
+        self,
+        path_or_url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        page_size: int = 100,
+    ) -> Iterator[DeltaPage]:
+        """The pages of a delta query, from a collection's `.../delta` path (a first sync) or
+        a kept delta link, until the page that carries the new delta link. A 410, or a link
+        of another Graph host, raises `DeltaTokenLost`."""
+        if "://" in path_or_url and not self._on_graph_host(path_or_url):
+            raise DeltaTokenLost(
+                "The kept delta link belongs to another Graph endpoint than the profile's.",
+                code="delta_link_foreign",
+            )
+        headers = {"Prefer": f"odata.maxpagesize={page_size}"}
+        url: str | None = path_or_url
+        query = params
+        while url:
+            page = self.get(url, params=query, headers=headers)
+            query = None  # the links carry the query
+            items, removed = [], []
+            for item in page.get("value") or ():
+                if "@removed" in item:
+                    removed.append(str(item.get("id")))
+                else:
+                    items.append(item)
+            next_link = page.get("@odata.nextLink")
+            delta_link = page.get("@odata.deltaLink")
+            yield DeltaPage(
+                items,
+                removed,
+                str(next_link) if next_link else None,
+                str(delta_link) if delta_link else None,
+            )
+            url = str(next_link) if next_link else None
+
+    def batch(self, requests_: Sequence[BatchRequest]) -> list[BatchResponse]:
+        """The requests in `$batch` calls of at most 20, answers in the requests' order.
+
+        A request's `depends_on` must name requests of its own chunk of 20. A failed
+        sub-request is returned as it is (`error_of` maps it); the batch call itself fails
+        like any request."""
+        answers: dict[str, BatchResponse] = {}
+        for start in range(0, len(requests_), MAX_BATCH):
+            chunk = requests_[start : start + MAX_BATCH]
+            ids = {r.id for r in chunk}
+            for r in chunk:
+                missing = set(r.depends_on) - ids
+                if missing:
+                    raise ValueError(f"batch request {r.id} depends on {missing} of another chunk")
+            payload = {"requests": [self._batch_entry(r) for r in chunk]}
+            response = self._json(self.request("POST", f"{self.origin}{self._version}/$batch",
+                                               json=payload))  # fmt: skip
+            for entry in response.get("responses") or ():
+                answer = BatchResponse(
+                    id=str(entry.get("id")),
+                    status=int(entry.get("status") or 0),
+                    headers=dict(entry.get("headers") or {}),
+                    body=entry.get("body"),
+                )
+                answers[answer.id] = answer
+        return [answers[r.id] for r in requests_ if r.id in answers]
+
+    def error_of(self, answer: BatchResponse, path: str = "") -> Exception | None:
+        """The connector error of a failed batch answer, None when it succeeded."""
+        if answer.ok:
+            return None
+        return error_for(
+            answer.status,
+            answer.headers,
+            answer.body,
+            mailbox=self.settings.mailbox_address,
+            path=path,
+            token_roles=self.token_roles,
+            app_id=self.settings.app.client_id,
+        )
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    @property
+    def _version(self) -> str:
+        """`/v1.0` (the endpoint's path)."""
+        return urlsplit(self.settings.endpoint).path.rstrip("/")
+
+    def _batch_entry(self, r: BatchRequest) -> dict[str, Any]:
+        url = "/" + self._relative(r.url)
+        headers = {"Prefer": IMMUTABLE_IDS, **dict(r.headers)}
+        entry: dict[str, Any] = {"id": r.id, "method": r.method.upper(), "url": url}
+        if r.body is not None:
+            entry["body"] = r.body
+            headers.setdefault("Content-Type", "application/json")
+        entry["headers"] = headers
+        if r.depends_on:
+            entry["dependsOn"] = list(r.depends_on)
+        return entry
+
+    def _relative(self, path: str) -> str:
+        """`users/{mailbox}/{path}` relative to the endpoint's version root."""
+        root = self.settings.endpoint.rstrip("/") + "/"
+        return self.url(path).removeprefix(root)
+
+    def _on_graph_host(self, url: str) -> bool:
+        return url == self.origin or url.startswith(self.origin + "/")
+
+    def url(self, path_or_url: str) -> str:
+        if "://" in path_or_url:
+            if not self._on_graph_host(path_or_url):
+                raise PermanentSyncError(
+                    f"Refused to send the Graph token to {urlsplit(path_or_url).netloc}: "
+                    f"not the profile's Graph host {self.origin}.",
+                    code="foreign_url",
+                    affects_mailbox=False,
+                )
+            return path_or_url
+        return self.base + path_or_url.lstrip("/")
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+    ) -> requests.Response:
+        """One authenticated Graph request; the answer when its status is 2xx."""
+        url = self.url(path_or_url)
+        merged = {"Prefer": IMMUTABLE_IDS, "Accept": "application/json"}
+        for name, value in (headers or {}).items():
+            if name.lower() == "prefer":
+                merged["Prefer"] = f"{IMMUTABLE_IDS}, {value}"
+            else:
+                merged[name] = value
+        return self._send(method, url, params=params, headers=merged, json=json, auth=True)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: bytes | None = None,
+        auth: bool,
+    ) -> requests.Response:
+        path = url.removeprefix(self.base) if url.startswith(self.base) else urlsplit(url).path
+        for attempt in (1, 2):
+            token = self._token() if auth else ""
+            if auth:
+                headers["Authorization"] = f"Bearer {token}"
+            response = self._transmit(method, url, headers, params, json, data)
+            logger.debug("Graph %s %s: %s", method, path, response.status_code)
+            if response.status_code == 401 and auth and attempt == 1:
+                tokens.forget_token(self.settings.app, token)
+                continue
+            if response.status_code < 400:
+                return response
+            break
+        raise error_for(
+            response.status_code,
+            response.headers,
+            self._error_body(response),
+            mailbox=self.settings.mailbox_address,
+            path=path,
+            token_roles=self.token_roles,
+            app_id=self.settings.app.client_id,
+        )
+
+    def _transmit(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        params: Mapping[str, str] | None,
+        json: Any,
+        data: bytes | None,
+    ) -> requests.Response:
+        timeout = self.settings.timeout_seconds
+        try:
+            with limits.mailbox_slot(self.settings.mailbox_address, lease_seconds=timeout + 30):
+                return self.session.request(
+                    method, url, params=params, headers=headers, json=json, data=data,
+                    timeout=timeout,
+                )  # fmt: skip
+        except requests.RequestException as e:
+            raise network_error(f"Graph at {self.origin}", e) from None
+
+    def _token(self) -> str:
+        token = tokens.access_token(
+            self.settings.app, self.scope, timeout=self.settings.timeout_seconds
+        )
+        if token != self._last_token:
+            self._last_token = token
+            self.token_roles = tokens.token_roles(token)
+        return token
+
+    @staticmethod
+    def _error_body(response: requests.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            return None
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            value = response.json()
+        except ValueError:
+            raise TransientSyncError(
+                f"Graph answered {response.status_code} with a body that is not JSON.",
+                code="protocol_error",
+                kind=ErrorKind.PROTOCOL,
+            ) from None
+        if not isinstance(value, dict):
+            raise TransientSyncError(
+                "Graph answered with JSON that is not an object.",
+                code="protocol_error",
+                kind=ErrorKind.PROTOCOL,
+            )
+        return value

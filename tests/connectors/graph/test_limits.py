@@ -1,0 +1,90 @@
+"""At most 4 concurrent Graph requests per mailbox, counted in Redis across processes; a
+request that finds no free slot within the wait postpones the mailbox instead of blocking."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.conf import settings
+
+from mailboxes.connectors import ErrorKind, TransientSyncError
+from mailboxes.connectors.graph import limits
+from mailboxes.connectors.graph.client import GraphClient
+from mailboxes.connectors.settings import graph_settings
+from tests.conftest import M365
+
+
+@pytest.fixture
+def redis_slots() -> Iterator[limits.RedisSlots]:
+    url = limits.redis_url()
+    if not url:
+        pytest.skip("CELERY_BROKER_URL / CRMSYNC_REDIS_URL names no Redis")
+    keeper = limits.RedisSlots(url, limit=4)
+    yield keeper
+    keeper.client.close()
+
+
+def test_redis_slots_are_shared_by_separate_clients(redis_slots: limits.RedisSlots) -> None:
+    other = limits.RedisSlots(limits.redis_url(), limit=4)  # another process's connection
+    mailbox = f"{uuid.uuid4().hex}@example.com"
+    held = [redis_slots.try_take(mailbox, 30) for _ in range(3)]
+    held.append(other.try_take(mailbox, 30))
+    assert all(held)
+    assert other.try_take(mailbox, 30) is None  # the fifth, from either side
+    assert redis_slots.try_take(mailbox, 30) is None
+    assert redis_slots.taken(mailbox) == 4
+    redis_slots.give_back(mailbox, str(held[0]))
+    assert other.try_take(mailbox, 30) is not None
+    other.client.close()
+
+
+def test_an_expired_lease_frees_its_slot(redis_slots: limits.RedisSlots) -> None:
+    mailbox = f"{uuid.uuid4().hex}@example.com"
+    for _ in range(4):
+        assert redis_slots.try_take(mailbox, 0.001)  # holders that died: leases end at once
+    threading.Event().wait(0.01)
+    assert redis_slots.try_take(mailbox, 30) is not None
+
+
+def test_no_free_slot_postpones_instead_of_blocking() -> None:
+    keeper = limits.LocalSlots(limit=1)
+    with limits.mailbox_slot("a@example.com", lease_seconds=30, wait_seconds=0, keeper=keeper):
+        with (
+            pytest.raises(TransientSyncError) as busy,
+            limits.mailbox_slot(
+                "A@example.com", lease_seconds=30, wait_seconds=0.05, keeper=keeper
+            ),
+        ):
+            pass
+        # Another mailbox is not held up.
+        with limits.mailbox_slot("b@example.com", lease_seconds=30, keeper=keeper):
+            pass
+    assert busy.value.kind is ErrorKind.THROTTLED and busy.value.retry_after == 1.0
+    assert keeper.taken("a@example.com") == 0
+
+
+@pytest.mark.e2e
+def test_twelve_threads_never_exceed_four_requests_on_the_mailbox(m365: M365) -> None:
+    """Slow answers (a delay fault) make the requests overlap; the emulator counts the most
+    requests in flight at once on the mailbox and answers 429 beyond 4."""
+    profile = m365.profile()
+    mailbox = m365.mailbox(profile)
+    email = mailbox.email_address
+    m365.tenant.control.inject_graph_fault("graph_delay", mailbox=email, count=24, delay_ms=100)
+    settings_ = graph_settings(profile, mailbox)
+
+    def call(_: int) -> str:
+        # A client each, as separate workers would hold; the slots are shared.
+        return str(GraphClient(settings_).get("mailFolders/inbox")["displayName"])
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(call, range(24)))
+    assert answers == ["Inbox"] * 24
+    counters = m365.tenant.control.graph_counters()
+    high_water = counters["concurrency_high_water"][email]
+    assert 2 <= high_water <= settings.CRMSYNC_GRAPH_MAX_CONCURRENT_REQUESTS  # they overlapped
+    assert counters["throttled"].get(email, 0) == 0
