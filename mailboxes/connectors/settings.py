@@ -18,7 +18,12 @@ from mailboxes.connectors.credentials import stored_password
 from mailboxes.connectors.imap import ImapSettings
 from mailboxes.connectors.pop3 import Pop3Settings
 from mailboxes.connectors.smtp import SmtpSettings
-from profiles.microsoft import DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_ENDPOINT
+from profiles.microsoft import (
+    DEFAULT_AUTHORITY_HOST,
+    DEFAULT_GRAPH_ENDPOINT,
+    EXCHANGE_ONLINE_EWS_URL,
+    EXCHANGE_ONLINE_RESOURCE,
+)
 
 if TYPE_CHECKING:
     from mailboxes.models import Mailbox
@@ -118,6 +123,10 @@ class EwsSettings:
     version: str
     timeout_seconds: float
     max_connections: int
+    # OAuth2 (Exchange Online, modern authentication on premises): the Entra ID application
+    # and the scope of its tokens; `username` is then the client id and `password` empty.
+    oauth: AppCredentials | None = None
+    oauth_scope: str = ""
 
     def __repr__(self) -> str:
         return (
@@ -131,6 +140,8 @@ class EwsSettings:
         secret = hashlib.sha256(self.password.encode()).hexdigest()
         return (
             self.profile_id,
+            self.oauth.cache_key if self.oauth else (),
+            self.oauth_scope,
             self.service_endpoint,
             self.use_autodiscover,
             self.authentication_protocol,
@@ -158,11 +169,11 @@ def ews_settings(
     """How to reach `mailbox` over EWS (the incoming side of its profile unless `outgoing`)."""
     profile = profile or profile_of(mailbox)
     side = outgoing_side(profile) if outgoing else incoming_side(profile)
-    if "oauth" in (side.authentication_protocol, side.credential_retrieval):
-        raise PermanentSyncError(
-            "OAuth is not supported by the EWS connector yet; use Basic or NTLM.",
-            code="oauth_not_supported",
-        )
+    if profile.uses_app_credentials or "oauth" in (
+        side.authentication_protocol,
+        side.credential_retrieval,
+    ):
+        return _ews_oauth_settings(mailbox, profile, side)
     if side.use_impersonation:
         # The service account acts as each mailbox (EWS ExchangeImpersonation).
         username, password = side.username, side.password
@@ -192,6 +203,43 @@ def ews_settings(
         version=profile.exchange_version,
         timeout_seconds=profile.connection_timeout_ms / 1000,
         max_connections=max(1, min(profile.max_concurrent_connections, 4)),
+    )
+
+
+def _ews_oauth_settings(
+    mailbox: Mailbox, profile: EmailServerProfile, side: ServerSide
+) -> EwsSettings:
+    """EWS as the profile's Entra ID application: app-only tokens act on each mailbox by
+    impersonation (the application needs `full_access_as_app`, limited to the synced
+    mailboxes by RBAC for Applications). Exchange Online's EWS URL and resource are the
+    defaults of an Exchange Online profile; on premises the token is for the EWS host."""
+    app = app_credentials(profile)
+    online = profile.server_type == profile.ServerType.EXCHANGE_ONLINE
+    endpoint = service_endpoint(side.location, port=side.port, use_ssl=side.use_ssl)
+    endpoint = endpoint or (EXCHANGE_ONLINE_EWS_URL if online else "")
+    if not endpoint:
+        raise PermanentSyncError(
+            "OAuth2 needs the EWS URL of the server (autodiscover is not used with OAuth2).",
+            code="no_server_location",
+        )
+    parts = urlsplit(endpoint)
+    resource = profile.oauth_resource.strip().rstrip("/") or (
+        EXCHANGE_ONLINE_RESOURCE if online else f"{parts.scheme}://{parts.hostname}"
+    )
+    return EwsSettings(
+        profile_id=profile.pk,
+        primary_smtp_address=mailbox.email_address,
+        service_endpoint=endpoint,
+        use_autodiscover=False,
+        authentication_protocol="oauth",
+        username=app.client_id,
+        password="",
+        use_impersonation=True,
+        version=profile.exchange_version,
+        timeout_seconds=profile.connection_timeout_ms / 1000,
+        max_connections=max(1, min(profile.max_concurrent_connections, 4)),
+        oauth=app,
+        oauth_scope=f"{resource}/.default",
     )
 
 

@@ -7,6 +7,7 @@ import pytest
 from mailboxes.connectors import PermanentSyncError
 from mailboxes.connectors.settings import (
     ews_settings,
+    graph_settings,
     imap_settings,
     pop3_settings,
     service_endpoint,
@@ -164,7 +165,7 @@ def test_a_full_url_is_kept_and_an_empty_location_stays_empty() -> None:
         (
             ews_settings,
             mailbox(profile(incoming_authentication_protocol="oauth")),
-            "oauth_not_supported",
+            "missing_app_credentials",
         ),
     ],
 )
@@ -175,3 +176,77 @@ def test_settings_that_cannot_work_are_a_permanent_error(
         build(box)
 
     assert raised.value.code == code
+
+
+APP = {"oauth_tenant_id": "contoso.onmicrosoft.com", "oauth_client_id": "app-1"}
+
+
+def test_exchange_online_uses_the_application_and_its_defaults() -> None:
+    online = profile(
+        server_type="exchange_online",
+        incoming_server_location="",
+        oauth_client_secret="app-secret",
+        **APP,
+    )
+    ews = ews_settings(mailbox(online))
+    assert ews.service_endpoint == "https://outlook.office365.com/EWS/Exchange.asmx"
+    assert ews.oauth_scope == "https://outlook.office365.com/.default"
+    assert ews.use_impersonation and not ews.use_autodiscover
+    assert ews.oauth is not None
+    assert ews.oauth.token_url == (
+        "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+    )
+    assert (ews.username, ews.password) == ("app-1", "")
+    assert "app-secret" not in repr(ews) and "app-secret" not in repr(ews.oauth)
+
+
+def test_modern_authentication_on_premises_asks_a_token_for_the_ews_host() -> None:
+    on_premises = profile(
+        incoming_authentication_protocol="oauth",
+        oauth_client_secret="app-secret",
+        oauth_authority_host="https://login.example.net/",
+        **APP,
+    )
+    ews = ews_settings(mailbox(on_premises))
+    assert ews.service_endpoint == "https://mail.example.com/EWS/Exchange.asmx"
+    assert ews.oauth_scope == "https://mail.example.com/.default"
+    assert ews.oauth is not None and ews.oauth.authority.startswith("https://login.example.net/")
+
+
+def test_graph_settings_prefer_the_certificate_and_never_show_secrets() -> None:
+    graph = profile(
+        server_type="microsoft_365",
+        oauth_client_secret="app-secret",
+        oauth_private_key="-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----",
+        oauth_certificate_thumbprint="AB:CD:EF",
+        **APP,
+    )
+    settings = graph_settings(graph, mailbox(graph, email_address="Erik@Example.com"))
+    assert settings.user_url == "https://graph.microsoft.com/v1.0/users/erik@example.com/"
+    assert settings.app.msal_credential() == {
+        "private_key": "-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----",
+        "thumbprint": "abcdef",
+    }
+    assert "PRIVATE" not in repr(settings) and "app-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("fields", "missing"),
+    [
+        ({"oauth_client_secret": "s"}, "tenant id, application (client) id"),
+        (APP, "client secret or certificate"),
+        ({**APP, "oauth_private_key": "k"}, "certificate or its thumbprint"),
+    ],
+)
+def test_an_incomplete_application_is_named(fields: dict[str, str], missing: str) -> None:
+    graph = profile(server_type="microsoft_365", **fields)
+    with pytest.raises(PermanentSyncError) as raised:
+        graph_settings(graph, mailbox(graph))
+    assert raised.value.code == "missing_app_credentials"
+    assert missing in raised.value.message
+
+
+def test_graph_settings_refuse_another_server_type() -> None:
+    with pytest.raises(PermanentSyncError) as raised:
+        graph_settings(profile(), mailbox(profile()))
+    assert raised.value.code == "not_a_graph_profile"

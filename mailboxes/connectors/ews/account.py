@@ -20,6 +20,7 @@ from exchangelib import (
     DELEGATE,
     IMPERSONATION,
     NTLM,
+    OAUTH2,
     Account,
     Configuration,
     Credentials,
@@ -29,6 +30,7 @@ from exchangelib.protocol import BaseProtocol, CachingProtocol, Protocol
 from exchangelib.version import EXCHANGE_2010_SP2, EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019
 
 from mailboxes.connectors.ews.errors import FailFastWithHints, exchange_errors
+from mailboxes.connectors.ews.oauth import AppTokenCredentials
 from mailboxes.connectors.settings import EwsSettings, ews_settings
 
 if TYPE_CHECKING:
@@ -66,8 +68,10 @@ class _ConfigurationPool:
                 return config
             config = Configuration(
                 service_endpoint=settings.service_endpoint or None,
-                credentials=Credentials(settings.username, settings.password),
-                auth_type=_AUTH_TYPES.get(settings.authentication_protocol),
+                credentials=_credentials(settings),
+                auth_type=OAUTH2
+                if settings.oauth
+                else _AUTH_TYPES.get(settings.authentication_protocol),
                 version=Version(build=_VERSIONS.get(settings.version, EXCHANGE_2016)),
                 # Never sleep in a worker: a busy server postpones the mailbox instead.
                 retry_policy=FailFastWithHints(),
@@ -109,6 +113,12 @@ def _close_protocol(config: Configuration) -> None:
 
 
 _pool = _ConfigurationPool()
+
+
+def _credentials(settings: EwsSettings) -> Credentials | AppTokenCredentials:
+    if settings.oauth is not None:
+        return AppTokenCredentials(settings.oauth, settings.oauth_scope, settings.timeout_seconds)
+    return Credentials(settings.username, settings.password)
 
 
 def account_for(mailbox: Mailbox, profile: EmailServerProfile | None = None) -> Account:

@@ -106,6 +106,13 @@ def _construction_error(app: AppCredentials, e: ValueError) -> PermanentSyncErro
 
 def access_token(app: AppCredentials, scope: str, *, timeout: float = 30.0) -> str:
     """A valid access token for `scope` (`https://graph.microsoft.com/.default`), cached."""
+    return access_token_and_lifetime(app, scope, timeout=timeout)[0]
+
+
+def access_token_and_lifetime(
+    app: AppCredentials, scope: str, *, timeout: float = 30.0
+) -> tuple[str, int]:
+    """A valid access token for `scope` and the seconds it has left."""
     client = msal_app(app, timeout=timeout)
     try:
         result = client.acquire_token_for_client(scopes=[scope])
@@ -120,7 +127,7 @@ def access_token(app: AppCredentials, scope: str, *, timeout: float = 30.0) -> s
         ) from None
     token = result.get("access_token") if isinstance(result, dict) else None
     if isinstance(token, str) and token:
-        return token
+        return token, int(result.get("expires_in") or 0)
     raise explain_token_error(app, result if isinstance(result, dict) else {})
 
 

@@ -1,0 +1,62 @@
+"""EWS with OAuth2 (Exchange Online, and modern authentication on premises): exchangelib's
+client-credentials credentials, with tokens from msal (`connectors/graph/tokens`).
+
+exchangelib's `OAuth2Credentials` asks login.microsoftonline.com for its tokens (the URL is
+written into `token_url`), knows only a client secret, and fetches a token per HTTP session.
+This subclass hands exchangelib the token msal holds for the profile's application instead:
+the profile's authority host (a national cloud, the emulator), a certificate as well as a
+secret, and one token per application and worker process, renewed by msal before it
+expires. When a session's token has expired, requests-oauthlib raises TokenExpiredError and
+exchangelib opens a new session, which reads the renewed token here.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from exchangelib.credentials import OAuth2Credentials
+from oauthlib.oauth2 import OAuth2Token
+
+from mailboxes.connectors.graph import tokens
+from mailboxes.connectors.settings import AppCredentials
+
+
+class AppTokenCredentials(OAuth2Credentials):
+    """App-only OAuth2 credentials whose token comes from msal (see the module docstring)."""
+
+    def __init__(self, app: AppCredentials, scope: str, timeout: float) -> None:
+        self.app = app
+        self.oauth_scope = scope
+        self.timeout = timeout
+        # No client secret for exchangelib: it must never fetch or refresh a token itself.
+        super().__init__(client_id=app.client_id, client_secret="", tenant_id=app.tenant_id)
+
+    @property
+    def token_url(self) -> str:
+        return self.app.token_url
+
+    @property
+    def scope(self) -> list[str]:
+        return [self.oauth_scope]
+
+    @property
+    def access_token(self) -> OAuth2Token:
+        token, expires_in = tokens.access_token_and_lifetime(
+            self.app, self.oauth_scope, timeout=self.timeout
+        )
+        return OAuth2Token(
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": expires_in,
+                "expires_at": time.time() + expires_in,
+            }
+        )
+
+    @access_token.setter
+    def access_token(self, value: Any) -> None:
+        """exchangelib stores the tokens it fetched or drops them; msal keeps ours."""
+
+    def __repr__(self) -> str:
+        return f"AppTokenCredentials({self.app.client_id!r}, {self.oauth_scope!r})"

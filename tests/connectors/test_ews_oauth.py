@@ -1,0 +1,92 @@
+"""EWS with OAuth2 against the emulator's Entra ID: Exchange Online and modern authentication
+on premises, by secret and by certificate, through the product's own account pool."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from exchangelib.protocol import BaseProtocol
+
+from mailboxes.connectors import ErrorKind, PermanentSyncError
+from mailboxes.connectors.ews import account_for, exchange_errors, forget_connections
+from tests.conftest import M365
+from tests.graph_support import PASSWORD, GraphTenant
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def trusting_exchangelib(graph_tenant: GraphTenant) -> Iterator[None]:
+    """exchangelib's HTTP adapter trusting the emulator's self-signed certificate."""
+    original = BaseProtocol.HTTP_ADAPTER_CLS
+
+    class Trusting(requests.adapters.HTTPAdapter):
+        def cert_verify(self, conn: object, url: str, verify: object, cert: object) -> None:
+            super().cert_verify(conn, url, graph_tenant.ca_file, cert)  # type: ignore[arg-type]
+
+    BaseProtocol.HTTP_ADAPTER_CLS = Trusting
+    yield
+    forget_connections()
+    BaseProtocol.HTTP_ADAPTER_CLS = original
+
+
+def ews_profile_fields(m365: M365, **fields: object) -> dict[str, object]:
+    values: dict[str, object] = {
+        "server_type": "exchange_online",
+        "incoming_server_location": m365.tenant.ews_url,
+        "graph_endpoint": "https://graph.microsoft.com/v1.0",
+    }
+    values.update(fields)
+    return values
+
+
+def inbox_count(m365: M365, **fields: object) -> int:
+    profile = m365.profile(**ews_profile_fields(m365, **fields))
+    mailbox = m365.mailbox(profile)
+    m365.tenant.control.deliver(
+        mailbox.email_address, "From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n"
+    )
+    with exchange_errors():
+        return int(account_for(mailbox).inbox.total_count)
+
+
+def test_exchange_online_by_client_secret(m365: M365, trusting_exchangelib: None) -> None:
+    assert inbox_count(m365) == 1
+
+
+def test_exchange_online_by_certificate(m365: M365, trusting_exchangelib: None) -> None:
+    tenant = m365.tenant
+    count = inbox_count(
+        m365,
+        oauth_client_id="app-cert",
+        oauth_client_secret="",
+        oauth_private_key=tenant.private_key_pem(),
+        oauth_certificate=tenant.certificate_pem(),
+    )
+    assert count == 1
+
+
+def test_on_premises_modern_authentication(m365: M365, trusting_exchangelib: None) -> None:
+    count = inbox_count(
+        m365,
+        server_type="exchange",
+        incoming_authentication_protocol="oauth",
+        oauth_resource="https://outlook.office365.com",
+    )
+    assert count == 1
+
+
+def test_an_application_without_full_access_as_app_is_refused(
+    m365: M365, trusting_exchangelib: None
+) -> None:
+    with pytest.raises(PermanentSyncError) as refused:
+        inbox_count(m365, oauth_client_id="app-mail")
+    assert refused.value.kind is ErrorKind.AUTHENTICATION
+
+
+def test_a_wrong_secret_says_so(m365: M365, trusting_exchangelib: None) -> None:
+    with pytest.raises(PermanentSyncError) as refused:
+        inbox_count(m365, oauth_client_secret=PASSWORD)
+    assert refused.value.code == "wrong_client_secret"
