@@ -550,6 +550,16 @@ class Identity:
             )
         if not _verify(cert.public_key(), str(header.get("alg")), signing_input, signature):
             raise invalid(700027, "Client assertion contains an invalid signature.")
+        start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+        if not start <= dt.datetime.now(dt.UTC) <= end:
+            # The key credential uploaded to the application is past its end date.
+            used = hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
+            raise invalid(
+                700027,
+                "Client assertion contains an invalid signature. [Reason - The key used is "
+                f"expired., Thumbprint of key used by client: '{used}', Found key "
+                f"'Start={start:%m/%d/%Y %H:%M:%S}, End={end:%m/%d/%Y %H:%M:%S}']",
+            )
         if claims.get("iss") != app.client_id or claims.get("sub") != app.client_id:
             raise invalid(
                 700021,

@@ -108,3 +108,39 @@ def graph_profile_fields(tenant: GraphTenant, **fields: Any) -> dict[str, Any]:
     }
     values.update(fields)
     return values
+
+
+def expired_certificate() -> tuple[str, str, str]:
+    """(certificate PEM, private key PEM, SHA-1 thumbprint) of a certificate that expired
+    yesterday."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "expired")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=400))
+        .not_valid_after(now - dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    der = cert.public_bytes(serialization.Encoding.DER)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return (
+        cert.public_bytes(serialization.Encoding.PEM).decode(),
+        key_pem,
+        hashlib.sha1(der, usedforsecurity=False).hexdigest(),
+    )

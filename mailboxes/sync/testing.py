@@ -16,10 +16,17 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from mailboxes import channels
+from mailboxes.connectors.graph import probe as graph_probe
 from mailboxes.connectors.imap import ImapConnector
 from mailboxes.connectors.pop3 import Pop3Connector
 from mailboxes.connectors.registry import for_mailbox
-from mailboxes.connectors.settings import imap_settings, pop3_settings, smtp_settings
+from mailboxes.connectors.settings import (
+    app_credentials,
+    graph_settings,
+    imap_settings,
+    pop3_settings,
+    smtp_settings,
+)
 from mailboxes.connectors.smtp import SmtpConnector
 from mailboxes.models import Alert, Mailbox
 from mailboxes.sync import eligibility
@@ -53,6 +60,9 @@ def check_mailbox(mailbox: Mailbox) -> list[str]:
         raise PermanentSyncError("The mailbox has no email server profile.", code="no_profile")
     if not profile.is_active:
         raise PermanentSyncError("The mailbox's profile is inactive.", code="profile_inactive")
+    if profile.is_graph:
+        names = [channel.name for channel in channels.configured(mailbox)]
+        return graph_probe.check_mailbox(graph_settings(profile, mailbox), names)
     if not profile.is_exchange:
         return _check_mail_servers(mailbox, profile)
     folders = folders_needed(mailbox)
@@ -154,6 +164,20 @@ def test_profile_mailboxes(profile: EmailServerProfile) -> str:
     summary."""
     started = timezone.now()
     clock = time.monotonic()
+    application = ""
+    if profile.is_graph:
+        # The application first: its token, and which channels its roles allow.
+        try:
+            application = graph_probe.roles_summary(
+                app_credentials(profile),
+                profile.graph_endpoint,
+                timeout=profile.connection_timeout_ms / 1000,
+            )
+        except SyncError as exc:
+            duration = int((time.monotonic() - clock) * 1000)
+            message = f"Test failed ({exc.code}): {exc.message}"
+            _record_profile(profile, started, duration, "failure", message)
+            return "failure"
     mailboxes = list(
         Mailbox.objects.select_related("profile").filter(
             eligibility.may_connect_q(), profile=profile
@@ -165,6 +189,8 @@ def test_profile_mailboxes(profile: EmailServerProfile) -> str:
     message = f"{len(results) - failed} of {len(results)} mailboxes passed." + _skipped(
         profile, [m.pk for m in mailboxes]
     )
+    if application:
+        message = f"{application} {message}"
     _record_profile(profile, started, int((time.monotonic() - clock) * 1000), status, message)
     return status
 

@@ -69,6 +69,7 @@ def msal_app(app: AppCredentials, *, timeout: float = 30.0) -> msal.Confidential
         found = _apps.get(key)
     if found is not None:
         return found
+    check_certificate(app)
     try:
         made = msal.ConfidentialClientApplication(
             app.client_id,
@@ -102,6 +103,52 @@ def _construction_error(app: AppCredentials, e: ValueError) -> PermanentSyncErro
         "(-----BEGIN PRIVATE KEY-----) of the certificate uploaded to the application.",
         code="bad_private_key",
     )
+
+
+def check_certificate(app: AppCredentials) -> None:
+    """Refuse a certificate that cannot work, before Entra ID is asked: expired or not yet
+    valid, or not the private key's. Only when the profile holds the certificate itself (a
+    thumbprint alone leaves it to Entra ID's answer)."""
+    if not app.private_key or not app.certificate:
+        return
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        cert = x509.load_pem_x509_certificate(app.certificate.encode())
+        key = serialization.load_pem_private_key(app.private_key.encode(), password=None)
+    except ValueError:
+        raise PermanentSyncError(
+            "The certificate or its private key cannot be read: paste both in PEM form "
+            "(-----BEGIN CERTIFICATE----- and -----BEGIN PRIVATE KEY-----, unencrypted).",
+            code="bad_certificate",
+        ) from None
+    now = dt.datetime.now(dt.UTC)
+    if cert.not_valid_after_utc < now:
+        raise authentication_failed(
+            f"The application's certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}: "
+            "create a new certificate, upload it to the application (Certificates & secrets) "
+            "and enter it and its private key in the profile.",
+            code="certificate_expired",
+        )
+    if cert.not_valid_before_utc > now:
+        raise authentication_failed(
+            f"The application's certificate is valid only from "
+            f"{cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC.",
+            code="certificate_not_yet_valid",
+        )
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.DER
+    if cert.public_key().public_bytes(encoding, public) != key.public_key().public_bytes(
+        encoding, public
+    ):
+        raise PermanentSyncError(
+            "The private key does not belong to the certificate: enter the key the "
+            "certificate was made with.",
+            code="certificate_key_mismatch",
+        )
 
 
 def access_token(app: AppCredentials, scope: str, *, timeout: float = 30.0) -> str:
