@@ -3,7 +3,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, QuerySet
 from django.http import (
     Http404,
@@ -21,7 +21,12 @@ from django.utils.translation import ngettext
 from crmsync.admin_display import badge, excerpt
 from mailboxes import tasks
 from mailboxes.sync import admin_actions, eligibility
-from profiles.forms import EmailServerProfileAdminForm
+from profiles.forms import (
+    FIELDS_BY_TYPE,
+    OAUTH_EXTRA,
+    TYPE_SPECIFIC,
+    EmailServerProfileAdminForm,
+)
 from profiles.models import EmailServerProfile
 
 LAST_TEST_FIELDS = (
@@ -76,6 +81,7 @@ def test_state(profile: EmailServerProfile, now: datetime | None = None) -> dict
 @admin.register(EmailServerProfile)
 class EmailServerProfileAdmin(admin.ModelAdmin):
     form = EmailServerProfileAdminForm
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = (
         "name",
         "server_type",
@@ -150,6 +156,27 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
         ),
         ("Exchange", {"fields": ("autodiscover_domain", "exchange_version")}),
         (
+            "Microsoft Entra ID application",
+            {
+                "fields": (
+                    "oauth_tenant_id",
+                    "oauth_client_id",
+                    "oauth_client_secret",
+                    "clear_oauth_client_secret",
+                    "oauth_private_key",
+                    "clear_oauth_private_key",
+                    "oauth_certificate",
+                    "oauth_certificate_thumbprint",
+                    "oauth_authority_host",
+                    "graph_endpoint",
+                    "oauth_resource",
+                ),
+                "description": "Microsoft 365 (Graph), Exchange Online, and Exchange Server "
+                "with OAuth authentication sign in as this application (app-only, "
+                "client-credentials). The README says how to register it.",
+            },
+        ),
+        (
             "Scheduling and limits",
             {
                 "fields": (
@@ -214,6 +241,23 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
             extra_context["connection_test"] = test_state(profile)
             extra_context["can_run_tests"] = self.has_change_permission(request, profile)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: EmailServerProfile | None = None,
+    ) -> HttpResponse:
+        # Which fields each server type shows (crmsync/static/crmsync/server_type.js).
+        context["server_type_fields"] = {
+            "by_type": {key: list(names) for key, names in FIELDS_BY_TYPE.items()},
+            "oauth_extra": list(OAUTH_EXTRA),
+            "specific": TYPE_SPECIFIC,
+        }
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def test_connection_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Queue the profile's connection test on a worker; the change page shows the result."""

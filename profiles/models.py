@@ -118,12 +118,12 @@ class EmailServerProfile(EncryptedFieldsModel):
     # Microsoft Entra ID application (Microsoft 365 over Graph, EWS with OAuth2): app-only
     # tokens by the client-credentials grant, authenticated by a secret or a certificate.
     oauth_tenant_id = models.CharField(
-        "tenant id",
+        "tenant ID",
         max_length=200,
         blank=True,
         help_text="Directory (tenant) id or primary domain (contoso.onmicrosoft.com).",
     )
-    oauth_client_id = models.CharField("application (client) id", max_length=200, blank=True)
+    oauth_client_id = models.CharField("application (client) ID", max_length=200, blank=True)
     oauth_client_secret = EncryptedTextField(
         "client secret", blank=True, help_text="The secret's value, not its id."
     )
@@ -240,10 +240,18 @@ class EmailServerProfile(EncryptedFieldsModel):
             self.outgoing_use_autodiscover and not self.use_same_settings_for_outgoing
         )
         self.autodiscover_domain = self.autodiscover_domain.strip().lower()
+        errors: dict[str, str] = {}
         if uses_autodiscover and not self.autodiscover_domain:
-            raise ValidationError(
-                {"autodiscover_domain": "Name the domain autodiscover may run for."}
-            )
+            errors["autodiscover_domain"] = "Name the domain autodiscover may run for."
+        errors.update(self._server_type_errors())
+        if errors:
+            raise ValidationError(errors)
+
+    def _server_type_errors(self) -> dict[str, str]:
+        """What the chosen server type needs and is missing (profiles/validation.py)."""
+        from profiles.validation import server_type_errors
+
+        return server_type_errors(self)
 
     @property
     def is_exchange(self) -> bool:

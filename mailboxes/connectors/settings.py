@@ -397,8 +397,8 @@ def app_credentials(profile: EmailServerProfile) -> AppCredentials:
     missing = [
         label
         for label, value in (
-            ("tenant id", profile.oauth_tenant_id),
-            ("application (client) id", profile.oauth_client_id),
+            ("tenant ID", profile.oauth_tenant_id),
+            ("application (client) ID", profile.oauth_client_id),
         )
         if not value.strip()
     ]

@@ -27,7 +27,9 @@ from users.models import User
 
 
 def takes_mailbox_credentials(profile: EmailServerProfile | None) -> bool:
-    if profile is None:
+    """Whether the mailbox's own user name and password are used: never when the profile
+    signs in as an Entra ID application (Microsoft 365, Exchange Online, OAuth)."""
+    if profile is None or profile.uses_app_credentials:
         return False
     per_mailbox = EmailServerProfile.CredentialRetrieval.PER_MAILBOX
     return per_mailbox in (
@@ -83,7 +85,8 @@ class MailboxSettingsForm(WriteOnlyPasswordsMixin, forms.ModelForm):
             for name in ("username", "password", "clear_password"):
                 del self.fields[name]
         has_server = profile is not None
-        is_exchange = has_server and profile is not None and profile.is_exchange
+        # Appointments, contacts and tasks live in an Exchange store (EWS or Graph).
+        is_exchange = has_server and profile is not None and profile.is_microsoft
         self._limit(
             "incoming_delivery_method",
             DeliveryMethod.choices,

@@ -233,7 +233,7 @@ def test_graph_settings_prefer_the_certificate_and_never_show_secrets() -> None:
 @pytest.mark.parametrize(
     ("fields", "missing"),
     [
-        ({"oauth_client_secret": "s"}, "tenant id, application (client) id"),
+        ({"oauth_client_secret": "s"}, "tenant ID, application (client) ID"),
         (APP, "client secret or certificate"),
         ({**APP, "oauth_private_key": "k"}, "certificate or its thumbprint"),
     ],

@@ -138,7 +138,13 @@ def test_profile_added_in_the_admin_stores_its_password_encrypted(staff_client: 
     # given the empty add form, filled in as an admin would
     add_url = reverse("admin:profiles_emailserverprofile_add")
     data = form_data(staff_client.get(add_url).content.decode(), "emailserverprofile_form")
-    data.update({"name": ["New profile"], "incoming_password": ["first-password"]})
+    data.update(
+        {
+            "name": ["New profile"],
+            "incoming_server_location": ["mail.example.com"],
+            "incoming_password": ["first-password"],
+        }
+    )
 
     response = staff_client.post(add_url, data)
 

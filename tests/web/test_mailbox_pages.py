@@ -164,6 +164,20 @@ def test_credentials_are_hidden_when_the_profile_uses_a_service_account(team: Te
     assert 'name="username"' not in page
 
 
+@pytest.mark.parametrize("server_type", ["microsoft_365", "exchange_online"])
+def test_credentials_are_hidden_when_the_profile_signs_in_as_an_application(
+    team: Team, server_type: str
+) -> None:
+    EmailServerProfile.objects.filter(pk=team.profile.pk).update(server_type=server_type)
+
+    page = logged_in(team.alice).get(url(team.alice_mailbox)).content.decode()
+
+    assert 'name="password"' not in page
+    assert 'name="username"' not in page
+    # Appointments, contacts and tasks are offered: Microsoft 365 holds them too.
+    assert 'value="server_side_sync"' in page.split('name="act_delivery_method"')[1][:800]
+
+
 # --- My mailbox: options -----------------------------------------------------------------
 
 

@@ -184,7 +184,9 @@ def _forbidden(
     if role is not None and token_roles is not None and role not in token_roles:
         return authentication_failed(
             f"{app} lacks the Microsoft Graph application permission {role}: add it under "
-            f"API permissions (Application permissions) and grant admin consent ({said}).",
+            "API permissions (Microsoft Graph, Application permissions) and grant admin "
+            f"consent, or assign it the role “Application {role}” with Exchange Online RBAC "
+            f"for Applications ({said}).",
             code="missing_role",
         )
     return authentication_failed(
