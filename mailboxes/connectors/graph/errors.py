@@ -27,6 +27,7 @@ from mailboxes.connectors import (
     TransientSyncError,
     authentication_failed,
 )
+from mailboxes.connectors.mail_base import CursorLostError
 
 # The Graph application permission (role) each kind of resource needs, by the first path
 # segment below /users/{id}/. Sending needs Mail.Send; everything else of mail Mail.ReadWrite.
@@ -73,13 +74,13 @@ class ItemNotFound(GraphRequestError):
     """404 on an item or folder of the mailbox (deleted meanwhile, or a stale id)."""
 
 
-class DeltaTokenLost(TransientSyncError):
+class DeltaTokenLost(CursorLostError, TransientSyncError):
     """The delta link is no longer valid (410 Gone, or a link of another Graph endpoint):
     the folder must be synced again from an empty cursor. The engine resets the cursor and
     re-links what it finds by the CRM id stamped on each item, so nothing is duplicated.
 
-    Defined here until the connector seam (`connectors/base.py`) has a neutral "cursor
-    lost" error to derive from."""
+    A `CursorLostError` (the seam's neutral "cursor lost", which the email engine handles),
+    and transient for an engine that does not know it: it is retried, not fatal."""
 
     def __init__(self, message: str, *, code: str = "delta_token_lost") -> None:
         super().__init__(message, code=code, kind=ErrorKind.SERVER)

@@ -193,3 +193,11 @@ def test_no_secret_or_token_in_logs(m365: M365, caplog: pytest.LogCaptureFixture
     assert token not in caplog.text
     assert "s3cret" not in caplog.text
     assert "s3cret" not in repr(client.settings)
+
+
+def test_delta_token_lost_is_the_seams_cursor_lost() -> None:
+    from mailboxes.connectors.mail_base import CursorLostError
+
+    lost = DeltaTokenLost("gone")
+    assert isinstance(lost, CursorLostError) and isinstance(lost, TransientSyncError)
+    assert lost.code == "delta_token_lost" and lost.retry_after is None
