@@ -266,7 +266,11 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
         profile = self._profile_or_404(request, object_id)
         if not self.has_change_permission(request, profile):
             raise PermissionDenied
-        if not profile.mailboxes.filter(eligibility.may_connect_q()).exists():
+        # A Graph profile's application is tested even before it has mailboxes.
+        if (
+            not profile.is_graph
+            and not profile.mailboxes.filter(eligibility.may_connect_q()).exists()
+        ):
             self.message_user(request, NO_MAILBOX_MESSAGE, messages.WARNING)
             return HttpResponseRedirect(self._change_url(profile))
         # Written before the task is queued, so the worker's result always comes after it.

@@ -190,7 +190,8 @@ def test_profile_mailboxes(profile: EmailServerProfile) -> str:
         profile, [m.pk for m in mailboxes]
     )
     if application:
-        message = f"{application} {message}"
+        tested = message if results else "No mailbox may connect yet, none was tested."
+        message = f"{application} {tested}"
     _record_profile(profile, started, int((time.monotonic() - clock) * 1000), status, message)
     return status
 

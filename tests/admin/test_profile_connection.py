@@ -1,6 +1,7 @@
 """The profile page's "Test connection": queued on a worker, its result shown on the page."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -13,6 +14,7 @@ from profiles.admin import QUEUED_MESSAGE
 from profiles.models import EmailServerProfile
 from tests import factories
 from tests.admin.conftest import messages_of
+from tests.conftest import M365
 from tests.sync.helpers import emulated_mailbox, exchange_profile
 
 pytestmark = pytest.mark.django_db
@@ -207,3 +209,17 @@ def test_the_action_tests_and_enables_the_approved_mailboxes_of_the_profiles(
     assert message.startswith("1 of 1 mailboxes passed. 2 not tested: "), message
     assert f"{pending.email_address} (its email address waits for an administrator" in message
     assert f"{turned_off.email_address} (the mailbox is turned off)" in message
+
+
+@pytest.mark.e2e
+def test_a_graph_profile_tests_its_application_before_it_has_mailboxes(
+    staff_client: Client, on_workers: Any, m365: M365
+) -> None:
+    profile = m365.profile(oauth_client_id="app-mail")
+
+    response = on_workers(staff_client.post, connection_test_url(profile))
+
+    assert response.status_code == 302
+    page = staff_client.get(change_url(profile)).content.decode()
+    assert "Entra ID issued a token to application app-mail" in page
+    assert "not allowed: sending outgoing email (Mail.Send)" in page

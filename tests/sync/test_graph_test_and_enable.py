@@ -142,3 +142,11 @@ def test_profile_test_with_a_wrong_secret_fails_at_the_application(m365: M365) -
     profile.refresh_from_db()
     assert profile.last_test_status == EmailServerProfile.TestStatus.FAILURE
     assert "wrong_client_secret" in profile.last_test_message
+
+
+def test_profile_test_of_the_application_alone(m365: M365) -> None:
+    profile = m365.profile()
+    assert enabling.test_profile_mailboxes(profile) == "success"
+    profile.refresh_from_db()
+    assert profile.last_test_message.startswith("Entra ID issued a token to application app-all")
+    assert profile.last_test_message.endswith("No mailbox may connect yet, none was tested.")
