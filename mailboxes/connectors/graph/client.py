@@ -135,7 +135,7 @@ class GraphClient:
 
     def get_bytes(self, path: str) -> bytes:
         """The raw body of a GET: a message's MIME (`messages/{id}/$value`), a file."""
-        return self.request("GET", path).content
+        return self.request("GET", path, headers={"Accept": "*/*"}).content
 
     def post(
         self, path: str, json: Any = None, *, headers: Mapping[str, str] | None = None
