@@ -106,10 +106,10 @@ def _construction_error(app: AppCredentials, e: ValueError) -> PermanentSyncErro
 
 
 def check_certificate(app: AppCredentials) -> None:
-    """Refuse a certificate that cannot work, before Entra ID is asked: expired or not yet
-    valid, or not the private key's. Only when the profile holds the certificate itself (a
-    thumbprint alone leaves it to Entra ID's answer)."""
-    if not app.private_key or not app.certificate:
+    """Refuse a certificate that cannot work, before Entra ID is asked: a private key that
+    cannot be read; expired or not yet valid, or not the private key's, when the profile
+    holds the certificate itself (a thumbprint alone leaves that to Entra ID's answer)."""
+    if not app.private_key:
         return
     import datetime as dt
 
@@ -117,9 +117,11 @@ def check_certificate(app: AppCredentials) -> None:
     from cryptography.hazmat.primitives import serialization
 
     try:
-        cert = x509.load_pem_x509_certificate(app.certificate.encode())
         key = serialization.load_pem_private_key(app.private_key.encode(), password=None)
-    except ValueError:
+        if not app.certificate:
+            return
+        cert = x509.load_pem_x509_certificate(app.certificate.encode())
+    except (ValueError, TypeError):
         raise PermanentSyncError(
             "The certificate or its private key cannot be read: paste both in PEM form "
             "(-----BEGIN CERTIFICATE----- and -----BEGIN PRIVATE KEY-----, unencrypted).",

@@ -201,3 +201,16 @@ def test_delta_token_lost_is_the_seams_cursor_lost() -> None:
     lost = DeltaTokenLost("gone")
     assert isinstance(lost, CursorLostError) and isinstance(lost, TransientSyncError)
     assert lost.code == "delta_token_lost" and lost.retry_after is None
+
+
+def test_an_unreadable_private_key_is_permanent(m365: M365) -> None:
+    client, _ = client_for(
+        m365,
+        oauth_client_id="app-cert",
+        oauth_client_secret="",
+        oauth_private_key="-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----",
+        oauth_certificate_thumbprint="ab" * 20,
+    )
+    with pytest.raises(PermanentSyncError) as refused:
+        client.get("mailFolders/inbox")
+    assert refused.value.code == "bad_certificate"
