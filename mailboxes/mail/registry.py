@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
+from mailboxes.connectors import PermanentSyncError
 from mailboxes.connectors.mail_base import MailSender
 from mailboxes.connectors.settings import smtp_settings
 from mailboxes.connectors.smtp import SmtpMailSender
@@ -90,6 +91,18 @@ def _ews_sender(mailbox: Mailbox, connections: MailConnections) -> MailSender:
     return EwsMailSender(connections.ews_account())
 
 
+def _graph_mail_not_built(*args: object) -> NoReturn:
+    # Email over Graph is being built (issue 13): until then a Microsoft 365 mailbox's email
+    # channels stop with this error instead of using a protocol that cannot reach it.
+    raise PermanentSyncError(
+        "Email over Microsoft Graph is not available in this version yet; appointments, "
+        "contacts and tasks are not either. Use an Exchange Online (EWS, OAuth2) profile "
+        "meanwhile.",
+        code="graph_mail_not_available",
+    )
+
+
+_GRAPH_NOT_BUILT = MailProtocol(pull=_graph_mail_not_built, sender=_graph_mail_not_built)
 _POP3 = MailProtocol(pull=_pull_pop3, sender=_smtp)
 _IMAP = MailProtocol(pull=_pull_imap, sender=_smtp)
 _EWS = MailProtocol(pull=_pull_ews, sender=_ews_sender)
@@ -99,6 +112,7 @@ PROTOCOLS: dict[str, MailProtocol] = {
     ServerType.IMAP_SMTP: _IMAP,
     ServerType.EXCHANGE: _EWS,
     ServerType.EXCHANGE_ONLINE: _EWS,
+    ServerType.MICROSOFT_365: _GRAPH_NOT_BUILT,
 }
 
 
