@@ -27,7 +27,7 @@ from mailboxes.connectors import (
     TransientSyncError,
     authentication_failed,
 )
-from mailboxes.connectors.mail_base import CursorLostError
+from mailboxes.connectors.base import CursorLostError
 
 # The Graph application permission (role) each kind of resource needs, by the first path
 # segment below /users/{id}/. Sending needs Mail.Send; everything else of mail Mail.ReadWrite.
@@ -79,7 +79,7 @@ class DeltaTokenLost(CursorLostError, TransientSyncError):
     the folder must be synced again from an empty cursor. The engine resets the cursor and
     re-links what it finds by the CRM id stamped on each item, so nothing is duplicated.
 
-    A `CursorLostError` (the seam's neutral "cursor lost", which the email engine handles),
+    A `CursorLostError` (the seam's "cursor lost", which the email and ACT engines handle),
     and transient for an engine that does not know it: it is retried, not fatal."""
 
     def __init__(self, message: str, *, code: str = "delta_token_lost") -> None:

@@ -196,7 +196,7 @@ def test_no_secret_or_token_in_logs(m365: M365, caplog: pytest.LogCaptureFixture
 
 
 def test_delta_token_lost_is_the_seams_cursor_lost() -> None:
-    from mailboxes.connectors.mail_base import CursorLostError
+    from mailboxes.connectors.base import CursorLostError
 
     lost = DeltaTokenLost("gone")
     assert isinstance(lost, CursorLostError) and isinstance(lost, TransientSyncError)
