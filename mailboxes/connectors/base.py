@@ -239,6 +239,7 @@ class ItemConnector(Protocol):
 class MailboxConnector(Protocol):
     """One mailbox on one server, for one sync cycle."""
 
+    # The `FolderSyncState.Protocol` its folders' cursors are stored under ("ews").
     protocol: ClassVar[str]
 
     def items(self, kind: ItemKind) -> ItemConnector:

@@ -39,11 +39,10 @@ def run_act(mailbox: Mailbox, ctx: CycleContext) -> None:
     if len(options) < len(ItemTypeSyncOptions.SYNCED_TYPES):
         ensure_sync_options(mailbox)
         options = {o.item_type: o for o in ItemTypeSyncOptions.objects.filter(mailbox=mailbox)}
+    connector = ctx.connector()
     states = {
         s.folder_id: s
-        for s in FolderSyncState.objects.filter(
-            mailbox=mailbox, protocol=FolderSyncState.Protocol.EWS
-        )
+        for s in FolderSyncState.objects.filter(mailbox=mailbox, protocol=connector.protocol)
     }
     for item_type in ORDER:
         option = options.get(item_type)
@@ -54,7 +53,8 @@ def run_act(mailbox: Mailbox, ctx: CycleContext) -> None:
             mailbox=mailbox,
             options=option,
             kind=kind,
-            connector=ctx.connector().items(kind),
+            connector=connector.items(kind),
+            protocol=connector.protocol,
             content_type=ContentType.objects.get_for_model(kind.model),
         )
         sync_item_type(ts, ctx, states)
@@ -120,11 +120,11 @@ def sync_item_type(
             ts.failed += 1
             listed = False
             FolderSyncState.objects.filter(
-                mailbox=ts.mailbox, protocol=FolderSyncState.Protocol.EWS, folder_id=default
+                mailbox=ts.mailbox, protocol=ts.protocol, folder_id=default
             ).update(subfolders_listed_at=None)
     if listed:
         FolderSyncState.objects.filter(
-            mailbox=ts.mailbox, protocol=FolderSyncState.Protocol.EWS, folder_id=default
+            mailbox=ts.mailbox, protocol=ts.protocol, folder_id=default
         ).update(subfolders_listed_at=timezone.now())
     before = ts.processed
     push_changes(ts, ctx, initial=initial)

@@ -180,10 +180,9 @@ def prepare_next_cycle(before: ItemTypeSyncOptions, after: ItemTypeSyncOptions) 
     if _export_widens(before, after):
         updates.update(export_pending=True, invitations_from=timezone.now())
     if _import_widens(before, after):
+        # The type's folders on whichever protocol syncs them.
         FolderSyncState.objects.filter(
-            mailbox_id=after.mailbox_id,
-            protocol=FolderSyncState.Protocol.EWS,
-            item_type=after.item_type,
+            mailbox_id=after.mailbox_id, item_type=after.item_type
         ).update(sync_state="")
     if updates:
         ItemTypeSyncOptions.objects.filter(pk=after.pk).update(**updates)

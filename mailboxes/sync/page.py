@@ -23,7 +23,13 @@ from mailboxes.itemtypes.common import R, fingerprint
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping
 from mailboxes.sync.conflicts import Resolution, resolve_conflict
 from mailboxes.sync.inserts import insert_new
-from mailboxes.sync.records import TypeSync, load_records, replace_occurrences, replace_parties
+from mailboxes.sync.records import (
+    TypeRecords,
+    TypeSync,
+    load_records,
+    replace_occurrences,
+    replace_parties,
+)
 
 Decision = ExchangeSyncIdMapping.UserDecision
 Stamp = tuple[ItemRef, int]
@@ -142,7 +148,7 @@ def match_unmapped(
 class _Decider(Generic[R]):
     """The decisions of one page, on the loaded rows (no I/O)."""
 
-    def __init__(self, ts: TypeSync[R], loaded: Loaded[R], folder_id: str) -> None:
+    def __init__(self, ts: TypeRecords[R], loaded: Loaded[R], folder_id: str) -> None:
         self.ts, self.kind, self.loaded, self.folder_id = ts, ts.kind, loaded, folder_id
         self.plan: Plan[R] = Plan()
 
@@ -236,7 +242,7 @@ class _Decider(Generic[R]):
             mapping.exchange_snapshot = canonical
 
 
-def decide(ts: TypeSync[R], loaded: Loaded[R], folder_id: str) -> Plan[R]:
+def decide(ts: TypeRecords[R], loaded: Loaded[R], folder_id: str) -> Plan[R]:
     """What the page changes in the CRM, decided on the loaded rows without any I/O."""
     return _Decider(ts, loaded, folder_id).run()
 
@@ -303,7 +309,7 @@ def stamps_to_write(items: list[RemoteItem], mappings: list[ExchangeSyncIdMappin
 
 
 def new_mapping(
-    ts: TypeSync[R], record_id: int, item: RemoteItem, folder_id: str, canonical: Canonical
+    ts: TypeRecords[R], record_id: int, item: RemoteItem, folder_id: str, canonical: Canonical
 ) -> ExchangeSyncIdMapping:
     return ExchangeSyncIdMapping(
         mailbox=ts.mailbox,

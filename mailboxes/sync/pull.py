@@ -37,7 +37,7 @@ def pull_folder(
     if state is None:
         state, _ = FolderSyncState.objects.get_or_create(
             mailbox=ts.mailbox,
-            protocol=FolderSyncState.Protocol.EWS,
+            protocol=ts.protocol,
             folder_id=folder_id,
             defaults={"item_type": ts.kind.item_type, "folder_name": folder_name},
         )
@@ -124,7 +124,7 @@ def exchange_deleted(ts: TypeSync[R], mappings: list[ExchangeSyncIdMapping]) -> 
         return
     moved: dict[int, tuple[str, str]] = {}
     folder_ids = FolderSyncState.objects.filter(
-        mailbox=ts.mailbox, protocol=FolderSyncState.Protocol.EWS, item_type=ts.kind.item_type
+        mailbox=ts.mailbox, protocol=ts.protocol, item_type=ts.kind.item_type
     ).values_list("folder_id", flat=True)
     for other in folder_ids:
         missing = [m.crm_object_id for m in mappings if m.crm_object_id not in moved]

@@ -78,6 +78,8 @@ class TypeSync(TypeRecords[R]):
     """One item type of one mailbox during one cycle: its records and its server side."""
 
     connector: ItemConnector = field(kw_only=True)
+    # The connector's protocol: its folders' cursors are kept under it (FolderSyncState).
+    protocol: str = field(kw_only=True)
     processed: int = 0
     failed: int = 0
 
