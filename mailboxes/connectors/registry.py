@@ -3,9 +3,8 @@ type of its profile (as `mailboxes/mail/registry.py` does for email).
 
     connector = for_mailbox(mailbox, ctx)    # the engine
 
-A second protocol (Microsoft Graph) adds its server type and factory to `FACTORIES`; the
-engine does not change. POP3/IMAP profiles have none: appointments, contacts and tasks need
-Exchange.
+A second protocol (Microsoft Graph, `ServerType.MICROSOFT_365`) adds its factory to
+`FACTORIES`; the engine does not change. POP3/IMAP profiles have none.
 """
 
 from __future__ import annotations
@@ -38,7 +37,9 @@ def for_mailbox(mailbox: Mailbox, ctx: CycleContext | None = None) -> MailboxCon
         raise PermanentSyncError("The mailbox has no email server profile.", code="no_profile")
     factory = FACTORIES.get(profile.server_type)
     if factory is None:
+        kind = profile.get_server_type_display()
         raise PermanentSyncError(
-            "Appointments, contacts and tasks need an Exchange profile.", code="no_act_protocol"
+            f"Appointments, contacts and tasks are not synced on {kind} profiles yet.",
+            code="no_act_protocol",
         )
     return factory(mailbox, ctx)
