@@ -144,6 +144,14 @@ class GraphClient:
         response = self.request("POST", path, json=json, headers=headers)
         return self._json(response) if response.content else None
 
+    def post_text(self, path: str, text: str) -> dict[str, Any] | None:
+        """POST a text/plain body: a message from base64 MIME
+        (https://learn.microsoft.com/graph/outlook-send-mime-message)."""
+        response = self.request(
+            "POST", path, headers={"Content-Type": "text/plain"}, data=text.encode("ascii")
+        )
+        return self._json(response) if response.content else None
+
     def patch(self, path: str, json: Any) -> dict[str, Any]:
         response = self.request("PATCH", path, json=json)
         return self._json(response) if response.content else {}
@@ -315,6 +323,7 @@ class GraphClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         json: Any = None,
+        data: bytes | None = None,
     ) -> requests.Response:
         """One authenticated Graph request; the answer when its status is 2xx."""
         url = self.url(path_or_url)
@@ -324,7 +333,9 @@ class GraphClient:
                 merged["Prefer"] = f"{IMMUTABLE_IDS}, {value}"
             else:
                 merged[name] = value
-        return self._send(method, url, params=params, headers=merged, json=json, auth=True)
+        return self._send(
+            method, url, params=params, headers=merged, json=json, data=data, auth=True
+        )
 
     def _send(
         self,
