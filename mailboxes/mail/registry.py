@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
-from mailboxes.connectors import PermanentSyncError
 from mailboxes.connectors.mail_base import MailSender
 from mailboxes.connectors.settings import smtp_settings
 from mailboxes.connectors.smtp import SmtpMailSender
@@ -26,6 +25,7 @@ from profiles.models import EmailServerProfile
 
 if TYPE_CHECKING:
     from mailboxes.connectors.ews import Account
+    from mailboxes.connectors.graph.client import GraphClient
     from mailboxes.sync.context import CycleContext
 
 ServerType = EmailServerProfile.ServerType
@@ -39,6 +39,7 @@ class MailConnections:
         self.mailbox = mailbox
         self.ctx = ctx
         self._account: Account | None = None
+        self._graph: GraphClient | None = None
 
     def ews_account(self) -> Account:
         if self.ctx is not None:
@@ -48,6 +49,14 @@ class MailConnections:
 
             self._account = account_for(self.mailbox)
         return self._account
+
+    def graph_client(self) -> GraphClient:
+        if self._graph is None:
+            from mailboxes.connectors.graph.client import GraphClient
+            from mailboxes.connectors.settings import graph_settings
+
+            self._graph = GraphClient(graph_settings(None, self.mailbox))
+        return self._graph
 
 
 Puller = Callable[[Mailbox, MailFiler, int, MailConnections], IncomingResult]
@@ -91,28 +100,32 @@ def _ews_sender(mailbox: Mailbox, connections: MailConnections) -> MailSender:
     return EwsMailSender(connections.ews_account())
 
 
-def _graph_mail_not_built(*args: object) -> NoReturn:
-    # Email over Graph is being built (issue 13): until then a Microsoft 365 mailbox's email
-    # channels stop with this error instead of using a protocol that cannot reach it.
-    raise PermanentSyncError(
-        "Email over Microsoft Graph is not available in this version yet; appointments, "
-        "contacts and tasks are not either. Use an Exchange Online (EWS, OAuth2) profile "
-        "meanwhile.",
-        code="graph_mail_not_available",
-    )
+def _pull_graph(
+    mailbox: Mailbox, filer: MailFiler, limit: int, connections: MailConnections
+) -> IncomingResult:
+    from mailboxes.connectors.graph.mail import GraphMailSource
+
+    source = GraphMailSource(connections.graph_client())
+    return pull_folders(mailbox, filer, source, max_messages=limit)
 
 
-_GRAPH_NOT_BUILT = MailProtocol(pull=_graph_mail_not_built, sender=_graph_mail_not_built)
+def _graph_sender(mailbox: Mailbox, connections: MailConnections) -> MailSender:
+    from mailboxes.connectors.graph.mail import GraphMailSender
+
+    return GraphMailSender(connections.graph_client())
+
+
 _POP3 = MailProtocol(pull=_pull_pop3, sender=_smtp)
 _IMAP = MailProtocol(pull=_pull_imap, sender=_smtp)
 _EWS = MailProtocol(pull=_pull_ews, sender=_ews_sender)
+_GRAPH = MailProtocol(pull=_pull_graph, sender=_graph_sender)
 
 PROTOCOLS: dict[str, MailProtocol] = {
     ServerType.POP3_SMTP: _POP3,
     ServerType.IMAP_SMTP: _IMAP,
     ServerType.EXCHANGE: _EWS,
     ServerType.EXCHANGE_ONLINE: _EWS,
-    ServerType.MICROSOFT_365: _GRAPH_NOT_BUILT,
+    ServerType.MICROSOFT_365: _GRAPH,
 }
 
 

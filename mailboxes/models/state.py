@@ -9,12 +9,14 @@ from mailboxes.models.mailbox import ItemType, Mailbox
 
 
 class FolderSyncState(models.Model):
-    """Where the last pull of one folder stopped: an EWS sync state or POP3/IMAP UIDs."""
+    """Where the last pull of one folder stopped: an EWS sync state, a Graph delta link or
+    POP3/IMAP UIDs."""
 
     class Protocol(models.TextChoices):
         EWS = "ews", "EWS"
         IMAP = "imap", "IMAP"
         POP3 = "pop3", "POP3"
+        GRAPH = "graph", "Microsoft Graph"
 
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="folder_states")
     protocol = models.CharField(max_length=8, choices=Protocol.choices)
@@ -23,7 +25,9 @@ class FolderSyncState(models.Model):
         max_length=512, help_text="Exchange folder id, IMAP folder name, or 'INBOX' for POP3."
     )
     folder_name = models.CharField(max_length=255, blank=True)
-    sync_state = models.TextField(blank=True, help_text="Opaque EWS SyncFolderItems state.")
+    sync_state = models.TextField(
+        blank=True, help_text="Opaque cursor: an EWS sync state, a Graph delta or next link."
+    )
     uid_validity = models.PositiveBigIntegerField(null=True, blank=True)
     last_uid = models.PositiveBigIntegerField(null=True, blank=True)
     is_initial_sync_complete = models.BooleanField(default=False)

@@ -19,11 +19,3 @@ def test_an_unknown_server_type_is_named_in_the_error() -> None:
     with pytest.raises(LookupError, match="carrier-pigeon"):
         protocol_of("carrier-pigeon")
 
-
-def test_microsoft_365_mail_says_it_is_not_available_until_graph_mail_is_built() -> None:
-    from mailboxes.connectors import PermanentSyncError
-
-    protocol = protocol_of(EmailServerProfile.ServerType.MICROSOFT_365)
-    with pytest.raises(PermanentSyncError) as refused:
-        protocol.sender(None, None)  # type: ignore[arg-type]
-    assert refused.value.code == "graph_mail_not_available"
