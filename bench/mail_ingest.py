@@ -1,8 +1,9 @@
 """Ingest benchmark: N messages of mixed size (1 KB to 1 MB, some with attachments) from
-POP3 and IMAP (Dovecot) and from EWS (the emulator), through the whole engine, against a
-bare baseline in the same run (fetch + `email` parse + one INSERT per message).
+POP3 and IMAP (Dovecot) and from EWS and Microsoft Graph (the emulator), through the whole
+engine, against a bare baseline in the same run (fetch + `email` parse + one INSERT per
+message; for Graph a bare msal + requests loop over the same delta pages and `$value`s).
 
-    python bench/mail_ingest.py [--quick] [--messages N] [--protocols pop3,imap,ews]
+    python bench/mail_ingest.py [--quick] [--messages N] [--protocols pop3,imap,ews,graph]
 
 Progress goes to stderr; the figures are printed last, as one JSON line.
 """
@@ -10,6 +11,7 @@ Progress goes to stderr; the figures are printed last, as one JSON line.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import email
 import imaplib
 import json
@@ -38,7 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="500 messages instead of 5,000")
     parser.add_argument("--messages", type=int, default=None)
-    parser.add_argument("--protocols", default="pop3,imap,ews")
+    parser.add_argument("--protocols", default="pop3,imap,ews,graph")
     args = parser.parse_args()
     count = args.messages or (500 if args.quick else 5000)
     protocols = [p.strip() for p in args.protocols.split(",") if p.strip()]
@@ -67,15 +69,23 @@ def main() -> None:
     }
     dovecot = DovecotServer().start()
     ews = None
+    tenant = contextlib.ExitStack()
     try:
         for protocol in protocols:
             if protocol == "ews" and ews is None:
                 from ews_emulator.testing import start_emulator
 
                 ews = start_emulator(work / "ews.sqlite3", users=[])
+            if protocol == "graph":
+                from tests.graph_support import start_graph_tenant
+
+                graph = tenant.enter_context(start_graph_tenant(work))
+                figures[protocol] = run_protocol(protocol, sizes, dovecot, graph, work)
+                continue
             figures[protocol] = run_protocol(protocol, sizes, dovecot, ews, work)
     finally:
         dovecot.stop()
+        tenant.close()
         if ews is not None:
             ews.stop()
     print(json.dumps(figures))
@@ -89,8 +99,9 @@ def run_protocol(protocol, sizes, dovecot, ews, work) -> dict[str, object]:
     base_user = f"baseline-{protocol}@bench.test"
     crm_user = f"crm-{protocol}@bench.test"
     progress = Progress(f"{protocol}: delivering", 2 * count)
+    emulated = protocol in ("ews", "graph")
     for address in (base_user, crm_user):
-        if protocol == "ews":
+        if emulated:
             ews.control.create_mailbox(address, "secret")
         else:
             dovecot.add_user(address)
@@ -105,7 +116,7 @@ def run_protocol(protocol, sizes, dovecot, ews, work) -> dict[str, object]:
 
     for n, size in enumerate(sizes):
         raw = make_message(n, size, base_user, rng)
-        if protocol == "ews":
+        if emulated:
             waiting.append(raw)
             if len(waiting) >= 100 or sum(map(len, waiting)) >= 8_000_000:
                 deliver_waiting()
@@ -157,6 +168,8 @@ def run_protocol(protocol, sizes, dovecot, ews, work) -> dict[str, object]:
                     if isinstance(item, tuple):
                         insert(item[1])
             imap.logout()
+        elif protocol == "graph":
+            _graph_baseline(ews, base_user, insert)
         else:
             _ews_baseline(ews, base_user, insert)
     base_seconds = time.perf_counter() - started
@@ -223,13 +236,50 @@ def _ews_baseline(ews, address, insert) -> None:
             break
 
 
+def _graph_baseline(tenant, address, insert) -> None:
+    """A bare msal + requests client: the Inbox's delta pages, then `$value` per message."""
+    import msal
+    import requests
+
+    from tests.graph_support import SECRET, TENANT
+
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = tenant.ca_file
+    app = msal.ConfidentialClientApplication(
+        "app-all",
+        client_credential=SECRET,
+        authority=f"{tenant.base}/{TENANT}",
+        instance_discovery=False,
+        http_client=session,
+    )
+    token = app.acquire_token_for_client(scopes=["https://graph.microsoft.com/.default"])
+    session.headers["Authorization"] = f"Bearer {token['access_token']}"
+    session.headers["Prefer"] = 'IdType="ImmutableId", odata.maxpagesize=200'
+    user = f"{tenant.graph_endpoint}/users/{address}"
+    url: str | None = f"{user}/mailFolders/inbox/messages/delta?$select=receivedDateTime"
+    while url:
+        page = session.get(url).json()
+        for item in page.get("value") or ():
+            if "@removed" not in item:
+                insert(session.get(f"{user}/messages/{item['id']}/$value").content)
+        url = page.get("@odata.nextLink")
+
+
 def _mailbox(protocol, address, dovecot, ews):
     from mailboxes.models import Mailbox
     from mailboxes.sync.eligibility import approve
     from profiles.models import EmailServerProfile
     from users.models import User
 
-    if protocol == "ews":
+    if protocol == "graph":
+        from django.conf import settings
+
+        from tests.graph_support import graph_profile_fields
+
+        settings.CRMSYNC_MICROSOFT_CA_BUNDLE = ews.ca_file
+        profile = EmailServerProfile.objects.create(**graph_profile_fields(ews))
+    elif protocol == "ews":
         profile = EmailServerProfile.objects.create(
             name=f"bench-{protocol}",
             server_type="exchange",
