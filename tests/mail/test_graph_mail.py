@@ -8,12 +8,15 @@ import os
 import signal
 import time
 from datetime import timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 
 import pytest
+from django.core.files.base import ContentFile
 from django.db import connections
 from django.utils import timezone
 
-from activities.models import ActivityParty, Email
+from activities.models import ActivityParty, Attachment, Email
 from mailboxes.connectors import TransientSyncError
 from mailboxes.connectors.graph.client import GraphClient
 from mailboxes.connectors.graph.mail import STAMP_PROPERTY
@@ -207,6 +210,57 @@ def test_graph_send_that_failed_after_the_draft_sends_the_draft_not_a_second_mes
     assert (second.found_already_sent, second.sent) == (1, 0)
     assert email.status == "sent" and email.send_attempts == 2
     control = m365.tenant.control
+    assert len(control.items(recipient.email_address, "inbox")) == 1
+    assert control.items(sender.email_address, "drafts") == []
+    assert len(control.items(sender.email_address, "sentitems")) == 1
+
+
+@pytest.mark.django_db
+def test_graph_outgoing_attachment_too_large_for_one_request_is_uploaded_in_ranges(
+    m365, graph_mailbox
+):
+    sender = graph_mailbox()
+    recipient = graph_mailbox()
+    email = _queue(sender, recipient.email_address)
+    big = os.urandom(4 * 1024 * 1024)  # its MIME alone is above Graph's 4 MB per request
+    Attachment.objects.create(
+        email=email,
+        filename="plans.bin",
+        content_type="application/octet-stream",
+        file=ContentFile(big, name="plans.bin"),
+        size=len(big),
+    )
+
+    result = send_pending(sender)
+
+    assert result.sent == 1
+    (received,) = client_of(recipient).get("mailFolders/inbox/messages")["value"]
+    mime = client_of(recipient).get_bytes(f"messages/{received['id']}/$value")
+    parsed = message_from_bytes(mime, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    files = {p.get_filename(): p.get_content() for p in parsed.iter_attachments()}
+    assert files == {"plans.bin": big}
+    assert parsed["Message-ID"] == Email.objects.get(pk=email.pk).message_id
+
+
+@pytest.mark.django_db
+def test_graph_draft_a_worker_left_unstamped_is_removed_and_the_email_sent_once(
+    m365, graph_mailbox
+):
+    sender = graph_mailbox()
+    recipient = graph_mailbox()
+    email = _queue(sender, recipient.email_address)
+    control = m365.tenant.control
+    # The stamp (the PATCH after the draft is made) fails: the draft is left unstamped.
+    control.inject_graph_fault("graph_503", path="messages/", mailbox=sender.email_address)
+
+    with pytest.raises(TransientSyncError):
+        send_pending(sender)
+    assert len(control.items(sender.email_address, "drafts")) == 1
+    Email.objects.filter(pk=email.pk).update(next_attempt_at=None)
+    second = send_pending(sender)
+
+    assert (second.sent, second.found_already_sent) == (1, 0)
     assert len(control.items(recipient.email_address, "inbox")) == 1
     assert control.items(sender.email_address, "drafts") == []
     assert len(control.items(sender.email_address, "sentitems")) == 1

@@ -8,11 +8,14 @@ as removed. The raw MIME is `messages/{id}/$value`
 included. A delta link Graph no longer knows (410) raises `CursorLostError`.
 
 Outgoing, exactly once: the composed MIME becomes a draft
-(https://learn.microsoft.com/graph/outlook-send-mime-message), stamped with the CRM email's
-id in a single-value extended property, then `messages/{id}/send`. Before any retry,
-`already_sent` looks the stamp and the Message-ID up in Sent Items, the Outbox and Drafts
-in one `$batch`: a message found sent (or on its way) is not sent again, and a draft left
-by a killed worker is sent rather than made again.
+(https://learn.microsoft.com/graph/outlook-send-mime-message), attachments too large for
+one request follow by upload sessions (`outgoing_mime.py`), then the draft is stamped with
+the CRM email's id in a single-value extended property (the stamp says it is whole) and
+sent by `messages/{id}/send`. Before any retry, `already_sent` looks the stamp and the
+Message-ID up in Sent Items, the Outbox and Drafts in one `$batch`: a message found sent
+(or on its way) is not sent again, a stamped draft left by a killed worker is sent rather
+than made again, and an unstamped one (its worker died before it was whole) is deleted and
+the email sent anew.
 """
 
 from __future__ import annotations
@@ -26,6 +29,11 @@ from urllib.parse import quote
 
 from mailboxes.connectors.graph.client import BatchRequest, GraphClient
 from mailboxes.connectors.graph.errors import DeltaTokenLost, GraphRequestError, ItemNotFound
+from mailboxes.connectors.graph.outgoing_mime import (
+    LargeAttachment,
+    ranges,
+    split_large_attachments,
+)
 from mailboxes.connectors.mail_base import (
     UNDELIVERABLE_FOLDER,
     ComposedMessage,
@@ -156,12 +164,16 @@ class GraphMailSender:
         return None
 
     def send(self, message: ComposedMessage) -> dict[str, str]:
-        draft = self.client.post_text("messages", base64.b64encode(message.raw).decode("ascii"))
+        raw, large = split_large_attachments(message.raw)
+        draft = self.client.post_text("messages", base64.b64encode(raw).decode("ascii"))
         if draft is None or "id" not in draft:
             raise GraphRequestError(
                 "Graph made the draft but did not answer its id.", status=201, graph_code=""
             )
         draft_id = str(draft["id"])
+        for attachment in large:
+            self._upload(draft_id, attachment)
+        # The stamp says the draft is whole: only a stamped draft is sent by a retry.
         if message.stamp is not None:
             self._stamp(draft_id, message.stamp)
         self._send_draft(draft_id)
@@ -171,16 +183,40 @@ class GraphMailSender:
         found = self._lookup(stamp)
         if found.get("sentitems") or found.get("outbox"):
             return True
-        drafts = found.get("drafts") or []
-        if not drafts:
+        drafts = {str(d["id"]): d for d in found.get("drafts") or []}
+        whole = [d for d in drafts.values() if _carries(d, stamp)]
+        for draft_id, draft in drafts.items():
+            if draft not in whole:
+                # Made by a worker killed before the draft was whole: sent anew instead.
+                self.client.delete(f"messages/{_segment(draft_id)}")
+        if not whole:
             return False
-        # A killed worker's draft: stamp it (it may have died before) and send it now.
-        draft = drafts[0]
-        draft_id = str(draft["id"])
-        if not _carries(draft, stamp):
-            self._stamp(draft_id, stamp)
-        self._send_draft(draft_id)
+        # A killed worker's whole draft: send it now rather than make another.
+        self._send_draft(str(whole[0]["id"]))
         return True
+
+    def _upload(self, draft_id: str, attachment: LargeAttachment) -> None:
+        size = len(attachment.content)
+        item: dict[str, Any] = {
+            "attachmentType": "file",
+            "name": attachment.name,
+            "size": size,
+            "contentType": attachment.content_type,
+            "isInline": attachment.inline,
+        }
+        if attachment.content_id:
+            item["contentId"] = attachment.content_id
+        session = self.client.post(
+            f"messages/{_segment(draft_id)}/attachments/createUploadSession",
+            {"AttachmentItem": item},
+        )
+        url = str((session or {}).get("uploadUrl") or "")
+        for start, end in ranges(size):
+            self.client.put_bytes(
+                url,
+                attachment.content[start : end + 1],
+                {"Content-Range": f"bytes {start}-{end}/{size}"},
+            )
 
     def _stamp(self, draft_id: str, stamp: SendStamp) -> None:
         self.client.patch(
