@@ -18,4 +18,3 @@ def test_every_server_type_has_an_email_protocol(server_type: str) -> None:
 def test_an_unknown_server_type_is_named_in_the_error() -> None:
     with pytest.raises(LookupError, match="carrier-pigeon"):
         protocol_of("carrier-pigeon")
-

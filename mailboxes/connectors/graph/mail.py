@@ -5,7 +5,8 @@ Incoming: each folder is paged by `mailFolders/{id}/messages/delta` (the cursor 
 changed messages come as new (the engine skips those it filed), deleted and moved-out ones
 as removed. The raw MIME is `messages/{id}/$value`
 (https://learn.microsoft.com/graph/outlook-get-mime-message), attachments of any size
-included. A delta link Graph no longer knows (410) raises `CursorLostError`.
+included. A delta link Graph no longer knows (410) raises `DeltaTokenLost`, a
+`CursorLostError`.
 
 Outgoing, exactly once: the composed MIME becomes a draft
 (https://learn.microsoft.com/graph/outlook-send-mime-message), attachments too large for
@@ -28,7 +29,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mailboxes.connectors.graph.client import BatchRequest, GraphClient
-from mailboxes.connectors.graph.errors import DeltaTokenLost, GraphRequestError, ItemNotFound
+from mailboxes.connectors.graph.errors import GraphRequestError, ItemNotFound
 from mailboxes.connectors.graph.outgoing_mime import (
     LargeAttachment,
     ranges,
@@ -37,7 +38,6 @@ from mailboxes.connectors.graph.outgoing_mime import (
 from mailboxes.connectors.mail_base import (
     UNDELIVERABLE_FOLDER,
     ComposedMessage,
-    CursorLostError,
     IncomingMessage,
     MailFolder,
     MailPage,
@@ -77,19 +77,16 @@ class GraphMailSource:
     def pages(self, folder: MailFolder, cursor: str | None) -> Iterator[MailPage]:
         start = cursor or f"mailFolders/{_segment(folder.id)}/messages/delta"
         params = None if cursor else {"$select": DELTA_SELECT}
-        try:
-            for page in self.client.delta(start, params=params, page_size=DELTA_PAGE_SIZE):
-                yield MailPage(
-                    new=[
-                        MessageRef(str(item["id"]), _when(item.get("receivedDateTime")), item)
-                        for item in page.items
-                    ],
-                    removed=page.removed,
-                    cursor=page.delta_link or page.next_link or "",
-                    complete=page.delta_link is not None,
-                )
-        except DeltaTokenLost as exc:
-            raise CursorLostError(exc.message, code=exc.code) from exc
+        for page in self.client.delta(start, params=params, page_size=DELTA_PAGE_SIZE):
+            yield MailPage(
+                new=[
+                    MessageRef(str(item["id"]), _when(item.get("receivedDateTime")), item)
+                    for item in page.items
+                ],
+                removed=page.removed,
+                cursor=page.delta_link or page.next_link or "",
+                complete=page.delta_link is not None,
+            )
 
     def fetch(self, folder: MailFolder, refs: Sequence[MessageRef]) -> list[IncomingMessage]:
         fetched = []
