@@ -1,9 +1,10 @@
 """What one batch of incoming mail writes, gathered so that it takes a few statements.
 
 The filer decides message by message inside one transaction per batch. New emails, their
-parties and attachments, and the ProcessedMessage rows wait here and are written with one
-bulk INSERT per table when the batch ends, or earlier when a later message of the batch
-could correlate with one not written yet (`needs_flush`). Message-IDs filed in the batch
+parties and attachments, and the ProcessedMessage rows wait here and are written by
+`crmsync.inserts.insert_new` (a few multi-row INSERTs per table) when the batch ends, or
+earlier when a later message of the batch could correlate with one not written yet
+(`needs_flush`). Message-IDs filed in the batch
 stay known, so a second copy of a message links to the first instead of filing it again.
 """
 
@@ -18,6 +19,7 @@ from django.core.files.storage import Storage
 from django.db.models.fields.files import FieldFile
 
 from activities.models import ActivityParty, Attachment, Email
+from crmsync.inserts import insert_new
 from mailboxes.mail.correlation import email_keys
 from mailboxes.models import ProcessedMessage
 
@@ -96,13 +98,13 @@ class FilingBatch:
         """Write what is planned: emails first (their ids), then what points at them."""
         if self.planned:
             planned = list(self.planned.values())
-            Email.objects.bulk_create([p.email for p in planned])
-            ActivityParty.objects.bulk_create([party for p in planned for party in p.parties])
-            Attachment.objects.bulk_create([a for p in planned for a in p.attachments])
+            insert_new([p.email for p in planned])
+            insert_new([party for p in planned for party in p.parties])
+            insert_new([a for p in planned for a in p.attachments])
             for message_id, item in self.planned.items():
                 self.existing.setdefault(message_id, item.email)
             self.planned.clear()
             self._planned_keys.clear()
         if self.records:
-            ProcessedMessage.objects.bulk_create(self.records)
+            insert_new(self.records)
             self.records.clear()

@@ -1,7 +1,8 @@
 """Sending CRM email: pending send → sending → sent / failed, with retries and back-off.
 
-Each email is claimed with one conditional UPDATE (pending and due, or "sending" with a
-stale claim) whose row count tells who won, so two workers never send the same row. The
+Each email is claimed by the claim protocol of `mailboxes.claims` (`SEND_CLAIM`): one
+conditional UPDATE (pending and due, or "sending" with an expired claim) whose row count
+tells who won, so two workers never send the same row. The
 Message-ID and the tracking token are written to the row before the first attempt and never
 change, so a retry carries the same Message-ID; where the server lets us look (EWS: Sent
 Items by InternetMessageId; Graph: the CRM email's id in an extended property, in Sent Items
@@ -16,17 +17,16 @@ UPDATE; a retry after a transient error (timeout waiting for the reply) has the 
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from activities.models import Email
+from mailboxes.claims import ClaimColumns, new_token
 from mailboxes.connectors import PermanentSyncError, SyncError, TransientSyncError
 from mailboxes.connectors.mail_base import MailSender, SendStamp
 from mailboxes.mail.compose import compose
@@ -41,16 +41,22 @@ Status = Email.Status
 MAX_BACKOFF = timedelta(hours=6)
 
 
+def send_claim_seconds() -> int:
+    return int(settings.CRMSYNC_SEND_CLAIM_SECONDS)
+
+
+# An email is held while it is sent; a claim older than CRMSYNC_SEND_CLAIM_SECONDS is a dead
+# worker's, and the email is sent again.
+SEND_CLAIM = ClaimColumns(
+    holder="send_claimed_by", since="send_claimed_at", until=None, seconds=send_claim_seconds
+)
+
+
 # What sends for one mailbox during one pass (SMTP, EWS, Graph): see the email seam.
 Transport = MailSender
 
 
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
 def due_emails(mailbox: Mailbox, now: datetime) -> Q:
-    stale = now - timedelta(seconds=settings.CRMSYNC_SEND_CLAIM_SECONDS)
     mine = Q(mailbox=mailbox)
     if mailbox.user_id is not None:
         mine |= Q(mailbox__isnull=True, owner_user_id=mailbox.user_id)
@@ -62,8 +68,7 @@ def due_emails(mailbox: Mailbox, now: datetime) -> Q:
         & (
             Q(status=Status.PENDING_SEND, next_attempt_at__isnull=True)
             | Q(status=Status.PENDING_SEND, next_attempt_at__lte=now)
-            | Q(status=Status.SENDING, send_claimed_at__lt=stale)
-            | Q(status=Status.SENDING, send_claimed_at__isnull=True)
+            | (Q(status=Status.SENDING) & SEND_CLAIM.free_q(now))
         )
     )
 
@@ -82,11 +87,13 @@ def fix_identity(email_row: Email, mailbox: Mailbox) -> None:
 
 
 def claim(pk: int, mailbox: Mailbox, worker: str, now: datetime) -> bool:
-    won = Email.objects.filter(due_emails(mailbox, now), pk=pk).update(
+    # Pending rows hold no claim, so `take` finds them free; "sending" rows only if expired.
+    won = SEND_CLAIM.take(
+        Email.objects.filter(due_emails(mailbox, now), pk=pk),
+        worker,
+        now,
         status=Status.SENDING,
         mailbox=mailbox,
-        send_claimed_by=worker,
-        send_claimed_at=now,
         send_attempts=F("send_attempts") + 1,
     )
     return won == 1
@@ -104,7 +111,7 @@ def send_pending(
     due). Raises the sender's connection-level errors after putting the email in hand
     back, so the cycle can postpone or stop the mailbox."""
     result = OutgoingResult()
-    worker = worker or worker_id()
+    worker = worker or new_token()
     now = timezone.now()
     candidates = list(
         Email.objects.filter(due_emails(mailbox, now))
@@ -186,17 +193,13 @@ def _finish(email_row: Email, worker: str, status: str, *, note: str) -> None:
     now = timezone.now()
     fields: dict[str, object] = {
         "status": status,
-        "send_claimed_by": "",
-        "send_claimed_at": None,
         "next_attempt_at": None,
         "processing_error": clean(note),
         "modified_at": now,
     }
     if status == Status.SENT:
         fields["sent_at"] = now
-    updated = Email.objects.filter(
-        pk=email_row.pk, status=Status.SENDING, send_claimed_by=worker
-    ).update(**fields)
+    updated = SEND_CLAIM.release(_sending(email_row), worker, **fields)
     if not updated:
         logger.warning("email %s: claim lost before it could be marked %s", email_row.pk, status)
 
@@ -211,19 +214,23 @@ def _retry_or_fail(email_row: Email, worker: str, exc: BaseException) -> None:
     hint = getattr(exc, "retry_after", None)
     if hint:
         delay = max(delay, timedelta(seconds=float(hint)))
-    Email.objects.filter(pk=email_row.pk, status=Status.SENDING, send_claimed_by=worker).update(
+    SEND_CLAIM.release(
+        _sending(email_row),
+        worker,
         status=Status.PENDING_SEND,
-        send_claimed_by="",
-        send_claimed_at=None,
         next_attempt_at=timezone.now() + min(delay, MAX_BACKOFF),
         processing_error=text,
     )
 
 
 def _release(email_row: Email, worker: str) -> None:
-    Email.objects.filter(pk=email_row.pk, status=Status.SENDING, send_claimed_by=worker).update(
+    SEND_CLAIM.release(
+        _sending(email_row),
+        worker,
         status=Status.PENDING_SEND,
-        send_claimed_by="",
-        send_claimed_at=None,
         send_attempts=F("send_attempts") - 1,
     )
+
+
+def _sending(email_row: Email) -> QuerySet[Email]:
+    return Email.objects.filter(pk=email_row.pk, status=Status.SENDING)

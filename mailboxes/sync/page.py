@@ -18,11 +18,11 @@ from typing import Generic
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from crmsync.inserts import insert_new
 from mailboxes.connectors.base import Canonical, ItemRef, RemoteItem
 from mailboxes.itemtypes.common import R, fingerprint
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping
 from mailboxes.sync.conflicts import Resolution, resolve_conflict
-from mailboxes.sync.inserts import insert_new
 from mailboxes.sync.records import (
     TypeRecords,
     TypeSync,

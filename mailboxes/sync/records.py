@@ -14,11 +14,11 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
 
 from activities.models import ActivityParty
+from crmsync.inserts import insert_new
 from mailboxes.connectors.base import Canonical, ItemConnector
 from mailboxes.itemtypes.common import R, TypePolicy, categories
 from mailboxes.mail.parties import UNRESOLVED, PartyResolver
 from mailboxes.models import ExchangeSyncIdMapping, ItemTypeSyncOptions, Mailbox
-from mailboxes.sync.inserts import insert_new
 
 
 @dataclass

@@ -1,20 +1,18 @@
 """Which mailboxes are due, who holds each one, and when each runs next.
 
 A mailbox is held through its claim columns (`claimed_by`, `claimed_at`,
-`claim_expires_at`). The dispatcher claims due mailboxes itself, with a token it hands to
-the `sync_mailbox` task, so that a mailbox is never queued twice and queued work counts
-against the profile's `max_concurrent_connections` across every worker. The task swaps
-the dispatcher's token for its own with a conditional UPDATE whose row count says whether it
-still holds the mailbox; a claim whose holder died expires and the mailbox becomes due again.
+`claim_expires_at`), by the one claim protocol of `mailboxes.claims` (`MAILBOX_CLAIM`). The
+dispatcher claims due mailboxes itself, with a token it hands to the `sync_mailbox` task, so
+that a mailbox is never queued twice and queued work counts against the profile's
+`max_concurrent_connections` across every worker. The task swaps the dispatcher's token for
+its own with a conditional UPDATE whose row count says whether it still holds the mailbox; a
+claim whose holder died expires and the mailbox becomes due again.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
-import socket
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +23,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from mailboxes import channels
+from mailboxes.claims import ClaimColumns, new_token
 from mailboxes.models import Mailbox
 from mailboxes.sync.eligibility import may_connect_q
 from profiles.models import EmailServerProfile
@@ -52,20 +51,17 @@ def max_idle_backoff_seconds() -> int:
     return int(getattr(settings, "CRMSYNC_MAX_IDLE_BACKOFF_SECONDS", MAX_IDLE_BACKOFF_SECONDS))
 
 
-def worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def new_claim_token(prefix: str) -> str:
-    # claimed_by shows admins who holds the mailbox; the random part makes it unique.
-    return f"{prefix}/{uuid.uuid4().hex[:12]}"[:200]
+# Claims last CRMSYNC_CLAIM_SECONDS; the holder renews them every third of that.
+MAILBOX_CLAIM = ClaimColumns(
+    holder="claimed_by", since="claimed_at", until="claim_expires_at", seconds=claim_seconds
+)
 
 
 # --- Which mailboxes need work -----------------------------------------------------------
 
 
 def claim_is_free(now: datetime) -> Q:
-    return Q(claim_expires_at__isnull=True) | Q(claim_expires_at__lte=now)
+    return MAILBOX_CLAIM.free_q(now)
 
 
 def due_mailboxes(now: datetime | None = None) -> Q:
@@ -82,7 +78,7 @@ def due_mailboxes(now: datetime | None = None) -> Q:
 def live_claims(profile_ids: Iterable[int], now: datetime) -> dict[int, int]:
     """Mailboxes held (queued or syncing) per profile, across every worker."""
     rows = (
-        Mailbox.objects.filter(profile_id__in=list(profile_ids), claim_expires_at__gt=now)
+        Mailbox.objects.filter(MAILBOX_CLAIM.held_q(now), profile_id__in=list(profile_ids))
         .values("profile_id")
         .annotate(n=Count("id"))
     )
@@ -144,12 +140,8 @@ def _claim_for_profile(profile_id: int, now: datetime, *, limit: int | None) -> 
         )
         if not ids:
             return []
-        token = new_claim_token(f"queued@{worker_name()}")
-        won = Mailbox.objects.filter(claim_is_free(now), may_connect_q(), id__in=ids).update(
-            claimed_by=token,
-            claimed_at=now,
-            claim_expires_at=now + timedelta(seconds=claim_seconds()),
-        )
+        token = new_token("queued@")
+        won = MAILBOX_CLAIM.take(Mailbox.objects.filter(may_connect_q(), id__in=ids), token, now)
         if won != len(ids):
             logger.info(
                 "profile %s: %s of %s mailboxes claimed meanwhile",
@@ -170,15 +162,10 @@ def take_over_claim(
 ) -> Claim | None:
     """The task's half of the dispatcher's claim: swap the queue token for the worker's."""
     now = now or timezone.now()
-    token = new_claim_token(worker_name())
+    token = new_token()
     # The mailbox may have been rejected or turned off since the dispatcher claimed it.
-    won = Mailbox.objects.filter(
-        may_connect_q(), id=mailbox_id, claimed_by=queued_token, claim_expires_at__gt=now
-    ).update(
-        claimed_by=token,
-        claimed_at=now,
-        claim_expires_at=now + timedelta(seconds=claim_seconds()),
-    )
+    rows = Mailbox.objects.filter(may_connect_q(), id=mailbox_id)
+    won = MAILBOX_CLAIM.hand_over(rows, queued_token, token, now)
     return Claim(mailbox_id, token) if won == 1 else None
 
 
@@ -191,7 +178,7 @@ def claim_mailbox(
     With `respect_limit`, only while its profile has a free connection.
     """
     now = now or timezone.now()
-    token = new_claim_token(worker_name())
+    token = new_token()
     with transaction.atomic():
         mailbox = Mailbox.objects.filter(id=mailbox_id).only("id", "profile_id").first()
         if mailbox is None:
@@ -206,11 +193,7 @@ def claim_mailbox(
             held = live_claims([mailbox.profile_id], now).get(mailbox.profile_id, 0)
             if profile is not None and held >= profile.max_concurrent_connections:
                 return None
-        won = Mailbox.objects.filter(claim_is_free(now), may_connect_q(), id=mailbox_id).update(
-            claimed_by=token,
-            claimed_at=now,
-            claim_expires_at=now + timedelta(seconds=claim_seconds()),
-        )
+        won = MAILBOX_CLAIM.take(Mailbox.objects.filter(may_connect_q(), id=mailbox_id), token, now)
     return Claim(mailbox_id, token) if won == 1 else None
 
 
@@ -220,21 +203,14 @@ class ClaimLost(Exception):
 
 def extend_claim(claim: Claim, *, now: datetime | None = None) -> None:
     now = now or timezone.now()
-    kept = Mailbox.objects.filter(id=claim.mailbox_id, claimed_by=claim.token).update(
-        claim_expires_at=now + timedelta(seconds=claim_seconds())
-    )
-    if kept != 1:
+    if not MAILBOX_CLAIM.renew(Mailbox.objects.filter(id=claim.mailbox_id), claim.token, now):
         raise ClaimLost(f"mailbox {claim.mailbox_id}: claim {claim.token} lost")
 
 
 def release_claim(claim: Claim, **fields: object) -> bool:
     """Give the mailbox back, writing `fields` in the same statement; False if not ours."""
-    return (
-        Mailbox.objects.filter(id=claim.mailbox_id, claimed_by=claim.token).update(
-            claimed_by="", claimed_at=None, claim_expires_at=None, **fields
-        )
-        == 1
-    )
+    rows = Mailbox.objects.filter(id=claim.mailbox_id)
+    return MAILBOX_CLAIM.release(rows, claim.token, **fields) == 1
 
 
 # --- When next -----------------------------------------------------------------------------

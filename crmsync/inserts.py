@@ -1,4 +1,5 @@
-"""INSERT many new rows of one model and learn their primary keys, for the initial sync.
+"""INSERT many new rows of one model and learn their primary keys: the one bulk-insert path,
+for the initial sync's records, mappings and parties and for the emails a mail batch files.
 
 `QuerySet.bulk_create` compiles every value through several layers of expression checks
 (`prepare_value`, `field_as_sql`, `assemble_as_sql`), which costs more than the database
@@ -88,12 +89,50 @@ def _max_parameters(connection: Any) -> int:
     return int(connection.features.max_query_params or MAX_PARAMETERS)
 
 
+_PLAIN = (CharField, TextField, BooleanField, IntegerField, ForeignKey)
+
+
+def _plain(field: Field[Any, Any]) -> bool:
+    """A field whose value goes to the driver as it is: one of the plain kinds, and not a
+    subclass that prepares its values itself (an encrypted text field encrypts them)."""
+    kind = type(field)
+    return any(
+        isinstance(field, base)
+        and kind.get_prep_value is base.get_prep_value
+        and kind.get_db_prep_value is base.get_db_prep_value
+        and kind.pre_save is base.pre_save
+        for base in _PLAIN
+    )
+
+
+def _foreign_key(field: ForeignKey[Any, Any]) -> Callable[[Model], Any]:
+    """The key of the related row; of one assigned before it was saved (an email's party
+    given the email, which a first INSERT of the same batch has just keyed), as `save` and
+    `bulk_create` take it."""
+    attname = field.attname
+
+    def key(obj: Model) -> Any:
+        value = getattr(obj, attname)
+        if value is None and field.is_cached(obj):
+            related = field.get_cached_value(obj)
+            if related is not None:
+                if related.pk is None:
+                    raise ValueError(f"insert_new: {field.name} is an unsaved {related!r}")
+                value = related.pk
+                # Through the relation, as `save` does: the cached row stays.
+                setattr(obj, field.name, related)
+        return value
+
+    return key
+
+
 def _adapter(field: Field[Any, Any], connection: Any, now: dt.datetime) -> Callable[[Model], Any]:
     """A function giving the database value of `field` for an instance; `now` for the
     automatic timestamps of the whole statement (created_at, modified_at)."""
     attname = field.attname
-    plain = isinstance(field, CharField | TextField | BooleanField | IntegerField | ForeignKey)
-    if plain:
+    if isinstance(field, ForeignKey) and _plain(field):
+        return _foreign_key(field)
+    if _plain(field):
         # Python values the drivers take as they are (str, bool, int, None).
         return lambda obj: getattr(obj, attname)
     if isinstance(field, DateTimeField):
