@@ -62,36 +62,35 @@ def profile_of(mailbox: Mailbox) -> EmailServerProfile:
     return mailbox.profile
 
 
-def incoming_side(profile: EmailServerProfile) -> ServerSide:
+def _side(p: EmailServerProfile, *, incoming: bool) -> ServerSide:
+    """One side of the profile; each field named in full, so that types and searches see it."""
     return ServerSide(
-        location=profile.incoming_server_location,
-        port=profile.incoming_port,
-        use_ssl=profile.incoming_use_ssl,
-        use_autodiscover=profile.incoming_use_autodiscover,
-        authentication_protocol=profile.incoming_authentication_protocol,
-        credential_retrieval=profile.incoming_credential_retrieval,
-        use_impersonation=profile.incoming_use_impersonation,
-        username=profile.incoming_username,
-        profile=profile,
-        credential_field="incoming_password",
+        location=p.incoming_server_location if incoming else p.outgoing_server_location,
+        port=p.incoming_port if incoming else p.outgoing_port,
+        use_ssl=p.incoming_use_ssl if incoming else p.outgoing_use_ssl,
+        use_autodiscover=p.incoming_use_autodiscover if incoming else p.outgoing_use_autodiscover,
+        authentication_protocol=(
+            p.incoming_authentication_protocol if incoming else p.outgoing_authentication_protocol
+        ),
+        credential_retrieval=(
+            p.incoming_credential_retrieval if incoming else p.outgoing_credential_retrieval
+        ),
+        use_impersonation=(
+            p.incoming_use_impersonation if incoming else p.outgoing_use_impersonation
+        ),
+        username=p.incoming_username if incoming else p.outgoing_username,
+        profile=p,
+        credential_field="incoming_password" if incoming else "outgoing_password",
     )
+
+
+def incoming_side(profile: EmailServerProfile) -> ServerSide:
+    return _side(profile, incoming=True)
 
 
 def outgoing_side(profile: EmailServerProfile) -> ServerSide:
-    if profile.use_same_settings_for_outgoing:
-        return incoming_side(profile)
-    return ServerSide(
-        location=profile.outgoing_server_location,
-        port=profile.outgoing_port,
-        use_ssl=profile.outgoing_use_ssl,
-        use_autodiscover=profile.outgoing_use_autodiscover,
-        authentication_protocol=profile.outgoing_authentication_protocol,
-        credential_retrieval=profile.outgoing_credential_retrieval,
-        use_impersonation=profile.outgoing_use_impersonation,
-        username=profile.outgoing_username,
-        profile=profile,
-        credential_field="outgoing_password",
-    )
+    """The outgoing fields, or the incoming ones when the profile uses the same for both."""
+    return _side(profile, incoming=profile.use_same_settings_for_outgoing)
 
 
 def credentials(side: ServerSide, mailbox: Mailbox) -> tuple[str, str]:
