@@ -13,10 +13,8 @@ EXCHANGE_SERVER_TYPES = (
 ACT = Channel(
     name="act",
     label="Appointments, contacts and tasks",
-    configured={
-        "act_delivery_method": (ActDeliveryMethod.SERVER_SIDE_SYNC,),
-        "profile__server_type": EXCHANGE_SERVER_TYPES,
-    },
+    chosen={"act_delivery_method": (ActDeliveryMethod.SERVER_SIDE_SYNC,)},
+    requires={"profile__server_type": EXCHANGE_SERVER_TYPES},
     status_field="act_status",
     processed_at_field="act_processed_at",
     postpone_field="act_postpone_until",

@@ -5,13 +5,13 @@ page, the listener and the admin."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Q
 
+from mailboxes.lookups import choice_label, value_at
 from mailboxes.models import Mailbox
-from mailboxes.sync.eligibility import value_at
 
 Status = Mailbox.ChannelStatus
 
@@ -20,28 +20,50 @@ Status = Mailbox.ChannelStatus
 class Channel:
     """One channel of a mailbox.
 
-    `configured` is the one definition of "this mailbox uses the channel": lookups (through
-    relations with `__`, as Django writes them) and the values each may take. `wanted_q`
-    turns it into a query for the scheduler, `wants` evaluates it on a loaded mailbox; both
-    add "not failed" and "not postponed" from the channel's own status fields.
+    `chosen` (what the mailbox asks for) and `requires` (what its mail server must be to
+    offer the channel) are together the one definition of "this mailbox uses the channel":
+    lookups (through relations with `__`, as Django writes them) and the values each may
+    take. `wanted_q` turns it into a query for the scheduler, `wants` evaluates it on a
+    loaded mailbox; both add "not failed" and "not postponed" from the channel's own status
+    fields. A mailbox that chose a channel its server does not offer is told why
+    (`unavailable`).
     """
 
     name: str
     label: str
-    configured: Mapping[str, tuple[str, ...]]
+    chosen: Mapping[str, tuple[str, ...]]
     status_field: str
     processed_at_field: str
     postpone_field: str
     # The EWS folders test & enable opens for this channel on an Exchange profile.
     ews_test_folders: tuple[str, ...]
+    requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def configured(self) -> Mapping[str, tuple[str, ...]]:
+        return {**self.chosen, **self.requires}
 
     def configured_q(self) -> Q:
         return Q(**{f"{lookup}__in": values for lookup, values in self.configured.items()})
 
     def is_configured(self, mailbox: Mailbox) -> bool:
-        return all(
-            value_at(mailbox, lookup) in values for lookup, values in self.configured.items()
-        )
+        return _holds(mailbox, self.configured)
+
+    def unavailable(self, mailbox: Mailbox) -> str:
+        """Why a channel the mailbox chose cannot run on its mail server, in plain words;
+        "" when it can, or when the mailbox did not choose it."""
+        if not _holds(mailbox, self.chosen):
+            return ""
+        for lookup, values in self.requires.items():
+            value = value_at(mailbox, lookup)
+            if value is None or value in values:
+                continue
+            offered = " or ".join(choice_label(lookup, v) for v in values)
+            return (
+                f"{self.label}: not available on {choice_label(lookup, value)} profiles, "
+                f"only on {offered} profiles."
+            )
+        return ""
 
     def failed_q(self) -> Q:
         return Q(**{self.status_field: Status.FAILURE})
@@ -72,3 +94,7 @@ class Channel:
     def postponed_until(self, mailbox: Mailbox) -> datetime | None:
         value: datetime | None = getattr(mailbox, self.postpone_field)
         return value
+
+
+def _holds(mailbox: Mailbox, lookups: Mapping[str, tuple[str, ...]]) -> bool:
+    return all(value_at(mailbox, lookup) in values for lookup, values in lookups.items())

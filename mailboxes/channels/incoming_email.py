@@ -9,7 +9,7 @@ from mailboxes.channels.base import Channel
 INCOMING = Channel(
     name="incoming",
     label="Incoming email",
-    configured={
+    chosen={
         "incoming_delivery_method": (
             DeliveryMethod.SERVER_SIDE_SYNC,
             DeliveryMethod.FORWARD_MAILBOX,

@@ -7,7 +7,7 @@ from mailboxes.channels.base import Channel
 OUTGOING = Channel(
     name="outgoing",
     label="Outgoing email",
-    configured={"outgoing_delivery_method": (OutgoingDeliveryMethod.SERVER_SIDE_SYNC,)},
+    chosen={"outgoing_delivery_method": (OutgoingDeliveryMethod.SERVER_SIDE_SYNC,)},
     status_field="outgoing_status",
     processed_at_field="outgoing_processed_at",
     postpone_field="outgoing_postpone_until",

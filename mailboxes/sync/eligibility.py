@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db.models import F, Q
 
+from mailboxes.lookups import value_at
 from mailboxes.models import Mailbox
 
 APPROVED = Mailbox.ApprovalStatus.APPROVED
@@ -68,16 +69,6 @@ REQUIREMENTS = (
 def may_connect_q() -> Q:
     """The rule as a filter on `Mailbox`."""
     return reduce(and_, (r.q() for r in REQUIREMENTS))
-
-
-def value_at(mailbox: Mailbox, path: str) -> Any:
-    """The value at a filter path ("profile__is_active"); None past a missing row."""
-    value: Any = mailbox
-    for name in path.split("__"):
-        if value is None:
-            return None
-        value = getattr(value, name)
-    return value
 
 
 def refusal(mailbox: Mailbox) -> str:

@@ -1,10 +1,15 @@
-"""Start work on a worker: the pages never talk to a mail server during a request."""
+"""Start work on a worker: the pages never talk to a mail server during a request.
 
-import importlib
+The pages sit above the engine: they import `mailboxes.tasks` (which imports the engine);
+nothing below imports the pages.
+"""
+
 import logging
 from dataclasses import dataclass
 
 from kombu.exceptions import OperationalError as BrokerError
+
+from mailboxes import tasks
 
 logger = logging.getLogger(__name__)
 
@@ -16,16 +21,8 @@ class Enqueued:
 
 
 def enqueue_mailbox_task(task_name: str, mailbox_id: int, *, what: str) -> Enqueued:
-    """Enqueue `mailboxes.tasks.<task_name>(mailbox_id)` and say in plain words what happened.
-
-    The task module is imported only now, so the pages work (and say so) where the sync
-    engine is not installed.
-    """
-    try:
-        tasks = importlib.import_module("mailboxes.tasks")
-    except ImportError:
-        logger.warning("mailboxes.tasks cannot be imported; %s not started", task_name)
-        tasks = None
+    """Enqueue `mailboxes.tasks.<task_name>(mailbox_id)` and say in plain words what happened
+    (a task this server's version lacks, a broker that cannot be reached)."""
     task = getattr(tasks, task_name, None)
     if task is None:
         return Enqueued(False, f"{what} is not available on this server yet.")

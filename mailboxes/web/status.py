@@ -69,12 +69,15 @@ def describe(mailbox: Mailbox) -> list[StatusLine]:
         lines.append(StatusLine("error", f"Connection test failed {ago(mailbox.tested_at)}."))
 
     error = mailbox.last_error_text
-    for channel in channels.configured(mailbox):
-        lines.append(
-            _channel_line(
-                channel.label, channel.status(mailbox), channel.processed_at(mailbox), error
+    for channel in channels.CHANNELS:
+        if channel.is_configured(mailbox):
+            lines.append(
+                _channel_line(
+                    channel.label, channel.status(mailbox), channel.processed_at(mailbox), error
+                )
             )
-        )
+        elif unavailable := channel.unavailable(mailbox):
+            lines.append(StatusLine("info", unavailable))
 
     postponed = [
         moment

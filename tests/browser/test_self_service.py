@@ -82,7 +82,7 @@ def test_user_presses_sync_now(
     mailbox.save()
     tasks = ModuleType("mailboxes.tasks")
     tasks.sync_mailbox = RecordedTask()  # type: ignore[attr-defined]
-    monkeypatch.setitem(__import__("sys").modules, "mailboxes.tasks", tasks)
+    monkeypatch.setattr("mailboxes.web.actions.tasks", tasks)
 
     sign_in(page, live_server.url, "alice")
     page.goto(f"{live_server.url}/mailbox/")

@@ -86,3 +86,38 @@ def test_the_status_page_shows_the_incoming_email_of_a_forward_mailbox(db: None)
     texts = [line.text for line in describe(mailbox)]
 
     assert "Incoming email: failing. The server said: login refused" in texts
+
+
+@pytest.mark.parametrize("server_type", [ServerType.POP3_SMTP, ServerType.IMAP_SMTP])
+def test_the_status_page_says_act_is_not_available_on_pop3_and_imap(
+    db: None, server_type: str
+) -> None:
+    mailbox = make_mailbox(
+        profile=make_profile(server_type=server_type),
+        act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
+    )
+    label = ServerType(server_type).label
+
+    texts = [line.text for line in describe(mailbox)]
+
+    assert (
+        f"Appointments, contacts and tasks: not available on {label} profiles, only on "
+        "Exchange Server (EWS) or Exchange Online profiles."
+    ) in texts
+
+
+def test_no_act_line_when_the_mailbox_did_not_choose_it_or_its_profile_offers_it(
+    db: None,
+) -> None:
+    pop3_without_act = make_mailbox(
+        profile=make_profile(server_type=ServerType.POP3_SMTP),
+        act_delivery_method=ActDeliveryMethod.NONE,
+    )
+    exchange = make_mailbox(
+        profile=make_profile(server_type=ServerType.EXCHANGE),
+        act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
+    )
+
+    assert not any("Appointments" in line.text for line in describe(pop3_without_act))
+    act_lines = [line.text for line in describe(exchange) if "Appointments" in line.text]
+    assert act_lines == ["Appointments, contacts and tasks: not synchronized yet."]

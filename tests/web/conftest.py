@@ -128,7 +128,7 @@ def recorded_tasks(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     module = ModuleType("mailboxes.tasks")
     module.test_and_enable_mailbox = RecordedTask()  # type: ignore[attr-defined]
     module.sync_mailbox = RecordedTask()  # type: ignore[attr-defined]
-    monkeypatch.setitem(__import__("sys").modules, "mailboxes.tasks", module)
+    monkeypatch.setattr("mailboxes.web.actions.tasks", module)
     yield module
 
 
