@@ -28,8 +28,8 @@ def _email() -> QuerySet[Email]:
 
 
 KINDS: list[tuple[ClaimColumns, Callable[[], QuerySet[Model]]]] = [
-    (MAILBOX_CLAIM, _mailbox),  # type: ignore[list-item]
-    (SEND_CLAIM, _email),  # type: ignore[list-item]
+    (MAILBOX_CLAIM, _mailbox),
+    (SEND_CLAIM, _email),
 ]
 
 

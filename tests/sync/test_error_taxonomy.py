@@ -14,6 +14,7 @@ import pytest
 
 from crmsync.choices import DeliveryMethod, OutgoingDeliveryMethod
 from ews_emulator.testing import EmulatorProcess
+from mailboxes import channels
 from mailboxes.connectors import ErrorKind, SyncError
 from mailboxes.connectors.imap import ImapConnector, ImapSettings
 from mailboxes.connectors.pop3 import Pop3Connector, Pop3Settings
@@ -248,7 +249,7 @@ def test_a_bug_of_ours_is_logged_once_alerts_staff_once_and_is_retried(
     def broken(mailbox: Mailbox, ctx: object) -> None:
         raise ZeroDivisionError("a defect")
 
-    monkeypatch.setitem(cycle.RUNNERS, cycle.ACT, broken)
+    monkeypatch.setitem(cycle.RUNNERS, channels.ACT.name, broken)
     with caplog.at_level(logging.ERROR):
         first = sync(mailbox, allow_error=True)
         second = sync(mailbox, allow_error=True)
@@ -280,7 +281,7 @@ def test_a_cycle_that_skips_a_postponed_channel_is_not_its_success(ews: Emulator
     scheduling.sync_now([mailbox.pk])
     result = run_cycle(mailbox.pk, respect_limit=False)
 
-    assert result.ran and result.error is None and cycle.ACT not in result.channels
+    assert result.ran and result.error is None and channels.ACT.name not in result.channels
     after = Mailbox.objects.get(pk=mailbox.pk)
     assert after.act_status == before.act_status
     assert after.act_postpone_until == before.act_postpone_until
