@@ -222,6 +222,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "mailboxes.tasks.delete_old_sync_runs",
         "schedule": timedelta(hours=6),
     },
+    "delete-orphan-files": {
+        "task": "mailboxes.tasks.delete_orphan_files",
+        "schedule": timedelta(hours=24),
+    },
     "forget-old-processed-reasons": {
         "task": "mailboxes.tasks.forget_old_processed_reasons",
         "schedule": timedelta(hours=6),

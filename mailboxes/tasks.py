@@ -113,6 +113,15 @@ def delete_old_sync_runs() -> int:
     return deleted
 
 
+@shared_task(name="mailboxes.tasks.delete_orphan_files", ignore_result=True)
+def delete_orphan_files() -> int:
+    """Remove stored files that no row references (a process died between writing the file
+    and its row), after a grace period."""
+    from crmsync.orphan_files import delete_orphan_files as delete_files
+
+    return delete_files()
+
+
 @shared_task(name="mailboxes.tasks.forget_old_processed_reasons", ignore_result=True)
 def forget_old_processed_reasons() -> int:
     """Blank the "why was this not tracked?" details past CRMSYNC_PROCESSED_REASON_DAYS."""

@@ -40,7 +40,7 @@ class AlertAdmin(admin.ModelAdmin):
         "acknowledged_at",
         "acknowledged_by",
     )
-    list_filter = (AcknowledgedFilter, "severity", "profile", "code")
+    list_filter = (AcknowledgedFilter, "severity", "staff_only", "profile", "code")
     search_fields = ("message", "code", "mailbox__email_address", "profile__name")
     list_select_related = ("mailbox", "profile", "acknowledged_by")
     date_hierarchy = "created_at"
@@ -50,6 +50,7 @@ class AlertAdmin(admin.ModelAdmin):
         "profile",
         "code",
         "message",
+        "staff_only",
         "created_at",
         "acknowledged_at",
         "acknowledged_by",

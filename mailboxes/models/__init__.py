@@ -1,14 +1,13 @@
-"""The mailboxes app's models: `mailbox.py` (queues, mailboxes, options, tracking folders,
-id mappings) and `state.py` (sync states, processed messages, alerts, sync runs, listings)."""
+"""The mailboxes app's models: `mailbox.py` (queues, mailboxes, options, id mappings),
+`tracking.py` (tracking folders) and `state.py` (sync states, processed messages, alerts,
+sync runs, listings)."""
 
 from mailboxes.models.mailbox import (
-    MAX_TRACKING_FOLDERS,
     ChangeType,
     ExchangeSyncIdMapping,
     ItemType,
     ItemTypeSyncOptions,
     Mailbox,
-    MailboxTrackingFolder,
     PendingConflict,
     PendingConflictManager,
     Queue,
@@ -20,6 +19,7 @@ from mailboxes.models.state import (
     ProcessedMessage,
     SyncRun,
 )
+from mailboxes.models.tracking import MAX_TRACKING_FOLDERS, MailboxTrackingFolder
 
 __all__ = [
     "MAX_TRACKING_FOLDERS",

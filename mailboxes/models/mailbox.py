@@ -1,4 +1,4 @@
-"""Queues, mailboxes, their per-type options, tracking folders and id mappings."""
+"""Queues, mailboxes, their per-type options and id mappings."""
 
 from django.conf import settings
 from django.contrib.contenttypes.fields import GenericForeignKey
@@ -10,8 +10,6 @@ from django.db.models.functions import Lower
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from crmsync.crypto import EncryptedFieldsModel, EncryptedTextField
 from crmsync.null_characters import reject_null_characters
-
-MAX_TRACKING_FOLDERS = 25
 
 
 class Queue(models.Model):
@@ -343,51 +341,6 @@ class ItemTypeSyncOptions(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mailbox} · {self.get_item_type_display()}"
-
-
-class MailboxTrackingFolder(models.Model):
-    """Every email moved into this Exchange folder is tracked, regarding the rule's record."""
-
-    class OnboardingStatus(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCESS = "success", "Success"
-        FAILURE = "failure", "Failure"
-
-    mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="tracking_folders")
-    exchange_folder_id = models.CharField(max_length=512)
-    exchange_folder_name = models.CharField(max_length=255)
-    regarding_content_type = models.ForeignKey(
-        ContentType, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    regarding_object_id = models.PositiveBigIntegerField(null=True, blank=True)
-    regarding = GenericForeignKey("regarding_content_type", "regarding_object_id")
-    onboarding_status = models.CharField(
-        max_length=16, choices=OnboardingStatus.choices, default=OnboardingStatus.PENDING
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    modified_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["mailbox", "exchange_folder_id"], name="tracking_folder_unique_folder"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.mailbox} · {self.exchange_folder_name}"
-
-    def clean(self) -> None:
-        if self.mailbox_id is None:
-            return
-        others = MailboxTrackingFolder.objects.filter(mailbox_id=self.mailbox_id).exclude(
-            pk=self.pk
-        )
-        if others.count() >= MAX_TRACKING_FOLDERS:
-            raise ValidationError(
-                f"A mailbox has at most {MAX_TRACKING_FOLDERS} tracking folders.",
-                code="too_many_tracking_folders",
-            )
 
 
 class ChangeType(models.TextChoices):

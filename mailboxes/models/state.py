@@ -72,6 +72,9 @@ class Alert(models.Model):
     )
     code = models.CharField(max_length=100, blank=True)
     message = models.TextField()
+    # For the administrators only (a defect of crmsync itself): the admin shows it, the
+    # mailbox owner's pages do not.
+    staff_only = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(

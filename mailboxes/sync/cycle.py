@@ -341,6 +341,7 @@ def _alert_staff_of_bug(mailbox: Mailbox, error: SyncError) -> None:
         mailbox=mailbox,
         severity=Alert.Severity.ERROR,
         code="internal_error",
+        staff_only=True,
         message=(
             f"Synchronization of {mailbox.email_address} hit an error in crmsync itself, not "
             f"in the mail server: {error.message[:1000]}. The traceback is in the worker's "

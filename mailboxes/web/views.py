@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -58,7 +59,12 @@ def home(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     mailboxes = list(
         manageable_mailboxes(user)
-        .annotate(open_alerts=Count("alerts", filter=Q(alerts__acknowledged_at__isnull=True)))
+        .annotate(
+            open_alerts=Count(
+                "alerts",
+                filter=Q(alerts__acknowledged_at__isnull=True, alerts__staff_only=False),
+            )
+        )
         .order_by("queue__name")
     )
     own = next((m for m in mailboxes if m.user_id == user.pk), None)
@@ -121,7 +127,9 @@ def _page(
     *,
     status: int = 200,
 ) -> HttpResponse:
-    alerts = Alert.objects.filter(mailbox=mailbox).order_by("-created_at")[:RECENT_ALERTS]
+    # Staff-only alerts (defects of crmsync) are in the admin, not on the owner's page.
+    alerts = Alert.objects.filter(mailbox=mailbox, staff_only=False).order_by("-created_at")
+    alerts = alerts[:RECENT_ALERTS]
     conflicts = (
         ExchangeSyncIdMapping.objects.filter(
             mailbox=mailbox, user_decision=ExchangeSyncIdMapping.UserDecision.PENDING
@@ -225,7 +233,15 @@ def add_tracking_folder(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     user = _user(request)
     mailbox = get_manageable_mailbox(user, mailbox_id)
     form = _folder_form(mailbox, user, request.POST)
-    if not form.is_valid():
+    folder = None
+    if form.is_valid():
+        try:
+            folder = form.save()
+        except ValidationError as error:
+            # Someone else added the last allowed folder meanwhile (the limit is checked
+            # again under a lock when the folder is saved).
+            form.add_error(None, error)
+    if folder is None:
         messages.error(request, "The folder was not added: correct the fields marked below.")
         return _page(
             request,
@@ -235,7 +251,6 @@ def add_tracking_folder(request: HttpRequest, mailbox_id: int) -> HttpResponse:
             form,
             status=400,
         )
-    folder = form.save()
     messages.success(request, f"Email moved to “{folder.exchange_folder_name}” is now tracked.")
     return HttpResponseRedirect(_mailbox_url(mailbox) + "#folders")
 

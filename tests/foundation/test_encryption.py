@@ -131,3 +131,22 @@ def test_rotation_stops_with_a_clear_message_when_a_key_is_missing(
     assert "mailboxes.Mailbox" in str(raised.value)
     assert "CRMSYNC_ENCRYPTION_KEYS" in str(raised.value)
     assert raw_column(Mailbox, "password", mailbox.pk) == before
+
+
+def test_rotation_in_batches_re_encrypts_every_row(
+    db: None, encryption_keys: UseKeys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        "crmsync.management.commands.rotate_encryption_keys.BATCH_ROWS", 2, raising=True
+    )
+    encryption_keys(OLD_KEY)
+    mailboxes = [factories.make_mailbox(password=f"{SECRET}-{n}") for n in range(5)]
+    encryption_keys(NEW_KEY, OLD_KEY)
+
+    output = rotate()
+
+    new = Fernet(NEW_KEY.encode())
+    for n, mailbox in enumerate(mailboxes):
+        token = raw_column(Mailbox, "password", mailbox.pk).encode()
+        assert new.decrypt(token).decode() == f"{SECRET}-{n}"
+    assert "mailboxes.Mailbox: re-encrypted 5 row(s)" in output

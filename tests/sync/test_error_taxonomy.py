@@ -261,6 +261,7 @@ def test_a_bug_of_ours_is_logged_once_alerts_staff_once_and_is_retried(
     assert len(tracebacks) == 2  # once per cycle, not again by anyone else
     assert Alert.objects.filter(mailbox=mailbox, code="internal_error").count() == 1
     assert mailbox.act_status != Status.FAILURE and mailbox.transient_failure_count == 2
+    assert Alert.objects.get(mailbox=mailbox, code="internal_error").staff_only
 
 
 @pytest.mark.django_db

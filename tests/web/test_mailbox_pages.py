@@ -100,6 +100,24 @@ def test_my_mailbox_shows_address_status_and_alerts(team: Team) -> None:
     assert "Test connection" in page and "Sync now" in page
 
 
+def test_an_alert_about_a_defect_of_crmsync_is_for_the_staff_only(team: Team) -> None:
+    mailbox = team.alice_mailbox
+    Alert.objects.create(
+        mailbox=mailbox,
+        code="internal_error",
+        message="ZeroDivisionError in crmsync",
+        staff_only=True,
+    )
+
+    home = logged_in(team.alice).get("/").content.decode()
+    page = logged_in(team.alice).get(url(mailbox)).content.decode()
+
+    assert "unacknowledged alert" not in home
+    assert "ZeroDivisionError" not in page
+    Alert.objects.create(mailbox=mailbox, message="The server refused the password.")
+    assert "1 unacknowledged alert." in logged_in(team.alice).get("/").content.decode()
+
+
 def test_failing_mailbox_explains_the_error(team: Team) -> None:
     Mailbox.objects.filter(pk=team.alice_mailbox.pk).update(
         approval_status=Mailbox.ApprovalStatus.APPROVED,
