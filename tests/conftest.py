@@ -26,11 +26,18 @@ def ews(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """PBKDF2 makes each user with a password cost a fifth of a second; no test is about
+    the hashing itself."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_connections(request: pytest.FixtureRequest) -> Iterator[None]:
     """After a test that used the emulator, no pooled EWS connection is left (the next one
     sees credentials changes). The emulator's own tests keep their connections."""
     yield
-    if "ews" in request.fixturenames:
+    if "ews" in request.fixturenames and "emulator" not in request.fixturenames:
         forget_connections()
 
 

@@ -1,7 +1,10 @@
-"""Small functions that create valid rows; keyword arguments override any field.
+"""Small functions that create valid rows; keyword arguments override any field. The one
+factory module of the tests.
 
 Users and queues are made without server-side sync by default, so that no mailbox appears
-behind a test's back; tests of the automatic mailbox ask for it explicitly.
+behind a test's back; tests of the automatic mailbox ask for it explicitly. `make_person`
+is a user as the CRM makes one: on server-side sync (provisioning gives them a mailbox on
+the default profile) and signing in with `PASSWORD`.
 """
 
 import itertools
@@ -44,6 +47,10 @@ SERVER_SIDE_SYNC = {
     "incoming_delivery_method": DeliveryMethod.SERVER_SIDE_SYNC,
     "outgoing_delivery_method": OutgoingDeliveryMethod.SERVER_SIDE_SYNC,
 }
+# A user's delivery methods as the model defaults them.
+SYNCED = {**SERVER_SIDE_SYNC, "act_delivery_method": ActDeliveryMethod.SERVER_SIDE_SYNC}
+# What `make_person` users sign in with.
+PASSWORD = "correct horse battery staple"
 
 
 def _next() -> int:
@@ -64,6 +71,15 @@ def make_user(**fields: Any) -> User:
         user.set_unusable_password()
     user.save()
     return user
+
+
+def make_person(username: str | None = None, **fields: Any) -> User:
+    """A user as the CRM makes one: server-side sync on (so provisioning gives them a
+    mailbox), signing in with `PASSWORD`, an address made of the user name."""
+    username = username or f"person{_next()}"
+    fields.setdefault("email", f"{username}@example.test")
+    fields.setdefault("password", PASSWORD)
+    return make_user(username=username, **{**SYNCED, **fields})
 
 
 def make_superuser(**fields: Any) -> User:

@@ -1,5 +1,4 @@
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -7,7 +6,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from mailboxes.models import Queue
-from tests.api.factories import make_queue, make_user
+from tests.api.factories import make_queue
+from tests.factories import make_person
 from users.models import User
 
 
@@ -24,22 +24,20 @@ class People:
 
 
 @pytest.fixture(autouse=True)
-def _fast_tests(settings: Any) -> None:
-    # PBKDF2 makes each user cost a fifth of a second; these tests are not about hashing.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def _fresh_throttles() -> None:
     cache.clear()  # throttle counts start at zero in every test
 
 
 @pytest.fixture
 def people(db: None) -> People:
-    queue_owner = make_user("quinn")
-    member = make_user("molly")
+    queue_owner = make_person("quinn")
+    member = make_person("molly")
     return People(
-        alice=make_user("alice"),
-        stranger=make_user("stan"),
+        alice=make_person("alice"),
+        stranger=make_person("stan"),
         queue_owner=queue_owner,
         member=member,
-        staff=make_user("sam", is_staff=True),
+        staff=make_person("sam", is_staff=True),
         queue=make_queue(queue_owner, members=(member,), name="support"),
     )
 

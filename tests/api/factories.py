@@ -12,14 +12,6 @@ from users.models import User
 
 _sequence = count(1)
 
-PASSWORD = "correct horse battery staple"
-
-
-def make_user(username: str | None = None, **fields: Any) -> User:
-    username = username or f"user{next(_sequence)}"
-    fields.setdefault("email", f"{username}@example.test")
-    return User.objects.create_user(username=username, password=PASSWORD, **fields)
-
 
 def make_queue(owner: User, *, members: tuple[User, ...] = (), **fields: Any) -> Queue:
     number = next(_sequence)

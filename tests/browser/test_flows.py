@@ -19,9 +19,8 @@ from ews_emulator.testing import EmulatorProcess, run_emulator
 from mailboxes.connectors.ews import account_for, forget_connections
 from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox, MailboxTrackingFolder
 from profiles.models import EmailServerProfile
-from tests.api.factories import PASSWORD, make_user
 from tests.browser.conftest import screenshot
-from tests.factories import make_appointment
+from tests.factories import PASSWORD, make_appointment, make_person
 from tests.sync.helpers import options, sync
 from tests.sync.workers import Workers, celery_workers
 from users.models import User
@@ -85,7 +84,7 @@ def test_admin_creates_a_profile_approves_a_mailbox_and_test_and_enable_succeeds
     page: Any, live_server: Any, ews: EmulatorProcess, worker: Workers
 ) -> None:
     # given an administrator
-    admin = make_user("ada", is_staff=True, is_superuser=True)
+    admin = make_person("ada", is_staff=True, is_superuser=True)
     sign_in_to_admin(page, live_server.url, admin)
     screenshot(page, "flow-a-01-admin-index")
 
@@ -112,7 +111,7 @@ def test_admin_creates_a_profile_approves_a_mailbox_and_test_and_enable_succeeds
 
     # and a new colleague arrives: a pending mailbox on the default profile, her
     # credentials stored (as she would enter them in the self-service pages)
-    dana = make_user("dana", email=DANA[0])
+    dana = make_person("dana", email=DANA[0])
     mailbox = Mailbox.objects.get(user=dana)
     assert mailbox.profile_id == profile.pk
     assert mailbox.approval_status == Mailbox.ApprovalStatus.PENDING
@@ -166,7 +165,7 @@ def erik(ews: EmulatorProcess, transactional_db: None) -> Mailbox:
         incoming_authentication_protocol="basic",
         is_default=True,
     )
-    user = make_user("erik", first_name="Erik", email=ERIK[0])
+    user = make_person("erik", first_name="Erik", email=ERIK[0])
     mailbox = Mailbox.objects.get(user=user)
     assert mailbox.profile_id == profile.pk
     Mailbox.objects.filter(pk=mailbox.pk).update(

@@ -8,8 +8,8 @@ import pytest
 from mailboxes.models import ItemType, Mailbox
 from mailboxes.sync.eligibility import approve
 from profiles.models import EmailServerProfile
-from tests.api.factories import PASSWORD, make_user
 from tests.browser.conftest import screenshot
+from tests.factories import PASSWORD, make_person
 from tests.web.conftest import RecordedTask
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -21,8 +21,8 @@ def alice_and_bob() -> tuple[Mailbox, Mailbox]:
         name="Exchange on premises",
         incoming_server_location="https://mail.example.test/EWS/Exchange.asmx",
     )
-    alice = make_user("alice", first_name="Alice")
-    bob = make_user("bob")
+    alice = make_person("alice", first_name="Alice")
+    bob = make_person("bob")
     Mailbox.objects.update(profile=profile)
     return Mailbox.objects.get(user=alice), Mailbox.objects.get(user=bob)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,7 @@ from exchangelib import (
 from exchangelib.version import EXCHANGE_2016
 
 from ews_emulator.control import ControlClient
-from ews_emulator.testing import EmulatorProcess, run_emulator
+from ews_emulator.testing import EmulatorProcess
 
 IMPERSONATOR = ("svc@example.com", "svc-secret")
 PASSWORD = "secret"
@@ -45,12 +45,11 @@ def make_account(
 
 
 @pytest.fixture(scope="session")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorProcess]:
-    db = tmp_path_factory.mktemp("ews") / "ews.db"
-    with run_emulator(
-        db, users=[("alice@example.com", PASSWORD)], impersonator=IMPERSONATOR
-    ) as ews:
-        yield ews
+def emulator(ews: EmulatorProcess) -> EmulatorProcess:
+    """The session's one emulator (`tests/conftest.py`; its service account is IMPERSONATOR),
+    with alice's mailbox."""
+    ews.control.create_mailbox("alice@example.com", PASSWORD)
+    return ews
 
 
 @pytest.fixture

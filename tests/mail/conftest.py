@@ -15,9 +15,9 @@ from django.contrib.contenttypes.models import ContentType
 from activities.models import Account, ActivityParty, Contact, Email
 from mailboxes.models import Mailbox, MailboxTrackingFolder, Queue
 from profiles.models import EmailServerProfile
+from tests.factories import make_person
 from tests.servers import DovecotServer, SmtpServer
 from tests.servers.dovecot import ENSURE_SCRIPT, dovecot_binary
-from users.models import User
 
 
 @pytest.fixture(scope="session")
@@ -53,17 +53,6 @@ def _mail_settings(settings, tmp_path):
 
 def unique(prefix: str = "u") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-def make_user(db) -> Callable[..., User]:
-    def make(email: str | None = None, **extra) -> User:
-        email = email or f"{unique('user')}@crm.test"
-        return User.objects.create_user(
-            username=unique("login"), email=email, first_name="Ann", last_name="Agent", **extra
-        )
-
-    return make
 
 
 @pytest.fixture
@@ -103,7 +92,7 @@ def imap_profile(make_profile, dovecot, smtp_server) -> EmailServerProfile:
 
 
 @pytest.fixture
-def make_mailbox(db, make_user, dovecot) -> Callable[..., Mailbox]:
+def make_mailbox(db, dovecot) -> Callable[..., Mailbox]:
     """A user's (or, with queue_name, a queue's) mailbox on `profile`, with a Dovecot user."""
 
     def make(
@@ -116,7 +105,7 @@ def make_mailbox(db, make_user, dovecot) -> Callable[..., Mailbox]:
         address = f"{unique('box')}@mail.test"
         dovecot.add_user(address)
         if queue_name:
-            owner = make_user()
+            owner = make_person()
             queue = Queue.objects.create(
                 name=unique(queue_name), email_address=address, owner=owner
             )
@@ -124,7 +113,7 @@ def make_mailbox(db, make_user, dovecot) -> Callable[..., Mailbox]:
                 queue=queue, email_address=address
             )
         else:
-            user = make_user(email=address)
+            user = make_person(email=address)
             mailbox = Mailbox.objects.filter(user=user).first() or Mailbox.objects.create(
                 user=user, email_address=address
             )
@@ -146,9 +135,9 @@ def make_mailbox(db, make_user, dovecot) -> Callable[..., Mailbox]:
 
 
 @pytest.fixture
-def make_contact(db, make_user) -> Callable[..., Contact]:
+def make_contact(db) -> Callable[..., Contact]:
     def make(email: str, **extra) -> Contact:
-        owner = extra.pop("owner", None) or make_user()
+        owner = extra.pop("owner", None) or make_person()
         return Contact.objects.create(
             owner_user=owner, first_name="Carl", last_name="Contact", email_address1=email, **extra
         )
@@ -157,9 +146,9 @@ def make_contact(db, make_user) -> Callable[..., Contact]:
 
 
 @pytest.fixture
-def make_account(db, make_user) -> Callable[..., Account]:
+def make_account(db) -> Callable[..., Account]:
     def make(email: str, **extra) -> Account:
-        owner = extra.pop("owner", None) or make_user()
+        owner = extra.pop("owner", None) or make_person()
         return Account.objects.create(owner_user=owner, name=unique("Acme"), email_address=email)
 
     return make

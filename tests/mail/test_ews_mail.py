@@ -18,6 +18,7 @@ from mailboxes.connectors.ews import account_for
 from mailboxes.mail.cycle import process_incoming, send_pending
 from mailboxes.models import Mailbox
 from profiles.models import EmailServerProfile
+from tests.factories import make_person
 from tests.mail.messages import build
 
 PASSWORD = "ews-secret"
@@ -35,11 +36,11 @@ def ews_profile(make_profile, ews) -> EmailServerProfile:
 
 
 @pytest.fixture
-def ews_mailbox(db, ews, ews_profile, make_user):
+def ews_mailbox(db, ews, ews_profile):
     def make(**extra) -> Mailbox:
         address = f"{uuid.uuid4().hex[:10]}@ews.test"
         ews.control.create_mailbox(address, PASSWORD)
-        user = make_user(email=address)
+        user = make_person(email=address)
         mailbox = Mailbox.objects.get(user=user)
         for name, value in {
             "profile": ews_profile,

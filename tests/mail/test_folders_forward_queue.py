@@ -7,6 +7,7 @@ import pytest
 from activities.models import Email
 from mailboxes.mail.cycle import process_incoming
 from mailboxes.models import Alert, Mailbox
+from tests.factories import make_person
 from tests.mail.messages import build
 
 Option = Mailbox.TrackingOption
@@ -49,10 +50,10 @@ def test_manual_change_of_regarding_is_overwritten_at_the_next_sync(
 
 @pytest.mark.django_db
 def test_forwarded_attachment_is_filed_for_the_forwarding_user(
-    imap_profile, make_mailbox, make_user, make_contact, dovecot
+    imap_profile, make_mailbox, make_contact, dovecot
 ):
     forward_box = make_mailbox(imap_profile, is_forward_mailbox=True)
-    agent = make_user(email="agent@crm.test")
+    agent = make_person(email="agent@crm.test")
     contact = make_contact("customer@client.test")
     original = build(sender="customer@client.test", to="agent@crm.test", subject="Need help")
     outer = build(
@@ -72,11 +73,9 @@ def test_forwarded_attachment_is_filed_for_the_forwarding_user(
 
 
 @pytest.mark.django_db
-def test_inline_forward_is_rebuilt_from_the_quoted_headers(
-    imap_profile, make_mailbox, make_user, dovecot
-):
+def test_inline_forward_is_rebuilt_from_the_quoted_headers(imap_profile, make_mailbox, dovecot):
     forward_box = make_mailbox(imap_profile, is_forward_mailbox=True)
-    agent = make_user(email="agent2@crm.test")
+    agent = make_person(email="agent2@crm.test")
     Mailbox.objects.filter(user=agent).update(tracking_option=Option.ALL)
     body = (
         "FYI\n\n-----Original Message-----\n"
@@ -104,10 +103,10 @@ def test_inline_forward_is_rebuilt_from_the_quoted_headers(
     ("option", "filed"), [(Option.RESPONSES_TO_CRM_EMAIL, False), (Option.ALL, True)]
 )
 def test_the_forwarding_users_tracking_option_decides(
-    imap_profile, make_mailbox, make_user, dovecot, option, filed
+    imap_profile, make_mailbox, dovecot, option, filed
 ):
     forward_box = make_mailbox(imap_profile, is_forward_mailbox=True, tracking_option=Option.ALL)
-    agent = make_user(email=f"agent-{option}@crm.test")
+    agent = make_person(email=f"agent-{option}@crm.test")
     Mailbox.objects.filter(user=agent).update(tracking_option=option)
     original = build(sender="someone@client.test", to=agent.email, subject="Not a reply")
     outer = build(

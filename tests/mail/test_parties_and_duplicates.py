@@ -7,12 +7,13 @@ import pytest
 from activities.models import ActivityParty, Email
 from mailboxes.mail.cycle import process_incoming
 from mailboxes.mail.parties import PartyResolver
+from tests.factories import make_person
 from tests.mail.messages import build, new_message_id
 
 
 @pytest.mark.django_db
-def test_resolution_order_is_user_then_contact_then_account(make_user, make_contact, make_account):
-    user = make_user(email="shared@x.test")
+def test_resolution_order_is_user_then_contact_then_account(make_contact, make_account):
+    user = make_person(email="shared@x.test")
     contact = make_contact("shared@x.test")
     make_account("shared@x.test")
     contact_only = make_contact("contact@x.test")

@@ -8,6 +8,7 @@ from activities.models import Email
 from mailboxes.mail.correlation import normalize_subject
 from mailboxes.mail.cycle import process_incoming
 from mailboxes.models import Mailbox
+from tests.factories import make_person
 from tests.mail.messages import build, new_message_id
 
 Option = Mailbox.TrackingOption
@@ -65,11 +66,11 @@ def test_option_from_crm_records_tracks_contacts_and_skips_strangers(
 
 @pytest.mark.django_db
 def test_option_from_crm_records_tracks_accounts_and_users(
-    imap_profile, make_mailbox, make_account, make_user, dovecot
+    imap_profile, make_mailbox, make_account, dovecot
 ):
     mailbox = make_mailbox(imap_profile, tracking_option=Option.FROM_CRM_RECORDS)
     make_account("info@acme.test")
-    colleague = make_user(email="colleague@crm.test")
+    colleague = make_person(email="colleague@crm.test")
 
     _deliver_and_pull(dovecot, mailbox, build(sender="info@acme.test", subject="account"))
     _deliver_and_pull(dovecot, mailbox, build(sender=colleague.email, subject="user"))

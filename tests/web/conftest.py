@@ -10,7 +10,8 @@ from mailboxes.models import Mailbox, Queue
 from mailboxes.sync.eligibility import approve
 from mailboxes.web.forms import MailboxSettingsForm, SyncOptionsFormSet
 from profiles.models import EmailServerProfile
-from tests.api.factories import make_queue, make_user
+from tests.api.factories import make_queue
+from tests.factories import make_person
 from users.models import User
 
 
@@ -38,11 +39,6 @@ class Team:
         return Mailbox.objects.get(queue=self.queue)
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def team(db: None) -> Team:
     profile = EmailServerProfile.objects.create(
@@ -52,11 +48,11 @@ def team(db: None) -> Team:
         incoming_credential_retrieval=EmailServerProfile.CredentialRetrieval.PER_MAILBOX,
         outgoing_credential_retrieval=EmailServerProfile.CredentialRetrieval.PER_MAILBOX,
     )
-    queue_owner = make_user("quinn")
-    member = make_user("molly")
+    queue_owner = make_person("quinn")
+    member = make_person("molly")
     team = Team(
-        alice=make_user("alice", first_name="Alice"),
-        bob=make_user("bob"),
+        alice=make_person("alice", first_name="Alice"),
+        bob=make_person("bob"),
         queue_owner=queue_owner,
         member=member,
         queue=make_queue(queue_owner, members=(member,), name="Support"),

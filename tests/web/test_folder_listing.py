@@ -19,7 +19,8 @@ from mailboxes.folder_listing import refresh_folder_listing
 from mailboxes.models import ExchangeFolderListing, Mailbox, MailboxTrackingFolder
 from mailboxes.tasks import list_exchange_folders
 from profiles.models import EmailServerProfile
-from tests.api.factories import make_account, make_user
+from tests.api.factories import make_account
+from tests.factories import make_person
 from tests.web.conftest import RecordedTask, Team, approved, logged_in
 
 PASSWORD = "folder-Secret-1"  # the emulator's test password
@@ -36,7 +37,7 @@ def mailbox(ews: EmulatorProcess, db: None) -> Mailbox:
         incoming_use_ssl=False,
         incoming_authentication_protocol="basic",
     )
-    user = make_user(address.split("@")[0], email=address)
+    user = make_person(address.split("@")[0], email=address)
     Mailbox.objects.filter(user=user).update(
         profile=profile,
         username=address,

@@ -14,7 +14,7 @@ from mailboxes.models import (
     Mailbox,
 )
 from profiles.models import EmailServerProfile
-from tests.api.factories import PASSWORD
+from tests.factories import PASSWORD
 from tests.web.conftest import RecordedTask, Team, approved, logged_in, settings_post, url
 
 # --- Signing in --------------------------------------------------------------------------
