@@ -65,30 +65,29 @@ def make_profile(db) -> Callable[..., EmailServerProfile]:
     return make
 
 
-@pytest.fixture
-def pop3_profile(make_profile, dovecot, smtp_server) -> EmailServerProfile:
+def _dovecot_profile(make_profile, server_type: str, port: int, dovecot, smtp_server):
+    """A profile reading the test Dovecot over `port` and sending to the test SMTP server."""
     return make_profile(
-        EmailServerProfile.ServerType.POP3_SMTP,
+        server_type,
         incoming_server_location=dovecot.host,
-        incoming_port=dovecot.pop3_port,
+        incoming_port=port,
         incoming_use_ssl=False,
         outgoing_server_location=smtp_server.host,
         outgoing_port=smtp_server.port,
         outgoing_use_ssl=False,
     )
+
+
+@pytest.fixture
+def pop3_profile(make_profile, dovecot, smtp_server) -> EmailServerProfile:
+    pop3 = EmailServerProfile.ServerType.POP3_SMTP
+    return _dovecot_profile(make_profile, pop3, dovecot.pop3_port, dovecot, smtp_server)
 
 
 @pytest.fixture
 def imap_profile(make_profile, dovecot, smtp_server) -> EmailServerProfile:
-    return make_profile(
-        EmailServerProfile.ServerType.IMAP_SMTP,
-        incoming_server_location=dovecot.host,
-        incoming_port=dovecot.imap_port,
-        incoming_use_ssl=False,
-        outgoing_server_location=smtp_server.host,
-        outgoing_port=smtp_server.port,
-        outgoing_use_ssl=False,
-    )
+    imap = EmailServerProfile.ServerType.IMAP_SMTP
+    return _dovecot_profile(make_profile, imap, dovecot.imap_port, dovecot, smtp_server)
 
 
 @pytest.fixture
