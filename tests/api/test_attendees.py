@@ -8,7 +8,8 @@ from rest_framework.test import APIClient
 
 from activities.models import ActivityParty, Appointment
 from tests.api.conftest import People, client_for
-from tests.api.factories import make_appointment, make_contact, make_user
+from tests.api.factories import make_appointment, make_contact
+from tests.factories import make_person
 
 START = "2030-05-04T10:00:00Z"
 END = "2030-05-04T11:00:00Z"
@@ -79,7 +80,7 @@ def test_contacts_and_users_the_caller_cannot_see_are_refused_by_position(
     people: People,
 ) -> None:
     hidden_contact = make_contact(people.stranger, email_address1="hidden@partner.example")
-    outsider = make_user("olga")
+    outsider = make_person("olga")
 
     response = create(
         client_for(people.alice),
