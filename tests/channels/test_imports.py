@@ -35,7 +35,8 @@ def _imported(tree: ast.AST) -> Iterator[str]:
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module
+            # "from package import submodule" names the submodule; "from module import name"
+            # the module (`known` walks up to it).
             yield from (f"{node.module}.{alias.name}" for alias in node.names)
         yield from _imported(node)
 
