@@ -4,8 +4,8 @@ from typing import Any
 
 import pytest
 
-from tests.api.factories import PASSWORD, make_user
 from tests.browser.conftest import screenshot
+from tests.factories import PASSWORD, make_person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -28,7 +28,7 @@ def visible(page: Any) -> set[str]:
 
 
 def test_choosing_a_server_type_shows_only_its_fields(page: Any, live_server: Any) -> None:
-    make_user("ada", is_staff=True, is_superuser=True)
+    make_person("ada", is_staff=True, is_superuser=True)
     page.goto(f"{live_server.url}/admin/login/?next=/admin/")
     page.fill("#id_username", "ada")
     page.fill("#id_password", PASSWORD)
