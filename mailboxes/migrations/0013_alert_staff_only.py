@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailboxes', '0011_processed_message_reason'),
+        ('mailboxes', '0012_graph_protocol'),
     ]
 
     operations = [
