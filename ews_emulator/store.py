@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .folder_tree import STANDARD_FOLDERS
 from .recurrence import occurrence_id, parse_occurrence_id
 from .soap import fmt_dt, new_change_key, new_id, utcnow
 
@@ -134,22 +135,8 @@ BEGIN
 END
 """
 
-# (distinguished id, display name, folder class, element kind, parent distinguished id)
-DISTINGUISHED_FOLDERS: tuple[tuple[str, str, str | None, str, str | None], ...] = (
-    ("root", "Root", None, "Folder", None),
-    ("msgfolderroot", "Top of Information Store", "IPF.Note", "Folder", "root"),
-    ("inbox", "Inbox", "IPF.Note", "Folder", "msgfolderroot"),
-    ("sentitems", "Sent Items", "IPF.Note", "Folder", "msgfolderroot"),
-    ("deleteditems", "Deleted Items", "IPF.Note", "Folder", "msgfolderroot"),
-    ("drafts", "Drafts", "IPF.Note", "Folder", "msgfolderroot"),
-    ("calendar", "Calendar", "IPF.Appointment", "CalendarFolder", "msgfolderroot"),
-    ("contacts", "Contacts", "IPF.Contact", "ContactsFolder", "msgfolderroot"),
-    ("tasks", "Tasks", "IPF.Task", "TasksFolder", "msgfolderroot"),
-    ("junkemail", "Junk Email", "IPF.Note", "Folder", "msgfolderroot"),
-    ("outbox", "Outbox", "IPF.Note", "Folder", "msgfolderroot"),
-    ("recoverableitemsdeletions", "Deletions", None, "Folder", "root"),
-)
-HIDDEN_FOLDERS = ("recoverableitemsdeletions",)
+# Folders hidden from SyncFolderHierarchy (the dumpster is not part of the synced hierarchy).
+HIDDEN_FOLDERS = ("recoverableitemsroot", "recoverableitemsdeletions", "recoverableitemspurges")
 
 
 @dataclass
@@ -339,16 +326,18 @@ class Store:
                 )
                 mailbox_id = int(cur.lastrowid or 0)
                 ids: dict[str, str] = {}
-                for dist, fname, fclass, kind, parent in DISTINGUISHED_FOLDERS:
+                # Standard folders keep their tree key in `distinguished` (the same as the
+                # distinguished id for those that have one): none of them can be deleted.
+                for key, _, fname, fclass, kind, parent in STANDARD_FOLDERS:
                     seq = self.next_seq(c, mailbox_id)
-                    ids[dist] = new_id(b"\x01")
+                    ids[key] = new_id(b"\x01")
                     c.execute(
                         f"INSERT INTO folders({FOLDER_COLUMNS}) VALUES(?,?,?,?,?,?,?,?,?,?,0)",
                         (
-                            ids[dist],
+                            ids[key],
                             mailbox_id,
                             ids[parent] if parent else None,
-                            dist,
+                            key,
                             fname,
                             fclass,
                             kind,

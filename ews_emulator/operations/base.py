@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
+from ..folder_tree import DISTINGUISHED_IDS
 from ..mailstore import MailStore
 from ..recurrence import occurrence_id, parse_occurrence_id
 from ..soap import Element, EwsError, child, local, m, t, text_of
@@ -69,13 +70,24 @@ def resolve_folder(ctx: Ctx, elem: Element) -> Folder:
             if not ctx.can_access(other.id):
                 raise EwsError("ErrorAccessDenied", "Access is denied. Check credentials.")
             mailbox = other
-        folder = ctx.store.distinguished_folder(mailbox.id, elem.get("Id", ""))
+        name = elem.get("Id", "")
+        if name == "publicfoldersroot":
+            # The emulated organization has no public folder mailbox.
+            raise EwsError(
+                "ErrorNoPublicFolderReplicaAvailable",
+                "There are no public folder servers available.",
+            )
+        folder = (
+            ctx.store.distinguished_folder(mailbox.id, name) if name in DISTINGUISHED_IDS else None
+        )
         if folder is None:
             raise EwsError("ErrorFolderNotFound", "The specified folder could not be found.")
         return folder
     if kind in ("FolderId", "ParentFolderId", "ToFolderId", "SavedItemFolderId"):
         folder_id = elem.get("Id", "")
         folder = ctx.store.folder(folder_id)
+        if folder is None and not _looks_like_id(folder_id):
+            raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
         if folder is None:
             raise EwsError("ErrorFolderNotFound", "The specified folder could not be found.")
         if not ctx.can_access(folder.mailbox_id):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from ..restrictions import compile_restriction
 from ..soap import (
     Element,
     EwsError,
@@ -12,6 +13,7 @@ from ..soap import (
     children,
     local,
     m,
+    new_change_key,
     response_message,
     sub,
     t,
@@ -29,12 +31,21 @@ KIND_CLASS = {
 }
 
 
-def render_folder(ctx: Ctx, folder: Folder, *, id_only: bool = False) -> Element:
+# FolderShape BaseShape "Default": the id, the name and the counts.
+DEFAULT_FOLDER_FIELDS = frozenset(
+    ("folder:DisplayName", "folder:TotalCount", "folder:ChildFolderCount", "folder:UnreadCount")
+)
+
+
+def render_folder(ctx: Ctx, folder: Folder, *, fields: frozenset[str] | None = None) -> Element:
+    """A folder element with the FieldURIs in `fields` (every property when None)."""
     elem = etree.Element(t(folder.kind))
     sub(elem, t("FolderId"), Id=folder.id, ChangeKey=folder.change_key)
-    if id_only:
-        return elem
-    if folder.parent_id:
+
+    def wanted(uri: str) -> bool:
+        return fields is None or uri in fields
+
+    if folder.parent_id and wanted("folder:ParentFolderId"):
         parent = ctx.store.folder(folder.parent_id)
         sub(
             elem,
@@ -42,27 +53,38 @@ def render_folder(ctx: Ctx, folder: Folder, *, id_only: bool = False) -> Element
             Id=folder.parent_id,
             ChangeKey=parent.change_key if parent else "",
         )
-    if folder.folder_class:
+    if folder.folder_class and wanted("folder:FolderClass"):
         sub(elem, t("FolderClass"), folder.folder_class)
-    sub(elem, t("DisplayName"), folder.display_name)
+    if wanted("folder:DisplayName"):
+        sub(elem, t("DisplayName"), folder.display_name)
     total, unread, kids = ctx.store.folder_counts(folder.id)
-    sub(elem, t("TotalCount"), str(total))
-    sub(elem, t("ChildFolderCount"), str(kids))
-    if folder.kind not in ("CalendarFolder", "ContactsFolder"):
+    if wanted("folder:TotalCount"):
+        sub(elem, t("TotalCount"), str(total))
+    if wanted("folder:ChildFolderCount"):
+        sub(elem, t("ChildFolderCount"), str(kids))
+    if folder.kind not in ("CalendarFolder", "ContactsFolder") and wanted("folder:UnreadCount"):
         sub(elem, t("UnreadCount"), str(unread))
     return elem
 
 
-def _folder_shape_id_only(req: Element) -> bool:
+ID_ONLY: frozenset[str] = frozenset()
+
+
+def folder_fields(req: Element) -> frozenset[str] | None:
+    """The FieldURIs a FolderShape asks for (None: AllProperties)."""
     shape = child(req, "FolderShape")
+    base = text_of(shape, "BaseShape") or "Default"
+    if base == "AllProperties":
+        return None
     additional = child(shape, "AdditionalProperties")
-    return text_of(shape, "BaseShape") == "IdOnly" and (additional is None or not len(additional))
+    extra = {p.get("FieldURI", "") for p in additional} if additional is not None else set()
+    return frozenset(extra | (DEFAULT_FOLDER_FIELDS if base == "Default" else set()))
 
 
 @operation("GetFolder")
 def get_folder(ctx: Ctx, req: Element) -> Element:
     root, messages = response_root("GetFolder")
-    id_only = _folder_shape_id_only(req)
+    fields = folder_fields(req)
     for ident in id_elements(child(req, "FolderIds")):
         try:
             folder = resolve_folder(ctx, ident)
@@ -70,12 +92,12 @@ def get_folder(ctx: Ctx, req: Element) -> Element:
             response_message(messages, "GetFolder", e)
             continue
         msg = response_message(messages, "GetFolder")
-        sub(msg, m("Folders")).append(render_folder(ctx, folder, id_only=id_only))
+        sub(msg, m("Folders")).append(render_folder(ctx, folder, fields=fields))
     return root
 
 
 def _visible_children(ctx: Ctx, folder: Folder) -> list[Folder]:
-    return [f for f in ctx.store.child_folders(folder.id) if f.distinguished not in HIDDEN_FOLDERS]
+    return ctx.store.child_folders(folder.id)
 
 
 def _descendants(ctx: Ctx, folder: Folder) -> list[Folder]:
@@ -88,30 +110,25 @@ def _descendants(ctx: Ctx, folder: Folder) -> list[Folder]:
     return out
 
 
-def _folder_matches(folder: Folder, restriction: Element | None) -> bool:
+def _folder_matches(ctx: Ctx, folder: Folder, restriction: Element | None) -> bool:
+    """FindFolder's restriction on one folder. Display names compare case-insensitively
+    for IsEqualTo (as Exchange's folder lookups do); Contains honours its
+    ContainmentComparison like item restrictions."""
     if restriction is None or not len(restriction):
         return True
     node = restriction[0]
-    op = local(node.tag)
-    if op == "IsEqualTo" and len(node) == 2:
-        constant = node[1][0].get("Value", "") if len(node[1]) else ""
-        uri = node[0].get("FieldURI", "")
-        if uri == "folder:DisplayName":
+    if local(node.tag) == "IsEqualTo" and len(node) == 2 and len(node[1]):
+        constant = node[1][0].get("Value", "")
+        if node[0].get("FieldURI", "") == "folder:DisplayName":
             return folder.display_name.casefold() == constant.casefold()
-        if uri == "folder:FolderClass":
-            return (folder.folder_class or "") == constant
-    if op == "Contains":
-        constant_el = child(node, "Constant")
-        needle = (constant_el.get("Value", "") if constant_el is not None else "").casefold()
-        return needle in folder.display_name.casefold()
-    return True
+    return compile_restriction(node)(render_folder(ctx, folder))
 
 
 @operation("FindFolder")
 def find_folder(ctx: Ctx, req: Element) -> Element:
     root, messages = response_root("FindFolder")
     deep = req.get("Traversal", "Shallow") == "Deep"
-    id_only = _folder_shape_id_only(req)
+    fields = folder_fields(req)
     view = child(req, "IndexedPageFolderView")
     restriction = child(req, "Restriction")
     for ident in id_elements(child(req, "ParentFolderIds")):
@@ -121,7 +138,7 @@ def find_folder(ctx: Ctx, req: Element) -> Element:
             response_message(messages, "FindFolder", e)
             continue
         found = _descendants(ctx, parent) if deep else _visible_children(ctx, parent)
-        found = [f for f in found if _folder_matches(f, restriction)]
+        found = [f for f in found if _folder_matches(ctx, f, restriction)]
         total = len(found)
         offset = 0
         if view is not None:
@@ -143,7 +160,7 @@ def find_folder(ctx: Ctx, req: Element) -> Element:
         holder = sub(msg, m("RootFolder"), **attrs)
         folders = sub(holder, t("Folders"))
         for f in page:
-            folders.append(render_folder(ctx, f, id_only=id_only))
+            folders.append(render_folder(ctx, f, fields=fields))
     return root
 
 
@@ -163,20 +180,22 @@ def create_folder(ctx: Ctx, req: Element) -> Element:
             continue
         kind = local(spec.tag) if local(spec.tag) in FOLDER_KINDS else "Folder"
         name = text_of(spec, "DisplayName") or ""
-        folder_class = text_of(spec, "FolderClass") or KIND_CLASS.get(kind, "IPF.Note")
+        # A <t:Folder> created without a FolderClass has none (Exchange does not make it a
+        # mail folder); the typed folder elements imply theirs.
+        folder_class = text_of(spec, "FolderClass") or KIND_CLASS.get(kind)
         if any(
             f.display_name.casefold() == name.casefold() for f in _visible_children(ctx, parent)
         ):
             response_message(
                 messages,
                 "CreateFolder",
-                EwsError("ErrorFolderExists", "A folder with the specified name already exists."),
+                EwsError("ErrorFolderExists", f"Could not create folder '{name}'."),
             )
             continue
         with ctx.store.write() as c:
             folder = ctx.store.create_folder(c, parent, name, folder_class, kind)
         msg = response_message(messages, "CreateFolder")
-        sub(msg, m("Folders")).append(render_folder(ctx, folder, id_only=True))
+        sub(msg, m("Folders")).append(render_folder(ctx, folder, fields=ID_ONLY))
     return root
 
 
@@ -213,10 +232,12 @@ def update_folder(ctx: Ctx, req: Element) -> Element:
                         if name is not None:
                             folder.display_name = name
                         fclass = text_of(upd[1], "FolderClass")
+                        if fclass is not None and folder.folder_class not in (None, fclass):
+                            raise EwsError(
+                                "ErrorObjectTypeChanged", "The folder class cannot be changed."
+                            )
                         if fclass is not None:
                             folder.folder_class = fclass
-                from ..soap import new_change_key
-
                 seq = ctx.store.next_seq(c, folder.mailbox_id)
                 folder.change_key = new_change_key()
                 c.execute(
@@ -236,7 +257,7 @@ def update_folder(ctx: Ctx, req: Element) -> Element:
             response_message(messages, "UpdateFolder", e)
             continue
         msg = response_message(messages, "UpdateFolder")
-        sub(msg, m("Folders")).append(render_folder(ctx, folder, id_only=True))
+        sub(msg, m("Folders")).append(render_folder(ctx, folder, fields=ID_ONLY))
     return root
 
 
@@ -244,12 +265,17 @@ def update_folder(ctx: Ctx, req: Element) -> Element:
 def empty_folder(ctx: Ctx, req: Element) -> Element:
     root, messages = response_root("EmptyFolder")
     mode = req.get("DeleteType", "HardDelete")
+    subfolders = req.get("DeleteSubFolders", "false") == "true"
     for ident in id_elements(child(req, "FolderIds")):
         try:
             folder = resolve_folder(ctx, ident)
             with ctx.store.write() as c:
                 for row in ctx.store.items_in_folder(folder.id):
                     ctx.mail.delete_item(c, row, mode)
+                if subfolders:
+                    for sub_folder in ctx.store.child_folders(folder.id):
+                        if not sub_folder.distinguished:
+                            ctx.store.delete_folder(c, sub_folder)
         except EwsError as e:
             response_message(messages, "EmptyFolder", e)
             continue
@@ -273,7 +299,7 @@ def sync_folder_hierarchy(ctx: Ctx, req: Element) -> Element:
         sub(msg, m("SyncState"))
         sub(msg, m("IncludesLastFolderInRange"), "true")
         return root
-    id_only = _folder_shape_id_only(req)
+    fields = folder_fields(req)
     subtree = {f.id for f in _descendants(ctx, base)}
     msg = response_message(messages, "SyncFolderHierarchy")
     current = ctx.store.current_seq(base.mailbox_id)
@@ -288,8 +314,59 @@ def sync_folder_hierarchy(ctx: Ctx, req: Element) -> Element:
         if folder.id not in subtree:
             continue
         change = sub(changes_el, t("Create" if folder.entered_seq > after else "Update"))
-        change.append(render_folder(ctx, folder, id_only=id_only))
+        change.append(render_folder(ctx, folder, fields=fields))
     sub(msg, m("SyncState"), encode_state(ctx.store, "H", base.id, current))
     sub(msg, m("IncludesLastFolderInRange"), "true")
     msg.append(changes_el)
+    return root
+
+
+@operation("MoveFolder")
+def move_folder(ctx: Ctx, req: Element) -> Element:
+    """Re-parent folders. A folder keeps its id (only items get new ids when they move);
+    its change key changes. Standard folders cannot be moved."""
+    root, messages = response_root("MoveFolder")
+    try:
+        target = folder_from_holder(ctx, child(req, "ToFolderId"))
+    except EwsError as e:
+        target, error = None, e
+    else:
+        error = None
+    for ident in id_elements(child(req, "FolderIds")):
+        try:
+            if target is None:
+                raise error or EwsError("ErrorFolderNotFound", "The target folder was not found.")
+            folder = resolve_folder(ctx, ident)
+            if folder.distinguished:
+                raise EwsError(
+                    "ErrorMoveDistinguishedFolder", "Distinguished folders cannot be moved."
+                )
+            ancestor: Folder | None = target
+            while ancestor is not None:
+                if ancestor.id == folder.id:
+                    raise EwsError("ErrorMoveCopyFailed", "A folder cannot move below itself.")
+                ancestor = ctx.store.folder(ancestor.parent_id) if ancestor.parent_id else None
+            with ctx.store.write() as c:
+                seq = ctx.store.next_seq(c, folder.mailbox_id)
+                old_parent = folder.parent_id or ""
+                folder.parent_id, folder.change_key = target.id, new_change_key()
+                c.execute(
+                    "UPDATE folders SET parent_id = ?, change_key = ?, seq = ? WHERE id = ?",
+                    (target.id, folder.change_key, seq, folder.id),
+                )
+                ctx.store.add_event(
+                    c,
+                    folder.mailbox_id,
+                    "MovedEvent",
+                    folder.id,
+                    target.id,
+                    folder.id,
+                    old_parent,
+                    is_folder=True,
+                )
+        except EwsError as e:
+            response_message(messages, "MoveFolder", e)
+            continue
+        msg = response_message(messages, "MoveFolder")
+        sub(msg, m("Folders")).append(render_folder(ctx, folder, fields=ID_ONLY))
     return root

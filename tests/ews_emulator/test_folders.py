@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import pytest
-from exchangelib import Account, Folder
-from exchangelib.errors import ErrorFolderNotFound
-from exchangelib.folders import Calendar, Inbox, Messages
+from exchangelib import Account, Folder, Q
+from exchangelib.errors import (
+    ErrorDeleteDistinguishedFolder,
+    ErrorFolderExists,
+    ErrorFolderNotFound,
+    ErrorInvalidIdMalformed,
+    ErrorObjectTypeChanged,
+)
+from exchangelib.folders import Calendar, FolderCollection, Inbox, Messages
 
 
 def test_get_folder_by_distinguished_id_and_by_id(account: Account) -> None:
@@ -67,3 +73,72 @@ def test_folder_counts(account: Account, control: object) -> None:
     inbox = account.inbox
     inbox.refresh()
     assert (inbox.total_count, inbox.unread_count) == (3, 3)
+
+
+def test_standard_folder_tree(account: Account) -> None:
+    """The mailbox root is "root"; Top of Information Store and the non-IPM folders sit
+    below it, with the classes Exchange gives them."""
+    assert account.calendar.parent.parent.name == "root"
+    assert account.root.tois.name == "Top of Information Store"
+    assert account.root.tois.folder_class is None
+    names = {f.name: f.folder_class for f in account.root.walk()}
+    assert names["Journal"] == "IPF.Journal"
+    assert names["Notes"] == "IPF.StickyNote"
+    assert names["Reminders"] == "Outlook.Reminder"
+    assert names["GAL Contacts"] == "IPF.Contact.GalContacts"
+    assert {"Common Views", "Recoverable Items", "Deletions", "Sync Issues", "Conflicts"} <= set(
+        names
+    )
+    assert len(list(account.contacts.glob("GAL*"))) == 1
+    # Standard folders without a distinguished id cannot be deleted either.
+    with pytest.raises(ErrorDeleteDistinguishedFolder):
+        (account.root / "Common Views").delete()
+
+
+def test_folder_without_class_and_class_change(account: Account) -> None:
+    plain = Folder(parent=account.inbox, name="Plain")
+    plain.save()
+    plain.refresh()
+    assert plain.folder_class is None
+    mail = Messages(parent=account.inbox, name="Mail")
+    mail.save()
+    mail.folder_class = "IPF.Contact"
+    with pytest.raises(ErrorObjectTypeChanged):
+        mail.save(update_fields=["folder_class"])
+    with pytest.raises(ErrorFolderExists, match="Could not create folder 'mail'"):
+        Messages(parent=account.inbox, name="mail").save()
+
+
+def test_find_folders_restriction_case(account: Account) -> None:
+    root = FolderCollection(account=account, folders=[account.root])
+    assert [f.name for f in root.find_folders(q=Q(name__startswith="Top of"))] == [
+        "Top of Information Store"
+    ]
+    assert list(root.find_folders(q=Q(name__startswith="top of"))) == []
+    assert len(list(root.find_folders(q=Q(name__istartswith="top of")))) == 1
+    only_names = list(
+        FolderCollection(account=account, folders=[account.inbox]).find_folders(q=Q(name="Nothing"))
+    )
+    assert only_names == []
+
+
+def test_move_folder_and_empty_with_subfolders(account: Account) -> None:
+    first = Folder(parent=account.inbox, name="First")
+    first.save()
+    second = Folder(parent=account.inbox, name="Second")
+    second.save()
+    first_id, first_key = first.id, first.changekey
+    first.move(second)
+    assert first.id == first_id and first.changekey != first_key
+    first.refresh()
+    assert first.parent == second
+    second.empty(delete_sub_folders=True)
+    second.refresh()
+    assert second.child_folder_count == 0
+
+
+def test_malformed_folder_id_and_public_folders(account: Account) -> None:
+    with pytest.raises(ErrorInvalidIdMalformed):
+        Folder(root=account.root, id="XXX").refresh()
+    with pytest.raises(ErrorFolderNotFound, match="no public folder servers"):
+        _ = account.public_folders_root
