@@ -113,6 +113,14 @@ CREATE TABLE IF NOT EXISTS item_aliases(
     original_id TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS item_aliases_original ON item_aliases(original_id);
+-- Per-mailbox settings kept as XML: Inbox rules, OOF, user configurations (by kind, key).
+CREATE TABLE IF NOT EXISTS mailbox_settings(
+    mailbox_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    xml BLOB NOT NULL,
+    PRIMARY KEY(mailbox_id, kind, key)
+);
 CREATE TABLE IF NOT EXISTS faults(
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,
@@ -381,6 +389,39 @@ class Store:
     def set_password(self, smtp: str, password: str) -> bool:
         with self.write() as c:
             cur = c.execute("UPDATE mailboxes SET password = ? WHERE smtp = ?", (password, smtp))
+            return cur.rowcount > 0
+
+    # -- settings (rules, OOF, user configurations) ----------------------------------------
+
+    def settings(self, mailbox_id: int, kind: str) -> list[tuple[str, bytes]]:
+        rows = self.conn.execute(
+            "SELECT key, xml FROM mailbox_settings WHERE mailbox_id = ? AND kind = ? "
+            "ORDER BY rowid",
+            (mailbox_id, kind),
+        ).fetchall()
+        return [(r[0], bytes(r[1])) for r in rows]
+
+    def setting(self, mailbox_id: int, kind: str, key: str) -> bytes | None:
+        row = self.conn.execute(
+            "SELECT xml FROM mailbox_settings WHERE mailbox_id = ? AND kind = ? AND key = ?",
+            (mailbox_id, kind, key),
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def put_setting(self, mailbox_id: int, kind: str, key: str, xml: bytes) -> None:
+        with self.write() as c:
+            c.execute(
+                "INSERT INTO mailbox_settings(mailbox_id, kind, key, xml) VALUES(?, ?, ?, ?) "
+                "ON CONFLICT(mailbox_id, kind, key) DO UPDATE SET xml = excluded.xml",
+                (mailbox_id, kind, key, xml),
+            )
+
+    def delete_setting(self, mailbox_id: int, kind: str, key: str) -> bool:
+        with self.write() as c:
+            cur = c.execute(
+                "DELETE FROM mailbox_settings WHERE mailbox_id = ? AND kind = ? AND key = ?",
+                (mailbox_id, kind, key),
+            )
             return cur.rowcount > 0
 
     # -- folders ---------------------------------------------------------------------------

@@ -1,6 +1,17 @@
 """EWS operation handlers, registered by name in `OPERATIONS`."""
 
-from . import find_sync, folders, item_ops, misc, notify
+from . import directory, find_sync, folders, item_ops, misc, notify, settings
 from .base import OPERATIONS, Ctx, Streamed
 
-__all__ = ["OPERATIONS", "Ctx", "Streamed", "find_sync", "folders", "item_ops", "misc", "notify"]
+__all__ = [
+    "OPERATIONS",
+    "Ctx",
+    "Streamed",
+    "directory",
+    "find_sync",
+    "folders",
+    "item_ops",
+    "misc",
+    "notify",
+    "settings",
+]

@@ -326,12 +326,12 @@ def move_folder(ctx: Ctx, req: Element) -> Element:
     """Re-parent folders. A folder keeps its id (only items get new ids when they move);
     its change key changes. Standard folders cannot be moved."""
     root, messages = response_root("MoveFolder")
+    error: EwsError | None = None
+    target: Folder | None = None
     try:
         target = folder_from_holder(ctx, child(req, "ToFolderId"))
     except EwsError as e:
-        target, error = None, e
-    else:
-        error = None
+        error = e
     for ident in id_elements(child(req, "FolderIds")):
         try:
             if target is None:

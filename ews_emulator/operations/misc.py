@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from lxml import etree
 
 from .. import items as itm
@@ -68,25 +71,49 @@ def resolve_names(ctx: Ctx, req: Element) -> Element:
     return root
 
 
+def _id_bytes(value: str, fmt: str) -> bytes:
+    """The store id behind an id in one of ConvertId's formats."""
+    if fmt == "HexEntryId":
+        return bytes.fromhex(value)
+    padded = value + "=" * (-len(value) % 4)
+    if fmt == "OwaId":
+        return base64.urlsafe_b64decode(padded)
+    return base64.b64decode(padded, validate=True)
+
+
+def _id_text(raw: bytes, fmt: str) -> str:
+    if fmt == "HexEntryId":
+        return raw.hex().upper()
+    if fmt == "OwaId":
+        return base64.urlsafe_b64encode(raw).decode()
+    return base64.b64encode(raw).decode()
+
+
+ID_FORMATS = ("EwsLegacyId", "EwsId", "EntryId", "HexEntryId", "StoreId", "OwaId")
+
+
 @operation("ConvertId")
 def convert_id(ctx: Ctx, req: Element) -> Element:
-    """Ids here have a single format, so conversion is an echo (or an error for others)."""
+    """Every format of "ConvertId operation" carries the same store id here: EwsId,
+    EwsLegacyId, EntryId and StoreId as base64, HexEntryId as hexadecimal, OwaId as
+    URL-safe base64; conversions round-trip."""
     root, messages = response_root("ConvertId")
     destination = req.get("DestinationFormat", "EwsId")
     for source in id_elements(child(req, "SourceIds")):
-        if destination not in ("EwsId", "EwsLegacyId") or source.get("Format") not in (
-            "EwsId",
-            "EwsLegacyId",
-        ):
+        fmt = source.get("Format", "")
+        try:
+            if destination not in ID_FORMATS or fmt not in ID_FORMATS:
+                raise ValueError(fmt)
+            raw = _id_bytes(source.get("Id", ""), fmt)
+        except (ValueError, binascii.Error):
             response_message(
-                messages,
-                "ConvertId",
-                EwsError("ErrorInvalidIdMalformed", "Only EwsId conversions are supported."),
+                messages, "ConvertId", EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
             )
             continue
         msg = response_message(messages, "ConvertId")
         converted = etree.SubElement(msg, m("AlternateId"), dict(source.attrib))
         converted.set("Format", destination)
+        converted.set("Id", _id_text(raw, destination))
         converted.set("{http://www.w3.org/2001/XMLSchema-instance}type", "t:AlternateIdType")
     return root
 
