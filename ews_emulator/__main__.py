@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="EWS requests in progress per user (Exchange's EWSMaxConcurrency, default 27)",
     )
     parser.add_argument(
+        "--delivery-delay-ms",
+        type=int,
+        default=0,
+        help="deliver sent mail this long after the send, as Exchange's transport does "
+        "(default 0: within the send)",
+    )
+    parser.add_argument(
         "--app",
         type=_app,
         action="append",
@@ -115,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         tls=tuple(args.tls) if args.tls else None,
         max_concurrency=args.max_concurrency,
         tenant=args.tenant,
+        delivery_delay=args.delivery_delay_ms / 1000,
     )
     limits_of(server).concurrency = args.graph_concurrency
     limits_of(server).rate = args.graph_rate

@@ -45,6 +45,9 @@ MODULES = (
     "test_services.py",
 )
 ACCOUNT = "suite@example.com"
+# Sent mail arrives this long after the send, as with Exchange's transport (the suite checks
+# that a sent message is not in the Inbox at once, then polls for it).
+DELIVERY_DELAY_MS = 1000
 PASSWORD = "suite-secret"  # noqa: S105  (a throwaway mailbox of a throwaway emulator)
 
 
@@ -110,7 +113,15 @@ def main() -> int:
         work = Path(tmp)
         cert, key = self_signed(work)
         ews = start_emulator(
-            work / "ews.db", users=[(ACCOUNT, PASSWORD)], extra_args=["--tls", str(cert), str(key)]
+            work / "ews.db",
+            users=[(ACCOUNT, PASSWORD)],
+            extra_args=[
+                "--tls",
+                str(cert),
+                str(key),
+                "--delivery-delay-ms",
+                str(DELIVERY_DELAY_MS),
+            ],
         )
         try:
             host = ews.ews_url.split("://", 1)[1].split("/", 1)[0]

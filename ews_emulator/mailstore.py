@@ -8,6 +8,7 @@ the item's canonical element through `items.finalize`.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Callable
 
 from lxml import etree
@@ -41,8 +42,10 @@ DEFAULT_FOLDER = {
 class MailStore:
     """Item-level changes on top of `Store`."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, delivery_delay: float = 0.0) -> None:
         self.store = store
+        # Seconds between a send and the recipients' copies (0: in the sending transaction).
+        self.delivery_delay = delivery_delay
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -293,6 +296,34 @@ class MailStore:
         received_by = sub(copy, t("ReceivedBy"))
         received_by.append(itm.mailbox_elem(t("Mailbox"), recipient.display_name, recipient.smtp))
         return self.create_item(c, recipient, target.id, copy, attachments=attachments, fresh=True)
+
+    def deliver_message(
+        self,
+        c: sqlite3.Connection,
+        recipient: Mailbox,
+        elem: Element,
+        attachments: list[Element],
+    ) -> None:
+        """Deliver a sent message: at once, or `delivery_delay` seconds later (Exchange's
+        transport delivers asynchronously: the copy is not there when SendItem answers)."""
+        if self.delivery_delay <= 0:
+            self.deliver(c, recipient, elem, attachments=attachments)
+            return
+        xml = etree.tostring(elem)
+        attached = [etree.tostring(a) for a in attachments]
+
+        def later() -> None:
+            with self.store.write() as conn:
+                self.deliver(
+                    conn,
+                    recipient,
+                    etree.fromstring(xml),
+                    attachments=[etree.fromstring(a) for a in attached],
+                )
+
+        timer = threading.Timer(self.delivery_delay, later)
+        timer.daemon = True
+        timer.start()
 
     def recipients(self, elem: Element, *tags: str) -> list[Mailbox]:
         """Emulator mailboxes among the recipients of a message or meeting."""

@@ -92,13 +92,14 @@ class EmulatorServer(ThreadingHTTPServer):
         tls: tuple[str, str] | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         tenant: str | None = None,
+        delivery_delay: float = 0.0,
     ) -> None:
         super().__init__(address, EwsHandler)
         self.store = store
         self.concurrency = Concurrency(max_concurrency)
         # Entra ID and Graph (ews_emulator/graph/) live beside EWS on the same port.
         self.identity = Identity(store, tenant)
-        self.mail = MailStore(store)
+        self.mail = MailStore(store, delivery_delay=delivery_delay)
         self.ntlm = NtlmAcceptor(store) if ntlm else None
         self.control_token = control_token
         self.stopping = threading.Event()

@@ -24,6 +24,7 @@ from ..soap import (
 )
 from ..store import ItemRow
 from . import calendar as cal
+from . import responses as rsp
 from .base import (
     Ctx,
     folder_from_holder,
@@ -74,7 +75,7 @@ def _send_message(
     """Deliver a copy to the Inbox of every emulator mailbox among the recipients."""
     for recipient in ctx.mail.recipients(elem, "ToRecipients", "CcRecipients", "BccRecipients"):
         copies = [etree.fromstring(etree.tostring(a)) for a in attachments]
-        ctx.mail.deliver(c, recipient, elem, attachments=copies)
+        ctx.mail.deliver_message(c, recipient, elem, copies)
 
 
 def _split_attachments(spec: Element) -> list[Element]:
@@ -101,6 +102,13 @@ def create_item(ctx: Ctx, req: Element) -> Element:
             continue
         kind = itm.KIND_FOR_TAG.get(local(spec.tag))
         try:
+            if local(spec.tag) in rsp.RESPONSE_TAGS:
+                result = _create_response(ctx, spec, disposition, saved_folder)
+                msg = response_message(messages, "CreateItem")
+                items_el = sub(msg, m("Items"))
+                if result is not None:
+                    items_el.append(_id_only(result))
+                continue
             if kind is None:
                 raise EwsError("ErrorInvalidRequest", f"Cannot create {local(spec.tag)} items")
             attachments = _split_attachments(spec)
@@ -117,6 +125,28 @@ def create_item(ctx: Ctx, req: Element) -> Element:
         if result is not None:
             items_el.append(_id_only(result, with_attachments=True))
     return root
+
+
+def _create_response(
+    ctx: Ctx, spec: Element, disposition: str, saved_folder: object
+) -> ItemRow | None:
+    """A response object: the message it makes is saved or sent like any message; meeting
+    responses and cancellations answer the calendar item they changed."""
+    tag = local(spec.tag)
+    with ctx.store.write() as c:
+        if tag in rsp.MESSAGE_RESPONSES:
+            msg, attachments = rsp.message_response(ctx, spec)
+            return _create_one(
+                ctx, msg, "Message", attachments, disposition, "SendToNone", saved_folder
+            )
+        if tag in rsp.MEETING_RESPONSES:
+            msg, item = rsp.meeting_response(ctx, c, spec, sending=disposition != "SaveOnly")
+            kind = "MeetingResponse"
+        else:
+            msg, item = rsp.cancellation(ctx, c, spec)
+            kind = "MeetingCancellation"
+        saved = _create_one(ctx, msg, kind, [], disposition, "SendToNone", saved_folder)
+        return saved or ctx.store.item(item.id)
 
 
 def _create_one(
@@ -138,6 +168,12 @@ def _create_one(
         mailbox = owner
     with ctx.store.write() as c:
         if kind in itm.MESSAGE_KINDS and disposition != "SaveOnly":
+            if not any(
+                holder.find(t("Mailbox")) is not None
+                for name in ("ToRecipients", "CcRecipients", "BccRecipients")
+                for holder in children(spec, name)
+            ):
+                raise EwsError("ErrorInvalidRecipients", "At least one recipient isn't valid.")
             for name in ("IsDraft", "IsRead", "DateTimeSent"):
                 for old in children(spec, name):
                     spec.remove(old)

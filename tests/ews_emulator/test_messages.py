@@ -154,7 +154,10 @@ def test_convert_id(account: Account) -> None:
     converted = list(account.protocol.convert_ids([source], destination_format="EwsLegacyId"))
     assert [(c.id, c.format) for c in converted] == [(message.id, "EwsLegacyId")]
     entry = AlternateId(id=message.id, format="EwsId", mailbox=account.primary_smtp_address)
-    failed = list(account.protocol.convert_ids([entry], destination_format="EntryId"))
+    [entry_id] = account.protocol.convert_ids([entry], destination_format="EntryId")
+    assert entry_id.format == "EntryId"
+    broken = AlternateId(id="not base64!", format="EwsId", mailbox=account.primary_smtp_address)
+    failed = list(account.protocol.convert_ids([broken], destination_format="EntryId"))
     assert isinstance(failed[0], ErrorInvalidIdMalformed)
 
 

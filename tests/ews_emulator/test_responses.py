@@ -1,0 +1,127 @@
+"""Response objects (reply, reply all, forward, meeting accept/decline/tentative, cancel)
+and the rule that a sent message needs a recipient, with exchangelib as the client."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from exchangelib import Account, CalendarItem, EWSDateTime, Message
+from exchangelib.errors import ErrorInvalidRecipients, ErrorItemNotFound
+from exchangelib.items import AcceptItem
+from exchangelib.properties import Mailbox
+
+from ews_emulator.testing import run_emulator
+from tests.ews_emulator.conftest import PASSWORD, make_account
+
+UTC = EWSDateTime.from_string("2024-01-01T00:00:00Z").tzinfo
+
+
+def test_reply_reply_all_and_forward(account_factory: object) -> None:
+    alice, bob, carol = account_factory(), account_factory(), account_factory()  # type: ignore[operator]
+    Message(
+        account=alice,
+        subject="Plan",
+        body="The plan",
+        to_recipients=[bob.primary_smtp_address],
+        cc_recipients=[carol.primary_smtp_address],
+    ).send()
+    received = bob.inbox.get(subject="Plan")
+    received.reply(subject="RE: Plan", body="Agreed")
+    reply = alice.inbox.get(subject="RE: Plan")
+    assert reply.in_reply_to == received.message_id
+    assert "Agreed" in reply.body and "The plan" in reply.body
+    assert bob.sent.filter(subject="RE: Plan").count() == 1
+    received.reply_all(subject="RE: Plan (all)", body="All")
+    assert alice.inbox.filter(subject="RE: Plan (all)").count() == 1
+    assert carol.inbox.filter(subject="RE: Plan (all)").count() == 1
+    assert bob.inbox.filter(subject="RE: Plan (all)").count() == 0
+    draft = received.create_forward(
+        subject="FW: Plan", body="FYI", to_recipients=[carol.primary_smtp_address]
+    ).save(bob.drafts)
+    assert draft.id and bob.drafts.get(subject="FW: Plan").is_draft
+    received.forward(subject="FW: Plan", body="FYI", to_recipients=[carol.primary_smtp_address])
+    assert carol.inbox.filter(subject="FW: Plan").count() == 1
+
+
+def test_meeting_responses_reach_the_organizer(account_factory: object) -> None:
+    organizer, attendee = account_factory(), account_factory()  # type: ignore[operator]
+    meeting = CalendarItem(
+        account=organizer,
+        folder=organizer.calendar,
+        subject="Review",
+        start=EWSDateTime(2024, 9, 2, 9, tzinfo=UTC),
+        end=EWSDateTime(2024, 9, 2, 10, tzinfo=UTC),
+        required_attendees=[attendee.primary_smtp_address],
+    )
+    meeting.save(send_meeting_invitations="SendToAllAndSaveCopy")
+    request = attendee.inbox.get(subject="Review")
+    request.accept(body="See you")
+    mine = attendee.calendar.get(subject="Review")
+    assert mine.my_response_type == "Accept"
+    assert attendee.inbox.filter(subject="Review").count() == 0
+    answer = organizer.inbox.get(subject="Accepted: Review")
+    assert type(answer).__name__ == "MeetingResponse"
+    own = organizer.calendar.get(id=meeting.id)
+    assert [a.response_type for a in own.required_attendees] == ["Accept"]
+    mine.decline()
+    assert attendee.calendar.filter(subject="Review").count() == 0
+    own = organizer.calendar.get(id=meeting.id)
+    assert [a.response_type for a in own.required_attendees] == ["Decline"]
+    with pytest.raises(Exception, match="ReferenceItemId"):
+        AcceptItem(account=attendee).send()
+
+
+def test_cancel_meeting(account_factory: object) -> None:
+    organizer, attendee = account_factory(), account_factory()  # type: ignore[operator]
+    meeting = CalendarItem(
+        account=organizer,
+        folder=organizer.calendar,
+        subject="Sync",
+        start=EWSDateTime(2024, 9, 3, 9, tzinfo=UTC),
+        end=EWSDateTime(2024, 9, 3, 10, tzinfo=UTC),
+        required_attendees=[attendee.primary_smtp_address],
+    )
+    meeting.save(send_meeting_invitations="SendToAllAndSaveCopy")
+    meeting.cancel()
+    assert organizer.calendar.filter(subject="Sync").count() == 0
+    assert [e.is_cancelled for e in attendee.calendar.filter(subject__contains="Sync")] == [True]
+    with pytest.raises(ErrorItemNotFound):
+        meeting.cancel()
+    alone = CalendarItem(
+        account=organizer,
+        folder=organizer.calendar,
+        subject="Alone",
+        start=EWSDateTime(2024, 9, 4, 9, tzinfo=UTC),
+        end=EWSDateTime(2024, 9, 4, 10, tzinfo=UTC),
+    ).save()
+    with pytest.raises(ErrorInvalidRecipients):
+        alone.cancel()
+
+
+def test_send_needs_a_recipient(account: Account) -> None:
+    with pytest.raises(ErrorInvalidRecipients):
+        Message(account=account, subject="To nobody").send()
+    Message(account=account, folder=account.drafts, subject="Draft without recipients").save()
+
+
+def test_asynchronous_delivery(tmp_path: Path) -> None:
+    """With --delivery-delay-ms the recipient's copy is not there when the send answers;
+    it arrives later (polled for up to a minute, so a loaded machine does not fail it)."""
+    with run_emulator(
+        tmp_path / "ews.db",
+        users=[("late@example.com", PASSWORD)],
+        extra_args=["--delivery-delay-ms", "500"],
+    ) as ews:
+        account = make_account(ews.ews_url, "late@example.com")
+        Message(
+            account=account,
+            subject="Later",
+            to_recipients=[Mailbox(email_address="late@example.com")],
+        ).send()
+        assert account.inbox.filter(subject="Later").count() == 0
+        deadline = time.monotonic() + 60
+        while account.inbox.filter(subject="Later").count() == 0:
+            assert time.monotonic() < deadline, "the delayed copy never arrived"
+            time.sleep(0.2)
