@@ -37,6 +37,8 @@ from .soap import (
 )
 from .store import Mailbox, Store
 
+# The "mailbox server" this emulator answers as (one process stands for one server).
+AFFINITY_COOKIE = "EMULATOR01~1941962754"
 log = logging.getLogger("ews_emulator")
 EWS_PATH = "/ews/exchange.asmx"
 PARSER = etree.XMLParser(resolve_entities=False, huge_tree=True, no_network=True)
@@ -457,7 +459,13 @@ class EwsHandler(BaseHTTPRequestHandler):
         if isinstance(result, Streamed):
             self._stream(result)
             return
-        self._send(200, envelope(result, version))
+        headers = {}
+        if (self.headers.get("X-PreferServerAffinity") or "").lower() == "true":
+            # Affinity for a group of subscriptions: the client sends this cookie back so
+            # that its requests reach the same server.
+            cookie = self.headers.get("X-BackEndOverrideCookie") or AFFINITY_COOKIE
+            headers["Set-Cookie"] = f"X-BackEndOverrideCookie={cookie}; path=/"
+        self._send(200, envelope(result, version), headers=headers)
 
     def _user_hint(self) -> str | None:
         """The caller's own address, from Basic credentials or the anchor header."""

@@ -9,6 +9,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from lxml import etree
+
 from ..soap import (
     Element,
     EwsError,
@@ -71,8 +73,17 @@ def subscribe(ctx: Ctx, req: Element) -> Element:
             "StreamingSubscriptionRequest": "streaming",
             "PushSubscriptionRequest": "push",
         }.get(local(request.tag))
-        if kind is None or kind == "push":
-            raise EwsError("ErrorInvalidSubscriptionRequest", "Only pull and streaming are served.")
+        if kind is None:
+            raise EwsError("ErrorInvalidSubscriptionRequest", "Unknown subscription request.")
+        if kind == "push":
+            url = text_of(request, "URL") or ""
+            if not url.lower().startswith(("http://", "https://")):
+                raise EwsError("ErrorInvalidPushSubscriptionUrl", "The URL is not valid.")
+            frequency = int(text_of(request, "StatusFrequency") or "30")
+            if not 1 <= frequency <= 1440:
+                raise EwsError(
+                    "ErrorInvalidSubscriptionRequest", "StatusFrequency must be 1 to 1440 minutes."
+                )
         all_folders = request.get("SubscribeToAllFolders", "false").lower() == "true"
         folders = [resolve_folder(ctx, f).id for f in id_elements(child(request, "FolderIds"))]
         types = _event_types(request) or list(ALL_EVENT_TYPES)
@@ -94,12 +105,16 @@ def subscribe(ctx: Ctx, req: Element) -> Element:
                     fmt_dt(utcnow()),
                 ),
             )
+        if kind == "push":
+            # Where and how often to notify, for the push sender (not implemented yet).
+            target = etree.Element("push", url=url, frequency=str(frequency))
+            ctx.store.put_setting(ctx.target.id, "push", sub_id, etree.tostring(target))
     except EwsError as e:
         response_message(messages, "Subscribe", e)
         return root
     msg = response_message(messages, "Subscribe")
     sub(msg, m("SubscriptionId"), sub_id)
-    if kind == "pull":
+    if kind in ("pull", "push"):
         sub(msg, m("Watermark"), watermark(last))
     return root
 
@@ -200,6 +215,10 @@ def unsubscribe(ctx: Ctx, req: Element) -> Element:
     root, messages = response_root("Unsubscribe")
     try:
         subscription = _subscription(ctx, text_of(req, "SubscriptionId") or "")
+        if subscription["kind"] == "push":
+            # A push subscription ends when its client answers a notification with
+            # SubscriptionStatus Unsubscribe; Unsubscribe is for pull and streaming ones.
+            raise EwsError("ErrorInvalidSubscription", "The subscription is a push subscription.")
         with ctx.store.write() as c:
             c.execute("DELETE FROM subscriptions WHERE id = ?", (subscription["id"],))
             if not ctx.store.has_subscriptions(c, subscription["mailbox_id"]):
@@ -229,13 +248,25 @@ def _streaming_doc(ctx: Ctx, notes: list[tuple[str, list[tuple[Any, ...]]]], sta
 def get_streaming_events(ctx: Ctx, req: Element) -> Element | Streamed:
     ids = [e.text or "" for e in children(child(req, "SubscriptionIds"), "SubscriptionId")]
     minutes = int(text_of(req, "ConnectionTimeout", "1") or 1)
-    try:
-        subscriptions = [_subscription(ctx, i) for i in ids]
-        if any(s["kind"] != "streaming" for s in subscriptions):
-            raise EwsError("ErrorInvalidSubscription", "Not a streaming subscription.")
-    except EwsError as e:
+    subscriptions, failed = [], []
+    for sub_id in ids:
+        try:
+            found = _subscription(ctx, sub_id)
+        except EwsError:
+            failed.append(sub_id)
+            continue
+        if found["kind"] != "streaming":
+            failed.append(sub_id)
+        else:
+            subscriptions.append(found)
+    if failed or not subscriptions:
+        # The ids that cannot be streamed are named in ErrorSubscriptionIds.
         root, messages = response_root("GetStreamingEvents")
-        response_message(messages, "GetStreamingEvents", e)
+        error = EwsError("ErrorInvalidSubscription", "Subscription is invalid.")
+        msg = response_message(messages, "GetStreamingEvents", error)
+        holder = sub(msg, m("ErrorSubscriptionIds"))
+        for sub_id in failed:
+            sub(holder, m("SubscriptionId"), sub_id)
         return root
     return Streamed(_stream(ctx, subscriptions, minutes * 60.0))
 

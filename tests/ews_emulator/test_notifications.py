@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from exchangelib import Account, Message
+from exchangelib.errors import ErrorInvalidPushSubscriptionUrl, ErrorInvalidSubscription
 from exchangelib.properties import CreatedEvent, ModifiedEvent, MovedEvent, StatusEvent
 
 from ews_emulator.control import ControlClient
@@ -63,3 +65,29 @@ def test_streaming_subscription_delivers_a_control_change(
     created_events = [e for e in received if isinstance(e, CreatedEvent)]
     assert [e.item_id.id for e in created_events] == [created["id"]]
     account.calendar.unsubscribe(sub_id)
+
+
+def test_push_subscription_lifecycle(account: Account) -> None:
+    """A push subscription is created with a watermark; Unsubscribe does not end it (its
+    client does, by answering a notification with Unsubscribe)."""
+    subscription_id, watermark = account.inbox.subscribe_to_push(
+        callback_url="https://127.0.0.1:9/cb"
+    )
+    assert subscription_id and watermark
+    with pytest.raises(ErrorInvalidSubscription):
+        account.inbox.unsubscribe(subscription_id)
+    with pytest.raises(ErrorInvalidPushSubscriptionUrl):
+        account.inbox.subscribe_to_push(callback_url="ftp://127.0.0.1/cb")
+
+
+def test_streaming_names_invalid_ids_and_sets_affinity(account: Account) -> None:
+    with pytest.raises(ErrorInvalidSubscription, match=r"subscription IDs: \['AAA-'\]"):
+        list(
+            account.inbox.get_streaming_events(
+                "AAA-", connection_timeout=1, max_notifications_returned=1
+            )
+        )
+    account.affinity_cookie = None
+    with account.inbox.streaming_subscription() as subscription_id:
+        assert subscription_id
+    assert account.affinity_cookie
