@@ -288,6 +288,35 @@ def html_to_text(value: str) -> str:
     return html.unescape(TAG_RE.sub("", value)).strip()
 
 
+def convert_body(elem: Element, body_type: str) -> None:
+    """Answer Body (and UniqueBody) in the BodyType a shape asks for ("BodyType",
+    https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/bodytype):
+    Best keeps the stored type; Text turns HTML into its text, each block ending in CRLF;
+    HTML wraps text in an HTML document."""
+    if body_type not in ("Text", "HTML"):
+        return
+    for name in ("Body", "UniqueBody"):
+        body = tchild(elem, name)
+        if body is None or body.get("BodyType", "Text") == body_type:
+            continue
+        value = body.text or ""
+        if body_type == "Text":
+            text = html_to_text(value)
+            body.text = f"{text}\r\n" if text else ""
+        else:
+            escaped = html.escape(value).replace("\r\n", "<br>").replace("\n", "<br>")
+            body.text = f"<html><body>{escaped}</body></html>"
+        body.set("BodyType", body_type)
+
+
+def with_text_body(elem: Element) -> None:
+    """Add TextBody (the body as text) where the item has a Body but no TextBody."""
+    if tchild(elem, "TextBody") is not None or tchild(elem, "Body") is None:
+        return
+    text, body_type = body_text(elem)
+    sub(elem, t("TextBody"), html_to_text(text) if body_type == "HTML" else text, BodyType="Text")
+
+
 def recipients_display(elem: Element, tag: str) -> str:
     names = []
     for mb in tchildren(tchild(elem, tag), "Mailbox"):
@@ -782,6 +811,7 @@ class Shape:
     names: set[str] = field(default_factory=set)
     ext: set[tuple[tuple[str, str], ...]] = field(default_factory=set)
     view: bool = False
+    body_type: str = "Best"
 
     @classmethod
     def parse(cls, shape_elem: Element | None, *, view: bool = False) -> Shape:
@@ -789,6 +819,7 @@ class Shape:
         if shape_elem is None:
             return shape
         shape.base = text_of(shape_elem, "BaseShape", "Default") or "Default"
+        shape.body_type = text_of(shape_elem, "BodyType", "Best") or "Best"
         additional = tchild(shape_elem, "AdditionalProperties")
         for prop in additional if additional is not None else []:
             kind = local(prop.tag)
@@ -816,6 +847,7 @@ class Shape:
             and not self.ext
             and "MimeContent" in self.names
             and not self.view
+            and self.body_type == "Best"
         ):
             return elem
         for c in list(elem):
@@ -828,6 +860,8 @@ class Shape:
                 elem.remove(c)
         if self.view:
             _cut_long_texts(elem)
+        else:
+            convert_body(elem, self.body_type)
         return elem
 
 

@@ -86,7 +86,7 @@ def resolve_folder(ctx: Ctx, elem: Element) -> Folder:
     if kind in ("FolderId", "ParentFolderId", "ToFolderId", "SavedItemFolderId"):
         folder_id = elem.get("Id", "")
         folder = ctx.store.folder(folder_id)
-        if folder is None and not _looks_like_id(folder_id):
+        if folder is None and not looks_like_id(folder_id):
             raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
         if folder is None:
             raise EwsError("ErrorFolderNotFound", "The specified folder could not be found.")
@@ -120,7 +120,7 @@ def resolve_item(ctx: Ctx, elem: Element) -> tuple[ItemRow, str | None]:
             lookup = occ_row.master_id
     row = ctx.store.item(lookup)
     if row is None or not ctx.can_access(row.mailbox_id):
-        if row is None and not _looks_like_id(item_id):
+        if row is None and not looks_like_id(item_id):
             raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
         raise EwsError("ErrorItemNotFound", NOT_FOUND)
     return row, elem.get("ChangeKey")
@@ -142,7 +142,7 @@ def occurrence_of(elem: Element, row: ItemRow) -> int | None:
     return occ[1]
 
 
-def _looks_like_id(value: str) -> bool:
+def looks_like_id(value: str) -> bool:
     import base64
     import binascii
 

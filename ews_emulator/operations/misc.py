@@ -19,7 +19,7 @@ from ..soap import (
     t,
     text_of,
 )
-from .base import Ctx, id_elements, operation, resolve_item, response_root
+from .base import Ctx, id_elements, looks_like_id, operation, resolve_item, response_root
 
 
 @operation("ResolveNames")
@@ -149,18 +149,27 @@ def create_attachment(ctx: Ctx, req: Element) -> Element:
 @operation("GetAttachment")
 def get_attachment(ctx: Ctx, req: Element) -> Element:
     root, messages = response_root("GetAttachment")
+    body_type = text_of(child(req, "AttachmentShape"), "BodyType") or "Best"
     for ident in id_elements(child(req, "AttachmentIds")):
         found = ctx.store.attachment(ident.get("Id", ""))
         row = ctx.store.item(found[0]) if found else None
         if found is None or row is None or not ctx.can_access(row.mailbox_id):
-            response_message(
-                messages,
-                "GetAttachment",
-                EwsError("ErrorAttachmentNotFound", "The attachment could not be found."),
+            malformed = found is None and not looks_like_id(ident.get("Id", ""))
+            error = (
+                EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
+                if malformed
+                else EwsError("ErrorInvalidAttachmentId", "The attachment could not be found.")
             )
+            response_message(messages, "GetAttachment", error)
             continue
         msg = response_message(messages, "GetAttachment")
-        sub(msg, m("Attachments")).append(etree.fromstring(found[1]))
+        attachment = etree.fromstring(found[1])
+        for embedded in attachment:
+            # An item attachment's item comes with its TextBody, in the BodyType asked for.
+            if local(embedded.tag) in itm.KIND_FOR_TAG:
+                itm.with_text_body(embedded)
+                itm.convert_body(embedded, body_type)
+        sub(msg, m("Attachments")).append(attachment)
     return root
 
 
@@ -172,7 +181,7 @@ def delete_attachment(ctx: Ctx, req: Element) -> Element:
             found = ctx.store.attachment(ident.get("Id", ""))
             row = ctx.store.item(found[0]) if found else None
             if found is None or row is None or not ctx.can_access(row.mailbox_id):
-                raise EwsError("ErrorAttachmentNotFound", "The attachment could not be found.")
+                raise EwsError("ErrorInvalidAttachmentId", "The attachment could not be found.")
             with ctx.store.write() as c:
                 updated = ctx.mail.delete_attachment(c, ident.get("Id", ""))
         except EwsError as e:

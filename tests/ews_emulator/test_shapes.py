@@ -4,6 +4,7 @@ sets and response shapes in EWS")."""
 
 from __future__ import annotations
 
+import pytest
 from exchangelib import Account, CalendarItem, EWSDateTime, EWSTimeZone, ItemId
 from exchangelib.fields import FieldPath
 from exchangelib.items import Message
@@ -161,3 +162,42 @@ def test_a_subject_longer_than_255_characters_is_cut_when_stored(
     )
     (stored,) = account.fetch(ids=[ItemId(made["id"])], only_fields=["subject"])
     assert stored.subject == "s" * 255
+
+
+def test_body_type_text_and_item_attachment_text_body(account: Account) -> None:
+    """BodyType=Text answers an HTML body as text; an item attachment's item comes with
+    its TextBody; attachment ids: malformed and unknown ones get Exchange's codes."""
+    from exchangelib import HTMLBody
+    from exchangelib.attachments import AttachmentId, FileAttachment, ItemAttachment
+    from exchangelib.errors import ErrorInvalidAttachmentId, ErrorInvalidIdMalformed
+    from exchangelib.fields import FieldPath
+    from exchangelib.services import GetAttachment
+
+    inner = Message(account=account, subject="Inner", body=HTMLBody("<p>Hello <b>HTML</b></p>"))
+    outer = Message(account=account, folder=account.drafts, subject="Outer")
+    attachment = ItemAttachment(name="inner", item=inner)
+    outer.attach(attachment)
+    outer.save()
+    [fetched] = (
+        GetAttachment(account=account).get(
+            items=[attachment.attachment_id],
+            include_mime_content=False,
+            body_type="Text",
+            filter_html_content=None,
+            additional_fields=[FieldPath(field=Message.get_field_by_fieldname("body"))],
+        ),
+    )
+    assert fetched.item.body == "Hello HTML\r\n"
+    assert fetched.item.text_body == "Hello HTML"
+    broken = FileAttachment(
+        parent_item=outer, attachment_id=AttachmentId(id="AAMk="), name="x", content=b""
+    )
+    with pytest.raises(ErrorInvalidIdMalformed), broken.fp as fp:
+        fp.read()
+    gone = FileAttachment(name="gone.txt", content=b"x")
+    outer.attach(gone)
+    gone_id = gone.attachment_id
+    outer.detach(gone)
+    gone.parent_item, gone.attachment_id = outer, gone_id
+    with pytest.raises(ErrorInvalidAttachmentId), gone.fp as fp:
+        fp.read()
