@@ -123,7 +123,10 @@ def resolve_item(ctx: Ctx, elem: Element) -> tuple[ItemRow, str | None]:
         if row is None and not looks_like_id(item_id):
             raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")
         raise EwsError("ErrorItemNotFound", NOT_FOUND)
-    return row, elem.get("ChangeKey")
+    change_key = elem.get("ChangeKey")
+    if change_key and not looks_like_id(change_key):
+        raise EwsError("ErrorInvalidChangeKey", "The change key is invalid.")
+    return row, change_key
 
 
 def occurrence_of(elem: Element, row: ItemRow) -> int | None:

@@ -207,3 +207,15 @@ def test_delete_modes(account: Account, mode: str) -> None:
     assert account.drafts.all().count() == 0
     in_trash = [m.subject for m in account.trash.all()]
     assert in_trash == ([mode] if mode == "MoveToDeletedItems" else [])
+
+
+def test_malformed_change_key_on_delete(account: Account) -> None:
+    from exchangelib.errors import ErrorInvalidChangeKey
+
+    items = [
+        Message(account=account, folder=account.drafts, subject=f"ck {i}").save() for i in range(3)
+    ]
+    items[1].changekey = "XXX"
+    results = account.bulk_delete(items)
+    assert results[0] is True and results[2] is True
+    assert isinstance(results[1], ErrorInvalidChangeKey)
