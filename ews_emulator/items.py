@@ -66,6 +66,7 @@ DATETIME_ELEMENTS = frozenset(
         "LastResponseTime",
     }
 )
+RECURRENCE_RANGES = ("NoEndRecurrence", "EndDateRecurrence", "NumberedRecurrence")
 BOOLEAN_ELEMENTS = frozenset(
     {
         "AllowNewTimeProposal",
@@ -226,12 +227,38 @@ def normalize_dates(elem: Element) -> None:
     """Datetimes to UTC `Z` form and xs:boolean 0/1 to false/true, as Exchange answers."""
     for c in elem.iter():
         name = local(c.tag)
+        parent = c.getparent()
+        if (
+            name in ("StartDate", "EndDate")
+            and parent is not None
+            and (local(parent.tag) in RECURRENCE_RANGES)
+        ):
+            # A recurrence range's dates are dates ("RecurrenceRange" StartDate/EndDate),
+            # answered with the series time zone's offset ("2016-01-01+01:00").
+            if c.text:
+                c.text = range_date(elem, c.text.strip()[:10])
+            continue
         if name in DATETIME_ELEMENTS and c.text:
             normalized = norm_dt(c.text)
             if normalized:
                 c.text = normalized
         elif name in BOOLEAN_ELEMENTS and c.text in ("0", "1"):
             c.text = "true" if c.text == "1" else "false"
+
+
+def range_date(item: Element, day: str) -> str:
+    from .recurrence import series_zone
+
+    try:
+        midnight = dt.datetime.combine(dt.date.fromisoformat(day), dt.time())
+    except ValueError:
+        return day
+    offset = midnight.replace(tzinfo=series_zone(item)).utcoffset() or dt.timedelta()
+    if not offset:
+        return f"{day}Z"
+    sign = "-" if offset < dt.timedelta() else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"{day}{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
 def mailbox_elem(tag: str, name: str | None, email: str) -> Element:
@@ -513,7 +540,10 @@ def _finalize_calendar(elem: Element, stamp: Stamp) -> None:
     item_type = text_of(elem, "CalendarItemType")
     if item_type not in ("Exception", "Occurrence"):
         _set(elem, "CalendarItemType", "RecurringMaster" if recurring else "Single")
-    _set(elem, "IsRecurring", bool_text(recurring or item_type in ("Exception", "Occurrence")))
+    # IsRecurring: "part of a recurring item" (an occurrence or exception), false for the
+    # series master itself, as Exchange answers ("IsRecurring",
+    # https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/isrecurring).
+    _set(elem, "IsRecurring", bool_text(item_type in ("Exception", "Occurrence")))
     organizer = (
         text_of(tchild(tchild(elem, "Organizer"), "Mailbox"), "EmailAddress") or ""
     ).lower()

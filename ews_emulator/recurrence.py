@@ -268,9 +268,11 @@ def occurrence_element(
     master_id = master_id_el.get("Id", "") if master_id_el is not None else ""
     if master_id_el is not None:
         master_id_el.set("Id", occurrence_id(master_id, index))
-    for name in (*SERIES_ONLY, "Start", "End", "CalendarItemType", "OriginalStart", "RecurrenceId"):
+    replaced = ("Start", "End", "CalendarItemType", "OriginalStart", "RecurrenceId", "IsRecurring")
+    for name in (*SERIES_ONLY, *replaced):
         for old in children(occ, name):
             occ.remove(old)
+    sub(occ, t("IsRecurring"), "true")
     sub(occ, t("Start"), fmt_dt(start))
     sub(occ, t("End"), fmt_dt(end))
     sub(occ, t("OriginalStart"), fmt_dt(start))
@@ -281,12 +283,18 @@ def occurrence_element(
 
 
 def window_occurrences(
-    master: Element, window_start: dt.datetime, window_end: dt.datetime
+    master: Element,
+    window_start: dt.datetime,
+    window_end: dt.datetime,
+    *,
+    touching: bool = False,
 ) -> Iterator[tuple[int, dt.datetime, dt.datetime]]:
-    """Unmodified, undeleted occurrences overlapping [window_start, window_end)."""
+    """Unmodified, undeleted occurrences overlapping [window_start, window_end); `touching`
+    also counts one ending at window_start (as EWS's CalendarView does)."""
     skipped = deleted_starts(master) | modified_starts(master)
     for index, start, end in occurrence_times(master):
         if start >= window_end:
             return
-        if end > window_start and fmt_dt(start) not in skipped:
+        overlaps = end >= window_start if touching else end > window_start
+        if overlaps and fmt_dt(start) not in skipped:
             yield index, start, end

@@ -237,4 +237,5 @@ def in_window(elem: Element, start: dt.datetime, end: dt.datetime) -> bool:
     if s is None:
         return False
     e = e or s
-    return s < end and (e > start or (s == e and s >= start))
+    # Exchange's CalendarView also returns an item that ends exactly where the view starts.
+    return s < end and e >= start

@@ -27,7 +27,9 @@ def _calendar_view(ctx: Ctx, folder: Folder, view: Element) -> list[Element]:
             continue
         elem = etree.fromstring(row.xml)
         if text_of(elem, "CalendarItemType") == "RecurringMaster":
-            for index, occ_start, occ_end in rec.window_occurrences(elem, start, end):
+            for index, occ_start, occ_end in rec.window_occurrences(
+                elem, start, end, touching=True
+            ):
                 out.append(rec.occurrence_element(elem, index, occ_start, occ_end))
             for exc in exceptions_of(ctx, row):
                 exc_elem = etree.fromstring(exc.xml)

@@ -73,7 +73,8 @@ def test_calendar_view_expands_recurring_series(account: Account) -> None:
     )
     series.save()
     master = cal.get(id=series.id)
-    assert master.type == "RecurringMaster" and master.is_recurring is True
+    # IsRecurring is "part of a recurring item": false for the master, true for occurrences.
+    assert master.type == "RecurringMaster" and master.is_recurring is False
     assert master.first_occurrence.start == EWSDateTime(2024, 3, 25, 8, 0, tzinfo=UTC)
     assert master.last_occurrence.start == EWSDateTime(2024, 3, 31, 7, 0, tzinfo=UTC)  # CEST
     view = list(
@@ -83,6 +84,7 @@ def test_calendar_view_expands_recurring_series(account: Account) -> None:
     )
     assert len(view) == 7
     assert all(o.type == "Occurrence" and o.subject == "Standup" for o in view)
+    assert all(o.is_recurring for o in view)
     local_times = {o.start.astimezone(TZ).time() for o in view}
     assert [str(t) for t in local_times] == ["09:00:00"]
 
@@ -131,3 +133,25 @@ def test_weekly_pattern_in_view(account: Account) -> None:
         )
     )
     assert [o.start.day for o in view] == [1, 3, 8, 10, 15, 17, 22, 24, 29, 31]
+
+
+def test_recurrence_range_dates_are_dates(account: Account) -> None:
+    """A recurrence range's StartDate comes back as a date (with the series zone's offset),
+    not a UTC datetime."""
+    from exchangelib.recurrence import DailyPattern, NumberedPattern, Recurrence
+
+    series = CalendarItem(
+        account=account,
+        folder=account.calendar,
+        subject="Dates",
+        start=EWSDateTime(2024, 1, 8, 9, tzinfo=TZ),
+        end=EWSDateTime(2024, 1, 8, 10, tzinfo=TZ),
+        recurrence=Recurrence(
+            pattern=DailyPattern(interval=1),
+            boundary=NumberedPattern(start=EWSDateTime(2024, 1, 8).date(), number=3),
+        ),
+    )
+    series.save()
+    fetched = account.calendar.get(id=series.id)
+    assert fetched.recurrence.boundary.start == EWSDateTime(2024, 1, 8).date()
+    assert type(fetched.recurrence.boundary.start).__name__ == "EWSDate"
