@@ -1,6 +1,6 @@
 """EWS operation handlers, registered by name in `OPERATIONS`."""
 
-from . import directory, find_sync, folders, item_ops, misc, notify, settings
+from . import directory, export, find_sync, folders, item_ops, misc, notify, settings
 from .base import OPERATIONS, Ctx, Streamed
 
 __all__ = [
@@ -8,6 +8,7 @@ __all__ = [
     "Ctx",
     "Streamed",
     "directory",
+    "export",
     "find_sync",
     "folders",
     "item_ops",

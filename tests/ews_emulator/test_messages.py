@@ -219,3 +219,22 @@ def test_malformed_change_key_on_delete(account: Account) -> None:
     results = account.bulk_delete(items)
     assert results[0] is True and results[2] is True
     assert isinstance(results[1], ErrorInvalidChangeKey)
+
+
+def test_export_and_upload_round_trip(account: Account) -> None:
+    from exchangelib.errors import ErrorItemNotFound
+
+    original = Message(account=account, folder=account.drafts, subject="Exported", body="Text")
+    original.attach(FileAttachment(name="a.txt", content=b"abc"))
+    original.save()
+    gone = Message(account=account, folder=account.drafts, subject="Gone").save()
+    gone_id = (gone.id, gone.changekey)
+    gone.delete()
+    exported, missing = account.export([original, gone_id])
+    assert isinstance(exported, str) and isinstance(missing, ErrorItemNotFound)
+    [(new_id, new_key)] = account.upload([(account.inbox, exported)])
+    copy = account.inbox.get(id=new_id)
+    assert new_id != original.id and copy.subject == "Exported" and copy.body == "Text"
+    assert [a.name for a in copy.attachments] == ["a.txt"]
+    [(same_id, newer_key)] = account.upload([(account.inbox, ((new_id, new_key), False, exported))])
+    assert same_id == new_id and newer_key != new_key
