@@ -42,11 +42,16 @@ def folders_below(account: Account, parent_id: str, field_names: Iterable[str]) 
 
 
 def contact_folders_below(account: Account, parent_id: str) -> list[tuple[str, str]]:
-    """(id, display name) of every contact folder below `parent_id`."""
+    """(id, display name) of every contact folder a user made below `parent_id`.
+
+    Exchange keeps its own contact folders under Contacts too, with a more specific class:
+    Recipient Cache (`IPF.Contact.RecipientCache`, every address the user wrote to), GAL
+    Contacts, Organizational Contacts, the Skype/Lync lists (`IPF.Contact.MOC.*`). Those are
+    not the user's contacts and are not imported; a user's folder has `IPF.Contact`."""
     return [
         (folder.id, folder.name or "")
         for folder in folders_below(account, parent_id, ("name", "folder_class"))
-        if (folder.folder_class or CONTACT_FOLDER_CLASS).startswith(CONTACT_FOLDER_CLASS)
+        if (folder.folder_class or CONTACT_FOLDER_CLASS) == CONTACT_FOLDER_CLASS
     ]
 
 
