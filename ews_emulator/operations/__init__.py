@@ -1,6 +1,6 @@
 """EWS operation handlers, registered by name in `OPERATIONS`."""
 
-from . import directory, export, find_sync, folders, item_ops, misc, notify, settings
+from . import directory, export, find_sync, folders, item_ops, misc, notify, people, settings
 from .base import OPERATIONS, Ctx, Streamed
 
 __all__ = [
@@ -14,5 +14,6 @@ __all__ = [
     "item_ops",
     "misc",
     "notify",
+    "people",
     "settings",
 ]

@@ -126,3 +126,23 @@ def test_directory_lookups_and_convert_id(account: Account) -> None:
         destination_format="EwsId",
     )
     assert back.id == item_id and hex_id.id != item_id
+
+
+def test_find_people_and_get_persona(account: Account) -> None:
+    from exchangelib import Contact
+    from exchangelib.errors import ErrorInvalidIdMalformed
+    from exchangelib.items import Persona
+    from exchangelib.services import GetPersona
+
+    Contact(account=account, folder=account.contacts, display_name="John Smith").save()
+    Contact(account=account, folder=account.contacts, display_name="Ann Lee").save()
+    assert sorted(p.display_name for p in account.contacts.people()) == ["Ann Lee", "John Smith"]
+    johns = list(account.contacts.people().filter(display_name="John Smith"))
+    assert [p.display_name for p in johns] == ["John Smith"]
+    assert [p.display_name for p in account.contacts.people().filter("DisplayName:ann")] == [
+        "Ann Lee"
+    ]
+    [fetched] = list(account.fetch_personas([johns[0]]))
+    assert fetched.display_name == "John Smith"
+    with pytest.raises(ErrorInvalidIdMalformed):
+        GetPersona(account=account).get(personas=[Persona(id="AAA=", changekey="x")])
