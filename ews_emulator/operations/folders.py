@@ -62,9 +62,46 @@ def render_folder(ctx: Ctx, folder: Folder, *, fields: frozenset[str] | None = N
         sub(elem, t("TotalCount"), str(total))
     if wanted("folder:ChildFolderCount"):
         sub(elem, t("ChildFolderCount"), str(kids))
+    if wanted("folder:PermissionSet"):
+        elem.append(_permission_set(ctx, folder))
     if folder.kind not in ("CalendarFolder", "ContactsFolder") and wanted("folder:UnreadCount"):
         sub(elem, t("UnreadCount"), str(unread))
     return elem
+
+
+PERMISSIONS = "permissions"
+
+
+def _permission_set(ctx: Ctx, folder: Folder) -> Element:
+    """The folder's PermissionSet as last set; by default the Default and Anonymous users
+    have no rights (a calendar shows Default its free/busy times), as in a new mailbox
+    ("PermissionSet (PermissionSetType)",
+    https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/permissionset-permissionsettype)."""
+    stored = ctx.store.setting(folder.mailbox_id, PERMISSIONS, folder.id)
+    if stored is not None:
+        return etree.fromstring(stored)
+    calendar = folder.kind == "CalendarFolder"
+    permission_set = etree.Element(t("PermissionSet"))
+    holder = sub(permission_set, t("CalendarPermissions" if calendar else "Permissions"))
+    for user, level in (
+        ("Default", "FreeBusyTimeOnly" if calendar else "None"),
+        ("Anonymous", "None"),
+    ):
+        permission = sub(holder, t("CalendarPermission" if calendar else "Permission"))
+        sub(sub(permission, t("UserId")), t("DistinguishedUser"), user)
+        for flag in ("CanCreateItems", "CanCreateSubFolders", "IsFolderOwner"):
+            sub(permission, t(flag), "false")
+        sub(permission, t("IsFolderVisible"), "false")
+        sub(permission, t("IsFolderContact"), "false")
+        for right in ("EditItems", "DeleteItems"):
+            sub(permission, t(right), "None")
+        if calendar:
+            sub(permission, t("ReadItems"), "TimeOnly" if user == "Default" else "None")
+            sub(permission, t("CalendarPermissionLevel"), level)
+        else:
+            sub(permission, t("ReadItems"), "None")
+            sub(permission, t("PermissionLevel"), level)
+    return permission_set
 
 
 ID_ONLY: frozenset[str] = frozenset()
@@ -238,6 +275,14 @@ def update_folder(ctx: Ctx, req: Element) -> Element:
                             )
                         if fclass is not None:
                             folder.folder_class = fclass
+                        permission_set = child(upd[1], "PermissionSet")
+                        if permission_set is not None:
+                            ctx.store.put_setting(
+                                folder.mailbox_id,
+                                PERMISSIONS,
+                                folder.id,
+                                etree.tostring(permission_set),
+                            )
                 seq = ctx.store.next_seq(c, folder.mailbox_id)
                 folder.change_key = new_change_key()
                 c.execute(

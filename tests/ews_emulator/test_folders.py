@@ -142,3 +142,28 @@ def test_malformed_folder_id_and_public_folders(account: Account) -> None:
         Folder(root=account.root, id="XXX").refresh()
     with pytest.raises(ErrorFolderNotFound, match="no public folder servers"):
         _ = account.public_folders_root
+
+
+def test_folder_permission_set(account: Account) -> None:
+    from exchangelib.properties import Permission, PermissionSet, UserId
+
+    folder = Folder(parent=account.inbox, name="Shared")
+    folder.save()
+    folder.refresh()
+    levels = {
+        p.user_id.distinguished_user: p.permission_level for p in folder.permission_set.permissions
+    }
+    assert levels == {"Default": "None", "Anonymous": "None"}
+    folder.permission_set = PermissionSet(
+        permissions=[
+            Permission(
+                user_id=UserId(distinguished_user="Default"),
+                permission_level="Reviewer",
+                read_items="FullDetails",
+            )
+        ]
+    )
+    folder.save(update_fields=["permission_set"])
+    folder.refresh()
+    [only] = folder.permission_set.permissions
+    assert (only.permission_level, only.read_items) == ("Reviewer", "FullDetails")
