@@ -49,10 +49,12 @@ def _find_in_folder(
     calendar_view = child(req, "CalendarView")
     paged = child(req, "IndexedPageItemView")
     if calendar_view is not None:
+        if predicate is not None or sort_order is not None:
+            raise EwsError(
+                "ErrorInvalidOperation",
+                "Restrictions and sort order may not be specified for a CalendarView.",
+            )
         elems = _calendar_view(ctx, folder, calendar_view)
-        if predicate is not None:
-            elems = [e for e in elems if predicate(e)]
-        elems = sort_elements(elems, sort_order)
         total = len(elems)
         limit = int(calendar_view.get("MaxEntriesReturned", str(total or 1)))
         page = elems[:limit]

@@ -155,3 +155,18 @@ def test_recurrence_range_dates_are_dates(account: Account) -> None:
     fetched = account.calendar.get(id=series.id)
     assert fetched.recurrence.boundary.start == EWSDateTime(2024, 1, 8).date()
     assert type(fetched.recurrence.boundary.start).__name__ == "EWSDate"
+
+
+def test_calendar_view_refuses_restrictions(account: Account) -> None:
+    from exchangelib.errors import ErrorInvalidOperation
+
+    view = account.calendar.view(
+        start=EWSDateTime(2024, 1, 1, tzinfo=UTC), end=EWSDateTime(2024, 2, 1, tzinfo=UTC)
+    )
+    assert list(view) == []
+    try:
+        view.filter(subject="x").count()
+    except ErrorInvalidOperation as e:
+        assert "CalendarView" in str(e)
+    else:
+        raise AssertionError("a restriction with a CalendarView was accepted")
