@@ -10,6 +10,7 @@ import threading
 from types import FrameType
 
 from .graph.throttle import limits_of
+from .operations.push import start_push_sender
 from .server import EmulatorServer
 from .store import Store
 
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         server.identity.register_app(
             client_id, certificate_pem=pem, roles=roles, mailboxes=scopes.get(client_id)
         )
+    start_push_sender(store, server.stopping)
     print(server.endpoint, flush=True)
 
     def stop(signum: int, frame: FrameType | None) -> None:

@@ -106,7 +106,7 @@ def subscribe(ctx: Ctx, req: Element) -> Element:
                 ),
             )
         if kind == "push":
-            # Where and how often to notify, for the push sender (not implemented yet).
+            # Where and how often to notify, for the push sender (operations/push.py).
             target = etree.Element("push", url=url, frequency=str(frequency))
             ctx.store.put_setting(ctx.target.id, "push", sub_id, etree.tostring(target))
     except EwsError as e:

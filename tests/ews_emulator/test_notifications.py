@@ -7,7 +7,11 @@ import time
 
 import pytest
 from exchangelib import Account, Message
-from exchangelib.errors import ErrorInvalidPushSubscriptionUrl, ErrorInvalidSubscription
+from exchangelib.errors import (
+    ErrorInvalidPushSubscriptionUrl,
+    ErrorInvalidSubscription,
+    ErrorSubscriptionNotFound,
+)
 from exchangelib.properties import CreatedEvent, ModifiedEvent, MovedEvent, StatusEvent
 
 from ews_emulator.control import ControlClient
@@ -91,3 +95,57 @@ def test_streaming_names_invalid_ids_and_sets_affinity(account: Account) -> None
     with account.inbox.streaming_subscription() as subscription_id:
         assert subscription_id
     assert account.affinity_cookie
+
+
+def test_push_notifications_reach_the_callback(account: Account) -> None:
+    """The emulator POSTs SendNotification to the URL: a StatusEvent first, then the
+    events; the client's Unsubscribe answer ends the subscription."""
+    import http.server
+    import queue
+
+    received: queue.Queue[bytes] = queue.Queue()
+    answers = ["OK", "OK", "Unsubscribe"]
+
+    class Listener(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.put(self.rfile.read(int(self.headers["Content-Length"])))
+            status = answers.pop(0) if answers else "Unsubscribe"
+            body = (
+                '<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/'
+                'envelope/"><s:Body><m:SendNotificationResult xmlns:m="http://schemas.'
+                'microsoft.com/exchange/services/2006/messages"><m:SubscriptionStatus>'
+                f"{status}</m:SubscriptionStatus></m:SendNotificationResult></s:Body>"
+                "</s:Envelope>"
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    listener = http.server.HTTPServer(("127.0.0.1", 0), Listener)
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{listener.server_port}/callback"
+        subscription_id, _ = account.inbox.subscribe_to_push(callback_url=url)
+        first = received.get(timeout=60)
+        assert b"StatusEvent" in first and subscription_id.encode() in first
+        Message(account=account, folder=account.inbox, subject="Pushed").save()
+        second = received.get(timeout=60)
+        assert b"CreatedEvent" in second or b"NewMailEvent" in second
+        Message(account=account, folder=account.inbox, subject="Last").save()
+        received.get(timeout=60)  # answered Unsubscribe
+        deadline = time.monotonic() + 60
+        while True:  # a live push subscription refuses Unsubscribe; a gone one is not found
+            try:
+                account.inbox.unsubscribe(subscription_id)
+            except ErrorSubscriptionNotFound:
+                break
+            except ErrorInvalidSubscription:
+                pass
+            assert time.monotonic() < deadline, "the subscription outlived Unsubscribe"
+            time.sleep(0.2)
+    finally:
+        listener.shutdown()
