@@ -58,7 +58,11 @@ def _matches_query(persona: Element, query: str) -> bool:
 def find_people(ctx: Ctx, req: Element) -> Element:
     try:
         holder = child(req, "ParentFolderId")
-        folder_elem = next((c for c in holder if isinstance(c.tag, str)), None) if holder else None
+        folder_elem = (
+            next((c for c in holder if isinstance(c.tag, str)), None)
+            if holder is not None
+            else None
+        )
         folder = (
             resolve_folder(ctx, folder_elem)
             if folder_elem is not None
