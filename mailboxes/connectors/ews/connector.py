@@ -90,7 +90,9 @@ class EwsItemConnector:
         return [
             FolderInfo(folder.id, folder.name or "")
             for folder in folders_below(self.account, folder_id, ("name", "folder_class"))
-            if (folder.folder_class or folder_class).startswith(folder_class)
+            # exactly the type's class: a user's folder; Exchange's own (Recipient Cache,
+            # GAL Contacts, Birthdays, ...) carry a more specific one and are not synced
+            if (folder.folder_class or folder_class) == folder_class
         ]
 
     def changes(
