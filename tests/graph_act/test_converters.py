@@ -197,11 +197,14 @@ def test_a_series_with_exceptions_and_cancelled_occurrences_reads_the_same(
     )
     master._start_timezone = master._end_timezone = tz
     master.save(send_meeting_invitations="SendToNone")
-    occurrences = list(
-        account.calendar.view(
+    # Exchange refuses a restriction with a CalendarView: the view is filtered here
+    occurrences = [
+        o
+        for o in account.calendar.view(
             start=EWSDateTime(2026, 11, 30, tzinfo=tz), end=EWSDateTime(2027, 2, 28, tzinfo=tz)
-        ).filter(subject="Stand-up")
-    )
+        )
+        if o.subject == "Stand-up"
+    ]
     assert len(occurrences) >= 3
     changed = occurrences[1]
     changed.subject, changed.location = "Stand-up (moved)", "Cafeteria"
