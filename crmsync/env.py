@@ -6,6 +6,7 @@ silently wrong value.
 """
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.checks.security.base import (
     SECRET_KEY_INSECURE_PREFIX,
@@ -88,3 +89,24 @@ def require_production_secret_key(value: str, *, development_key: str) -> None:
         "secret, e.g. the output of: "
         "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
     )
+
+
+def check_notification_url(name: str, value: str, *, debug: bool) -> None:
+    """A public URL a mail service posts to: absolute, and https unless DEBUG (Graph itself
+    refuses a plain http notification URL; the emulator of the tests and the demo does not)."""
+    if not value:
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"Environment variable {name}={value!r} is not an absolute http(s) URL."
+        )
+    if parts.scheme != "https" and not debug:
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must be an https URL when DEBUG is off; Microsoft "
+            "Graph delivers notifications over https only."
+        )
+    if parts.username or parts.password or parts.fragment:
+        raise ImproperlyConfigured(
+            f"Environment variable {name} must not hold a user name, password or #fragment."
+        )

@@ -12,7 +12,14 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from crmsync.env import env_bool, env_int, env_list, env_str, require_production_secret_key
+from crmsync.env import (
+    check_notification_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_str,
+    require_production_secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(env_str("CRMSYNC_DATA_DIR", str(BASE_DIR / "data"))).resolve()
@@ -230,6 +237,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "mailboxes.tasks.forget_old_processed_reasons",
         "schedule": timedelta(hours=6),
     },
+    "maintain-graph-subscriptions": {
+        "task": "mailboxes.tasks.maintain_graph_subscriptions",
+        "schedule": timedelta(minutes=5),
+    },
 }
 
 # --- crmsync behaviour ----------------------------------------------------------------------
@@ -241,6 +252,17 @@ CRMSYNC_CLAIM_SECONDS = env_int("CRMSYNC_CLAIM_SECONDS", 90, minimum=30)
 CRMSYNC_MAX_TRANSIENT_FAILURES = env_int("CRMSYNC_MAX_TRANSIENT_FAILURES", 10, minimum=1)
 # Largest attachment stored; larger ones are kept as metadata with an error.
 CRMSYNC_MAX_ATTACHMENT_BYTES = env_int("CRMSYNC_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=0)
+
+# --- Microsoft Graph change notifications (mailboxes/webhooks) --------------------------------
+# The public https address of the notification view (/graph/notifications/ behind the TLS
+# proxy), given to Graph when subscribing. Empty: no subscriptions, polling covers everything.
+CRMSYNC_GRAPH_NOTIFICATION_URL = env_str("CRMSYNC_GRAPH_NOTIFICATION_URL", "")
+check_notification_url(
+    "CRMSYNC_GRAPH_NOTIFICATION_URL", CRMSYNC_GRAPH_NOTIFICATION_URL, debug=DEBUG
+)
+# While live subscriptions cover everything a mailbox syncs, an idle mailbox is still polled
+# at least this often, for notifications Graph lost without telling.
+CRMSYNC_GRAPH_WEBHOOK_POLL_MINUTES = env_int("CRMSYNC_GRAPH_WEBHOOK_POLL_MINUTES", 60, minimum=1)
 
 # --- Email ----------------------------------------------------------------------------------
 # What precedes the digits of the tracking token in the subject of CRM email

@@ -3,6 +3,8 @@ from django.templatetags.static import static
 from django.urls import URLPattern, URLResolver, include, path
 from django.views.generic.base import RedirectView
 
+from mailboxes.webhooks.views import graph_notifications
+
 
 class FaviconRedirect(RedirectView):
     permanent = True
@@ -19,6 +21,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # Browsers ask for /favicon.ico on pages that name no icon (the API's, a file download).
     path("favicon.ico", FaviconRedirect.as_view(), name="favicon"),
     path("accounts/", include("django.contrib.auth.urls")),
+    # Microsoft Graph's change notifications (CRMSYNC_GRAPH_NOTIFICATION_URL points here)
+    path("graph/notifications/", graph_notifications, name="graph-notifications"),
     path("api/", include("activities.api.urls")),
     path("", include("activities.urls")),
     path("", include("mailboxes.urls")),

@@ -1,7 +1,8 @@
 """The mailboxes app's models: `mailbox.py` (queues, mailboxes, options, id mappings),
-`tracking.py` (tracking folders) and `state.py` (sync states, processed messages, alerts,
-sync runs, listings)."""
+`tracking.py` (tracking folders), `state.py` (sync states, processed messages, alerts, sync
+runs, listings) and `graph.py` (Microsoft Graph change-notification subscriptions)."""
 
+from mailboxes.models.graph import GraphSubscription
 from mailboxes.models.mailbox import (
     ChangeType,
     ExchangeSyncIdMapping,
@@ -28,6 +29,7 @@ __all__ = [
     "ExchangeFolderListing",
     "ExchangeSyncIdMapping",
     "FolderSyncState",
+    "GraphSubscription",
     "ItemType",
     "ItemTypeSyncOptions",
     "Mailbox",

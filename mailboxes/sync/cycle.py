@@ -34,6 +34,8 @@ from mailboxes.sync.act import run_act
 from mailboxes.sync.context import CycleContext, ProgressCallback
 from mailboxes.sync.errors import ErrorKind, PermanentSyncError, SyncError, TransientSyncError
 from mailboxes.sync.scheduling import Claim, ClaimLost
+from mailboxes.webhooks import plan as webhook_plan
+from mailboxes.webhooks.notifications import rerun_if_notified
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +177,9 @@ def _run_claimed(
     if result.reason == "claim lost":
         return result
     fields = _status_fields(mailbox, ctx, result, started, error, failed_channel)
+    if error is None and fields.get("next_due_at") is not None:
+        # A Graph notification during the cycle: run again at once.
+        fields["next_due_at"] = rerun_if_notified(mailbox.pk, started, fields["next_due_at"])
     if not scheduling.release_claim(claim, **fields):
         logger.warning("mailbox %s: claim expired before the cycle ended", mailbox.pk)
     record_sync_run(
@@ -239,7 +244,9 @@ def _status_fields(
         delay = (
             scheduling.poll_interval(profile)
             if busy
-            else scheduling.idle_delay(profile, idle_cycles - 1)
+            else webhook_plan.idle_delay(
+                mailbox, now, scheduling.idle_delay(profile, idle_cycles - 1)
+            )
         )
         fields.update(idle_cycles=idle_cycles, next_due_at=now + delay)
         postponed = _skipped_postponed(mailbox, started)

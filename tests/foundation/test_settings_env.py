@@ -50,6 +50,8 @@ def test_production_settings_start(tmp_path: Path) -> None:
         ("CRMSYNC_TRACKING_TOKEN_DIGITS", "2"),
         ("CRMSYNC_SEND_MAX_ATTEMPTS", "0"),
         ("CRMSYNC_INCOMING_BATCH", "many"),
+        ("CRMSYNC_GRAPH_NOTIFICATION_URL", "crm.example.com/graph/notifications/"),
+        ("CRMSYNC_GRAPH_WEBHOOK_POLL_MINUTES", "0"),
     ],
 )
 def test_bad_value_stops_the_start_naming_the_variable(
@@ -186,5 +188,26 @@ def test_a_50_character_key_with_5_different_characters_is_accepted(tmp_path: Pa
     key = "abcde" * 10
 
     result = start(tmp_path, "manage.py", "check", **{**PRODUCTION, "SECRET_KEY": key})
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_refuses_a_plain_http_notification_url(tmp_path: Path) -> None:
+    url = "http://crm.example.com/graph/notifications/"
+
+    result = start(
+        tmp_path, "manage.py", "check", **{**PRODUCTION, "CRMSYNC_GRAPH_NOTIFICATION_URL": url}
+    )
+
+    assert result.returncode == 2
+    assert "CRMSYNC_GRAPH_NOTIFICATION_URL must be an https URL" in result.stderr
+
+
+def test_production_accepts_an_https_notification_url(tmp_path: Path) -> None:
+    url = "https://crm.example.com/graph/notifications/"
+
+    result = start(
+        tmp_path, "manage.py", "check", **{**PRODUCTION, "CRMSYNC_GRAPH_NOTIFICATION_URL": url}
+    )
 
     assert result.returncode == 0, result.stderr
