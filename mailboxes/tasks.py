@@ -194,3 +194,34 @@ def graph_lifecycle_event(subscription_pk: int, event: str) -> str:
         logger.warning("Graph subscription row %s: %s not handled: %s", row.pk, event, exc.code)
         return "failed"
     return event
+
+
+@shared_task(name="mailboxes.tasks.move_mailbox_to_graph", ignore_result=True)
+def move_mailbox_to_graph(mailbox_id: int, profile_id: int) -> str:
+    """The admin action's move (mailboxes/sync/move_to_graph); an alert says how it went."""
+    from mailboxes.models import Alert
+    from mailboxes.sync.move_to_graph import MoveRefused, move_to_graph
+    from profiles.models import EmailServerProfile
+
+    mailbox = Mailbox.objects.select_related("profile").filter(id=mailbox_id).first()
+    target = EmailServerProfile.objects.filter(id=profile_id).first()
+    if mailbox is None or target is None:
+        logger.info("mailbox %s or profile %s is gone; nothing to move", mailbox_id, profile_id)
+        return "gone"
+    try:
+        result = move_to_graph(mailbox, target)
+    except (MoveRefused, SyncError) as exc:
+        Alert.objects.create(
+            mailbox=mailbox,
+            severity=Alert.Severity.ERROR,
+            code="move_to_graph_refused",
+            message=f"{mailbox.email_address} was not moved to {target}: {exc}",
+        )
+        return "refused"
+    Alert.objects.create(
+        mailbox=mailbox,
+        severity=Alert.Severity.INFO,
+        code="moved_to_graph",
+        message=f"{mailbox.email_address} moved to {target}: {result.describe()}.",
+    )
+    return "moved"

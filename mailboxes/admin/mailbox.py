@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 
 from crmsync.admin_display import admin_link, badge, excerpt
 from mailboxes.admin.dashboard import dashboard_context
+from mailboxes.admin.move_to_graph import move_to_graph
 from mailboxes.forms import ItemTypeSyncOptionsAdminForm, MailboxAdminForm
 from mailboxes.models import (
     MAX_TRACKING_FOLDERS,
@@ -247,6 +248,7 @@ class MailboxAdmin(admin.ModelAdmin):
         "test_and_enable_mailboxes",
         "sync_mailboxes_now",
         "full_resync_mailboxes",
+        move_to_graph,
         "activate_mailboxes",
         "deactivate_mailboxes",
     )

@@ -61,7 +61,7 @@ def _graph_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
 
 
-def _subscriptions(client: GraphClient, subscription_id: str = "") -> str:
+def subscriptions_url(client: GraphClient, subscription_id: str = "") -> str:
     """/subscriptions is not below the mailbox's /users/{id}/: an absolute URL."""
     root = client.settings.endpoint.rstrip("/")
     return f"{root}/subscriptions/{subscription_id}".rstrip("/")
@@ -90,7 +90,7 @@ def create(
     state = secrets.token_urlsafe(48)  # Graph allows 128 characters
     answer = (
         client.post(
-            _subscriptions(client),
+            subscriptions_url(client),
             {
                 "changeType": CHANGE_TYPES,
                 "notificationUrl": url,
@@ -122,7 +122,7 @@ def renew(
     client: GraphClient, row: GraphSubscription, watch: planning.Watch, now: datetime
 ) -> None:
     answer = client.patch(
-        _subscriptions(client, row.subscription_id),
+        subscriptions_url(client, row.subscription_id),
         {"expirationDateTime": _graph_time(now + lifetime(watch))},
     )
     row.expires_at = _parsed(answer.get("expirationDateTime")) or now + lifetime(watch)
@@ -134,7 +134,7 @@ def delete(client: GraphClient | None, row: GraphSubscription) -> None:
     """At Graph (best effort: one Graph forgot is ignored there once it expires), then here."""
     if client is not None:
         try:
-            client.delete(_subscriptions(client, row.subscription_id))
+            client.delete(subscriptions_url(client, row.subscription_id))
         except SyncError as exc:
             logger.info("Graph subscription %s not deleted at Graph: %s", row.pk, exc.code)
     row.delete()
@@ -252,7 +252,7 @@ def reauthorize(row: GraphSubscription) -> None:
     mailbox = row.mailbox
     client = client_for(mailbox)
     try:
-        client.post(_subscriptions(client, row.subscription_id) + "/reauthorize")
+        client.post(subscriptions_url(client, row.subscription_id) + "/reauthorize")
     except ItemNotFound:
         row.delete()
     maintain_mailbox(mailbox, client=client)

@@ -17,30 +17,12 @@ from mailboxes.models import GraphSubscription, Mailbox
 from mailboxes.sync import scheduling
 from mailboxes.webhooks.notifications import rerun_if_notified
 from tests import factories
+from tests.webhooks.conftest import Enqueued
 
 # transaction=True: the view enqueues on commit, as in production
 pytestmark = pytest.mark.django_db(transaction=True)
 URL = "/graph/notifications/"
 SECRET = "the-client-state-of-this-subscription"
-
-
-@pytest.fixture
-def enqueued(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[tuple[Any, ...]]]:
-    """What the view hands to Celery (the broker itself is exercised by the live tests)."""
-    from mailboxes import tasks
-
-    sent: dict[str, list[tuple[Any, ...]]] = {"dispatch": [], "lifecycle": []}
-    monkeypatch.setattr(
-        tasks.dispatch_due_mailboxes,
-        "apply_async",
-        lambda args, **kw: sent["dispatch"].append(tuple(args)),
-    )
-    monkeypatch.setattr(
-        tasks.graph_lifecycle_event,
-        "apply_async",
-        lambda args, **kw: sent["lifecycle"].append(tuple(args)),
-    )
-    return sent
 
 
 def subscription(**fields: Any) -> GraphSubscription:
@@ -102,7 +84,7 @@ def test_a_body_that_is_not_a_notification_is_refused() -> None:
 
 
 def test_a_change_makes_the_mailbox_due_and_dispatches_its_profile(
-    enqueued: dict[str, list[tuple[Any, ...]]],
+    enqueued: Enqueued,
 ) -> None:
     sub = subscription()
     answer = notify(Client(), change(sub))
@@ -117,7 +99,7 @@ def test_a_change_makes_the_mailbox_due_and_dispatches_its_profile(
     )
 
 
-def test_a_burst_enqueues_one_dispatch(enqueued: dict[str, list[tuple[Any, ...]]]) -> None:
+def test_a_burst_enqueues_one_dispatch(enqueued: Enqueued) -> None:
     sub = subscription()
     client = Client()
     for _ in range(5):
@@ -126,7 +108,7 @@ def test_a_burst_enqueues_one_dispatch(enqueued: dict[str, list[tuple[Any, ...]]
 
 
 def test_a_wrong_client_state_is_ignored_and_not_logged(
-    enqueued: dict[str, list[tuple[Any, ...]]], caplog: pytest.LogCaptureFixture
+    enqueued: Enqueued, caplog: pytest.LogCaptureFixture
 ) -> None:
     sub = subscription()
     due_before = Mailbox.objects.get(pk=sub.mailbox_id).next_due_at
@@ -139,7 +121,7 @@ def test_a_wrong_client_state_is_ignored_and_not_logged(
 
 
 def test_a_missing_client_state_or_unknown_subscription_is_ignored(
-    enqueued: dict[str, list[tuple[Any, ...]]],
+    enqueued: Enqueued,
 ) -> None:
     sub = subscription()
     unknown = {**change(sub), "subscriptionId": "not-ours"}
@@ -151,7 +133,7 @@ def test_a_missing_client_state_or_unknown_subscription_is_ignored(
 
 
 def test_a_mailbox_in_error_back_off_is_not_pulled_forward(
-    enqueued: dict[str, list[tuple[Any, ...]]],
+    enqueued: Enqueued,
 ) -> None:
     sub = subscription()
     later = timezone.now() + timedelta(minutes=10)
@@ -162,7 +144,7 @@ def test_a_mailbox_in_error_back_off_is_not_pulled_forward(
 
 
 def test_missed_makes_the_mailbox_due_and_others_go_to_a_task(
-    enqueued: dict[str, list[tuple[Any, ...]]],
+    enqueued: Enqueued,
 ) -> None:
     sub = subscription()
     other = subscription()
@@ -187,7 +169,7 @@ def test_missed_makes_the_mailbox_due_and_others_go_to_a_task(
 
 
 def test_a_notification_during_a_cycle_makes_it_due_when_the_cycle_ends(
-    enqueued: dict[str, list[tuple[Any, ...]]],
+    enqueued: Enqueued,
 ) -> None:
     sub = subscription()
     claim = scheduling.claim_mailbox(sub.mailbox_id)

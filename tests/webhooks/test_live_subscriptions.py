@@ -1,0 +1,226 @@
+"""Subscriptions made, renewed and deleted at the emulator's Graph, whose notifications reach
+the notification view of a live crmsync server on loopback: a change in Exchange makes the
+mailbox due; lifecycle events; a dropped notification."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from crmsync.choices import ActDeliveryMethod
+from mailboxes.models import GraphSubscription, Mailbox
+from mailboxes.sync import scheduling
+from mailboxes.webhooks import plan, subscriptions
+from mailboxes.webhooks.subscriptions import maintain_mailbox
+from tests.webhooks.conftest import Enqueued, is_due, wait_for
+
+pytestmark = pytest.mark.e2e
+
+MESSAGE = (
+    b"From: Carol <carol@example.org>\r\nTo: someone@example.com\r\n"
+    b"Subject: pushed\r\nMessage-ID: <pushed-%d@example.org>\r\n\r\nHello\r\n"
+)
+
+
+@pytest.fixture
+def mailbox(m365: Any, notification_url: str, transactional_db: None) -> Mailbox:
+    """A Graph mailbox pulling email, appointments, contacts and tasks, not due for an hour."""
+    return m365.mailbox(  # type: ignore[no-any-return]
+        act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
+        next_due_at=timezone.now() + timedelta(hours=1),
+    )
+
+
+def at_graph(m365: Any) -> dict[str, dict[str, Any]]:
+    return {s["id"]: s for s in m365.tenant.control.graph_subscriptions()}
+
+
+def test_beat_subscribes_every_watched_folder_with_a_secret_client_state(
+    mailbox: Mailbox, m365: Any, notification_url: str, enqueued: Enqueued
+) -> None:
+    summary = maintain_mailbox(mailbox)
+
+    rows = {row.key: row for row in GraphSubscription.objects.filter(mailbox=mailbox)}
+    assert summary.created == 5 and not summary.failed
+    assert set(rows) == {"inbox", "sentitems", "events", "contacts", "tasks"}
+    graph = at_graph(m365)
+    address = mailbox.email_address
+    assert {graph[row.subscription_id]["resource"] for row in rows.values()} == {
+        f"users/{address}/mailFolders('inbox')/messages",
+        f"users/{address}/mailFolders('sentitems')/messages",
+        f"users/{address}/events",
+        f"users/{address}/contacts",
+        rows["tasks"].resource,
+    }
+    assert rows["tasks"].resource.startswith(f"users/{address}/todo/lists/")
+    for row in rows.values():
+        sub = graph[row.subscription_id]
+        assert sub["notificationUrl"] == sub["lifecycleNotificationUrl"] == notification_url
+        assert sub["clientState"] == row.client_state and len(row.client_state) >= 64
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT client_state FROM mailboxes_graphsubscription")
+        stored = {value for (value,) in cursor.fetchall()}
+    assert not stored & {row.client_state for row in rows.values()}  # encrypted at rest
+    # Changes made before Graph notified are picked up: the new subscriptions made it due.
+    assert is_due(mailbox.pk)
+    assert enqueued["dispatch"] == [(mailbox.profile_id,)]
+
+
+def test_a_change_in_exchange_reaches_the_live_view_and_makes_the_mailbox_due(
+    mailbox: Mailbox, m365: Any, enqueued: Enqueued
+) -> None:
+    maintain_mailbox(mailbox)
+    Mailbox.objects.filter(pk=mailbox.pk).update(next_due_at=timezone.now() + timedelta(hours=1))
+    enqueued["dispatch"].clear()
+
+    m365.tenant.control.deliver(mailbox.email_address, MESSAGE % 1)
+
+    assert wait_for(lambda: is_due(mailbox.pk))
+    inbox = GraphSubscription.objects.get(mailbox=mailbox, key="inbox")
+    assert inbox.last_notification_at is not None
+    assert enqueued["dispatch"] == [(mailbox.profile_id,)]
+    claims = scheduling.claim_due_mailboxes(profile_id=mailbox.profile_id)
+    assert [claim.mailbox_id for claim in claims] == [mailbox.pk]
+    delivered = {s["id"]: s["delivered"] for s in m365.tenant.control.graph_subscriptions()}
+    assert delivered[inbox.subscription_id] >= 1
+
+
+def test_renewed_once_half_the_lifetime_has_passed(mailbox: Mailbox, m365: Any) -> None:
+    maintain_mailbox(mailbox)
+    row = GraphSubscription.objects.get(mailbox=mailbox, key="events")
+    soon = timezone.now() + timedelta(days=3)  # 7 days asked: less than half is left
+    GraphSubscription.objects.filter(pk=row.pk).update(expires_at=soon)
+    fresh = GraphSubscription.objects.get(mailbox=mailbox, key="contacts")
+
+    summary = maintain_mailbox(mailbox)
+
+    assert (summary.renewed, summary.created, summary.deleted) == (1, 0, 0)
+    row.refresh_from_db()
+    assert row.expires_at > timezone.now() + timedelta(days=6)
+    assert row.renewed_at is not None
+    graph_expiry = at_graph(m365)[row.subscription_id]["expirationDateTime"]
+    assert graph_expiry.startswith(row.expires_at.strftime("%Y-%m-%dT%H:%M"))
+    assert GraphSubscription.objects.get(pk=fresh.pk).renewed_at is None
+    assert subscriptions.mailboxes_to_maintain(timezone.now()) == []
+
+
+def test_to_do_tasks_live_at_most_4230_minutes(mailbox: Mailbox) -> None:
+    maintain_mailbox(mailbox)
+    tasks = GraphSubscription.objects.get(mailbox=mailbox, key="tasks")
+    events = GraphSubscription.objects.get(mailbox=mailbox, key="events")
+    assert tasks.expires_at < timezone.now() + timedelta(minutes=plan.TODO_MAX_MINUTES)
+    assert events.expires_at > timezone.now() + timedelta(minutes=plan.TODO_MAX_MINUTES)
+
+
+def test_one_graph_forgot_or_that_expired_is_made_again(mailbox: Mailbox, m365: Any) -> None:
+    maintain_mailbox(mailbox)
+    gone = GraphSubscription.objects.get(mailbox=mailbox, key="events")
+    expired = GraphSubscription.objects.get(mailbox=mailbox, key="contacts")
+    subscriptions.client_for(mailbox).delete(
+        subscriptions.subscriptions_url(subscriptions.client_for(mailbox), gone.subscription_id)
+    )
+    GraphSubscription.objects.filter(pk=gone.pk).update(
+        expires_at=timezone.now() + timedelta(hours=1)
+    )
+    GraphSubscription.objects.filter(pk=expired.pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
+
+    summary = maintain_mailbox(mailbox)
+
+    assert summary.created == 2 and not summary.failed
+    rows = {row.key: row for row in GraphSubscription.objects.filter(mailbox=mailbox)}
+    graph = at_graph(m365)
+    assert rows["events"].subscription_id != gone.subscription_id
+    assert rows["contacts"].subscription_id != expired.subscription_id
+    assert {rows["events"].subscription_id, rows["contacts"].subscription_id} <= graph.keys()
+
+
+def test_unwanted_ones_are_deleted_at_graph(mailbox: Mailbox, m365: Any, settings: Any) -> None:
+    maintain_mailbox(mailbox)
+    Mailbox.objects.filter(pk=mailbox.pk).update(act_delivery_method=ActDeliveryMethod.NONE)
+    mailbox.refresh_from_db()
+
+    summary = maintain_mailbox(mailbox)
+
+    assert summary.deleted == 3
+    keys = set(GraphSubscription.objects.filter(mailbox=mailbox).values_list("key", flat=True))
+    assert keys == {"inbox", "sentitems"}
+    settings.CRMSYNC_GRAPH_NOTIFICATION_URL = ""
+    assert subscriptions.mailboxes_to_maintain(timezone.now()) == [mailbox.pk]
+    maintain_mailbox(mailbox)
+    assert not GraphSubscription.objects.filter(mailbox=mailbox).exists()
+    mine = [s for s in at_graph(m365).values() if mailbox.email_address in s["resource"]]
+    assert mine == []
+
+
+def test_lifecycle_events_reach_the_view_and_are_handled(
+    mailbox: Mailbox, m365: Any, enqueued: Enqueued
+) -> None:
+    from mailboxes.tasks import graph_lifecycle_event
+
+    maintain_mailbox(mailbox)
+    control = m365.tenant.control
+    events = GraphSubscription.objects.get(mailbox=mailbox, key="events")
+    contacts = GraphSubscription.objects.get(mailbox=mailbox, key="contacts")
+    Mailbox.objects.filter(pk=mailbox.pk).update(next_due_at=timezone.now() + timedelta(hours=1))
+
+    assert control.send_lifecycle(events.subscription_id, "reauthorizationRequired")
+    assert control.send_lifecycle(contacts.subscription_id, "subscriptionRemoved")
+    assert enqueued["lifecycle"] == [
+        (events.pk, "reauthorizationRequired"),
+        (contacts.pk, "subscriptionRemoved"),
+    ]
+    assert not is_due(mailbox.pk)  # only `missed` makes it due at once
+
+    assert graph_lifecycle_event(events.pk, "reauthorizationRequired") == (
+        "reauthorizationRequired"
+    )
+    assert graph_lifecycle_event(contacts.pk, "subscriptionRemoved") == "subscriptionRemoved"
+    remade = GraphSubscription.objects.get(mailbox=mailbox, key="contacts")
+    assert remade.subscription_id != contacts.subscription_id
+    assert remade.subscription_id in at_graph(m365)
+    assert GraphSubscription.objects.get(pk=events.pk).subscription_id == events.subscription_id
+    assert is_due(mailbox.pk)  # changes while it was removed were not notified
+
+    Mailbox.objects.filter(pk=mailbox.pk).update(next_due_at=timezone.now() + timedelta(hours=1))
+    assert control.send_lifecycle(events.subscription_id, "missed")
+    assert wait_for(lambda: is_due(mailbox.pk))
+
+
+def test_a_dropped_notification_is_covered(mailbox: Mailbox, m365: Any) -> None:
+    maintain_mailbox(mailbox)
+    inbox = GraphSubscription.objects.get(mailbox=mailbox, key="inbox")
+    Mailbox.objects.filter(pk=mailbox.pk).update(next_due_at=timezone.now() + timedelta(hours=1))
+    control = m365.tenant.control
+    control.inject_graph_fault(
+        "graph_drop_notification", path=inbox.resource, mailbox=mailbox.email_address
+    )
+
+    control.deliver(mailbox.email_address, MESSAGE % 2)
+
+    # Graph lost the change notification and says so with a `missed` lifecycle event.
+    assert wait_for(lambda: is_due(mailbox.pk))
+    dropped = {s["id"]: s["dropped"] for s in control.graph_subscriptions()}
+    assert dropped[inbox.subscription_id] == 1
+
+
+def test_the_idle_poll_is_longer_only_while_live_subscriptions_cover_the_mailbox(
+    mailbox: Mailbox, settings: Any
+) -> None:
+    now = timezone.now()
+    short = timedelta(minutes=5)
+    assert plan.idle_delay(mailbox, now, short) == short  # no subscriptions yet
+    maintain_mailbox(mailbox)
+    assert plan.idle_delay(mailbox, now, short) == timedelta(
+        minutes=settings.CRMSYNC_GRAPH_WEBHOOK_POLL_MINUTES
+    )
+    assert plan.idle_delay(mailbox, now, timedelta(hours=4)) == timedelta(hours=4)
+    GraphSubscription.objects.filter(mailbox=mailbox, key="events").update(
+        expires_at=now - timedelta(seconds=1)
+    )
+    assert plan.idle_delay(mailbox, now, short) == short
