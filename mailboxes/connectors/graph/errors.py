@@ -139,7 +139,14 @@ def error_for(
         )
     if status == 403:
         return _forbidden(code, text, said, mailbox, path, token_roles, app_id)
-    if status == 404 and (code in MAILBOX_NOT_FOUND_CODES or not path.strip("/")):
+    # A path outside the mailbox (absolute: /v1.0/subscriptions/{id}) names no user: its 404
+    # is about that object only.
+    outside_mailbox = path.startswith("/")
+    if (
+        status == 404
+        and not outside_mailbox
+        and (code in MAILBOX_NOT_FOUND_CODES or not path.strip("/"))
+    ):
         return PermanentSyncError(
             f"Microsoft 365 has no mailbox {mailbox}: check the address, and that the user "
             f"has an Exchange Online license ({said}).",
