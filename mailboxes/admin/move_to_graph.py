@@ -40,7 +40,8 @@ def move_to_graph(
         messages.info(
             request,
             f"Moving {count(len(ids), 'mailbox')} to {target} (an alert on each says how it "
-            "went)." + (f" {count(skipped, 'mailbox')} not on an EWS profile skipped." if skipped else ""),
+            "went)."
+            + (f" {count(skipped, 'mailbox')} not on an EWS profile skipped." if skipped else ""),
         )
         return None
     context = {

@@ -25,8 +25,9 @@ from django.conf import settings
 from mailboxes import channels
 from mailboxes.models import FolderSyncState, GraphSubscription, ItemType, Mailbox
 from mailboxes.sync import eligibility
+from profiles.models import EmailServerProfile
 
-GRAPH_SERVER_TYPE = "microsoft_365"  # EmailServerProfile.ServerType.MICROSOFT_365
+GRAPH_SERVER_TYPE = EmailServerProfile.ServerType.MICROSOFT_365
 OUTLOOK_MAX_MINUTES = 10080
 TODO_MAX_MINUTES = 4230
 TASKS_KEY = "tasks"

@@ -17,6 +17,7 @@ subscription).
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -141,17 +142,15 @@ def delete(client: GraphClient | None, row: GraphSubscription) -> None:
 
 
 def _parsed(value: object) -> datetime | None:
+    """Graph's expirationDateTime (7 fractional digits; Python 3.11 reads at most 6)."""
     if not isinstance(value, str):
         return None
+    text = re.sub(r"(\.\d{6})\d+", r"\1", value.strip()).replace("Z", "+00:00")
     try:
-        text = value.replace("Z", "+00:00")
-        head, dot, tail = text.partition(".")
-        if dot:  # Graph writes 7 fractional digits; Python 3.11 reads at most 6
-            digits = "".join(c for c in tail if c.isdigit())
-            text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
-        return datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 # --- Which mailboxes need beat's attention, and doing it --------------------------------
