@@ -1,4 +1,5 @@
-"""Seeds the demo's EWS emulator with items in Alice's and Bob's mailboxes, once.
+"""Seeds the demo's EWS emulator with items in Alice's, Bob's and Carol's mailboxes, once
+(Carol's is synced over the emulator's Microsoft Graph).
 
 Run by scripts/demo after the emulator starts: `python -m crmsync.demo_exchange EWS_URL`.
 Besides generated appointments, contacts, tasks and mail, it delivers mail from the CRM
@@ -23,6 +24,8 @@ from ews_emulator.control import ControlClient, ControlError
 DEMO_ITEMS = {
     "alice@example.com": {"calendar": 8, "contacts": 6, "tasks": 4, "messages": 5},
     "bob@example.com": {"calendar": 4, "contacts": 3, "tasks": 2, "messages": 2},
+    # Carol's mailbox is on the demo's Microsoft 365 profile: synced over Graph.
+    "carol@example.com": {"calendar": 3, "contacts": 2, "tasks": 2, "messages": 2},
 }
 # (mailbox, sender, subject, body): senders are seed_demo's contacts, or a stranger.
 DEMO_MAIL = [
@@ -49,6 +52,12 @@ DEMO_MAIL = [
         "Frank Fischer <frank@fabrikam.example>",
         "Fabrikam: questions on the proposal",
         "Hi Bob,\n\ntwo questions on the proposal you sent.\n\nFrank",
+    ),
+    (
+        "carol@example.com",
+        "Carla Conti <carla@contoso.example>",
+        "Contoso: moving to Microsoft 365",
+        "Hi Carol,\n\nthis one reached you through Microsoft Graph.\n\nCarla",
     ),
     (
         "support@example.com",

@@ -16,6 +16,7 @@ Lifecycle notifications (https://learn.microsoft.com/graph/change-notifications-
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 from collections.abc import Iterable
@@ -114,7 +115,7 @@ def handle_notifications(items: list[dict[str, Any]]) -> Outcome:
         )
     dispatch_now(outcome.mailboxes_due)
     for pk, event in outcome.lifecycle:
-        transaction.on_commit(lambda pk=pk, event=event: _enqueue_lifecycle(pk, event))
+        transaction.on_commit(functools.partial(_enqueue_lifecycle, pk, event))
     return outcome
 
 
@@ -135,7 +136,7 @@ def dispatch_now(mailbox_ids: Iterable[int]) -> None:
             if profile_id is not None:
                 profiles.add(profile_id)
     for profile_id in sorted(profiles):
-        transaction.on_commit(lambda profile_id=profile_id: _enqueue_dispatch(profile_id))
+        transaction.on_commit(functools.partial(_enqueue_dispatch, profile_id))
 
 
 def _enqueue_dispatch(profile_id: int) -> None:

@@ -210,18 +210,18 @@ def maintain_mailbox(
         return summary
     made = False
     for key, watch in wanted.items():
-        row = rows.get(key)
+        existing = rows.get(key)
         try:
-            if row is None:
+            if existing is None:
                 create(client, mailbox, watch, now)
                 summary.created += 1
                 made = True
-            elif renew_due(row, watch, now):
+            elif renew_due(existing, watch, now):
                 try:
-                    renew(client, row, watch, now)
+                    renew(client, existing, watch, now)
                     summary.renewed += 1
                 except ItemNotFound:  # Graph no longer has it: make it again
-                    row.delete()
+                    existing.delete()
                     create(client, mailbox, watch, now)
                     summary.created += 1
                     made = True

@@ -14,7 +14,7 @@ import pytest
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-LOGS = ("worker.log", "beat.log", "ews-emulator.log")
+LOGS = ("worker.log", "beat.log", "ews-emulator.log", "graph-emulator.log")
 
 
 def free_port() -> int:
@@ -33,6 +33,7 @@ def demo_env(data: Path, port: int, ews_port: int) -> dict[str, str]:
         CRMSYNC_DATA_DIR=str(data),
         CRMSYNC_DEMO_PORT=str(port),
         CRMSYNC_DEMO_EWS_PORT=str(ews_port),
+        CRMSYNC_DEMO_GRAPH_PORT=str(free_port()),
     )
     return env
 
@@ -96,7 +97,7 @@ def test_a_second_demo_is_refused_and_leaves_the_first_untouched(
     assert second.returncode == 1, said
     assert "a demo is already running" in said
     assert f"http://127.0.0.1:{port}/ (CRMSYNC_DEMO_PORT={port})" in said
-    assert "CRMSYNC_DEMO_EWS_PORT=" in said
+    assert "CRMSYNC_DEMO_EWS_PORT=" in said and "CRMSYNC_DEMO_GRAPH_PORT=" in said
     # Refused before migrating or seeding anything.
     assert "migrating" not in said and "demo data" not in said
     for name in LOGS:

@@ -31,7 +31,7 @@ MESSAGE = (
 @pytest.fixture
 def mailbox(m365: Any, notification_url: str, transactional_db: None) -> Mailbox:
     """A Graph mailbox pulling email, appointments, contacts and tasks, not due for an hour."""
-    return m365.mailbox(  # type: ignore[no-any-return]
+    return m365.mailbox(
         act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
         next_due_at=timezone.now() + timedelta(hours=1),
     )

@@ -15,6 +15,11 @@ from profiles.models import EmailServerProfile
 from users.models import User
 
 DEMO_PASSWORD = "demo"  # noqa: S105  (printed for the demo; the demo only listens on loopback)
+# The application scripts/demo registers on the emulator's Entra ID (only on loopback).
+DEMO_TENANT = "demo.onmicrosoft.com"
+DEMO_APP_ID = "crmsync-demo"
+DEMO_APP_SECRET = "demo-app-secret"  # noqa: S105
+M365_MAILBOX = "carol@example.com"
 
 
 class Command(BaseCommand):
@@ -25,6 +30,12 @@ class Command(BaseCommand):
             "--ews-url",
             default="",
             help="EWS endpoint of the emulator the demo mailboxes sync with.",
+        )
+        parser.add_argument(
+            "--graph-url",
+            default="",
+            help="https base of the emulator's Entra ID and Graph (https://127.0.0.1:PORT): "
+            "a Microsoft 365 profile with Carol's mailbox on it.",
         )
         parser.add_argument(
             "--mailbox-password",
@@ -83,12 +94,40 @@ class Command(BaseCommand):
             mailbox.password = options["mailbox_password"]
             mailbox.save()
 
+        if options["graph_url"]:
+            self._microsoft_365(options["graph_url"], self._user("carol", "Carol", "Clark"))
+
         if not Account.objects.exists():
             self._crm_records(alice, bob, queue)
         self.stdout.write(
             f"Demo data ready: admin login '{admin.username}' / '{DEMO_PASSWORD}', "
-            f"users 'alice' and 'bob' / '{DEMO_PASSWORD}'."
+            f"users 'alice', 'bob' (and 'carol' on Microsoft 365) / '{DEMO_PASSWORD}'."
         )
+
+    def _microsoft_365(self, graph_url: str, carol: User) -> None:
+        """A Microsoft 365 (Graph) profile on the emulator's application, Carol's mailbox."""
+        base = graph_url.rstrip("/")
+        profile, _ = EmailServerProfile.objects.update_or_create(
+            name="Demo Microsoft 365",
+            defaults={
+                "server_type": EmailServerProfile.ServerType.MICROSOFT_365,
+                "oauth_tenant_id": DEMO_TENANT,
+                "oauth_client_id": DEMO_APP_ID,
+                "oauth_client_secret": DEMO_APP_SECRET,
+                "oauth_authority_host": base,
+                "graph_endpoint": f"{base}/v1.0",
+                "incoming_server_location": "",
+                "min_polling_interval_minutes": 1,
+                "description": "The emulator's Microsoft Graph, with a demo application "
+                "registered in its Entra ID.",
+            },
+        )
+        mailbox = Mailbox.objects.filter(user=carol).first()
+        if mailbox is not None:
+            mailbox.profile = profile
+            mailbox.email_address = M365_MAILBOX
+            approve(mailbox)
+            mailbox.save()
 
     def _user(self, username: str, first: str, last: str, *, staff: bool = False) -> User:
         user = User.objects.filter(username=username).first()
