@@ -260,3 +260,21 @@ def test_the_idle_poll_is_longer_only_while_live_subscriptions_cover_the_mailbox
         expires_at=now - timedelta(seconds=1)
     )
     assert plan.idle_delay(mailbox, now, short) == short
+
+
+def test_beat_enqueues_the_upkeep_of_each_mailbox_that_needs_it(
+    mailbox: Mailbox, m365: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailboxes import tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.maintain_graph_subscriptions_of, "delay", queued.append)
+    other = m365.mailbox()  # its subscriptions are all live: nothing to do
+    maintain_mailbox(other)
+
+    assert tasks.maintain_graph_subscriptions() == 1
+    assert queued == [mailbox.pk]
+    assert tasks.maintain_graph_subscriptions_of(mailbox.pk) == "ok"
+    assert set(
+        GraphSubscription.objects.filter(mailbox=mailbox).values_list("key", flat=True)
+    ) == expected_keys(mailbox)
