@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth.models import Group
@@ -5,7 +7,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from mailboxes.history import record_sync_run
-from mailboxes.models import ExchangeFolderListing, ProcessedMessage, SyncRun
+from mailboxes.models import ExchangeFolderListing, GraphSubscription, ProcessedMessage, SyncRun
 from tests import factories
 
 
@@ -52,6 +54,15 @@ def every_model(db: None) -> None:
         uid="AAMkMessage1",
         email=email,
         outcome=ProcessedMessage.Outcome.FILED,
+    )
+    GraphSubscription.objects.create(
+        mailbox=mailbox,
+        key="inbox",
+        resource=f"users/{mailbox.email_address}/mailFolders('inbox')/messages",
+        subscription_id="7f1c0e4a-0000-4000-8000-000000000001",
+        client_state="graph-client-state-secret",
+        notification_url="https://crm.example.com/graph/notifications/",
+        expires_at=timezone.now() + timedelta(days=3),
     )
     ExchangeFolderListing.objects.create(
         mailbox=mailbox,

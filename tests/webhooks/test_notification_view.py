@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -190,3 +191,19 @@ def test_without_a_notification_the_cycle_keeps_its_next_run() -> None:
     later = started + timedelta(hours=1)
     scheduling.release_claim(claim, next_due_at=rerun_if_notified(sub.mailbox_id, started, later))
     assert Mailbox.objects.get(pk=sub.mailbox_id).next_due_at == later
+
+
+def test_the_admin_shows_a_subscription_but_never_its_client_state(staff_client: Client) -> None:
+    sub = subscription()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT client_state FROM mailboxes_graphsubscription WHERE id = %s", [sub.pk]
+        )
+        (ciphertext,) = cursor.fetchone()
+
+    html = staff_client.get(
+        reverse("admin:mailboxes_graphsubscription_change", args=[sub.pk])
+    ).content.decode()
+
+    assert sub.subscription_id in html
+    assert SECRET not in html and ciphertext not in html
