@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('mailboxes', '0011_processed_message_reason'),
+        ('mailboxes', '0013_alert_staff_only'),
     ]
 
     operations = [
