@@ -84,6 +84,8 @@ RANGE_TYPES = {
     "NumberedRecurrence": "numbered",
 }
 STATE_LIFETIME = 7 * 24 * 3600
+# Where the emulator keeps an event's transactionId (Exchange keeps it out of sight).
+TRANSACTION_ID = "String {5f2c8a3e-9c1b-4f4e-8d2a-7e6b1c0d9a11} Name GraphTransactionId"
 DELTA_SCHEMA = """
 CREATE TABLE IF NOT EXISTS graph_delta_states(
     token TEXT PRIMARY KEY,
@@ -352,6 +354,10 @@ def event_fields(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     optional: list[dict[str, str]] = []
     for key, value in payload.items():
         if key.startswith("@odata") or key in ("id", "changeKey", "type", "iCalUId"):
+            continue
+        if key == "transactionId":
+            if value:
+                xml.append(mp.ext_property_xml(TRANSACTION_ID, str(value)))
             continue
         if key == "subject":
             fields["Subject"] = str(value or "")
@@ -644,6 +650,15 @@ def create_calendar_event(req: Request, args: list[str]) -> Response:
 
 def _create_event(req: Request, folder: Folder) -> Response:
     payload = req.json()
+    if payload.get("transactionId"):
+        # A retried POST with the same transactionId answers the event made the first time
+        # (https://learn.microsoft.com/graph/api/resources/event: transactionId).
+        wanted = {"id": TRANSACTION_ID, "value": str(payload["transactionId"])}
+        for row in req.store.items_in_folder(folder.id):
+            if row.kind == "CalendarItem" and wanted in mp.extended_properties(
+                etree.fromstring(row.xml)
+            ):
+                return Response(201, row_event(req, row))
     fields, xml = event_fields(payload)
     if "Start" not in fields or "End" not in fields:
         raise bad_request("An event needs a start and an end.", "ErrorInvalidRequest")
