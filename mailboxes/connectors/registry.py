@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from mailboxes.connectors import PermanentSyncError
 from mailboxes.connectors.ews.connector import EwsMailboxConnector
+from mailboxes.connectors.graph.connector import GraphMailboxConnector
 from profiles.models import EmailServerProfile
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ ServerType = EmailServerProfile.ServerType
 FACTORIES: dict[str, Factory] = {
     ServerType.EXCHANGE: EwsMailboxConnector.for_mailbox,
     ServerType.EXCHANGE_ONLINE: EwsMailboxConnector.for_mailbox,
+    ServerType.MICROSOFT_365: GraphMailboxConnector.for_mailbox,
 }
 
 

@@ -1,0 +1,56 @@
+"""The Graph implementation of the connector seam for one mailbox (`MailboxConnector`):
+the item connectors of `act.py` and `calendar.py` over one `GraphClient`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, ClassVar
+
+from mailboxes.connectors.base import ItemKind
+from mailboxes.connectors.graph.act import (
+    GraphContactConnector,
+    GraphItemConnector,
+    GraphTaskConnector,
+)
+from mailboxes.connectors.graph.calendar import GraphCalendarConnector
+from mailboxes.connectors.graph.client import GraphClient
+from mailboxes.connectors.settings import graph_settings
+
+if TYPE_CHECKING:
+    from mailboxes.models import Mailbox
+    from mailboxes.sync.context import CycleContext
+
+CONNECTORS: dict[str, type[GraphItemConnector]] = {
+    "appointment": GraphCalendarConnector,
+    "contact": GraphContactConnector,
+    "task": GraphTaskConnector,
+}
+# What `test` opens for each well-known folder name.
+TEST_PATHS = {"calendar": "calendar", "contacts": "contactFolders", "tasks": "todo/lists"}
+
+
+class GraphMailboxConnector:
+    """One mailbox over Microsoft Graph, for one sync cycle."""
+
+    protocol: ClassVar[str] = "graph"
+
+    def __init__(self, client: GraphClient) -> None:
+        self.client = client
+        self._items: dict[str, GraphItemConnector] = {}
+
+    @classmethod
+    def for_mailbox(
+        cls, mailbox: Mailbox, ctx: CycleContext | None = None
+    ) -> GraphMailboxConnector:
+        return cls(GraphClient(graph_settings(mailbox.profile, mailbox)))
+
+    def items(self, kind: ItemKind) -> GraphItemConnector:
+        connector = self._items.get(kind.item_type)
+        if connector is None:
+            connector = self._items[kind.item_type] = CONNECTORS[kind.item_type](self.client, kind)
+        return connector
+
+    def test(self, folder_ids: Sequence[str]) -> None:
+        for folder_id in folder_ids:
+            path = TEST_PATHS.get(folder_id, f"contactFolders/{folder_id}")
+            self.client.get(path, params={"$top": "1"})

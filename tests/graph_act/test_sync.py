@@ -1,0 +1,279 @@
+"""Appointments, contacts and tasks of a Microsoft 365 mailbox through the same engine as
+EWS: the emulator's Graph and Entra ID, changes made as a user in Outlook would (the control
+API, through EWS) and in the CRM."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from activities.models import ActivityParty, Appointment, ChangeOrigin, Contact, Task
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from ews_emulator.graph import ids
+from mailboxes.connectors.graph.connector import GraphMailboxConnector
+from mailboxes.connectors.graph.converters.common import STAMP_ID
+from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox
+from tests.conftest import M365
+from tests.factories import make_user
+from tests.sync.helpers import options, sync
+
+pytestmark = pytest.mark.django_db
+
+TOMORROW = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(microsecond=0)
+
+
+def graph_mailbox(m365: M365, **fields: Any) -> Mailbox:
+    """An approved Graph mailbox syncing appointments, contacts and tasks only."""
+    email = m365.tenant.new_mailbox_address()
+    user = make_user(email=email)
+    return m365.mailbox(
+        email=email,
+        user=user,
+        incoming_delivery_method=DeliveryMethod.NONE,
+        outgoing_delivery_method=OutgoingDeliveryMethod.NONE,
+        act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
+        **fields,
+    )
+
+
+def _items(m365: M365, mailbox: Mailbox, folder: str) -> list[dict[str, Any]]:
+    return m365.tenant.control.items(mailbox.email_address, folder)
+
+
+def _stamp(m365: M365, item_id: str) -> str | None:
+    xml = m365.tenant.control.item(item_id)["xml"]
+    marker = 'PropertyName="CrmRecordId"'
+    if marker not in xml:
+        return None
+    return xml.split(marker, 1)[1].split("<t:Value>", 1)[1].split("</t:Value>", 1)[0]
+
+
+def test_initial_sync_brings_every_type_with_bodies_and_attendees(m365: M365) -> None:
+    mailbox = graph_mailbox(m365)
+    control, address = m365.tenant.control, mailbox.email_address
+    meeting = control.create_item(
+        address,
+        "calendar",
+        {
+            "Subject": "Kick-off",
+            "Body": {"type": "HTML", "value": "<p>Agenda: <b>plans</b></p>"},
+            "Start": (TOMORROW).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "End": (TOMORROW + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "RequiredAttendees": [
+                {"email": "ann@example.org", "name": "Ann", "response": "Accept"}
+            ],
+        },
+    )
+    control.seed(address, "contacts", 3)
+    control.seed(address, "tasks", 2)
+    sync(mailbox)
+    (appointment,) = Appointment.objects.filter(owner_user=mailbox.user)
+    assert appointment.subject == "Kick-off"
+    assert "Agenda: plans" in appointment.description
+    assert [
+        p.address for p in appointment.parties.filter(role=ActivityParty.Role.REQUIRED_ATTENDEE)
+    ] == ["ann@example.org"]
+    assert Contact.objects.filter(owner_user=mailbox.user).count() == 3
+    assert sorted(
+        Task.objects.filter(owner_user=mailbox.user).values_list("subject", flat=True)
+    ) == [
+        "Seeded task 0",
+        "Seeded task 1",
+    ]
+    # every item the CRM linked carries its record id, as over EWS
+    assert _stamp(m365, meeting["id"]) == str(appointment.pk)
+    assert ExchangeSyncIdMapping.objects.filter(mailbox=mailbox).count() == 6
+
+
+def test_changes_both_ways(m365: M365) -> None:
+    mailbox = graph_mailbox(m365)
+    control, address = m365.tenant.control, mailbox.email_address
+    (contact_id,) = control.seed(address, "contacts", 1)
+    sync(mailbox)
+    (record,) = Contact.objects.filter(owner_user=mailbox.user)
+    # Exchange → CRM
+    control.update_item(contact_id, {"JobTitle": "Head of Purchasing"})
+    sync(mailbox)
+    record.refresh_from_db()
+    assert record.job_title == "Head of Purchasing"
+    # CRM → Exchange
+    record.department = "Purchasing"
+    record.change_origin, record.change_origin_mailbox = ChangeOrigin.CRM_USER, None
+    record.save()
+    sync(mailbox)
+    (item,) = _items(m365, mailbox, "contacts")
+    fields = control.item(item["id"])["fields"]
+    assert fields.get("Department") == "Purchasing"
+    assert Contact.objects.filter(owner_user=mailbox.user).count() == 1
+
+
+def test_a_record_made_in_the_crm_is_created_stamped_and_not_duplicated(m365: M365) -> None:
+    mailbox = graph_mailbox(m365)
+    sync(mailbox)
+    task = Task.objects.create(owner_user=mailbox.user, subject="Send the offer", priority="high")
+    sync(mailbox)
+    sync(mailbox)
+    (item,) = _items(m365, mailbox, "tasks")
+    assert item["subject"] == "Send the offer"
+    assert _stamp(m365, item["id"]) == str(task.pk)
+    assert Task.objects.filter(owner_user=mailbox.user).count() == 1
+
+
+def test_deletes_both_ways(m365: M365) -> None:
+    mailbox = graph_mailbox(m365)
+    control, address = m365.tenant.control, mailbox.email_address
+    first, _ = control.seed(address, "contacts", 2)
+    sync(mailbox)
+    options(mailbox, ItemType.CONTACT, delete_exchange_to_crm=True, delete_crm_to_exchange=True)
+    control.delete_item(first, mode="hard")
+    sync(mailbox)
+    remaining = list(Contact.objects.filter(owner_user=mailbox.user))
+    assert [c.last_name for c in remaining] == ["Last1"]
+    remaining[0].delete()
+    sync(mailbox)
+    assert _items(m365, mailbox, "contacts") == []
+    assert not ExchangeSyncIdMapping.objects.filter(mailbox=mailbox).exists()
+
+
+def test_a_soft_deleted_item_is_deleted_in_the_crm_once(m365: M365) -> None:
+    mailbox = graph_mailbox(m365)
+    control, address = m365.tenant.control, mailbox.email_address
+    (task_id,) = control.seed(address, "tasks", 1)
+    sync(mailbox)
+    options(mailbox, ItemType.TASK, delete_exchange_to_crm=True)
+    control.delete_item(task_id, mode="soft")
+    sync(mailbox)
+    assert not Task.objects.filter(owner_user=mailbox.user).exists()
+
+
+def test_a_contact_moved_to_a_folder_below_contacts_keeps_its_record(m365: M365) -> None:
+    mailbox = graph_mailbox(m365)
+    control, address = m365.tenant.control, mailbox.email_address
+    (contact_id,) = control.seed(address, "contacts", 1)
+    client = GraphMailboxConnector.for_mailbox(mailbox).client
+    folder = client.post("contactFolders", {"displayName": "Partners"})
+    assert folder is not None
+    sync(mailbox)
+    options(mailbox, ItemType.CONTACT, delete_exchange_to_crm=True)
+    (record,) = Contact.objects.filter(owner_user=mailbox.user)
+    control.move_item(contact_id, ids.ews_id(str(folder["id"])))
+    sync(mailbox, full_resync=True)  # the folder list is refreshed
+    (mapping,) = ExchangeSyncIdMapping.objects.filter(mailbox=mailbox)
+    assert mapping.crm_object_id == record.pk
+    assert Contact.objects.filter(owner_user=mailbox.user).count() == 1
+
+
+def test_a_lost_delta_link_resyncs_without_duplicates(m365: M365) -> None:
+    mailbox = graph_mailbox(m365)
+    control, address = m365.tenant.control, mailbox.email_address
+    control.seed(address, "contacts", 4)
+    control.seed(address, "calendar", 3)
+    sync(mailbox)
+    control.seed(address, "contacts", 1, fields={"Surname": "Newcomer"})
+    # the kept delta links of the contacts and the calendar are lost (410), once each
+    control.inject_graph_fault("graph_410", path="contacts/delta", mailbox=address)
+    control.inject_graph_fault("graph_410", path="calendarView/delta", mailbox=address)
+    sync(mailbox)
+    assert Contact.objects.filter(owner_user=mailbox.user).count() == 5
+    assert Appointment.objects.filter(owner_user=mailbox.user).count() == 3
+    assert ExchangeSyncIdMapping.objects.filter(mailbox=mailbox).count() == 8
+
+
+def test_the_stamp_is_the_ews_property(m365: M365) -> None:
+    assert STAMP_ID == "String {0b1f4e2c-6d0a-4c53-9a57-63726d73796e} Name CrmRecordId"
+
+
+def test_an_idle_cycle_asks_one_delta_per_folder(m365: M365) -> None:
+    mailbox = graph_mailbox(m365)
+    control, address = m365.tenant.control, mailbox.email_address
+    control.seed(address, "calendar", 2)
+    control.seed(address, "contacts", 2)
+    control.seed(address, "tasks", 2)
+    sync(mailbox)
+    sync(mailbox)  # the stamps written by the first cycle come back once
+    control.graph_counters(reset=True)
+    sync(mailbox)
+    assert control.graph_counters()["requests"].get(address) == 3  # calendar, contacts, tasks
+
+
+def test_a_series_with_an_exception_and_a_cancelled_occurrence_both_ways(m365: M365) -> None:
+    mailbox = graph_mailbox(m365)
+    client = GraphMailboxConnector.for_mailbox(mailbox).client
+    start = (TOMORROW + dt.timedelta(days=7)).replace(hour=9, minute=0, second=0)
+    series = client.post(
+        "calendar/events",
+        {
+            "subject": "Stand-up",
+            "start": {"dateTime": start.strftime("%Y-%m-%dT%H:%M:%S"), "timeZone": "UTC"},
+            "end": {
+                "dateTime": (start + dt.timedelta(minutes=15)).strftime("%Y-%m-%dT%H:%M:%S"),
+                "timeZone": "UTC",
+            },
+            "recurrence": {
+                "pattern": {"type": "daily", "interval": 1},
+                "range": {
+                    "type": "numbered",
+                    "startDate": str(start.date()),
+                    "numberOfOccurrences": 5,
+                },
+            },
+        },
+    )
+    assert series is not None
+    window = {
+        "startDateTime": start.strftime("%Y-%m-%dT00:00:00Z"),
+        "endDateTime": (start + dt.timedelta(days=6)).strftime("%Y-%m-%dT00:00:00Z"),
+    }
+    first, second, third = list(client.items(f"events/{series['id']}/instances", params=window))[:3]
+    client.patch(f"events/{second['id']}", {"subject": "Stand-up (long)"})
+    client.delete(f"events/{third['id']}")
+    sync(mailbox)
+    master = Appointment.objects.get(owner_user=mailbox.user, series_master__isnull=True)
+    exceptions = {e.original_start: e for e in master.exceptions.all()}
+    assert len(exceptions) == 2
+    changed = [e for e in exceptions.values() if not e.is_cancelled]
+    assert [e.subject for e in changed] == ["Stand-up (long)"]
+    # and back: the CRM cancels the first occurrence too
+    first_start = dt.datetime.fromisoformat(first["originalStart"].replace("Z", "+00:00"))
+    Appointment.objects.create(
+        owner_user=mailbox.user,
+        series_master=master,
+        original_start=first_start,
+        start=first_start,
+        end=first_start + dt.timedelta(minutes=15),
+        subject="Stand-up",
+        is_cancelled=True,
+        change_origin=ChangeOrigin.CRM_USER,
+    )
+    Appointment.objects.filter(pk=master.pk).update(change_origin=ChangeOrigin.CRM_USER)
+    sync(mailbox)
+    remaining = list(client.items(f"events/{series['id']}/instances", params=window))
+    assert first["id"] not in {i["id"] for i in remaining}
+    assert len(remaining) == 3
+
+
+def test_a_crm_meeting_is_created_with_its_attendees_and_its_stamp(m365: M365) -> None:
+    mailbox = graph_mailbox(m365)
+    sync(mailbox)
+    meeting = Appointment.objects.create(
+        owner_user=mailbox.user,
+        subject="Offer walkthrough",
+        start=TOMORROW,
+        end=TOMORROW + dt.timedelta(hours=1),
+        change_origin=ChangeOrigin.CRM_USER,
+    )
+    ActivityParty.objects.create(
+        appointment=meeting,
+        role=ActivityParty.Role.REQUIRED_ATTENDEE,
+        address="dora@partner.example",
+        display_name="Dora",
+    )
+    sync(mailbox)
+    sync(mailbox)
+    (item,) = _items(m365, mailbox, "calendar")
+    assert _stamp(m365, item["id"]) == str(meeting.pk)
+    xml = m365.tenant.control.item(item["id"])["xml"]
+    assert "dora@partner.example" in xml
+    assert Appointment.objects.filter(owner_user=mailbox.user).count() == 1
