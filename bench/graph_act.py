@@ -1,0 +1,220 @@
+"""Initial sync of one Microsoft 365 mailbox over Graph (10,000 appointments, 5,000 contacts,
+2,000 tasks) against a bare msal + requests loop that downloads the same delta pages, then
+the idle cycle's requests per folder.
+
+    python bench/graph_act.py [--quick]      (--quick: a tenth of the items)
+
+The bare loop takes a token with msal and follows the deltas crmsync reads, page size
+included (`calendarView/delta` over the same window, `contacts/delta` with the contact
+converter's `$select`, the default To Do list's `tasks/delta`), keeping nothing. `ratio` is
+crmsync's initial sync (its download, the CRM writes, and the CRM record id written on
+every item it links) over the bare loop; the target is 1.5. Both downloads run once
+untimed first. The idle cycle is a cycle with nothing changed (after the one that reads
+back the stamped items): `idle_requests_per_folder` is the emulator's count of Graph
+requests for the mailbox over the three folders (target 1). Progress bars go to stderr;
+the figures are printed last as one JSON line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import _syncbench as sb
+import msal
+import requests
+from django.conf import settings
+from tqdm import tqdm
+
+from activities.models import Appointment, Contact, Task
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from ews_emulator.control import ControlClient
+from ews_emulator.testing import run_emulator, self_signed_certificate
+from mailboxes.connectors.graph.act import PAGE_SIZE
+from mailboxes.connectors.graph.calendar import CALENDAR_PAGE, _State
+from mailboxes.connectors.graph.converters import GRAPH_CONVERTERS
+from mailboxes.models import ItemType, Mailbox
+from mailboxes.sync.cycle import run_cycle
+from profiles.models import EmailServerProfile
+from users.models import User
+
+QUICK = "--quick" in sys.argv
+SCALE = 10 if QUICK else 1
+COUNTS = {"calendar": 10_000 // SCALE, "contacts": 5_000 // SCALE, "tasks": 2_000 // SCALE}
+TENANT, CLIENT_ID, SECRET = "bench.onmicrosoft.com", "bench-app", "bench-secret"
+SCOPE = ["https://graph.microsoft.com/.default"]
+
+
+def bare_download(
+    base: str, ca_file: str, address: str, desc: str = "bare msal + requests"
+) -> float:
+    """The same delta pages as crmsync reads, through msal and requests, keeping nothing."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca_file
+    app = msal.ConfidentialClientApplication(
+        CLIENT_ID,
+        client_credential=SECRET,
+        authority=f"{base}/{TENANT}",
+        instance_discovery=False,
+        http_client=session,
+    )
+    user = f"{base}/v1.0/users/{address}"
+    window = _State.open(dt.datetime.now(dt.UTC), None)
+
+    def pages(url: str, params: dict[str, str] | None, page_size: int) -> int:
+        seen, query = 0, params
+        next_url: str | None = url
+        while next_url:
+            token = app.acquire_token_for_client(scopes=SCOPE)["access_token"]
+            page = session.get(
+                next_url,
+                params=query,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "Prefer": f'IdType="ImmutableId", odata.maxpagesize={page_size}',
+                },
+                timeout=120,
+            ).json()
+            query = None
+            seen += sum(1 for item in page["value"] if "@removed" not in item)
+            next_url = page.get("@odata.nextLink")
+        return seen
+
+    started = time.perf_counter()
+    with tqdm(total=3, desc=desc) as bar:
+        calendar = pages(
+            f"{user}/calendarView/delta",
+            {"startDateTime": iso(window.start), "endDateTime": iso(window.end)},
+            CALENDAR_PAGE,
+        )
+        bar.update()
+        select = ",".join(GRAPH_CONVERTERS[ItemType.CONTACT].select)
+        contacts = pages(f"{user}/contacts/delta", {"$select": select}, PAGE_SIZE)
+        bar.update()
+        token = app.acquire_token_for_client(scopes=SCOPE)["access_token"]
+        lists = session.get(
+            f"{user}/todo/lists", headers={"Authorization": f"Bearer {token}"}, timeout=60
+        ).json()["value"]
+        default = next(
+            entry["id"] for entry in lists if entry["wellknownListName"] == "defaultList"
+        )
+        select = ",".join(GRAPH_CONVERTERS[ItemType.TASK].select)
+        tasks = pages(f"{user}/todo/lists/{default}/tasks/delta", {"$select": select}, PAGE_SIZE)
+        bar.update()
+    elapsed = time.perf_counter() - started
+    assert (calendar, contacts, tasks) == tuple(COUNTS.values()), (calendar, contacts, tasks)
+    return elapsed
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def graph_mailbox(base: str, control: ControlClient) -> Mailbox:
+    profile = EmailServerProfile.objects.create(
+        name=f"bench-m365-{uuid.uuid4().hex[:6]}",
+        server_type=EmailServerProfile.ServerType.MICROSOFT_365,
+        oauth_tenant_id=TENANT,
+        oauth_client_id=CLIENT_ID,
+        oauth_client_secret=SECRET,
+        oauth_authority_host=base,
+        graph_endpoint=f"{base}/v1.0",
+        incoming_server_location="",
+        connection_timeout_ms=120_000,
+        max_concurrent_connections=300,
+    )
+    email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
+    control.create_mailbox(email, "secret")
+    user = User.objects.create(
+        username=email,
+        email=email,
+        incoming_delivery_method=DeliveryMethod.NONE,
+        outgoing_delivery_method=OutgoingDeliveryMethod.NONE,
+        act_delivery_method=ActDeliveryMethod.NONE,
+    )
+    return Mailbox.objects.create(
+        user=user,
+        email_address=email,
+        profile=profile,
+        approval_status=Mailbox.ApprovalStatus.APPROVED,
+        approved_email_address=email,
+        incoming_delivery_method=DeliveryMethod.NONE,
+        outgoing_delivery_method=OutgoingDeliveryMethod.NONE,
+        act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
+    )
+
+
+def cycle(mailbox: Mailbox, desc: str) -> float:
+    bar = tqdm(desc=desc, total=sum(COUNTS.values()))
+    totals: dict[str, int] = {}
+
+    def progress(label: str, n: int, total: int | None) -> None:
+        totals[label] = n
+        bar.n = min(sum(totals.values()), int(bar.total or 0))
+        bar.refresh()
+
+    started = time.perf_counter()
+    result = run_cycle(mailbox.pk, progress=progress, respect_limit=False)
+    elapsed = time.perf_counter() - started
+    bar.close()
+    assert result.error is None, result.error
+    Mailbox.objects.filter(pk=mailbox.pk).update(next_due_at=None)
+    return elapsed
+
+
+def main() -> None:
+    sb.migrate()
+    folder = sb.WORKDIR / "m365"
+    folder.mkdir()
+    cert, key = self_signed_certificate(folder, "server")
+    settings.CRMSYNC_MICROSOFT_CA_BUNDLE = cert
+    extra = ["--tls", cert, key, "--tenant", TENANT, "--app", f"{CLIENT_ID}:{SECRET}"]
+    with run_emulator(Path(folder) / "graph.db", [], extra_args=extra) as emulator:
+        base = emulator.ews_url.split("/EWS/")[0]
+        control = ControlClient(base, ssl_context=ssl.create_default_context(cafile=cert))
+        control.set_graph_limits(rate=10_000_000)
+        mailbox = graph_mailbox(base, control)
+        address = mailbox.email_address
+        for kind, count in tqdm(COUNTS.items(), desc="seeding the emulator"):
+            for start in range(0, count, 5000):
+                control.seed(address, kind, min(5000, count - start))
+        load_before = sb.load_average()
+        bare_download(base, cert, address, "warm-up: bare msal + requests")
+        bare = bare_download(base, cert, address)
+        synced = cycle(mailbox, "crmsync initial sync over Graph")
+        counts = (
+            Appointment.objects.filter(owner_user=mailbox.user).count(),
+            Contact.objects.filter(owner_user=mailbox.user).count(),
+            Task.objects.filter(owner_user=mailbox.user).count(),
+        )
+        assert counts == tuple(COUNTS.values()), counts
+        absorb = cycle(mailbox, "second cycle: the stamped items read back")
+        control.graph_counters(reset=True)
+        idle = cycle(mailbox, "idle cycle")
+        requests_idle = int(control.graph_counters()["requests"].get(address, 0))
+        sb.report(
+            {
+                "benchmark": "graph_act",
+                "quick": QUICK,
+                "items": sum(COUNTS.values()),
+                "bare_msal_requests_seconds": round(bare, 2),
+                "crmsync_seconds": round(synced, 2),
+                "ratio": round(synced / bare, 2),
+                "target_ratio": 1.5,
+                "second_cycle_seconds": round(absorb, 2),
+                "idle_cycle_seconds": round(idle, 3),
+                "idle_requests": requests_idle,
+                "idle_requests_per_folder": round(requests_idle / 3, 2),
+                "load_average_before": load_before,
+                "load_average_after": sb.load_average(),
+            }
+        )
+
+
+if __name__ == "__main__":
+    main()
