@@ -118,16 +118,17 @@ def seed(control: ControlClient, address: str) -> None:
 def records(mailbox: Mailbox) -> dict[str, list[dict[str, Any]]]:
     """The mailbox owner's records in canonical form, in a stable order."""
     found: dict[str, list[dict[str, Any]]] = {}
-    for item_type, model in (
-        (ItemType.APPOINTMENT, Appointment),
-        (ItemType.CONTACT, Contact),
-        (ItemType.TASK, Task),
-    ):
+    rows: dict[str, list[Any]] = {
+        # exceptions of a series are in their master's canonical form
+        ItemType.APPOINTMENT: list(
+            Appointment.objects.filter(owner_user=mailbox.user, series_master__isnull=True)
+        ),
+        ItemType.CONTACT: list(Contact.objects.filter(owner_user=mailbox.user)),
+        ItemType.TASK: list(Task.objects.filter(owner_user=mailbox.user)),
+    }
+    for item_type, records_of_type in rows.items():
         kind = TYPES[item_type]
-        rows = model.objects.filter(owner_user=mailbox.user)
-        if item_type == ItemType.APPOINTMENT:
-            rows = rows.filter(series_master__isnull=True)
-        canonicals = [kind.record_canonical(r) for r in rows]
+        canonicals = [kind.record_canonical(r) for r in records_of_type]
         for c in canonicals:
             # The organizer is the mailbox itself, whose address differs between the runs.
             if c.get("organizer"):
