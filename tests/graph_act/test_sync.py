@@ -159,9 +159,10 @@ def test_a_contact_moved_to_a_folder_below_contacts_keeps_its_record(m365: M365)
     options(mailbox, ItemType.CONTACT, delete_exchange_to_crm=True)
     (record,) = Contact.objects.filter(owner_user=mailbox.user)
     control.move_item(contact_id, ids.ews_id(str(folder["id"])))
-    sync(mailbox, full_resync=True)  # the folder list is refreshed
+    sync(mailbox)
     (mapping,) = ExchangeSyncIdMapping.objects.filter(mailbox=mailbox)
     assert mapping.crm_object_id == record.pk
+    assert mapping.exchange_folder_id == str(folder["id"])  # it followed the item
     assert Contact.objects.filter(owner_user=mailbox.user).count() == 1
 
 
