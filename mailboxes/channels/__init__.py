@@ -10,7 +10,11 @@ from functools import reduce
 
 from django.db.models import Q
 
-from mailboxes.channels.appointments_contacts_tasks import ACT, EXCHANGE_SERVER_TYPES
+from mailboxes.channels.appointments_contacts_tasks import (
+    ACT,
+    ACT_SERVER_TYPES,
+    EXCHANGE_SERVER_TYPES,
+)
 from mailboxes.channels.base import Channel, Status
 from mailboxes.channels.incoming_email import INCOMING
 from mailboxes.channels.outgoing_email import OUTGOING
@@ -42,6 +46,7 @@ def any_failed_q() -> Q:
 
 __all__ = [
     "ACT",
+    "ACT_SERVER_TYPES",
     "BY_NAME",
     "CHANNELS",
     "EXCHANGE_SERVER_TYPES",

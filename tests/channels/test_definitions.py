@@ -97,7 +97,7 @@ def test_the_status_page_says_act_is_not_available_on_pop3_and_imap(
         act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
     )
     label = ServerType(server_type).label
-    exchange = " or ".join(ServerType(kind).label for kind in channels.EXCHANGE_SERVER_TYPES)
+    exchange = " or ".join(ServerType(kind).label for kind in channels.ACT_SERVER_TYPES)
 
     texts = [line.text for line in describe(mailbox)]
 
