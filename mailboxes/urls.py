@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailboxes.web import views
+from mailboxes.web import live, views
 
 app_name = "mailboxes"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("mailbox/", views.my_mailbox, name="my-mailbox"),
     path("mailboxes/<int:mailbox_id>/", views.mailbox_page, name="mailbox"),
+    path("mailboxes/<int:mailbox_id>/state/", live.mailbox_state, name="mailbox-state"),
     path("mailboxes/<int:mailbox_id>/test/", views.test_connection, name="test-connection"),
     path("mailboxes/<int:mailbox_id>/sync/", views.sync_now, name="sync-now"),
     path("mailboxes/<int:mailbox_id>/folders/", views.add_tracking_folder, name="add-folder"),

@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 from mailboxes import channels
 from mailboxes.admin.charts import Series, stacked_bar_chart
 from mailboxes.models import Alert, ExchangeSyncIdMapping, Mailbox, SyncRun
+from mailboxes.status_words import status_of
 from profiles.models import EmailServerProfile
 
 HOURS = 24
@@ -180,7 +181,8 @@ def dashboard_context(now: datetime | None = None) -> dict[str, Any]:
     failing, failing_total = failing_mailboxes()
     return {
         "counts": status_counts(),
-        "failing": failing,
+        # Each with its status in the words of the self-service page.
+        "failing": [(mailbox, status_of(mailbox, now)) for mailbox in failing],
         "failing_total": failing_total,
         "failing_shown": FAILING_SHOWN,
         "profiles": profile_health(now),

@@ -27,6 +27,7 @@ from mailboxes.models import (
     Mailbox,
     MailboxTrackingFolder,
 )
+from mailboxes.status_words import status_of
 from mailboxes.sync import eligibility, scheduling
 from mailboxes.sync.conflicts import decide_conflicts
 from mailboxes.web import why
@@ -74,8 +75,9 @@ def home(request: HttpRequest) -> HttpResponse:
         "selfservice/home.html",
         {
             "own_mailbox": own,
+            "own_status_words": status_of(own) if own else None,
             "own_status": describe(own)[:3] if own else [],
-            "queue_mailboxes": queue_mailboxes,
+            "queue_mailboxes": [(m, status_of(m)) for m in queue_mailboxes],
             "owned_queues_without_mailbox": user.owned_queues.filter(mailbox__isnull=True),
             "member_queues": user.member_queues.exclude(owner=user).order_by("name"),
         },
@@ -146,6 +148,7 @@ def _page(
         {
             "mailbox": mailbox,
             "owner_label": f"Queue “{mailbox.queue}”" if mailbox.queue_id else "My mailbox",
+            "status": status_of(mailbox),
             "status_lines": describe(mailbox),
             "alerts": alerts,
             "settings_form": settings_form,

@@ -75,8 +75,11 @@ def test_mailboxes_are_counted_per_channel_status_and_approval(staff_client: Cli
 
 def test_failing_mailboxes_are_listed_with_their_errors_and_links(staff_client: Client) -> None:
     failing = factories.make_mailbox(
+        profile=factories.make_profile(),
+        approval_status="approved",
         act_status=FAILURE,
         error_count=3,
+        last_error_kind="authentication",
         last_error_code="authentication_failed",
         last_error_text="The server refused the password.",
         last_error_at=hours_ago(1),
@@ -87,6 +90,8 @@ def test_failing_mailboxes_are_listed_with_their_errors_and_links(staff_client: 
 
     assert "1 mailbox with a failed channel or errors" in page
     assert reverse("admin:mailboxes_mailbox_change", args=[failing.pk]) in page
+    # the status in words, the server's own text behind "details"
+    assert "<strong>Wrong password — save the new one</strong>" in page
     assert "<code>authentication_failed</code> The server refused the password." in page
 
 

@@ -85,7 +85,7 @@ def test_the_status_page_shows_the_incoming_email_of_a_forward_mailbox(db: None)
 
     texts = [line.text for line in describe(mailbox)]
 
-    assert "Incoming email: failing. The server said: login refused" in texts
+    assert "Incoming email: failing." in texts
 
 
 @pytest.mark.parametrize("server_type", [ServerType.POP3_SMTP, ServerType.IMAP_SMTP])

@@ -38,6 +38,10 @@ def test_demo_mailboxes_are_approved_with_credentials_on_the_emulator_profile() 
         assert mailbox.username == mailbox.email_address
         assert mailbox.password == "secret"
     assert User.objects.get(username="admin").check_password("demo")
+    # and the Sales queue's mailbox shows a POP3/IMAP profile, turned off (no IMAP server runs)
+    sales = Mailbox.objects.get(queue__name="Sales")
+    assert sales.profile is not None
+    assert (sales.profile.server_type, sales.profile.is_active) == ("imap_smtp", False)
 
 
 def test_running_the_demo_seed_twice_changes_nothing() -> None:

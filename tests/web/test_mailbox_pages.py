@@ -95,7 +95,8 @@ def test_my_mailbox_shows_address_status_and_alerts(team: Team) -> None:
     page = logged_in(team.alice).get(url(mailbox)).content.decode()
 
     assert "alice@example.test" in page
-    assert "Waiting for an administrator to approve" in page
+    assert "Waiting for approval" in page
+    assert "An administrator must approve this email address" in page
     assert "The server refused the password." in page
     assert "Test connection" in page and "Sync now" in page
 
@@ -121,13 +122,19 @@ def test_an_alert_about_a_defect_of_crmsync_is_for_the_staff_only(team: Team) ->
 def test_failing_mailbox_explains_the_error(team: Team) -> None:
     Mailbox.objects.filter(pk=team.alice_mailbox.pk).update(
         approval_status=Mailbox.ApprovalStatus.APPROVED,
+        approved_email_address=team.alice_mailbox.email_address,
         incoming_status=Mailbox.ChannelStatus.FAILURE,
+        last_error_kind="authentication",
         last_error_text="401 Unauthorized",
     )
 
     page = logged_in(team.alice).get(url(team.alice_mailbox)).content.decode()
 
-    assert "Incoming email: failing. The server said: 401 Unauthorized" in page
+    assert "Wrong password — save the new one" in page
+    assert "Incoming email: failing." in page
+    # the server's own text behind "details"
+    assert '<details class="status-details"><summary>Details</summary>' in page
+    assert "<pre>401 Unauthorized</pre>" in page
 
 
 def test_stored_password_is_never_rendered(team: Team) -> None:

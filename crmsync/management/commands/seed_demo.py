@@ -61,7 +61,7 @@ class Command(BaseCommand):
                 "description": "The EWS emulator started by the demo.",
             },
         )
-        EmailServerProfile.objects.get_or_create(
+        imap, _ = EmailServerProfile.objects.get_or_create(
             name="Demo IMAP",
             defaults={
                 "server_type": EmailServerProfile.ServerType.IMAP_SMTP,
@@ -71,7 +71,8 @@ class Command(BaseCommand):
                 "outgoing_port": 587,
                 "use_same_settings_for_outgoing": False,
                 "is_active": False,
-                "description": "An example of a POP3/IMAP + SMTP profile (inactive).",
+                "description": "An example of a POP3/IMAP + SMTP profile, inactive: the demo "
+                "runs no IMAP or SMTP server. The Sales queue's mailbox uses it.",
             },
         )
 
@@ -83,6 +84,14 @@ class Command(BaseCommand):
             defaults={"email_address": "support@example.com", "owner": alice},
         )
         queue.members.add(alice, bob)
+
+        # A mailbox on the IMAP profile, to show its forms and an honest status ("Email
+        # server profile turned off"): the demo has no IMAP server to sync with.
+        sales, _ = Queue.objects.get_or_create(
+            name="Sales",
+            defaults={"email_address": "sales@example.com", "owner": bob},
+        )
+        Mailbox.objects.filter(queue=sales).update(profile=imap)
 
         demo_mailboxes = Mailbox.objects.filter(user__in=[alice, bob]) | Mailbox.objects.filter(
             queue=queue
