@@ -168,7 +168,7 @@ def main() -> None:
                     env,
                 )
             )
-            from mailboxes.tasks import maintain_graph_subscriptions
+            from mailboxes.webhooks.tasks import maintain_graph_subscriptions
 
             maintain_graph_subscriptions.delay()
             wait_for(

@@ -9,3 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crmsync.settings")
 app = Celery("crmsync")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Graph subscription tasks sit with the webhooks, below the mailbox tasks they enqueue.
+app.autodiscover_tasks(["mailboxes.webhooks"])

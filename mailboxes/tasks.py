@@ -133,69 +133,6 @@ def forget_old_processed_reasons() -> int:
     return forgotten
 
 
-@shared_task(name="mailboxes.tasks.maintain_graph_subscriptions", ignore_result=True)
-def maintain_graph_subscriptions() -> int:
-    """Beat: enqueue the subscription upkeep of each Graph mailbox that needs it (made,
-    renewed, deleted), one task per mailbox."""
-    from django.utils import timezone
-
-    from mailboxes.webhooks.subscriptions import mailboxes_to_maintain
-
-    due = mailboxes_to_maintain(timezone.now())
-    for mailbox_id in due:
-        maintain_graph_subscriptions_of.delay(mailbox_id)
-    if due:
-        logger.info("Graph subscriptions of %s mailbox(es) to make, renew or delete", len(due))
-    return len(due)
-
-
-@shared_task(name="mailboxes.tasks.maintain_graph_subscriptions_of", ignore_result=True)
-def maintain_graph_subscriptions_of(mailbox_id: int) -> str:
-    from mailboxes.webhooks.subscriptions import maintain_mailbox
-
-    mailbox = Mailbox.objects.select_related("profile").filter(id=mailbox_id).first()
-    if mailbox is None:
-        logger.info("mailbox %s is gone; no Graph subscriptions to keep", mailbox_id)
-        return "gone"
-    summary = maintain_mailbox(mailbox)
-    logger.info(
-        "mailbox %s: Graph subscriptions %s made, %s renewed, %s deleted%s",
-        mailbox_id,
-        summary.created,
-        summary.renewed,
-        summary.deleted,
-        f", failed: {', '.join(summary.failed)}" if summary.failed else "",
-    )
-    return "failed" if summary.failed else "ok"
-
-
-@shared_task(name="mailboxes.tasks.graph_lifecycle_event", ignore_result=True)
-def graph_lifecycle_event(subscription_pk: int, event: str) -> str:
-    """A lifecycle notification the view accepted: reauthorize, or make the subscription
-    again (https://learn.microsoft.com/graph/change-notifications-lifecycle-events)."""
-    from mailboxes.models import GraphSubscription
-    from mailboxes.webhooks import subscriptions
-
-    row = (
-        GraphSubscription.objects.select_related("mailbox__profile")
-        .filter(pk=subscription_pk)
-        .first()
-    )
-    if row is None:
-        logger.info("Graph subscription row %s is gone; %s ignored", subscription_pk, event)
-        return "gone"
-    try:
-        if event == "reauthorizationRequired":
-            subscriptions.reauthorize(row)
-        elif event == "subscriptionRemoved":
-            subscriptions.removed(row)
-    except SyncError as exc:
-        # Beat's upkeep renews or makes it again later; polling covers the mailbox meanwhile.
-        logger.warning("Graph subscription row %s: %s not handled: %s", row.pk, event, exc.code)
-        return "failed"
-    return event
-
-
 @shared_task(name="mailboxes.tasks.move_mailbox_to_graph", ignore_result=True)
 def move_mailbox_to_graph(mailbox_id: int, profile_id: int) -> str:
     """The admin action's move (mailboxes/sync/move_to_graph); an alert says how it went."""

@@ -35,7 +35,6 @@ from mailboxes.sync.context import CycleContext, ProgressCallback
 from mailboxes.sync.errors import ErrorKind, PermanentSyncError, SyncError, TransientSyncError
 from mailboxes.sync.scheduling import Claim, ClaimLost
 from mailboxes.webhooks import plan as webhook_plan
-from mailboxes.webhooks.notifications import rerun_if_notified
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +178,9 @@ def _run_claimed(
     fields = _status_fields(mailbox, ctx, result, started, error, failed_channel)
     if error is None and fields.get("next_due_at") is not None:
         # A Graph notification during the cycle: run again at once.
-        fields["next_due_at"] = rerun_if_notified(mailbox.pk, started, fields["next_due_at"])
+        fields["next_due_at"] = webhook_plan.rerun_if_notified(
+            mailbox.pk, started, fields["next_due_at"]
+        )
     if not scheduling.release_claim(claim, **fields):
         logger.warning("mailbox %s: claim expired before the cycle ended", mailbox.pk)
     record_sync_run(

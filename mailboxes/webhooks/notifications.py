@@ -6,7 +6,7 @@ Bursts coalesce: only the notification that moves a mailbox's next run forward e
 dispatch; later ones find it due already (the dispatch, or the beat after it, claims it once).
 A notification that arrives while the mailbox is being synced is remembered
 (`GraphSubscription.last_notification_at`): the cycle then ends with the mailbox due again
-(`rerun_if_notified`). A mailbox backing off after errors (a throttling `Retry-After`) is
+(`plan.rerun_if_notified`). A mailbox backing off after errors (a throttling `Retry-After`) is
 not pulled forward; it runs when its back-off ends.
 
 Lifecycle notifications (https://learn.microsoft.com/graph/change-notifications-lifecycle-events):
@@ -19,18 +19,15 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, Exists, Q, Value, When
-from django.db.models.expressions import Combinable
 from django.utils import timezone
 
 from crmsync.crypto import DecryptionError
-from mailboxes.models import GraphSubscription, Mailbox
+from mailboxes.models import GraphSubscription
+from mailboxes.webhooks.due import dispatch_now
 
 logger = logging.getLogger(__name__)
 
@@ -119,39 +116,8 @@ def handle_notifications(items: list[dict[str, Any]]) -> Outcome:
     return outcome
 
 
-def dispatch_now(mailbox_ids: Iterable[int]) -> None:
-    """Make the mailboxes due now and enqueue a dispatch of their profiles, once per burst."""
-    now = timezone.now()
-    profiles: set[int] = set()
-    for mailbox_id in sorted(set(mailbox_ids)):
-        # Only pulls the next run forward (an already due mailbox has its dispatch coming),
-        # never for a mailbox in error back-off.
-        moved = Mailbox.objects.filter(
-            id=mailbox_id, next_due_at__gt=now, transient_failure_count=0
-        ).update(next_due_at=now)
-        if moved:
-            profile_id = (
-                Mailbox.objects.filter(id=mailbox_id).values_list("profile_id", flat=True).first()
-            )
-            if profile_id is not None:
-                profiles.add(profile_id)
-    for profile_id in sorted(profiles):
-        transaction.on_commit(functools.partial(_enqueue_dispatch, profile_id))
-
-
-def _enqueue_dispatch(profile_id: int) -> None:
-    from mailboxes.tasks import dispatch_due_mailboxes
-
-    try:
-        # No retries: a broker that does not answer must not hold Graph's request past its
-        # 3 seconds; beat's next dispatch finds the mailbox due anyway.
-        dispatch_due_mailboxes.apply_async((profile_id,), retry=False)
-    except Exception:
-        logger.exception("dispatch of profile %s not enqueued; beat will find it due", profile_id)
-
-
 def _enqueue_lifecycle(subscription_pk: int, event: str) -> None:
-    from mailboxes.tasks import graph_lifecycle_event
+    from mailboxes.webhooks.tasks import graph_lifecycle_event
 
     try:
         graph_lifecycle_event.apply_async((subscription_pk, event), retry=False)
@@ -161,16 +127,3 @@ def _enqueue_lifecycle(subscription_pk: int, event: str) -> None:
             event,
             subscription_pk,
         )
-
-
-def rerun_if_notified(mailbox_id: int, started: datetime, next_due_at: datetime) -> Combinable:
-    """The next run a cycle that began at `started` writes: now, when Graph told of a change
-    since (a notification the cycle's reads may have missed), else `next_due_at`. Evaluated
-    in the releasing UPDATE itself, so a notification is never lost between read and write."""
-    notified = GraphSubscription.objects.filter(
-        Q(mailbox_id=mailbox_id) & Q(last_notification_at__gt=started)
-    )
-    return Case(
-        When(Exists(notified), then=Value(timezone.now())),
-        default=Value(next_due_at),
-    )

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db.models import Case, Exists, Q, Value, When
+from django.db.models.expressions import Combinable
+from django.utils import timezone
 
 from mailboxes import channels
 from mailboxes.models import FolderSyncState, GraphSubscription, ItemType, Mailbox
@@ -127,3 +130,16 @@ def idle_delay(mailbox: Mailbox, now: datetime, delay: timedelta) -> timedelta:
     if not is_graph(mailbox) or not webhooks_live(mailbox, now):
         return delay
     return max(delay, timedelta(minutes=settings.CRMSYNC_GRAPH_WEBHOOK_POLL_MINUTES))
+
+
+def rerun_if_notified(mailbox_id: int, started: datetime, next_due_at: datetime) -> Combinable:
+    """The next run a cycle that began at `started` writes: now, when Graph told of a change
+    since (a notification the cycle's reads may have missed), else `next_due_at`. Evaluated
+    in the releasing UPDATE itself, so a notification is never lost between read and write."""
+    notified = GraphSubscription.objects.filter(
+        Q(mailbox_id=mailbox_id) & Q(last_notification_at__gt=started)
+    )
+    return Case(
+        When(Exists(notified), then=Value(timezone.now())),
+        default=Value(next_due_at),
+    )

@@ -32,7 +32,7 @@ from mailboxes.connectors.settings import graph_settings
 from mailboxes.models import GraphSubscription, Mailbox
 from mailboxes.sync.errors import SyncError
 from mailboxes.webhooks import plan as planning
-from mailboxes.webhooks.notifications import dispatch_now
+from mailboxes.webhooks.due import dispatch_now
 
 logger = logging.getLogger(__name__)
 

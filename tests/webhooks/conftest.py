@@ -18,6 +18,7 @@ Enqueued = dict[str, list[tuple[Any, ...]]]
 def enqueued(monkeypatch: pytest.MonkeyPatch) -> Enqueued:
     """Dispatches and lifecycle tasks the view enqueues, recorded instead of sent."""
     from mailboxes import tasks
+    from mailboxes.webhooks import tasks as webhook_tasks
 
     sent: Enqueued = {"dispatch": [], "lifecycle": []}
     monkeypatch.setattr(
@@ -26,7 +27,7 @@ def enqueued(monkeypatch: pytest.MonkeyPatch) -> Enqueued:
         lambda args, **kw: sent["dispatch"].append(tuple(args)),
     )
     monkeypatch.setattr(
-        tasks.graph_lifecycle_event,
+        webhook_tasks.graph_lifecycle_event,
         "apply_async",
         lambda args, **kw: sent["lifecycle"].append(tuple(args)),
     )

@@ -194,7 +194,7 @@ def test_without_a_notification_url_every_one_is_deleted_at_graph(
 def test_lifecycle_events_reach_the_view_and_are_handled(
     mailbox: Mailbox, m365: Any, enqueued: Enqueued
 ) -> None:
-    from mailboxes.tasks import graph_lifecycle_event
+    from mailboxes.webhooks.tasks import graph_lifecycle_event
 
     maintain_mailbox(mailbox)
     control = m365.tenant.control
@@ -265,7 +265,7 @@ def test_the_idle_poll_is_longer_only_while_live_subscriptions_cover_the_mailbox
 def test_beat_enqueues_the_upkeep_of_each_mailbox_that_needs_it(
     mailbox: Mailbox, m365: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mailboxes import tasks
+    from mailboxes.webhooks import tasks
 
     queued: list[int] = []
     monkeypatch.setattr(tasks.maintain_graph_subscriptions_of, "delay", queued.append)

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from mailboxes.models import GraphSubscription, Mailbox
 from mailboxes.sync import scheduling
-from mailboxes.webhooks.notifications import rerun_if_notified
+from mailboxes.webhooks.plan import rerun_if_notified
 from tests import factories
 from tests.webhooks.conftest import Enqueued
 
