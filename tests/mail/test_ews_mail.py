@@ -10,7 +10,6 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from activities.models import ActivityParty, Email
@@ -19,6 +18,7 @@ from mailboxes.mail.cycle import process_incoming, send_pending
 from mailboxes.models import Mailbox
 from profiles.models import EmailServerProfile
 from tests.factories import make_person
+from tests.mail.forked import send_in_child
 from tests.mail.messages import build
 
 PASSWORD = "ews-secret"
@@ -188,14 +188,7 @@ def test_ews_worker_killed_mid_send_then_retried_sends_once(ews, ews_mailbox, se
     # The server takes its time with CreateItem, and completes it even when the client is gone.
     ews.control.inject_fault("delay", operation="CreateItem", delay_ms=1500)
 
-    for alias in connections:
-        connections[alias].close()
-    pid = os.fork()
-    if pid == 0:  # the worker
-        try:
-            send_pending(Mailbox.objects.select_related("profile", "user").get(pk=sender.pk))
-        finally:
-            os._exit(0)
+    pid = send_in_child(sender.pk)
     deadline = time.monotonic() + 10
     while Email.objects.get(pk=email.pk).status != "sending" and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -13,7 +13,6 @@ from email.message import EmailMessage
 
 import pytest
 from django.core.files.base import ContentFile
-from django.db import connections
 from django.utils import timezone
 
 from activities.models import ActivityParty, Attachment, Email
@@ -24,6 +23,7 @@ from mailboxes.connectors.settings import graph_settings
 from mailboxes.mail.cycle import process_incoming, send_pending
 from mailboxes.models import Mailbox, ProcessedMessage
 from mailboxes.sync.cycle import run_cycle
+from tests.mail.forked import send_in_child
 from tests.mail.messages import build
 
 pytestmark = pytest.mark.e2e
@@ -283,14 +283,7 @@ def test_graph_worker_killed_mid_send_then_retried_sends_once(m365, graph_mailbo
         "graph_delay", path="/send", mailbox=sender.email_address, delay_ms=1500
     )
 
-    for alias in connections:
-        connections[alias].close()
-    pid = os.fork()
-    if pid == 0:  # the worker
-        try:
-            send_pending(Mailbox.objects.select_related("profile", "user").get(pk=sender.pk))
-        finally:
-            os._exit(0)
+    pid = send_in_child(sender.pk)
     deadline = time.monotonic() + 20
     while Email.objects.get(pk=email.pk).status != "sending" and time.monotonic() < deadline:
         time.sleep(0.05)
