@@ -9,7 +9,6 @@ import ssl
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 
 from mailboxes.connectors import (
@@ -18,6 +17,7 @@ from mailboxes.connectors import (
     authentication_failed,
     network_error,
 )
+from mailboxes.connectors.session import Session
 
 logger = logging.getLogger(__name__)
 
@@ -59,22 +59,13 @@ class ImapMessage:
     raw: bytes
 
 
-class ImapConnector:
+class ImapConnector(Session):
     def __init__(self, settings: ImapSettings) -> None:
         self.settings = settings
         self._client: imaplib.IMAP4 | None = None
         self.selected: str | None = None
 
-    def __enter__(self) -> ImapConnector:
-        self.connect()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def end(self, *, failed: bool) -> None:
         self.logout()
 
     def connect(self) -> None:

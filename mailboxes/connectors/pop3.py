@@ -8,7 +8,6 @@ import ssl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
 
 from mailboxes.connectors import (
     PermanentSyncError,
@@ -16,6 +15,7 @@ from mailboxes.connectors import (
     authentication_failed,
     network_error,
 )
+from mailboxes.connectors.session import Session
 
 logger = logging.getLogger(__name__)
 
@@ -39,24 +39,16 @@ class Pop3Settings:
     timeout: float = 60.0
 
 
-class Pop3Connector:
-    """One POP3 session. Use as a context manager; `quit()` commits deletions."""
+class Pop3Connector(Session):
+    """One POP3 session. Use as a context manager; `quit()` commits deletions (so a block
+    that failed leaves the connection without quitting: nothing is deleted)."""
 
     def __init__(self, settings: Pop3Settings) -> None:
         self.settings = settings
         self._client: poplib.POP3 | None = None
 
-    def __enter__(self) -> Pop3Connector:
-        self.connect()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is None:
+    def end(self, *, failed: bool) -> None:
+        if not failed:
             self.quit()
         else:
             self.abort()

@@ -13,7 +13,6 @@ import smtplib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 
 from mailboxes.connectors import (
     ErrorKind,
@@ -23,6 +22,7 @@ from mailboxes.connectors import (
     network_error,
 )
 from mailboxes.connectors.mail_base import ComposedMessage, SendStamp
+from mailboxes.connectors.session import Session
 
 logger = logging.getLogger(__name__)
 
@@ -45,21 +45,12 @@ class SmtpMessageRefused(PermanentSyncError):
         super().__init__(message, code=code, affects_mailbox=False)
 
 
-class SmtpConnector:
+class SmtpConnector(Session):
     def __init__(self, settings: SmtpSettings) -> None:
         self.settings = settings
         self._client: smtplib.SMTP | None = None
 
-    def __enter__(self) -> SmtpConnector:
-        self.connect()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def end(self, *, failed: bool) -> None:
         self.close()
 
     def connect(self) -> None:
@@ -174,7 +165,7 @@ def _decode(message: bytes | str) -> str:
     return str(message)
 
 
-class SmtpMailSender:
+class SmtpMailSender(Session):
     """Outgoing mail over SMTP behind the email seam (`MailSender`). SMTP offers no way to
     ask whether a message was accepted: `already_sent` cannot look."""
 
@@ -183,15 +174,7 @@ class SmtpMailSender:
     def __init__(self, settings: SmtpSettings) -> None:
         self.connector = SmtpConnector(settings)
 
-    def __enter__(self) -> SmtpMailSender:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def end(self, *, failed: bool) -> None:
         self.connector.close()
 
     def already_sent(self, stamp: SendStamp) -> bool:

@@ -42,12 +42,13 @@ def fingerprint(canonical: Canonical | None) -> str:
     return hashlib.sha256(data.encode()).hexdigest()
 
 
-def body_text(body: object) -> str:
-    """A server's body as plain text: HTML bodies lose their markup."""
+def body_text(body: object, *, is_html: bool = False) -> str:
+    """A server's body as plain text: HTML bodies (`is_html`, exchangelib's `HTMLBody`, or
+    text that starts as an HTML document) lose their markup."""
     if not body:
         return ""
     text = str(body)
-    if type(body).__name__ == "HTMLBody" or text.lstrip().lower().startswith("<html"):
+    if is_html or type(body).__name__ == "HTMLBody" or text.lstrip().lower().startswith("<html"):
         text = _STYLE.sub("", text)
         text = _BLOCK.sub("\n", text)
         text = html.unescape(_TAG.sub("", text))

@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from activities.models import ActivityParty, Attachment, ChangeOrigin, Email
+from activities.models import ActivityParty, Email
 from mailboxes.mail.batch import FilingBatch, PlannedEmail, StoredFiles
-from mailboxes.mail.correlation import Correlation, correlate, find_tracking_token, lookup_keys
+from mailboxes.mail.correlation import correlate, lookup_keys
 from mailboxes.mail.entries import (
     Entry,
     FilingOutcome,
@@ -38,20 +38,26 @@ from mailboxes.mail.entries import (
     raw_file_name,
     received_after,
 )
-from mailboxes.mail.forward import forwarded_content
 from mailboxes.mail.message_ids import LOOKUP_CHUNK, first_emails, lock_message_ids
-from mailboxes.mail.mime import Address, ParsedMessage, parse_message, synthetic_message_id
-from mailboxes.mail.parties import PartyResolver, Resolution, build_party
+from mailboxes.mail.mime import ParsedMessage, parse_message, synthetic_message_id
+from mailboxes.mail.new_email import kept_raw_email, plan_email
+from mailboxes.mail.parties import PartyResolver, Resolution
+from mailboxes.mail.reasons import (
+    SAME_BATCH,
+    duplicate_reason,
+    filed_reason,
+    irrelevant_reason,
+    too_old_reason,
+)
 from mailboxes.mail.relevance import is_relevant
+from mailboxes.mail.targets import Forwarders, own_target
 from mailboxes.mail.text import clean
 from mailboxes.mail.tracking_rules import set_regarding
 from mailboxes.models import Alert, Mailbox, ProcessedMessage
-from users.models import User
 
 logger = logging.getLogger(__name__)
 
 Outcome = ProcessedMessage.Outcome
-TrackingOption = Mailbox.TrackingOption
 
 
 class MailFiler:
@@ -70,7 +76,7 @@ class MailFiler:
         self.max_attachment_bytes = settings.CRMSYNC_MAX_ATTACHMENT_BYTES
         # Called before each batch: the cycle's claim heartbeat (it throttles itself).
         self.heartbeat: Callable[[], None] | None = None
-        self._forwarders: dict[int, tuple[User | None, Mailbox | None]] = {}
+        self.forwarders = Forwarders(mailbox, self.resolver)
 
     # --- bookkeeping ----------------------------------------------------------------------
     def processed_uids(self, protocol: str, folder_id: str, uid_validity: int = 0) -> set[str]:
@@ -196,7 +202,7 @@ class MailFiler:
             return entry
         try:
             if self.mailbox.is_forward_mailbox:
-                entry.target, entry.message, inner_raw = self._forward_target(parsed)
+                entry.target, entry.message, inner_raw = self.forwarders.target(parsed)
                 entry.message_raw = inner_raw if inner_raw is not None else raw
                 # The forward's own problems (an undecodable outer part) still matter; the
                 # forwarded message may be the forward itself, or share its list.
@@ -204,7 +210,11 @@ class MailFiler:
                     dict.fromkeys([*parsed.problems, *entry.message.problems])
                 )
             else:
-                entry.target, entry.message, entry.message_raw = self._target(), parsed, raw
+                entry.target, entry.message, entry.message_raw = (
+                    own_target(self.mailbox),
+                    parsed,
+                    raw,
+                )
             entry.message_id = entry.message.message_id or synthetic_message_id(
                 entry.message_raw, entry.message
             )
@@ -224,8 +234,7 @@ class MailFiler:
                     Outcome.TOO_OLD,
                     None,
                     entry.parsed,
-                    f"received {_utc(received)}, before the cut-off {_utc(self.cutoff)} "
-                    "(the mailbox's or its profile's “process email received after”)",
+                    too_old_reason(received, self.cutoff),
                 )
             )
             return FilingOutcome(Outcome.TOO_OLD)
@@ -259,7 +268,7 @@ class MailFiler:
                 self._link(existing, target, source)
             batch.record(
                 self._processed(
-                    source, Outcome.LINKED, existing, message, _duplicate_reason(existing.pk)
+                    source, Outcome.LINKED, existing, message, duplicate_reason(existing.pk)
                 )
             )
             return FilingOutcome(Outcome.LINKED, existing)
@@ -267,14 +276,7 @@ class MailFiler:
         if planned is not None:
             self._link_planned(planned, target, source)
             batch.record(
-                self._processed(
-                    source,
-                    Outcome.LINKED,
-                    planned.email,
-                    message,
-                    "same Message-ID as an email filed in the same batch: this mailbox is "
-                    "added to it",
-                )
+                self._processed(source, Outcome.LINKED, planned.email, message, SAME_BATCH)
             )
             return FilingOutcome(Outcome.LINKED, planned.email)
 
@@ -311,8 +313,16 @@ class MailFiler:
             batch.record(record)
             return FilingOutcome(Outcome.IRRELEVANT)
 
-        planned = self._plan(
-            message, entry.message_raw, message_id, target, source, correlation, resolutions, batch
+        planned = plan_email(
+            self.mailbox,
+            (message, entry.message_raw, message_id),
+            target,
+            source,
+            correlation,
+            resolutions,
+            batch.files,
+            now=self.now,
+            max_attachment_bytes=self.max_attachment_bytes,
         )
         batch.plan(message_id, planned)
         batch.record(
@@ -326,48 +336,6 @@ class MailFiler:
             error=planned.email.processing_error,
             correlation=correlation.method if correlation else "",
         )
-
-    def _target(self) -> Target:
-        mailbox = self.mailbox
-        return Target(
-            mailbox,
-            mailbox.user_id,
-            mailbox.queue_id,
-            mailbox.email_address.lower(),
-            mailbox.tracking_option,
-        )
-
-    def _forward_target(self, outer: ParsedMessage) -> tuple[Target, ParsedMessage, bytes | None]:
-        """The forwarding user, by the forward's From, and what they forwarded.
-
-        The forwarding user's own mailbox decides what is tracked (its tracking option), as
-        if the message had arrived there; a user without a mailbox has no option set, and
-        everything they forward is tracked.
-        """
-        forwarder = outer.sender.address if outer.sender else ""
-        user_id = self.resolver.resolve(forwarder).user_id if forwarder else None
-        user, own_mailbox = self._forwarder(user_id) if user_id else (None, None)
-        if user is None:
-            raise UnknownForwarder(
-                f"forwarded by {forwarder or 'an unknown sender'}, who is not a CRM user: "
-                "kept here for an administrator"
-            )
-        message, inner_raw = forwarded_content(outer)
-        target = Target(
-            mailbox=own_mailbox or self.mailbox,
-            user_id=user.pk,
-            queue_id=None,
-            address=(own_mailbox.email_address if own_mailbox else user.email).lower(),
-            tracking_option=own_mailbox.tracking_option if own_mailbox else TrackingOption.ALL,
-        )
-        return target, message, inner_raw
-
-    def _forwarder(self, user_id: int) -> tuple[User | None, Mailbox | None]:
-        if user_id not in self._forwarders:
-            user = User.objects.filter(pk=user_id, is_active=True).first()
-            own = Mailbox.objects.filter(user=user).first() if user is not None else None
-            self._forwarders[user_id] = (user, own)
-        return self._forwarders[user_id]
 
     def _link(self, existing: Email, target: Target, source: MessageSource) -> None:
         """The same message reached another mailbox: one activity, with both as parties."""
@@ -403,89 +371,6 @@ class MailFiler:
             planned.email.regarding_content_type_id = rule.regarding_content_type_id
             planned.email.regarding_object_id = rule.regarding_object_id
 
-    def _plan(
-        self,
-        message: ParsedMessage,
-        raw: bytes,
-        message_id: str,
-        target: Target,
-        source: MessageSource,
-        correlation: Correlation | None,
-        resolutions: dict[str, Resolution],
-        batch: FilingBatch,
-    ) -> PlannedEmail:
-        """The new email with its parties and attachments; files are stored right away."""
-        email = Email(
-            owner_user_id=target.user_id,
-            owner_queue_id=target.queue_id,
-            mailbox=target.mailbox,
-            direction=Email.Direction.OUTGOING if source.sent else Email.Direction.INCOMING,
-            status=Email.Status.SENT if source.sent else Email.Status.RECEIVED,
-            subject=clean(message.subject, 500),
-            message_id=message_id,
-            in_reply_to=message.in_reply_to,
-            references=" ".join(message.references),
-            conversation_id=clean(
-                source.conversation_id
-                or (correlation.email.conversation_id if correlation else ""),
-                512,
-            ),
-            tracking_token=clean(find_tracking_token(message.subject), 64),
-            from_address=message.sender.address if message.sender else "",
-            body_text=message.body_text,
-            body_html=message.body_html,
-            sent_at=message.date,
-            received_at=source.received_at or self.now,
-            change_origin=ChangeOrigin.SYNC,
-            change_origin_mailbox=self.mailbox,
-        )
-        rule = source.tracking_folder
-        if rule is not None and rule.regarding_object_id:
-            email.regarding_content_type_id = rule.regarding_content_type_id
-            email.regarding_object_id = rule.regarding_object_id
-        elif correlation is not None and correlation.email.regarding_object_id:
-            email.regarding_content_type_id = correlation.email.regarding_content_type_id
-            email.regarding_object_id = correlation.email.regarding_object_id
-        if message.problems:
-            email.processing_error = clean("; ".join(message.problems))
-            batch.files.save(email.raw_mime, raw_file_name(), raw)
-
-        planned = PlannedEmail(email)
-        for role, addresses in party_roles(message).items():
-            for address in addresses:
-                planned.parties.append(
-                    build_party(role, address, resolutions.get(address.address) or Resolution())
-                )
-        if not any(
-            (p.user_id == target.user_id if target.user_id else p.queue_id == target.queue_id)
-            for p in planned.parties
-            if p.role != ActivityParty.Role.FROM
-        ):
-            # Reached the owner through Bcc or a list: the owner is still a recipient.
-            owner = Resolution(user_id=target.user_id, queue_id=target.queue_id)
-            planned.parties.append(
-                build_party(ActivityParty.Role.TO, Address(target.address), owner)
-            )
-
-        for item in message.attachments:
-            attachment = Attachment(
-                filename=clean(item.filename, 255) or "attachment",
-                content_type=clean(item.content_type, 255),
-                size=len(item.payload),
-                content_id=item.content_id,
-                is_inline=item.is_inline,
-                error=item.error,
-            )
-            if len(item.payload) > self.max_attachment_bytes:
-                attachment.error = clean(
-                    f"not stored: {len(item.payload)} bytes is over the limit of "
-                    f"{self.max_attachment_bytes} bytes (CRMSYNC_MAX_ATTACHMENT_BYTES)"
-                )
-            else:
-                batch.files.save(attachment.file, attachment.filename, item.payload)
-            planned.attachments.append(attachment)
-        return planned
-
     # --- last resort ----------------------------------------------------------------------
     def _keep_raw(
         self,
@@ -514,21 +399,7 @@ class MailFiler:
         files: StoredFiles,
     ) -> FilingOutcome:
         with transaction.atomic():
-            email = Email(
-                owner_user_id=self.mailbox.user_id,
-                owner_queue_id=self.mailbox.queue_id,
-                mailbox=self.mailbox,
-                direction=Email.Direction.INCOMING,
-                status=Email.Status.RECEIVED,
-                subject=clean(parsed.subject, 500),
-                message_id=parsed.message_id,
-                from_address=parsed.sender.address if parsed.sender else "",
-                received_at=source.received_at or self.now,
-                processing_error=clean(error),
-                change_origin=ChangeOrigin.SYNC,
-                change_origin_mailbox=self.mailbox,
-            )
-            files.save(email.raw_mime, raw_file_name(), raw)
+            email = kept_raw_email(self.mailbox, raw, parsed, source, error, files, now=self.now)
             email.save()
             Alert.objects.create(
                 mailbox=self.mailbox,
@@ -544,57 +415,3 @@ class MailFiler:
             if record is not None:
                 record.save()
         return FilingOutcome(Outcome.FAILED, email, error=error)
-
-
-def _utc(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else "(unknown)"
-
-
-def _duplicate_reason(email_id: int | None) -> str:
-    return f"duplicate of email {email_id} (same Message-ID): this mailbox is added to it"
-
-
-_CORRELATION_WORDS = {
-    "tracking_token": "by the tracking token in its subject",
-    "in_reply_to": "as a reply (In-Reply-To)",
-    "references": "by its References header",
-    "conversation_id": "by its Exchange conversation",
-    "smart_match": "by smart matching (subject and recipients)",
-}
-
-
-def filed_reason(source: MessageSource, correlation: Correlation | None) -> str:
-    """Why a message was filed, in words: the tracking folder or the email it answers."""
-    rule = source.tracking_folder
-    if rule is not None:
-        where = f"moved to the tracking folder “{rule.exchange_folder_name}”"
-        return f"filed: {where}" + (", regarding its record" if rule.regarding_object_id else "")
-    if correlation is not None:
-        how = _CORRELATION_WORDS.get(correlation.method, correlation.method)
-        regarding = correlation.email.regarding_object_id
-        return f"filed with email {correlation.email.pk} {how}" + (
-            ", regarding the same record" if regarding else ""
-        )
-    return "filed: the tracking option accepts it"
-
-
-def irrelevant_reason(option: str, message: ParsedMessage, sender: Resolution) -> str:
-    """Why the tracking option left a message out, in the words of the option."""
-    who = message.sender.address if message.sender else "an unknown sender"
-    if option == TrackingOption.RESPONSES_TO_CRM_EMAIL:
-        return (
-            "not relevant: it answers no email from the CRM, and the mailbox tracks only "
-            "responses to CRM email"
-        )
-    if option == TrackingOption.FROM_CRM_RECORDS:
-        found = f" (it is a CRM {sender.kind})" if sender.kind else ""
-        return (
-            f"not relevant: the sender {who} is not a CRM contact, account or user{found}, "
-            "and the mailbox tracks email from contacts, accounts and users"
-        )
-    if option == TrackingOption.FROM_ANY_EMAIL_ENABLED_RECORD:
-        return (
-            f"not relevant: the sender {who} is no CRM record with an email address, and "
-            "the mailbox tracks email from email-enabled records"
-        )
-    return f"not relevant for the tracking option “{option}”"

@@ -87,3 +87,23 @@ def test_the_channel_definitions_import_no_engine_and_no_page() -> None:
 
 def test_every_channel_has_a_runner() -> None:
     assert set(cycle.RUNNERS) == {channel.name for channel in channels.CHANNELS}
+
+
+def test_exchangelib_is_imported_by_the_ews_connector_only() -> None:
+    importers = sorted(
+        name
+        for name, path in _modules().items()
+        if any(n.split(".")[0] == "exchangelib" for n in _imported(ast.parse(path.read_text())))
+    )
+
+    assert importers
+    assert [n for n in importers if not n.startswith("mailboxes.connectors.ews")] == []
+
+
+def test_the_graph_connector_does_not_reach_the_ews_connector() -> None:
+    graph = _graph()
+    below = {n for n in graph if n.startswith("mailboxes.connectors.graph")}
+
+    reached = set().union(*(_reachable(graph, n) for n in below))
+
+    assert sorted(n for n in reached if n.startswith("mailboxes.connectors.ews")) == []

@@ -7,8 +7,8 @@ import pytest
 from django.core.management import call_command
 
 from activities.models import Account, Appointment, Contact, Email
-from crmsync.demo_exchange import DEMO_MAIL, seed
 from crmsync.management.commands.seed_demo import M365_MAILBOX
+from ews_emulator.demo import DEMO_MAIL, seed
 from ews_emulator.testing import run_emulator
 from mailboxes.connectors.ews import forget_connections
 from mailboxes.folder_listing import refresh_folder_listing

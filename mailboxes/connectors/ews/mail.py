@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from types import TracebackType
 from typing import Any
 
 from exchangelib import Account, Folder, ItemId, Message
@@ -23,6 +22,7 @@ from mailboxes.connectors.mail_base import (
     MessageRef,
     SendStamp,
 )
+from mailboxes.connectors.session import Session
 
 _FETCH_FIELDS = ["mime_content", "datetime_received", "conversation_id"]
 # What a SyncFolderItems page of a mail folder asks for: only what the fetch needs to skip.
@@ -108,7 +108,7 @@ def _undeliverable_folder(account: Account) -> Folder:
     return folder
 
 
-class EwsMailSender:
+class EwsMailSender(Session):
     """Outgoing mail over EWS (`MailSender`): CreateItem with the composed MIME and
     SendAndSaveCopy (a copy lands in Sent Items); the stamp is the fixed Message-ID, looked
     up in Sent Items before any retry."""
@@ -117,17 +117,6 @@ class EwsMailSender:
 
     def __init__(self, account: Account) -> None:
         self.account = account
-
-    def __enter__(self) -> EwsMailSender:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
     def already_sent(self, stamp: SendStamp) -> bool:
         with exchange_errors():

@@ -16,10 +16,8 @@ from exchangelib.extended_properties import ExtendedProperty
 from exchangelib.items import SEND_TO_NONE
 
 from mailboxes.connectors.ews.errors import exchange_errors
+from mailboxes.connectors.stamp import PROPERTY_NAME, PROPERTY_SET_ID
 
-# crmsync's MAPI property set; never change it, or items stamped before are not found.
-PROPERTY_SET_ID = "0b1f4e2c-6d0a-4c53-9a57-63726d73796e"
-PROPERTY_NAME = "CrmRecordId"
 FIELD = "crm_record_id"
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -44,6 +43,7 @@ from mailboxes.connectors.mail_base import (
     MessageRef,
     SendStamp,
 )
+from mailboxes.connectors.session import Session
 
 # crmsync's MAPI property set (as on EWS items, `connectors/ews/stamp.py`), its email name.
 STAMP_PROPERTY = "String {0b1f4e2c-6d0a-4c53-9a57-63726d73796e} Name CrmEmailId"
@@ -140,7 +140,7 @@ def _when(value: Any) -> datetime | None:
         return None
 
 
-class GraphMailSender:
+class GraphMailSender(Session):
     """Outgoing mail over Graph (`MailSender`), exactly once (see the module's docstring)."""
 
     can_check_sent = True
@@ -148,17 +148,6 @@ class GraphMailSender:
 
     def __init__(self, client: GraphClient) -> None:
         self.client = client
-
-    def __enter__(self) -> GraphMailSender:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
     def send(self, message: ComposedMessage) -> dict[str, str]:
         raw, large = split_large_attachments(message.raw)

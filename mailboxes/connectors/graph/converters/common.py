@@ -13,17 +13,14 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from exchangelib import HTMLBody
-from exchangelib.winzone import IANA_TO_MS_TIMEZONE_MAP, MS_TIMEZONE_TO_IANA_MAP
-
-from mailboxes.connectors.ews.stamp import PROPERTY_NAME, PROPERTY_SET_ID
-from mailboxes.connectors.timezones import canonical_tz
+from mailboxes.connectors.stamp import PROPERTY_NAME, PROPERTY_SET_ID
+from mailboxes.connectors.timezones import canonical_tz, iana_name, windows_name
 from mailboxes.itemtypes.common import body_text
 
 Json = dict[str, Any]
 
-# The EWS stamp (`connectors/ews/stamp.py`: a String named property of crmsync's property
-# set) in Graph's notation, so that EWS and Graph read and write the same property.
+# The stamp (`connectors/stamp.py`: a String named property of crmsync's property set)
+# in Graph's notation, so that EWS and Graph read and write the same property.
 STAMP_ID = f"String {{{PROPERTY_SET_ID}}} Name {PROPERTY_NAME}"
 STAMP_EXPAND = f"singleValueExtendedProperties($filter=id eq '{STAMP_ID}')"
 
@@ -50,15 +47,14 @@ def iana_zone(name: str | None) -> str:
         return ""
     if name.upper() in ("UTC", "ETC/UTC", "GMT", "Z"):
         return "UTC"
-    iana = MS_TIMEZONE_TO_IANA_MAP.get(name, name)
-    return canonical_tz(str(iana))
+    return canonical_tz(iana_name(name) or name)
 
 
 def windows_zone(iana: str) -> str:
     """The Windows name Graph expects for a canonical IANA zone name ("UTC" for none)."""
     if not iana or iana == "UTC":
         return "UTC"
-    return str(IANA_TO_MS_TIMEZONE_MAP.get(iana, "UTC"))
+    return windows_name(iana) or "UTC"
 
 
 def zone_info(iana: str) -> dt.tzinfo:
@@ -103,9 +99,7 @@ def body_of(resource: Json, key: str = "body") -> str:
     """A Graph itemBody as the canonical plain text (HTML loses its markup)."""
     body = resource.get(key) or {}
     content = str(body.get("content") or "")
-    if str(body.get("contentType", "text")).lower() == "html" and content:
-        return body_text(HTMLBody(content))
-    return body_text(content)
+    return body_text(content, is_html=str(body.get("contentType", "text")).lower() == "html")
 
 
 def text_body(text: str) -> Json:

@@ -1,7 +1,7 @@
 """Seeds the demo's EWS emulator with items in Alice's, Bob's and Carol's mailboxes, once
 (Carol's is synced over the emulator's Microsoft Graph).
 
-Run by scripts/demo after the emulator starts: `python -m crmsync.demo_exchange EWS_URL`.
+Run by scripts/demo after the emulator starts: `python -m ews_emulator.demo EWS_URL`.
 Besides generated appointments, contacts, tasks and mail, it delivers mail from the CRM
 contacts of `manage.py seed_demo` (tracked under the default tracking option, "from contacts,
 accounts and users"), one from a stranger (left out: the mailbox page's "why was this not
