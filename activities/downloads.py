@@ -18,9 +18,9 @@ from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from rest_framework.authentication import TokenAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, Throttled
 
+from activities.api.authentication import LimitedTokenAuthentication
 from activities.api.visibility import visible_to
 from activities.models import Attachment, Email
 from users.models import User
@@ -127,8 +127,8 @@ def _downloader(request: HttpRequest) -> User | None:
         return user
     try:
         # It reads only the Authorization header, which a Django request has as well.
-        found = TokenAuthentication().authenticate(request)  # type: ignore[arg-type]
-    except AuthenticationFailed:
+        found = LimitedTokenAuthentication().authenticate(request)  # type: ignore[arg-type]
+    except (AuthenticationFailed, Throttled):  # a wrong token, or too many from this address
         return None
     return found[0] if found else None
 

@@ -311,7 +311,7 @@ CRMSYNC_MICROSOFT_CA_BUNDLE = env_str("CRMSYNC_MICROSOFT_CA_BUNDLE", "")
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "activities.api.authentication.LimitedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -320,6 +320,31 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"user": env_str("API_THROTTLE_RATE", "6000/hour")},
 }
+# Wrong API tokens per client address before every token from it is refused for the window
+# (activities/api/authentication.py).
+API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 20, minimum=1)
+API_AUTH_FAILURE_MINUTES = env_int("API_AUTH_FAILURE_MINUTES", 10, minimum=1)
+
+# --- Cache ----------------------------------------------------------------------------------
+# API rate limits and wrong-token counts must be shared by every web process: Redis when the
+# installation has one (CRMSYNC_CACHE_URL, by default CRMSYNC_REDIS_URL), else each process's
+# memory ("locmem://": the demo's single process). The test command uses locmem:// because tests
+# clear the cache, which on Redis would flush the broker's database.
+CRMSYNC_CACHE_URL = env_str("CRMSYNC_CACHE_URL", CRMSYNC_REDIS_URL or "locmem://")
+if CRMSYNC_CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CRMSYNC_CACHE_URL,
+            "KEY_PREFIX": "crmsync",
+        }
+    }
+elif CRMSYNC_CACHE_URL == "locmem://":
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    raise ImproperlyConfigured(
+        f"CRMSYNC_CACHE_URL={CRMSYNC_CACHE_URL!r} is neither a redis:// URL nor locmem://."
+    )
 SPECTACULAR_SETTINGS = {
     "TITLE": "crmsync API",
     "DESCRIPTION": "Activities, contacts and accounts synchronized with Exchange.",

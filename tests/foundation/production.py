@@ -15,6 +15,7 @@ CLEARED = (
     "CRMSYNC_ENCRYPTION_KEYS",
     "DATABASE_URL",
     "CELERY_BROKER_URL",
+    "CRMSYNC_CACHE_URL",
     "CRMSYNC_CLAIM_SECONDS",
     "STATIC_ROOT",
     # set by the browser tests' session fixture; a real deployment never has it

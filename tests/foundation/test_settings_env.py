@@ -52,6 +52,8 @@ def test_production_settings_start(tmp_path: Path) -> None:
         ("CRMSYNC_INCOMING_BATCH", "many"),
         ("CRMSYNC_GRAPH_NOTIFICATION_URL", "crm.example.com/graph/notifications/"),
         ("CRMSYNC_GRAPH_WEBHOOK_POLL_MINUTES", "0"),
+        ("CRMSYNC_CACHE_URL", "memcached://127.0.0.1:11211"),
+        ("API_AUTH_FAILURE_LIMIT", "0"),
     ],
 )
 def test_bad_value_stops_the_start_naming_the_variable(
@@ -63,6 +65,35 @@ def test_bad_value_stops_the_start_naming_the_variable(
     assert "ImproperlyConfigured" in result.stderr
     assert f"{name}=" in result.stderr
     assert value in result.stderr
+
+
+CACHE_BACKEND = (
+    "import django; django.setup(); from django.conf import settings; "
+    "print(settings.CACHES['default']['BACKEND'])"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "backend"),
+    [
+        ({}, "django.core.cache.backends.locmem.LocMemCache"),
+        (
+            {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/9"},
+            "django.core.cache.backends.redis.RedisCache",
+        ),
+        (
+            {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/9", "CRMSYNC_CACHE_URL": "locmem://"},
+            "django.core.cache.backends.locmem.LocMemCache",
+        ),
+    ],
+)
+def test_rate_limits_are_kept_in_redis_when_the_installation_has_it(
+    tmp_path: Path, env: dict[str, str], backend: str
+) -> None:
+    # API rate limits and wrong-token counts must be shared by all web processes.
+    result = start(tmp_path, "-c", CACHE_BACKEND, **PRODUCTION, **env)
+
+    assert (result.returncode, result.stdout.strip()) == (0, backend), result.stderr
 
 
 def test_production_without_secret_key_refuses_to_start(tmp_path: Path) -> None:
