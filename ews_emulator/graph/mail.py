@@ -30,7 +30,7 @@ from ..soap import M_NS, T_NS, Element, EwsError, SoapFault, local, t
 from ..store import Folder, ItemRow
 from . import ids
 from . import mapping as mp
-from .api import MAIL, MAIL_SEND, Request, Response, route
+from .api import MAIL_SEND, Request, Response, route
 from .errors import GraphError, bad_request, from_ews, not_found
 
 MESSAGE_KINDS = ("Message", "MeetingRequest", "MeetingResponse", "MeetingCancellation", "PostItem")
@@ -998,49 +998,12 @@ def message_delta(req: Request, args: list[str]) -> Response:
 
 
 # -- translateExchangeIds ------------------------------------------------------------------
+# Microsoft's reference (https://learn.microsoft.com/graph/api/user-translateexchangeids)
+# lists delegated permissions only: "Application: Not supported". The emulator issues
+# application (client-credentials) tokens only, so it refuses every call, as Graph refuses an
+# application, whatever roles the token carries.
 
-ID_TYPES = ("ewsId", "restId", "restImmutableEntryId")
 
-
-@route("POST", "translateExchangeIds", roles=(*MAIL, "Calendars.ReadWrite", "Contacts.ReadWrite"))
+@route("POST", "translateExchangeIds", roles=())
 def translate_ids(req: Request, args: list[str]) -> Response:
-    body = req.json()
-    source, target = body.get("sourceIdType"), body.get("targetIdType")
-    inputs = body.get("inputIds")
-    if source not in ID_TYPES or target not in ID_TYPES:
-        raise bad_request(
-            f"sourceIdType and targetIdType must be one of {', '.join(ID_TYPES)} here.",
-            "ErrorInvalidIdMalformed",
-        )
-    if not isinstance(inputs, list) or not 0 < len(inputs) <= 1000:
-        raise bad_request("inputIds must list 1 to 1000 ids.", "ErrorInvalidRequest")
-    value = []
-    for given in inputs:
-        given = str(given)
-        current: str | None
-        if source == "ewsId":
-            current = given
-        elif source == "restId":
-            current = ids.ews_id(given)
-        else:
-            original = ids.original_of_immutable(given)
-            current = req.store.current_item_id(original) if original else None
-        row = req.store.item(current) if current else None
-        if row is None or row.mailbox_id != req.user.id:
-            value.append(
-                {
-                    "sourceId": given,
-                    "errorDetails": {
-                        "code": "ErrorItemNotFound",
-                        "message": "The specified object was not found in the store.",
-                    },
-                }
-            )
-            continue
-        out = {
-            "ewsId": row.id,
-            "restId": ids.rest_id(row.id),
-            "restImmutableEntryId": ids.immutable_id(req.store, row.id),
-        }[target]
-        value.append({"sourceId": given, "targetId": out})
-    return Response(200, {"value": value})
+    raise GraphError(403, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")

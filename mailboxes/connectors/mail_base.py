@@ -41,6 +41,19 @@ class MailFolder:
 
 
 @dataclass(frozen=True)
+class ListedFolder:
+    """A mail folder below the Inbox as a listing shows it: the server's id, its display
+    name and its path from the Inbox's child down ("Projects / Acme")."""
+
+    id: str
+    name: str
+    path: str
+
+
+PATH_SEPARATOR = " / "
+
+
+@dataclass(frozen=True)
 class MessageRef:
     """A new message named by a page: its id and what the page told about it."""
 

@@ -2,35 +2,45 @@
 losing a link: `manage.py move_mailbox_to_graph` and the admin action call `move_to_graph`.
 
 - The mailbox is claimed first (no cycle runs meanwhile; a busy one is refused).
-- Id mappings: their EWS item ids are translated to the immutable Graph ids the Graph
-  connector asks for (`POST /users/{id}/translateExchangeIds`, `ewsId` →
-  `restImmutableEntryId`, 1,000 ids a request: https://learn.microsoft.com/graph/api/
-  user-translateexchangeids). An id Graph cannot translate (the item moved, so its EWS id is
-  stale, or was deleted) keeps its EWS id; the next sync finds the item by the CRM id stamped
-  in its extended property and re-links it, or sees it gone. When Graph refuses the call
-  altogether (the documentation lists no application permission for it: a tenant may answer
-  403), every mapping is left for that re-link, and the move goes on.
-- Folder ids (mappings' folders, tracking folders) become Graph's REST ids: the EWS id in
-  URL-safe base64 (`translateExchangeIds` takes item ids only).
+- Id mappings are re-linked by the CRM record id the EWS side stamped on every item it
+  created or linked (the named property `CrmRecordId`, which Graph filters on:
+  `singleValueExtendedProperties/any(ep: ep/id eq '...' and ep/value eq '...')`), twenty
+  look-ups per `$batch`, through the Graph connector's `find_stamped`: each mapping gets the
+  item's immutable Graph id. `translateExchangeIds` is not used: Microsoft's reference lists
+  no application permission for it (https://learn.microsoft.com/graph/api/
+  user-translateexchangeids: "Application: Not supported"), and a Microsoft 365 profile
+  authenticates as an application. An item not found in its folder (moved to another folder,
+  deleted, or never stamped) keeps its EWS id; the next sync finds it by its stamp in the
+  type's other folders and re-links it, or sees it gone. A type the application has no role
+  for keeps its links for that re-link too, and the result says so.
+- Folder ids: a mapping's folder becomes its Graph (REST) id, the EWS id in URL-safe base64
+  (folders have no immutable ids; their ids are constant). Tracking folders are resolved
+  against the Inbox's folders listed over Graph: by that id, else by the path the EWS folder
+  listing recorded (or the folder's name); the listing is replaced by the Graph one.
 - The EWS folder sync states are deleted: Graph delta queries start from scratch and, item
   by item, find the mappings (or the stamped CRM ids) again: nothing is duplicated.
 - Outgoing email keeps its state: sent email stays sent (its send stamp is on the email,
-  not on the profile); nothing is sent again.
-- The folder listing (EWS ids) is cleared; the mailbox is due at once.
+  not on the profile); nothing is sent again. The mailbox is due at once.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 from django.db import transaction
 from django.utils import timezone
 
+from mailboxes.connectors.base import FolderNotFoundError, ItemRef
 from mailboxes.connectors.graph.client import GraphClient
-from mailboxes.connectors.graph.errors import GraphRequestError
+from mailboxes.connectors.graph.connector import GraphMailboxConnector
+from mailboxes.connectors.graph.listing import inbox_mail_folders
+from mailboxes.connectors.mail_base import ListedFolder
 from mailboxes.connectors.settings import graph_settings
+from mailboxes.folder_listing import MAX_LISTED_FOLDERS
+from mailboxes.itemtypes import TYPES
 from mailboxes.models import (
     ExchangeFolderListing,
     ExchangeSyncIdMapping,
@@ -44,14 +54,16 @@ from profiles.models import EmailServerProfile
 
 logger = logging.getLogger(__name__)
 
-TRANSLATE_BATCH = 1000  # Graph's maximum of inputIds
+LOOKUP_CHUNK = 200  # mappings looked up between two progress reports
 EWS_SERVER_TYPES = (
     EmailServerProfile.ServerType.EXCHANGE,
     EmailServerProfile.ServerType.EXCHANGE_ONLINE,
 )
 Progress = Callable[[int, int], None]
-# 403s that concern this call only (no application permission is documented for it).
-REFUSED_CODES = ("access_denied", "missing_role")
+# A 403 on one type's folder (connectors/graph/errors): the token lacks that type's role.
+ROLE_REFUSALS = ("missing_role", "access_denied")
+# (pk, object type, CRM record id, EWS folder id) of one mapping.
+MappingRow = tuple[int, str, int, str]
 
 
 class MoveRefused(Exception):
@@ -61,21 +73,27 @@ class MoveRefused(Exception):
 @dataclass
 class MoveResult:
     mappings: int = 0
-    translated: int = 0
+    relinked: int = 0
     left_for_relink: int = 0
     folder_states_reset: int = 0
     tracking_folders: int = 0
-    translation_refused: str = ""
+    tracking_unresolved: list[str] = field(default_factory=list)
+    types_refused: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         text = (
-            f"{self.translated} of {self.mappings} links translated to Graph ids, "
-            f"{self.left_for_relink} left to be re-linked by the CRM id on the next sync, "
+            f"{self.relinked} of {self.mappings} links re-linked to Graph ids by the CRM id, "
+            f"{self.left_for_relink} left to be re-linked on the next sync, "
             f"{self.folder_states_reset} folder sync states reset, "
             f"{self.tracking_folders} tracking folders kept"
         )
-        if self.translation_refused:
-            text += f" (Graph refused translateExchangeIds: {self.translation_refused})"
+        if self.tracking_unresolved:
+            text += f" ({', '.join(self.tracking_unresolved)} not found over Graph)"
+        for item_type, why in sorted(self.types_refused.items()):
+            what = (
+                "mail folders not listed" if item_type == "email" else f"{item_type}s not looked up"
+            )
+            text += f"; {what}: {why}"
         return text
 
 
@@ -128,34 +146,60 @@ def _move_claimed(
     client: GraphClient | None,
 ) -> MoveResult:
     client = client or GraphClient(graph_settings(target, mailbox))
-    rows = list(
+    rows: list[MappingRow] = list(
         ExchangeSyncIdMapping.objects.filter(mailbox=mailbox).values_list(
-            "pk", "exchange_item_id", "exchange_folder_id"
+            "pk", "object_type", "crm_object_id", "exchange_folder_id"
         )
     )
     result = MoveResult(mappings=len(rows))
-    translated = translate(client, [item_id for _, item_id, _ in rows], result, progress)
+    try:
+        found = relink(GraphMailboxConnector(client), rows, result, progress)
+        listed = list_folders(client, result)
+    except PermanentSyncError as exc:
+        raise MoveRefused(f"Graph refused the mailbox: {exc.message}") from exc
+    old_listing = ExchangeFolderListing.objects.filter(mailbox=mailbox).first()
     with transaction.atomic():
-        changed = []
-        for pk, item_id, folder_id in rows:
-            mapping = ExchangeSyncIdMapping(pk=pk, exchange_item_id=item_id)
-            mapping.exchange_item_id = translated.get(item_id, item_id)
-            mapping.exchange_folder_id = rest_folder_id(folder_id)
-            changed.append(mapping)
+        relinked, moved_folders = [], []
+        for pk, _, _, folder_id in rows:
+            mapping = ExchangeSyncIdMapping(pk=pk, exchange_folder_id=rest_folder_id(folder_id))
+            ref = found.get(pk)
+            if ref is None:
+                moved_folders.append(mapping)
+            else:
+                mapping.exchange_item_id = ref.id
+                relinked.append(mapping)
         ExchangeSyncIdMapping.objects.bulk_update(
-            changed, ["exchange_item_id", "exchange_folder_id"], batch_size=500
+            relinked, ["exchange_item_id", "exchange_folder_id"], batch_size=500
         )
-        result.translated = sum(1 for _, item_id, _ in rows if item_id in translated)
-        result.left_for_relink = result.mappings - result.translated
+        ExchangeSyncIdMapping.objects.bulk_update(
+            moved_folders, ["exchange_folder_id"], batch_size=500
+        )
+        result.relinked = len(found)
+        result.left_for_relink = result.mappings - result.relinked
         result.folder_states_reset, _ = FolderSyncState.objects.filter(
             mailbox=mailbox, protocol=FolderSyncState.Protocol.EWS
         ).delete()
+        paths = {
+            str(f.get("id")): str(f.get("path") or "")
+            for f in (old_listing.folders if old_listing is not None else [])
+        }
         folders = list(MailboxTrackingFolder.objects.filter(mailbox=mailbox))
-        for folder in folders:
-            folder.exchange_folder_id = rest_folder_id(folder.exchange_folder_id)
+        if listed is None:  # no mail role: the folders keep their REST ids, unchecked
+            for tracking in folders:
+                tracking.exchange_folder_id = rest_folder_id(tracking.exchange_folder_id)
+        else:
+            result.tracking_unresolved = resolve_tracking_folders(folders, paths, listed)
         MailboxTrackingFolder.objects.bulk_update(folders, ["exchange_folder_id"])
         result.tracking_folders = len(folders)
-        ExchangeFolderListing.objects.filter(mailbox=mailbox).update(folders=[], listed_at=None)
+        ExchangeFolderListing.objects.update_or_create(
+            mailbox=mailbox,
+            defaults={
+                "folders": [asdict(folder) for folder in listed or ()],
+                "listed_at": timezone.now() if listed is not None else None,
+                "error_text": "",
+                "error_at": None,
+            },
+        )
         Mailbox.objects.filter(pk=mailbox.pk).update(
             profile=target, idle_cycles=0, transient_failure_count=0
         )
@@ -163,34 +207,81 @@ def _move_claimed(
     return result
 
 
-def translate(
-    client: GraphClient, ews_ids: list[str], result: MoveResult, progress: Progress | None
-) -> dict[str, str]:
-    """EWS item id → immutable Graph id, for the ids Graph could translate."""
-    found: dict[str, str] = {}
-    wanted = sorted({item_id for item_id in ews_ids if item_id})
-    for start in range(0, len(wanted), TRANSLATE_BATCH):
-        chunk = wanted[start : start + TRANSLATE_BATCH]
-        try:
-            answer = client.post(
-                "translateExchangeIds",
-                {
-                    "inputIds": chunk,
-                    "sourceIdType": "ewsId",
-                    "targetIdType": "restImmutableEntryId",
-                },
-            )
-        except (GraphRequestError, PermanentSyncError) as exc:
-            if not isinstance(exc, GraphRequestError) and exc.code not in REFUSED_CODES:
-                # The application cannot reach the mailbox at all: nothing is moved.
-                raise MoveRefused(f"Graph refused the mailbox: {exc.message}") from exc
-            result.translation_refused = exc.code
-            logger.warning("translateExchangeIds refused (%s): links re-linked by CRM id", exc)
-            return found
-        for entry in (answer or {}).get("value") or ():
-            target = entry.get("targetId")
-            if target and entry.get("sourceId") in chunk:
-                found[str(entry["sourceId"])] = str(target)
-        if progress is not None:
-            progress(min(start + TRANSLATE_BATCH, len(wanted)), len(wanted))
+def relink(
+    connector: GraphMailboxConnector,
+    rows: list[MappingRow],
+    result: MoveResult,
+    progress: Progress | None,
+) -> dict[int, ItemRef]:
+    """{mapping pk: the Graph item carrying its CRM record id in the mapping's folder}."""
+    groups: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for pk, object_type, record_id, folder_id in rows:
+        if object_type in TYPES:
+            groups[(object_type, rest_folder_id(folder_id))].append((pk, record_id))
+    found: dict[int, ItemRef] = {}
+    done = 0
+    for (object_type, folder_id), members in sorted(groups.items()):
+        kind = TYPES[object_type]
+        items = connector.items(kind)
+        folder = folder_id or kind.default_folder
+        for start in range(0, len(members), LOOKUP_CHUNK):
+            chunk = members[start : start + LOOKUP_CHUNK]
+            done += len(chunk)
+            if object_type in result.types_refused:
+                continue
+            try:
+                stamped = items.find_stamped(folder, sorted({rid for _, rid in chunk}))
+            except FolderNotFoundError:
+                logger.info("folder %s is gone over Graph: its links re-link later", folder)
+                break
+            except PermanentSyncError as exc:
+                if exc.code not in ROLE_REFUSALS:
+                    raise
+                # The application lacks this type's role: its links wait for the re-link.
+                result.types_refused[object_type] = exc.message
+                continue
+            for pk, record_id in chunk:
+                ref = stamped.get(record_id)
+                if ref is not None:
+                    found[pk] = ref
+            if progress is not None:
+                progress(done, len(rows))
+    if progress is not None:
+        progress(len(rows), len(rows))
     return found
+
+
+def list_folders(client: GraphClient, result: MoveResult) -> list[ListedFolder] | None:
+    """The Inbox's folders over Graph; None when the application has no mail role."""
+    try:
+        return inbox_mail_folders(client, limit=MAX_LISTED_FOLDERS)
+    except PermanentSyncError as exc:
+        if exc.code not in ROLE_REFUSALS:
+            raise
+        result.types_refused["email"] = exc.message
+        return None
+
+
+def resolve_tracking_folders(
+    folders: list[MailboxTrackingFolder], paths: dict[str, str], listed: list[ListedFolder]
+) -> list[str]:
+    """Give each tracking folder its Graph id (in place); the names of those not found."""
+    by_id = {folder.id: folder for folder in listed}
+    by_path: dict[str, ListedFolder] = {}
+    for folder in listed:
+        by_path.setdefault(folder.path.casefold(), folder)
+    taken: set[str] = set()
+    unresolved = []
+    for tracking in folders:
+        rest = rest_folder_id(tracking.exchange_folder_id)
+        match = by_id.get(rest)
+        if match is None:
+            path = paths.get(tracking.exchange_folder_id) or tracking.exchange_folder_name
+            match = by_path.get(path.casefold())
+        if match is None or match.id in taken:
+            unresolved.append(tracking.exchange_folder_name)
+            tracking.exchange_folder_id = rest
+        else:
+            tracking.exchange_folder_id = match.id
+        taken.add(tracking.exchange_folder_id)
+    return unresolved

@@ -157,7 +157,7 @@ def _page(
             "folders": folders,
             "folder_form": folder_form,
             "folder_listing": _listing(mailbox),
-            "lists_folders": mailbox.profile is not None and mailbox.profile.is_exchange,
+            "lists_folders": mailbox.profile is not None and mailbox.profile.is_microsoft,
             "appointments": upcoming_appointments(mailbox, _user(request)),
             "conflicts": [(mapping, _differences(mapping)) for mapping in conflicts],
             **_why_context(request, mailbox),
@@ -275,8 +275,10 @@ def refresh_folder_list(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     mailbox = get_manageable_mailbox(_user(request), mailbox_id)
     if _refused(request, mailbox, "Folders were not listed"):
         return HttpResponseRedirect(_mailbox_url(mailbox) + "#folders")
-    if mailbox.profile is None or not mailbox.profile.is_exchange:
-        messages.error(request, "Folders can be listed on Exchange mailboxes only.")
+    if mailbox.profile is None or not mailbox.profile.is_microsoft:
+        messages.error(
+            request, "Folders can be listed on Exchange and Microsoft 365 mailboxes only."
+        )
         return HttpResponseRedirect(_mailbox_url(mailbox) + "#folders")
     # Recorded before the task is queued, so the worker's answer always comes after it.
     ExchangeFolderListing.objects.update_or_create(

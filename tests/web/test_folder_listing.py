@@ -120,7 +120,9 @@ def test_a_mailbox_not_on_exchange_is_not_listed(mailbox: Mailbox) -> None:
 
     assert refresh_folder_listing(mailbox.pk) == "failed"
     listing = ExchangeFolderListing.objects.get(mailbox=mailbox)
-    assert listing.error_text == "Folders can be listed on Exchange mailboxes only."
+    assert listing.error_text == (
+        "Folders can be listed on Exchange and Microsoft 365 mailboxes only."
+    )
     assert listing.folders == []
 
 

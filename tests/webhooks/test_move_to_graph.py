@@ -44,7 +44,7 @@ def ews_mailbox(m365: Any, monkeypatch: pytest.MonkeyPatch) -> Mailbox:
     return mailbox
 
 
-def test_the_command_translates_every_link_and_resets_the_folder_states(
+def test_the_command_relinks_every_link_by_crm_id_and_resets_the_folder_states(
     ews_mailbox: Mailbox, m365: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = m365.profile()
@@ -57,7 +57,7 @@ def test_the_command_translates_every_link_and_resets_the_folder_states(
 
     call_command("move_mailbox_to_graph", ews_mailbox.email_address, target.name, stdout=out)
 
-    assert "9 of 9 links translated" in out.getvalue()
+    assert "9 of 9 links re-linked" in out.getvalue()
     assert "translating ids: 100%" in capsys.readouterr().err  # the progress bar
     ews_mailbox.refresh_from_db()
     assert ews_mailbox.profile_id == target.pk
@@ -90,34 +90,29 @@ def test_an_item_moved_since_the_last_sync_is_left_for_the_relink(
 
     result = move_to_graph(ews_mailbox, m365.profile())
 
-    assert (result.mappings, result.translated, result.left_for_relink) == (9, 8, 1)
+    assert (result.mappings, result.relinked, result.left_for_relink) == (9, 8, 1)
     mapping.refresh_from_db()
     assert mapping.exchange_item_id == stale
 
 
-def test_graph_refusing_the_translation_leaves_every_link_for_the_relink(
+def test_a_type_the_application_has_no_role_for_keeps_its_links_for_the_relink(
     ews_mailbox: Mailbox, m365: Any
 ) -> None:
     m365.tenant.control.register_app(
         "app-tasks-only", secret="s3cret~value.Of-An_App", roles=["Tasks.ReadWrite"]
     )
     target = m365.profile(oauth_client_id="app-tasks-only")
-    before = set(
-        ExchangeSyncIdMapping.objects.filter(mailbox=ews_mailbox).values_list(
-            "exchange_item_id", flat=True
-        )
-    )
+    mappings = ExchangeSyncIdMapping.objects.filter(mailbox=ews_mailbox)
+    before = dict(mappings.values_list("pk", "exchange_item_id"))
 
     result = move_to_graph(ews_mailbox, target)
 
-    assert result.translation_refused == "access_denied"
-    assert (result.translated, result.left_for_relink) == (0, 9)
-    after = set(
-        ExchangeSyncIdMapping.objects.filter(mailbox=ews_mailbox).values_list(
-            "exchange_item_id", flat=True
-        )
-    )
-    assert after == before
+    assert sorted(result.types_refused) == ["appointment", "contact", "email"]
+    assert "Calendars.ReadWrite" in result.types_refused["appointment"]
+    assert (result.relinked, result.left_for_relink) == (2, 7)  # the two tasks
+    for mapping in mappings:
+        kept = mapping.exchange_item_id == before[mapping.pk]
+        assert kept is (mapping.object_type != ItemType.TASK)
     assert Mailbox.objects.get(pk=ews_mailbox.pk).profile_id == target.pk
 
 
@@ -158,4 +153,59 @@ def test_the_admin_action_asks_for_the_profile_then_moves(
     assert queued == [(ews_mailbox.pk, target.pk)]
     assert tasks.move_mailbox_to_graph(ews_mailbox.pk, target.pk) == "moved"
     alert = Alert.objects.get(mailbox=ews_mailbox, code="moved_to_graph")
-    assert "9 of 9 links translated" in alert.message
+    assert "9 of 9 links re-linked" in alert.message
+
+
+def test_tracking_folders_are_resolved_over_graph_by_id_or_listed_path(
+    ews_mailbox: Mailbox, m365: Any
+) -> None:
+    from django.contrib.contenttypes.models import ContentType
+
+    from mailboxes.folder_listing import refresh_folder_listing
+    from mailboxes.models import ExchangeFolderListing, MailboxTrackingFolder
+
+    graph = client_for(m365.mailbox(email=ews_mailbox.email_address))
+    projects = graph.post("mailFolders/inbox/childFolders", {"displayName": "Projects"})
+    assert projects is not None
+    acme = graph.post(f"mailFolders/{projects['id']}/childFolders", {"displayName": "Acme"})
+    assert acme is not None
+    assert refresh_folder_listing(ews_mailbox.pk) == "listed"
+    listing = ExchangeFolderListing.objects.get(mailbox=ews_mailbox)
+    assert [f["path"] for f in listing.folders] == ["Projects", "Projects / Acme"]
+    # An id the EWS side answered that Graph does not know (as from another EWS session):
+    # the move finds the folder by the path the EWS listing recorded.
+    listing.folders[1]["id"] = "AAMkAEwsOnlyId="
+    listing.save()
+    user = ews_mailbox.user
+    assert user is not None
+    owner = ContentType.objects.get_for_model(type(user))
+
+    def track(folder_id: str, name: str) -> MailboxTrackingFolder:
+        return MailboxTrackingFolder.objects.create(
+            mailbox=ews_mailbox,
+            exchange_folder_id=folder_id,
+            exchange_folder_name=name,
+            regarding_content_type=owner,
+            regarding_object_id=user.pk,
+        )
+
+    by_id = track(listing.folders[0]["id"], "Projects")
+    by_path = track("AAMkAEwsOnlyId=", "Acme")
+    gone = track("AAMkAGoneFolder=", "Gone")
+
+    result = move_to_graph(ews_mailbox, m365.profile())
+
+    for folder in (by_id, by_path, gone):
+        folder.refresh_from_db()
+    assert (by_id.exchange_folder_id, by_path.exchange_folder_id) == (projects["id"], acme["id"])
+    assert result.tracking_unresolved == ["Gone"]
+    assert "Gone not found over Graph" in result.describe()
+    # The listing is Graph's now, and a Microsoft 365 mailbox lists its folders over Graph.
+    assert ExchangeFolderListing.objects.get(mailbox=ews_mailbox).folders == [
+        {"id": projects["id"], "name": "Projects", "path": "Projects"},
+        {"id": acme["id"], "name": "Acme", "path": "Projects / Acme"},
+    ]
+    graph.post("mailFolders/inbox/childFolders", {"displayName": "Archive"})
+    assert refresh_folder_listing(ews_mailbox.pk) == "listed"
+    paths = [f["path"] for f in ExchangeFolderListing.objects.get(mailbox=ews_mailbox).folders]
+    assert paths == ["Archive", "Projects", "Projects / Acme"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from exchangelib import Account
@@ -13,18 +12,11 @@ from exchangelib.items import ID_ONLY
 
 from mailboxes.connectors.ews.errors import exchange_errors, raise_if_error
 from mailboxes.connectors.ews.folders import open_folder
+from mailboxes.connectors.mail_base import PATH_SEPARATOR, ListedFolder
 
 # Calendars, contact and task folders can sit under the Inbox too; only mail is tracked.
 MAIL_FOLDER_CLASS = "IPF.Note"
 CONTACT_FOLDER_CLASS = "IPF.Contact"
-PATH_SEPARATOR = " / "
-
-
-@dataclass(frozen=True)
-class ListedFolder:
-    id: str
-    name: str
-    path: str
 
 
 def folders_below(account: Account, parent_id: str, field_names: Iterable[str]) -> list[Any]:
