@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from activities.models import Account, ActivityParty, Appointment, Contact, Email, Task
 from crmsync.choices import DeliveryMethod, OutgoingDeliveryMethod
+from mailboxes.connectors.graph.client import GraphClient
+from mailboxes.connectors.settings import graph_settings
 from mailboxes.folder_listing import refresh_folder_listing
 from mailboxes.models import (
     ExchangeFolderListing,
@@ -71,8 +73,8 @@ def synced_over_ews(m365: Any, monkeypatch: pytest.MonkeyPatch) -> Mailbox:
     )
     owner = mailbox.user
     # A folder under the Inbox, made in Outlook, chosen from the EWS folder listing.
-    graph_of_tenant = client_for(m365.mailbox(email=address))
-    graph_of_tenant.post("mailFolders/inbox/childFolders", {"displayName": "Deals"})
+    outlook = GraphClient(graph_settings(m365.profile(), mailbox))  # no second CRM mailbox
+    outlook.post("mailFolders/inbox/childFolders", {"displayName": "Deals"})
     assert refresh_folder_listing(mailbox.pk) == "listed"
     [listed] = ExchangeFolderListing.objects.get(mailbox=mailbox).folders
     deals = Account.objects.create(owner_user=owner, name="Deals", email_address="d@acme.test")

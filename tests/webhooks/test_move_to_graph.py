@@ -58,7 +58,7 @@ def test_the_command_relinks_every_link_by_crm_id_and_resets_the_folder_states(
     call_command("move_mailbox_to_graph", ews_mailbox.email_address, target.name, stdout=out)
 
     assert "9 of 9 links re-linked" in out.getvalue()
-    assert "translating ids: 100%" in capsys.readouterr().err  # the progress bar
+    assert "looking up links: 100%" in capsys.readouterr().err  # the progress bar
     ews_mailbox.refresh_from_db()
     assert ews_mailbox.profile_id == target.pk
     assert ews_mailbox.claimed_by == ""
@@ -161,10 +161,12 @@ def test_tracking_folders_are_resolved_over_graph_by_id_or_listed_path(
 ) -> None:
     from django.contrib.contenttypes.models import ContentType
 
+    from mailboxes.connectors.graph.client import GraphClient
+    from mailboxes.connectors.settings import graph_settings
     from mailboxes.folder_listing import refresh_folder_listing
     from mailboxes.models import ExchangeFolderListing, MailboxTrackingFolder
 
-    graph = client_for(m365.mailbox(email=ews_mailbox.email_address))
+    graph = GraphClient(graph_settings(m365.profile(), ews_mailbox))  # no second CRM mailbox
     projects = graph.post("mailFolders/inbox/childFolders", {"displayName": "Projects"})
     assert projects is not None
     acme = graph.post(f"mailFolders/{projects['id']}/childFolders", {"displayName": "Acme"})

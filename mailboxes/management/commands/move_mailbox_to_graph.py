@@ -17,7 +17,8 @@ from profiles.models import EmailServerProfile
 class Command(BaseCommand):
     help = (
         "Move a mailbox from its Exchange (EWS) profile to a Microsoft 365 (Graph) profile: "
-        "links are translated to Graph ids, nothing is duplicated or sent again."
+        "links are found again by the CRM id stamped on each item, nothing is duplicated or "
+        "sent again."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -44,7 +45,7 @@ class Command(BaseCommand):
         def progress(done: int, total: int) -> None:
             nonlocal bar
             if bar is None:
-                bar = tqdm(desc="translating ids", total=total, unit="id", leave=True)
+                bar = tqdm(desc="looking up links", total=total, unit="id", leave=True)
             bar.n = done
             bar.refresh()
 
