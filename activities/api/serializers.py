@@ -347,14 +347,26 @@ class AppointmentSerializer(ActivitySerializer):
             "recurrence",
             "series_master",
             "original_start",
-            "is_cancelled",
             "created_at",
             "modified_at",
             "change_origin",
         ]
+        extra_kwargs = {
+            "is_cancelled": {
+                "help_text": "Set to true to cancel the meeting: the next sync of its "
+                "organizer's mailbox sends a cancellation, once, to the attendees who were "
+                'sent the meeting (README, "Meeting invitations") and removes it from the '
+                "organizer's Exchange calendar. A cancelled meeting cannot be reinstated."
+            }
+        }
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         attrs = super().validate(attrs)
+        reinstated = attrs.get("is_cancelled") is False
+        if self.instance is not None and self.instance.is_cancelled and reinstated:
+            raise serializers.ValidationError(
+                {"is_cancelled": ["A cancelled meeting cannot be reinstated; create a new one."]}
+            )
         start = attrs.get("start", getattr(self.instance, "start", None))
         end = attrs.get("end", getattr(self.instance, "end", None))
         if start is not None and end is not None and end < start:

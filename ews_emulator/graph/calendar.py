@@ -24,6 +24,8 @@ from lxml import etree
 
 from .. import recurrence as rec
 from ..control_api import field_elements
+from ..operations.base import Ctx
+from ..operations.calendar import send_invitations
 from ..soap import Element, fmt_dt, parse_dt, t
 from ..store import Folder, ItemRow
 from . import ids
@@ -224,6 +226,34 @@ def _attendees(elem: Element) -> list[dict[str, Any]]:
     return out
 
 
+def has_attendees(elem: Element) -> bool:
+    return any(
+        len(found)
+        for holder in ("RequiredAttendees", "OptionalAttendees", "Resources")
+        if (found := elem.find(f"{TNS}{holder}")) is not None
+    )
+
+
+def attendee_addresses(elem: Element) -> set[str]:
+    return {
+        (a.findtext(f"{TNS}Mailbox/{TNS}EmailAddress") or "").lower()
+        for a in elem.iter(f"{TNS}Attendee")
+    } - {""}
+
+
+def is_sent(elem: Element) -> bool:
+    """Whether the organizer's meeting was sent to its attendees (EWS's
+    MeetingRequestWasSent)."""
+    return elem.findtext(f"{TNS}MeetingRequestWasSent") == "true"
+
+
+def is_draft(elem: Element) -> bool:
+    """Graph's isDraft: the organizer's meeting whose attendees were not sent it (an event
+    without attendees, or an attendee's copy, is no draft)."""
+    organizer = elem.findtext(f"{TNS}MyResponseType") in (None, "Organizer")
+    return organizer and has_attendees(elem) and not is_sent(elem)
+
+
 def event_json(
     req: Request, elem: Element, item_id: str, change_key: str, master_id: str | None
 ) -> dict[str, Any]:
@@ -261,6 +291,7 @@ def event_json(
         "sensitivity": (text("Sensitivity") or "Normal").lower(),
         "isAllDay": text("IsAllDayEvent") == "true",
         "isCancelled": text("IsCancelled") == "true",
+        "isDraft": is_draft(elem),
         "isOrganizer": my_response == "Organizer",
         "responseRequested": text("IsResponseRequested") != "false",
         "seriesMasterId": master_id,
@@ -352,6 +383,7 @@ def event_fields(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     xml: list[str] = []
     required: list[dict[str, str]] = []
     optional: list[dict[str, str]] = []
+    resources: list[dict[str, str]] = []
     for key, value in payload.items():
         if key.startswith("@odata") or key in ("id", "changeKey", "type", "iCalUId"):
             continue
@@ -399,9 +431,17 @@ def event_fields(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
                 entry = {"email": address}
                 if ((att or {}).get("emailAddress") or {}).get("name"):
                     entry["name"] = str(att["emailAddress"]["name"])
-                (optional if att.get("type") == "optional" else required).append(entry)
+                kind = att.get("type")
+                (
+                    optional
+                    if kind == "optional"
+                    else resources
+                    if kind == "resource"
+                    else required
+                ).append(entry)
             fields["RequiredAttendees"] = required
             fields["OptionalAttendees"] = optional
+            fields["Resources"] = resources
         elif key == "recurrence":
             if value is not None:
                 xml.append(_recurrence_xml(value))
@@ -659,15 +699,14 @@ def _create_event(req: Request, folder: Folder) -> Response:
                 etree.fromstring(row.xml)
             ):
                 return Response(201, row_event(req, row))
+    draft = _draft_flag(payload)
     fields, xml = event_fields(payload)
     if "Start" not in fields or "End" not in fields:
         raise bad_request("An event needs a start and an end.", "ErrorInvalidRequest")
     elem = _event_element(fields, xml)
-    invites = (
-        "SendToAllAndSaveCopy"
-        if fields.get("RequiredAttendees") or fields.get("OptionalAttendees")
-        else "SendToNone"
-    )
+    # A meeting is sent to its attendees when it is created, unless it is created as a
+    # draft (isDraft), which sends nothing until a PATCH sets isDraft to false.
+    invites = "SendToAllAndSaveCopy" if has_attendees(elem) and not draft else "SendToNone"
     result = ews(
         req,
         "CreateItem",
@@ -697,11 +736,43 @@ UPDATE_URIS = {
     "LegacyFreeBusyStatus": "calendar:LegacyFreeBusyStatus",
     "RequiredAttendees": "calendar:RequiredAttendees",
     "OptionalAttendees": "calendar:OptionalAttendees",
+    "Resources": "calendar:Resources",
     "IsResponseRequested": "calendar:IsResponseRequested",
     "Recurrence": "calendar:Recurrence",
     "StartTimeZone": "calendar:StartTimeZone",
     "EndTimeZone": "calendar:EndTimeZone",
 }
+
+
+def _draft_flag(payload: dict[str, Any]) -> bool | None:
+    """The request's isDraft (taken out of it), None when absent."""
+    value = payload.pop("isDraft", None)
+    if value is not None and not isinstance(value, bool):
+        raise bad_request("'isDraft' must be a Boolean.", "RequestBodyRead")
+    return value
+
+
+def _meeting_messages(before: Element, payload: dict[str, Any], send: bool | None) -> str:
+    """Whom a PATCH of the organizer's event writes to (event-update, "attendees property
+    and meeting updates"): a draft (isDraft) sends nothing ("none") until isDraft turns
+    false, which sends it to every attendee ("all"); any other event (a meeting sent, an
+    appointment given attendees) writes to every attendee ("all"), or, when the request
+    changes only the attendees, to those added ("added")."""
+    if before.findtext(f"{TNS}MyResponseType") not in (None, "Organizer"):
+        return "none"
+    if is_draft(before):
+        return "all" if send is False else "none"
+    return "added" if set(payload) == {"attendees"} else "all"
+
+
+def _send(req: Request, row: ItemRow, *, update: bool, only: set[str] | None = None) -> None:
+    """Meeting requests (updates) from the organizer's `row` to its attendees (`only`: to
+    these addresses), delivered to the emulator's mailboxes as EWS delivers them."""
+    ctx = Ctx(
+        store=req.store, mail=req.server.mail, auth=req.user, target=req.user, version="Graph"
+    )
+    with req.store.write() as c:
+        send_invitations(ctx, c, row, update=update, only=only)
 
 
 @route("PATCH", "events", "*", roles=CALENDARS)
@@ -710,15 +781,20 @@ def update_event(req: Request, args: list[str]) -> Response:
     ews_id = ids.resolve_item_id(req.store, args[0])
     stored = req.store.item(ews_id)
     occurrence = rec.parse_occurrence_id(ews_id)
-    owner_id = stored.mailbox_id if stored else None
+    owner = stored
     if stored is None and occurrence is not None:
         owner = req.store.item(occurrence[0])
-        owner_id = owner.mailbox_id if owner else None
-    if owner_id != req.user.id:
+    elif stored is not None and stored.master_id:
+        owner = req.store.item(stored.master_id)
+    if owner is None or owner.mailbox_id != req.user.id:
         raise GraphError(
             404, "ErrorItemNotFound", "The specified object was not found in the store."
         )
-    fields, xml = event_fields(req.json())
+    payload = req.json()
+    send = _draft_flag(payload)
+    before = etree.fromstring(owner.xml)
+    mode = _meeting_messages(before, payload, send)
+    fields, xml = event_fields(payload)
     changes = []
     for elem in field_elements(fields) + [
         etree.fromstring(f'<w xmlns:t="{mp.T_NS}">{x}</w>')[0] for x in xml
@@ -744,6 +820,10 @@ def update_event(req: Request, args: list[str]) -> Response:
         ConflictResolution="AlwaysOverwrite",
         SendMeetingInvitationsOrCancellations="SendToNone",
     )
+    fresh = req.store.item(owner.id)
+    if fresh is not None and mode != "none" and has_attendees(etree.fromstring(fresh.xml)):
+        added = attendee_addresses(etree.fromstring(fresh.xml)) - attendee_addresses(before)
+        _send(req, fresh, update=is_sent(before), only=added if mode == "added" else None)
     new_id = next((e.get("Id") for e in result.iter(t("ItemId"))), ews_id)
     row = req.store.item(new_id or ews_id) or req.store.item(ews_id)
     if row is None:
@@ -768,16 +848,43 @@ def delete_event(req: Request, args: list[str]) -> Response:
         "DeleteItem",
         f'<m:ItemIds><t:ItemId Id="{ews_id}"/></m:ItemIds>',
         DeleteType="MoveToDeletedItems",
-        SendMeetingCancellations="SendToAllAndSaveCopy",
+        SendMeetingCancellations=_cancellations(owner),
     )
     return Response(204)
 
 
+def _cancellations(row: ItemRow) -> str:
+    """Deleting the organizer's meeting cancels it for its attendees (event-delete), once
+    it was sent to them: a draft (isDraft) reached nobody."""
+    elem = etree.fromstring(row.xml)
+    organizer = elem.findtext(f"{TNS}MyResponseType") in (None, "Organizer")
+    return "SendToAllAndSaveCopy" if organizer and is_sent(elem) else "SendToNone"
+
+
 @route("POST", "events", "*", "permanentDelete", roles=CALENDARS)
 def permanently_delete_event(req: Request, args: list[str]) -> Response:
-    """https://learn.microsoft.com/graph/api/event-permanentdelete: no cancellations."""
+    """https://learn.microsoft.com/graph/api/event-permanentdelete: to the Purges folder;
+    a sent meeting is cancelled as by any delete on the organizer's calendar."""
     row = _event_row(req, args[0])
-    return delete_row(req, row, "HardDelete", SendMeetingCancellations="SendToNone")
+    return delete_row(req, row, "HardDelete", SendMeetingCancellations=_cancellations(row))
+
+
+@route("POST", "events", "*", "cancel", roles=CALENDARS)
+def cancel_event(req: Request, args: list[str]) -> Response:
+    """https://learn.microsoft.com/graph/api/event-cancel: the organizer only; the
+    attendees are sent a cancellation, the event goes to Deleted Items; 202."""
+    row = _event_row(req, args[0])
+    comment = req.json().get("comment")
+    if comment is not None and not isinstance(comment, str):
+        raise bad_request("'comment' must be a String.", "RequestBodyRead")
+    elem = etree.fromstring(row.xml)
+    if elem.findtext(f"{TNS}MyResponseType") not in (None, "Organizer"):
+        raise bad_request(
+            "Your request can't be completed. You need to be an organizer to cancel a meeting.",
+            "ErrorInvalidRequest",
+        )
+    delete_row(req, row, "MoveToDeletedItems", SendMeetingCancellations=_cancellations(row))
+    return Response(202)
 
 
 # -- meeting responses ------------------------------------------------------------------------

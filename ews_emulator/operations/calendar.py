@@ -126,16 +126,22 @@ def occurrence_start(ctx: Ctx, master: ItemRow, index: int) -> str:
 
 
 def send_invitations(
-    ctx: Ctx, c: sqlite3.Connection, row: ItemRow, *, update: bool = False
+    ctx: Ctx,
+    c: sqlite3.Connection,
+    row: ItemRow,
+    *,
+    update: bool = False,
+    only: set[str] | None = None,
 ) -> None:
-    """Deliver meeting requests (and tentative calendar entries) to emulator attendees."""
+    """Deliver meeting requests (and tentative calendar entries) to emulator attendees
+    (`only`: those of these lower-case addresses)."""
     elem = etree.fromstring(row.xml)
     organizer = ctx.store.mailbox_by_id(row.mailbox_id)
     assert organizer is not None
     attendees = ctx.mail.recipients(elem, "RequiredAttendees", "OptionalAttendees", "Resources")
     uid = text_of(elem, "UID")
     for attendee in attendees:
-        if attendee.id == organizer.id:
+        if attendee.id == organizer.id or (only is not None and attendee.smtp.lower() not in only):
             continue
         calendar = ctx.store.distinguished_folder(attendee.id, "calendar")
         if calendar is None:

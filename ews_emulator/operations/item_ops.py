@@ -341,7 +341,9 @@ def _cancel_meeting(ctx: Ctx, c: sqlite3.Connection, row: ItemRow) -> None:
     organizer = ctx.store.mailbox_by_id(row.mailbox_id)
     assert organizer is not None
     uid = text_of(elem, "UID")
-    for attendee in ctx.mail.recipients(elem, "RequiredAttendees", "OptionalAttendees"):
+    for attendee in ctx.mail.recipients(
+        elem, "RequiredAttendees", "OptionalAttendees", "Resources"
+    ):
         if attendee.id == organizer.id:
             continue
         calendar = ctx.store.distinguished_folder(attendee.id, "calendar")

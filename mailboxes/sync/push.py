@@ -129,8 +129,10 @@ def _push_chunk(ts: TypeSync[R], records: list[R], *, initial: bool, full: bool)
             mapping.is_deleted_in_exchange or mapping.user_decision == Decision.PENDING
         ):
             continue
-        if mapping is None and not _exported(ts, record):
-            continue
+        if mapping is None and (
+            not _exported(ts, record) or getattr(record, "is_cancelled", False)
+        ):
+            continue  # a cancelled meeting is not written to Exchange
         canonical = kind.record_canonical(record)
         crm_fp = fingerprint(canonical)
         if canonical.get("recurrence") and (
@@ -147,6 +149,9 @@ def _push_chunk(ts: TypeSync[R], records: list[R], *, initial: bool, full: bool)
         ref = ItemRef(mapping.exchange_item_id, mapping.change_key)
         change = ItemChange(ref, ts.for_server(canonical))
         updates.append(_Update(record, mapping, change, crm_fp, canonical))
+    cancelled = [u for u in updates if _cancels(ts, u.canonical)]
+    updates = [u for u in updates if u not in cancelled]
+    _cancel(ts, cancelled)
     # Who hears of it: the rule in README ("Meeting invitations").
     notify = {c.record.pk for c in creates if _invites(ts, c, initial=initial, full=full)}
     notify |= {u.record.pk for u in updates if _updates_reach(ts, u.canonical, u.mapping)}
@@ -221,6 +226,37 @@ def _updates_reach(ts: TypeSync[R], canonical: Canonical, mapping: ExchangeSyncI
     if not ts.mailbox.send_invitations:
         return False
     return bool(_attendees(ts, canonical) & set(mapping.invited or []))
+
+
+def _cancels(ts: TypeSync[R], canonical: Canonical) -> bool:
+    """Whether this change cancels a meeting (or appointment) this mailbox organizes."""
+    if not canonical.get("is_cancelled"):
+        return False
+    organizer = canonical.get("organizer")
+    own = ts.mailbox.email_address.strip().lower()
+    return organizer is None or organizer["address"] == own
+
+
+def _cancel(ts: TypeSync[R], cancels: list[_Update[R]]) -> None:
+    """Meetings cancelled in the CRM: cancelled in Exchange for the attendees who were sent
+    them (once: the mapping goes, the cancelled record stays and is never exported again),
+    removed from the calendar silently when nobody was."""
+    mode = DeleteMode(ts.options.exchange_delete_mode)
+    for send in (False, True):
+        part = [u for u in cancels if _updates_reach(ts, u.canonical, u.mapping) == send]
+        if not part:
+            continue
+        results = ts.connector.delete(
+            [u.mapping.exchange_item_id for u in part], mode=mode, notify=send
+        )
+        gone = []
+        for update, result in zip(part, results, strict=True):
+            if result is None or isinstance(result, ItemNotFoundError):
+                gone.append(update.mapping.pk)
+            else:
+                _item_failed(ts, update.mapping, result, update.record)
+        ExchangeSyncIdMapping.objects.filter(pk__in=gone).delete()
+        ts.processed += len(gone)
 
 
 def _create(ts: TypeSync[R], creates: list[_Create[R]], *, send: bool) -> None:

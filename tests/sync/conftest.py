@@ -3,7 +3,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.sync.meeting_sides import Side, make_side
 from tests.sync.workers import Workers, celery_workers
+
+
+@pytest.fixture(params=["ews", "graph"])
+def side(request: pytest.FixtureRequest) -> Side:
+    """The server a meeting test runs on: EWS or Microsoft Graph (tests/sync/meeting_sides)."""
+    return make_side(request, request.param)
 
 
 @pytest.fixture

@@ -1,13 +1,12 @@
 """Meetings (issue 16): attendees resolved as email parties are, and invitations only
-where a person expects one, counted in the attendees' emulator inboxes.
+where a person expects one (README, "Meeting invitations"), counted in the attendees'
+emulator Inboxes, over EWS and over Microsoft Graph (`tests/sync/meeting_sides.py`).
 
 Outlook is played by exchangelib (the organizer's or an attendee's own account) and by the
 emulator's control API.
 """
 
 from __future__ import annotations
-
-import datetime as dt
 
 import pytest
 from django.test import Client
@@ -19,13 +18,18 @@ from mailboxes.mail.parties import PartyResolver
 from mailboxes.models import ExchangeSyncIdMapping, ItemType
 from tests.factories import make_appointment, make_contact, make_user
 from tests.sync.helpers import emulated_mailbox, options, sync
+from tests.sync.meeting_sides import (
+    CANCELLATION,
+    REQUEST,
+    UPDATE,
+    Side,
+    at,
+    meeting_with,
+    move,
+)
 from tests.web.conftest import settings_post
 
 pytestmark = pytest.mark.django_db
-
-
-def utc(year: int, month: int, day: int, hour: int = 0) -> dt.datetime:
-    return dt.datetime(year, month, day, hour, tzinfo=dt.UTC)
 
 
 # --- One party resolver ----------------------------------------------------------------------
@@ -41,8 +45,8 @@ def test_an_attendee_resolves_to_a_contact_stored_in_other_letter_case(ews) -> N
         account=account,
         folder=account.calendar,
         subject="Partner call",
-        start=utc(2030, 5, 2, 9),
-        end=utc(2030, 5, 2, 10),
+        start=at(9),
+        end=at(10),
         required_attendees=["y@partner.example"],
     ).save(send_meeting_invitations=SEND_TO_NONE)
 
@@ -79,41 +83,9 @@ def test_the_owners_own_contact_wins_a_shared_address_in_one_query(
 # --- Invitations -------------------------------------------------------------------------------
 
 
-def received(mailbox) -> list[tuple[str, str]]:
-    """What reached the attendee's Inbox, read by the attendee's own Outlook (exchangelib):
-    (MeetingRequest / MeetingCancellation / ..., subject)."""
-    inbox = account_for(mailbox).inbox
-    return sorted((type(item).__name__, item.subject) for item in inbox.all())
-
-
-def meeting_with(mailbox, attendee, subject: str, **fields) -> Appointment:
-    meeting = make_appointment(
-        owner_user=mailbox.user,
-        subject=subject,
-        start=fields.pop("start", utc(2030, 8, 1, 10)),
-        end=fields.pop("end", utc(2030, 8, 1, 11)),
-        **fields,
-    )
-    ActivityParty.objects.create(
-        appointment=meeting,
-        role=ActivityParty.Role.REQUIRED_ATTENDEE,
-        address=attendee.email_address,
-    )
-    return meeting
-
-
-def move(meeting: Appointment, hour: int) -> None:
-    meeting.refresh_from_db()
-    meeting.start, meeting.end = utc(2030, 8, 1, hour), utc(2030, 8, 1, hour + 1)
-    meeting.save()
-
-
-REQUEST = "MeetingRequest"
-
-
-def test_the_first_sync_invites_nobody_and_later_changes_stay_silent(ews) -> None:
+def test_the_first_sync_invites_nobody_and_later_changes_stay_silent(side: Side) -> None:
     # given a CRM meeting with a colleague, before the mailbox's first sync
-    mailbox, colleague = emulated_mailbox(ews), emulated_mailbox(ews)
+    mailbox, colleague = side.mailbox(), side.attendee()
     meeting = meeting_with(mailbox, colleague, "Old review")
 
     # when the first sync exports it, and it later moves in the CRM
@@ -121,50 +93,53 @@ def test_the_first_sync_invites_nobody_and_later_changes_stay_silent(ews) -> Non
     move(meeting, 14)
     sync(mailbox)
 
-    # then the colleague, never invited, hears of neither
+    # then the meeting is in Exchange with its attendee, and the colleague, never invited,
+    # hears of neither
+    assert side.calendar(mailbox) == ["Old review"]
     assert ExchangeSyncIdMapping.objects.get(crm_object_id=meeting.pk).invited == []
-    assert received(colleague) == []
+    assert side.inbox(colleague) == []
 
 
-def test_a_new_meeting_invites_once_and_its_update_and_cancellation_follow(ews) -> None:
+def test_a_new_meeting_invites_once_and_its_update_and_cancellation_follow(side: Side) -> None:
     # given a mailbox past its first sync
-    mailbox, colleague = emulated_mailbox(ews), emulated_mailbox(ews)
+    mailbox, colleague = side.mailbox(), side.attendee()
     sync(mailbox)
 
     # when a meeting is created in the CRM, synced twice, moved, then deleted
     meeting = meeting_with(mailbox, colleague, "Design review")
     sync(mailbox)
     sync(mailbox)
-    assert received(colleague) == [(REQUEST, "Design review")]
+    assert side.inbox(colleague) == [(REQUEST, "Design review")]
     move(meeting, 14)
     sync(mailbox)
-    assert received(colleague) == [(REQUEST, "Design review")] * 2
+    assert side.inbox(colleague) == [(REQUEST, "Design review"), (UPDATE, "Design review")]
     meeting.delete()
     sync(mailbox)
 
     # then the colleague got the request, one update and one cancellation
-    assert received(colleague) == [
-        ("MeetingCancellation", "Canceled: Design review"),
+    assert side.inbox(colleague) == [
+        (CANCELLATION, "Canceled: Design review"),
         (REQUEST, "Design review"),
-        (REQUEST, "Design review"),
+        (UPDATE, "Design review"),
     ]
+    assert side.calendar(mailbox) == []
 
 
-def test_deleting_a_meeting_nobody_was_sent_cancels_nothing(ews) -> None:
-    mailbox, colleague = emulated_mailbox(ews), emulated_mailbox(ews)
+def test_deleting_a_meeting_nobody_was_sent_cancels_nothing(side: Side) -> None:
+    mailbox, colleague = side.mailbox(), side.attendee()
     meeting = meeting_with(mailbox, colleague, "Quiet one")
     sync(mailbox)
 
     meeting.delete()
     sync(mailbox)
 
-    assert received(colleague) == []
-    assert not account_for(mailbox).calendar.filter(subject="Quiet one").exists()
+    assert side.inbox(colleague) == []
+    assert side.calendar(mailbox) == []
 
 
-def test_a_full_resync_exports_an_old_meeting_without_invitations(ews) -> None:
+def test_a_full_resync_exports_an_old_meeting_without_invitations(side: Side) -> None:
     # given a mailbox that synced with CRM → Exchange off, and a meeting made meanwhile
-    mailbox, colleague = emulated_mailbox(ews), emulated_mailbox(ews)
+    mailbox, colleague = side.mailbox(), side.attendee()
     options(mailbox, ItemType.APPOINTMENT, crm_to_exchange=False)
     sync(mailbox)
     meeting_with(mailbox, colleague, "Never exported")
@@ -175,22 +150,24 @@ def test_a_full_resync_exports_an_old_meeting_without_invitations(ews) -> None:
     sync(mailbox, full_resync=True)
 
     # then the meeting is in Exchange and nobody was invited
-    assert account_for(mailbox).calendar.filter(subject="Never exported").count() == 1
-    assert received(colleague) == []
+    assert side.calendar(mailbox) == ["Never exported"]
+    assert side.inbox(colleague) == []
 
 
-def test_with_send_invitations_off_a_new_meeting_invites_nobody(ews) -> None:
-    mailbox = emulated_mailbox(ews, send_invitations=False)
-    colleague = emulated_mailbox(ews)
+def test_with_send_invitations_off_a_new_meeting_invites_nobody(side: Side) -> None:
+    mailbox = side.mailbox(send_invitations=False)
+    colleague = side.attendee()
     sync(mailbox)
 
     meeting = meeting_with(mailbox, colleague, "Unannounced")
     sync(mailbox)
     move(meeting, 15)
     sync(mailbox)
+    meeting.delete()
+    sync(mailbox)
 
-    assert account_for(mailbox).calendar.filter(subject="Unannounced").count() == 1
-    assert received(colleague) == []
+    assert side.inbox(colleague) == []
+    assert side.calendar(mailbox) == []
 
 
 # --- Option changes ----------------------------------------------------------------------------
@@ -206,9 +183,11 @@ def save_options_page(mailbox, item_type: str, **fields):
     return client.post(f"/mailboxes/{mailbox.pk}/", data)
 
 
-def test_switching_crm_to_exchange_on_exports_old_meetings_without_invitations(ews) -> None:
+def test_switching_crm_to_exchange_on_exports_old_meetings_without_invitations(
+    side: Side,
+) -> None:
     # given a mailbox past its first sync with CRM → Exchange off, and a meeting made meanwhile
-    mailbox, colleague = emulated_mailbox(ews), emulated_mailbox(ews)
+    mailbox, colleague = side.mailbox(), side.attendee()
     options(mailbox, ItemType.APPOINTMENT, crm_to_exchange=False)
     sync(mailbox)
     meeting_with(mailbox, colleague, "Made while off")
@@ -228,37 +207,31 @@ def test_switching_crm_to_exchange_on_exports_old_meetings_without_invitations(e
 
     # then the next ordinary sync exports it, and nobody is invited
     sync(mailbox)
-    assert account_for(mailbox).calendar.filter(subject="Made while off").count() == 1
-    assert received(colleague) == []
+    assert side.calendar(mailbox) == ["Made while off"]
+    assert side.inbox(colleague) == []
     # and a meeting created afterwards invites as usual
     meeting_with(mailbox, colleague, "Made after")
     sync(mailbox)
-    assert received(colleague) == [(REQUEST, "Made after")]
+    assert side.inbox(colleague) == [(REQUEST, "Made after")]
 
 
-def test_moving_sync_from_earlier_exports_and_imports_the_older_meetings(ews) -> None:
-    # given a mailbox syncing from 2030-06-01, with an older meeting on each side
-    mailbox, colleague = emulated_mailbox(ews), emulated_mailbox(ews)
-    options(mailbox, ItemType.APPOINTMENT, sync_from=dt.date(2030, 6, 1))
-    meeting_with(
-        mailbox, colleague, "Old CRM meeting", start=utc(2030, 3, 1, 9), end=utc(2030, 3, 1, 10)
-    )
-    account = account_for(mailbox)
-    CalendarItem(
-        account=account,
-        folder=account.calendar,
-        subject="Old Outlook meeting",
-        start=utc(2030, 3, 2, 9),
-        end=utc(2030, 3, 2, 10),
-    ).save(send_meeting_invitations=SEND_TO_NONE)
+def test_moving_sync_from_earlier_exports_and_imports_the_older_meetings(side: Side) -> None:
+    # given a mailbox syncing from 200 days ahead, with an older meeting on each side
+    mailbox, colleague = side.mailbox(), side.attendee()
+    options(mailbox, ItemType.APPOINTMENT, sync_from=at(0, days=200).date())
+    meeting_with(mailbox, colleague, "Old CRM meeting", start=at(9, 100), end=at(10, 100))
+    side.outlook_meeting(mailbox, "Old Outlook meeting", at(9, 101))
     sync(mailbox)
     sync(mailbox)
     assert not Appointment.objects.filter(subject="Old Outlook meeting").exists()
-    assert account.calendar.filter(subject="Old CRM meeting").count() == 0
+    assert side.calendar(mailbox) == ["Old Outlook meeting"]
 
-    # when "sync from" moves to 2030-01-01 on the page (confirmed)
+    # when "sync from" moves to 30 days ahead on the page (confirmed)
     response = save_options_page(
-        mailbox, ItemType.APPOINTMENT, sync_from="2030-01-01", confirm_change="on"
+        mailbox,
+        ItemType.APPOINTMENT,
+        sync_from=at(0, days=30).date().isoformat(),
+        confirm_change="on",
     )
     assert response.status_code == 302, response.content.decode()
 
@@ -268,15 +241,15 @@ def test_moving_sync_from_earlier_exports_and_imports_the_older_meetings(ews) ->
         Appointment.objects.filter(owner_user=mailbox.user, subject="Old Outlook meeting").count()
         == 1
     )
-    assert account.calendar.filter(subject="Old CRM meeting").count() == 1
-    assert received(colleague) == []
+    assert side.calendar(mailbox) == ["Old CRM meeting", "Old Outlook meeting"]
+    assert side.inbox(colleague) == []
 
 
 def test_switching_exchange_to_crm_off_and_on_imports_what_came_meanwhile_and_deletes_nothing(
     ews,
 ) -> None:
     mailbox = emulated_mailbox(ews)
-    own = make_appointment(owner_user=mailbox.user, subject="Kept", start=utc(2030, 9, 1, 9))
+    own = make_appointment(owner_user=mailbox.user, subject="Kept", start=at(9, 90))
     sync(mailbox)
     account = account_for(mailbox)
 
@@ -287,8 +260,8 @@ def test_switching_exchange_to_crm_off_and_on_imports_what_came_meanwhile_and_de
         account=account,
         folder=account.calendar,
         subject="Made in Outlook",
-        start=utc(2030, 9, 2, 9),
-        end=utc(2030, 9, 2, 10),
+        start=at(9, 91),
+        end=at(10, 91),
     ).save(send_meeting_invitations=SEND_TO_NONE)
     sync(mailbox)
     assert not Appointment.objects.filter(subject="Made in Outlook").exists()

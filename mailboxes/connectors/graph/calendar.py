@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
+from mailboxes.connectors import SyncError
 from mailboxes.connectors.base import (
     ChangePage,
     CursorLostError,
@@ -38,7 +39,6 @@ from mailboxes.connectors.base import (
     NewItem,
     RemoteItem,
     Result,
-    Saved,
 )
 from mailboxes.connectors.graph.act import (
     LISTING_THRESHOLD,
@@ -47,6 +47,7 @@ from mailboxes.connectors.graph.act import (
     expand,
     raise_transient,
     result_of,
+    seam_error,
     skipped,
     utc_now,
 )
@@ -203,10 +204,10 @@ class GraphCalendarConnector(GraphItemConnector):
     # -- writing -------------------------------------------------------------------------
 
     def create(self, folder_id: str, items: Sequence[NewItem], *, notify: bool) -> list[Result]:
-        """Graph invites the attendees of an event created with them; without `notify`, the
-        event is created without attendees, which are then set by PATCH (Graph has no
-        SendToNone: an Exchange Online mailbox may still send an update then)."""
-        bodies, later = [], {}
+        """Graph sends a meeting to its attendees when it is created; without `notify` it is
+        created as a draft (`isDraft`): its attendees are in it, nobody is sent anything,
+        and its later changes send nothing either (the README's invitation rule)."""
+        bodies = []
         for n, new in enumerate(items):
             body = self.converter.payload(new.canonical, record_id=new.record_id)
             if new.ical_uid:
@@ -214,22 +215,35 @@ class GraphCalendarConnector(GraphItemConnector):
                 # crash from creating the event twice.
                 body["transactionId"] = new.ical_uid[:100]
             if body["attendees"] and not notify:
-                later[n] = {"attendees": body.pop("attendees")}
+                body["isDraft"] = True
             bodies.append(BatchRequest(str(n), "POST", "calendar/events", body=body))
         answers = self.client.batch(bodies)
         results = [result_of(self.client, a, "calendar/events") for a in answers]
-        patches = [
-            (n, BatchRequest(str(n), "PATCH", f"events/{saved.id}", body=later[n]))
-            for n, saved in enumerate(results)
-            if n in later and isinstance(saved, Saved)
-        ]
-        for (n, _), answer in zip(patches, self.client.batch([p for _, p in patches]), strict=True):
-            results[n] = result_of(self.client, answer, "events")
         raise_transient(results)
         return results
 
     def update(self, changes: Sequence[ItemChange], *, notify: bool) -> list[Result]:
+        """A PATCH of a draft sends nothing; of a meeting its attendees were sent, Graph
+        updates them whatever `notify` says (Graph has no SendToNone)."""
         return super().update(changes, notify=notify)
+
+    def delete(
+        self, ids: Sequence[str], *, mode: DeleteMode, notify: bool
+    ) -> list[SyncError | None]:
+        """With `notify`, the meetings are cancelled (`cancel`: the attendees are sent a
+        cancellation, the event goes to Deleted Items whatever `mode`); without, deleted as
+        `mode` says: a draft silently, a meeting already sent with Graph's cancellation."""
+        if not notify:
+            return super().delete(ids, mode=mode, notify=False)
+        answers = self.client.batch(
+            [BatchRequest(str(n), "POST", f"events/{i}/cancel", body={}) for n, i in enumerate(ids)]
+        )
+        results: list[SyncError | None] = []
+        for item_id, answer in zip(ids, answers, strict=True):
+            error = self.client.error_of(answer, f"events/{item_id}")
+            results.append(None if error is None else seam_error(error))
+        raise_transient(results)
+        return results
 
     def payload(self, canonical: dict[str, Any], record_id: int | None) -> Json:
         return self.converter.payload(canonical, record_id=record_id)

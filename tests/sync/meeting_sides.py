@@ -1,0 +1,113 @@
+"""The two servers the invitation rule is shown on, behind one face: an EWS mailbox on the
+EWS emulator, or a Microsoft 365 (Graph) mailbox on the tenant's emulator; attendees are
+mailboxes of the same emulator, and what reached them is read from their Inboxes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from activities.models import ActivityParty, Appointment
+from ews_emulator.control import ControlClient
+from mailboxes.models import Mailbox
+from tests.factories import make_appointment
+from tests.sync.helpers import emulated_mailbox, new_address
+
+REQUEST, UPDATE, CANCELLATION = "request", "update", "cancellation"
+# Exchange gives every calendar item its zones (the control API leaves them out unless told).
+UTC_ZONES = '<t:StartTimeZone Id="UTC"/><t:EndTimeZone Id="UTC"/>'
+
+
+# Meetings fall on days relative to today: Graph's calendar is read over a window of two
+# years back and three ahead.
+DAY = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def at(hour: int, days: int = 60) -> dt.datetime:
+    """`hour` o'clock (UTC) `days` days from today."""
+    return DAY + dt.timedelta(days=days, hours=hour)
+
+
+@dataclass
+class Side:
+    protocol: str
+    control: ControlClient
+    request: pytest.FixtureRequest
+
+    def mailbox(self, **fields: Any) -> Mailbox:
+        """An approved mailbox syncing appointments, contacts and tasks, past nothing yet."""
+        if self.protocol == "ews":
+            return emulated_mailbox(self.request.getfixturevalue("ews"), **fields)
+        from tests.graph_act.test_sync import graph_mailbox
+
+        return graph_mailbox(self.request.getfixturevalue("m365"), **fields)
+
+    def attendee(self) -> str:
+        """The address of a new mailbox on the same emulator."""
+        address = new_address("attendee")
+        self.control.create_mailbox(address, "secret")
+        return address
+
+    def inbox(self, address: str) -> list[tuple[str, str]]:
+        """(request / update / cancellation, subject) of the meeting messages in the Inbox."""
+        found = []
+        for item in self.control.items(address, "inbox"):
+            if item["kind"] == "MeetingRequest":
+                fields = self.control.item(item["id"])["fields"]
+                kind = UPDATE if fields.get("MeetingRequestType") == "FullUpdate" else REQUEST
+            elif item["kind"] == "MeetingCancellation":
+                kind = CANCELLATION
+            else:
+                continue
+            found.append((kind, item["subject"] or ""))
+        return sorted(found)
+
+    def calendar(self, mailbox: Mailbox) -> list[str]:
+        """Subjects in the mailbox's Exchange calendar."""
+        return sorted(
+            i["subject"] or "" for i in self.control.items(mailbox.email_address, "calendar")
+        )
+
+    def outlook_meeting(self, mailbox: Mailbox, subject: str, start: dt.datetime) -> None:
+        """A meeting without attendees made in Outlook."""
+        self.control.create_item(
+            mailbox.email_address,
+            "calendar",
+            {
+                "Subject": subject,
+                "Start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "End": (start + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "xml": UTC_ZONES,
+            },
+        )
+
+
+def make_side(request: pytest.FixtureRequest, protocol: str) -> Side:
+    if protocol == "ews":
+        control = request.getfixturevalue("ews").control
+    else:
+        control = request.getfixturevalue("m365").tenant.control
+    return Side(protocol, control, request)
+
+
+def meeting_with(mailbox: Mailbox, attendee: str, subject: str, **fields: Any) -> Appointment:
+    meeting = make_appointment(
+        owner_user=mailbox.user,
+        subject=subject,
+        start=fields.pop("start", at(10)),
+        end=fields.pop("end", at(11)),
+        **fields,
+    )
+    ActivityParty.objects.create(
+        appointment=meeting, role=ActivityParty.Role.REQUIRED_ATTENDEE, address=attendee
+    )
+    return meeting
+
+
+def move(meeting: Appointment, hour: int) -> None:
+    meeting.refresh_from_db()
+    meeting.start, meeting.end = at(hour), at(hour + 1)
+    meeting.save()
