@@ -752,6 +752,19 @@ def _draft_flag(payload: dict[str, Any]) -> bool | None:
     return value
 
 
+# What only the organizer's copy holds: a PATCH of these alone tells the attendees nothing.
+ORGANIZER_ONLY = frozenset(
+    {
+        "categories",
+        "isReminderOn",
+        "reminderMinutesBeforeStart",
+        "singleValueExtendedProperties",
+        "multiValueExtendedProperties",
+        "transactionId",
+    }
+)
+
+
 def _meeting_messages(before: Element, payload: dict[str, Any], send: bool | None) -> str:
     """Whom a PATCH of the organizer's event writes to (event-update, "attendees property
     and meeting updates"): a draft (isDraft) sends nothing ("none") until isDraft turns
@@ -760,6 +773,8 @@ def _meeting_messages(before: Element, payload: dict[str, Any], send: bool | Non
     changes only the attendees, to those added ("added")."""
     if before.findtext(f"{TNS}MyResponseType") not in (None, "Organizer"):
         return "none"
+    if not set(payload) - ORGANIZER_ONLY:
+        return "all" if send is False and is_draft(before) else "none"
     if is_draft(before):
         return "all" if send is False else "none"
     return "added" if set(payload) == {"attendees"} else "all"

@@ -72,7 +72,9 @@ class RemoteItem:
 
     `record_id` is the CRM record id the item carries (`ItemConnector.stamp`), None when it
     carries none; `ical_uid` the iCalendar UID (appointments), else "";
-    `modified_at` the server's last modification time (UTC), used by "most recent wins".
+    `modified_at` the server's last modification time (UTC), used by "most recent wins";
+    `sent`: a meeting its organizer's mailbox has sent to its attendees (EWS
+    MeetingRequestWasSent, Graph's isDraft false), so its attendees hold it.
     """
 
     id: str
@@ -82,6 +84,7 @@ class RemoteItem:
     record_id: int | None = None
     ical_uid: str = ""
     modified_at: dt.datetime | None = None
+    sent: bool = False
 
     @property
     def ref(self) -> ItemRef:

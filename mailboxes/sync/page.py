@@ -324,6 +324,9 @@ def new_mapping(
         exchange_modified_at=item.modified_at,
         item_subject=ts.kind.subject(canonical),
         to_crm_change_type=ChangeType.CREATE,
+        # A meeting this mailbox sent from Outlook: its attendees hold it, so the CRM's
+        # changes reach them (README, "Meeting invitations").
+        invited=sorted(ts.kind.invitees(canonical, ts.mailbox.email_address)) if item.sent else [],
     )
 
 

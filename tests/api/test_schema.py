@@ -33,3 +33,11 @@ def test_docs_are_served_locally_without_a_cdn(client: Any) -> None:
     assert "/static/drf_spectacular_sidecar/" in html
     assert "cdn" not in html.lower()
     assert "https://" not in html
+
+
+def test_schema_documents_cancelling_a_meeting(client: Any) -> None:
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+
+    field = schema["components"]["schemas"]["PatchedAppointment"]["properties"]["is_cancelled"]
+    assert not field.get("readOnly")
+    assert "cancellation" in field["description"]

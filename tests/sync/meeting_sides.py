@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from activities.models import ActivityParty, Appointment
+from activities.models import ActivityParty, Appointment, ChangeOrigin
 from ews_emulator.control import ControlClient
 from mailboxes.models import Mailbox
 from tests.factories import make_appointment
@@ -71,18 +71,27 @@ class Side:
             i["subject"] or "" for i in self.control.items(mailbox.email_address, "calendar")
         )
 
-    def outlook_meeting(self, mailbox: Mailbox, subject: str, start: dt.datetime) -> None:
-        """A meeting without attendees made in Outlook."""
-        self.control.create_item(
-            mailbox.email_address,
-            "calendar",
-            {
-                "Subject": subject,
-                "Start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "End": (start + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "xml": UTC_ZONES,
-            },
-        )
+    def outlook_meeting(
+        self,
+        mailbox: Mailbox,
+        subject: str,
+        start: dt.datetime,
+        attendees: tuple[str, ...] = (),
+        *,
+        sent: bool = False,
+    ) -> None:
+        """A meeting the mailbox organizes, made in Outlook: with `sent`, sent to its
+        attendees (the Inbox copies are left out), else saved without sending."""
+        fields: dict[str, Any] = {
+            "Subject": subject,
+            "Start": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "End": (start + dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "xml": UTC_ZONES,
+        }
+        if attendees:
+            fields["RequiredAttendees"] = [{"email": a} for a in attendees]
+            fields["MeetingRequestWasSent"] = sent
+        self.control.create_item(mailbox.email_address, "calendar", fields)
 
 
 def make_side(request: pytest.FixtureRequest, protocol: str) -> Side:
@@ -108,6 +117,8 @@ def meeting_with(mailbox: Mailbox, attendee: str, subject: str, **fields: Any) -
 
 
 def move(meeting: Appointment, hour: int) -> None:
+    """A CRM user moves the meeting to `hour` o'clock."""
     meeting.refresh_from_db()
     meeting.start, meeting.end = at(hour), at(hour + 1)
+    meeting.change_origin, meeting.change_origin_mailbox = ChangeOrigin.CRM_USER, None
     meeting.save()

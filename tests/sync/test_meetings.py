@@ -15,7 +15,7 @@ from exchangelib.items import SEND_TO_NONE, CalendarItem
 from activities.models import ActivityParty, Appointment
 from mailboxes.connectors.ews import account_for
 from mailboxes.mail.parties import PartyResolver
-from mailboxes.models import ExchangeSyncIdMapping, ItemType
+from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox
 from tests.factories import make_appointment, make_contact, make_user
 from tests.sync.helpers import emulated_mailbox, options, sync
 from tests.sync.meeting_sides import (
@@ -168,6 +168,59 @@ def test_with_send_invitations_off_a_new_meeting_invites_nobody(side: Side) -> N
 
     assert side.inbox(colleague) == []
     assert side.calendar(mailbox) == []
+
+
+def test_a_meeting_sent_before_the_option_went_off_is_silent_over_ews_only(side: Side) -> None:
+    # given a meeting its attendee was sent, then "send invitations" switched off
+    mailbox, colleague = side.mailbox(), side.attendee()
+    sync(mailbox)
+    meeting = meeting_with(mailbox, colleague, "Sent earlier")
+    sync(mailbox)
+    Mailbox.objects.filter(pk=mailbox.pk).update(send_invitations=False)
+
+    # when it moves and is then deleted in the CRM
+    move(meeting, 16)
+    sync(mailbox)
+    meeting.delete()
+    sync(mailbox)
+
+    # then EWS changes and deletes it silently; Graph, which cannot, tells the attendee
+    # (README, "Meeting invitations": the Graph exception)
+    expected = [(REQUEST, "Sent earlier")]
+    if side.protocol == "graph":
+        expected = [
+            (CANCELLATION, "Canceled: Sent earlier"),
+            (REQUEST, "Sent earlier"),
+            (UPDATE, "Sent earlier"),
+        ]
+    assert side.inbox(colleague) == expected
+    assert side.calendar(mailbox) == []
+
+
+def test_a_meeting_sent_from_outlook_gets_the_crm_changes_and_an_unsent_one_does_not(
+    side: Side,
+) -> None:
+    # given two meetings the mailbox organizes in Outlook: one sent, one saved unsent
+    mailbox, colleague = side.mailbox(), side.attendee()
+    side.outlook_meeting(mailbox, "Sent in Outlook", at(9), (colleague,), sent=True)
+    side.outlook_meeting(mailbox, "Unsent in Outlook", at(12), (colleague,), sent=False)
+    sync(mailbox)
+    sent = Appointment.objects.get(owner_user=mailbox.user, subject="Sent in Outlook")
+    unsent = Appointment.objects.get(owner_user=mailbox.user, subject="Unsent in Outlook")
+    invited = dict(
+        ExchangeSyncIdMapping.objects.filter(mailbox=mailbox).values_list(
+            "crm_object_id", "invited"
+        )
+    )
+    assert invited == {sent.pk: [colleague], unsent.pk: []}
+
+    # when both move in the CRM
+    move(sent, 15)
+    move(unsent, 17)
+    sync(mailbox)
+
+    # then the attendee who holds the sent one gets its update, and nothing of the other
+    assert side.inbox(colleague) == [(UPDATE, "Sent in Outlook")]
 
 
 # --- Option changes ----------------------------------------------------------------------------

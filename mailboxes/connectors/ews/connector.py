@@ -128,6 +128,7 @@ class EwsItemConnector:
             record_id=record_id_of(item),
             ical_uid=getattr(item, "uid", None) or "",
             modified_at=parse_utc(utc_iso(item.last_modified_time)),
+            sent=bool(getattr(item, "meeting_request_was_sent", False)),
         )
 
     def _build(self, canonical: Canonical, folder: Any) -> Any:

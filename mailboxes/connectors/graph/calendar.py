@@ -199,6 +199,7 @@ class GraphCalendarConnector(GraphItemConnector):
             record_id=stamp_of(event),
             ical_uid=str(event.get("iCalUId") or ""),
             modified_at=parse_offset(event.get("lastModifiedDateTime")),
+            sent=event.get("isDraft") is False and bool(event.get("attendees")),
         )
 
     # -- writing -------------------------------------------------------------------------

@@ -82,6 +82,7 @@ class AppointmentConverter:
         "deleted_occurrences",
         "type",
         "is_cancelled",
+        "meeting_request_was_sent",
         "last_modified_time",
         "item_class",
         "_start_timezone",

@@ -41,6 +41,7 @@ SELECT = (
     "reminderMinutesBeforeStart",
     "categories",
     "iCalUId",
+    "isDraft",
     "organizer",
     "attendees",
     "recurrence",
