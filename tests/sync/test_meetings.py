@@ -223,6 +223,29 @@ def test_a_meeting_sent_from_outlook_gets_the_crm_changes_and_an_unsent_one_does
     assert side.inbox(colleague) == [(UPDATE, "Sent in Outlook")]
 
 
+def test_attendees_added_to_an_appointment_written_without_any_are_invited_over_graph_only(
+    side: Side,
+) -> None:
+    # given an appointment without attendees, exported by the first sync
+    mailbox, colleague = side.mailbox(), side.attendee()
+    appointment = make_appointment(
+        owner_user=mailbox.user, subject="Planning", start=at(10), end=at(11)
+    )
+    sync(mailbox)
+
+    # when the CRM adds an attendee
+    ActivityParty.objects.create(
+        appointment=appointment, role=ActivityParty.Role.REQUIRED_ATTENDEE, address=colleague
+    )
+    move(appointment, 10)
+    sync(mailbox)
+
+    # then EWS writes it silently; Graph, whose PATCH of an event that is no draft writes to
+    # its attendees, invites the colleague (README, "Meeting invitations")
+    expected = [(REQUEST, "Planning")] if side.protocol == "graph" else []
+    assert side.inbox(colleague) == expected
+
+
 # --- Option changes ----------------------------------------------------------------------------
 
 
