@@ -9,13 +9,12 @@ import importlib
 
 import pytest
 from django.apps import apps
-from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.recorder import MigrationRecorder
 
 from activities.models import ActivityParty, Appointment
-from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox
-from tests.factories import make_appointment, make_mailbox
+from mailboxes.models import ExchangeSyncIdMapping, Mailbox
+from tests.factories import make_appointment, make_mailbox, make_mapping
 
 pytestmark = pytest.mark.django_db
 
@@ -27,14 +26,7 @@ class _Editor:
 
 
 def _mapping(mailbox: Mailbox, meeting: Appointment, **fields: object) -> ExchangeSyncIdMapping:
-    return ExchangeSyncIdMapping.objects.create(
-        mailbox=mailbox,
-        object_type=ItemType.APPOINTMENT,
-        crm_content_type=ContentType.objects.get_for_model(Appointment),
-        crm_object_id=meeting.pk,
-        exchange_item_id=f"item-{meeting.pk}",
-        **fields,
-    )
+    return make_mapping(mailbox=mailbox, crm_object=meeting, **fields)
 
 
 def _meeting(mailbox: Mailbox, *parties: tuple[str, str]) -> Appointment:
