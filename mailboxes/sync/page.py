@@ -79,6 +79,7 @@ def load(ts: TypeSync[R], items: Sequence[RemoteItem], deleted: Sequence[str]) -
     mapping re-links to it: it moved), their records, and matches for the unmapped ones."""
     ids = [item.id for item in items] + list(deleted)
     mappings = {m.exchange_item_id: m for m in ts.mappings().filter(exchange_item_id__in=ids)}
+    mappings |= _locked_conflicts(ts, mappings)
     stamped = {
         item.id: item.record_id
         for item in items
@@ -109,6 +110,24 @@ def load(ts: TypeSync[R], items: Sequence[RemoteItem], deleted: Sequence[str]) -
                 matches[item_id] = by_pk[record_id]
                 taken.add(record_id)
     return Loaded(list(items), canonicals, mappings, records, matches)
+
+
+def _locked_conflicts(
+    ts: TypeSync[R], mappings: dict[str, ExchangeSyncIdMapping]
+) -> dict[str, ExchangeSyncIdMapping]:
+    """The page's conflicts waiting for a decision, read again under a row lock held until
+    the page commits.
+
+    A person deciding meanwhile (`conflicts.apply_decision` locks the same row) waits for the
+    commit and then decides on what the page wrote; without the lock, the page's write of the
+    mapping as loaded would undo a decision taken between the load and the write. A decision
+    committed before the lock is read here, so the page sees it.
+    """
+    pending = [m.pk for m in mappings.values() if m.user_decision == Decision.PENDING]
+    if not pending:
+        return {}
+    fresh = ts.mappings().select_for_update(of=("self",)).filter(pk__in=pending)
+    return {m.exchange_item_id: m for m in fresh}
 
 
 def match_unmapped(
