@@ -13,7 +13,7 @@ from activities.api.visibility import visible_to
 from activities.models import Account, Contact, OwnedRecord
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from crmsync.forms import ClearStoredPasswordField, WriteOnlyPasswordField, WriteOnlyPasswordsMixin
-from mailboxes.forms import SyncOptionsChangeMixin
+from mailboxes.forms import CommaSeparatedField, SyncOptionsChangeMixin
 from mailboxes.models import (
     MAX_TRACKING_FOLDERS,
     ItemType,
@@ -126,19 +126,6 @@ class MailboxSettingsForm(WriteOnlyPasswordsMixin, forms.ModelForm):
         if commit:
             mailbox.save()
         return mailbox
-
-
-class CommaSeparatedField(forms.CharField):
-    """A list of short strings, typed as "Red, Customers, VIP"."""
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return ", ".join(str(item) for item in value)
-        return value
-
-    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
-        text = super().to_python(value) or ""
-        return [item.strip() for item in text.split(",") if item.strip()]
 
 
 class SyncOptionsForm(SyncOptionsChangeMixin, forms.ModelForm):
