@@ -7,6 +7,7 @@ server ("test connection", "sync now") only enqueue a task.
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -157,6 +158,7 @@ def _page(
             "folders": folders,
             "folder_form": folder_form,
             "folder_listing": _listing(mailbox),
+            "worker_wait_seconds": settings.CRMSYNC_WORKER_WAIT_SECONDS,
             "lists_folders": mailbox.profile is not None and mailbox.profile.is_exchange,
             "appointments": upcoming_appointments(mailbox, _user(request)),
             "conflicts": [(mapping, _differences(mapping)) for mapping in conflicts],

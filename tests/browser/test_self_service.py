@@ -94,6 +94,38 @@ def test_user_presses_sync_now(
     assert tasks.sync_mailbox.calls == [(mailbox.pk,)]
 
 
+def test_the_page_says_no_worker_is_answering_after_the_wait(
+    page: Any,
+    live_server: Any,
+    alice_and_bob: tuple[Mailbox, Mailbox],
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
+) -> None:
+    # given no worker takes the queued work, and a page that waits 2 s for one
+    settings.CRMSYNC_WORKER_WAIT_SECONDS = 2
+    mailbox, _ = alice_and_bob
+    approve(mailbox)
+    mailbox.save()
+    tasks = ModuleType("mailboxes.tasks")
+    tasks.sync_mailbox = RecordedTask()  # type: ignore[attr-defined]
+    monkeypatch.setattr("mailboxes.web.actions.tasks", tasks)
+    sign_in(page, live_server.url, "alice")
+    page.goto(f"{live_server.url}/mailbox/")
+
+    # when she presses "Sync now"
+    page.click("button:has-text('Sync now')")
+    page.wait_for_selector("#live-progress[aria-busy]")
+
+    # then, after the wait, the page says so instead of waiting for ever
+    page.wait_for_selector("#live-progress:not([aria-busy])", timeout=10_000)
+    screenshot(page, "08-no-worker-answering")
+    said = page.inner_text("#live-progress")
+    assert said.startswith("No worker is answering: nothing happened in "), said
+    assert "The work waits in the queue" in said
+    assert page.is_enabled("button:has-text('Sync now')")
+    assert tasks.sync_mailbox.calls == [(mailbox.pk,)]
+
+
 def test_another_users_mailbox_answers_404(
     page: Any, live_server: Any, alice_and_bob: tuple[Mailbox, Mailbox]
 ) -> None:

@@ -11,7 +11,8 @@
   }
   var stateUrl = root.dataset.liveUrl;
   var INTERVAL_MS = 2000;
-  var GIVE_UP_MS = 120000; // then: no worker is answering
+  // Then: no worker is answering (CRMSYNC_WORKER_WAIT_SECONDS).
+  var GIVE_UP_MS = (Number(root.dataset.liveWaitSeconds) || 120) * 1000;
   var SECTIONS = ["status", "folders", "alerts", "appointments", "conflicts"];
 
   function getState() {
