@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import URLPattern, path, reverse
@@ -207,8 +208,9 @@ class MailboxFormByType(admin.ModelAdmin):
         )
 
     @admin.display(description="appointments, contacts and tasks processed at")
-    def act_processed(self, obj: Mailbox) -> Any:
-        return obj.act_processed_at or "-"
+    def act_processed(self, obj: Mailbox) -> str:
+        # Shown as the admin shows the other times (a callable's value is not formatted).
+        return str(display_for_value(obj.act_processed_at, "-"))
 
     @admin.display(description="last duration")
     def last_duration(self, obj: Mailbox) -> str:

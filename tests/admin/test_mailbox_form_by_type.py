@@ -3,8 +3,10 @@ type, lists typed as "a, b", plain labels, the status in words and a Test & enab
 (issue 14)."""
 
 import re
+from datetime import UTC, datetime
 
 import pytest
+from django.contrib.admin.utils import display_for_value
 from django.test import Client
 from django.urls import reverse
 
@@ -42,7 +44,8 @@ def test_an_exchange_mailbox_shows_credentials_and_options_but_not_pop3s(
     staff_client: Client,
 ) -> None:
     mailbox = mailbox_on(ServerType.EXCHANGE, incoming_authentication_protocol="basic")
-    Mailbox.objects.filter(pk=mailbox.pk).update(last_duration_ms=1234)
+    processed = datetime(2026, 3, 4, 9, 30, tzinfo=UTC)
+    Mailbox.objects.filter(pk=mailbox.pk).update(last_duration_ms=1234, act_processed_at=processed)
 
     page = change_page(staff_client, mailbox)
 
@@ -52,6 +55,8 @@ def test_an_exchange_mailbox_shows_credentials_and_options_but_not_pop3s(
     assert "Test &amp; enable</button>" in page
     assert "Appointments, contacts and tasks processed at" in page
     assert "Act processed at" not in page
+    assert display_for_value(processed, "-") in page  # formatted as the other times
+    assert "2026-03-04" not in page
     assert "1.2 s" in page and "Last duration ms" not in page
 
 
