@@ -99,9 +99,11 @@ class MailboxSettingsForm(WriteOnlyPasswordsMixin, forms.ModelForm):
             {OutgoingDeliveryMethod.NONE}
             | ({OutgoingDeliveryMethod.SERVER_SIDE_SYNC} if has_server else set()),
         )
-        if mailbox.queue_id is not None:
-            # A queue is a shared inbox: it has no calendar, contacts or tasks of its own.
+        if mailbox.queue_id is not None or not is_exchange:
+            # A queue is a shared inbox: it has no calendar, contacts or tasks of its own;
+            # nor has a POP3 or IMAP mailbox.
             del self.fields["act_delivery_method"]
+            del self.fields["send_invitations"]
         else:
             self._limit(
                 "act_delivery_method",

@@ -194,7 +194,9 @@ def track_now(request: HttpRequest, mailbox_id: int, record_id: int) -> HttpResp
 
 
 def _options_formset(mailbox: Mailbox, data: Any = None) -> Any:
-    if mailbox.queue_id is not None:
+    """Appointments, contacts and tasks options: a user's, in an Exchange store only."""
+    profile = mailbox.profile
+    if mailbox.queue_id is not None or profile is None or not profile.is_microsoft:
         return None
     return SyncOptionsFormSet(
         data, queryset=mailbox.sync_options.order_by("item_type"), prefix="options"

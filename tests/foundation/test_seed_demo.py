@@ -110,5 +110,6 @@ def test_a_conflict_waits_for_alices_decision_once(tmp_path: Path, settings: Any
     [conflict] = pending
     assert conflict.mailbox.user is not None and conflict.mailbox.user.username == "alice"
     assert conflict.item_subject == "Quarterly review with Contoso"
-    assert conflict.crm_snapshot["location"] == "Meeting room 2 (moved in the CRM)"
-    assert conflict.exchange_snapshot["location"] == "Contoso's office (moved in Outlook)"
+    crm, exchange = conflict.crm_snapshot or {}, conflict.exchange_snapshot or {}
+    assert crm["location"] == "Meeting room 2 (moved in the CRM)"
+    assert exchange["location"] == "Contoso's office (moved in Outlook)"
