@@ -96,10 +96,10 @@ def test_the_page_says_no_worker_is_answering_after_the_wait(
     page.wait_for_selector(".message.success")
     assert "A synchronization started." in page.inner_text(".messages")
     screenshot(page, "05-sync-now")
-    assert page.get_attribute("#live-progress", "aria-busy") == "true"
 
-    # then, after the wait, the page says so instead of waiting for ever
-    page.wait_for_selector("#live-progress:not([aria-busy])", timeout=10_000)
+    # then, after the wait (which may be over already on a slow machine), the page says so
+    # instead of waiting for ever
+    page.wait_for_selector("#live-progress:not([aria-busy])", timeout=30_000)
     screenshot(page, "08-no-worker-answering")
     said = page.inner_text("#live-progress")
     assert said.startswith("No worker is answering: nothing happened in "), said
