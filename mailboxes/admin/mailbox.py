@@ -228,13 +228,9 @@ class MailboxAdmin(MailboxFormByType, admin.ModelAdmin):
             raise Http404
         if request.method != "POST" or not self.has_change_permission(request, mailbox):
             raise PermissionDenied
-        try:
-            record = why.track_now(record_id, mailbox, request.user)  # type: ignore[arg-type]
-        except why.CannotTrack as exc:
-            self.message_user(request, f"Not tracked: {exc}", messages.ERROR)
-        else:
-            summary = record.reason.split(". Before:")[0]
-            self.message_user(request, f"Tracked: {summary}.", messages.SUCCESS)
+        user = request.user
+        started, said = why.ask_to_track(record_id, mailbox, user, live=False)  # type: ignore[arg-type]
+        self.message_user(request, said, messages.SUCCESS if started else messages.ERROR)
         query = urlencode({"why": request.POST.get("why", "")})
         change = reverse("admin:mailboxes_mailbox_change", args=[mailbox.pk])
         return HttpResponseRedirect(f"{change}?{query}#why")

@@ -180,15 +180,11 @@ def _why_context(request: HttpRequest, mailbox: Mailbox) -> dict[str, Any]:
 @login_required
 @require_POST
 def track_now(request: HttpRequest, mailbox_id: int, record_id: int) -> HttpResponse:
-    """File a message that was left out as irrelevant (`why.track_now`)."""
+    """Have a worker file a message that was left out as irrelevant (`why.ask_to_track`)."""
     user = _user(request)
     mailbox = get_manageable_mailbox(user, mailbox_id)
-    try:
-        record = why.track_now(record_id, mailbox, user)
-    except why.CannotTrack as exc:
-        messages.error(request, f"Not tracked: {exc}")
-    else:
-        messages.success(request, f"Tracked: {record.reason.split('. Before:')[0]}.")
+    started, said = why.ask_to_track(record_id, mailbox, user, live=True)
+    (messages.success if started else messages.error)(request, said)
     query = request.POST.get("why", "")
     return HttpResponseRedirect(_mailbox_url(mailbox) + "?" + urlencode({"why": query}) + "#why")
 

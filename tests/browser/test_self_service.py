@@ -143,13 +143,19 @@ def test_user_finds_why_a_message_was_not_tracked_and_tracks_it(
     alice_and_bob: tuple[Mailbox, Mailbox],
     tmp_path: Any,
     settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from activities.models import Email
     from mailboxes.mail.filing import MailFiler, MessageSource
     from mailboxes.models import ProcessedMessage
+    from mailboxes.tasks import track_processed_message
     from tests.mail.messages import build
 
     settings.MEDIA_ROOT = tmp_path / "media"
+    # The worker's task is called by the test (below), once the page has asked for it.
+    tasks = ModuleType("mailboxes.tasks")
+    tasks.track_processed_message = RecordedTask()  # type: ignore[attr-defined]
+    monkeypatch.setattr("mailboxes.web.actions.tasks", tasks)
     mailbox, _ = alice_and_bob
     raw = build(sender="prospect@outside.test", subject="Interested in the bundle")
     MailFiler(mailbox).file(raw, MessageSource(protocol="imap", folder_id="INBOX", uid="1"))
@@ -165,11 +171,19 @@ def test_user_finds_why_a_message_was_not_tracked_and_tracks_it(
     assert "the sender prospect@outside.test is not a CRM contact, account or user" in answer
     screenshot(page, "09-why-not-tracked")
 
+    page.evaluate("window.notReloaded = true")
     page.click("#why button:has-text('Track it now')")
-    page.wait_for_selector(".message.success")
-    assert "Tracked: tracked on request by alice" in page.inner_text(".message.success")
+    page.wait_for_selector(".why-row:has-text('Being tracked on a worker')")
+    assert page.get_attribute("#live-progress", "aria-busy") == "true"
+    screenshot(page, "10-why-tracking-on-a-worker")
+    [(record_id, user_id)] = tasks.track_processed_message.calls
+    assert track_processed_message(record_id, user_id) == "tracked"
+
+    page.wait_for_selector("#live-progress:not([aria-busy])")
+    assert page.evaluate("window.notReloaded") is True
+    assert page.inner_text("#live-progress").startswith("Tracked: tracked on request by alice")
     assert "Tracked" in page.inner_text(".why-row .badge")
     assert page.locator("#why button:has-text('Track it now')").count() == 0
-    screenshot(page, "10-why-tracked-now")
+    screenshot(page, "11-why-tracked-now")
     record.refresh_from_db()
     assert Email.objects.get(processed_messages=record).subject == "Interested in the bundle"
