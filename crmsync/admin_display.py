@@ -6,6 +6,8 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from crmsync.wrapping import shortened
+
 # One colour per state value, whatever the field: the values are shared by several choices.
 _COLOURS = {
     "success": "#2e7d32",
@@ -30,10 +32,10 @@ def badge(value: str, label: str) -> SafeString:
     )
 
 
-def excerpt(text: str, length: int = 80) -> str:
-    """The first line of a text, shortened for a list column."""
-    first_line = text.strip().splitlines()[0] if text.strip() else ""
-    return first_line if len(first_line) <= length else first_line[: length - 1] + "…"
+def excerpt(text: str, length: int = 80) -> SafeString:
+    """The first line of a text, shortened for a list column; the whole text on hover (and on
+    the detail page)."""
+    return shortened(text, length)
 
 
 def admin_link(obj: Any) -> SafeString | str:

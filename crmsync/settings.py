@@ -252,6 +252,9 @@ CRMSYNC_CLAIM_SECONDS = env_int("CRMSYNC_CLAIM_SECONDS", 90, minimum=30)
 CRMSYNC_MAX_TRANSIENT_FAILURES = env_int("CRMSYNC_MAX_TRANSIENT_FAILURES", 10, minimum=1)
 # Largest attachment stored; larger ones are kept as metadata with an error.
 CRMSYNC_MAX_ATTACHMENT_BYTES = env_int("CRMSYNC_MAX_ATTACHMENT_BYTES", 25 * 1024 * 1024, minimum=0)
+# How long the mailbox page waits for a worker's result ("Sync now", "Test connection",
+# "Refresh folder list") before it says that no worker is answering.
+CRMSYNC_WORKER_WAIT_SECONDS = env_int("CRMSYNC_WORKER_WAIT_SECONDS", 120, minimum=1)
 
 # --- Microsoft Graph change notifications (mailboxes/webhooks) --------------------------------
 # The public https address of the notification view (/graph/notifications/ behind the TLS

@@ -3,7 +3,7 @@ from django.apps import AppConfig
 
 class MailboxesConfig(AppConfig):
     name = "mailboxes"
-    verbose_name = "Mailboxes"
+    verbose_name = "Server-side synchronization"
 
     def ready(self) -> None:
         from mailboxes import signals  # noqa: F401  (connects the automatic mailbox)

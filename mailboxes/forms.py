@@ -5,7 +5,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from crmsync.forms import ClearStoredPasswordField, WriteOnlyPasswordField, WriteOnlyPasswordsMixin
-from mailboxes.models import ItemTypeSyncOptions, Mailbox
+from mailboxes.models import ItemType, ItemTypeSyncOptions, Mailbox
 from mailboxes.sync import option_changes
 
 
@@ -65,8 +65,61 @@ class SyncOptionsChangeMixin(forms.ModelForm):
         return instance
 
 
+class CommaSeparatedField(forms.CharField):
+    """A list of short strings, typed as "Red, Customers, VIP"."""
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return ", ".join(str(item) for item in value)
+        return value
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        return [item.strip() for item in text.split(",") if item.strip()]
+
+
+# The options that apply to one item type only; the others apply to every type.
+ONLY_FOR: dict[str, str] = {
+    "sync_from": ItemType.APPOINTMENT,
+    "contact_import_scope": ItemType.CONTACT,
+    "contact_import_folders": ItemType.CONTACT,
+    "contact_export_scope": ItemType.CONTACT,
+    "contact_export_categories": ItemType.CONTACT,
+}
+
+
 class ItemTypeSyncOptionsAdminForm(SyncOptionsChangeMixin, forms.ModelForm):
+    """One type's options in the admin: lists typed as "a, b, c", and the options of other
+    types left out of a saved row (hidden, their values kept)."""
+
+    categories = CommaSeparatedField(
+        required=False,
+        max_length=2000,
+        help_text="Stamped on items written to Exchange, separated by commas.",
+    )
+    contact_import_folders = CommaSeparatedField(
+        required=False,
+        max_length=5000,
+        label="Contact folders (ids)",
+        help_text="Exchange folder ids, separated by commas, when importing selected folders.",
+    )
+    contact_export_categories = CommaSeparatedField(
+        required=False,
+        max_length=2000,
+        label="Exported categories or groups",
+        help_text="Separated by commas, when exporting selected ones.",
+    )
+
     class Meta:
         model = ItemTypeSyncOptions
         # Every editable field: the admin chooses what to show through its fieldsets.
         exclude: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        item_type = self.instance.item_type if self.instance.pk else None
+        if item_type is None:
+            return  # a new row: its type is chosen in the form
+        for name, only in ONLY_FOR.items():
+            if name in self.fields and only != item_type:
+                self.fields[name].widget = forms.HiddenInput()

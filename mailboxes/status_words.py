@@ -194,8 +194,9 @@ def status_of(mailbox: Mailbox, now: datetime | None = None) -> MailboxStatus:
             until = _postponed_until(mailbox, now)
             when = f"retrying at {clock(until, now)}" if until else "retrying soon"
             return MailboxStatus(key, level, f"{words}, {when}", reason, details, until)
-        if mailbox.last_error_at is not None:
-            words = f"{words} since {clock(mailbox.last_error_at, now)}"
+        # Since the first failure after the last success, not the latest retry's.
+        if mailbox.failing_since is not None:
+            words = f"{words} since {clock(mailbox.failing_since, now)}"
         return MailboxStatus(key, level, words, reason, details)
     configured = channels.configured(mailbox)
     statuses = [channel.status(mailbox) for channel in configured]

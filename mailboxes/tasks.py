@@ -73,6 +73,16 @@ def full_resync_mailbox(mailbox_id: int) -> str:
     return str(sync_mailbox(mailbox_id, None, True))
 
 
+@shared_task(name="mailboxes.tasks.track_processed_message", ignore_result=True)
+def track_processed_message(record_id: int, user_id: int | None = None) -> str:
+    """ "Track it now": file a message that was left out as irrelevant."""
+    from mailboxes.mail.track_on_request import track_requested
+
+    outcome = track_requested(record_id, user_id)
+    logger.info("processed message %s: %s on request", record_id, outcome)
+    return outcome
+
+
 @shared_task(name="mailboxes.tasks.test_and_enable_mailbox", ignore_result=True)
 def test_and_enable_mailbox(mailbox_id: int) -> str:
     from mailboxes.sync.testing import test_and_enable

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
+from crmsync.celery import app as celery_app
 from crmsync.crypto import multi_fernet
 from ews_emulator.testing import EmulatorProcess, run_emulator
 from mailboxes.connectors.ews import forget_connections
@@ -110,3 +111,24 @@ def m365(graph_tenant: GraphTenant, settings: Any, db: None) -> M365:
     """Trusts the emulator's certificate for Entra ID and Graph; makes profiles, mailboxes."""
     settings.CRMSYNC_MICROSOFT_CA_BUNDLE = graph_tenant.ca_file
     return M365(graph_tenant)
+
+
+@pytest.fixture
+def on_workers(django_capture_on_commit_callbacks: Any) -> Iterator[Callable[..., Any]]:
+    """Runs a request with Celery eager: the tasks it enqueues run before it returns.
+
+    Callbacks the request registers with `on_commit` (tasks enqueued after the commit) run
+    too, as they would outside the test's transaction.
+    """
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.task_eager_propagates
+    conf.task_always_eager = conf.task_eager_propagates = True
+
+    def run(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return call(*args, **kwargs)
+
+    try:
+        yield run
+    finally:
+        conf.task_always_eager, conf.task_eager_propagates = saved

@@ -16,6 +16,12 @@ from django.utils.translation import ngettext
 
 from crmsync.admin_display import admin_link, badge
 from mailboxes.admin.dashboard import dashboard_context
+from mailboxes.admin.mailbox_form import (
+    MAILBOX_ERROR_FIELDS,
+    MAILBOX_SCHEDULING_FIELDS,
+    MAILBOX_STATUS_FIELDS,
+    MailboxFormByType,
+)
 from mailboxes.admin.move_to_graph import move_to_graph
 from mailboxes.forms import ItemTypeSyncOptionsAdminForm, MailboxAdminForm
 from mailboxes.models import (
@@ -28,40 +34,6 @@ from mailboxes.models import (
 from mailboxes.status_words import status_of
 from mailboxes.sync import admin_actions, eligibility
 from mailboxes.web import why
-
-MAILBOX_STATUS_FIELDS = (
-    "incoming_status",
-    "outgoing_status",
-    "act_status",
-    "test_status",
-    "tested_at",
-    "incoming_processed_at",
-    "outgoing_processed_at",
-    "act_processed_at",
-    "items_processed",
-    "items_failed",
-    "last_sync_started_at",
-    "last_success_at",
-    "last_duration_ms",
-    "average_duration_ms",
-    "idle_cycles",
-)
-MAILBOX_ERROR_FIELDS = (
-    "last_error_text",
-    "last_error_code",
-    "last_error_at",
-    "error_count",
-    "transient_failure_count",
-)
-MAILBOX_SCHEDULING_FIELDS = (
-    "incoming_postpone_until",
-    "outgoing_postpone_until",
-    "act_postpone_until",
-    "next_due_at",
-    "claimed_by",
-    "claimed_at",
-    "claim_expires_at",
-)
 
 
 @admin.register(Queue)
@@ -151,7 +123,7 @@ REJECTED = Mailbox.ApprovalStatus.REJECTED
 
 
 @admin.register(Mailbox)
-class MailboxAdmin(admin.ModelAdmin):
+class MailboxAdmin(MailboxFormByType, admin.ModelAdmin):
     form = MailboxAdminForm
     inlines = (ItemTypeSyncOptionsInline, MailboxTrackingFolderInline)
     # Important first, and narrow enough for a 1366 px screen: the status says in words
@@ -199,49 +171,6 @@ class MailboxAdmin(admin.ModelAdmin):
         "created_at",
         "modified_at",
     )
-    fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    ("user", "queue"),
-                    "name",
-                    "email_address",
-                    "profile",
-                    "approval_status",
-                    "approved_email_address",
-                    "is_active",
-                    "is_forward_mailbox",
-                )
-            },
-        ),
-        (
-            "Delivery methods",
-            {
-                "fields": (
-                    "incoming_delivery_method",
-                    "outgoing_delivery_method",
-                    "act_delivery_method",
-                    "send_invitations",
-                )
-            },
-        ),
-        (
-            "Credentials",
-            {
-                "fields": ("username", "password", "clear_password"),
-                "description": "Used when the profile takes the credentials of each mailbox.",
-            },
-        ),
-        (
-            "Email processing",
-            {"fields": ("tracking_option", "process_and_delete", "process_emails_received_after")},
-        ),
-        ("Status", {"fields": MAILBOX_STATUS_FIELDS}),
-        ("Last error", {"fields": MAILBOX_ERROR_FIELDS}),
-        ("Scheduling", {"fields": MAILBOX_SCHEDULING_FIELDS, "classes": ("collapse",)}),
-        ("Bookkeeping", {"fields": ("created_at", "modified_at"), "classes": ("collapse",)}),
-    )
     actions = (
         "approve_mailboxes",
         "reject_mailboxes",
@@ -265,7 +194,7 @@ class MailboxAdmin(admin.ModelAdmin):
             name="mailboxes_mailbox_track_now",
         )
         # Before the default URLs, whose "<object_id>/" would swallow "health/".
-        return [health, track, *super().get_urls()]
+        return [health, track, *self.form_urls(), *super().get_urls()]
 
     def change_view(
         self,
@@ -299,13 +228,9 @@ class MailboxAdmin(admin.ModelAdmin):
             raise Http404
         if request.method != "POST" or not self.has_change_permission(request, mailbox):
             raise PermissionDenied
-        try:
-            record = why.track_now(record_id, mailbox, request.user)  # type: ignore[arg-type]
-        except why.CannotTrack as exc:
-            self.message_user(request, f"Not tracked: {exc}", messages.ERROR)
-        else:
-            summary = record.reason.split(". Before:")[0]
-            self.message_user(request, f"Tracked: {summary}.", messages.SUCCESS)
+        user = request.user
+        started, said = why.ask_to_track(record_id, mailbox, user, live=False)  # type: ignore[arg-type]
+        self.message_user(request, said, messages.SUCCESS if started else messages.ERROR)
         query = urlencode({"why": request.POST.get("why", "")})
         change = reverse("admin:mailboxes_mailbox_change", args=[mailbox.pk])
         return HttpResponseRedirect(f"{change}?{query}#why")

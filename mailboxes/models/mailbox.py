@@ -175,6 +175,12 @@ class Mailbox(EncryptedFieldsModel):
         "mailbox_not_found, throttled, network, server, protocol, internal, ...).",
     )
     last_error_at = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the first error since the last success happened (the status's "
+        '"failing since").',
+    )
     error_count = models.PositiveIntegerField(default=0, help_text="Errors since the last success.")
     transient_failure_count = models.PositiveIntegerField(
         default=0, help_text="Transient failures in a row."

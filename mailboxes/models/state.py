@@ -143,6 +143,11 @@ class ProcessedMessage(models.Model):
     # The message as fetched, kept for messages filed as irrelevant so that "track it now"
     # can file it without the mail server; removed with the reason.
     raw_mime = models.FileField(upload_to="processed/%Y/%m/", blank=True, max_length=255)
+    # "Track it now", done by a worker (mailboxes/mail/track_on_request.py): asked, answered,
+    # and why it could not be tracked.
+    track_requested_at = models.DateTimeField(null=True, blank=True)
+    track_finished_at = models.DateTimeField(null=True, blank=True)
+    track_error = models.TextField(blank=True)
 
     class Meta:
         constraints = [

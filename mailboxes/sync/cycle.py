@@ -262,6 +262,7 @@ def _status_fields(
             transient_failure_count=0,
             error_count=0,
             last_error_kind="",
+            failing_since=None,
             last_success_at=now,
         )
         return fields
@@ -270,6 +271,7 @@ def _status_fields(
         last_error_code=error.code[:100],
         last_error_kind=str(error.kind),
         last_error_at=now,
+        failing_since=mailbox.failing_since or now,
         error_count=mailbox.error_count + 1,
         idle_cycles=0,
     )

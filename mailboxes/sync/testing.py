@@ -13,6 +13,8 @@ import logging
 import time
 from dataclasses import dataclass
 
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mailboxes import channels
@@ -110,6 +112,7 @@ def test_and_enable(mailbox: Mailbox) -> TestResult:
         "transient_failure_count": 0,
         "error_count": 0,
         "last_error_kind": "",
+        "failing_since": None,
     }
     for channel in channels.CHANNELS:
         fields[channel.postpone_field] = None
@@ -134,6 +137,7 @@ def _record_failure(mailbox: Mailbox, started: object, clock: float, exc: SyncEr
         last_error_code=exc.code[:100],
         last_error_kind=str(exc.kind),
         last_error_at=timezone.now(),
+        failing_since=Coalesce(F("failing_since"), Value(timezone.now())),
     )
     Alert.objects.create(
         mailbox=mailbox,

@@ -13,7 +13,7 @@ from activities.api.visibility import visible_to
 from activities.models import Account, Contact, OwnedRecord
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from crmsync.forms import ClearStoredPasswordField, WriteOnlyPasswordField, WriteOnlyPasswordsMixin
-from mailboxes.forms import SyncOptionsChangeMixin
+from mailboxes.forms import CommaSeparatedField, SyncOptionsChangeMixin
 from mailboxes.models import (
     MAX_TRACKING_FOLDERS,
     ItemType,
@@ -99,9 +99,11 @@ class MailboxSettingsForm(WriteOnlyPasswordsMixin, forms.ModelForm):
             {OutgoingDeliveryMethod.NONE}
             | ({OutgoingDeliveryMethod.SERVER_SIDE_SYNC} if has_server else set()),
         )
-        if mailbox.queue_id is not None:
-            # A queue is a shared inbox: it has no calendar, contacts or tasks of its own.
+        if mailbox.queue_id is not None or not is_exchange:
+            # A queue is a shared inbox: it has no calendar, contacts or tasks of its own;
+            # nor has a POP3 or IMAP mailbox.
             del self.fields["act_delivery_method"]
+            del self.fields["send_invitations"]
         else:
             self._limit(
                 "act_delivery_method",
@@ -126,19 +128,6 @@ class MailboxSettingsForm(WriteOnlyPasswordsMixin, forms.ModelForm):
         if commit:
             mailbox.save()
         return mailbox
-
-
-class CommaSeparatedField(forms.CharField):
-    """A list of short strings, typed as "Red, Customers, VIP"."""
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return ", ".join(str(item) for item in value)
-        return value
-
-    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
-        text = super().to_python(value) or ""
-        return [item.strip() for item in text.split(",") if item.strip()]
 
 
 class SyncOptionsForm(SyncOptionsChangeMixin, forms.ModelForm):

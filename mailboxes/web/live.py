@@ -1,6 +1,6 @@
-"""The mailbox page's live state as JSON: what "Sync now", "Test connection" and "Refresh
-folder list" wait for (`static/crmsync/mailbox_live.js` polls it), with the status in the
-words of `mailboxes.status_words`.
+"""The mailbox page's live state as JSON: what "Sync now", "Test connection", "Refresh
+folder list" and "track it now" (`?track=ID`) wait for (`static/crmsync/mailbox_live.js`
+polls it), with the status in the words of `mailboxes.status_words`.
 
 Only the person who manages the mailbox gets it (404 otherwise), and nothing secret is in
 it: no credentials, only timestamps, counts and the status the page already shows.
@@ -14,7 +14,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from mailboxes.models import ExchangeFolderListing, Mailbox
+from mailboxes.models import ExchangeFolderListing, Mailbox, ProcessedMessage
 from mailboxes.status_words import status_of
 from mailboxes.web.access import get_manageable_mailbox
 from mailboxes.web.status import describe
@@ -25,7 +25,26 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
-def live_state(mailbox: Mailbox, now: datetime | None = None) -> dict[str, Any]:
+def _tracking(mailbox: Mailbox, record_id: str) -> dict[str, Any] | None:
+    """Where "track it now" of one processed message stands (`?track=ID`)."""
+    if not record_id.isdigit():
+        return None
+    record = ProcessedMessage.objects.filter(pk=int(record_id), mailbox=mailbox).first()
+    if record is None:
+        return None
+    return {
+        "waiting": record.track_requested_at is not None and record.track_finished_at is None,
+        "finished_at": _iso(record.track_finished_at),
+        "error": record.track_error,
+        "summary": (
+            record.reason.split(". Before:")[0]
+            if record.track_finished_at and not record.track_error
+            else ""
+        ),
+    }
+
+
+def live_state(mailbox: Mailbox, now: datetime | None = None, track: str = "") -> dict[str, Any]:
     now = now or timezone.now()
     listing = ExchangeFolderListing.objects.filter(mailbox=mailbox).first()
     running = bool(
@@ -48,6 +67,7 @@ def live_state(mailbox: Mailbox, now: datetime | None = None) -> dict[str, Any]:
             "error_at": _iso(listing.error_at if listing else None),
             "count": len(listing.folders) if listing and isinstance(listing.folders, list) else 0,
         },
+        "track": _tracking(mailbox, track) if track else None,
     }
 
 
@@ -56,4 +76,5 @@ def live_state(mailbox: Mailbox, now: datetime | None = None) -> dict[str, Any]:
 def mailbox_state(request: HttpRequest, mailbox_id: int) -> JsonResponse:
     user: User = request.user  # type: ignore[assignment]
     mailbox = get_manageable_mailbox(user, mailbox_id)
-    return JsonResponse(live_state(mailbox), headers={"Cache-Control": "no-store"})
+    state = live_state(mailbox, track=request.GET.get("track", ""))
+    return JsonResponse(state, headers={"Cache-Control": "no-store"})

@@ -7,6 +7,7 @@ server ("test connection", "sync now") only enqueue a task.
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -157,6 +158,7 @@ def _page(
             "folders": folders,
             "folder_form": folder_form,
             "folder_listing": _listing(mailbox),
+            "worker_wait_seconds": settings.CRMSYNC_WORKER_WAIT_SECONDS,
             "lists_folders": mailbox.profile is not None and mailbox.profile.is_microsoft,
             "appointments": upcoming_appointments(mailbox, _user(request)),
             "conflicts": [(mapping, _differences(mapping)) for mapping in conflicts],
@@ -178,21 +180,19 @@ def _why_context(request: HttpRequest, mailbox: Mailbox) -> dict[str, Any]:
 @login_required
 @require_POST
 def track_now(request: HttpRequest, mailbox_id: int, record_id: int) -> HttpResponse:
-    """File a message that was left out as irrelevant (`why.track_now`)."""
+    """Have a worker file a message that was left out as irrelevant (`why.ask_to_track`)."""
     user = _user(request)
     mailbox = get_manageable_mailbox(user, mailbox_id)
-    try:
-        record = why.track_now(record_id, mailbox, user)
-    except why.CannotTrack as exc:
-        messages.error(request, f"Not tracked: {exc}")
-    else:
-        messages.success(request, f"Tracked: {record.reason.split('. Before:')[0]}.")
+    started, said = why.ask_to_track(record_id, mailbox, user, live=True)
+    (messages.success if started else messages.error)(request, said)
     query = request.POST.get("why", "")
     return HttpResponseRedirect(_mailbox_url(mailbox) + "?" + urlencode({"why": query}) + "#why")
 
 
 def _options_formset(mailbox: Mailbox, data: Any = None) -> Any:
-    if mailbox.queue_id is not None:
+    """Appointments, contacts and tasks options: a user's, in an Exchange store only."""
+    profile = mailbox.profile
+    if mailbox.queue_id is not None or profile is None or not profile.is_microsoft:
         return None
     return SyncOptionsFormSet(
         data, queryset=mailbox.sync_options.order_by("item_type"), prefix="options"

@@ -4,7 +4,8 @@ Shared by the self-service mailbox page and the admin's mailbox page. Every mess
 mailbox pulled has a `ProcessedMessage` with the decision and its reason in words; the search
 looks them up by sender, subject or Message-ID. A message filed as irrelevant keeps its raw
 MIME (until `CRMSYNC_PROCESSED_REASON_DAYS`), so "track it now" files it without the mail
-server, with the rules the filer applies to a message from a known sender.
+server, with the rules the filer applies to a message from a known sender, on a worker
+(`mailboxes.mail.track_on_request`): a large message takes seconds to file.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from mailboxes.mail.filing import MailFiler, MessageSource
+from mailboxes.mail.track_on_request import CannotTrack, request_tracking
 from mailboxes.models import Mailbox, ProcessedMessage
+from mailboxes.web.actions import enqueue_task
 from users.models import User
 
 Outcome = ProcessedMessage.Outcome
@@ -42,6 +43,7 @@ class Row:
     decision: str
     explanation: str
     track_url: str  # "" when it cannot be tracked from here
+    waiting: bool  # "track it now" waits for a worker
 
 
 @dataclass
@@ -52,7 +54,13 @@ class Search:
 
     def rows(self, track_url: Callable[[ProcessedMessage], str]) -> list[Row]:
         return [
-            Row(r, decision(r), explanation(r), track_url(r) if can_track(r) else "")
+            Row(
+                r,
+                decision(r),
+                explanation(r),
+                track_url(r) if can_track(r) else "",
+                is_waiting(r),
+            )
             for r in self.results
         ]
 
@@ -105,65 +113,30 @@ def explanation(record: ProcessedMessage) -> str:
     )
 
 
+def is_waiting(record: ProcessedMessage) -> bool:
+    return record.track_requested_at is not None and record.track_finished_at is None
+
+
 def can_track(record: ProcessedMessage) -> bool:
-    return record.outcome == Outcome.IRRELEVANT and bool(record.raw_mime)
+    return record.outcome == Outcome.IRRELEVANT and bool(record.raw_mime) and not is_waiting(record)
 
 
-class CannotTrack(Exception):
-    pass
-
-
-def track_now(record_id: int, mailbox: Mailbox, user: User) -> ProcessedMessage:
-    """File a message that was left out as irrelevant, as if its sender were known.
-
-    Raises CannotTrack with a sentence for the person when the message is tracked already or
-    its raw MIME is no longer kept.
-    """
-    with transaction.atomic():
-        locked = ProcessedMessage.objects.select_for_update()
-        record = locked.filter(pk=record_id, mailbox=mailbox).first()
-        if record is None:
-            raise CannotTrack("This message is not among the mailbox's processed messages.")
-        if record.outcome != Outcome.IRRELEVANT:
-            raise CannotTrack(f"This message is {decision(record).lower()} already.")
-        if not record.raw_mime:
-            raise CannotTrack(_not_kept())
-        try:
-            with record.raw_mime.open("rb") as stored:
-                raw = stored.read()
-        except OSError:
-            raise CannotTrack(_not_kept()) from None
-        outcome = MailFiler(mailbox, track_all=True).file(
-            raw, MessageSource(received_at=record.processed_at)
-        )
-        by = user.get_username()
-        record.outcome = outcome.outcome
-        record.email = outcome.email
-        email = outcome.email.pk if outcome.email else None
-        said: dict[str, str] = {
-            Outcome.FILED: f"filed as email {email}",
-            Outcome.LINKED: f"linked to email {email}, which has the same Message-ID",
-            Outcome.FAILED: f"kept raw as email {email}: {outcome.error}",
-        }
-        words = said.get(outcome.outcome, outcome.outcome)
-        record.reason = (
-            f"tracked on request by {by} on {timezone.now():%Y-%m-%d %H:%M} UTC: {words}. "
-            f"Before: {record.reason}"
-        )[:10_000]
-        stored_name = record.raw_mime.name or ""
-        record.raw_mime = ""
-        record.save(update_fields=["outcome", "email", "reason", "raw_mime"])
-        storage = ProcessedMessage._meta.get_field("raw_mime").storage
-        transaction.on_commit(lambda: storage.delete(stored_name))
-    return record
-
-
-def _not_kept() -> str:
-    return (
-        "The message itself is no longer kept (messages left out are kept "
-        f"{settings.CRMSYNC_PROCESSED_REASON_DAYS} days), so it cannot be tracked from here: "
-        "move it into a tracked folder, or forward it to the forward mailbox."
-    )
+def ask_to_track(record_id: int, mailbox: Mailbox, user: User, *, live: bool) -> tuple[bool, str]:
+    """Ask a worker to track the message (`mailboxes.mail.track_on_request`): whether it
+    started, and what to tell the person (`live`: the page shows the result by itself)."""
+    try:
+        record, asked = request_tracking(record_id, mailbox)
+    except CannotTrack as exc:
+        return False, f"Not tracked: {exc}"
+    if not asked:
+        return True, "This message is being tracked on a worker already."
+    started = enqueue_task("track_processed_message", record.pk, user.pk, what="Tracking")
+    if not started.ok:
+        ProcessedMessage.objects.filter(pk=record.pk).update(track_requested_at=None)
+        return False, started.message
+    if live:
+        return True, started.message
+    return True, "Tracking started on a worker; reload this page to see the result."
 
 
 def forget_old_reasons(now: datetime | None = None) -> int:

@@ -235,6 +235,38 @@ def test_user_enters_credentials_presses_sync_now_and_sees_the_synced_appointmen
     assert "Nothing to report yet." not in page.inner_text("#status")
 
 
+def test_user_tests_the_connection_and_the_page_shows_each_result_live(
+    page: Any, live_server: Any, erik: Mailbox, worker: Workers
+) -> None:
+    # given Erik's stored credentials, the password an old one
+    erik.username, erik.password = ERIK[0], "an-old-password"
+    erik.save()
+    sign_in(page, live_server.url, "erik")
+    page.goto(f"{live_server.url}/mailboxes/{erik.pk}/")
+    page.evaluate("window.notReloaded = true")
+
+    # when he tests the connection, the worker's answer shows without a reload
+    page.click("button:has-text('Test connection')")
+    wait_live(page, worker)
+    assert page.inner_text("#live-progress") == (
+        "Connection test failed. Wrong password — save the new one."
+    )
+    assert page.inner_text("#status .status-words") == "Wrong password — save the new one"
+    screenshot(page, "flow-e-01-test-failed")
+
+    # and once the right password is stored, the next test passes, still on the same page
+    erik.password = ERIK[1]
+    erik.save()
+    page.click("button:has-text('Test connection')")
+    wait_live(page, worker)
+    assert page.evaluate("window.notReloaded") is True
+    assert page.inner_text("#live-progress").startswith("Connection test passed. ")
+    assert "Wrong password" not in page.inner_text("#status")
+    screenshot(page, "flow-e-02-test-passed")
+    erik.refresh_from_db()
+    assert erik.test_status == Mailbox.ChannelStatus.SUCCESS
+
+
 def test_user_refreshes_the_folder_list_on_a_worker_and_tracks_a_listed_folder(
     page: Any, live_server: Any, erik: Mailbox, worker: Workers
 ) -> None:

@@ -4,6 +4,7 @@ time zone chosen under Preferences moves the times shown (issue 14). Each page i
 screenshot in test-artifacts/screenshots/."""
 
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,7 @@ def test_every_admin_list_fits_a_1366_pixel_screen(laptop: Any, live_server: Any
     sign_in_to_admin(laptop, live_server.url, staff)
 
     too_wide = {}
+    repeated = {}
     for model in admin.site._registry:
         meta = model._meta
         url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
@@ -106,8 +108,13 @@ def test_every_admin_list_fits_a_1366_pixel_screen(laptop: Any, live_server: Any
         screenshot(laptop, f"list-{meta.app_label}-{meta.model_name}")
         if overflow(laptop):
             too_wide[url] = overflow(laptop)
+        # No crumb says the same as the one before ("Home > Mailboxes > Mailboxes").
+        crumbs = [c.strip() for c in laptop.inner_text(".breadcrumbs").split("\u203a")]
+        if any(a.casefold() == b.casefold() for a, b in pairwise(crumbs)):
+            repeated[url] = crumbs
 
     assert too_wide == {}
+    assert repeated == {}
 
 
 def test_the_self_service_pages_fit_a_1366_pixel_screen(laptop: Any, live_server: Any) -> None:
@@ -200,3 +207,70 @@ def test_a_time_zone_chosen_in_preferences_moves_the_times_shown(
     laptop.goto(f"{live_server.url}/mailboxes/{mailbox.pk}/")
     assert "18:00\u201319:00" in laptop.inner_text("#appointments")
     screenshot(laptop, "self-service-mailbox-tokyo")
+
+
+# (server type, the profile's own fields) of the forms by type, and what each shows: a
+# password of the mailbox's own, appointments/contacts/tasks, "process and delete".
+SERVER_TYPES = {
+    "exchange": ({"incoming_authentication_protocol": "basic"}, True, True, False),
+    "microsoft_365": (
+        {"oauth_tenant_id": "contoso.example", "oauth_client_id": "a"},
+        False,
+        True,
+        False,
+    ),
+    "imap_smtp": ({"incoming_server_location": "imap.example.test"}, True, False, False),
+    "pop3_smtp": ({"incoming_server_location": "pop3.example.test"}, True, False, True),
+}
+
+
+@pytest.mark.parametrize("server_type", list(SERVER_TYPES))
+def test_the_mailbox_forms_show_the_fields_of_the_server_type(
+    laptop: Any, live_server: Any, server_type: str
+) -> None:
+    # given a user's mailbox on a profile of this server type
+    fields, password, act, pop3 = SERVER_TYPES[server_type]
+    profile = EmailServerProfile.objects.create(
+        name=f"A {server_type} server", server_type=server_type, **fields
+    )
+    user = make_person("vera")
+    mailbox = Mailbox.objects.get(user=user)
+    Mailbox.objects.filter(pk=mailbox.pk).update(profile=profile)
+
+    # when she opens her mailbox page
+    sign_in(laptop, live_server.url, "vera")
+    laptop.goto(f"{live_server.url}/mailboxes/{mailbox.pk}/")
+    screenshot(laptop, f"self-service-mailbox-{server_type}")
+
+    # then it asks only what applies to this server
+    assert laptop.is_visible("#id_password") is password
+    assert laptop.is_visible("#id_act_delivery_method") is act
+    assert laptop.is_visible("#options") is act
+    assert laptop.is_visible("#id_process_and_delete") is pop3
+    if act:
+        appointments = laptop.locator(".option-card", has_text="Appointments")
+        contacts = laptop.locator(".option-card", has_text="Contacts")
+        assert appointments.locator("[name$=sync_from]").is_visible()
+        assert not appointments.locator("[name$=contact_import_scope]").count()
+        assert contacts.locator("[name$=contact_import_scope]").is_visible()
+        assert not contacts.locator("[name$=sync_from]").count()
+
+    # and so does the administrator's form of the same mailbox
+    staff = make_person("ada", is_staff=True, is_superuser=True)
+    laptop.context.clear_cookies()
+    sign_in_to_admin(laptop, live_server.url, staff)
+    laptop.goto(f"{live_server.url}/admin/mailboxes/mailbox/{mailbox.pk}/change/")
+    screenshot(laptop, f"admin-mailbox-{server_type}")
+    assert laptop.is_visible("#id_password") is password
+    assert laptop.is_visible("#id_act_delivery_method") is act
+    assert laptop.is_visible("#sync_options-group") is act
+    assert laptop.is_visible("#id_process_and_delete") is pop3
+    assert laptop.is_visible("button:has-text('Test & enable')")
+    assert overflow(laptop) == 0
+    if act:
+        rows = laptop.locator("#sync_options-group .inline-related")
+        visible_sync_from = [
+            rows.nth(i).locator(".form-row.field-sync_from").is_visible() for i in range(3)
+        ]
+        assert visible_sync_from.count(True) == 1
+        assert "[]" not in laptop.locator("#sync_options-group").inner_text()

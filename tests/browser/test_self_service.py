@@ -71,26 +71,40 @@ def test_user_enters_credentials_and_options_and_saves(
     assert "A password is stored" in page.inner_text("#settings")
 
 
-def test_user_presses_sync_now(
+def test_the_page_says_no_worker_is_answering_after_the_wait(
     page: Any,
     live_server: Any,
     alice_and_bob: tuple[Mailbox, Mailbox],
     monkeypatch: pytest.MonkeyPatch,
+    settings: Any,
 ) -> None:
+    """Sync now enqueues the mailbox's sync; no worker takes it here, and after the wait
+    (2 s in this test) the page says so instead of waiting for ever."""
+    # given no worker takes the queued work, and a page that waits 2 s for one
+    settings.CRMSYNC_WORKER_WAIT_SECONDS = 2
     mailbox, _ = alice_and_bob
     approve(mailbox)
     mailbox.save()
     tasks = ModuleType("mailboxes.tasks")
     tasks.sync_mailbox = RecordedTask()  # type: ignore[attr-defined]
     monkeypatch.setattr("mailboxes.web.actions.tasks", tasks)
-
     sign_in(page, live_server.url, "alice")
     page.goto(f"{live_server.url}/mailbox/")
+
+    # when she presses "Sync now"
     page.click("button:has-text('Sync now')")
     page.wait_for_selector(".message.success")
+    assert "A synchronization started." in page.inner_text(".messages")
     screenshot(page, "05-sync-now")
 
-    assert "A synchronization started." in page.inner_text(".messages")
+    # then, after the wait (which may be over already on a slow machine), the page says so
+    # instead of waiting for ever
+    page.wait_for_selector("#live-progress:not([aria-busy])", timeout=30_000)
+    screenshot(page, "08-no-worker-answering")
+    said = page.inner_text("#live-progress")
+    assert said.startswith("No worker is answering: nothing happened in "), said
+    assert "The work waits in the queue" in said
+    assert page.is_enabled("button:has-text('Sync now')")
     assert tasks.sync_mailbox.calls == [(mailbox.pk,)]
 
 
@@ -129,13 +143,19 @@ def test_user_finds_why_a_message_was_not_tracked_and_tracks_it(
     alice_and_bob: tuple[Mailbox, Mailbox],
     tmp_path: Any,
     settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from activities.models import Email
     from mailboxes.mail.filing import MailFiler, MessageSource
     from mailboxes.models import ProcessedMessage
+    from mailboxes.tasks import track_processed_message
     from tests.mail.messages import build
 
     settings.MEDIA_ROOT = tmp_path / "media"
+    # The worker's task is called by the test (below), once the page has asked for it.
+    tasks = ModuleType("mailboxes.tasks")
+    tasks.track_processed_message = RecordedTask()  # type: ignore[attr-defined]
+    monkeypatch.setattr("mailboxes.web.actions.tasks", tasks)
     mailbox, _ = alice_and_bob
     raw = build(sender="prospect@outside.test", subject="Interested in the bundle")
     MailFiler(mailbox).file(raw, MessageSource(protocol="imap", folder_id="INBOX", uid="1"))
@@ -151,11 +171,19 @@ def test_user_finds_why_a_message_was_not_tracked_and_tracks_it(
     assert "the sender prospect@outside.test is not a CRM contact, account or user" in answer
     screenshot(page, "09-why-not-tracked")
 
+    page.evaluate("window.notReloaded = true")
     page.click("#why button:has-text('Track it now')")
-    page.wait_for_selector(".message.success")
-    assert "Tracked: tracked on request by alice" in page.inner_text(".message.success")
+    page.wait_for_selector(".why-row:has-text('Being tracked on a worker')")
+    assert page.get_attribute("#live-progress", "aria-busy") == "true"
+    screenshot(page, "10-why-tracking-on-a-worker")
+    [(record_id, user_id)] = tasks.track_processed_message.calls
+    assert track_processed_message(record_id, user_id) == "tracked"
+
+    page.wait_for_selector("#live-progress:not([aria-busy])")
+    assert page.evaluate("window.notReloaded") is True
+    assert page.inner_text("#live-progress").startswith("Tracked: tracked on request by alice")
     assert "Tracked" in page.inner_text(".why-row .badge")
     assert page.locator("#why button:has-text('Track it now')").count() == 0
-    screenshot(page, "10-why-tracked-now")
+    screenshot(page, "11-why-tracked-now")
     record.refresh_from_db()
     assert Email.objects.get(processed_messages=record).subject == "Interested in the bundle"

@@ -13,7 +13,7 @@ from ews_emulator.testing import run_emulator
 from mailboxes.connectors.ews import forget_connections
 from mailboxes.folder_listing import refresh_folder_listing
 from mailboxes.mail.cycle import process_incoming
-from mailboxes.models import ExchangeFolderListing, Mailbox, ProcessedMessage
+from mailboxes.models import ExchangeFolderListing, ExchangeSyncIdMapping, Mailbox, ProcessedMessage
 from profiles.models import EmailServerProfile
 from users.models import User
 
@@ -88,3 +88,28 @@ def test_the_demo_mail_from_crm_contacts_is_tracked_and_the_inbox_has_folders(
     listing = ExchangeFolderListing.objects.get(mailbox__user__username="alice")
     paths = {folder["path"] for folder in listing.folders}
     assert {"Customers", "Customers / Contoso", "Receipts"} <= paths, listing.folders
+
+
+@pytest.mark.e2e
+def test_a_conflict_waits_for_alices_decision_once(tmp_path: Path, settings: Any) -> None:
+    """As scripts/demo runs it: the emulator seeded, the demo data, then demo_conflict."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    users = [(f"{name}@example.com", "secret") for name in ("alice", "bob", "support", "carol")]
+    with run_emulator(tmp_path / "ews.sqlite3", users=users) as emulator:
+        seed(emulator.ews_url)
+        call_command("seed_demo", ews_url=emulator.ews_url, mailbox_password="secret")
+
+        call_command("demo_conflict")
+        # a restarted demo keeps the conflict alice has not decided, and makes no other
+        call_command("demo_conflict")
+        forget_connections()
+
+    pending = ExchangeSyncIdMapping.objects.filter(
+        user_decision=ExchangeSyncIdMapping.UserDecision.PENDING
+    )
+    [conflict] = pending
+    assert conflict.mailbox.user is not None and conflict.mailbox.user.username == "alice"
+    assert conflict.item_subject == "Quarterly review with Contoso"
+    crm, exchange = conflict.crm_snapshot or {}, conflict.exchange_snapshot or {}
+    assert crm["location"] == "Meeting room 2 (moved in the CRM)"
+    assert exchange["location"] == "Contoso's office (moved in Outlook)"

@@ -128,12 +128,17 @@ def test_a_passing_test_and_enable_lifts_an_authentication_failure(ews: Emulator
     mailbox = emulated_mailbox(ews)
     ews.control.set_password(mailbox.email_address, "rotated")
     sync(mailbox, allow_error=True)
+    failing_since = mailbox.failing_since
+    assert run_test_and_enable(mailbox).status == "failure"
+    mailbox.refresh_from_db()
+    assert failing_since is not None and mailbox.failing_since == failing_since
     ews.control.set_password(mailbox.email_address, "secret")
 
     assert run_test_and_enable(mailbox).status == "success"
 
     mailbox.refresh_from_db()
     assert (mailbox.act_status, mailbox.last_error_kind) == (Status.NOT_RUN, "")
+    assert mailbox.failing_since is None
 
 
 # (fault, operation, kind, code, retry_after, permanent)
@@ -313,3 +318,29 @@ def test_a_cycle_whose_every_channel_failed_is_not_a_success(ews: EmulatorProces
         before.error_count,
     )
     assert after.claimed_by == ""
+
+
+@pytest.mark.django_db
+def test_failing_since_is_the_first_failure_after_the_last_success(ews: EmulatorProcess) -> None:
+    # given a mailbox that synced, then lost its server for two cycles in a row
+    mailbox = emulated_mailbox(ews)
+    sync(mailbox)
+    profile = mailbox.profile
+    assert profile is not None
+    working = profile.incoming_server_location
+    profile.incoming_server_location = f"http://127.0.0.1:{closed_port()}/EWS/Exchange.asmx"
+    profile.save()
+    sync(mailbox, allow_error=True)
+    first_failure = mailbox.last_error_at
+    sync(mailbox, allow_error=True)
+
+    # then the status counts from the first of them, not from the latest retry
+    assert first_failure is not None and mailbox.last_error_at is not None
+    assert mailbox.last_error_at > first_failure
+    assert mailbox.failing_since == first_failure
+
+    # and a successful cycle ends the streak
+    profile.incoming_server_location = working
+    profile.save()
+    sync(mailbox)
+    assert mailbox.failing_since is None

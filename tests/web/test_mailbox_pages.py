@@ -15,6 +15,7 @@ from mailboxes.models import (
 )
 from profiles.models import EmailServerProfile
 from tests.factories import PASSWORD
+from tests.foundation.html_forms import form_data
 from tests.web.conftest import RecordedTask, Team, approved, logged_in, settings_post, url
 
 # --- Signing in --------------------------------------------------------------------------
@@ -281,9 +282,28 @@ def test_pop3_profile_does_not_offer_appointment_sync(team: Team) -> None:
     )
 
     assert 'name="process_and_delete"' in page
-    assert response.status_code == 400
+    assert 'name="act_delivery_method"' not in page
+    assert 'name="send_invitations"' not in page
+    assert response.status_code == 302  # a forged value is not a field of this form
     mailbox.refresh_from_db()
     assert mailbox.act_delivery_method == "none"
+
+
+def test_saving_the_page_unchanged_keeps_every_setting(team: Team) -> None:
+    """What the page shows is what it posts back: no setting is lost because the page does
+    not show it (meeting invitations were, once)."""
+    mailbox = team.alice_mailbox
+    Mailbox.objects.filter(pk=mailbox.pk).update(send_invitations=True)
+    client = logged_in(team.alice)
+    before: dict[str, object] = dict(Mailbox.objects.values().get(pk=mailbox.pk))
+
+    page = client.get(url(mailbox)).content.decode()
+    response = client.post(url(mailbox), form_data(page, "settings"))
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    after: dict[str, object] = dict(Mailbox.objects.values().get(pk=mailbox.pk))
+    changed = {k for k in before if before[k] != after[k]} - {"modified_at"}
+    assert changed == set()
 
 
 def test_changing_the_address_asks_for_approval_again(team: Team) -> None:

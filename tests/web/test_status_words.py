@@ -98,7 +98,8 @@ def test_an_internal_error_says_since_when() -> None:
     box = mailbox(
         last_error_kind=ErrorKind.INTERNAL,
         last_error_code="internal_error",
-        last_error_at=NOW - timedelta(days=1),
+        last_error_at=NOW - timedelta(minutes=5),
+        failing_since=NOW - timedelta(days=1),
     )
 
     with timezone.override("UTC"):

@@ -1,8 +1,10 @@
 """ "Why was this not tracked?": the search over processed messages, "track it now", and the
 retention of the details, on the self-service and the admin mailbox pages."""
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -13,10 +15,12 @@ from django.utils import timezone
 from activities.models import Email
 from mailboxes.mail.filing import MailFiler, MessageSource
 from mailboxes.models import Mailbox, ProcessedMessage
+from mailboxes.tasks import track_processed_message
+from mailboxes.web.live import live_state
 from mailboxes.web.why import forget_old_reasons
 from tests import factories
 from tests.mail.messages import build
-from tests.web.conftest import Team, logged_in
+from tests.web.conftest import RecordedTask, Team, logged_in
 
 Outcome = ProcessedMessage.Outcome
 
@@ -38,13 +42,12 @@ def page(client: Client, mailbox: Mailbox, query: str) -> Any:
 
 
 @pytest.fixture
-def track(django_capture_on_commit_callbacks: Any) -> Any:
-    """POST "track it now"; what it does after the commit (removing the file) runs too."""
+def track(on_workers: Callable[..., Any]) -> Any:
+    """POST "track it now", its worker's task run before the page answers."""
 
     def post(client: Client, mailbox: Mailbox, record: ProcessedMessage) -> Any:
         url = reverse("mailboxes:track-now", args=[mailbox.pk, record.pk])
-        with django_capture_on_commit_callbacks(execute=True):
-            return client.post(url, {"why": "x"}, follow=True)
+        return on_workers(client.post, url, {"why": record.sender}, follow=True)
 
     return post
 
@@ -117,11 +120,49 @@ def test_track_it_now_files_the_message_as_for_a_known_sender(team: Team, track:
     assert record.reason.startswith("tracked on request by alice on ")
     assert "Before: not relevant: the sender new@prospect.test" in record.reason
     assert not record.raw_mime and not kept.exists()
-    assert any("Tracked: " in str(m) for m in response.context["messages"])
+    assert record.track_finished_at is not None and record.track_error == ""
+    said = [str(m) for m in response.context["messages"]]
+    assert said == ["Tracking started. This page shows the result when it is done."]
+    assert "Tracked" in response.context["why_rows"][0].decision
     # Asking twice files nothing more.
     again = track(logged_in(team.alice), mailbox, record)
     assert any("is tracked already" in str(m) for m in again.context["messages"])
     assert Email.objects.filter(subject="Can we talk?").count() == 1
+
+
+def test_track_it_now_is_left_to_a_worker_and_the_page_follows_it(
+    team: Team, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a message left out, and no worker yet
+    mailbox = team.alice_mailbox
+    record = pulled(mailbox, build(sender="big@prospect.test", subject="Large deck"), "8")
+    tasks = ModuleType("mailboxes.tasks")
+    tasks.track_processed_message = RecordedTask()  # type: ignore[attr-defined]
+    monkeypatch.setattr("mailboxes.web.actions.tasks", tasks)
+    client = logged_in(team.alice)
+
+    # when Alice asks to track it, twice
+    url = reverse("mailboxes:track-now", args=[mailbox.pk, record.pk])
+    response = client.post(url, {"why": "big@prospect"}, follow=True)
+    again = client.post(url, {"why": "big@prospect"}, follow=True)
+
+    # then the request filed nothing: one task waits, and the page says so
+    assert tasks.track_processed_message.calls == [(record.pk, team.alice.pk)]
+    assert not Email.objects.filter(subject="Large deck").exists()
+    assert "Being tracked on a worker" in response.content.decode()
+    assert [str(m) for m in again.context["messages"]] == [
+        "This message is being tracked on a worker already."
+    ]
+    waiting = live_state(mailbox, track=str(record.pk))["track"]
+    assert waiting == {"waiting": True, "finished_at": None, "error": "", "summary": ""}
+
+    # and once the worker has run, the state the page polls tells the result
+    assert track_processed_message(record.pk, team.alice.pk) == "tracked"
+    done = live_state(mailbox, track=str(record.pk))["track"]
+    assert done["waiting"] is False and done["finished_at"] is not None
+    assert done["summary"].startswith("tracked on request by alice on ")
+    assert Email.objects.filter(subject="Large deck").count() == 1
+    assert live_state(mailbox, track=str(record.pk + 1000))["track"] is None
 
 
 def test_track_it_now_without_the_kept_message_says_why(team: Team, track: Any) -> None:
@@ -131,9 +172,10 @@ def test_track_it_now_without_the_kept_message_says_why(team: Team, track: Any) 
 
     response = track(logged_in(team.alice), mailbox, record)
 
-    messages = [str(m) for m in response.context["messages"]]
-    assert any("The message itself is no longer kept" in m for m in messages), messages
+    # the worker found the file gone: the page says so on the message's row
     record.refresh_from_db()
+    assert record.track_error.startswith("The message itself is no longer kept")
+    assert "Not tracked: The message itself is no longer kept" in response.content.decode()
     assert record.outcome == Outcome.IRRELEVANT
     assert not Email.objects.filter(subject="Old one").exists()
 
@@ -149,7 +191,7 @@ def test_track_it_now_is_refused_on_someone_elses_mailbox(team: Team) -> None:
     assert logged_in(team.bob).get(url).status_code == 405
 
 
-def test_the_admin_mailbox_page_searches_and_tracks(team: Team) -> None:
+def test_the_admin_mailbox_page_searches_and_tracks(team: Team, on_workers: Any) -> None:
     mailbox = team.alice_mailbox
     record = pulled(mailbox, build(sender="lead@outside.test", subject="Admin sees it"), "7")
     admin = Client()
@@ -169,7 +211,7 @@ def test_the_admin_mailbox_page_searches_and_tracks(team: Team) -> None:
     record.refresh_from_db()
     assert record.outcome == Outcome.IRRELEVANT
 
-    done = admin.post(track_url, {"why": "lead@outside"})
+    done = on_workers(admin.post, track_url, {"why": "lead@outside"})
     assert done.status_code == 302 and done["Location"].endswith("?why=lead%40outside#why")
     record.refresh_from_db()
     assert record.outcome == Outcome.FILED and record.email is not None

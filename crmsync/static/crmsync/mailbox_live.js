@@ -1,4 +1,5 @@
-// "Sync now", "Test connection" and "Refresh folder list" on the mailbox page, without
+// "Sync now", "Test connection", "Refresh folder list" and "Track it now" on the mailbox
+// page, without
 // leaving it: the form is posted in the background, the page then asks the server every
 // 2 s how the mailbox is (the JSON of mailboxes/web/live.py) and, once the worker has
 // answered, swaps in the page's fresh status, folders and messages. Without JavaScript the
@@ -11,11 +12,12 @@
   }
   var stateUrl = root.dataset.liveUrl;
   var INTERVAL_MS = 2000;
-  var GIVE_UP_MS = 120000; // then: no worker is answering
-  var SECTIONS = ["status", "folders", "alerts", "appointments", "conflicts"];
+  // Then: no worker is answering (CRMSYNC_WORKER_WAIT_SECONDS).
+  var GIVE_UP_MS = (Number(root.dataset.liveWaitSeconds) || 120) * 1000;
+  var SECTIONS = ["status", "folders", "alerts", "appointments", "conflicts", "why"];
 
-  function getState() {
-    return fetch(stateUrl, {
+  function getState(query) {
+    return fetch(stateUrl + (query || ""), {
       credentials: "same-origin",
       headers: { Accept: "application/json" },
     }).then(function (response) {
@@ -40,6 +42,9 @@
       }
       return (state.folders.listed_at || "") + "|" + (state.folders.error_at || "");
     },
+    track: function (state) {
+      return !state.track || state.track.waiting ? null : state.track.finished_at;
+    },
   };
 
   // What the page says when the worker has answered.
@@ -56,11 +61,15 @@
     folders: function (state) {
       return state.folders.count === 1 ? "1 folder listed." : state.folders.count + " folders listed.";
     },
+    track: function (state) {
+      return state.track.error ? "Not tracked: " + state.track.error : "Tracked: " + state.track.summary + ".";
+    },
   };
   var LEVELS = {
     sync: function (state) { return state.status.level; },
     test: function (state) { return state.test.status === "success" ? "ok" : "error"; },
     folders: function () { return "ok"; },
+    track: function (state) { return state.track.error ? "error" : "ok"; },
   };
 
   // Messages are swapped only from the answer to the button's post: the page fetched at
@@ -79,6 +88,7 @@
 
   function run(form) {
     var kind = form.dataset.live;
+    var query = form.dataset.record ? "?track=" + encodeURIComponent(form.dataset.record) : "";
     var button = form.querySelector("button");
     var progress = document.getElementById("live-progress");
     var started = Date.now();
@@ -96,7 +106,7 @@
     button.disabled = true;
     progress.setAttribute("aria-busy", "true");
     say(button.textContent.trim() + ": starting…");
-    getState()
+    getState(query)
       .then(function (state) {
         before = MARKS[kind](state);
         return fetch(form.action, {
@@ -133,14 +143,16 @@
         return;
       }
       say(button.textContent.trim() + ": waiting for a worker… " + Math.round(waited / 1000) + " s");
-      getState()
+      getState(query)
         .then(function (state) {
           var mark = MARKS[kind](state);
           if (mark === null || mark === before) {
             window.setTimeout(poll, INTERVAL_MS);
             return;
           }
-          return fetch(window.location.pathname, { credentials: "same-origin" })
+          return fetch(window.location.pathname + window.location.search, {
+            credentials: "same-origin",
+          })
             .then(function (response) {
               return response.text();
             })
