@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("mailboxes", "0015_mailbox_failing_since"),
+        ("mailboxes", "0016_mailbox_failing_since"),
     ]
 
     operations = [

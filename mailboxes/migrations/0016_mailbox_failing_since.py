@@ -14,7 +14,7 @@ def from_last_error(apps: Any, schema_editor: Any) -> None:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("mailboxes", "0014_graph_subscription"),
+        ("mailboxes", "0015_fill_invited"),
     ]
 
     operations = [
