@@ -192,6 +192,10 @@ class AttachmentSerializer(serializers.ModelSerializer[Attachment]):
 class EmailSerializer(ActivitySerializer):
     parties = PartySerializer(many=True, read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
+    status_text = serializers.SerializerMethodField(
+        help_text='The status in words ("May have been sent", "Sent", ...), and for an email '
+        "that may have been sent or failed, why."
+    )
 
     class Meta:
         model = Email
@@ -200,6 +204,7 @@ class EmailSerializer(ActivitySerializer):
             "subject",
             "direction",
             "status",
+            "status_text",
             "mailbox",
             "from_address",
             "parties",
@@ -217,6 +222,12 @@ class EmailSerializer(ActivitySerializer):
             *OWNED_FIELDS,
         ]
         read_only_fields = fields
+
+    def get_status_text(self, email: Email) -> str:
+        label = email.get_status_display()
+        if email.status in (Email.Status.UNCERTAIN, Email.Status.FAILED) and email.processing_error:
+            return f"{label}: {email.processing_error}"
+        return str(label)
 
 
 class OutgoingEmailSerializer(ActivitySerializer):
