@@ -13,13 +13,13 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from activities.models import ActivityParty, Email
+from activities.models import Email
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from mailboxes.models import Mailbox
 from mailboxes.sync import scheduling
 from mailboxes.sync.cycle import run_cycle
 from mailboxes.sync.keeper import ClaimKeeper
-from tests.mail.test_smtp_exactly_once import _folder, _kill_after_data
+from tests.mail.test_smtp_exactly_once import _folder, _kill_after_data, sender_and_recipient
 
 EMAIL_ONLY = {
     "incoming_delivery_method": DeliveryMethod.SERVER_SIDE_SYNC,
@@ -28,22 +28,9 @@ EMAIL_ONLY = {
 }
 
 
-def _queue(mailbox: Mailbox, to: str) -> Email:
-    email = Email.objects.create(
-        owner_user=mailbox.user,
-        mailbox=mailbox,
-        direction=Email.Direction.OUTGOING,
-        status=Email.Status.PENDING_SEND,
-        subject="Offer",
-        body_text="Our offer.",
-    )
-    ActivityParty.objects.create(email=email, role="to", address=to)
-    return email
-
-
 @pytest.mark.django_db(transaction=True)
 def test_the_claim_outlives_a_server_answer_slower_than_the_claim(
-    imap_profile, make_mailbox, smtp_server, settings
+    imap_profile, make_mailbox, make_crm_email, smtp_server, settings
 ):
     # The claim (3 s) is shorter than one wait for the server (5 s, within the 20 s
     # connection timeout), as 90 s is shorter than the default 120 s timeout.
@@ -51,7 +38,7 @@ def test_the_claim_outlives_a_server_answer_slower_than_the_claim(
     imap_profile.connection_timeout_ms = 20_000
     imap_profile.save()
     sender = make_mailbox(imap_profile, **EMAIL_ONLY)
-    email = _queue(sender, "someone@partner.test")
+    email = make_crm_email(sender, to="someone@partner.test", status=Email.Status.PENDING_SEND)
     before = len(smtp_server.deliveries)
     results = []
 
@@ -102,12 +89,12 @@ def test_a_cycle_that_makes_no_progress_lets_its_claim_expire(imap_profile, make
 
 @pytest.mark.django_db(transaction=True)
 def test_an_email_held_by_a_dead_worker_is_retried_when_its_claim_expires_and_sent_once(
-    imap_profile, make_mailbox, dovecot, smtp_server, settings
+    imap_profile, make_mailbox, make_crm_email, dovecot, smtp_server, settings
 ):
     settings.CRMSYNC_SEND_CLAIM_SECONDS = 60
-    sender = make_mailbox(imap_profile, **EMAIL_ONLY)
-    recipient = make_mailbox(imap_profile)
-    email = _queue(sender, recipient.email_address)
+    sender, recipient, email = sender_and_recipient(
+        imap_profile, make_mailbox, make_crm_email, **EMAIL_ONLY
+    )
     _kill_after_data(smtp_server, sender.pk, email.pk)
     # The dead worker's claim is 10 s old: 50 s to go.
     claimed_at = timezone.now() - timedelta(seconds=10)

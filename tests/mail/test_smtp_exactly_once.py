@@ -17,7 +17,7 @@ import pytest
 from django.utils import timezone
 
 from activities.api.serializers import EmailSerializer
-from activities.models import ActivityParty, Email
+from activities.models import Email
 from mailboxes.connectors import TransientSyncError
 from mailboxes.connectors.imap import ImapFolder, choose_sent_folder
 from mailboxes.mail.cycle import send_pending
@@ -26,17 +26,15 @@ from tests.mail.forked import send_in_child
 from tests.servers.dovecot import PASSWORD
 
 
-def _queue(mailbox, to, subject="Offer"):
-    email = Email.objects.create(
-        owner_user=mailbox.user,
-        mailbox=mailbox,
-        direction=Email.Direction.OUTGOING,
-        status=Email.Status.PENDING_SEND,
-        subject=subject,
-        body_text="Our offer.",
+def sender_and_recipient(profile, make_mailbox, make_crm_email, **sender_fields):
+    """Two mailboxes of the profile, and an email from the first to the second waiting to
+    be sent."""
+    sender = make_mailbox(profile, **sender_fields)
+    recipient = make_mailbox(profile)
+    email = make_crm_email(
+        sender, to=recipient.email_address, subject="Offer", status=Email.Status.PENDING_SEND
     )
-    ActivityParty.objects.create(email=email, role="to", address=to)
-    return email
+    return sender, recipient, email
 
 
 def _folder(dovecot, address, folder="INBOX"):
@@ -75,11 +73,9 @@ def _kill_after_data(smtp_server, sender_pk, email_pk):
 
 @pytest.mark.django_db
 def test_imap_sent_copy_is_appended_seen_and_no_receipt_is_left(
-    imap_profile, make_mailbox, dovecot
+    imap_profile, make_mailbox, make_crm_email, dovecot
 ):
-    sender = make_mailbox(imap_profile)
-    recipient = make_mailbox(imap_profile)
-    email = _queue(sender, recipient.email_address)
+    sender, recipient, email = sender_and_recipient(imap_profile, make_mailbox, make_crm_email)
 
     result = send_pending(sender)
 
@@ -95,12 +91,10 @@ def test_imap_sent_copy_is_appended_seen_and_no_receipt_is_left(
 
 @pytest.mark.django_db(transaction=True)
 def test_imap_worker_killed_after_data_is_resolved_in_sent_and_arrives_once(
-    imap_profile, make_mailbox, dovecot, smtp_server, settings
+    imap_profile, make_mailbox, make_crm_email, dovecot, smtp_server, settings
 ):
     settings.CRMSYNC_SEND_CLAIM_SECONDS = 60
-    sender = make_mailbox(imap_profile)
-    recipient = make_mailbox(imap_profile)
-    email = _queue(sender, recipient.email_address)
+    sender, recipient, email = sender_and_recipient(imap_profile, make_mailbox, make_crm_email)
     _kill_after_data(smtp_server, sender.pk, email.pk)
     deliveries = len(smtp_server.deliveries)
 
@@ -120,11 +114,9 @@ def test_imap_worker_killed_after_data_is_resolved_in_sent_and_arrives_once(
 
 @pytest.mark.django_db
 def test_imap_connection_dropped_after_data_is_resolved_on_the_retry(
-    imap_profile, make_mailbox, dovecot, smtp_server
+    imap_profile, make_mailbox, make_crm_email, dovecot, smtp_server
 ):
-    sender = make_mailbox(imap_profile)
-    recipient = make_mailbox(imap_profile)
-    email = _queue(sender, recipient.email_address)
+    sender, recipient, email = sender_and_recipient(imap_profile, make_mailbox, make_crm_email)
     smtp_server.handler.drop_after_data = True
     try:
         with pytest.raises(TransientSyncError) as raised:
@@ -149,11 +141,9 @@ def test_imap_connection_dropped_after_data_is_resolved_on_the_retry(
 
 @pytest.mark.django_db
 def test_imap_retry_of_a_message_that_never_reached_the_server_sends_it(
-    imap_profile, make_mailbox, dovecot
+    imap_profile, make_mailbox, make_crm_email, dovecot
 ):
-    sender = make_mailbox(imap_profile)
-    recipient = make_mailbox(imap_profile)
-    email = _queue(sender, recipient.email_address)
+    sender, recipient, email = sender_and_recipient(imap_profile, make_mailbox, make_crm_email)
     # A worker claimed it, fixed its identity and died before it connected.
     Email.objects.filter(pk=email.pk).update(
         status=Email.Status.SENDING,
@@ -171,12 +161,11 @@ def test_imap_retry_of_a_message_that_never_reached_the_server_sends_it(
 
 
 @pytest.mark.django_db
-def test_a_late_receipt_is_removed_by_the_next_send_pass(imap_profile, make_mailbox, dovecot):
-    sender = make_mailbox(imap_profile)
-    recipient = make_mailbox(imap_profile)
-    first = _queue(sender, recipient.email_address, subject="First")
+def test_a_late_receipt_is_removed_by_the_next_send_pass(
+    imap_profile, make_mailbox, make_crm_email, dovecot
+):
+    sender, recipient, _first = sender_and_recipient(imap_profile, make_mailbox, make_crm_email)
     send_pending(sender)
-    first.refresh_from_db()
     [(_flags, copy)] = _folder(dovecot, sender.email_address, "Sent")
     # A server that queues local delivery hands the receipt over after the pass ended.
     dovecot.deliver(sender.email_address, copy.as_bytes())
@@ -184,7 +173,7 @@ def test_a_late_receipt_is_removed_by_the_next_send_pass(imap_profile, make_mail
     own = copy.as_bytes().replace(b"To: ", b"To: " + sender.email_address.encode() + b", ", 1)
     dovecot.deliver(sender.email_address, own)
     assert len(_folder(dovecot, sender.email_address)) == 2
-    _queue(sender, recipient.email_address, subject="Second")
+    make_crm_email(sender, to=recipient.email_address, status=Email.Status.PENDING_SEND)
 
     assert send_pending(sender).sent == 1
 
@@ -195,22 +184,12 @@ def test_a_late_receipt_is_removed_by_the_next_send_pass(imap_profile, make_mail
 
 @pytest.mark.django_db
 def test_a_server_that_saves_sent_copies_gets_no_receipt_and_no_append(
-    make_profile, dovecot, smtp_server, make_mailbox
+    imap_profile, make_mailbox, make_crm_email, dovecot, smtp_server
 ):
-    from profiles.models import EmailServerProfile
-
-    profile = make_profile(
-        EmailServerProfile.ServerType.IMAP_SMTP,
-        incoming_server_location=dovecot.host,
-        incoming_port=dovecot.imap_port,
-        incoming_use_ssl=False,
-        outgoing_server_location=smtp_server.host,
-        outgoing_port=smtp_server.port,
-        outgoing_use_ssl=False,
-        smtp_saves_sent_copy=True,
-    )
-    sender = make_mailbox(profile)
-    email = _queue(sender, "someone@partner.test")
+    imap_profile.smtp_saves_sent_copy = True
+    imap_profile.save()
+    sender = make_mailbox(imap_profile)
+    email = make_crm_email(sender, to="someone@partner.test", status=Email.Status.PENDING_SEND)
 
     assert send_pending(sender).sent == 1
 
@@ -239,12 +218,10 @@ def test_the_sent_folder_is_found_by_special_use_then_by_name():
 
 @pytest.mark.django_db(transaction=True)
 def test_pop3_worker_killed_after_data_shows_may_have_been_sent_and_is_not_resent(
-    pop3_profile, make_mailbox, dovecot, smtp_server, settings
+    pop3_profile, make_mailbox, make_crm_email, dovecot, smtp_server, settings
 ):
     settings.CRMSYNC_SEND_CLAIM_SECONDS = 60
-    sender = make_mailbox(pop3_profile)
-    recipient = make_mailbox(pop3_profile)
-    email = _queue(sender, recipient.email_address)
+    sender, recipient, email = sender_and_recipient(pop3_profile, make_mailbox, make_crm_email)
     _kill_after_data(smtp_server, sender.pk, email.pk)
     deliveries = len(smtp_server.deliveries)
 
@@ -270,11 +247,9 @@ def test_pop3_worker_killed_after_data_shows_may_have_been_sent_and_is_not_resen
 
 @pytest.mark.django_db
 def test_pop3_connection_dropped_after_data_shows_may_have_been_sent(
-    pop3_profile, make_mailbox, dovecot, smtp_server
+    pop3_profile, make_mailbox, make_crm_email, dovecot, smtp_server
 ):
-    sender = make_mailbox(pop3_profile)
-    recipient = make_mailbox(pop3_profile)
-    email = _queue(sender, recipient.email_address)
+    sender, recipient, email = sender_and_recipient(pop3_profile, make_mailbox, make_crm_email)
     smtp_server.handler.drop_after_data = True
     try:
         with pytest.raises(TransientSyncError):
