@@ -189,12 +189,21 @@ class AttachmentSerializer(serializers.ModelSerializer[Attachment]):
         read_only_fields = fields
 
 
+class EmailStatusTextField(serializers.CharField):
+    """An email's status as the pages say it ("May have been sent")."""
+
+    def to_representation(self, value: Any) -> str:
+        return str(dict(Email.Status.choices).get(value, value))
+
+
 class EmailSerializer(ActivitySerializer):
     parties = PartySerializer(many=True, read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
-    status_text = serializers.SerializerMethodField(
-        help_text='The status in words ("May have been sent", "Sent", ...), and for an email '
-        "that may have been sent or failed, why."
+    status_text = EmailStatusTextField(
+        source="status",
+        read_only=True,
+        help_text='The status in words ("May have been sent", "Sent", ...); '
+        "`processing_error` says why an email may have been sent or failed.",
     )
 
     class Meta:
@@ -205,6 +214,7 @@ class EmailSerializer(ActivitySerializer):
             "direction",
             "status",
             "status_text",
+            "processing_error",
             "mailbox",
             "from_address",
             "parties",
@@ -222,12 +232,6 @@ class EmailSerializer(ActivitySerializer):
             *OWNED_FIELDS,
         ]
         read_only_fields = fields
-
-    def get_status_text(self, email: Email) -> str:
-        label = email.get_status_display()
-        if email.status in (Email.Status.UNCERTAIN, Email.Status.FAILED) and email.processing_error:
-            return f"{label}: {email.processing_error}"
-        return str(label)
 
 
 class OutgoingEmailSerializer(ActivitySerializer):
