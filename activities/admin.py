@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.widgets import AdminFileWidget
 from django.db import models
+from django.db.models import QuerySet
 from django.db.models.fields.files import FieldFile
 from django.forms import ModelForm
 from django.http import HttpRequest
@@ -204,6 +205,7 @@ class EmailAdmin(OwnedRecordAdmin):
     autocomplete_fields = (*OWNER_FIELDS, "mailbox")
     list_select_related = (*OWNER_FIELDS, "mailbox")
     date_hierarchy = "created_at"
+    actions = ("send_again", "mark_sent")
     readonly_fields = (
         *ORIGIN_FIELDS,
         "processing_error",
@@ -257,6 +259,34 @@ class EmailAdmin(OwnedRecordAdmin):
         ),
         ("Bookkeeping", {"fields": ORIGIN_FIELDS, "classes": ("collapse",)}),
     )
+
+    @admin.action(
+        description="Send again (emails that may have been sent, or failed)",
+        permissions=["change"],
+    )
+    def send_again(self, request: HttpRequest, queryset: QuerySet[Email]) -> None:
+        from mailboxes.mail.outgoing import send_again
+
+        count = send_again(queryset)
+        self.message_user(
+            request,
+            f"{count} email(s) will be sent again at the mailbox's next sync; "
+            "only emails that may have been sent, or failed, are.",
+            messages.SUCCESS if count else messages.WARNING,
+        )
+
+    @admin.action(
+        description="Mark as sent (emails that may have been sent)", permissions=["change"]
+    )
+    def mark_sent(self, request: HttpRequest, queryset: QuerySet[Email]) -> None:
+        from mailboxes.mail.outgoing import mark_sent
+
+        count = mark_sent(queryset)
+        self.message_user(
+            request,
+            f"{count} email(s) marked sent; only emails that may have been sent are.",
+            messages.SUCCESS if count else messages.WARNING,
+        )
 
 
 @admin.register(Appointment)

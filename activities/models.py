@@ -159,6 +159,10 @@ class Email(Activity):
         DRAFT = "draft", "Draft"
         PENDING_SEND = "pending_send", "Pending send"
         SENDING = "sending", "Sending"
+        # SMTP without IMAP: the message may have gone out (a worker died while sending it,
+        # or the connection dropped before the server's answer), and nothing can tell.
+        # Not sent again unless a person asks ("send again").
+        UNCERTAIN = "uncertain", "May have been sent"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
         RECEIVED = "received", "Received"

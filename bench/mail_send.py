@@ -1,5 +1,7 @@
 """Send benchmark: N queued CRM emails over SMTP (aiosmtpd delivering into Dovecot
-maildirs) by two worker processes, each draining its own mailbox's outbox.
+maildirs) by two worker processes, each draining its own mailbox's outbox. The profile is
+IMAP + SMTP, so each send also leaves a receipt in the sender's INBOX and a copy in its
+IMAP Sent folder (`mailboxes/connectors/smtp_imap.py`): the figures count both.
 
     python bench/mail_send.py [--quick] [--emails N] [--workers 2]
 
@@ -39,6 +41,7 @@ def main() -> None:
     from mailboxes.sync.eligibility import approve
     from profiles.models import EmailServerProfile
     from tests.servers import DovecotServer, SmtpServer
+    from tests.servers.dovecot import PASSWORD
     from users.models import User
 
     dovecot = DovecotServer().start()
@@ -59,11 +62,14 @@ def main() -> None:
         mailboxes = []
         for n in range(workers):
             address = f"sender{n}@bench.test"
+            dovecot.add_user(address)
             user = User.objects.create_user(username=address, email=address)
             mailbox = Mailbox.objects.filter(user=user).first() or Mailbox.objects.create(
                 user=user, email_address=address
             )
             mailbox.profile = profile
+            mailbox.username = address
+            mailbox.password = PASSWORD
             approve(mailbox)
             mailbox.save()
             mailboxes.append(mailbox)
@@ -131,11 +137,23 @@ def main() -> None:
             "delivered_by_smtp_server": delivered,
             "distinct_message_ids": len(message_ids),
             "failed": Email.objects.filter(status="failed").count(),
+            "copies_in_sent": sum(
+                _count(dovecot.maildir(m.email_address) / ".Sent") for m in mailboxes
+            ),
+            "receipts_left_in_inbox": sum(
+                _count(dovecot.maildir(m.email_address)) for m in mailboxes
+            ),
         }
     finally:
         smtp.stop()
         dovecot.stop()
     print(json.dumps(figures))
+
+
+def _count(maildir: Path) -> int:
+    return sum(
+        1 for sub in ("cur", "new") if (maildir / sub).is_dir() for _ in (maildir / sub).iterdir()
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from mailboxes.web import live, views
+from mailboxes.web import live, outbox, views
 
 app_name = "mailboxes"
 
@@ -26,6 +26,11 @@ urlpatterns = [
         "mailboxes/<int:mailbox_id>/processed/<int:record_id>/track/",
         views.track_now,
         name="track-now",
+    ),
+    path(
+        "mailboxes/<int:mailbox_id>/outbox/<int:email_id>/",
+        outbox.decide_uncertain_email,
+        name="decide-uncertain-email",
     ),
     path(
         "mailboxes/<int:mailbox_id>/conflicts/<int:mapping_id>/",

@@ -150,6 +150,7 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
                     "outgoing_username",
                     "outgoing_password",
                     "clear_outgoing_password",
+                    "smtp_saves_sent_copy",
                 ),
                 "description": "Ignored when the incoming settings are used for outgoing too.",
             },

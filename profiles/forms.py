@@ -61,7 +61,7 @@ FIELDS_BY_TYPE: dict[str, tuple[str, ...]] = {
     ),
     ServerType.MICROSOFT_365: (*APPLICATION, "graph_endpoint"),
     ServerType.POP3_SMTP: (*_INCOMING_LOGIN, *_OUTGOING_LOGIN),
-    ServerType.IMAP_SMTP: (*_INCOMING_LOGIN, *_OUTGOING_LOGIN),
+    ServerType.IMAP_SMTP: (*_INCOMING_LOGIN, *_OUTGOING_LOGIN, "smtp_saves_sent_copy"),
 }
 OAUTH_EXTRA = (*APPLICATION, "oauth_resource")
 TYPE_SPECIFIC = sorted({name for names in FIELDS_BY_TYPE.values() for name in names})

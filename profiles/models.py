@@ -114,6 +114,13 @@ class EmailServerProfile(EncryptedFieldsModel):
     outgoing_use_impersonation = models.BooleanField(default=False)
     outgoing_username = models.CharField(max_length=320, blank=True)
     outgoing_password = EncryptedTextField(blank=True)
+    smtp_saves_sent_copy = models.BooleanField(
+        "the SMTP server saves sent copies",
+        default=False,
+        help_text="IMAP + SMTP: the mail service puts every message its SMTP server accepts "
+        "in the Sent folder itself (Gmail, Microsoft 365). Off: crmsync saves the copy in "
+        "Sent over IMAP.",
+    )
 
     # Microsoft Entra ID application (Microsoft 365 over Graph, EWS with OAuth2): app-only
     # tokens by the client-credentials grant, authenticated by a secret or a certificate.

@@ -189,9 +189,22 @@ class AttachmentSerializer(serializers.ModelSerializer[Attachment]):
         read_only_fields = fields
 
 
+class EmailStatusTextField(serializers.CharField):
+    """An email's status as the pages say it ("May have been sent")."""
+
+    def to_representation(self, value: Any) -> str:
+        return str(dict(Email.Status.choices).get(value, value))
+
+
 class EmailSerializer(ActivitySerializer):
     parties = PartySerializer(many=True, read_only=True)
     attachments = AttachmentSerializer(many=True, read_only=True)
+    status_text = EmailStatusTextField(
+        source="status",
+        read_only=True,
+        help_text='The status in words ("May have been sent", "Sent", ...); '
+        "`processing_error` says why an email may have been sent or failed.",
+    )
 
     class Meta:
         model = Email
@@ -200,6 +213,8 @@ class EmailSerializer(ActivitySerializer):
             "subject",
             "direction",
             "status",
+            "status_text",
+            "processing_error",
             "mailbox",
             "from_address",
             "parties",

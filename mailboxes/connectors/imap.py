@@ -64,6 +64,7 @@ class ImapConnector(Session):
         self.settings = settings
         self._client: imaplib.IMAP4 | None = None
         self.selected: str | None = None
+        self._capabilities: frozenset[str] | None = None
 
     def end(self, *, failed: bool) -> None:
         self.logout()
@@ -119,6 +120,7 @@ class ImapConnector(Session):
             logger.debug("IMAP logout failed", exc_info=True)
         self._client = None
         self.selected = None
+        self._capabilities = None
 
     # --- commands -------------------------------------------------------------------------
     def _call(self, what: str, *args: object) -> list[object]:
@@ -253,6 +255,39 @@ class ImapConnector(Session):
                 uids.extend(int(x) for x in chunk.split())
         return uids
 
+    def search(self, *criteria: str) -> list[int]:
+        """UID SEARCH in the selected folder; each criterion quoted where it must be."""
+        data = self._uid("SEARCH", *(_quote(c) for c in criteria))
+        uids: list[int] = []
+        for chunk in data:
+            if isinstance(chunk, bytes):
+                uids.extend(int(x) for x in chunk.split())
+        return uids
+
+    def header_fields(self, uids: Sequence[int], names: Sequence[str]) -> dict[int, bytes]:
+        """These header fields of each message (without setting \\Seen), as raw bytes."""
+        if not uids:
+            return {}
+        wanted = " ".join(n.upper() for n in names)
+        found: dict[int, bytes] = {}
+        for item in self._uid(
+            "FETCH", _uid_set(uids), f"(UID BODY.PEEK[HEADER.FIELDS ({wanted})])"
+        ):
+            if not isinstance(item, tuple):
+                continue
+            match = _UID_RE.search(item[0])
+            if match:
+                found[int(match.group(1))] = bytes(item[1])
+        return found
+
+    def store_flags(self, uids: Sequence[int], flags: str) -> None:
+        if uids:
+            self._uid("STORE", _uid_set(uids), "+FLAGS.SILENT", flags)
+
+    def copy(self, uids: Sequence[int], folder: str) -> None:
+        if uids:
+            self._uid("COPY", _uid_set(uids), _quote(folder))
+
     def append(
         self, folder: str, raw: bytes, *, flags: str = "", date: datetime | None = None
     ) -> None:
@@ -262,11 +297,62 @@ class ImapConnector(Session):
     def create_folder(self, folder: str) -> None:
         self._call("create", _quote(folder))
 
+    def has_capability(self, name: str) -> bool:
+        """Whether the server offers it after login (many servers announce more then than in
+        their greeting, which is all imaplib remembers)."""
+        if self._capabilities is None:
+            data = self._call("capability")
+            words = b" ".join(d for d in data if isinstance(d, bytes)).decode("ascii", "replace")
+            self._capabilities = frozenset(words.upper().split())
+        return name.upper() in self._capabilities
+
+    def sent_folder(self) -> str | None:
+        """The folder for sent mail: the one marked \\Sent (RFC 6154 SPECIAL-USE, which
+        servers announce in LIST), else the first of the usual names; None without one."""
+        return choose_sent_folder(self.list_folders())
+
+    def delete_messages(self, uids: Sequence[int]) -> bool:
+        """Delete these messages of the selected folder (opened read-write); False when the
+        server cannot expunge them alone (no UIDPLUS): they are then only flagged
+        \\Deleted, and the next EXPUNGE of a mail client removes them."""
+        if not uids:
+            return True
+        uid_set = _uid_set(uids)
+        self._uid("STORE", uid_set, "+FLAGS.SILENT", "(\\Deleted \\Seen)")
+        if not self.has_capability("UIDPLUS"):
+            return False
+        self._uid("EXPUNGE", uid_set)
+        return True
+
     def mark_deleted_and_expunge(self, uids: Sequence[int]) -> None:
         if not uids:
             return
         self._uid("STORE", ",".join(str(u) for u in uids), "+FLAGS.SILENT", "(\\Deleted)")
         self._call("expunge")
+
+
+# Where servers without SPECIAL-USE keep sent mail, in the order they are tried.
+SENT_FOLDER_NAMES = (
+    "Sent",
+    "Sent Items",
+    "Sent Messages",
+    "Sent Mail",
+    "INBOX.Sent",
+    "INBOX/Sent",
+    "[Gmail]/Sent Mail",
+)
+
+
+def choose_sent_folder(folders: Sequence[ImapFolder]) -> str | None:
+    selectable = [f for f in folders if f.is_selectable]
+    for folder in selectable:
+        if "\\sent" in {flag.lower() for flag in folder.flags}:
+            return folder.name
+    by_name = {f.name.lower(): f.name for f in selectable}
+    for name in SENT_FOLDER_NAMES:
+        if name.lower() in by_name:
+            return by_name[name.lower()]
+    return None
 
 
 def _uid_set(uids: Sequence[int]) -> str:

@@ -25,6 +25,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
+from mailboxes.connectors import ErrorKind, TransientSyncError
+
 # One lost-cursor error for every seam (EWS ErrorInvalidSyncStateData, Graph 410
 # SyncStateNotFound): the folder must be paged again from the start.
 from mailboxes.connectors.base import CursorLostError
@@ -152,6 +154,16 @@ class MailSender(Protocol):
         ...
 
 
+class SendOutcomeUnknown(TransientSyncError):
+    """The whole message went to the server but its answer never came (the connection
+    dropped or timed out after the end of DATA): it may have been accepted. The engine
+    looks before sending it again where the sender can (`can_check_sent`); elsewhere the
+    email is left as "may have been sent"."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="send_outcome_unknown", kind=ErrorKind.NETWORK)
+
+
 UNDELIVERABLE_FOLDER = "Undeliverable"
 
 __all__ = [
@@ -164,5 +176,6 @@ __all__ = [
     "MailPage",
     "MailSender",
     "MessageRef",
+    "SendOutcomeUnknown",
     "SendStamp",
 ]

@@ -9,6 +9,7 @@ the recipients that accepted it.
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -21,7 +22,7 @@ from mailboxes.connectors import (
     authentication_failed,
     network_error,
 )
-from mailboxes.connectors.mail_base import ComposedMessage, SendStamp
+from mailboxes.connectors.mail_base import ComposedMessage, SendOutcomeUnknown, SendStamp
 from mailboxes.connectors.session import Session
 
 logger = logging.getLogger(__name__)
@@ -97,14 +98,28 @@ class SmtpConnector(Session):
                 raise network_error("SMTP login failed", exc) from exc
         self._client = client
 
-    def send(self, sender: str, recipients: Sequence[str], raw: bytes) -> dict[str, str]:
-        """Send one message; returns the recipients the server refused (address -> reply)."""
+    def send(
+        self, sender: str, recipients: Sequence[str], raw: bytes, *, receipt_to: str = ""
+    ) -> dict[str, str]:
+        """Send one message; returns the recipients the server refused (address -> reply).
+
+        `receipt_to` is one more envelope recipient that is not a recipient of the message
+        (a receipt in the sender's own mailbox, `smtp_imap.py`): the message is not sent
+        when the server refuses every real recipient, and a refused receipt is not
+        reported. Raises `SendOutcomeUnknown` when the whole message went out but the
+        server's answer to it did not come back: it may have been accepted."""
         if self._client is None:
             self.connect()
         assert self._client is not None
+        client = self._client
         try:
-            refused = self._client.sendmail(sender, list(recipients), raw)
+            refused = self._envelope(client, sender, recipients, receipt_to)
+            code, reply = _data(client, raw)
+        except SendOutcomeUnknown:
+            self.close()
+            raise
         except smtplib.SMTPRecipientsRefused as exc:
+            self._reset()
             replies = {a: f"{c} {_decode(m)}" for a, (c, m) in exc.recipients.items()}
             if all(str(r).startswith("4") for r in replies.values()):
                 raise TransientSyncError(
@@ -124,7 +139,34 @@ class SmtpConnector(Session):
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
             raise TransientSyncError(f"SMTP send failed: {exc}", code="smtp_unavailable") from exc
-        return {a: f"{c} {_decode(m)}" for a, (c, m) in refused.items()}
+        if code != 250:
+            self._reset()
+            raise _classify(smtplib.SMTPDataError(code, reply), "SMTP send")
+        return refused
+
+    @staticmethod
+    def _envelope(
+        client: smtplib.SMTP, sender: str, recipients: Sequence[str], receipt_to: str
+    ) -> dict[str, str]:
+        """MAIL FROM and RCPT TO, as `smtplib.sendmail` sends them; the refused recipients."""
+        client.ehlo_or_helo_if_needed()
+        code, reply = client.mail(sender)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        refused: dict[str, str] = {}
+        replies: dict[str, tuple[int, bytes]] = {}
+        for address in recipients:
+            code, reply = client.rcpt(address)
+            if code not in (250, 251):
+                refused[address] = f"{code} {_decode(reply)}"
+                replies[address] = (code, reply)
+        if len(refused) == len(recipients):
+            raise smtplib.SMTPRecipientsRefused(replies)
+        if receipt_to:
+            code, reply = client.rcpt(receipt_to)
+            if code not in (250, 251):
+                logger.warning("SMTP refused the receipt to %s: %s %s", receipt_to, code, reply)
+        return refused
 
     def _reset(self) -> None:
         if self._client is None:
@@ -146,6 +188,27 @@ class SmtpConnector(Session):
             except OSError:
                 logger.debug("closing the SMTP socket failed", exc_info=True)
         self._client = None
+
+
+def _data(client: smtplib.SMTP, raw: bytes) -> tuple[int, bytes]:
+    """DATA, as `smtplib.SMTP.data` sends it, except that an answer lost after the final
+    "." (the only moment the server may have accepted the message without our knowing)
+    raises `SendOutcomeUnknown` rather than a plain network error."""
+    client.putcmd("data")
+    code, reply = client.getreply()
+    if code != 354:
+        raise smtplib.SMTPDataError(code, reply)
+    body = re.sub(rb"(?m)^\.", b"..", raw)
+    if body[-2:] != b"\r\n":
+        body += b"\r\n"
+    client.send(body + b".\r\n")
+    try:
+        return client.getreply()
+    except (OSError, smtplib.SMTPServerDisconnected) as exc:
+        raise SendOutcomeUnknown(
+            f"the SMTP server did not answer the end of the message ({exc}): it may have "
+            "accepted it"
+        ) from exc
 
 
 def _classify(exc: smtplib.SMTPResponseException, what: str) -> Exception:

@@ -8,14 +8,17 @@ change, so a retry carries the same Message-ID; where the server lets us look (E
 Items by InternetMessageId; Graph: the CRM email's id in an extended property, in Sent Items
 and Drafts), a retry first checks whether the message already went out.
 
-What remains (SMTP): SMTP offers no lookup. If a worker dies after the server accepted the
-message (the reply to the final "." of DATA) and before the row is marked sent, the claim
-goes stale and the next attempt sends it again. That window is the round trip of one
-UPDATE; a retry after a transient error (timeout waiting for the reply) has the same window.
+SMTP offers no lookup of its own. With IMAP (an IMAP + SMTP profile) the sender keeps the
+sent copy in the IMAP Sent folder, with a receipt that the server's acceptance leaves in the
+INBOX (`connectors/smtp_imap.py`), and a retry looks there first. Without IMAP (POP3 + SMTP)
+an email whose send may have gone out (a worker died holding it, or the server's answer to
+the end of DATA was lost) is not sent again: it becomes "may have been sent" (`UNCERTAIN`)
+until a person sends it again (`send_again`) or marks it sent.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 import uuid
 from collections.abc import Callable
@@ -28,7 +31,7 @@ from django.utils import timezone
 from activities.models import Email
 from mailboxes.claims import ClaimColumns, new_token
 from mailboxes.connectors import PermanentSyncError, SyncError, TransientSyncError
-from mailboxes.connectors.mail_base import MailSender, SendStamp
+from mailboxes.connectors.mail_base import MailSender, SendOutcomeUnknown, SendStamp
 from mailboxes.mail.compose import compose
 from mailboxes.mail.correlation import make_tracking_token
 from mailboxes.mail.results import OutgoingResult
@@ -39,6 +42,18 @@ logger = logging.getLogger(__name__)
 
 Status = Email.Status
 MAX_BACKOFF = timedelta(hours=6)
+
+# Why an email "may have been sent" (SMTP without IMAP), in the words the pages show.
+UNCERTAIN_AFTER_DEATH = (
+    "A worker stopped while it was sending this email, and an SMTP server cannot be asked "
+    "whether it accepted it: it may have been sent. It is not sent again by itself; check "
+    "with a recipient, then send it again or mark it sent."
+)
+UNCERTAIN_REPLY_LOST = (
+    "The connection ended before the SMTP server answered the end of the message: it may "
+    "have been sent. It is not sent again by itself; check with a recipient, then send it "
+    "again or mark it sent."
+)
 
 
 def send_claim_seconds() -> int:
@@ -56,20 +71,20 @@ SEND_CLAIM = ClaimColumns(
 Transport = MailSender
 
 
-def due_emails(mailbox: Mailbox, now: datetime) -> Q:
+def _mine(mailbox: Mailbox) -> Q:
     mine = Q(mailbox=mailbox)
     if mailbox.user_id is not None:
         mine |= Q(mailbox__isnull=True, owner_user_id=mailbox.user_id)
     else:
         mine |= Q(mailbox__isnull=True, owner_queue_id=mailbox.queue_id)
-    return (
-        mine
-        & Q(direction=Email.Direction.OUTGOING)
-        & (
-            Q(status=Status.PENDING_SEND, next_attempt_at__isnull=True)
-            | Q(status=Status.PENDING_SEND, next_attempt_at__lte=now)
-            | (Q(status=Status.SENDING) & SEND_CLAIM.free_q(now))
-        )
+    return mine & Q(direction=Email.Direction.OUTGOING)
+
+
+def due_emails(mailbox: Mailbox, now: datetime) -> Q:
+    return _mine(mailbox) & (
+        Q(status=Status.PENDING_SEND, next_attempt_at__isnull=True)
+        | Q(status=Status.PENDING_SEND, next_attempt_at__lte=now)
+        | (Q(status=Status.SENDING) & SEND_CLAIM.free_q(now))
     )
 
 
@@ -86,17 +101,61 @@ def fix_identity(email_row: Email, mailbox: Mailbox) -> None:
     email_row.refresh_from_db(fields=["message_id", "tracking_token"])
 
 
-def claim(pk: int, mailbox: Mailbox, worker: str, now: datetime) -> bool:
+class Claimed(enum.Enum):
+    PENDING = "pending"
+    # Still "sending" under a dead worker's expired claim: it may have gone out.
+    TAKEN_OVER = "taken_over"
+
+
+def claim(pk: int, mailbox: Mailbox, worker: str, now: datetime) -> Claimed | None:
+    """Claim one due email; whether it was waiting, or taken over from a dead worker."""
     # Pending rows hold no claim, so `take` finds them free; "sending" rows only if expired.
-    won = SEND_CLAIM.take(
-        Email.objects.filter(due_emails(mailbox, now), pk=pk),
-        worker,
-        now,
-        status=Status.SENDING,
-        mailbox=mailbox,
-        send_attempts=F("send_attempts") + 1,
+    due = Email.objects.filter(due_emails(mailbox, now), pk=pk)
+    for status, claimed in (
+        (Status.PENDING_SEND, Claimed.PENDING),
+        (Status.SENDING, Claimed.TAKEN_OVER),
+    ):
+        won = SEND_CLAIM.take(
+            due.filter(status=status),
+            worker,
+            now,
+            status=Status.SENDING,
+            mailbox=mailbox,
+            send_attempts=F("send_attempts") + 1,
+        )
+        if won == 1:
+            return claimed
+    return None
+
+
+def next_send_due(mailbox: Mailbox) -> datetime | None:
+    """When the first of the mailbox's outgoing emails that waits becomes due: a retry's
+    time, or the expiry of a dead worker's claim (None: none waits for a time)."""
+    now = timezone.now()
+    rows = Email.objects.filter(
+        _mine(mailbox), status__in=(Status.PENDING_SEND, Status.SENDING)
+    ).values_list("status", "next_attempt_at", "send_claimed_at")
+    lapse = timedelta(seconds=send_claim_seconds())
+    times = [
+        (claimed_at or now) + lapse if status == Status.SENDING else (attempt_at or now)
+        for status, attempt_at, claimed_at in rows
+    ]
+    return min(times, default=None)
+
+
+def send_again(emails: QuerySet[Email]) -> int:
+    """A person's "send again" of emails that may have been sent (or failed): pending now."""
+    return emails.filter(
+        direction=Email.Direction.OUTGOING, status__in=(Status.UNCERTAIN, Status.FAILED)
+    ).update(status=Status.PENDING_SEND, next_attempt_at=None, processing_error="")
+
+
+def mark_sent(emails: QuerySet[Email]) -> int:
+    """A person's word that emails which may have been sent did go out."""
+    now = timezone.now()
+    return emails.filter(direction=Email.Direction.OUTGOING, status=Status.UNCERTAIN).update(
+        status=Status.SENT, sent_at=now, modified_at=now
     )
-    return won == 1
 
 
 def send_pending(
@@ -125,11 +184,19 @@ def send_pending(
             if heartbeat is not None:
                 heartbeat()
             now = timezone.now()
-            if not claim(pk, mailbox, worker, now):
+            claimed = claim(pk, mailbox, worker, now)
+            if claimed is None:
                 result.claimed_elsewhere += 1
                 continue
             email_row = Email.objects.get(pk=pk)
-            _send_one(email_row, mailbox, transport, worker, result)
+            _send_one(
+                email_row,
+                mailbox,
+                transport,
+                worker,
+                result,
+                taken_over=claimed is Claimed.TAKEN_OVER,
+            )
     return result
 
 
@@ -139,6 +206,8 @@ def _send_one(
     transport: Transport,
     worker: str,
     result: OutgoingResult,
+    *,
+    taken_over: bool,
 ) -> None:
     try:
         fix_identity(email_row, mailbox)
@@ -148,6 +217,10 @@ def _send_one(
             _finish(email_row, worker, Status.SENT, note="")
             result.found_already_sent += 1
             return
+        if taken_over and not transport.can_check_sent:
+            _finish(email_row, worker, Status.UNCERTAIN, note=UNCERTAIN_AFTER_DEATH)
+            result.uncertain += 1
+            return
         message = compose(email_row, mailbox)
         if not message.recipients:
             raise PermanentSyncError(
@@ -156,6 +229,21 @@ def _send_one(
                 affects_mailbox=False,
             )
         refused = transport.send(message)
+    except SendOutcomeUnknown as exc:
+        if (
+            transport.can_check_sent
+            and email_row.send_attempts < settings.CRMSYNC_SEND_MAX_ATTEMPTS
+        ):
+            # The next attempt looks for it before sending.
+            _retry_or_fail(email_row, worker, exc)
+            result.retry_later += 1
+        else:
+            _finish(
+                email_row, worker, Status.UNCERTAIN, note=f"{UNCERTAIN_REPLY_LOST} {exc.message}"
+            )
+            result.uncertain += 1
+        result.errors.append(exc.message)
+        raise
     except TransientSyncError as exc:
         _retry_or_fail(email_row, worker, exc)
         result.retry_later += 1

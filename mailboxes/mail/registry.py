@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from mailboxes.connectors.mail_base import MailSender
-from mailboxes.connectors.settings import smtp_settings
+from mailboxes.connectors.settings import imap_settings, profile_of, smtp_settings
 from mailboxes.connectors.smtp import SmtpMailSender
+from mailboxes.connectors.smtp_imap import SmtpImapMailSender
 from mailboxes.mail.filing import MailFiler
 from mailboxes.mail.incoming import pull_imap, pull_pop3
 from mailboxes.mail.paged import pull_folders
@@ -85,6 +86,18 @@ def _smtp(mailbox: Mailbox, connections: MailConnections) -> MailSender:
     return SmtpMailSender(smtp_settings(mailbox))
 
 
+def _smtp_with_imap(mailbox: Mailbox, connections: MailConnections) -> MailSender:
+    """SMTP that keeps its sent copy in the IMAP Sent folder and looks there before any
+    retry (`connectors/smtp_imap.py`)."""
+    profile = profile_of(mailbox)
+    return SmtpImapMailSender(
+        smtp_settings(mailbox),
+        imap_settings(mailbox),
+        own_address=mailbox.email_address,
+        server_saves_sent_copy=profile.smtp_saves_sent_copy,
+    )
+
+
 def _pull_ews(
     mailbox: Mailbox, filer: MailFiler, limit: int, connections: MailConnections
 ) -> IncomingResult:
@@ -116,7 +129,7 @@ def _graph_sender(mailbox: Mailbox, connections: MailConnections) -> MailSender:
 
 
 _POP3 = MailProtocol(pull=_pull_pop3, sender=_smtp)
-_IMAP = MailProtocol(pull=_pull_imap, sender=_smtp)
+_IMAP = MailProtocol(pull=_pull_imap, sender=_smtp_with_imap)
 _EWS = MailProtocol(pull=_pull_ews, sender=_ews_sender)
 _GRAPH = MailProtocol(pull=_pull_graph, sender=_graph_sender)
 

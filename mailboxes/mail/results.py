@@ -46,9 +46,11 @@ class OutgoingResult:
     retry_later: int = 0
     # Found already in Sent Items after a worker died mid-send: marked sent, not sent again.
     found_already_sent: int = 0
+    # SMTP without IMAP: may have gone out, nothing can tell; left for a person.
+    uncertain: int = 0
     claimed_elsewhere: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def processed(self) -> int:
-        return self.sent + self.failed + self.retry_later + self.found_already_sent
+        return self.sent + self.failed + self.retry_later + self.found_already_sent + self.uncertain

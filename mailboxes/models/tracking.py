@@ -47,8 +47,8 @@ class MailboxTrackingFolder(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         """A new folder is counted and inserted while its mailbox's row is locked, so two
-        people adding the last folder at once cannot pass the limit (`clean` counts without
-        a lock, for the forms' message)."""
+        people adding the last folder at once cannot pass the limit (`clean` counts for the
+        forms' message, under the same lock when it runs in the saving transaction)."""
         if not self._state.adding or self.mailbox_id is None:
             super().save(*args, **kwargs)
             return
@@ -63,6 +63,11 @@ class MailboxTrackingFolder(models.Model):
     def clean(self) -> None:
         if self.mailbox_id is None:
             return
+        if self._state.adding and transaction.get_connection().in_atomic_block:
+            # Inside the transaction that will save the folder (the admin's): count under
+            # the mailbox's lock, held until it commits, so that a concurrent addition of
+            # the last folder shows as this form's error rather than failing the save.
+            list(Mailbox.objects.select_for_update().filter(pk=self.mailbox_id).values("pk"))
         others = MailboxTrackingFolder.objects.filter(mailbox_id=self.mailbox_id).exclude(
             pk=self.pk
         )

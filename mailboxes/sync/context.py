@@ -18,6 +18,7 @@ from mailboxes.sync.scheduling import Claim
 
 if TYPE_CHECKING:
     from mailboxes.connectors.ews import Account
+    from mailboxes.sync.keeper import ClaimKeeper
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
 
@@ -42,6 +43,8 @@ class CycleContext:
     _account: Account | None = None
     _connector: MailboxConnector | None = None
     _last_heartbeat: float = field(default_factory=time.monotonic)
+    # Renews the claim from a thread while a call to a server blocks (`keeper.py`).
+    keeper: ClaimKeeper | None = None
 
     def ews_account(self) -> Account:
         """The mailbox's exchangelib Account, made once per cycle (pooled per profile)."""
@@ -61,10 +64,18 @@ class CycleContext:
     def heartbeat(self) -> None:
         if self.claim is None:
             return
-        # Extend once a third of the claim has passed: cheap, and never lets it lapse.
-        if time.monotonic() - self._last_heartbeat >= scheduling.claim_seconds() / 3:
+        keeper = self.keeper
+        doubt = False
+        if keeper is not None:
+            keeper.progress()
+            doubt, keeper.doubt = keeper.doubt, False
+        # Extend once a third of the claim has passed: cheap, and never lets it lapse. When
+        # the keeper found the claim gone, this thread's own renewal decides (ClaimLost).
+        if doubt or time.monotonic() - self._last_heartbeat >= scheduling.claim_seconds() / 3:
             scheduling.extend_claim(self.claim)
             self._last_heartbeat = time.monotonic()
+            if keeper is not None:
+                keeper.renewed()
 
     def add_processed(self, count: int = 1) -> None:
         self.items_processed += count

@@ -28,11 +28,13 @@ from mailboxes import channels
 from mailboxes.channels import Channel
 from mailboxes.history import outcome_of, record_sync_run
 from mailboxes.mail.cycle import run_incoming, run_outgoing
+from mailboxes.mail.outgoing import next_send_due
 from mailboxes.models import Alert, Mailbox
 from mailboxes.sync import eligibility, scheduling
 from mailboxes.sync.act import run_act
 from mailboxes.sync.context import CycleContext, ProgressCallback
 from mailboxes.sync.errors import ErrorKind, PermanentSyncError, SyncError, TransientSyncError
+from mailboxes.sync.keeper import ClaimKeeper
 from mailboxes.sync.scheduling import Claim, ClaimLost
 from mailboxes.webhooks import plan as webhook_plan
 
@@ -120,6 +122,44 @@ def _refusal(mailbox_id: int) -> str:
     return "the mailbox is deleted." if mailbox is None else eligibility.refusal(mailbox)
 
 
+def _run_channels(
+    wanted: list[str], mailbox: Mailbox, ctx: CycleContext, result: CycleResult
+) -> tuple[SyncError | None, str]:
+    """Run the channels in order until one fails; the error and that channel."""
+    error: SyncError | None = None
+    failed_channel = ""
+    for channel in wanted:
+        try:
+            if _run_channel(channel, mailbox, ctx):
+                result.channels[channel] = Status.SUCCESS
+        except ClaimLost:
+            logger.warning("mailbox %s: claim lost during %s; stopping", mailbox.pk, channel)
+            result.reason = "claim lost"
+            ctx.claim = None
+            break
+        except SyncError as exc:
+            error, failed_channel = exc, channel
+            break
+        except Exception as exc:
+            # A defect in our code: its traceback is logged here, once; staff get an
+            # alert; it counts as transient so that the mailbox retries with back-off and
+            # fails after N.
+            logger.exception("mailbox %s: %s channel crashed", mailbox.pk, channel)
+            error = TransientSyncError(
+                f"{type(exc).__name__}: {exc}", code="internal_error", kind=ErrorKind.INTERNAL
+            )
+            failed_channel = channel
+            break
+    return error, failed_channel
+
+
+def stall_seconds(mailbox: Mailbox) -> float:
+    """How long a cycle may go without a heartbeat before its claim is left to expire:
+    several of the profile's connection timeouts, at least ten minutes."""
+    timeout = mailbox.profile.connection_timeout_ms / 1000 if mailbox.profile else 120.0
+    return max(600.0, 4 * timeout)
+
+
 def _run_claimed(
     claim: Claim, *, full_resync: bool, progress: ProgressCallback | None
 ) -> CycleResult:
@@ -146,30 +186,11 @@ def _run_claimed(
         )
     ctx = CycleContext(mailbox=mailbox, claim=claim, full_resync=full_resync, progress=progress)
     result = CycleResult(mailbox.pk, ran=True)
-    error: SyncError | None = None
-    failed_channel = ""
-    for channel in wanted:
-        try:
-            if _run_channel(channel, mailbox, ctx):
-                result.channels[channel] = Status.SUCCESS
-        except ClaimLost:
-            logger.warning("mailbox %s: claim lost during %s; stopping", mailbox.pk, channel)
-            result.reason = "claim lost"
-            ctx.claim = None
-            break
-        except SyncError as exc:
-            error, failed_channel = exc, channel
-            break
-        except Exception as exc:
-            # A defect in our code: its traceback is logged here, once; staff get an
-            # alert; it counts as transient so that the mailbox retries with back-off and
-            # fails after N.
-            logger.exception("mailbox %s: %s channel crashed", mailbox.pk, channel)
-            error = TransientSyncError(
-                f"{type(exc).__name__}: {exc}", code="internal_error", kind=ErrorKind.INTERNAL
-            )
-            failed_channel = channel
-            break
+    ctx.keeper = ClaimKeeper(claim, stall_seconds=stall_seconds(mailbox)).start()
+    try:
+        error, failed_channel = _run_channels(wanted, mailbox, ctx, result)
+    finally:
+        ctx.keeper.stop()
     result.items_processed, result.items_failed = ctx.items_processed, ctx.items_failed
     result.error = error
     result.duration_ms = int((time.monotonic() - clock) * 1000)
@@ -250,6 +271,12 @@ def _status_fields(
             )
         )
         fields.update(idle_cycles=idle_cycles, next_due_at=now + delay)
+        if channels.OUTGOING.name in result.channels:
+            # An email waiting for its retry, or for a dead worker's claim to expire, is
+            # sent when it is due, not after an idle back-off.
+            waiting = next_send_due(mailbox)
+            if waiting is not None:
+                fields["next_due_at"] = max(now, min(fields["next_due_at"], waiting))
         postponed = _skipped_postponed(mailbox, started)
         if postponed:
             # The channels that ran succeeded; the postponed ones did not run: their

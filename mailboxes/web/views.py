@@ -40,6 +40,7 @@ from mailboxes.web.forms import (
     TrackingFolderForm,
     takes_mailbox_credentials,
 )
+from mailboxes.web.outbox import uncertain_emails
 from mailboxes.web.status import describe
 from users.models import User
 
@@ -162,6 +163,7 @@ def _page(
             "lists_folders": mailbox.profile is not None and mailbox.profile.is_microsoft,
             "appointments": upcoming_appointments(mailbox, _user(request)),
             "conflicts": [(mapping, _differences(mapping)) for mapping in conflicts],
+            "uncertain_emails": uncertain_emails(mailbox),
             **_why_context(request, mailbox),
         },
         status=status,

@@ -3,6 +3,7 @@ message sent by crmsync can be read back over IMAP or POP3."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,10 @@ class _Handler:
     refuse: dict[str, str] = field(default_factory=dict)
     # Reply given to DATA instead of accepting it (e.g. "451 4.3.0 try later").
     data_reply: str | None = None
+    # After accepting and delivering a message: wait this long before answering (a client
+    # killed meanwhile never learns the outcome), or close the connection without answering.
+    reply_delay: float = 0.0
+    drop_after_data: bool = False
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -54,6 +59,10 @@ class _Handler:
                     self.dovecot.deliver(
                         rcpt, b"Return-Path: <%s>\r\n" % (delivery.mail_from.encode()) + data
                     )
+        if self.reply_delay:
+            await asyncio.sleep(self.reply_delay)
+        if self.drop_after_data and server.transport is not None:
+            server.transport.close()
         return "250 Message accepted for delivery"
 
 
