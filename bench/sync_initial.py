@@ -66,6 +66,11 @@ def own_download(mailbox, desc: str = "crmsync's download, no CRM writes") -> fl
     return time.perf_counter() - started
 
 
+def cpu_seconds(*pids: int) -> float:
+    """CPU seconds (user and system) used so far by these processes."""
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+
 def main() -> None:
     sb.migrate()
     ews = sb.emulator()
@@ -78,8 +83,19 @@ def main() -> None:
         load_before = sb.load_average()
         bare_download(mailbox, "warm-up: exchangelib download")
         own_download(mailbox, "warm-up: crmsync's download")
+        me, emulator = psutil.Process().pid, ews.pid
+        cpu = [cpu_seconds(me), cpu_seconds(emulator)]
+
+        def cpu_used() -> tuple[float, float]:
+            now = [cpu_seconds(me), cpu_seconds(emulator)]
+            used = (now[0] - cpu[0], now[1] - cpu[1])
+            cpu[:] = now
+            return used
+
         bare = bare_download(mailbox)
+        bare_cpu = cpu_used()
         own = own_download(mailbox)
+        own_cpu = cpu_used()
         gc.collect()
         process = psutil.Process()
         peak = [process.memory_info().rss]
@@ -101,9 +117,11 @@ def main() -> None:
             bar.n = min(sum(totals.values()), int(bar.total or 0))
             bar.refresh()
 
+        cpu_used()
         started = time.perf_counter()
         result = run_cycle(mailbox.pk, progress=progress, respect_limit=False)
         synced = time.perf_counter() - started
+        sync_cpu = cpu_used()
         done.set()
         bar.close()
         assert result.error is None, result.error
@@ -128,6 +146,19 @@ def main() -> None:
                 "crmsync_seconds": round(synced, 2),
                 "ratio": round(synced / bare, 2),
                 "own_download_seconds": round(own, 2),
+                "bare_cpu_seconds": {
+                    "client": round(bare_cpu[0], 2),
+                    "emulator": round(bare_cpu[1], 2),
+                },
+                "own_download_cpu_seconds": {
+                    "client": round(own_cpu[0], 2),
+                    "emulator": round(own_cpu[1], 2),
+                },
+                "crmsync_cpu_seconds": {
+                    "client": round(sync_cpu[0], 2),
+                    "emulator": round(sync_cpu[1], 2),
+                },
+                "cpu_ratio": round(sum(sync_cpu) / sum(bare_cpu), 2),
                 "ratio_vs_own_download": round(synced / own, 2),
                 "load_average_before": load_before,
                 "load_average_after": sb.load_average(),

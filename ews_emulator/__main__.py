@@ -10,6 +10,7 @@ import threading
 from types import FrameType
 
 from .graph.throttle import limits_of
+from .mailstore import DELIVERY_DELAY
 from .operations.push import start_push_sender
 from .server import EmulatorServer
 from .store import Store
@@ -57,9 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--delivery-delay-ms",
         type=int,
-        default=0,
+        default=round(DELIVERY_DELAY * 1000),
         help="deliver sent mail this long after the send, as Exchange's transport does "
-        "(default 0: within the send)",
+        "(default %(default)s; 0: within the send)",
     )
     parser.add_argument(
         "--app",
@@ -149,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        server.mail.flush()  # what was sent and not yet delivered is not lost
         server.server_close()
     return 0
 

@@ -7,6 +7,7 @@ the item's canonical element through `items.finalize`.
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -31,6 +32,11 @@ from .soap import (
 )
 from .store import Folder, ItemRow, Mailbox, Store
 
+# Seconds between a send and the delivery of the recipients' copies: Exchange's transport
+# delivers asynchronously; the reference gives no figure, so a short one of our choosing
+# (ews_emulator/README.md, "Delivery").
+DELIVERY_DELAY = 1.0
+
 DEFAULT_FOLDER = {
     "CalendarItem": "calendar",
     "Contact": "contacts",
@@ -42,10 +48,14 @@ DEFAULT_FOLDER = {
 class MailStore:
     """Item-level changes on top of `Store`."""
 
-    def __init__(self, store: Store, *, delivery_delay: float = 0.0) -> None:
+    def __init__(self, store: Store, *, delivery_delay: float = DELIVERY_DELAY) -> None:
         self.store = store
         # Seconds between a send and the recipients' copies (0: in the sending transaction).
         self.delivery_delay = delivery_delay
+        # Copies sent but not delivered yet, by a number of their own.
+        self._queued: dict[int, tuple[threading.Timer, Callable[[], None]]] = {}
+        self._queue_lock = threading.Lock()
+        self._queue_numbers = itertools.count()
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -304,15 +314,20 @@ class MailStore:
         elem: Element,
         attachments: list[Element],
     ) -> None:
-        """Deliver a sent message: at once, or `delivery_delay` seconds later (Exchange's
-        transport delivers asynchronously: the copy is not there when SendItem answers)."""
+        """Deliver a sent message `delivery_delay` seconds later, as Exchange's transport
+        does (the recipients' copies are not there when CreateItem or SendItem answers);
+        with a delay of 0, within the send's own transaction."""
         if self.delivery_delay <= 0:
             self.deliver(c, recipient, elem, attachments=attachments)
             return
         xml = etree.tostring(elem)
         attached = [etree.tostring(a) for a in attachments]
+        number = next(self._queue_numbers)
 
-        def later() -> None:
+        def deliver() -> None:
+            with self._queue_lock:
+                if self._queued.pop(number, None) is None:
+                    return  # delivered by `flush` meanwhile
             with self.store.write() as conn:
                 self.deliver(
                     conn,
@@ -321,9 +336,19 @@ class MailStore:
                     attachments=[etree.fromstring(a) for a in attached],
                 )
 
-        timer = threading.Timer(self.delivery_delay, later)
+        timer = threading.Timer(self.delivery_delay, deliver)
         timer.daemon = True
+        with self._queue_lock:
+            self._queued[number] = (timer, deliver)
         timer.start()
+
+    def flush(self) -> None:
+        """Deliver every queued copy now (the process is stopping: nothing sent is lost)."""
+        with self._queue_lock:
+            queued = list(self._queued.values())
+        for timer, deliver in queued:
+            timer.cancel()
+            deliver()
 
     def recipients(self, elem: Element, *tags: str) -> list[Mailbox]:
         """Emulator mailboxes among the recipients of a message or meeting."""

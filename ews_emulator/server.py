@@ -21,7 +21,7 @@ from . import control_api
 from .auth import NtlmAcceptor
 from .graph import web as graph_web
 from .identity import EXCHANGE_AUDIENCE, AppPrincipal, Identity, TokenError
-from .mailstore import MailStore
+from .mailstore import DELIVERY_DELAY, MailStore
 from .operations import OPERATIONS, Ctx, Streamed
 from .soap import (
     DEFAULT_VERSION,
@@ -94,7 +94,7 @@ class EmulatorServer(ThreadingHTTPServer):
         tls: tuple[str, str] | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         tenant: str | None = None,
-        delivery_delay: float = 0.0,
+        delivery_delay: float = DELIVERY_DELAY,
     ) -> None:
         super().__init__(address, EwsHandler)
         self.store = store

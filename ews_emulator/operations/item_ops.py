@@ -9,6 +9,7 @@ from lxml import etree
 from .. import items as itm
 from ..messages import apply_mime
 from ..soap import (
+    T_NSMAP,
     Element,
     EwsError,
     child,
@@ -44,8 +45,11 @@ SEND_INVITES = (
 
 
 def _id_only(row: ItemRow, *, with_attachments: bool = False) -> Element:
-    shape = itm.Shape(base="IdOnly", names={"Attachments"} if with_attachments else set())
-    return shape.render(row.xml)
+    if with_attachments:
+        return itm.Shape(base="IdOnly", names={"Attachments"}).render(row.xml)
+    elem = etree.Element(t(row.kind), nsmap=T_NSMAP)
+    sub(elem, t("ItemId"), Id=row.id, ChangeKey=row.change_key)
+    return elem
 
 
 @operation("GetItem")

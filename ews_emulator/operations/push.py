@@ -3,9 +3,10 @@
 As "Push notifications" describes it: the server sends the subscription's events (or a
 StatusEvent every StatusFrequency minutes when there are none) to the client's URL; the
 client answers SendNotificationResult with SubscriptionStatus OK (go on) or Unsubscribe
-(the subscription ends). A client that does not answer is retried with a doubling delay
-(from 1 s here; Exchange starts at 30 s); when the delay reaches StatusFrequency the
-subscription expires. One sender thread runs per emulator process.
+(the subscription ends). A client that does not answer is retried as "StatusFrequency"
+describes: 30 s after the first failure, then at double that time (60 s, 120 s, ...) after
+it, while that time does not exceed StatusFrequency; then the subscription expires. One
+sender thread runs per emulator process.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from .notify import _event_element, _events_after, watermark
 
 log = logging.getLogger("ews_emulator.push")
 POLL_SECONDS = 0.5
-FIRST_RETRY_SECONDS = 1.0
+# "In EWS, the default retry interval is 30 seconds and subsequent retries are always
+# double the time of the last retry interval" ("StatusFrequency").
+FIRST_RETRY_SECONDS = 30.0
 TIMEOUT_SECONDS = 10.0
 
 
@@ -37,7 +40,8 @@ class _Target:
     frequency: float  # seconds
     last_sent: float = 0.0
     retry_at: float = 0.0
-    delay: float = 0.0
+    delay: float = 0.0  # of the next retry, counted from the first failure
+    failed_at: float = 0.0
 
 
 class _StoreCtx:
@@ -123,11 +127,13 @@ class PushSender(threading.Thread):
             body = _notification(sub_id, last_event, wanted, last, len(events) >= 200)
             status = _post(target.url, body)
             if status is None:
+                if not target.delay:
+                    target.failed_at = now
                 target.delay = target.delay * 2 if target.delay else FIRST_RETRY_SECONDS
-                if target.delay >= target.frequency:
+                if target.delay > target.frequency:
                     self._end_subscription(sub_id, mailbox_id)  # expired: the client never answered
                     continue
-                target.retry_at = now + target.delay
+                target.retry_at = target.failed_at + target.delay
                 continue
             target.delay, target.retry_at, target.last_sent = 0.0, 0.0, now
             if status == "Unsubscribe":

@@ -221,7 +221,9 @@ class ItemConnector(Protocol):
         ...
 
     def stamp(self, items: Sequence[tuple[ItemRef, int]]) -> list[Result]:
-        """Write the CRM record id on existing items (whatever else changed meanwhile)."""
+        """Write the CRM record id on existing items (whatever else changed meanwhile).
+        The pull calls it from a helper thread while it writes the next page: it must not
+        touch the database."""
         ...
 
     def write_exceptions(

@@ -11,6 +11,7 @@ from exchangelib.errors import ErrorInvalidIdMalformed, ErrorNameResolutionNoRes
 from exchangelib.properties import AlternateId
 
 from ews_emulator.control import ControlClient
+from tests.waiting import eventually
 
 UTC = EWSTimeZone("UTC")
 RAW = (
@@ -44,7 +45,11 @@ def test_send_and_save_copy_delivers_to_emulator_recipients(
     sent = list(sender.sent.all())
     assert [(m.subject, m.is_draft) for m in sent] == [("Offer", False)]
     for recipient in (to, cc):
-        received = list(recipient.inbox.all())
+
+        def inbox(recipient: Account = recipient) -> list[Message]:
+            return list(recipient.inbox.all())
+
+        received = eventually(inbox, "delivered copy")
         assert [(m.subject, m.is_read, m.author.email_address) for m in received] == [
             ("Offer", False, sender.primary_smtp_address)
         ]
@@ -58,7 +63,8 @@ def test_send_only_keeps_no_copy(account_factory: object) -> None:
         account=sender, subject="Fire and forget", to_recipients=[to.primary_smtp_address]
     ).send(save_copy=False)
     assert sender.sent.all().count() == 0
-    assert [m.subject for m in to.inbox.all()] == ["Fire and forget"]
+    received = eventually(lambda: list(to.inbox.all()), "delivered copy")
+    assert [m.subject for m in received] == ["Fire and forget"]
 
 
 def test_draft_then_send(account_factory: object) -> None:
@@ -71,7 +77,8 @@ def test_draft_then_send(account_factory: object) -> None:
     )
     draft.save()
     draft.send()
-    assert [m.subject for m in to.inbox.all()] == ["Draft first"]
+    received = eventually(lambda: list(to.inbox.all()), "delivered copy")
+    assert [m.subject for m in received] == ["Draft first"]
     assert sender.drafts.all().count() == 0
     assert [m.subject for m in sender.sent.all()] == ["Draft first"]
 

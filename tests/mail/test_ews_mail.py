@@ -20,6 +20,7 @@ from profiles.models import EmailServerProfile
 from tests.factories import make_person
 from tests.mail.forked import send_in_child
 from tests.mail.messages import build
+from tests.waiting import delivered
 
 PASSWORD = "ews-secret"
 
@@ -172,6 +173,7 @@ def test_ews_outgoing_is_sent_saved_in_sent_items_and_read_back(ews, ews_mailbox
 
     email.refresh_from_db()
     assert result.sent == 1 and email.status == "sent"
+    delivered(ews.control, recipient.email_address)
     received = process_incoming(recipient)
     assert received.filed == 0 and received.linked == 1  # the same activity, both parties
     assert email.parties.filter(user_id=recipient.user_id).exists()
@@ -204,8 +206,7 @@ def test_ews_worker_killed_mid_send_then_retried_sends_once(ews, ews_mailbox, se
     email.refresh_from_db()
     assert (result.found_already_sent, result.sent) == (1, 0)
     assert email.status == "sent" and email.send_attempts == 2
-    inbox = ews.control.items(recipient.email_address, "inbox")
-    assert len(inbox) == 1
+    assert len(delivered(ews.control, recipient.email_address)) == 1
 
 
 @pytest.mark.django_db

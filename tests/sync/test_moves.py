@@ -5,6 +5,7 @@ the record id the engine stamps on it, with no duplicate and no lost link."""
 import datetime as dt
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from exchangelib import CalendarItem, EWSDateTime, EWSTimeZone
 from exchangelib.folders import Folder
 from exchangelib.items import SEND_TO_NONE
@@ -12,9 +13,15 @@ from exchangelib.items import Contact as EwsContact
 
 from activities.models import Appointment, Contact
 from ews_emulator.testing import EmulatorProcess
+from mailboxes.connectors.base import ItemRef, Saved
 from mailboxes.connectors.ews import account_for
+from mailboxes.connectors.ews.connector import EwsMailboxConnector
+from mailboxes.connectors.ews.folders import MAX_CHANGES_PER_PAGE
 from mailboxes.connectors.ews.stamp import FIELD
-from mailboxes.models import ExchangeSyncIdMapping, ItemType
+from mailboxes.itemtypes import TYPES
+from mailboxes.models import ExchangeSyncIdMapping, ItemType, ItemTypeSyncOptions
+from mailboxes.sync.pull import record_stamps
+from mailboxes.sync.records import TypeSync
 from tests.factories import make_appointment
 from tests.sync.helpers import emulated_mailbox, options, sync
 
@@ -142,3 +149,58 @@ def test_a_crm_appointment_moved_away_and_back_in_exchange_is_not_duplicated(
     (item,) = account.fetch(ids=[(back.exchange_item_id, None)], only_fields=[FIELD])
     assert getattr(item, FIELD) == str(appointment.pk)
     assert sync(mailbox).items_processed == 0
+
+
+def test_an_initial_sync_of_several_pages_marks_every_item_and_keeps_its_change_key(
+    ews: EmulatorProcess,
+) -> None:
+    # given more contacts than one SyncFolderItems page holds (the marks of a page are
+    # written while the next page is)
+    mailbox = emulated_mailbox(ews)
+    ews.control.seed(mailbox.email_address, "contacts", MAX_CHANGES_PER_PAGE + 40)
+
+    # when the mailbox syncs for the first time
+    sync(mailbox)
+
+    # then every item carries its record's id, and each mapping holds the item's version
+    # as marked, so the next sync has nothing to read back
+    mappings = {m.exchange_item_id: m for m in _mappings(mailbox)}
+    assert len(mappings) == MAX_CHANGES_PER_PAGE + 40
+    account = account_for(mailbox)
+    items = list(account.fetch(ids=[(i, None) for i in mappings], only_fields=[FIELD]))
+    assert {i.id: getattr(i, FIELD) for i in items} == {
+        i: str(m.crm_object_id) for i, m in mappings.items()
+    }
+    assert {i.id: i.changekey for i in items} == {i: m.change_key for i, m in mappings.items()}
+    assert sync(mailbox).items_processed == 0
+
+
+def test_a_mark_does_not_overwrite_a_newer_version_seen_meanwhile(ews: EmulatorProcess) -> None:
+    # given a synced contact whose mapping has since moved on to a newer version (a later
+    # page saw the item changed again while its mark was in flight)
+    mailbox = emulated_mailbox(ews)
+    ews.control.seed(mailbox.email_address, "contacts", 2)
+    sync(mailbox)
+    first, second = _mappings(mailbox)
+    ExchangeSyncIdMapping.objects.filter(pk=first.pk).update(change_key="newer")
+    ts = TypeSync(
+        mailbox=mailbox,
+        options=ItemTypeSyncOptions.objects.get(mailbox=mailbox, item_type=ItemType.CONTACT),
+        kind=TYPES[ItemType.CONTACT],
+        connector=EwsMailboxConnector(account_for(mailbox)).items(TYPES[ItemType.CONTACT]),
+        protocol="ews",
+        content_type=ContentType.objects.get_for_model(Contact),
+    )
+
+    # when the answers of marks based on the versions first synced come in
+    todo = [(ItemRef(m.exchange_item_id, m.change_key), m.crm_object_id) for m in (first, second)]
+    keys = record_stamps(
+        ts, todo, [Saved(m.exchange_item_id, f"marked-{m.pk}") for m in (first, second)]
+    )
+
+    # then only the mapping still at the version marked takes the mark's change key
+    assert set(keys) == {first.exchange_item_id, second.exchange_item_id}
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.change_key == "newer"
+    assert second.change_key == f"marked-{second.pk}"

@@ -172,14 +172,8 @@ class EwsItemConnector:
         return {record_id: ItemRef(*ref) for record_id, ref in found.items()}
 
     def stamp(self, items: Sequence[tuple[ItemRef, int]]) -> list[Result]:
-        bare = [
-            (
-                self.converter.ews_class(account=self.account, id=ref.id, changekey=ref.change_key),
-                rid,
-            )
-            for ref, rid in items
-        ]
-        return [_saved(r) for r in stamp_existing(self.account, bare)]
+        refs = [(ref.id, ref.change_key or None, rid) for ref, rid in items]
+        return [_saved(r) for r in stamp_existing(self.account, self.converter.ews_class, refs)]
 
     def write_exceptions(
         self,

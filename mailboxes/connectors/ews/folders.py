@@ -158,6 +158,20 @@ class _SyncFolderItems(_WholeBody, SyncFolderItems):
         return payload
 
 
+class _SyncIds(_SyncFolderItems):
+    """SyncFolderItems of an ID-only page whose created and updated items are read by
+    GetItem next: their id and change key are taken from the answer as they are, without
+    making an exchangelib item of each (which costs more than parsing the page)."""
+
+    def _elem_to_obj(self, elem: Any) -> Any:
+        change_type = self.change_types_map[elem.tag]
+        if change_type in (CREATE, UPDATE):
+            found = elem[0].find(ItemId.response_tag())
+            if found is not None:
+                return change_type, ItemId(id=found.get("Id"), changekey=found.get("ChangeKey"))
+        return super()._elem_to_obj(elem)
+
+
 @dataclass
 class SyncPage:
     """One SyncFolderItems answer: its changes and where the next page starts."""
@@ -198,7 +212,7 @@ def fetch_sync_page(
         }
     else:
         additional_fields = _item_fields(folder, tuple(only_fields))
-    service = _SyncFolderItems(account=account)
+    service = (_SyncFolderItems if get_fields is None else _SyncIds)(account=account)
     with exchange_errors():
         changes = list(
             service.call(
