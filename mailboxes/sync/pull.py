@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from mailboxes.connectors.base import CursorLostError, Saved
@@ -160,19 +161,26 @@ def exchange_deleted(ts: TypeSync[R], mappings: list[ExchangeSyncIdMapping]) -> 
 
 
 def write_stamps(ts: TypeSync[R], todo: list[Stamp]) -> None:
-    """Mark the items, keeping the change key each write gives on its mapping."""
+    """Mark the items, keeping the change key each write gives on its mapping (one UPDATE
+    for the page, not one per item)."""
     if not todo:
         return
     results = ts.connector.stamp(todo)
-    with transaction.atomic():
-        for (ref, record_id), result in zip(todo, results, strict=True):
-            if not isinstance(result, Saved):
-                logger.warning(
-                    "mailbox %s: could not mark item of record %s: %s",
-                    ts.mailbox.pk,
-                    record_id,
-                    result,
-                )
-                continue
-            if result.change_key:
-                ts.mappings().filter(exchange_item_id=ref.id).update(change_key=result.change_key)
+    keys: dict[str, str] = {}
+    for (ref, record_id), result in zip(todo, results, strict=True):
+        if not isinstance(result, Saved):
+            logger.warning(
+                "mailbox %s: could not mark item of record %s: %s",
+                ts.mailbox.pk,
+                record_id,
+                result,
+            )
+        elif result.change_key:
+            keys[ref.id] = result.change_key
+    if keys:
+        ts.mappings().filter(exchange_item_id__in=keys).update(
+            change_key=Case(
+                *(When(exchange_item_id=i, then=Value(k)) for i, k in keys.items()),
+                default=F("change_key"),
+            )
+        )
