@@ -1,19 +1,24 @@
 """Shared set-up of the sync benchmarks: a private data directory and SQLite database, the
-EWS emulator, and rows for mailboxes on a profile pointing at it."""
+EWS emulator or the emulator's Microsoft 365 tenant (Entra ID and Graph over TLS), and rows
+for mailboxes on a profile pointing at it."""
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +47,13 @@ settings.DEBUG = False
 from django.core.management import call_command  # noqa: E402
 
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod  # noqa: E402
-from ews_emulator.testing import EmulatorProcess, start_emulator  # noqa: E402
+from ews_emulator.control import ControlClient  # noqa: E402
+from ews_emulator.testing import (  # noqa: E402
+    EmulatorProcess,
+    run_emulator,
+    self_signed_certificate,
+    start_emulator,
+)
 from mailboxes.models import Mailbox  # noqa: E402
 from profiles.models import EmailServerProfile  # noqa: E402
 from users.models import User  # noqa: E402
@@ -73,6 +84,12 @@ def mailbox(ews: EmulatorProcess, prof: EmailServerProfile, *, create: bool = Tr
     email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
     if create:
         ews.control.create_mailbox(email, "secret")
+    return owned_mailbox(prof, email, username=email, password="secret")
+
+
+def owned_mailbox(prof: EmailServerProfile, email: str, **fields: Any) -> Mailbox:
+    """A user's approved mailbox syncing appointments, contacts and tasks server-side (unless
+    `fields` say otherwise); the user is made without the mailbox the signal would add."""
     user = User.objects.create(
         username=email,
         email=email,
@@ -80,18 +97,77 @@ def mailbox(ews: EmulatorProcess, prof: EmailServerProfile, *, create: bool = Tr
         outgoing_delivery_method=OutgoingDeliveryMethod.NONE,
         act_delivery_method=ActDeliveryMethod.NONE,
     )
+    values: dict[str, Any] = {
+        "incoming_delivery_method": DeliveryMethod.NONE,
+        "outgoing_delivery_method": OutgoingDeliveryMethod.NONE,
+        "act_delivery_method": ActDeliveryMethod.SERVER_SIDE_SYNC,
+        **fields,
+    }
     return Mailbox.objects.create(
         user=user,
         email_address=email,
         profile=prof,
-        username=email,
-        password="secret",
         approval_status=Mailbox.ApprovalStatus.APPROVED,
         approved_email_address=email,
-        incoming_delivery_method=DeliveryMethod.NONE,
-        outgoing_delivery_method=OutgoingDeliveryMethod.NONE,
-        act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
+        **values,
     )
+
+
+# --- Microsoft 365 (Graph) ------------------------------------------------------------------
+
+TENANT, CLIENT_ID, SECRET = "bench.onmicrosoft.com", "bench-app", "bench-secret"
+
+
+@dataclass(frozen=True)
+class GraphTenant:
+    """The emulator's Entra ID and Graph over TLS, with one application (all roles)."""
+
+    base: str  # https://127.0.0.1:PORT
+    ca_file: str
+    control: ControlClient
+
+    def new_address(self) -> str:
+        email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
+        self.control.create_mailbox(email, "secret")
+        return email
+
+
+@contextlib.contextmanager
+def graph_tenant(*extra_args: str) -> Iterator[GraphTenant]:
+    """The emulator serving Graph over TLS with a certificate this process trusts for Graph
+    (CRMSYNC_MICROSOFT_CA_BUNDLE), the request budget per mailbox lifted unless
+    `--graph-rate` is given."""
+    folder = WORKDIR / "m365"
+    folder.mkdir(exist_ok=True)
+    cert, key = self_signed_certificate(folder, "server")
+    settings.CRMSYNC_MICROSOFT_CA_BUNDLE = cert
+    os.environ["CRMSYNC_MICROSOFT_CA_BUNDLE"] = cert  # for the worker processes
+    args = ["--tls", cert, key, "--tenant", TENANT, "--app", f"{CLIENT_ID}:{SECRET}"]
+    if "--graph-rate" not in extra_args:
+        args += ["--graph-rate", "10000000"]
+    with run_emulator(folder / "graph.db", [], extra_args=[*args, *extra_args]) as emulator:
+        base = emulator.ews_url.split("/EWS/")[0]
+        control = ControlClient(base, ssl_context=ssl.create_default_context(cafile=cert))
+        yield GraphTenant(base, cert, control)
+
+
+def graph_profile(tenant: GraphTenant, **fields: Any) -> EmailServerProfile:
+    fields.setdefault("max_concurrent_connections", 300)
+    return EmailServerProfile.objects.create(
+        name=f"bench-m365-{uuid.uuid4().hex[:6]}",
+        server_type=EmailServerProfile.ServerType.MICROSOFT_365,
+        oauth_tenant_id=TENANT,
+        oauth_client_id=CLIENT_ID,
+        oauth_client_secret=SECRET,
+        oauth_authority_host=tenant.base,
+        graph_endpoint=f"{tenant.base}/v1.0",
+        incoming_server_location="",
+        **fields,
+    )
+
+
+def graph_mailbox(tenant: GraphTenant, prof: EmailServerProfile, **fields: Any) -> Mailbox:
+    return owned_mailbox(prof, tenant.new_address(), **fields)
 
 
 def production_env() -> dict[str, str]:
@@ -143,6 +219,16 @@ def start_workers(n: int) -> list[subprocess.Popen[bytes]]:
     ]
     time.sleep(4)
     return workers
+
+
+def start_beat() -> subprocess.Popen[bytes]:
+    """Celery beat, its schedule in the working directory (CRMSYNC_DISPATCH_SECONDS in the
+    environment sets how often it dispatches due mailboxes)."""
+    schedule = str(WORKDIR / "celerybeat-schedule")
+    return start_process(
+        ["-m", "celery", "-A", "crmsync", "beat", "--schedule", schedule, "--loglevel=WARNING"],
+        "beat",
+    )
 
 
 def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -7,12 +7,14 @@ must lie in the application's scope. Resource handlers live in `mail.py` (and si
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
 import urllib.parse
 import uuid
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -261,10 +263,17 @@ def execute(req: Request, request_id: str) -> Response:
 
 
 MAX_BATCH = 20
+# Graph hands up to four requests of a batch to Outlook at once, whatever their mailbox, and
+# each counts against the mailbox's concurrency like a request of its own
+# (https://learn.microsoft.com/graph/json-batching, "Sequencing requests with the dependsOn
+# property"; https://learn.microsoft.com/answers/questions/1660054): a batch of 20 with a
+# request of the same mailbox in flight beside it meets `429 MailboxConcurrency`.
+BATCH_PARALLEL = 4
 
 
 def batch(req: Request) -> Response:
-    """JSON batching: up to 20 requests, run in order; `dependsOn` failures answer 424.
+    """JSON batching: up to 20 requests, four at a time, a request with `dependsOn` once the
+    ones it names have answered (`424 FailedDependency` when one failed).
     https://learn.microsoft.com/graph/json-batching"""
     requests = req.json().get("requests")
     if not isinstance(requests, list) or not requests:
@@ -277,51 +286,83 @@ def batch(req: Request) -> Response:
     ids_seen = [str((r or {}).get("id", "")) for r in requests]
     if len(set(ids_seen)) != len(ids_seen) or not all(ids_seen):
         raise bad_request("Every request of a batch needs a unique id.", "BadRequest")
+    pool = throttle.attached(
+        req.server,
+        "graph_batch_pool",
+        lambda: ThreadPoolExecutor(max_workers=32, thread_name_prefix="graph-batch"),
+    )
     statuses: dict[str, int] = {}
-    responses = []
-    for item in requests:
-        request_id = str(item["id"])
-        depends = item.get("dependsOn") or []
-        if any(statuses.get(str(d), 424) >= 400 for d in depends):
-            failed = GraphError(424, "FailedDependency", "A request it depends on failed.")
-            statuses[request_id] = 424
-            responses.append({"id": request_id, "status": 424, "body": failed.body()})
-            continue
-        url = urllib.parse.urlsplit(str(item.get("url") or ""))
-        path = [urllib.parse.unquote(p).removesuffix("()") for p in url.path.split("/") if p]
-        if path[:1] == ["v1.0"]:
-            path = path[1:]
-        headers = {"authorization": req.headers.get("authorization", "")}
-        headers.update({str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()})
-        body = item.get("body")
-        sub = Request(
-            server=req.server,
-            method=str(item.get("method") or "GET").upper(),
-            path=path,
-            query={k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()},
-            headers=headers,
-            body=json.dumps(body).encode() if body is not None else b"",
-            base=req.base,
-        )
-        if path[:1] == ["$batch"]:
-            answer = Response(400, bad_request("Batches cannot be nested.").body())
-        else:
-            answer = execute(sub, request_id)
-        statuses[request_id] = answer.status
-        entry: dict[str, Any] = {"id": request_id, "status": answer.status}
-        entry["headers"] = dict(answer.headers)
-        if sub.applied:
-            entry["headers"]["Preference-Applied"] = ", ".join(sub.applied)
-        if answer.raw is not None:
-            import base64
+    answers: dict[str, dict[str, Any]] = {}
+    waiting = list(requests)
+    running: dict[Future[dict[str, Any]], str] = {}
+    while waiting or running:
+        for item in list(waiting):
+            if len(running) >= BATCH_PARALLEL:
+                break
+            request_id = str(item["id"])
+            depends = [str(d) for d in item.get("dependsOn") or []]
+            if any(d in ids_seen and d not in statuses for d in depends):
+                continue  # its dependencies have not answered yet
+            waiting.remove(item)
+            if any(statuses.get(d, 424) >= 400 for d in depends):
+                failed = GraphError(424, "FailedDependency", "A request it depends on failed.")
+                statuses[request_id] = 424
+                answers[request_id] = {"id": request_id, "status": 424, "body": failed.body()}
+                continue
+            running[pool.submit(_batch_answer, req, item)] = request_id
+        if not running:
+            # Only requests depending on each other in a circle are left.
+            for item in waiting:
+                failed = GraphError(424, "FailedDependency", "A request it depends on failed.")
+                statuses[str(item["id"])] = 424
+                answers[str(item["id"])] = {
+                    "id": str(item["id"]),
+                    "status": 424,
+                    "body": failed.body(),
+                }
+            break
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        for future in done:
+            request_id = running.pop(future)
+            answers[request_id] = future.result()
+            statuses[request_id] = int(answers[request_id]["status"])
+    return Response(200, {"responses": [answers[i] for i in ids_seen]})
 
-            entry["body"] = base64.b64encode(answer.raw).decode()
-            entry["headers"]["Content-Type"] = answer.content_type
-        elif answer.payload is not None:
-            entry["body"] = answer.payload
-            entry["headers"]["Content-Type"] = "application/json"
-        responses.append(entry)
-    return Response(200, {"responses": responses})
+
+def _batch_answer(req: Request, item: dict[str, Any]) -> dict[str, Any]:
+    """The answer to one request of a batch, as its entry in the batch's answer."""
+    request_id = str(item["id"])
+    url = urllib.parse.urlsplit(str(item.get("url") or ""))
+    path = [urllib.parse.unquote(p).removesuffix("()") for p in url.path.split("/") if p]
+    if path[:1] == ["v1.0"]:
+        path = path[1:]
+    headers = {"authorization": req.headers.get("authorization", "")}
+    headers.update({str(k).lower(): str(v) for k, v in (item.get("headers") or {}).items()})
+    body = item.get("body")
+    sub = Request(
+        server=req.server,
+        method=str(item.get("method") or "GET").upper(),
+        path=path,
+        query={k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()},
+        headers=headers,
+        body=json.dumps(body).encode() if body is not None else b"",
+        base=req.base,
+    )
+    if path[:1] == ["$batch"]:
+        answer = Response(400, bad_request("Batches cannot be nested.").body())
+    else:
+        answer = execute(sub, request_id)
+    entry: dict[str, Any] = {"id": request_id, "status": answer.status}
+    entry["headers"] = dict(answer.headers)
+    if sub.applied:
+        entry["headers"]["Preference-Applied"] = ", ".join(sub.applied)
+    if answer.raw is not None:
+        entry["body"] = base64.b64encode(answer.raw).decode()
+        entry["headers"]["Content-Type"] = answer.content_type
+    elif answer.payload is not None:
+        entry["body"] = answer.payload
+        entry["headers"]["Content-Type"] = "application/json"
+    return entry
 
 
 def authenticate(req: Request) -> dict[str, Any]:

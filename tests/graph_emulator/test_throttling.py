@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -96,6 +97,44 @@ def test_more_than_four_concurrent_requests_per_mailbox_get_429(
     assert counters["concurrency_high_water"][email] == 4
     assert counters["requests"][email] == 6
     assert counters["throttled"][email] == 2
+    tenant.control.clear_faults()
+
+
+def test_a_batch_runs_four_requests_at_once_each_counting_against_the_mailbox(
+    tenant: Tenant, graph: requests.Session, graph_token: str, new_mailbox: Callable[[], str]
+) -> None:
+    # Graph hands four requests of a batch to the mailbox at once: eight requests that take
+    # 0.6 s each answer in two rounds, and a fifth request beside them is one too many.
+    email = new_mailbox()
+    tenant.control.graph_counters(reset=True)
+    tenant.control.inject_graph_fault("graph_delay", mailbox=email, count=9, delay_ms=600)
+    batch = {
+        "requests": [
+            {"id": str(n), "method": "GET", "url": f"/users/{email}/mailFolders/inbox"}
+            for n in range(8)
+        ]
+    }
+
+    def beside() -> requests.Response:
+        time.sleep(0.3)  # while the batch's first four run
+        session = tenant.session()
+        session.headers["Authorization"] = f"Bearer {graph_token}"
+        return session.get(url(tenant, email, "mailFolders/inbox"), timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        other = pool.submit(beside)
+        answers = ok(graph.post(f"{tenant.graph}/$batch", json=batch))["responses"]
+        elapsed = time.monotonic() - started
+    assert [a["id"] for a in answers] == [str(n) for n in range(8)]
+    assert 1.1 < elapsed < 4.0, elapsed  # two rounds of four, not eight in a row (4.8 s)
+    # One of the nine was a fifth at once: the request beside, or one of the batch's if the
+    # one beside came first.
+    statuses = [a["status"] for a in answers] + [other.result().status_code]
+    assert sorted(statuses) == [200] * 8 + [429], statuses
+    counters = tenant.control.graph_counters()
+    assert counters["concurrency_high_water"][email] == 4
+    assert counters["throttled"][email] == 1
     tenant.control.clear_faults()
 
 

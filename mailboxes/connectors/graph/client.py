@@ -14,10 +14,12 @@ sent anywhere else.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
 MAX_BATCH = 20  # https://learn.microsoft.com/graph/json-batching
+# Graph hands up to four requests of a batch to the mailbox at once, each counting against
+# its concurrency limit (https://learn.microsoft.com/answers/questions/1660054): a batch
+# holds that many of the mailbox's request slots.
+BATCH_PARALLEL = 4
 # National clouds' Graph hosts; any other endpoint host (a proxy, a test server) still asks
 # Entra ID for a token for Graph itself.
 GRAPH_HOSTS = frozenset(
@@ -207,51 +213,82 @@ class GraphClient:
     ) -> Iterator[DeltaPage]:
         """The pages of a delta query, from a collection's `.../delta` path (a first sync) or
         a kept delta link, until the page that carries the new delta link. A 410, or a link
-        of another Graph host, raises `DeltaTokenLost`."""
+        of another Graph host, raises `DeltaTokenLost`.
+
+        From the second page on, the next page is fetched while the caller works on the
+        current one (one page ahead, one helper thread, one more of the mailbox's request
+        slots): the caller's database work and Graph's work on the next page overlap. The
+        first page is fetched in the caller's thread, so an idle folder (one page) starts
+        no thread. An error fetching a page is raised when the caller asks for that page;
+        closing the iterator early waits for the request in flight."""
         if "://" in path_or_url and not self._on_graph_host(path_or_url):
             raise DeltaTokenLost(
                 "The kept delta link belongs to another Graph endpoint than the profile's.",
                 code="delta_link_foreign",
             )
         headers = {"Prefer": f"odata.maxpagesize={page_size}"}
-        url: str | None = path_or_url
-        query = params
-        while url:
-            page = self.get(url, params=query, headers=headers)
-            query = None  # the links carry the query
-            items, removed = [], []
-            for item in page.get("value") or ():
-                if "@removed" in item:
-                    removed.append(str(item.get("id")))
-                else:
-                    items.append(item)
-            next_link = page.get("@odata.nextLink")
-            delta_link = page.get("@odata.deltaLink")
-            yield DeltaPage(
-                items,
-                removed,
-                str(next_link) if next_link else None,
-                str(delta_link) if delta_link else None,
-            )
-            url = str(next_link) if next_link else None
+
+        def fetch(url: str, query: Mapping[str, str] | None) -> DeltaPage:
+            return self._delta_page(self.get(url, params=query, headers=headers))
+
+        page = fetch(path_or_url, params)  # the links carry the query from here on
+        if page.next_link is None:
+            yield page
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-delta") as pool:
+            while True:
+                link = page.next_link
+                ahead: Future[DeltaPage] | None = pool.submit(fetch, link, None) if link else None
+                yield page
+                if ahead is None:
+                    return
+                page = ahead.result()
+
+    @staticmethod
+    def _delta_page(page: dict[str, Any]) -> DeltaPage:
+        items, removed = [], []
+        for item in page.get("value") or ():
+            if "@removed" in item:
+                removed.append(str(item.get("id")))
+            else:
+                items.append(item)
+        next_link = page.get("@odata.nextLink")
+        delta_link = page.get("@odata.deltaLink")
+        return DeltaPage(
+            items,
+            removed,
+            str(next_link) if next_link else None,
+            str(delta_link) if delta_link else None,
+        )
 
     def batch(self, requests_: Sequence[BatchRequest]) -> list[BatchResponse]:
         """The requests in `$batch` calls of at most 20, answers in the requests' order.
 
-        A request's `depends_on` must name requests of its own chunk of 20. A failed
-        sub-request is returned as it is (`error_of` maps it); the batch call itself fails
-        like any request."""
+        Graph runs up to four requests of a batch at once, each counting against the
+        mailbox's concurrency: a call holds that many of the mailbox's request slots, and
+        when fewer are free (another request of the mailbox is in flight), it carries no
+        more requests than the slots it holds.
+
+        A request's `depends_on` must name requests of its own call. A failed sub-request
+        is returned as it is (`error_of` maps it); the batch call itself fails like any
+        request."""
         answers: dict[str, BatchResponse] = {}
-        for start in range(0, len(requests_), MAX_BATCH):
-            chunk = requests_[start : start + MAX_BATCH]
-            ids = {r.id for r in chunk}
-            for r in chunk:
-                missing = set(r.depends_on) - ids
-                if missing:
-                    raise ValueError(f"batch request {r.id} depends on {missing} of another chunk")
-            payload = {"requests": [self._batch_entry(r) for r in chunk]}
-            response = self._json(self.request("POST", f"{self.origin}{self._version}/$batch",
-                                               json=payload))  # fmt: skip
+        url = f"{self.origin}{self._version}/$batch"
+        start = 0
+        while start < len(requests_):
+            wanted = min(BATCH_PARALLEL, len(requests_) - start)
+            with self._slots(wanted) as held:
+                chunk = requests_[start : start + (MAX_BATCH if held == wanted else held)]
+                ids = {r.id for r in chunk}
+                for r in chunk:
+                    missing = set(r.depends_on) - ids
+                    if missing:
+                        raise ValueError(
+                            f"batch request {r.id} depends on {missing} of another call"
+                        )
+                payload = {"requests": [self._batch_entry(r) for r in chunk]}
+                response = self._json(self.request("POST", url, json=payload, held=True))
+            start += len(chunk)
             for entry in response.get("responses") or ():
                 answer = BatchResponse(
                     id=str(entry.get("id")),
@@ -324,8 +361,10 @@ class GraphClient:
         headers: Mapping[str, str] | None = None,
         json: Any = None,
         data: bytes | None = None,
+        held: bool = False,
     ) -> requests.Response:
-        """One authenticated Graph request; the answer when its status is 2xx."""
+        """One authenticated Graph request, in one of the mailbox's request slots (unless
+        the caller `held` them already); the answer when its status is 2xx."""
         url = self.url(path_or_url)
         merged = {"Prefer": IMMUTABLE_IDS, "Accept": "application/json"}
         for name, value in (headers or {}).items():
@@ -334,8 +373,9 @@ class GraphClient:
             else:
                 merged[name] = value
         return self._send(
-            method, url, params=params, headers=merged, json=json, data=data, auth=True
-        )
+            method, url, params=params, headers=merged, json=json, data=data, auth=True,
+            held=held,
+        )  # fmt: skip
 
     def _send(
         self,
@@ -347,13 +387,14 @@ class GraphClient:
         json: Any = None,
         data: bytes | None = None,
         auth: bool,
+        held: bool = False,
     ) -> requests.Response:
         path = url.removeprefix(self.base) if url.startswith(self.base) else urlsplit(url).path
         for attempt in (1, 2):
             token = self._token() if auth else ""
             if auth:
                 headers["Authorization"] = f"Bearer {token}"
-            response = self._transmit(method, url, headers, params, json, data)
+            response = self._transmit(method, url, headers, params, json, data, held)
             logger.debug("Graph %s %s: %s", method, path, response.status_code)
             if response.status_code == 401 and auth and attempt == 1:
                 tokens.forget_token(self.settings.app, token)
@@ -379,16 +420,23 @@ class GraphClient:
         params: Mapping[str, str] | None,
         json: Any,
         data: bytes | None,
+        held: bool,
     ) -> requests.Response:
         timeout = self.settings.timeout_seconds
+        slot = contextlib.nullcontext(1) if held else self._slots(1)
         try:
-            with limits.mailbox_slot(self.settings.mailbox_address, lease_seconds=timeout + 30):
+            with slot:
                 return self.session.request(
                     method, url, params=params, headers=headers, json=json, data=data,
                     timeout=timeout,
                 )  # fmt: skip
         except requests.RequestException as e:
             raise network_error(f"Graph at {self.origin}", e) from None
+
+    def _slots(self, most: int) -> contextlib.AbstractContextManager[int]:
+        """Up to `most` of the mailbox's request slots across the installation (`limits`)."""
+        lease = self.settings.timeout_seconds + 30
+        return limits.mailbox_slot(self.settings.mailbox_address, lease_seconds=lease, most=most)
 
     def _token(self) -> str:
         token = tokens.access_token(

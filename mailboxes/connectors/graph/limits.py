@@ -31,11 +31,15 @@ from django.conf import settings
 
 from mailboxes.connectors import ErrorKind, TransientSyncError, network_error
 
-# KEYS[1]: the mailbox's set; ARGV: now (ms), lease end (ms), limit, slot id, key ttl (ms).
+# KEYS[1]: the mailbox's set; ARGV: now (ms), lease end (ms), limit, slot id, key ttl (ms),
+# slots wanted (members "<slot id>:<n>").
 _TAKE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4])
+local wanted = tonumber(ARGV[6])
+if redis.call('ZCARD', KEYS[1]) + wanted <= tonumber(ARGV[3]) then
+  for n = 1, wanted do
+    redis.call('ZADD', KEYS[1], ARGV[2], ARGV[4] .. ':' .. n)
+  end
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   return 1
 end
@@ -45,8 +49,10 @@ KEY_PREFIX = "crmsync:graph:slots:"
 
 
 class Slots(Protocol):
-    def try_take(self, mailbox: str, lease_seconds: float) -> str | None: ...
-    def give_back(self, mailbox: str, slot: str) -> None: ...
+    limit: int
+
+    def try_take(self, mailbox: str, lease_seconds: float, count: int = 1) -> str | None: ...
+    def give_back(self, mailbox: str, slot: str, count: int = 1) -> None: ...
     def taken(self, mailbox: str) -> int: ...
 
 
@@ -60,17 +66,20 @@ class RedisSlots:
         self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
         self._take = self.client.register_script(_TAKE)
 
-    def try_take(self, mailbox: str, lease_seconds: float) -> str | None:
+    def try_take(self, mailbox: str, lease_seconds: float, count: int = 1) -> str | None:
         slot = uuid.uuid4().hex
         now = int(time.time() * 1000)
         lease_ms = int(lease_seconds * 1000)
         taken = self._call(
-            self._take, [KEY_PREFIX + mailbox], [now, now + lease_ms, self.limit, slot, lease_ms]
+            self._take,
+            [KEY_PREFIX + mailbox],
+            [now, now + lease_ms, self.limit, slot, lease_ms, count],
         )
         return slot if taken == 1 else None
 
-    def give_back(self, mailbox: str, slot: str) -> None:
-        self._call(self.client.zrem, KEY_PREFIX + mailbox, slot)
+    def give_back(self, mailbox: str, slot: str, count: int = 1) -> None:
+        members = [f"{slot}:{n}" for n in range(1, count + 1)]
+        self._call(self.client.zrem, KEY_PREFIX + mailbox, *members)
 
     def taken(self, mailbox: str) -> int:
         key = KEY_PREFIX + mailbox
@@ -95,18 +104,18 @@ class LocalSlots:
         self._lock = threading.Lock()
         self._held: dict[str, set[str]] = defaultdict(set)
 
-    def try_take(self, mailbox: str, lease_seconds: float) -> str | None:
+    def try_take(self, mailbox: str, lease_seconds: float, count: int = 1) -> str | None:
         with self._lock:
             held = self._held[mailbox]
-            if len(held) >= self.limit:
+            if len(held) + count > self.limit:
                 return None
             slot = uuid.uuid4().hex
-            held.add(slot)
+            held.update(f"{slot}:{n}" for n in range(1, count + 1))
             return slot
 
-    def give_back(self, mailbox: str, slot: str) -> None:
+    def give_back(self, mailbox: str, slot: str, count: int = 1) -> None:
         with self._lock:
-            self._held[mailbox].discard(slot)
+            self._held[mailbox].difference_update(f"{slot}:{n}" for n in range(1, count + 1))
 
     def taken(self, mailbox: str) -> int:
         with self._lock:
@@ -148,8 +157,11 @@ def mailbox_slot(
     lease_seconds: float,
     wait_seconds: float | None = None,
     keeper: Slots | None = None,
-) -> Iterator[None]:
-    """Hold one of the mailbox's request slots for the duration of the block.
+    most: int = 1,
+) -> Iterator[int]:
+    """Hold up to `most` of the mailbox's request slots for the duration of the block, as
+    many as are free (at least one); the block gets how many it holds. One for a request, up
+    to four for a `$batch`, whose requests Graph runs four at a time (`client.batch`).
 
     Polls for a free slot for at most `wait_seconds` (CRMSYNC_GRAPH_SLOT_WAIT_MS), then gives
     up with a THROTTLED error that postpones the mailbox by a second."""
@@ -159,10 +171,14 @@ def mailbox_slot(
         wait_seconds = settings.CRMSYNC_GRAPH_SLOT_WAIT_MS / 1000
     deadline = time.monotonic() + wait_seconds
     pause = 0.01
+    count = max(1, min(most, keeper.limit))
     while True:
-        slot = keeper.try_take(key, lease_seconds)
+        slot = keeper.try_take(key, lease_seconds, count)
         if slot is not None:
             break
+        if count > 1:
+            count -= 1  # take what is free rather than wait for all of them
+            continue
         if time.monotonic() >= deadline:
             raise TransientSyncError(
                 f"{mailbox} already has the most concurrent Graph requests Microsoft allows; "
@@ -174,6 +190,6 @@ def mailbox_slot(
         time.sleep(pause)
         pause = min(pause * 2, 0.2)
     try:
-        yield
+        yield count
     finally:
-        keeper.give_back(key, slot)
+        keeper.give_back(key, slot, count)

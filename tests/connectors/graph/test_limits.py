@@ -13,7 +13,7 @@ from django.conf import settings
 
 from mailboxes.connectors import ErrorKind, TransientSyncError
 from mailboxes.connectors.graph import limits
-from mailboxes.connectors.graph.client import GraphClient
+from mailboxes.connectors.graph.client import BatchRequest, GraphClient
 from mailboxes.connectors.settings import graph_settings
 from tests.conftest import M365
 
@@ -88,3 +88,40 @@ def test_twelve_threads_never_exceed_four_requests_on_the_mailbox(m365: M365) ->
     high_water = counters["concurrency_high_water"][email]
     assert 2 <= high_water <= settings.CRMSYNC_GRAPH_MAX_CONCURRENT_REQUESTS  # they overlapped
     assert counters["throttled"].get(email, 0) == 0
+
+
+def test_a_batch_takes_up_to_four_slots_as_many_as_are_free() -> None:
+    keeper = limits.LocalSlots(limit=4)
+    with (
+        limits.mailbox_slot("a@example.com", lease_seconds=30, keeper=keeper) as one,
+        limits.mailbox_slot("a@example.com", lease_seconds=30, keeper=keeper, most=4) as n,
+    ):
+        assert (one, n) == (1, 3)
+        assert keeper.taken("a@example.com") == 4
+    assert keeper.taken("a@example.com") == 0
+
+
+@pytest.mark.e2e
+def test_batches_beside_single_requests_never_exceed_four_on_the_mailbox(m365: M365) -> None:
+    """Graph runs four requests of a batch at once, each counting against the mailbox: a
+    batch holds as many slots, and carries fewer requests when fewer are free."""
+    profile = m365.profile()
+    mailbox = m365.mailbox(profile)
+    email = mailbox.email_address
+    m365.tenant.control.inject_graph_fault("graph_delay", mailbox=email, count=60, delay_ms=50)
+    settings_ = graph_settings(profile, mailbox)
+    requests_ = [BatchRequest(str(n), "GET", "mailFolders/inbox") for n in range(10)]
+
+    def call(n: int) -> list[int]:
+        client = GraphClient(settings_)
+        if n % 2:
+            return [a.status for a in client.batch(requests_)]
+        return [200 if client.get("mailFolders/inbox")["displayName"] == "Inbox" else 0]
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = [s for answer in pool.map(call, range(8)) for s in answer]
+    assert statuses == [200] * (4 * 10 + 4)
+    counters = m365.tenant.control.graph_counters()
+    assert 2 <= counters["concurrency_high_water"][email] <= 4
+    assert counters["throttled"].get(email, 0) == 0
+    m365.tenant.control.clear_faults()
