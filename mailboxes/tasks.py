@@ -136,7 +136,7 @@ def delete_orphan_files() -> int:
 @shared_task(name="mailboxes.tasks.forget_old_processed_reasons", ignore_result=True)
 def forget_old_processed_reasons() -> int:
     """Blank the "why was this not tracked?" details past CRMSYNC_PROCESSED_REASON_DAYS."""
-    from mailboxes.web.why import forget_old_reasons
+    from mailboxes.mail.reasons import forget_old_reasons
 
     forgotten = forget_old_reasons()
     logger.info("forgot the details of %s processed message(s) past the retention", forgotten)

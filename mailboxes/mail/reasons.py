@@ -3,13 +3,16 @@ and shown on the mailbox page's "why was this not tracked?"."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
 
 from mailboxes.mail.correlation import Correlation
 from mailboxes.mail.entries import MessageSource
 from mailboxes.mail.mime import ParsedMessage
 from mailboxes.mail.parties import Resolution
-from mailboxes.models import Mailbox
+from mailboxes.models import Mailbox, ProcessedMessage
 
 TrackingOption = Mailbox.TrackingOption
 
@@ -74,3 +77,24 @@ def irrelevant_reason(option: str, message: ParsedMessage, sender: Resolution) -
             "the mailbox tracks email from email-enabled records"
         )
     return f"not relevant for the tracking option “{option}”"
+
+
+def forget_old_reasons(now: datetime | None = None) -> int:
+    """Blank the search fields and remove the kept MIME of records past the retention.
+
+    The rows stay: they keep the same server message from being filed twice.
+    """
+    cutoff = (now or timezone.now()) - timedelta(days=settings.CRMSYNC_PROCESSED_REASON_DAYS)
+    old = ProcessedMessage.objects.filter(processed_at__lt=cutoff).exclude(
+        sender="", subject="", message_id="", reason="", raw_mime=""
+    )
+    storage = ProcessedMessage._meta.get_field("raw_mime").storage
+    forgotten = 0
+    for pk, name in old.values_list("pk", "raw_mime").iterator():
+        updated = ProcessedMessage.objects.filter(pk=pk).update(
+            sender="", subject="", message_id="", reason="", raw_mime=""
+        )
+        if updated and name:
+            storage.delete(name)
+        forgotten += updated
+    return forgotten

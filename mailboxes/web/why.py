@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
 from mailboxes.mail.track_on_request import CannotTrack, request_tracking
 from mailboxes.models import Mailbox, ProcessedMessage
@@ -137,24 +135,3 @@ def ask_to_track(record_id: int, mailbox: Mailbox, user: User, *, live: bool) ->
     if live:
         return True, started.message
     return True, "Tracking started on a worker; reload this page to see the result."
-
-
-def forget_old_reasons(now: datetime | None = None) -> int:
-    """Blank the search fields and remove the kept MIME of records past the retention.
-
-    The rows stay: they keep the same server message from being filed twice.
-    """
-    cutoff = (now or timezone.now()) - timedelta(days=settings.CRMSYNC_PROCESSED_REASON_DAYS)
-    old = ProcessedMessage.objects.filter(processed_at__lt=cutoff).exclude(
-        sender="", subject="", message_id="", reason="", raw_mime=""
-    )
-    storage = ProcessedMessage._meta.get_field("raw_mime").storage
-    forgotten = 0
-    for pk, name in old.values_list("pk", "raw_mime").iterator():
-        updated = ProcessedMessage.objects.filter(pk=pk).update(
-            sender="", subject="", message_id="", reason="", raw_mime=""
-        )
-        if updated and name:
-            storage.delete(name)
-        forgotten += updated
-    return forgotten

@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from activities.models import Email
 from mailboxes.mail.filing import MailFiler, MessageSource
+from mailboxes.mail.reasons import forget_old_reasons
 from mailboxes.models import Mailbox, ProcessedMessage
 from mailboxes.tasks import track_processed_message
 from mailboxes.web.live import live_state
-from mailboxes.web.why import forget_old_reasons
 from tests import factories
 from tests.mail.messages import build
 from tests.web.conftest import RecordedTask, Team, logged_in
