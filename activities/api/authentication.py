@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 from rest_framework.request import Request
@@ -23,10 +22,6 @@ from rest_framework.request import Request
 from crmsync.login_throttle import client_address
 
 log = logging.getLogger(__name__)
-
-
-def _key(request: HttpRequest | Request) -> str:
-    return f"api-token-failures:{client_address(request) or 'unknown'}"
 
 
 def _window_seconds() -> int:
@@ -41,7 +36,8 @@ class LimitedTokenAuthentication(TokenAuthentication):
         words = get_authorization_header(request).split()
         if not words or words[0].lower() != self.keyword.lower().encode():
             return None
-        key = _key(request)
+        address = client_address(request) or "unknown"
+        key = f"api-token-failures:{address}"
         if (cache.get(key) or 0) >= settings.API_AUTH_FAILURE_LIMIT:
             raise Throttled(
                 wait=_window_seconds(),
@@ -58,7 +54,7 @@ class LimitedTokenAuthentication(TokenAuthentication):
                 failures = 1
             log.warning(
                 "Wrong API token from %s (%d within %d minutes)",
-                client_address(request),
+                address,
                 failures,
                 settings.API_AUTH_FAILURE_MINUTES,
             )
