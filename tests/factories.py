@@ -161,6 +161,22 @@ def make_email(**fields: Any) -> Email:
     return Email.objects.create(**fields)
 
 
+def make_outgoing_email(mailbox: Mailbox, *, to: str, **fields: Any) -> Email:
+    """An email the CRM sends from the mailbox to one address, waiting to be sent unless
+    `status` says otherwise."""
+    fields.setdefault("subject", f"Email {_next()}")
+    fields.setdefault("status", Email.Status.PENDING_SEND)
+    email = Email.objects.create(
+        owner_user=mailbox.user,
+        owner_queue=mailbox.queue,
+        mailbox=mailbox,
+        direction=Email.Direction.OUTGOING,
+        **fields,
+    )
+    ActivityParty.objects.create(email=email, role=ActivityParty.Role.TO, address=to)
+    return email
+
+
 def make_appointment(**fields: Any) -> Appointment:
     start = fields.pop("start", timezone.now() + timedelta(days=1))
     fields.setdefault("subject", f"Meeting {_next()}")

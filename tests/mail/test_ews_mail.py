@@ -12,12 +12,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from activities.models import ActivityParty, Email
+from activities.models import Email
 from mailboxes.connectors.ews import account_for
 from mailboxes.mail.cycle import process_incoming, send_pending
 from mailboxes.models import Mailbox
 from profiles.models import EmailServerProfile
-from tests.factories import make_person
+from tests.factories import make_outgoing_email, make_person
 from tests.mail.forked import send_in_child
 from tests.mail.messages import build
 from tests.waiting import delivered
@@ -61,16 +61,7 @@ def ews_mailbox(db, ews, ews_profile):
 
 
 def _queue(mailbox, to, subject="Offer"):
-    email = Email.objects.create(
-        owner_user=mailbox.user,
-        mailbox=mailbox,
-        direction=Email.Direction.OUTGOING,
-        status=Email.Status.PENDING_SEND,
-        subject=subject,
-        body_text="Our offer.",
-    )
-    ActivityParty.objects.create(email=email, role="to", address=to)
-    return email
+    return make_outgoing_email(mailbox, to=to, subject=subject, body_text="Our offer.")
 
 
 @pytest.mark.django_db

@@ -15,7 +15,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
-from activities.models import ActivityParty, Attachment, Email
+from activities.models import Attachment, Email
 from mailboxes.connectors import TransientSyncError
 from mailboxes.connectors.graph.client import GraphClient
 from mailboxes.connectors.graph.mail import STAMP_PROPERTY
@@ -23,6 +23,7 @@ from mailboxes.connectors.settings import graph_settings
 from mailboxes.mail.cycle import process_incoming, send_pending
 from mailboxes.models import Mailbox, ProcessedMessage
 from mailboxes.sync.cycle import run_cycle
+from tests.factories import make_outgoing_email
 from tests.mail.forked import send_in_child
 from tests.mail.messages import build
 from tests.waiting import delivered
@@ -45,16 +46,7 @@ def client_of(mailbox: Mailbox) -> GraphClient:
 
 
 def _queue(mailbox: Mailbox, to: str, subject: str = "Offer") -> Email:
-    email = Email.objects.create(
-        owner_user=mailbox.user,
-        mailbox=mailbox,
-        direction=Email.Direction.OUTGOING,
-        status=Email.Status.PENDING_SEND,
-        subject=subject,
-        body_text="Our offer.",
-    )
-    ActivityParty.objects.create(email=email, role="to", address=to)
-    return email
+    return make_outgoing_email(mailbox, to=to, subject=subject, body_text="Our offer.")
 
 
 def _stamped_drafts(mailbox: Mailbox) -> list[dict]:

@@ -9,26 +9,22 @@ import threading
 import pytest
 from django.core.files.base import ContentFile
 
-from activities.models import ActivityParty, Attachment, Email
+from activities.models import Attachment, Email
 from mailboxes.connectors import TransientSyncError
 from mailboxes.mail.cycle import send_pending
+from tests.factories import make_outgoing_email
 from tests.servers.dovecot import PASSWORD
 
 
 def _queue(mailbox, to, subject="Proposal", **extra):
-    email = Email.objects.create(
-        owner_user=mailbox.user,
-        owner_queue=mailbox.queue,
-        mailbox=mailbox,
-        direction=Email.Direction.OUTGOING,
-        status=Email.Status.PENDING_SEND,
+    return make_outgoing_email(
+        mailbox,
+        to=to,
         subject=subject,
         body_text="Please find our proposal.",
         body_html="<p>Please find our <b>proposal</b>.</p>",
         **extra,
     )
-    ActivityParty.objects.create(email=email, role="to", address=to)
-    return email
 
 
 def _read_inbox(dovecot, address):
@@ -136,12 +132,11 @@ def test_temporary_refusal_is_retried_later_with_back_off(
     settings.CRMSYNC_SEND_RETRY_SECONDS = 60
     sender = make_mailbox(imap_profile)
     email = _queue(sender, "someone@mail.test")
-    smtp_server.handler.data_reply = "451 4.3.0 try again later"
-    try:
-        with pytest.raises(TransientSyncError):
-            send_pending(sender)
-    finally:
-        smtp_server.handler.data_reply = None
+    with (
+        smtp_server.misbehaving(data_reply="451 4.3.0 try again later"),
+        pytest.raises(TransientSyncError),
+    ):
+        send_pending(sender)
 
     email.refresh_from_db()
     assert email.status == Email.Status.PENDING_SEND
@@ -181,14 +176,11 @@ def test_gives_up_after_the_maximum_attempts(imap_profile, make_mailbox, smtp_se
     settings.CRMSYNC_SEND_MAX_ATTEMPTS = 2
     sender = make_mailbox(imap_profile)
     email = _queue(sender, "x@mail.test")
-    smtp_server.handler.data_reply = "421 4.7.0 busy"
-    try:
+    with smtp_server.misbehaving(data_reply="421 4.7.0 busy"):
         for _ in range(2):
             Email.objects.filter(pk=email.pk).update(next_attempt_at=None)
             with pytest.raises(TransientSyncError):
                 send_pending(sender)
-    finally:
-        smtp_server.handler.data_reply = None
 
     email.refresh_from_db()
     assert email.status == "failed" and "gave up after 2 attempts" in email.processing_error

@@ -19,7 +19,7 @@ from mailboxes.models import Mailbox
 from mailboxes.sync import scheduling
 from mailboxes.sync.cycle import run_cycle
 from mailboxes.sync.keeper import ClaimKeeper
-from tests.mail.test_smtp_exactly_once import _folder, _kill_after_data, sender_and_recipient
+from tests.mail.test_smtp_exactly_once import _folder, killed_after_data
 
 EMAIL_ONLY = {
     "incoming_delivery_method": DeliveryMethod.SERVER_SIDE_SYNC,
@@ -48,8 +48,7 @@ def test_the_claim_outlives_a_server_answer_slower_than_the_claim(
         finally:
             connections.close_all()
 
-    smtp_server.handler.reply_delay = 5.0
-    try:
+    with smtp_server.misbehaving(reply_delay=5.0):
         thread = threading.Thread(target=worker)
         thread.start()
         deadline = time.monotonic() + 20
@@ -59,8 +58,6 @@ def test_the_claim_outlives_a_server_answer_slower_than_the_claim(
         time.sleep(4)
         taken = scheduling.claim_mailbox(sender.pk, respect_limit=False)
         thread.join(timeout=30)
-    finally:
-        smtp_server.handler.reply_delay = 0.0
 
     assert taken is None, "another worker took the mailbox while the first was sending"
     [result] = results
@@ -91,11 +88,9 @@ def test_a_cycle_that_makes_no_progress_lets_its_claim_expire(imap_profile, make
 def test_an_email_held_by_a_dead_worker_is_retried_when_its_claim_expires_and_sent_once(
     imap_profile, make_mailbox, make_crm_email, dovecot, smtp_server, settings
 ):
-    settings.CRMSYNC_SEND_CLAIM_SECONDS = 60
-    sender, recipient, email = sender_and_recipient(
-        imap_profile, make_mailbox, make_crm_email, **EMAIL_ONLY
+    sender, recipient, email = killed_after_data(
+        imap_profile, make_mailbox, make_crm_email, smtp_server, settings, **EMAIL_ONLY
     )
-    _kill_after_data(smtp_server, sender.pk, email.pk)
     # The dead worker's claim is 10 s old: 50 s to go.
     claimed_at = timezone.now() - timedelta(seconds=10)
     Email.objects.filter(pk=email.pk).update(send_claimed_at=claimed_at)

@@ -55,8 +55,7 @@ def _kill_after_data(smtp_server, sender_pk, email_pk):
     """A worker sends, the server accepts and delivers the message, and the worker is
     killed while it waits for the server's answer."""
     before = len(smtp_server.deliveries)
-    smtp_server.handler.reply_delay = 5.0
-    try:
+    with smtp_server.misbehaving(reply_delay=5.0):
         pid = send_in_child(sender_pk)
         deadline = time.monotonic() + 20
         while len(smtp_server.deliveries) == before and time.monotonic() < deadline:
@@ -64,11 +63,23 @@ def _kill_after_data(smtp_server, sender_pk, email_pk):
         assert len(smtp_server.deliveries) == before + 1, "the server never got the message"
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-    finally:
-        smtp_server.handler.reply_delay = 0.0
     assert Email.objects.get(pk=email_pk).status == Email.Status.SENDING
     # The dead worker's claim expires.
     Email.objects.filter(pk=email_pk).update(send_claimed_at=timezone.now() - timedelta(hours=1))
+
+
+def killed_after_data(
+    profile, make_mailbox, make_crm_email, smtp_server, settings, **sender_fields
+):
+    """Two mailboxes of the profile and an email from the first to the second, which a
+    worker sent and was killed while waiting for the server's answer (its 60 s send claim
+    then expired)."""
+    settings.CRMSYNC_SEND_CLAIM_SECONDS = 60
+    sender, recipient, email = sender_and_recipient(
+        profile, make_mailbox, make_crm_email, **sender_fields
+    )
+    _kill_after_data(smtp_server, sender.pk, email.pk)
+    return sender, recipient, email
 
 
 @pytest.mark.django_db
@@ -93,9 +104,9 @@ def test_imap_sent_copy_is_appended_seen_and_no_receipt_is_left(
 def test_imap_worker_killed_after_data_is_resolved_in_sent_and_arrives_once(
     imap_profile, make_mailbox, make_crm_email, dovecot, smtp_server, settings
 ):
-    settings.CRMSYNC_SEND_CLAIM_SECONDS = 60
-    sender, recipient, email = sender_and_recipient(imap_profile, make_mailbox, make_crm_email)
-    _kill_after_data(smtp_server, sender.pk, email.pk)
+    sender, recipient, email = killed_after_data(
+        imap_profile, make_mailbox, make_crm_email, smtp_server, settings
+    )
     deliveries = len(smtp_server.deliveries)
 
     result = send_pending(sender)
@@ -117,12 +128,8 @@ def test_imap_connection_dropped_after_data_is_resolved_on_the_retry(
     imap_profile, make_mailbox, make_crm_email, dovecot, smtp_server
 ):
     sender, recipient, email = sender_and_recipient(imap_profile, make_mailbox, make_crm_email)
-    smtp_server.handler.drop_after_data = True
-    try:
-        with pytest.raises(TransientSyncError) as raised:
-            send_pending(sender)
-    finally:
-        smtp_server.handler.drop_after_data = False
+    with smtp_server.misbehaving(drop_after_data=True), pytest.raises(TransientSyncError) as raised:
+        send_pending(sender)
     assert raised.value.code == "send_outcome_unknown"
     email.refresh_from_db()
     assert email.status == Email.Status.PENDING_SEND and email.next_attempt_at is not None
@@ -220,9 +227,9 @@ def test_the_sent_folder_is_found_by_special_use_then_by_name():
 def test_pop3_worker_killed_after_data_shows_may_have_been_sent_and_is_not_resent(
     pop3_profile, make_mailbox, make_crm_email, dovecot, smtp_server, settings
 ):
-    settings.CRMSYNC_SEND_CLAIM_SECONDS = 60
-    sender, recipient, email = sender_and_recipient(pop3_profile, make_mailbox, make_crm_email)
-    _kill_after_data(smtp_server, sender.pk, email.pk)
+    sender, recipient, email = killed_after_data(
+        pop3_profile, make_mailbox, make_crm_email, smtp_server, settings
+    )
     deliveries = len(smtp_server.deliveries)
 
     result = send_pending(sender)
@@ -248,12 +255,8 @@ def test_pop3_connection_dropped_after_data_shows_may_have_been_sent(
     pop3_profile, make_mailbox, make_crm_email, dovecot, smtp_server
 ):
     sender, recipient, email = sender_and_recipient(pop3_profile, make_mailbox, make_crm_email)
-    smtp_server.handler.drop_after_data = True
-    try:
-        with pytest.raises(TransientSyncError):
-            send_pending(sender)
-    finally:
-        smtp_server.handler.drop_after_data = False
+    with smtp_server.misbehaving(drop_after_data=True), pytest.raises(TransientSyncError):
+        send_pending(sender)
 
     email.refresh_from_db()
     assert email.status == Email.Status.UNCERTAIN

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +95,19 @@ class SmtpServer:
     def deliveries(self) -> list[Delivery]:
         with self.handler.lock:
             return list(self.handler.deliveries)
+
+    @contextmanager
+    def misbehaving(self, **faults: Any) -> Iterator[None]:
+        """The server answers with these `_Handler` faults (`data_reply`, `reply_delay`,
+        `drop_after_data`) inside the block, and as before after it."""
+        before = {name: getattr(self.handler, name) for name in faults}
+        for name, value in faults.items():
+            setattr(self.handler, name, value)
+        try:
+            yield
+        finally:
+            for name, value in before.items():
+                setattr(self.handler, name, value)
 
     def start(self) -> SmtpServer:
         self._controller.start()

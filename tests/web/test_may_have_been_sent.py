@@ -3,24 +3,22 @@ again" and "mark as sent" for the owner only; and in the admin, with the same ac
 
 from django.urls import reverse
 
-from activities.models import ActivityParty, Email
+from activities.models import Email
 from mailboxes.mail.outgoing import UNCERTAIN_REPLY_LOST
 from mailboxes.models import Mailbox
+from tests.factories import make_outgoing_email
 from tests.web.conftest import Team, logged_in
 
 
 def _uncertain(mailbox: Mailbox, subject: str = "Quote") -> Email:
-    email = Email.objects.create(
-        owner_user=mailbox.user,
-        mailbox=mailbox,
-        direction=Email.Direction.OUTGOING,
+    return make_outgoing_email(
+        mailbox,
+        to="buyer@partner.test",
         status=Email.Status.UNCERTAIN,
         subject=subject,
         processing_error=UNCERTAIN_REPLY_LOST,
         send_attempts=1,
     )
-    ActivityParty.objects.create(email=email, role="to", address="buyer@partner.test")
-    return email
 
 
 def test_the_owner_sees_it_and_sends_it_again(team: Team) -> None:

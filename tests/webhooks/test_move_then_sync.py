@@ -15,7 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.management import call_command
 from django.utils import timezone
 
-from activities.models import Account, ActivityParty, Appointment, Contact, Email, Task
+from activities.models import Account, Appointment, Contact, Email, Task
 from crmsync.choices import DeliveryMethod, OutgoingDeliveryMethod
 from mailboxes.connectors.graph.client import GraphClient
 from mailboxes.connectors.settings import graph_settings
@@ -97,15 +97,9 @@ def synced_over_ews(m365: Any, monkeypatch: pytest.MonkeyPatch) -> Mailbox:
     for n in range(2):
         control.deliver(address, build(to=address, subject=f"in{n}"))
     control.deliver(address, build(to=address, subject="tracked"), folder=listed["id"])
-    outgoing = Email.objects.create(
-        owner_user=owner,
-        mailbox=mailbox,
-        direction=Email.Direction.OUTGOING,
-        status=Email.Status.PENDING_SEND,
-        subject="Our offer",
-        body_text="The offer.",
+    outgoing = factories.make_outgoing_email(
+        mailbox, to="buyer@partner.test", subject="Our offer", body_text="The offer."
     )
-    ActivityParty.objects.create(email=outgoing, role="to", address="buyer@partner.test")
 
     sync(mailbox)
     sync(mailbox)  # reads back the items the first cycle stamped
