@@ -1,4 +1,9 @@
-"""`/healthz`: the database answers, and every stored credential can be decrypted."""
+"""`/healthz`: the database answers, and every stored credential can be decrypted.
+
+Anyone may call it (load balancers do, without a session), so it tells how many credentials
+no key decrypts, never which: the model, id and field of each are on the admin's health
+dashboard, behind a staff login.
+"""
 
 from collections.abc import Callable
 from typing import Any
@@ -23,13 +28,23 @@ def undecryptable_credentials() -> list[dict[str, Any]]:
     ]
 
 
+def cached_undecryptable_credentials() -> list[dict[str, Any]]:
+    """`undecryptable_credentials()`, computed at most every CREDENTIALS_CHECK_SECONDS."""
+    found = cache.get_or_set(
+        "crmsync:health:undecryptable-credentials",
+        undecryptable_credentials,
+        CREDENTIALS_CHECK_SECONDS,
+    )
+    return list(found or [])
+
+
 def health_response() -> JsonResponse:
     """200 `{"status": "ok"}`; 503 when the database does not answer.
 
     Credentials that no key in CRMSYNC_ENCRYPTION_KEYS decrypts (a key removed too early, a
-    wrong key deployed) make it 200 `"degraded"` with the model, id and field of each one,
-    never a value (checked every CREDENTIALS_CHECK_SECONDS). Not 503: the web app itself
-    works, and is where the passwords are fixed.
+    wrong key deployed) make it 200 `"degraded"` with their number (checked every
+    CREDENTIALS_CHECK_SECONDS): which ones is for staff, on the health dashboard. Not 503:
+    the web app itself works, and is where the passwords are fixed.
     """
     try:
         with connection.cursor() as cursor:
@@ -37,17 +52,13 @@ def health_response() -> JsonResponse:
     except Exception as error:
         return JsonResponse({"status": "error", "database": type(error).__name__}, status=503)
     try:
-        undecryptable = cache.get_or_set(
-            "crmsync:health:undecryptable-credentials",
-            undecryptable_credentials,
-            CREDENTIALS_CHECK_SECONDS,
-        )
+        undecryptable = cached_undecryptable_credentials()
     except DatabaseError as error:
         # The database answers but the tables are not there yet (migrations still to run).
         return JsonResponse({"status": "ok", "credentials_unchecked": type(error).__name__})
     body: dict[str, Any] = {"status": "ok"}
     if undecryptable:
-        body = {"status": "degraded", "undecryptable_credentials": undecryptable}
+        body = {"status": "degraded", "undecryptable_credentials": len(undecryptable)}
     return JsonResponse(body)
 
 

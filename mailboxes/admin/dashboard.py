@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.apps import apps
 from django.db.models import Avg, Count, Max, Q, QuerySet, Sum
 from django.db.models.functions import TruncHour
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
+from crmsync.health import cached_undecryptable_credentials
 from mailboxes import channels
 from mailboxes.admin.charts import Series, stacked_bar_chart
 from mailboxes.models import Alert, ExchangeSyncIdMapping, Mailbox, SyncRun
@@ -176,6 +179,27 @@ def profile_health(now: datetime) -> list[ProfileHealth]:
     return list(profiles.values())
 
 
+def undecryptable_rows() -> list[dict[str, Any]]:
+    """The credentials no configured key decrypts, in words, each with its admin page."""
+    rows = []
+    for found in cached_undecryptable_credentials():
+        model = apps.get_model(found["model"])
+        meta = model._meta
+        try:
+            url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[found["id"]])
+        except NoReverseMatch:
+            url = ""
+        rows.append(
+            {
+                "model": meta.verbose_name,
+                "id": found["id"],
+                "field": meta.get_field(found["field"]).verbose_name,
+                "url": url,
+            }
+        )
+    return rows
+
+
 def dashboard_context(now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     failing, failing_total = failing_mailboxes()
@@ -189,6 +213,7 @@ def dashboard_context(now: datetime | None = None) -> dict[str, Any]:
         "hours": HOURS,
         "window_start": hour_buckets(now)[0],
         "open_alerts": Alert.objects.filter(acknowledged_at__isnull=True).count(),
+        "undecryptable": undecryptable_rows(),
         "pending_conflicts": ExchangeSyncIdMapping.objects.filter(
             user_decision=ExchangeSyncIdMapping.UserDecision.PENDING
         ).count(),
