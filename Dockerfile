@@ -9,10 +9,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN useradd --system --create-home --home-dir /app crmsync && mkdir -p /data \
     && chown crmsync /data
 WORKDIR /app
-# The pinned dependencies first, each file checked against its hash (requirements/lock.txt, made
-# by scripts/lock); this layer is rebuilt only when the lock changes.
-COPY requirements/lock.txt requirements/lock.txt
-RUN pip install --no-cache-dir --require-hashes -r requirements/lock.txt
+# The pinned dependencies first, each file checked against its hash (requirements/lock.txt and,
+# for building the project, requirements/build-lock.txt, made by scripts/lock); this layer is
+# rebuilt only when a lock changes.
+COPY requirements/lock.txt requirements/build-lock.txt requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/lock.txt \
+    -r requirements/build-lock.txt
 COPY pyproject.toml README.md ./
 COPY crmsync crmsync
 COPY users users
@@ -23,8 +25,9 @@ COPY ews_emulator ews_emulator
 COPY templates templates
 COPY manage.py ./
 COPY scripts/build-static scripts/
-# The project itself: its dependencies are all in the lock.
-RUN pip install --no-cache-dir --no-deps .
+# The project itself: its dependencies are all in the lock, and it is built with the locked
+# setuptools (no build isolation, which would fetch an unpinned one).
+RUN pip install --no-cache-dir --no-deps --no-build-isolation .
 # Hashed static files and their manifest, collected with the production settings into the
 # image itself (not the data volume), where WhiteNoise serves them from.
 RUN sh scripts/build-static "$STATIC_ROOT"

@@ -7,6 +7,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 # Made by scripts/lock from pyproject.toml, relative to $ROOT.
 LOCK_FILE="requirements/lock.txt"
 DEV_LOCK_FILE="requirements/dev-lock.txt"
+# What building the project itself needs (pyproject.toml's [build-system] requires), pinned
+# with hashes too: the project is installed without pip's build isolation, which would
+# otherwise fetch setuptools unpinned.
+BUILD_LOCK_FILE="requirements/build-lock.txt"
 # The first line of each lock file: the digest of the pyproject.toml dependencies it was made from.
 LOCK_DIGEST_LINE="# pyproject-dependencies-sha256: "
 
@@ -27,7 +31,7 @@ find_python() {
 check_locks() {
     local python="$1" digest file
     digest="$("$python" "$ROOT/scripts/dependency_digest.py")" || return 1
-    for file in "$LOCK_FILE" "$DEV_LOCK_FILE"; do
+    for file in "$LOCK_FILE" "$DEV_LOCK_FILE" "$BUILD_LOCK_FILE"; do
         if [ ! -f "$ROOT/$file" ] ||
             [ "$(head -n1 "$ROOT/$file")" != "$LOCK_DIGEST_LINE$digest" ]; then
             echo "crmsync: $file does not match the dependencies in pyproject.toml:" \
@@ -65,13 +69,14 @@ ensure_venv() {
     fi
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
         echo "==> installing crmsync and its pinned dependencies ($lock)"
-        "$VENV/bin/python" -m pip install --quiet --require-hashes -r "$ROOT/$lock"
-        "$VENV/bin/python" -m pip install --quiet --no-deps -e "$ROOT"
+        "$VENV/bin/python" -m pip install --quiet --require-hashes -r "$ROOT/$lock" \
+            -r "$ROOT/$BUILD_LOCK_FILE"
+        "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$ROOT"
         echo "$wanted" >"$stamp"
     fi
 }
 
-# What an install is made from: the lock file and pyproject.toml (the project's own metadata).
+# What an install is made from: the lock files and pyproject.toml (the project's own metadata).
 install_digest() {
-    cat "$ROOT/$1" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1
+    cat "$ROOT/$1" "$ROOT/$BUILD_LOCK_FILE" "$ROOT/pyproject.toml" | sha256sum | cut -d' ' -f1
 }

@@ -11,6 +11,7 @@ import pytest
 from tests.foundation.production import PROJECT_DIR
 
 LOCKS = ("requirements/lock.txt", "requirements/dev-lock.txt")
+BUILD_LOCK = "requirements/build-lock.txt"
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^ ;\\]+)", re.MULTILINE)
 
 
@@ -28,7 +29,13 @@ def check_locks(root: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
     """What the lock check reads, copied: pyproject.toml, the lock files, the scripts."""
-    for name in ("pyproject.toml", *LOCKS, "scripts/lib.sh", "scripts/dependency_digest.py"):
+    for name in (
+        "pyproject.toml",
+        *LOCKS,
+        BUILD_LOCK,
+        "scripts/lib.sh",
+        "scripts/dependency_digest.py",
+    ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(PROJECT_DIR / name, tmp_path / name)
     return tmp_path
@@ -64,6 +71,26 @@ def test_a_missing_dev_lock_is_refused(project_copy: Path) -> None:
     assert "requirements/dev-lock.txt does not match" in result.stderr
 
 
+def test_a_build_requirement_changed_in_pyproject_makes_the_locks_stale(
+    project_copy: Path,
+) -> None:
+    pyproject = project_copy / "pyproject.toml"
+    text = pyproject.read_text()
+    assert 'requires = ["setuptools>=77"]' in text
+    pyproject.write_text(text.replace('requires = ["setuptools>=77"]', 'requires = ["flit_core"]'))
+
+    result = check_locks(project_copy)
+
+    assert result.returncode == 1
+    assert "does not match the dependencies in pyproject.toml" in result.stderr
+
+
+def test_the_build_lock_pins_the_build_backend() -> None:
+    text = (PROJECT_DIR / BUILD_LOCK).read_text()
+
+    assert [name for name, _ in PIN.findall(text)] == ["setuptools"]
+
+
 def test_a_tool_setting_changed_in_pyproject_keeps_the_locks(project_copy: Path) -> None:
     pyproject = project_copy / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace("line-length = 100", "line-length = 99"))
@@ -73,13 +100,13 @@ def test_a_tool_setting_changed_in_pyproject_keeps_the_locks(project_copy: Path)
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("lock", LOCKS)
+@pytest.mark.parametrize("lock", [*LOCKS, BUILD_LOCK])
 def test_every_pin_carries_its_hashes(lock: str) -> None:
     text = (PROJECT_DIR / lock).read_text()
     entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 1)[1])
     pins = [entry for entry in entries if PIN.match(entry)]
 
-    assert len(pins) > 20
+    assert len(pins) >= (1 if lock == BUILD_LOCK else 20)
     assert [pin.split(" ")[0] for pin in pins if "--hash=sha256:" not in pin] == []
     assert "-e " not in text and "file:" not in text
 
