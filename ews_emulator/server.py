@@ -9,6 +9,7 @@ import json
 import logging
 import socket
 import ssl
+import sys
 import threading
 import time
 import urllib.parse
@@ -122,6 +123,15 @@ class EmulatorServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.stopping.set()
         self.shutdown()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that goes away mid-request (reset, broken pipe, TLS cut short, timeout)
+        is ordinary for a server: one line, not a traceback; anything else as before."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, ssl.SSLError, TimeoutError)):
+            log.warning("client %s:%s went away: %r", *client_address[:2], error)
+            return
+        super().handle_error(request, client_address)
 
 
 class EwsHandler(BaseHTTPRequestHandler):

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import base64
+import socket
+import struct
+import subprocess
+import sys
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -13,7 +19,9 @@ from exchangelib import Account, Message
 from exchangelib.errors import UnauthorizedError
 from lxml import etree
 
+from ews_emulator.testing import PACKAGE_ROOT as ROOT
 from ews_emulator.testing import EmulatorProcess, run_emulator
+from tests.waiting import eventually
 
 from .conftest import PASSWORD, make_account
 
@@ -227,3 +235,30 @@ def test_tls(tmp_path: Path) -> None:
             assert account.inbox.all().count() == 0
         finally:
             BaseProtocol.HTTP_ADAPTER_CLS = previous
+
+
+def test_a_client_resetting_its_connection_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """Clients drop connections (timeouts, killed workers): the emulator says so in one
+    line on stderr instead of a traceback per connection."""
+    command = [sys.executable, "-m", "ews_emulator", "--port", "0", "--db", str(tmp_path / "e.db")]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(ROOT)
+    )
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        stderr_pipe = process.stderr
+        reader = threading.Thread(target=lambda: lines.extend(stderr_pipe), daemon=True)
+        reader.start()
+        url = urllib.parse.urlsplit(process.stdout.readline().strip())
+        for _ in range(3):
+            with socket.create_connection((url.hostname, url.port)) as conn:
+                conn.sendall(b"POST /EWS/Exchange.asmx HTTP/1.1\r\nContent-Length: 900\r\n\r\n<so")
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        eventually(lambda: len(lines) >= 3, "three lines on stderr")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    stderr = "".join(lines)
+    assert "Traceback" not in stderr
+    assert stderr.count("went away") == 3, stderr
