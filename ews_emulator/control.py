@@ -168,6 +168,10 @@ class ControlClient:
         }
         return list(self._call("POST", "deliver_many", body)["ids"])
 
+    def pending_deliveries(self) -> int:
+        """How many sends this emulator process has accepted and not delivered yet."""
+        return int(self._call("GET", "deliveries")["pending"])
+
     # -- faults ------------------------------------------------------------------------------
 
     def inject_fault(

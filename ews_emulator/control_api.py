@@ -354,6 +354,11 @@ def deliver(server: EmulatorServer, args: dict[str, Any]) -> Any:
     return summary(server, row)
 
 
+def deliveries(server: EmulatorServer, args: dict[str, Any]) -> Any:
+    """Sent messages (meeting messages included) this process has not delivered yet."""
+    return {"pending": server.mail.pending()}
+
+
 def deliver_many(server: EmulatorServer, args: dict[str, Any]) -> Any:
     """`deliver` for a list of raw messages (`mimes_base64`), in one store transaction."""
     mailbox = _mailbox(server, args)
@@ -475,6 +480,7 @@ ROUTES = {
     ("POST", "move"): move_item,
     ("POST", "deliver"): deliver,
     ("POST", "deliver_many"): deliver_many,
+    ("GET", "deliveries"): deliveries,
     ("POST", "seed"): seed,
     ("POST", "faults"): add_fault,
     ("GET", "faults"): list_faults,

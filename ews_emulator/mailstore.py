@@ -7,9 +7,13 @@ the item's canonical element through `items.finalize`.
 
 from __future__ import annotations
 
+import functools
+import heapq
 import itertools
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 
 from lxml import etree
@@ -37,6 +41,11 @@ from .store import Folder, ItemRow, Mailbox, Store
 # (ews_emulator/README.md, "Delivery").
 DELIVERY_DELAY = 1.0
 
+# What happens at a recipient's mailbox when a sent message reaches it.
+Delivery = Callable[[sqlite3.Connection], None]
+
+log = logging.getLogger(__name__)
+
 DEFAULT_FOLDER = {
     "CalendarItem": "calendar",
     "Contact": "contacts",
@@ -52,10 +61,13 @@ class MailStore:
         self.store = store
         # Seconds between a send and the recipients' copies (0: in the sending transaction).
         self.delivery_delay = delivery_delay
-        # Copies sent but not delivered yet, by a number of their own.
-        self._queued: dict[int, tuple[threading.Timer, Callable[[], None]]] = {}
-        self._queue_lock = threading.Lock()
+        # Deliveries sent but not made yet: (due, number, action), a heap in due order, run
+        # one at a time by one thread (in the order they were sent).
+        self._queued: list[tuple[float, int, Delivery]] = []
+        self._running = 0
+        self._queue = threading.Condition()
         self._queue_numbers = itertools.count()
+        self._worker: threading.Thread | None = None
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -305,7 +317,36 @@ class MailStore:
         sub(copy, t("DateTimeReceived"), fmt_dt(utcnow()))
         received_by = sub(copy, t("ReceivedBy"))
         received_by.append(itm.mailbox_elem(t("Mailbox"), recipient.display_name, recipient.smtp))
-        return self.create_item(c, recipient, target.id, copy, attachments=attachments, fresh=True)
+        row = self.create_item(c, recipient, target.id, copy, attachments=attachments, fresh=True)
+        self._attend(c, recipient, copy)
+        return row
+
+    def _attend(self, c: sqlite3.Connection, recipient: Mailbox, elem: Element) -> None:
+        """What Exchange's Calendar Attendant does when a meeting message arrives: a
+        cancellation marks the recipient's meeting of its UID cancelled, a response records
+        the responder's answer on the organizer's meeting ("Calendar Attendant", the
+        "Calendaring in Exchange" pages; the README's "Delivery")."""
+        kind = etree.QName(elem).localname
+        uid = text_of(elem, "UID")
+        if kind not in ("MeetingCancellation", "MeetingResponse") or not uid:
+            return
+        calendar = self.store.distinguished_folder(recipient.id, "calendar")
+        meetings = [
+            row
+            for row in (self.store.items_in_folder(calendar.id) if calendar else [])
+            if row.kind == "CalendarItem" and text_of(etree.fromstring(row.xml), "UID") == uid
+        ]
+        if kind == "MeetingCancellation":
+            for row in meetings:
+                self.change_item(c, row, _cancelled)
+            return
+        sender = child(elem, "From")
+        responder = (text_of(child(sender, "Mailbox"), "EmailAddress") or "").lower()
+        response = text_of(elem, "ResponseType")
+        if not responder or response is None:
+            return
+        for row in meetings:
+            self.change_item(c, row, functools.partial(_record_response, responder, response))
 
     def deliver_message(
         self,
@@ -317,38 +358,77 @@ class MailStore:
         """Deliver a sent message `delivery_delay` seconds later, as Exchange's transport
         does (the recipients' copies are not there when CreateItem or SendItem answers);
         with a delay of 0, within the send's own transaction."""
-        if self.delivery_delay <= 0:
-            self.deliver(c, recipient, elem, attachments=attachments)
-            return
         xml = etree.tostring(elem)
         attached = [etree.tostring(a) for a in attachments]
-        number = next(self._queue_numbers)
 
-        def deliver() -> None:
-            with self._queue_lock:
-                if self._queued.pop(number, None) is None:
-                    return  # delivered by `flush` meanwhile
+        def deliver(conn: sqlite3.Connection) -> None:
+            self.deliver(
+                conn,
+                recipient,
+                etree.fromstring(xml),
+                attachments=[etree.fromstring(a) for a in attached],
+            )
+
+        self.later(c, deliver)
+
+    def later(self, c: sqlite3.Connection, action: Delivery) -> None:
+        """Run `action` (what transport and the Calendar Attendant do at a recipient's
+        mailbox: put a copy in, update its calendar) in a write transaction of its own
+        `delivery_delay` seconds after the sending transaction commits; nothing if that
+        rolls back. With a delay of 0, at once within the sending transaction. `action`
+        must hold no rows read now: it reads what it changes when it runs."""
+        if self.delivery_delay <= 0:
+            action(c)
+            return
+
+        def enqueue() -> None:
+            with self._queue:
+                due = time.monotonic() + self.delivery_delay
+                heapq.heappush(self._queued, (due, next(self._queue_numbers), action))
+                if self._worker is None:
+                    self._worker = threading.Thread(
+                        target=self._deliver_forever, name="delivery", daemon=True
+                    )
+                    self._worker.start()
+                self._queue.notify()
+
+        self.store.after_commit(enqueue)
+
+    def _deliver_forever(self) -> None:
+        while True:
+            with self._queue:
+                while not self._queued or self._queued[0][0] > time.monotonic():
+                    wait = self._queued[0][0] - time.monotonic() if self._queued else None
+                    self._queue.wait(wait)
+                _, _, action = heapq.heappop(self._queued)
+                self._running += 1
+            try:
+                self._run(action)
+            finally:
+                with self._queue:
+                    self._running -= 1
+                    self._queue.notify_all()
+
+    def _run(self, action: Delivery) -> None:
+        try:
             with self.store.write() as conn:
-                self.deliver(
-                    conn,
-                    recipient,
-                    etree.fromstring(xml),
-                    attachments=[etree.fromstring(a) for a in attached],
-                )
+                action(conn)
+        except Exception:  # a recipient gone meanwhile: transport would bounce it
+            log.exception("a delivery failed")
 
-        timer = threading.Timer(self.delivery_delay, deliver)
-        timer.daemon = True
-        with self._queue_lock:
-            self._queued[number] = (timer, deliver)
-        timer.start()
+    def pending(self) -> int:
+        """Deliveries sent and not made yet (this process's)."""
+        with self._queue:
+            return len(self._queued) + self._running
 
     def flush(self) -> None:
-        """Deliver every queued copy now (the process is stopping: nothing sent is lost)."""
-        with self._queue_lock:
-            queued = list(self._queued.values())
-        for timer, deliver in queued:
-            timer.cancel()
-            deliver()
+        """Make every queued delivery now (the process is stopping: nothing sent is lost)."""
+        while True:
+            with self._queue:
+                if not self._queued:
+                    return
+                _, _, action = heapq.heappop(self._queued)
+            self._run(action)
 
     def recipients(self, elem: Element, *tags: str) -> list[Mailbox]:
         """Emulator mailboxes among the recipients of a message or meeting."""
@@ -361,3 +441,25 @@ class MailStore:
                 if target is not None and target.has_mailbox:
                     found[target.id] = target
         return list(found.values())
+
+
+def _cancelled(elem: Element) -> set[str]:
+    for old in children(elem, "IsCancelled"):
+        elem.remove(old)
+    sub(elem, t("IsCancelled"), "true")
+    subject = child(elem, "Subject")
+    if subject is not None and not (subject.text or "").startswith("Canceled:"):
+        subject.text = f"Canceled: {subject.text or ''}"
+    return {"IsCancelled", "Subject"}
+
+
+def _record_response(responder: str, response: str, elem: Element) -> set[str]:
+    """The responder's ResponseType and LastResponseTime on the organizer's meeting."""
+    for att in elem.iter(t("Attendee")):
+        if (text_of(child(att, "Mailbox"), "EmailAddress") or "").lower() != responder:
+            continue
+        for old in children(att, "ResponseType") + children(att, "LastResponseTime"):
+            att.remove(old)
+        sub(att, t("ResponseType"), response)
+        sub(att, t("LastResponseTime"), fmt_dt(utcnow()))
+    return {"RequiredAttendees", "OptionalAttendees", "Resources"}

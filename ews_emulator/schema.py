@@ -349,6 +349,7 @@ ITEM_ORDER: dict[str, tuple[str, ...]] = {
         "IsOutOfDate",
         "HasBeenProcessed",
         "ResponseType",
+        "UID",
         "Start",
         "End",
         "OriginalStart",
@@ -451,6 +452,7 @@ ITEM_ORDER: dict[str, tuple[str, ...]] = {
         "IsOutOfDate",
         "HasBeenProcessed",
         "ResponseType",
+        "UID",
         "ProposedStart",
         "ProposedEnd",
     ),
@@ -515,6 +517,7 @@ ITEM_ORDER: dict[str, tuple[str, ...]] = {
         "IsOutOfDate",
         "HasBeenProcessed",
         "ResponseType",
+        "UID",
     ),
     "PostItem": (
         "MimeContent",

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -286,13 +286,26 @@ class Store:
             yield conn
             return
         self._retry(lambda: conn.execute("BEGIN IMMEDIATE"))
+        self._local.after_commit = []
         try:
             yield conn
         except BaseException:
+            self._local.after_commit = []
             conn.execute("ROLLBACK")
             raise
         else:
             conn.execute("COMMIT")
+            hooks, self._local.after_commit = self._local.after_commit, []
+            for hook in hooks:
+                hook()
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run `hook` once the calling thread's write transaction commits (at once outside
+        one); a rolled-back transaction drops it."""
+        if not self.conn.in_transaction:
+            hook()
+            return
+        self._local.after_commit.append(hook)
 
     def _meta_secret(self) -> bytes:
         with self.write() as c:

@@ -37,3 +37,9 @@ def delivered(control: ControlClient, address: str, count: int = 1) -> list[dict
         return items if len(items) >= count else []
 
     return eventually(inbox, f"{count} delivered message(s) in {address}'s Inbox")
+
+
+def settled(control: ControlClient) -> None:
+    """Wait until the emulator has delivered everything sent so far (messages and meeting
+    messages): what is not in an Inbox then was never sent."""
+    eventually(lambda: control.pending_deliveries() == 0, "end of the emulator's deliveries")

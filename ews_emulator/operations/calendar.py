@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 
 from lxml import etree
@@ -9,7 +10,7 @@ from lxml import etree
 from .. import items as itm
 from .. import recurrence as rec
 from ..soap import Element, EwsError, child, children, fmt_dt, sub, t, text_of
-from ..store import ItemRow
+from ..store import ItemRow, Mailbox
 from .base import NOT_FOUND, Ctx
 
 
@@ -133,45 +134,28 @@ def send_invitations(
     update: bool = False,
     only: set[str] | None = None,
 ) -> None:
-    """Deliver meeting requests (and tentative calendar entries) to emulator attendees
-    (`only`: those of these lower-case addresses)."""
+    """Send meeting requests to emulator attendees (`only`: those of these lower-case
+    addresses): each is delivered asynchronously like any message, and on delivery it gets
+    its tentative calendar entry, as Exchange's Calendar Attendant makes it."""
     elem = etree.fromstring(row.xml)
     organizer = ctx.store.mailbox_by_id(row.mailbox_id)
     assert organizer is not None
     attendees = ctx.mail.recipients(elem, "RequiredAttendees", "OptionalAttendees", "Resources")
-    uid = text_of(elem, "UID")
     for attendee in attendees:
         if attendee.id == organizer.id or (only is not None and attendee.smtp.lower() not in only):
             continue
-        calendar = ctx.store.distinguished_folder(attendee.id, "calendar")
-        if calendar is None:
-            continue
-        existing = None
-        for other in ctx.store.items_in_folder(calendar.id):
-            if other.kind == "CalendarItem" and text_of(etree.fromstring(other.xml), "UID") == uid:
-                existing = other
-                break
-        copy = _attendee_copy(elem)
-        if existing is not None:
-            target = existing
-
-            def replace(e: Element, copy: Element = copy) -> set[str]:
-                keep = {"ItemId", "ParentFolderId", "MyResponseType"}
-                for c_ in list(e):
-                    if etree.QName(c_).localname not in keep:
-                        e.remove(c_)
-                for c_ in copy:
-                    if etree.QName(c_).localname not in keep:
-                        e.append(c_)
-                return {"Start"}
-
-            ctx.mail.change_item(c, target, replace)
-        else:
-            sub(copy, t("MyResponseType"), "NoResponseReceived")
-            target = ctx.mail.create_item(c, attendee, calendar.id, copy, fresh=False)
-        request = _meeting_request(elem, organizer.display_name, organizer.smtp, update=update)
-        sub(request, t("AssociatedCalendarItemId"), Id=target.id, ChangeKey=target.change_key)
-        ctx.mail.deliver(c, attendee, request)
+        ctx.mail.later(
+            c,
+            functools.partial(
+                _receive_request,
+                ctx,
+                attendee,
+                row.xml,
+                organizer.display_name,
+                organizer.smtp,
+                update,
+            ),
+        )
 
     def mark_sent(e: Element) -> set[str]:
         for old in children(e, "MeetingRequestWasSent"):
@@ -181,6 +165,49 @@ def send_invitations(
 
     if attendees:
         ctx.mail.change_item(c, ctx.store.item(row.id) or row, mark_sent)
+
+
+def _receive_request(
+    ctx: Ctx,
+    attendee: Mailbox,
+    xml: bytes,
+    organizer_name: str,
+    organizer_smtp: str,
+    update: bool,
+    c: sqlite3.Connection,
+) -> None:
+    """A meeting request reaches an attendee: the calendar entry (new, or the one of the
+    same UID replaced) and the MeetingRequest in the Inbox."""
+    elem = etree.fromstring(xml)
+    calendar = ctx.store.distinguished_folder(attendee.id, "calendar")
+    if calendar is None:
+        return
+    uid = text_of(elem, "UID")
+    existing = None
+    for other in ctx.store.items_in_folder(calendar.id):
+        if other.kind == "CalendarItem" and text_of(etree.fromstring(other.xml), "UID") == uid:
+            existing = other
+            break
+    copy = _attendee_copy(elem)
+    if existing is not None:
+
+        def replace(e: Element, copy: Element = copy) -> set[str]:
+            keep = {"ItemId", "ParentFolderId", "MyResponseType"}
+            for c_ in list(e):
+                if etree.QName(c_).localname not in keep:
+                    e.remove(c_)
+            for c_ in copy:
+                if etree.QName(c_).localname not in keep:
+                    e.append(c_)
+            return {"Start"}
+
+        target = ctx.mail.change_item(c, existing, replace)
+    else:
+        sub(copy, t("MyResponseType"), "NoResponseReceived")
+        target = ctx.mail.create_item(c, attendee, calendar.id, copy, fresh=False)
+    request = _meeting_request(elem, organizer_name, organizer_smtp, update=update)
+    sub(request, t("AssociatedCalendarItemId"), Id=target.id, ChangeKey=target.change_key)
+    ctx.mail.deliver(c, attendee, request)
 
 
 SERVER_FIELDS = ("ItemId", "ParentFolderId", "MeetingRequestWasSent", "MyResponseType")

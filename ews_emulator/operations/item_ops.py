@@ -144,7 +144,7 @@ def _create_response(
                 ctx, msg, "Message", attachments, disposition, "SendToNone", saved_folder
             )
         if tag in rsp.MEETING_RESPONSES:
-            msg, item = rsp.meeting_response(ctx, c, spec, sending=disposition != "SaveOnly")
+            msg, item = rsp.meeting_response(ctx, c, spec)
             kind = "MeetingResponse"
         else:
             msg, item = rsp.cancellation(ctx, c, spec)
@@ -341,29 +341,17 @@ def delete_item(ctx: Ctx, req: Element) -> Element:
 
 
 def _cancel_meeting(ctx: Ctx, c: sqlite3.Connection, row: ItemRow) -> None:
+    """Send a MeetingCancellation to the meeting's emulator attendees: delivered
+    asynchronously like any message; on delivery it marks the attendee's meeting cancelled
+    (`MailStore.deliver`)."""
     elem = etree.fromstring(row.xml)
     organizer = ctx.store.mailbox_by_id(row.mailbox_id)
     assert organizer is not None
-    uid = text_of(elem, "UID")
     for attendee in ctx.mail.recipients(
         elem, "RequiredAttendees", "OptionalAttendees", "Resources"
     ):
         if attendee.id == organizer.id:
             continue
-        calendar = ctx.store.distinguished_folder(attendee.id, "calendar")
-        for other in ctx.store.items_in_folder(calendar.id) if calendar else []:
-            if text_of(etree.fromstring(other.xml), "UID") == uid:
-
-                def cancel(e: Element) -> set[str]:
-                    for old in children(e, "IsCancelled"):
-                        e.remove(old)
-                    sub(e, t("IsCancelled"), "true")
-                    subject = child(e, "Subject")
-                    if subject is not None and not (subject.text or "").startswith("Canceled:"):
-                        subject.text = f"Canceled: {subject.text or ''}"
-                    return {"IsCancelled", "Subject"}
-
-                ctx.mail.change_item(c, other, cancel)
         notice = etree.Element(t("MeetingCancellation"), nsmap={"t": itm.T_NS})
         sub(notice, t("Subject"), f"Canceled: {text_of(elem, 'Subject') or ''}")
         sub(notice, t("From")).append(
@@ -371,7 +359,8 @@ def _cancel_meeting(ctx: Ctx, c: sqlite3.Connection, row: ItemRow) -> None:
         )
         to = sub(notice, t("ToRecipients"))
         to.append(itm.mailbox_elem(t("Mailbox"), attendee.display_name, attendee.smtp))
-        ctx.mail.deliver(c, attendee, notice)
+        sub(notice, t("UID"), text_of(elem, "UID") or "")
+        ctx.mail.deliver_message(c, attendee, notice, [])
 
 
 def _move_or_copy(ctx: Ctx, req: Element, op: str) -> Element:

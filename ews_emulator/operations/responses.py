@@ -9,13 +9,12 @@ any other message; meeting responses and cancellations also change the calendars
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import sqlite3
 
 from lxml import etree
 
 from .. import items as itm
-from ..soap import Element, EwsError, child, children, fmt_dt, local, sub, t, text_of
+from ..soap import Element, EwsError, child, children, local, sub, t, text_of
 from ..store import ItemRow
 from .base import Ctx, resolve_item
 
@@ -140,35 +139,10 @@ def _set_response(elem: Element, response: str) -> set[str]:
     return {"MyResponseType"}
 
 
-def _record_on_organizer(
-    ctx: Ctx, c: sqlite3.Connection, organizer_id: int, uid: str, response: str
-) -> None:
-    """The responding attendee's ResponseType and LastResponseTime on the organizer's item."""
-    calendar = ctx.store.distinguished_folder(organizer_id, "calendar")
-    me = ctx.target.smtp.lower()
-    for row in ctx.store.items_in_folder(calendar.id) if calendar else []:
-        if row.kind != "CalendarItem" or text_of(etree.fromstring(row.xml), "UID") != uid:
-            continue
-
-        def mutate(elem: Element) -> set[str]:
-            for att in elem.iter(t("Attendee")):
-                if (text_of(child(att, "Mailbox"), "EmailAddress") or "").lower() != me:
-                    continue
-                for old in children(att, "ResponseType") + children(att, "LastResponseTime"):
-                    att.remove(old)
-                sub(att, t("ResponseType"), response)
-                sub(att, t("LastResponseTime"), fmt_dt(dt.datetime.now(dt.UTC)))
-            return {"RequiredAttendees", "OptionalAttendees", "Resources"}
-
-        ctx.mail.change_item(c, row, mutate)
-
-
-def meeting_response(
-    ctx: Ctx, c: sqlite3.Connection, spec: Element, *, sending: bool
-) -> tuple[Element, ItemRow]:
+def meeting_response(ctx: Ctx, c: sqlite3.Connection, spec: Element) -> tuple[Element, ItemRow]:
     """Answer a meeting: the responder's calendar item records the answer (a declined one
-    goes to Deleted Items, with the request), the organizer's item records it on the
-    attendee when the response is sent; the MeetingResponse message to send or save."""
+    goes to Deleted Items, with the request); the MeetingResponse message to send or save,
+    which records it on the organizer's item when it is delivered there."""
     response, prefix = MEETING_RESPONSES[local(spec.tag)]
     row = _reference(ctx, spec)
     item = _calendar_item_of(ctx, row)
@@ -179,10 +153,6 @@ def meeting_response(
         )
     item = ctx.mail.change_item(c, item, lambda e: _set_response(e, response))
     organizer = _addresses(child(elem, "Organizer"))
-    owner = ctx.store.mailbox(organizer[0][1]) if organizer else None
-    uid = text_of(elem, "UID") or ""
-    if sending and owner is not None and owner.id != ctx.target.id and uid:
-        _record_on_organizer(ctx, c, owner.id, uid, response)
     if response == "Decline":
         item = ctx.mail.change_item(c, item, None, to_folder=_deleted_items(ctx))
     if row.kind == "MeetingRequest":
@@ -197,6 +167,9 @@ def meeting_response(
     to = child(spec, "ToRecipients")
     msg.append(copy.deepcopy(to) if to is not None else _mailbox_list("ToRecipients", organizer))
     sub(msg, t("AssociatedCalendarItemId"), Id=item.id, ChangeKey=item.change_key)
+    # What the organizer's mailbox records on delivery (`MailStore.deliver`).
+    sub(msg, t("ResponseType"), response)
+    sub(msg, t("UID"), text_of(elem, "UID") or "")
     return msg, item
 
 
@@ -210,13 +183,10 @@ def cancellation(ctx: Ctx, c: sqlite3.Connection, spec: Element) -> tuple[Elemen
     """CancelCalendarItem: only the organizer's item can be cancelled; the attendees' copies
     are marked cancelled, the organizer's goes to Deleted Items (its id is not found any
     more); the MeetingCancellation to send."""
-    from .item_ops import _cancel_meeting
-
     row = _reference(ctx, spec)
     elem = etree.fromstring(row.xml)
     if row.kind != "CalendarItem" or text_of(elem, "MyResponseType") not in (None, "Organizer"):
         raise EwsError("ErrorInvalidReferenceItem", "Only the organizer can cancel a meeting.")
-    _cancel_meeting(ctx, c, row)
     cancelled = ctx.mail.change_item(c, row, None, to_folder=_deleted_items(ctx))
     msg = etree.Element(t("MeetingCancellation"), nsmap={"t": itm.T_NS})
     sub(
@@ -236,4 +206,6 @@ def cancellation(ctx: Ctx, c: sqlite3.Connection, spec: Element) -> tuple[Elemen
         if p[1].lower() != ctx.target.smtp.lower()
     ]
     msg.append(_mailbox_list("ToRecipients", attendees))
+    # Marks the attendees' meetings cancelled on delivery (`MailStore.deliver`).
+    sub(msg, t("UID"), text_of(elem, "UID") or "")
     return msg, cancelled

@@ -11,7 +11,7 @@ from exchangelib.errors import ErrorInvalidIdMalformed, ErrorNameResolutionNoRes
 from exchangelib.properties import AlternateId
 
 from ews_emulator.control import ControlClient
-from tests.waiting import eventually
+from tests.waiting import eventually, settled
 
 UTC = EWSTimeZone("UTC")
 RAW = (
@@ -181,7 +181,7 @@ def test_meeting_invitations(account_factory: object) -> None:
     meeting.save(send_meeting_invitations="SendToAllAndSaveCopy")
     own = organizer.calendar.get(id=meeting.id)
     assert own.meeting_request_was_sent is True and own.my_response_type == "Organizer"
-    requests = list(attendee.inbox.all())
+    requests = eventually(lambda: list(attendee.inbox.all()), "meeting request")
     assert [(type(r).__name__, r.subject) for r in requests] == [("MeetingRequest", "Kick-off")]
     entries = list(attendee.calendar.all())
     assert [(e.subject, e.uid, e.my_response_type) for e in entries] == [
@@ -196,8 +196,10 @@ def test_meeting_invitations(account_factory: object) -> None:
         required_attendees=[attendee.primary_smtp_address],
     )
     silent.save(send_meeting_invitations="SendToNone")
+    settled(ControlClient(organizer.protocol.service_endpoint))
     assert attendee.calendar.all().count() == 1
     meeting.delete(send_meeting_cancellations="SendToAllAndSaveCopy")
+    eventually(lambda: attendee.calendar.filter(is_cancelled=True).count(), "cancelled entry")
     entries = list(attendee.calendar.all())
     assert [(e.subject, e.is_cancelled) for e in entries] == [("Canceled: Kick-off", True)]
 

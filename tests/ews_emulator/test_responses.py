@@ -9,11 +9,12 @@ import pytest
 from exchangelib import Account, CalendarItem, EWSDateTime, Message
 from exchangelib.errors import ErrorInvalidRecipients, ErrorItemNotFound
 from exchangelib.items import AcceptItem
-from exchangelib.properties import Mailbox
+from exchangelib.properties import Attendee, Mailbox
 
+from ews_emulator.control import ControlClient
 from ews_emulator.testing import run_emulator
 from tests.ews_emulator.conftest import PASSWORD, make_account
-from tests.waiting import eventually
+from tests.waiting import eventually, settled
 
 UTC = EWSDateTime.from_string("2024-01-01T00:00:00Z").tzinfo
 
@@ -65,7 +66,7 @@ def test_meeting_responses_reach_the_organizer(account_factory: object) -> None:
         required_attendees=[attendee.primary_smtp_address],
     )
     meeting.save(send_meeting_invitations="SendToAllAndSaveCopy")
-    request = attendee.inbox.get(subject="Review")
+    request = arrived(attendee, "Review")
     request.accept(body="See you")
     mine = attendee.calendar.get(subject="Review")
     assert mine.my_response_type == "Accept"
@@ -76,6 +77,7 @@ def test_meeting_responses_reach_the_organizer(account_factory: object) -> None:
     assert [a.response_type for a in own.required_attendees] == ["Accept"]
     mine.decline()
     assert attendee.calendar.filter(subject="Review").count() == 0
+    arrived(organizer, "Declined: Review")
     own = organizer.calendar.get(id=meeting.id)
     assert [a.response_type for a in own.required_attendees] == ["Decline"]
     with pytest.raises(Exception, match="ReferenceItemId"):
@@ -93,9 +95,14 @@ def test_cancel_meeting(account_factory: object) -> None:
         required_attendees=[attendee.primary_smtp_address],
     )
     meeting.save(send_meeting_invitations="SendToAllAndSaveCopy")
+    arrived(attendee, "Sync")
     meeting.cancel()
     assert organizer.calendar.filter(subject="Sync").count() == 0
+    arrived(attendee, "Canceled: Sync")
     assert [e.is_cancelled for e in attendee.calendar.filter(subject__contains="Sync")] == [True]
+    # one cancellation, not one per way it was sent
+    settled(ControlClient(organizer.protocol.service_endpoint))
+    assert attendee.inbox.filter(subject="Canceled: Sync").count() == 1
     with pytest.raises(ErrorItemNotFound):
         meeting.cancel()
     alone = CalendarItem(
@@ -146,3 +153,47 @@ def test_a_stopping_emulator_delivers_what_it_holds(tmp_path: Path) -> None:
     with run_emulator(tmp_path / "ews.db", users=users) as ews:
         account = make_account(ews.ews_url, "late@example.com")
         assert account.inbox.filter(subject="Queued").count() == 1
+
+
+def test_meeting_messages_are_delivered_asynchronously(tmp_path: Path) -> None:
+    """A meeting request, its response and its cancellation travel through transport like
+    any message: none is in the recipient's mailbox when the sending call answers (nor the
+    calendar entry the request makes), all are there after the delivery."""
+    users = [("organizer@example.com", PASSWORD), ("guest@example.com", PASSWORD)]
+    slow = ["--delivery-delay-ms", "600000"]
+    with run_emulator(tmp_path / "ews.db", users=users, extra_args=slow) as ews:
+        organizer = make_account(ews.ews_url, "organizer@example.com")
+        guest = make_account(ews.ews_url, "guest@example.com")
+        meeting = CalendarItem(
+            account=organizer,
+            folder=organizer.calendar,
+            subject="Later",
+            start=EWSDateTime(2024, 9, 5, 9, tzinfo=UTC),
+            end=EWSDateTime(2024, 9, 5, 10, tzinfo=UTC),
+            required_attendees=[
+                Attendee(
+                    mailbox=Mailbox(email_address=guest.primary_smtp_address),
+                    response_type="Unknown",
+                )
+            ],
+        )
+        meeting.save(send_meeting_invitations="SendToAllAndSaveCopy")
+        assert guest.inbox.all().count() == 0
+        assert guest.calendar.all().count() == 0
+        assert ews.control.pending_deliveries() == 1
+    with run_emulator(tmp_path / "ews.db", users=users, extra_args=slow) as ews:
+        guest = make_account(ews.ews_url, "guest@example.com")
+        organizer = make_account(ews.ews_url, "organizer@example.com")
+        assert [e.subject for e in guest.calendar.all()] == ["Later"]
+        guest.inbox.get(subject="Later").accept()
+        own = organizer.calendar.get(subject="Later")
+        assert [a.response_type for a in own.required_attendees] == ["Unknown"]
+        own.cancel()
+        assert [e.is_cancelled for e in guest.calendar.all()] == [False]
+        assert ews.control.pending_deliveries() == 2
+    with run_emulator(tmp_path / "ews.db", users=users) as ews:
+        guest = make_account(ews.ews_url, "guest@example.com")
+        organizer = make_account(ews.ews_url, "organizer@example.com")
+        assert [e.is_cancelled for e in guest.calendar.all()] == [True]
+        answer = organizer.inbox.get(subject="Accepted: Later")
+        assert type(answer).__name__ == "MeetingResponse"

@@ -9,6 +9,8 @@ from collections.abc import Callable
 import pytest
 import requests
 
+from tests.waiting import eventually
+
 from .conftest import Tenant
 from .test_delta import sync
 from .test_mail import error_of, ok, url
@@ -140,7 +142,10 @@ def test_invitation_and_responses_reach_the_organizer(
         201,
     )
     assert meeting["attendees"][0]["emailAddress"]["address"] == attendee
-    [invited] = ok(graph.get(url(tenant, attendee, f"calendarView?{window()}")))["value"]
+    [invited] = eventually(
+        lambda: ok(graph.get(url(tenant, attendee, f"calendarView?{window()}")))["value"],
+        "the invitation in the attendee's calendar",
+    )
     assert invited["subject"] == "Kick-off" and invited["isOrganizer"] is False
     ok(
         graph.post(

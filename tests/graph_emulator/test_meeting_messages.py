@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.waiting import settled
+
 from .conftest import Tenant
 from .test_calendar import tomorrow
 from .test_mail import error_of, ok, url
@@ -22,7 +24,9 @@ pytestmark = pytest.mark.e2e
 
 def inbox(tenant: Tenant, address: str) -> list[tuple[str, str]]:
     """(kind, subject) of what reached the mailbox's Inbox; a request's kind says whether it
-    is new or an update."""
+    is new or an update (once the emulator delivered what was sent: it delivers a moment
+    after the send, as Exchange does)."""
+    settled(tenant.control)
     found = []
     for item in tenant.control.items(address, "inbox"):
         kind = item["kind"]
@@ -122,6 +126,7 @@ def test_cancel_is_the_organizers_and_moves_the_event_to_deleted_items(
 ) -> None:
     organizer, attendee = new_mailbox(), new_mailbox()
     event = ok(graph.post(url(tenant, organizer, "events"), json=meeting([attendee])), 201)
+    settled(tenant.control)
     [copy] = [i for i in tenant.control.items(attendee, "calendar") if i["subject"] == "Review"]
     refused = graph.post(
         url(tenant, attendee, f"events/{copy['id'].replace('/', '-').replace('+', '_')}/cancel"),

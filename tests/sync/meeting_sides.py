@@ -15,6 +15,7 @@ from ews_emulator.control import ControlClient
 from mailboxes.models import Mailbox
 from tests.factories import make_appointment
 from tests.sync.helpers import emulated_mailbox, new_address
+from tests.waiting import settled
 
 REQUEST, UPDATE, CANCELLATION = "request", "update", "cancellation"
 # Exchange gives every calendar item its zones (the control API leaves them out unless told).
@@ -52,7 +53,9 @@ class Side:
         return address
 
     def inbox(self, address: str) -> list[tuple[str, str]]:
-        """(request / update / cancellation, subject) of the meeting messages in the Inbox."""
+        """(request / update / cancellation, subject) of the meeting messages in the Inbox,
+        once the emulator has delivered what was sent (Exchange delivers asynchronously)."""
+        settled(self.control)
         found = []
         for item in self.control.items(address, "inbox"):
             if item["kind"] == "MeetingRequest":

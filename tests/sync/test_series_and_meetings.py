@@ -16,6 +16,7 @@ from mailboxes.connectors.ews import account_for
 from mailboxes.models import ItemType
 from tests.factories import make_appointment
 from tests.sync.helpers import emulated_mailbox, options, sync
+from tests.waiting import settled
 
 pytestmark = pytest.mark.django_db
 
@@ -172,6 +173,7 @@ def test_meetings_invite_their_attendees_only_after_the_first_sync(ews) -> None:
     sync(mailbox)
 
     # then the colleague gets the meeting request
+    settled(ews.control)
     inbox = ews.control.items(colleague.email_address, "inbox")
     assert [i["subject"] for i in inbox] == ["Design review"]
 
@@ -181,6 +183,7 @@ def test_meetings_invite_their_attendees_only_after_the_first_sync(ews) -> None:
     meeting.save()
     sync(mailbox)
     sync(mailbox)
+    settled(ews.control)
     assert len(ews.control.items(colleague.email_address, "inbox")) == 2
 
 

@@ -8,6 +8,7 @@ from activities.models import ActivityParty, Appointment, Task
 from mailboxes.models import ExchangeSyncIdMapping
 from tests.factories import make_appointment, make_contact, make_task
 from tests.sync.helpers import emulated_mailbox, sync
+from tests.waiting import settled
 
 pytestmark = pytest.mark.django_db
 
@@ -136,6 +137,7 @@ def test_a_crm_appointment_reaches_exchange_without_invitations_and_round_trips(
     xml = ews.control.item(summary["id"])["xml"]
     for text in ("Kick-off", "Agenda", "HQ", attendee.email_address, "Eastern Standard Time"):
         assert text in xml
+    settled(ews.control)
     assert ews.control.items(attendee.email_address, "inbox") == []  # first sync invites nobody
     mapping = ExchangeSyncIdMapping.objects.get(mailbox=mailbox)
     assert mapping.ical_uid
