@@ -645,7 +645,7 @@ def _move_or_copy(req: Request, args: list[str], op: str) -> Response:
         req,
         op,
         f'<m:ToFolderId><t:FolderId Id="{folder.id}"/></m:ToFolderId>'
-        f'<m:ItemIds><t:ItemId Id="{row.id}"/></m:ItemIds>',
+        f'<m:ItemIds><t:ItemId Id="{row.id}" ChangeKey="{row.change_key}"/></m:ItemIds>',
     )
     new_id = next((e.get("Id") for e in result.iter(t("ItemId"))), None)
     moved = req.store.item(new_id or row.id) if new_id or op == "MoveItem" else None
@@ -677,7 +677,7 @@ def send_draft(req: Request, args: list[str]) -> Response:
     ews(
         req,
         "SendItem",
-        f'<m:ItemIds><t:ItemId Id="{row.id}"/></m:ItemIds>'
+        f'<m:ItemIds><t:ItemId Id="{row.id}" ChangeKey="{row.change_key}"/></m:ItemIds>'
         '<m:SavedItemFolderId><t:DistinguishedFolderId Id="sentitems"/></m:SavedItemFolderId>',
         SaveItemToFolder="true",
     )

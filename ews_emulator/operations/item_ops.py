@@ -27,6 +27,7 @@ from ..store import ItemRow
 from . import calendar as cal
 from . import responses as rsp
 from .base import (
+    NOT_FOUND,
     Ctx,
     folder_from_holder,
     id_elements,
@@ -250,14 +251,12 @@ def _update_one(
         if fresh is None:
             raise EwsError("ErrorItemNotFound", "The specified object was not found in the store.")
         row = fresh
+        if not change_key and conflict == "AutoResolve":
+            raise EwsError("ErrorChangeKeyRequired", "The change key is required.")
         if index is not None:
             row = cal.materialize_occurrence(ctx, c, row, index)
         elif change_key and change_key != row.change_key and conflict != "AlwaysOverwrite":
-            raise EwsError(
-                "ErrorIrresolvableConflict",
-                "The send or update operation could not be performed because the change key "
-                "passed in the request does not match the current change key for the item.",
-            )
+            raise EwsError("ErrorIrresolvableConflict", STALE_CHANGE_KEY)
         row = ctx.mail.change_item(c, row, _apply_updates(child(change, "Updates"), row.kind))
         if row.master_id:
             cal.exception_changed(ctx, c, row)
@@ -295,16 +294,30 @@ def _send_existing(
         ctx.store.remove_item(c, row.id)
 
 
+# "ResponseCode": ErrorIrresolvableConflict, the text Exchange sends with it.
+STALE_CHANGE_KEY = (
+    "The send or update operation could not be performed because the change key passed in "
+    "the request does not match the current change key for the item."
+)
+
+
 @operation("SendItem")
 def send_item(ctx: Ctx, req: Element) -> Element:
     root, messages = response_root("SendItem")
     save = req.get("SaveItemToFolder", "true").lower() == "true"
     for ident in id_elements(child(req, "ItemIds")):
         try:
-            row, _ = resolve_item(ctx, ident)
+            row, change_key = resolve_item(ctx, ident)
+            if not change_key:
+                raise EwsError("ErrorStaleObject", "The change key is required to send an item.")
             folder = folder_from_holder(ctx, child(req, "SavedItemFolderId"))
             with ctx.store.write() as c:
-                _send_existing(ctx, c, row, save=save, folder=folder.id if folder else None)
+                fresh = ctx.store.item(row.id)
+                if fresh is None:
+                    raise EwsError("ErrorItemNotFound", NOT_FOUND)
+                if change_key != fresh.change_key:
+                    raise EwsError("ErrorIrresolvableConflict", STALE_CHANGE_KEY)
+                _send_existing(ctx, c, fresh, save=save, folder=folder.id if folder else None)
         except EwsError as e:
             response_message(messages, "SendItem", e)
             continue

@@ -8,9 +8,13 @@ import pytest
 from exchangelib import Account, Contact, Message
 from exchangelib.errors import (
     ErrorAccessDenied,
+    ErrorChangeKeyRequired,
     ErrorImpersonateUserDenied,
     ErrorIrresolvableConflict,
+    ErrorStaleObject,
 )
+from exchangelib.properties import ItemId
+from exchangelib.services import SendItem, UpdateItem
 
 from ews_emulator.testing import EmulatorProcess
 
@@ -97,3 +101,35 @@ def test_every_change_moves_the_change_key_and_time(account: Account) -> None:
     second = account.contacts.get(id=contact.id)
     assert second.changekey != contact.changekey
     assert second.last_modified_time > first.last_modified_time
+
+
+def test_change_keys_on_update_send_and_delete(account: Account) -> None:
+    """UpdateItem under AutoResolve needs a ChangeKey (ErrorChangeKeyRequired); SendItem
+    needs one (ErrorStaleObject) and refuses a stale one (ErrorIrresolvableConflict);
+    DeleteItem takes a stale one (README, "Change keys")."""
+    draft = Message(account=account, folder=account.drafts, subject="Keys", body="v1")
+    draft.to_recipients = [account.primary_smtp_address]
+    draft.save()
+    stale = ItemId(id=draft.id, changekey=draft.changekey)
+    draft.body = "v2"
+    draft.save(update_fields=["body"])
+    without = ItemId(id=draft.id)
+    keyless = Message(account=account, id=draft.id, subject="Keys (edited)")
+    with pytest.raises(ErrorChangeKeyRequired):
+        list(
+            UpdateItem(account=account).call(
+                items=[(keyless, ["subject"])],
+                conflict_resolution="AutoResolve",
+                message_disposition="SaveOnly",
+                send_meeting_invitations_or_cancellations="SendToNone",
+                suppress_read_receipts=False,
+            )
+        )
+    with pytest.raises(ErrorStaleObject):
+        list(SendItem(account=account).call(items=[without], saved_item_folder=None))
+    with pytest.raises(ErrorIrresolvableConflict):
+        list(SendItem(account=account).call(items=[stale], saved_item_folder=None))
+    assert account.drafts.filter(subject="Keys").count() == 1
+    # a stale change key deletes all the same
+    assert account.bulk_delete([(stale.id, stale.changekey)]) == [True]
+    assert account.drafts.filter(subject="Keys").count() == 0
