@@ -263,7 +263,10 @@ def _update_one(
         if row.kind == "CalendarItem" and invitations in SEND_INVITES:
             target = ctx.store.item(row.master_id) if row.master_id else row
             if target is not None:
-                cal.send_invitations(ctx, c, target, update=True)
+                # A meeting never sent before (an appointment given attendees) goes out as a
+                # new meeting request, one already sent as a full update (MeetingRequestType).
+                sent = text_of(etree.fromstring(target.xml), "MeetingRequestWasSent") == "true"
+                cal.send_invitations(ctx, c, target, update=sent)
         if row.kind in itm.MESSAGE_KINDS and disposition in ("SendOnly", "SendAndSaveCopy"):
             _send_existing(ctx, c, row, save=disposition == "SendAndSaveCopy", folder=None)
             return None
