@@ -319,6 +319,7 @@ class AppointmentAdmin(OwnedRecordAdmin):
                     "description",
                     "categories",
                     "is_cancelled",
+                    "exchange_held",
                 )
             },
         ),
@@ -332,6 +333,22 @@ class AppointmentAdmin(OwnedRecordAdmin):
         ),
         ("Bookkeeping", {"fields": ORIGIN_FIELDS, "classes": ("collapse",)}),
     )
+    readonly_fields = (*ORIGIN_FIELDS, "exchange_held")
+
+    @admin.display(description="not written to Exchange")
+    def exchange_held(self, obj: Appointment) -> str:
+        """Why a change of this meeting is held back from a mailbox (README, "Meeting
+        invitations"), or "-"."""
+        from mailboxes.models import ExchangeSyncIdMapping
+
+        if obj.pk is None:
+            return "-"
+        held = ExchangeSyncIdMapping.objects.filter(
+            object_type="appointment",
+            crm_object_id=obj.pk,
+            last_error_code=ExchangeSyncIdMapping.MEETING_HELD,
+        ).select_related("mailbox")
+        return " ".join(f"{m.mailbox.email_address}: {m.last_error_text}" for m in held) or "-"
 
 
 @admin.register(Task)

@@ -183,6 +183,9 @@ class ItemConnector(Protocol):
     """
 
     kind: ItemKind
+    # Whether a meeting whose attendees hold it (or an appointment given attendees) can be
+    # changed or deleted without telling them (EWS `SendToNone`); Microsoft Graph cannot.
+    silent_meeting_changes: ClassVar[bool]
 
     def folders_below(self, folder_id: str) -> list[FolderInfo]:
         """Every folder of this type below `folder_id`, at any depth (contact folders)."""

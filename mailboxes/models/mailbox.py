@@ -365,6 +365,10 @@ class ExchangeSyncIdMapping(models.Model):
         KEEP_CRM = "keep_crm", "Keep the CRM version"
         KEEP_EXCHANGE = "keep_exchange", "Keep the Exchange version"
 
+    # `last_error_code` of a meeting change the server could not write without telling
+    # attendees the invitation rule says must not be told (README, "Meeting invitations").
+    MEETING_HELD = "meeting_held"
+
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="id_mappings")
     object_type = models.CharField(max_length=16, choices=ItemType.choices)
     crm_content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
@@ -415,6 +419,13 @@ class ExchangeSyncIdMapping(models.Model):
         blank=True,
         help_text="Meetings: the attendees (lower-case addresses) this mailbox sent the meeting "
         "to; only they receive its updates and cancellation.",
+    )
+    withheld = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Meetings: the attendees (lower-case addresses) the meeting was written to "
+        "Exchange with but not sent to (a first sync, a full resync, an option change, "
+        "'send invitations' off, unsent in Outlook); a meeting nobody was sent stays unsent.",
     )
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -50,6 +50,8 @@ MAPPING_FIELDS = [
     "crm_snapshot",
     "exchange_snapshot",
     "last_synced_at",
+    "invited",
+    "withheld",
 ]
 
 
@@ -223,6 +225,7 @@ class _Decider(Generic[R]):
         mapping.exchange_modified_at = item.modified_at
         mapping.item_subject = self.kind.subject(canonical)
         mapping.is_deleted_in_exchange = False
+        heard_of(self.ts, mapping, canonical, item)
         if record is None:
             return  # deleted in the CRM: the push deletes or unlinks it
         if not self.ts.options.exchange_to_crm:
@@ -330,7 +333,7 @@ def stamps_to_write(items: list[RemoteItem], mappings: list[ExchangeSyncIdMappin
 def new_mapping(
     ts: TypeRecords[R], record_id: int, item: RemoteItem, folder_id: str, canonical: Canonical
 ) -> ExchangeSyncIdMapping:
-    return ExchangeSyncIdMapping(
+    mapping = ExchangeSyncIdMapping(
         mailbox=ts.mailbox,
         object_type=ts.kind.item_type,
         crm_content_type=ts.content_type,
@@ -343,10 +346,23 @@ def new_mapping(
         exchange_modified_at=item.modified_at,
         item_subject=ts.kind.subject(canonical),
         to_crm_change_type=ChangeType.CREATE,
-        # A meeting this mailbox sent from Outlook: its attendees hold it, so the CRM's
-        # changes reach them (README, "Meeting invitations").
-        invited=sorted(ts.kind.invitees(canonical, ts.mailbox.email_address)) if item.sent else [],
     )
+    heard_of(ts, mapping, canonical, item)
+    return mapping
+
+
+def heard_of(
+    ts: TypeRecords[R], mapping: ExchangeSyncIdMapping, canonical: Canonical, item: RemoteItem
+) -> None:
+    """Who holds a meeting read from the server, as far as the mapping does not know yet:
+    one this mailbox sent from Outlook is held by its attendees, so the CRM's changes reach
+    them; one saved unsent stays unsent (README, "Meeting invitations")."""
+    attendees = ts.kind.invitees(canonical, ts.mailbox.email_address)
+    if item.sent:
+        mapping.invited = sorted(set(mapping.invited) | attendees)
+        mapping.withheld = sorted(set(mapping.withheld) - attendees)
+    else:
+        mapping.withheld = sorted(set(mapping.withheld) | (attendees - set(mapping.invited)))
 
 
 def apply_page(

@@ -154,7 +154,10 @@ def _push_chunk(ts: TypeSync[R], records: list[R], *, initial: bool, full: bool)
     _cancel(ts, cancelled)
     # Who hears of it: the rule in README ("Meeting invitations").
     notify = {c.record.pk for c in creates if _invites(ts, c, initial=initial, full=full)}
-    notify |= {u.record.pk for u in updates if _updates_reach(ts, u.canonical, u.mapping)}
+    notify |= {u.record.pk for u in updates if _update_sends(ts, u, initial=initial, full=full)}
+    held = [u for u in updates if u.record.pk not in notify and _would_tell(ts, u)]
+    _hold(ts, [u.mapping for u in held], HELD_CHANGE)
+    updates = [u for u in updates if u not in held]
     for send in (False, True):
         _create(ts, [c for c in creates if (c.record.pk in notify) == send], send=send)
         _update(ts, [u for u in updates if (u.record.pk in notify) == send], send=send)
@@ -163,6 +166,7 @@ def _push_chunk(ts: TypeSync[R], records: list[R], *, initial: bool, full: bool)
             ts.mappings()
             .filter(crm_object_id__in=list(series))
             .exclude(exchange_item_id__startswith="pending:")
+            .exclude(pk__in=[u.mapping.pk for u in held])
         )
         for mapping in written:
             _push_exceptions(ts, mapping, series[mapping.crm_object_id], notify)
@@ -220,12 +224,73 @@ def _invites(ts: TypeSync[R], create: _Create[R], *, initial: bool, full: bool) 
     return bool(_attendees(ts, create.canonical))
 
 
-def _updates_reach(ts: TypeSync[R], canonical: Canonical, mapping: ExchangeSyncIdMapping) -> bool:
-    """Whether a change sends meeting updates: only to a meeting its attendees received from
-    this mailbox before (the server then writes to the attendees the change concerns)."""
-    if not ts.mailbox.send_invitations:
+def _reaches(ts: TypeSync[R], mapping: ExchangeSyncIdMapping) -> bool:
+    """Whether a change or cancellation of this meeting is sent: only when attendees received
+    it from this mailbox before (the server then writes to the attendees the change
+    concerns: those who hold it, those added, those removed)."""
+    return bool(mapping.invited) and ts.mailbox.send_invitations
+
+
+def _newcomers(ts: TypeSync[R], update: _Update[R]) -> set[str]:
+    """Attendees the CRM added since the meeting was last written: neither sent it nor
+    written with it unsent."""
+    mapping = update.mapping
+    return _attendees(ts, update.canonical) - set(mapping.invited) - set(mapping.withheld)
+
+
+def _update_sends(ts: TypeSync[R], update: _Update[R], *, initial: bool, full: bool) -> bool:
+    """Whether writing this change sends meeting messages: to a meeting its attendees were
+    sent; to attendees a person added in the CRM to a meeting nobody holds unsent (an
+    appointment given attendees), as for a new meeting (`_invites`). A meeting written
+    unsent stays unsent: its changes send nothing, added attendees included."""
+    if _reaches(ts, update.mapping):
+        return True
+    if not ts.mailbox.send_invitations or update.mapping.withheld or initial or full:
         return False
-    return bool(_attendees(ts, canonical) & set(mapping.invited or []))
+    since = ts.options.invitations_from
+    if since is not None and update.record.modified_at < since:
+        return False  # changed before the first sync or the last option change
+    return bool(_newcomers(ts, update))
+
+
+def _would_tell(ts: TypeSync[R], update: _Update[R]) -> bool:
+    """Whether writing this change silently is beyond the server: over Graph, a PATCH of a
+    meeting that is no draft (sent, or an appointment given attendees) writes to them."""
+    if ts.connector.silent_meeting_changes:
+        return False
+    mapping = update.mapping
+    unsent = not mapping.invited and mapping.withheld  # a draft: its PATCH sends nothing
+    return not unsent and bool(mapping.invited or _attendees(ts, update.canonical))
+
+
+HELD_CHANGE = (
+    "Not written to Microsoft 365: Microsoft Graph cannot change this meeting without "
+    "sending its attendees an update or an invitation, and this change may not send one "
+    '("send invitations from the CRM" is off, or the change came before the first sync or an '
+    'option change). Switch "send invitations from the CRM" on, or change the meeting again '
+    "in the CRM, to send it to them; or make the change in Outlook."
+)
+HELD_DELETE = (
+    "Not deleted in Microsoft 365: its attendees were sent this meeting, and Microsoft Graph "
+    'cannot delete it without sending them a cancellation while "send invitations from the '
+    'CRM" is off. Switch that option on to cancel it for them, or delete it in Outlook.'
+)
+HELD_CODE = ExchangeSyncIdMapping.MEETING_HELD
+
+
+def _hold(ts: TypeSync[R], mappings: list[ExchangeSyncIdMapping], why: str) -> None:
+    """Changes not written to the server because it would tell attendees the rule says must
+    not be told: kept flagged (looked at again each cycle) with a sentence saying why and
+    how to resolve it, shown on the mailbox page and the appointment."""
+    if not mappings:
+        return
+    ExchangeSyncIdMapping.objects.filter(pk__in=[m.pk for m in mappings]).exclude(
+        from_crm_change_type=ChangeType.DELETE
+    ).update(from_crm_change_type=ChangeType.UPDATE)
+    ExchangeSyncIdMapping.objects.filter(pk__in=[m.pk for m in mappings]).update(
+        last_error_code=HELD_CODE, last_error_text=why, last_error_at=timezone.now()
+    )
+    logger.info("mailbox %s: %s meeting change(s) held", ts.mailbox.pk, len(mappings))
 
 
 def _cancels(ts: TypeSync[R], canonical: Canonical) -> bool:
@@ -242,8 +307,11 @@ def _cancel(ts: TypeSync[R], cancels: list[_Update[R]]) -> None:
     them (once: the mapping goes, the cancelled record stays and is never exported again),
     removed from the calendar silently when nobody was."""
     mode = DeleteMode(ts.options.exchange_delete_mode)
+    held = [u for u in cancels if _held_delete(ts, u.mapping)]
+    _hold(ts, [u.mapping for u in held], HELD_DELETE)
+    cancels = [u for u in cancels if u not in held]
     for send in (False, True):
-        part = [u for u in cancels if _updates_reach(ts, u.canonical, u.mapping) == send]
+        part = [u for u in cancels if _reaches(ts, u.mapping) == send]
         if not part:
             continue
         results = ts.connector.delete(
@@ -286,6 +354,7 @@ def _create(ts: TypeSync[R], creates: list[_Create[R]], *, send: bool) -> None:
                 from_crm_change_type=ChangeType.CREATE,
                 item_subject=str(record)[:500],
                 invited=sorted(_attendees(ts, create.canonical)) if send else [],
+                withheld=[] if send else sorted(_attendees(ts, create.canonical)),
                 last_synced_at=now,
             )
         )
@@ -313,10 +382,13 @@ def _update(ts: TypeSync[R], updates: list[_Update[R]], *, send: bool) -> None:
         mapping.last_error_text = ""
         mapping.last_error_code = ""
         mapping.last_synced_at = now
+        attendees = _attendees(ts, update.canonical)
         if send:
             # The server also sent the meeting to attendees added since.
-            attendees = _attendees(ts, update.canonical)
-            mapping.invited = sorted(set(mapping.invited or []) | attendees)
+            mapping.invited = sorted(set(mapping.invited) | attendees)
+            mapping.withheld = sorted(set(mapping.withheld) - attendees)
+        else:
+            mapping.withheld = sorted(set(mapping.withheld) | (attendees - set(mapping.invited)))
         done.append(mapping)
     ExchangeSyncIdMapping.objects.bulk_update(
         done,
@@ -330,6 +402,7 @@ def _update(ts: TypeSync[R], updates: list[_Update[R]], *, send: bool) -> None:
             "last_error_code",
             "last_synced_at",
             "invited",
+            "withheld",
         ],
     )
     ts.processed += len(done)
@@ -374,8 +447,12 @@ def push_deletes(ts: TypeSync[R], ctx: CycleContext, doomed: list[ExchangeSyncId
     doomed = [m for m in doomed if m.crm_object_id not in existing]
     if ts.options.delete_crm_to_exchange:
         live = [m for m in doomed if not m.is_deleted_in_exchange]
+        held = [m for m in live if _held_delete(ts, m)]
+        _hold(ts, held, HELD_DELETE)
+        live = [m for m in live if m not in held]
+        doomed = [m for m in doomed if m not in held]
         # A cancellation reaches a meeting's attendees only if they were sent the meeting.
-        cancel = {m.pk for m in live if m.invited and ts.mailbox.send_invitations}
+        cancel = {m.pk for m in live if _reaches(ts, m)}
         live.sort(key=lambda m: m.pk in cancel)
         for start in range(0, len(live), CHUNK):
             ctx.heartbeat()
@@ -385,6 +462,16 @@ def push_deletes(ts: TypeSync[R], ctx: CycleContext, doomed: list[ExchangeSyncId
                 _delete(ts, part, send_cancellations=send)
     ExchangeSyncIdMapping.objects.filter(pk__in=[m.pk for m in doomed]).delete()
     ts.processed += len(doomed)
+
+
+def _held_delete(ts: TypeSync[R], mapping: ExchangeSyncIdMapping) -> bool:
+    """Whether deleting this meeting silently is beyond the server: over Graph, deleting a
+    meeting its attendees were sent cancels it for them."""
+    return (
+        not ts.connector.silent_meeting_changes
+        and bool(mapping.invited)
+        and not ts.mailbox.send_invitations
+    )
 
 
 def _delete(

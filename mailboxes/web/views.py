@@ -164,6 +164,9 @@ def _page(
             "appointments": upcoming_appointments(mailbox, _user(request)),
             "conflicts": [(mapping, _differences(mapping)) for mapping in conflicts],
             "uncertain_emails": uncertain_emails(mailbox),
+            "held_meetings": ExchangeSyncIdMapping.objects.filter(
+                mailbox=mailbox, last_error_code=ExchangeSyncIdMapping.MEETING_HELD
+            ).order_by("last_error_at"),
             **_why_context(request, mailbox),
         },
         status=status,

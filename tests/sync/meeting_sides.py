@@ -9,9 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from exchangelib.folders import Folder
 
 from activities.models import ActivityParty, Appointment, ChangeOrigin
 from ews_emulator.control import ControlClient
+from ews_emulator.graph import ids
+from mailboxes.connectors.ews import account_for
+from mailboxes.connectors.graph.connector import GraphMailboxConnector
 from mailboxes.models import Mailbox
 from tests.factories import make_appointment
 from tests.sync.helpers import emulated_mailbox, new_address
@@ -73,6 +77,29 @@ class Side:
         return sorted(
             i["subject"] or "" for i in self.control.items(mailbox.email_address, "calendar")
         )
+
+    def contact_folder(self, mailbox: Mailbox, name: str, *contacts: str) -> str:
+        """A contact folder below Contacts made in Outlook, holding contacts of these
+        surnames: its id as the mailbox's protocol names it."""
+        if self.protocol == "ews":
+            account = account_for(mailbox)
+            folder = Folder(parent=account.contacts, name=name, folder_class="IPF.Contact")
+            folder.save()
+            folder_id, ews_id = str(folder.id), str(folder.id)
+        else:
+            client = GraphMailboxConnector.for_mailbox(mailbox).client
+            made = client.post("contactFolders", {"displayName": name})
+            assert made is not None
+            folder_id = str(made["id"])
+            ews_id = ids.ews_id(folder_id)
+        for surname in contacts:
+            self.control.create_item(
+                mailbox.email_address,
+                "contact",
+                {"GivenName": "Ann", "Surname": surname},
+                folder=ews_id,
+            )
+        return folder_id
 
     def outlook_meeting(
         self,

@@ -1,6 +1,7 @@
 """Migration 0015 fills `invited` of the meeting mappings written before it was recorded
 (README, "Meeting invitations"): the attendees a meeting the mailbox organizes has now; not
-someone else's meeting, not an appointment without attendees, not a mapping written since."""
+someone else's meeting, not an appointment without attendees, not a mapping written since.
+Migration 0018 marks the attendees of such meetings nobody was sent as `withheld`."""
 
 from __future__ import annotations
 
@@ -82,4 +83,35 @@ def test_old_meeting_mappings_get_the_attendees_they_have() -> None:
         alone.pk: [],
         already.pk: ["someone@partner.example"],
         recent.pk: [],
+    }
+
+
+fill_withheld = importlib.import_module("mailboxes.migrations.0018_mapping_withheld").fill_withheld
+
+
+def test_meetings_nobody_was_sent_are_held_unsent_by_their_attendees() -> None:
+    # given meetings the mailbox organizes: one sent, one never sent, one without
+    # attendees, and someone else's meeting
+    mailbox = make_mailbox(email_address="Owner@Example.com")
+    required = ActivityParty.Role.REQUIRED_ATTENDEE
+    sent = _meeting(mailbox, (required, "ann@partner.example"))
+    unsent = _meeting(mailbox, (required, "Bob@Partner.Example"))
+    alone = _meeting(mailbox)
+    theirs = _meeting(
+        mailbox,
+        (ActivityParty.Role.ORGANIZER, "boss@else.example"),
+        (required, "cy@partner.example"),
+    )
+    _mapping(mailbox, sent, invited=["ann@partner.example"])
+    for meeting in (unsent, alone, theirs):
+        _mapping(mailbox, meeting)
+
+    fill_withheld(apps, _Editor())
+
+    withheld = dict(ExchangeSyncIdMapping.objects.values_list("crm_object_id", "withheld"))
+    assert withheld == {
+        sent.pk: [],
+        unsent.pk: ["bob@partner.example"],
+        alone.pk: [],
+        theirs.pk: [],
     }

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from exchangelib.items import SEND_TO_NONE, CalendarItem
+from django.utils.html import escape
 
-from activities.models import ActivityParty, Appointment
-from mailboxes.connectors.ews import account_for
+from activities.models import ActivityParty, Appointment, Contact
 from mailboxes.mail.parties import PartyResolver
 from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox
 from tests.factories import make_appointment, make_contact, make_user
-from tests.sync.helpers import emulated_mailbox, options, sync
+from tests.sync.helpers import options, sync
 from tests.sync.meeting_sides import (
     CANCELLATION,
     REQUEST,
@@ -35,20 +34,11 @@ pytestmark = pytest.mark.django_db
 # --- One party resolver ----------------------------------------------------------------------
 
 
-def test_an_attendee_resolves_to_a_contact_stored_in_other_letter_case(ews) -> None:
+def test_an_attendee_resolves_to_a_contact_stored_in_other_letter_case(side: Side) -> None:
     # given a contact stored with capitals, and a meeting in Outlook where it attends in lower case
-    mailbox = emulated_mailbox(ews)
+    mailbox = side.mailbox()
     contact = make_contact(owner_user=mailbox.user, email_address2="Y@Partner.Example")
-    account = account_for(mailbox)
-    account.protocol.TIMEZONE = account.default_timezone
-    CalendarItem(
-        account=account,
-        folder=account.calendar,
-        subject="Partner call",
-        start=at(9),
-        end=at(10),
-        required_attendees=["y@partner.example"],
-    ).save(send_meeting_invitations=SEND_TO_NONE)
+    side.outlook_meeting(mailbox, "Partner call", at(9), ("y@partner.example",))
 
     # when the mailbox syncs
     sync(mailbox)
@@ -170,7 +160,30 @@ def test_with_send_invitations_off_a_new_meeting_invites_nobody(side: Side) -> N
     assert side.calendar(mailbox) == []
 
 
-def test_a_meeting_sent_before_the_option_went_off_is_silent_over_ews_only(side: Side) -> None:
+def held_sentences(mailbox: Mailbox, meeting: Appointment) -> list[str]:
+    """What the owner's mailbox page and the appointment's admin page say is held back."""
+    client = Client()
+    assert mailbox.user is not None
+    client.force_login(mailbox.user)
+    page = client.get(f"/mailboxes/{mailbox.pk}/").content.decode()
+    staff = make_user(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    admin_page = client.get(f"/admin/activities/appointment/{meeting.pk}/change/")
+    if Appointment.objects.filter(pk=meeting.pk).exists():
+        assert admin_page.status_code == 200
+    found = []
+    for mapping in ExchangeSyncIdMapping.objects.filter(
+        mailbox=mailbox, last_error_code=ExchangeSyncIdMapping.MEETING_HELD
+    ):
+        text = escape(mapping.last_error_text)
+        assert text in page
+        if admin_page.status_code == 200:
+            assert text in admin_page.content.decode()
+        found.append(mapping.last_error_text)
+    return found
+
+
+def test_a_meeting_sent_before_the_option_went_off_gets_nothing_more(side: Side) -> None:
     # given a meeting its attendee was sent, then "send invitations" switched off
     mailbox, colleague = side.mailbox(), side.attendee()
     sync(mailbox)
@@ -178,23 +191,41 @@ def test_a_meeting_sent_before_the_option_went_off_is_silent_over_ews_only(side:
     sync(mailbox)
     Mailbox.objects.filter(pk=mailbox.pk).update(send_invitations=False)
 
-    # when it moves and is then deleted in the CRM
+    # when it moves in the CRM
     move(meeting, 16)
     sync(mailbox)
+
+    # then the attendee hears nothing: EWS writes the change silently; Graph, which cannot,
+    # leaves the change out of Exchange and says so on the mailbox and appointment pages
+    assert side.inbox(colleague) == [(REQUEST, "Sent earlier")]
+    held = held_sentences(mailbox, meeting)
+    if side.protocol == "graph":
+        assert len(held) == 1 and held[0].startswith("Not written to Microsoft 365")
+    else:
+        assert held == []
+
+    # when it is deleted in the CRM: the same
+    pk = meeting.pk
     meeting.delete()
     sync(mailbox)
+    assert side.inbox(colleague) == [(REQUEST, "Sent earlier")]
+    if side.protocol == "graph":
+        assert side.calendar(mailbox) == ["Sent earlier"]
+        (mapping,) = ExchangeSyncIdMapping.objects.filter(crm_object_id=pk)
+        assert mapping.last_error_text.startswith("Not deleted in Microsoft 365")
+    else:
+        assert side.calendar(mailbox) == []
 
-    # then EWS changes and deletes it silently; Graph, which cannot, tells the attendee
-    # (README, "Meeting invitations": the Graph exception)
+    # and once the option is back on, Graph sends the cancellation it held, once
+    Mailbox.objects.filter(pk=mailbox.pk).update(send_invitations=True)
+    sync(mailbox)
+    sync(mailbox)
     expected = [(REQUEST, "Sent earlier")]
     if side.protocol == "graph":
-        expected = [
-            (CANCELLATION, "Canceled: Sent earlier"),
-            (REQUEST, "Sent earlier"),
-            (UPDATE, "Sent earlier"),
-        ]
+        expected.insert(0, (CANCELLATION, "Canceled: Sent earlier"))
     assert side.inbox(colleague) == expected
     assert side.calendar(mailbox) == []
+    assert not ExchangeSyncIdMapping.objects.filter(crm_object_id=pk).exists()
 
 
 def test_a_meeting_sent_from_outlook_gets_the_crm_changes_and_an_unsent_one_does_not(
@@ -223,7 +254,16 @@ def test_a_meeting_sent_from_outlook_gets_the_crm_changes_and_an_unsent_one_does
     assert side.inbox(colleague) == [(UPDATE, "Sent in Outlook")]
 
 
-def test_attendees_added_to_an_appointment_written_without_any_are_invited_over_graph_only(
+def add_attendee(appointment: Appointment, address: str) -> None:
+    """A CRM user adds an attendee to the appointment (and saves it)."""
+    ActivityParty.objects.create(
+        appointment=appointment, role=ActivityParty.Role.REQUIRED_ATTENDEE, address=address
+    )
+    appointment.refresh_from_db()
+    move(appointment, appointment.start.hour)
+
+
+def test_attendees_added_to_an_appointment_written_without_any_are_invited_once(
     side: Side,
 ) -> None:
     # given an appointment without attendees, exported by the first sync
@@ -233,17 +273,53 @@ def test_attendees_added_to_an_appointment_written_without_any_are_invited_over_
     )
     sync(mailbox)
 
-    # when the CRM adds an attendee
-    ActivityParty.objects.create(
-        appointment=appointment, role=ActivityParty.Role.REQUIRED_ATTENDEE, address=colleague
-    )
-    move(appointment, 10)
+    # when a CRM user adds a colleague, and later moves it
+    add_attendee(appointment, colleague)
+    sync(mailbox)
+    sync(mailbox)
+    assert side.inbox(colleague) == [(REQUEST, "Planning")]
+    move(appointment, 13)
     sync(mailbox)
 
-    # then EWS writes it silently; Graph, whose PATCH of an event that is no draft writes to
-    # its attendees, invites the colleague (README, "Meeting invitations")
-    expected = [(REQUEST, "Planning")] if side.protocol == "graph" else []
-    assert side.inbox(colleague) == expected
+    # then the colleague was invited once and got the update
+    assert side.inbox(colleague) == [(REQUEST, "Planning"), (UPDATE, "Planning")]
+
+
+def test_a_colleague_added_to_a_meeting_written_unsent_is_not_invited(side: Side) -> None:
+    # given a meeting with an attendee, exported unsent by the first sync
+    mailbox, first, added = side.mailbox(), side.attendee(), side.attendee()
+    meeting = meeting_with(mailbox, first, "Unsent")
+    sync(mailbox)
+
+    # when a CRM user adds a colleague
+    add_attendee(meeting, added)
+    sync(mailbox)
+
+    # then the meeting stays unsent: nobody hears of it (Outlook can send it)
+    assert side.inbox(first) == []
+    assert side.inbox(added) == []
+    mapping = ExchangeSyncIdMapping.objects.get(crm_object_id=meeting.pk)
+    assert (mapping.invited, mapping.withheld) == ([], sorted([first, added]))
+
+
+def test_attendees_added_while_send_invitations_is_off_are_not_invited(side: Side) -> None:
+    # given an appointment without attendees in Exchange, then "send invitations" off
+    mailbox, colleague = side.mailbox(), side.attendee()
+    appointment = make_appointment(
+        owner_user=mailbox.user, subject="Quiet planning", start=at(10), end=at(11)
+    )
+    sync(mailbox)
+    Mailbox.objects.filter(pk=mailbox.pk).update(send_invitations=False)
+
+    # when a CRM user adds a colleague
+    add_attendee(appointment, colleague)
+    sync(mailbox)
+
+    # then nobody is invited: EWS adds the attendee silently; Graph, which cannot, holds the
+    # change and says so
+    assert side.inbox(colleague) == []
+    held = held_sentences(mailbox, appointment)
+    assert len(held) == (1 if side.protocol == "graph" else 0)
 
 
 # --- Option changes ----------------------------------------------------------------------------
@@ -321,28 +397,76 @@ def test_moving_sync_from_earlier_exports_and_imports_the_older_meetings(side: S
     assert side.inbox(colleague) == []
 
 
-def test_switching_exchange_to_crm_off_and_on_imports_what_came_meanwhile_and_deletes_nothing(
-    ews,
+def test_more_contact_categories_and_folders_are_exported_and_imported_by_the_next_cycle(
+    side: Side,
 ) -> None:
-    mailbox = emulated_mailbox(ews)
-    own = make_appointment(owner_user=mailbox.user, subject="Kept", start=at(9, 90))
+    # given contacts exported by category and imported from selected folders, past the first
+    # sync: a CRM contact of a category not exported, a folder not imported
+    mailbox = side.mailbox()
+    options(
+        mailbox,
+        ItemType.CONTACT,
+        contact_export_scope="selected_categories",
+        contact_export_categories=["Export"],
+        contact_import_scope="selected_folders",
+        contact_import_folders=[side.contact_folder(mailbox, "Partners", "Partner")],
+    )
+    make_contact(owner_user=mailbox.user, last_name="Exported", categories=["Export"])
+    make_contact(owner_user=mailbox.user, last_name="Later", categories=["Later"])
+    family = side.contact_folder(mailbox, "Family", "Kin")
     sync(mailbox)
-    account = account_for(mailbox)
+
+    def crm() -> list[str]:
+        return sorted(
+            Contact.objects.filter(owner_user=mailbox.user).values_list("last_name", flat=True)
+        )
+
+    def exchange() -> list[str]:
+        return sorted(
+            str(i["subject"]) for i in side.control.items(mailbox.email_address, "contacts")
+        )
+
+    assert crm() == ["Exported", "Later", "Partner"]
+    assert exchange() == ["Exported, Ada"]
+    current = options(mailbox, ItemType.CONTACT)
+
+    # when the owner exports the category "Later" too and imports the Family folder: the page
+    # first says what it will do
+    change = {
+        "contact_export_categories": "Export, Later",
+        "contact_import_folders": ", ".join([*current.contact_import_folders, family]),
+    }
+    first = save_options_page(mailbox, ItemType.CONTACT, **change)
+    assert first.status_code == 400
+    said = first.content.decode()
+    assert "1 contact will be exported to Exchange." in said
+    assert "The contacts of 1 newly selected folder will be imported." in said
+    confirmed = save_options_page(mailbox, ItemType.CONTACT, **change, confirm_change="on")
+    assert confirmed.status_code == 302, confirmed.content.decode()
+
+    # then the next ordinary sync exports the one and imports the other, duplicating nothing
+    sync(mailbox)
+    assert crm() == ["Exported", "Kin", "Later", "Partner"]
+    assert exchange() == ["Exported, Ada", "Later, Ada"]
+    sync(mailbox)
+    assert crm() == ["Exported", "Kin", "Later", "Partner"]
+
+
+def test_switching_exchange_to_crm_off_and_on_imports_what_came_meanwhile_and_deletes_nothing(
+    side: Side,
+) -> None:
+    mailbox = side.mailbox()
+    own = make_appointment(owner_user=mailbox.user, subject="Kept", start=at(9, 90), end=at(10, 90))
+    sync(mailbox)
 
     # switched off: a meeting made in Outlook stays out of the CRM, nothing is deleted
     response = save_options_page(mailbox, ItemType.APPOINTMENT, exchange_to_crm=None)
     assert response.status_code == 302, response.content.decode()
-    CalendarItem(
-        account=account,
-        folder=account.calendar,
-        subject="Made in Outlook",
-        start=at(9, 91),
-        end=at(10, 91),
-    ).save(send_meeting_invitations=SEND_TO_NONE)
+    side.outlook_meeting(mailbox, "Made in Outlook", at(9, 91))
     sync(mailbox)
     assert not Appointment.objects.filter(subject="Made in Outlook").exists()
     assert Appointment.objects.filter(pk=own.pk).exists()
-    assert account.calendar.filter(subject="Kept").count() == 1
+    assert side.calendar(mailbox) == ["Kept", "Made in Outlook"]
 
     # switched on again: the next ordinary sync imports it
     response = save_options_page(

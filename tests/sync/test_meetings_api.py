@@ -133,3 +133,31 @@ def test_cancelling_a_meeting_nobody_was_sent_removes_it_silently(side: Side) ->
     assert side.calendar(mailbox) == []
     assert side.inbox(colleague) == []
     assert Appointment.objects.get(pk=meeting.pk).is_cancelled
+
+
+def test_attendees_given_through_the_api_to_an_appointment_are_invited_once(side: Side) -> None:
+    # given an appointment created through the API without attendees, in Exchange
+    mailbox, colleague = side.mailbox(), side.attendee()
+    sync(mailbox)
+    client = api_for(mailbox)
+    created = client.post(
+        "/api/v1/appointments/",
+        {"subject": "Lunch", "start": at(12).isoformat(), "end": at(13).isoformat()},
+        format="json",
+    )
+    assert created.status_code == 201, created.content
+    sync(mailbox)
+
+    # when the owner's script gives it an attendee, and two cycles run
+    response = client.patch(
+        f"/api/v1/appointments/{created.json()['id']}/",
+        {"attendees": [{"address": colleague}]},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    sync(mailbox)
+    sync(mailbox)
+
+    # then the attendee is in Exchange and received the request once
+    assert attendees_in_exchange(side, mailbox, "Lunch")["RequiredAttendees"] == [colleague]
+    assert side.inbox(colleague) == [(REQUEST, "Lunch")]

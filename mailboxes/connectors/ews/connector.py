@@ -80,6 +80,8 @@ def _saved(result: Any) -> Result:
 class EwsItemConnector:
     """One item type of one mailbox over EWS (`ItemConnector`)."""
 
+    silent_meeting_changes: ClassVar[bool] = True
+
     def __init__(self, account: Account, kind: ItemKind) -> None:
         self.account = account
         self.kind = kind

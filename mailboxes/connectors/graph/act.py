@@ -126,6 +126,9 @@ class GraphItemConnector:
 
     # Extended properties read with every item (besides the stamp).
     extra_properties: ClassVar[tuple[str, ...]] = ()
+    # Graph has no SendToNone: a PATCH of a meeting that is no draft writes to its
+    # attendees, deleting it cancels it (README, "Meeting invitations").
+    silent_meeting_changes: ClassVar[bool] = False
 
     def __init__(self, client: GraphClient, kind: ItemKind) -> None:
         self.client = client
