@@ -9,7 +9,9 @@ emulator's control API.
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils.html import escape
 
 from activities.models import ActivityParty, Appointment, Contact
@@ -477,3 +479,29 @@ def test_switching_exchange_to_crm_off_and_on_imports_what_came_meanwhile_and_de
     assert (
         Appointment.objects.filter(owner_user=mailbox.user, subject="Made in Outlook").count() == 1
     )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's query plan")
+def test_the_resolver_query_is_served_by_the_lower_case_indexes() -> None:
+    # given the resolver's one query for a batch of addresses
+    with CaptureQueriesContext(connection) as captured:
+        PartyResolver().resolve_many(["a@partner.example", "B@Partner.Example"])
+    (query,) = captured.captured_queries
+
+    # when PostgreSQL plans it with sequential scans ruled out where an index can serve
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + query["sql"])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    # then every address column is read through its lower-case index
+    for index in (
+        "user_email_lower_idx",
+        "mailbox_email_lower_idx",
+        "queue_email_lower_idx",
+        "contact_email1_lower_idx",
+        "contact_email2_lower_idx",
+        "contact_email3_lower_idx",
+        "account_email_lower_idx",
+    ):
+        assert index in plan, plan
