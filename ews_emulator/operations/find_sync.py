@@ -6,6 +6,7 @@ from lxml import etree
 
 from .. import items as itm
 from .. import recurrence as rec
+from ..aqs import compile_query
 from ..restrictions import Predicate, compile_restriction, in_window, sort_elements
 from ..soap import Element, EwsError, child, m, parse_dt, response_message, sub, t, text_of
 from ..store import Folder
@@ -88,8 +89,16 @@ def find_item(ctx: Ctx, req: Element) -> Element:
     root, messages = response_root("FindItem")
     shape = itm.Shape.parse(child(req, "ItemShape"), view=True)
     restriction = child(req, "Restriction")
+    query = text_of(req, "QueryString")
     try:
         predicate = compile_restriction(restriction) if restriction is not None else None
+        if query and query.strip():
+            if predicate is not None:
+                # "The QueryString element excludes the use of EWS restrictions."
+                raise EwsError(
+                    "ErrorInvalidRestriction", "A QueryString cannot be used with a Restriction."
+                )
+            predicate = compile_query(query)
     except EwsError as e:
         for _ in id_elements(child(req, "ParentFolderIds")):
             response_message(messages, "FindItem", e)
