@@ -30,6 +30,18 @@ class SyncOptionsChangeMixin(forms.ModelForm):
         label="Save what this change does",
         help_text="Asked when a change exports or imports records; what it does is said above.",
     )
+    # What switching off does, said before it is saved (it moves no record: no confirmation).
+    SWITCHED_OFF = {
+        "is_enabled": "Off: nothing of this type is synchronized any more; nothing is deleted.",
+        "crm_to_exchange": "Off: CRM changes no longer reach Exchange; nothing is deleted.",
+        "exchange_to_crm": "Off: Exchange changes no longer reach the CRM; nothing is deleted.",
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, text in self.SWITCHED_OFF.items():
+            if name in self.fields and not self.fields[name].help_text:
+                self.fields[name].help_text = text
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

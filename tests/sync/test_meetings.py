@@ -454,6 +454,35 @@ def test_more_contact_categories_and_folders_are_exported_and_imported_by_the_ne
     assert crm() == ["Exported", "Kin", "Later", "Partner"]
 
 
+def test_switching_crm_to_exchange_off_stops_changes_and_deletes_nothing(side: Side) -> None:
+    # given a meeting sent to its attendee
+    mailbox, colleague = side.mailbox(), side.attendee()
+    sync(mailbox)
+    meeting = meeting_with(mailbox, colleague, "Weekly")
+    sync(mailbox)
+
+    # when the owner switches CRM → Exchange off: the page says what that does beforehand
+    client = Client()
+    assert mailbox.user is not None
+    client.force_login(mailbox.user)
+    page = client.get(f"/mailboxes/{mailbox.pk}/").content.decode()
+    assert "Off: CRM changes no longer reach Exchange; nothing is deleted." in page
+    response = save_options_page(mailbox, ItemType.APPOINTMENT, crm_to_exchange=None)
+    assert response.status_code == 302, response.content.decode()
+
+    # then a later move in the CRM reaches neither Exchange nor the attendee, and the
+    # meeting stays on both sides
+    move(meeting, 17)
+    sync(mailbox)
+    assert side.calendar(mailbox) == ["Weekly"]
+    (item,) = side.control.items(mailbox.email_address, "calendar")
+    assert side.control.item(item["id"])["fields"]["Start"].startswith(
+        at(10).strftime("%Y-%m-%dT%H")
+    )
+    assert side.inbox(colleague) == [(REQUEST, "Weekly")]
+    assert Appointment.objects.filter(pk=meeting.pk).exists()
+
+
 def test_switching_exchange_to_crm_off_and_on_imports_what_came_meanwhile_and_deletes_nothing(
     side: Side,
 ) -> None:
