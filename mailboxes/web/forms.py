@@ -105,6 +105,13 @@ class MailboxSettingsForm(WriteOnlyPasswordsMixin, forms.ModelForm):
             del self.fields["act_delivery_method"]
             del self.fields["send_invitations"]
         else:
+            if profile is not None and profile.server_type == profile.ServerType.MICROSOFT_365:
+                # README, "Meeting invitations": what Graph cannot write silently is held.
+                self.fields["send_invitations"].help_text += (
+                    " Microsoft 365 cannot change or delete a meeting already sent without "
+                    "telling its attendees: while this is off, such changes are held and "
+                    "listed on this page."
+                )
             self._limit(
                 "act_delivery_method",
                 ActDeliveryMethod.choices,

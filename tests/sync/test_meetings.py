@@ -201,10 +201,17 @@ def test_a_meeting_sent_before_the_option_went_off_gets_nothing_more(side: Side)
     # leaves the change out of Exchange and says so on the mailbox and appointment pages
     assert side.inbox(colleague) == [(REQUEST, "Sent earlier")]
     held = held_sentences(mailbox, meeting)
+    client = Client()
+    assert mailbox.user is not None
+    client.force_login(mailbox.user)
+    page = client.get(f"/mailboxes/{mailbox.pk}/").content.decode()
+    said = "while this is off, such changes are held and listed on this page."
     if side.protocol == "graph":
         assert len(held) == 1 and held[0].startswith("Not written to Microsoft 365")
+        assert said in page  # beside the option
     else:
         assert held == []
+        assert said not in page
 
     # when it is deleted in the CRM: the same
     pk = meeting.pk
