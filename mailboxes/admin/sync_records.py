@@ -3,9 +3,14 @@
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponseBase
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from activities.downloads import download_response
 from crmsync.admin_display import admin_link, badge, excerpt
 from mailboxes.models import ExchangeSyncIdMapping, FolderSyncState, ProcessedMessage, SyncRun
 
@@ -176,11 +181,40 @@ class ProcessedMessageAdmin(admin.ModelAdmin):
         "subject",
         "message_id",
         "reason",
-        "raw_mime",
+        "raw_message",
     )
+    # Shown as `raw_message`, a link through the download view.
+    exclude = ("raw_mime",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        raw = path(
+            "<int:processed_id>/raw/",
+            self.admin_site.admin_view(self.raw_message_view),
+            name="mailboxes_processedmessage_raw",
+        )
+        return [raw, *super().get_urls()]
+
+    @admin.display(description="raw message")
+    def raw_message(self, obj: ProcessedMessage) -> SafeString | str:
+        # The file's own URL (under MEDIA_URL) is served by nothing: it goes through the
+        # download view, which sends it as an attachment, never rendered.
+        if not obj.raw_mime:
+            return "-"
+        url = reverse("admin:mailboxes_processedmessage_raw", args=[obj.pk])
+        return format_html('<a href="{}">Download the message as received</a>', url)
+
+    def raw_message_view(self, request: HttpRequest, processed_id: int) -> HttpResponseBase:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        processed = get_object_or_404(ProcessedMessage, pk=processed_id)
+        return download_response(
+            processed.raw_mime,
+            filename=f"processed-message-{processed.pk}.eml",
+            content_type="message/rfc822",
+        )
 
 
 @admin.register(SyncRun)

@@ -4,10 +4,11 @@ from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 
-from mailboxes.models import ExchangeSyncIdMapping
+from mailboxes.models import ExchangeSyncIdMapping, ProcessedMessage
 from tests import factories
 from users.models import User
 
@@ -46,6 +47,22 @@ def sync_runs() -> tuple[str, str]:
     return "get", reverse("admin:mailboxes_syncrun_changelist")
 
 
+def kept_raw() -> ProcessedMessage:
+    processed = ProcessedMessage.objects.create(
+        mailbox=factories.make_mailbox(),
+        protocol="imap",
+        folder_id="INBOX",
+        uid="7",
+        outcome=ProcessedMessage.Outcome.FAILED,
+    )
+    processed.raw_mime.save("kept.eml", ContentFile(b"Subject: <script>x</script>\r\n\r\nbody"))
+    return processed
+
+
+def processed_raw() -> tuple[str, str]:
+    return "get", reverse("admin:mailboxes_processedmessage_raw", args=[kept_raw().pk])
+
+
 NEW_URLS: list[Callable[[], tuple[str, str]]] = [
     dashboard,
     connection_test,
@@ -54,6 +71,7 @@ NEW_URLS: list[Callable[[], tuple[str, str]]] = [
     conflict_page,
     decide,
     sync_runs,
+    processed_raw,
 ]
 IDS = [f.__name__ for f in NEW_URLS]
 
@@ -116,3 +134,23 @@ def test_view_permission_alone_shows_a_conflict_but_cannot_decide_it(db: None) -
         ExchangeSyncIdMapping.objects.get(pk=mapping_id).user_decision
         == ExchangeSyncIdMapping.UserDecision.PENDING
     )
+
+
+def test_a_kept_raw_message_is_linked_and_downloaded_through_the_admin(
+    staff_client: Client,
+) -> None:
+    processed = kept_raw()
+    raw_url = reverse("admin:mailboxes_processedmessage_raw", args=[processed.pk])
+
+    page = staff_client.get(
+        reverse("admin:mailboxes_processedmessage_change", args=[processed.pk])
+    ).content.decode()
+    download = staff_client.get(raw_url)
+
+    # The file's own URL under MEDIA_URL is served by nothing: the page must not link to it.
+    assert processed.raw_mime.url not in page
+    assert f'href="{raw_url}"' in page
+    assert download.status_code == 200
+    assert download["Content-Disposition"].startswith("attachment;")
+    assert download["Content-Type"] == "message/rfc822"
+    assert b"".join(download.streaming_content).endswith(b"body")
