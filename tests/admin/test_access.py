@@ -153,4 +153,4 @@ def test_a_kept_raw_message_is_linked_and_downloaded_through_the_admin(
     assert download.status_code == 200
     assert download["Content-Disposition"].startswith("attachment;")
     assert download["Content-Type"] == "message/rfc822"
-    assert b"".join(download.streaming_content).endswith(b"body")
+    assert b"".join(download.streaming_content).endswith(b"body")  # type: ignore[attr-defined]
