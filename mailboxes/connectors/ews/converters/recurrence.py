@@ -1,5 +1,5 @@
-"""A series' recurrence ⇄ JSON: exchangelib's pattern and boundary, by class name and
-fields, as the CRM keeps them in `Appointment.recurrence`."""
+"""A series' recurrence: exchangelib's pattern and boundary ⇄ the canonical recurrence of
+`mailboxes/itemtypes/recurrence.py`, whose names are exchangelib's class and field names."""
 
 from __future__ import annotations
 
@@ -10,26 +10,10 @@ from exchangelib import EWSDate
 from exchangelib import recurrence as ews_recurrence
 
 from mailboxes.itemtypes.common import parse_date, utc_iso
+from mailboxes.itemtypes.recurrence import BOUNDARY_TYPES, PATTERN_TYPES
 
-PATTERNS = {
-    cls.__name__: cls
-    for cls in (
-        ews_recurrence.DailyPattern,
-        ews_recurrence.WeeklyPattern,
-        ews_recurrence.AbsoluteMonthlyPattern,
-        ews_recurrence.RelativeMonthlyPattern,
-        ews_recurrence.AbsoluteYearlyPattern,
-        ews_recurrence.RelativeYearlyPattern,
-    )
-}
-BOUNDARIES = {
-    cls.__name__: cls
-    for cls in (
-        ews_recurrence.NoEndPattern,
-        ews_recurrence.EndDatePattern,
-        ews_recurrence.NumberedPattern,
-    )
-}
+PATTERNS = {name: getattr(ews_recurrence, name) for name in PATTERN_TYPES}
+BOUNDARIES = {name: getattr(ews_recurrence, name) for name in BOUNDARY_TYPES}
 
 
 def _plain(value: object) -> object:

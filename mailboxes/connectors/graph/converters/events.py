@@ -28,6 +28,7 @@ from mailboxes.connectors.graph.converters.common import (
 )
 from mailboxes.itemtypes.appointments import party, sorted_parties
 from mailboxes.itemtypes.common import categories, parse_date, parse_utc, utc_iso
+from mailboxes.itemtypes.recurrence import expected_starts
 
 SELECT = (
     "subject",
@@ -253,7 +254,7 @@ def series_window(master: Json, now: dt.datetime) -> tuple[dt.datetime, dt.datet
     start_day = parse_date(recurrence["boundary"].get("start")) or first.date()
     begin = dt.datetime.combine(start_day, dt.time(0, 0), tzinfo=zone)
     horizon = max(now, first) + dt.timedelta(days=730)
-    expected = rec.expected_starts(recurrence, first.astimezone(zone), horizon)
+    expected = expected_starts(recurrence, first.astimezone(zone), horizon)
     last = expected[-1] if expected else first
     return begin, last + dt.timedelta(days=1)
 
@@ -272,6 +273,6 @@ def series_details(
         utc_iso(parse_offset(i.get("originalStart")) or parse_date_time(i.get("start")))
         for i in instances
     }
-    expected = rec.expected_starts(recurrence, first.astimezone(zone), window_end)
+    expected = expected_starts(recurrence, first.astimezone(zone), window_end)
     deleted = [s for s in (utc_iso(e) for e in expected) if s is not None and s not in present]
     return [i for i in instances if i.get("type") == "exception"], deleted
