@@ -22,7 +22,7 @@ from django.utils.translation import ngettext
 
 from crmsync.admin_display import admin_link
 from mailboxes.models import ExchangeSyncIdMapping, PendingConflict
-from mailboxes.sync.conflicts import decide_conflicts
+from mailboxes.sync.conflicts import compare_snapshots, decide_conflicts
 
 Decision = ExchangeSyncIdMapping.UserDecision
 DECISIONS = {Decision.KEEP_CRM.value: "keep_crm", Decision.KEEP_EXCHANGE.value: "keep_exchange"}
@@ -34,16 +34,11 @@ class DiffRow:
     field: str
     crm: str
     exchange: str
-
-    @property
-    def differs(self) -> bool:
-        return self.crm != self.exchange
+    # Told by the engine, which knows what both sides write differently for the same thing.
+    differs: bool
 
 
-def _shown(snapshot: dict[str, Any] | None, key: str) -> str:
-    if not snapshot or key not in snapshot:
-        return MISSING
-    value = snapshot[key]
+def _shown(value: Any) -> str:
     if value is None or value == "" or value == []:
         return MISSING
     if isinstance(value, dict | list):
@@ -55,16 +50,19 @@ def _label(field_name: str) -> str:
     return field_name.replace("_", " ")
 
 
-def diff_rows(crm: Any, exchange: Any) -> list[DiffRow]:
-    """One row per field of either snapshot, in the CRM snapshot's order, then Exchange's."""
-    crm = crm if isinstance(crm, dict) else {}
-    exchange = exchange if isinstance(exchange, dict) else {}
-    keys = list(crm) + [key for key in exchange if key not in crm]
-    return [DiffRow(key, _shown(crm, key), _shown(exchange, key)) for key in keys]
+def diff_rows(mapping: ExchangeSyncIdMapping) -> list[DiffRow]:
+    """One row per field of either snapshot, in the CRM snapshot's order, then Exchange's;
+    a row differs when the engine says the versions really do (`compare_snapshots`)."""
+    return [
+        DiffRow(row.field, _shown(row.crm), _shown(row.exchange), row.differs)
+        for row in compare_snapshots(
+            mapping.crm_snapshot, mapping.exchange_snapshot, mapping.mailbox.email_address
+        )
+    ]
 
 
 def diff_table(mapping: ExchangeSyncIdMapping, *, only_differences: bool = False) -> SafeString:
-    rows = diff_rows(mapping.crm_snapshot, mapping.exchange_snapshot)
+    rows = diff_rows(mapping)
     if only_differences:
         rows = [row for row in rows if row.differs]
     if not rows:
@@ -209,7 +207,7 @@ class PendingConflictAdmin(admin.ModelAdmin):
 
     @admin.display(description="fields that differ")
     def differences(self, obj: ExchangeSyncIdMapping) -> str:
-        rows = diff_rows(obj.crm_snapshot, obj.exchange_snapshot)
+        rows = diff_rows(obj)
         return ", ".join(_label(row.field) for row in rows if row.differs) or "-"
 
     @admin.display(description="CRM and Exchange versions")

@@ -9,14 +9,17 @@ from the self-service page or the admin, goes through `decide_conflicts` (one ro
 from __future__ import annotations
 
 import enum
+import json
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from mailboxes.connectors.timezones import canonical_tz
 from mailboxes.itemtypes import TYPES, fingerprint
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, ItemTypeSyncOptions
 from mailboxes.sync.records import TypeRecords, load_records, replace_occurrences, replace_parties
@@ -51,6 +54,70 @@ def resolve_conflict(
     if crm_modified_at and exchange_modified_at and crm_modified_at > exchange_modified_at:
         return Resolution.CRM
     return Resolution.EXCHANGE
+
+
+@dataclass(frozen=True)
+class FieldComparison:
+    """One field of a conflict's two versions, and whether they really differ."""
+
+    field: str
+    crm: Any
+    exchange: Any
+    differs: bool
+
+
+def _comparable(field: str, value: Any, own_address: str) -> Any:
+    """The value as both sides mean it. Written differently, these say the same: nothing
+    (`None`, "", an empty list); no time zone in the CRM, which is written to Exchange as
+    UTC (and UTC's other names); no organizer in the CRM, which Exchange shows as the
+    mailbox's own address, the one who wrote the item (names aside: the address is who)."""
+    if field == "time_zone" and isinstance(value, str) and canonical_tz(value) in ("", "UTC"):
+        return None
+    if field == "organizer" and isinstance(value, dict):
+        address = str(value.get("address") or "").strip().lower()
+        return None if address in ("", own_address) else address
+    if value is None or (isinstance(value, str | list | dict) and not value):
+        return None
+    return value
+
+
+def compare_snapshots(crm: Any, exchange: Any, own_address: str = "") -> list[FieldComparison]:
+    """One comparison per field of either version, in the CRM version's order, then
+    Exchange's; `own_address` is the mailbox's (an organizer left out is this one)."""
+    crm = crm if isinstance(crm, dict) else {}
+    exchange = exchange if isinstance(exchange, dict) else {}
+    own = own_address.strip().lower()
+    keys = list(crm) + [key for key in exchange if key not in crm]
+    return [
+        FieldComparison(
+            key,
+            crm.get(key),
+            exchange.get(key),
+            _comparable(key, crm.get(key), own) != _comparable(key, exchange.get(key), own),
+        )
+        for key in keys
+    ]
+
+
+def conflict_differences(mapping: ExchangeSyncIdMapping) -> list[FieldComparison]:
+    """The fields whose CRM and Exchange versions really differ: what the person decides on."""
+    rows = compare_snapshots(
+        mapping.crm_snapshot, mapping.exchange_snapshot, mapping.mailbox.email_address
+    )
+    return [row for row in rows if row.differs]
+
+
+def shown_value(value: Any) -> str:
+    """A version's value in a decision table: "—" for nothing, a person as "Name
+    <address>", other lists and objects as JSON."""
+    if value is None or (isinstance(value, str | list | dict) and not value):
+        return "—"
+    if isinstance(value, dict) and value.get("address"):
+        name = str(value.get("name") or "")
+        return f"{name} <{value['address']}>" if name else str(value["address"])
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
 
 
 def apply_decision(mapping: ExchangeSyncIdMapping, decision: str) -> None:

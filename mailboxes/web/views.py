@@ -30,7 +30,7 @@ from mailboxes.models import (
 )
 from mailboxes.status_words import status_of
 from mailboxes.sync import eligibility, scheduling
-from mailboxes.sync.conflicts import decide_conflicts
+from mailboxes.sync.conflicts import conflict_differences, decide_conflicts, shown_value
 from mailboxes.web import why
 from mailboxes.web.access import get_manageable_mailbox, manageable_mailboxes
 from mailboxes.web.actions import enqueue_mailbox_task
@@ -138,7 +138,7 @@ def _page(
         ExchangeSyncIdMapping.objects.filter(
             mailbox=mailbox, user_decision=ExchangeSyncIdMapping.UserDecision.PENDING
         )
-        .select_related("crm_content_type")
+        .select_related("mailbox", "crm_content_type")
         .order_by("modified_at")
     )
     folders = MailboxTrackingFolder.objects.filter(mailbox=mailbox).select_related(
@@ -361,12 +361,9 @@ def decide_conflict(request: HttpRequest, mailbox_id: int, mapping_id: int) -> H
     return HttpResponseRedirect(_mailbox_url(mailbox) + "#conflicts")
 
 
-def _differences(mapping: ExchangeSyncIdMapping) -> list[tuple[str, Any, Any]]:
-    """The fields whose CRM and Exchange versions differ, for the decision table."""
-    crm = mapping.crm_snapshot if isinstance(mapping.crm_snapshot, dict) else {}
-    exchange = mapping.exchange_snapshot if isinstance(mapping.exchange_snapshot, dict) else {}
+def _differences(mapping: ExchangeSyncIdMapping) -> list[tuple[str, str, str]]:
+    """The fields whose CRM and Exchange versions really differ, for the decision table."""
     return [
-        (name.replace("_", " "), crm.get(name, "—"), exchange.get(name, "—"))
-        for name in sorted(set(crm) | set(exchange))
-        if crm.get(name) != exchange.get(name)
+        (row.field.replace("_", " "), shown_value(row.crm), shown_value(row.exchange))
+        for row in conflict_differences(mapping)
     ]

@@ -14,6 +14,7 @@ from mailboxes.connectors.ews import forget_connections
 from mailboxes.folder_listing import refresh_folder_listing
 from mailboxes.mail.cycle import process_incoming
 from mailboxes.models import ExchangeFolderListing, ExchangeSyncIdMapping, Mailbox, ProcessedMessage
+from mailboxes.sync.conflicts import conflict_differences
 from profiles.models import EmailServerProfile
 from users.models import User
 
@@ -113,3 +114,6 @@ def test_a_conflict_waits_for_alices_decision_once(tmp_path: Path, settings: Any
     crm, exchange = conflict.crm_snapshot or {}, conflict.exchange_snapshot or {}
     assert crm["location"] == "Meeting room 2 (moved in the CRM)"
     assert exchange["location"] == "Contoso's office (moved in Outlook)"
+    # and her decision table lists that change only: no organizer and no time zone in the
+    # CRM are Exchange's owner and UTC, not differences
+    assert [row.field for row in conflict_differences(conflict)] == ["location"]

@@ -122,6 +122,24 @@ def test_pending_conflict_is_shown_and_the_decision_applied(team: Team) -> None:
     assert "Room 1" not in client.get(url(mailbox)).content.decode()
 
 
+def test_the_table_lists_only_what_really_differs(team: Team) -> None:
+    """No time zone and no organizer in the CRM are what Exchange writes as UTC and as the
+    mailbox's owner: not differences to decide on (as the demo's conflict showed them)."""
+    mailbox = team.alice_mailbox
+    mapping = _conflict(mailbox, make_appointment(team.alice))
+    crm = {**(mapping.crm_snapshot or {}), "time_zone": "", "organizer": None}
+    owner = {"address": mailbox.email_address, "name": "Alice"}
+    exchange = {**(mapping.exchange_snapshot or {}), "time_zone": "UTC", "organizer": owner}
+    ExchangeSyncIdMapping.objects.filter(pk=mapping.pk).update(
+        crm_snapshot=crm, exchange_snapshot=exchange
+    )
+
+    response = logged_in(team.alice).get(url(mailbox))
+
+    [(_, differences)] = response.context["conflicts"]
+    assert differences == [("location", "Room 1", "Room 2")]
+
+
 def test_a_conflict_decided_already_is_not_decided_again(team: Team) -> None:
     mapping = _conflict(team.alice_mailbox, make_appointment(team.alice))
     client = logged_in(team.alice)
