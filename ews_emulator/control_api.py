@@ -16,6 +16,7 @@ from lxml import etree
 from . import items as itm
 from .graph import control as graph_control
 from .messages import apply_mime
+from .operations.tasks import update_task
 from .soap import Element, EwsError, child, fmt_dt, local, sub, t, text_of, utcnow
 from .store import Folder, ItemRow, Mailbox
 
@@ -314,7 +315,10 @@ def update_item(server: EmulatorServer, args: dict[str, Any]) -> Any:
 
     with server.store.write() as c:
         fresh = server.store.item(row.id) or row
-        updated = server.mail.change_item(c, fresh, mutate)
+        if fresh.kind == "Task":  # as Outlook completing an occurrence of a recurring task
+            updated = update_task(server.mail, c, fresh, mutate)
+        else:
+            updated = server.mail.change_item(c, fresh, mutate)
     return summary(server, updated)
 
 

@@ -434,6 +434,9 @@ def prepare_new(elem: Element, kind: str, owner_smtp: str, owner_name: str, now:
             holder = sub(elem, t("Organizer"))
             holder.append(mailbox_elem(t("Mailbox"), owner_name, owner_smtp))
     if kind == "Task":
+        from .recurrence import with_first_occurrence
+
+        with_first_occurrence(elem)
         _default(elem, "Status", "NotStarted")
         _default(elem, "PercentComplete", "0")
         _default(elem, "ReminderIsSet", "false")

@@ -298,3 +298,65 @@ def window_occurrences(
         overlaps = end >= window_start if touching else end > window_start
         if overlaps and fmt_dt(start) not in skipped:
             yield index, start, end
+
+
+# -- tasks ---------------------------------------------------------------------------------
+# A task's recurrence is a pattern (the calendar ones, or a regeneration) and a range, all
+# in dates; ews_emulator/operations/tasks.py regenerates occurrences.
+
+REGENERATIONS = {
+    "DailyRegeneration": "days",
+    "WeeklyRegeneration": "weeks",
+    "MonthlyRegeneration": "months",
+    "YearlyRegeneration": "years",
+}
+
+
+def task_pattern(recurrence: Element) -> Element | None:
+    return next((c for c in recurrence if local(c.tag) not in RANGES), None)
+
+
+def task_range(recurrence: Element) -> Element | None:
+    return next((c for c in recurrence if local(c.tag) in RANGES), None)
+
+
+def task_regenerating(recurrence: Element) -> bool:
+    pattern = task_pattern(recurrence)
+    return pattern is not None and local(pattern.tag) in REGENERATIONS
+
+
+def task_day(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    moment = parse_dt(value) if "T" in value else None
+    if moment is not None:
+        return moment.astimezone(dt.UTC).date()
+    try:
+        return dt.date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def first_due(recurrence: Element) -> dt.date | None:
+    """The first occurrence of a new recurring task: its range's start, or the pattern's
+    first date from there."""
+    bounds = task_range(recurrence)
+    start = task_day(text_of(bounds, "StartDate"))
+    if start is None or task_regenerating(recurrence):
+        return start
+    return next(pattern_dates(recurrence, start), start)
+
+
+def with_first_occurrence(task: Element) -> None:
+    """A new recurring task without dates is due (and starts) on its first occurrence."""
+    recurrence = child(task, "Recurrence")
+    if recurrence is None or child(task, "DueDate") is not None:
+        return
+    due = first_due(recurrence)
+    if due is None:
+        return
+    midnight = fmt_dt(dt.datetime.combine(due, dt.time(), dt.UTC))
+    sub(task, t("DueDate"), midnight)
+    if child(task, "StartDate") is None:
+        sub(task, t("StartDate"), midnight)
+    sort_children(task, "Task")

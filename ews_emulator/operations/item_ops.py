@@ -26,6 +26,7 @@ from ..soap import (
 from ..store import ItemRow
 from . import calendar as cal
 from . import responses as rsp
+from . import tasks
 from .base import (
     NOT_FOUND,
     Ctx,
@@ -257,7 +258,11 @@ def _update_one(
             row = cal.materialize_occurrence(ctx, c, row, index)
         elif change_key and change_key != row.change_key and conflict != "AlwaysOverwrite":
             raise EwsError("ErrorIrresolvableConflict", STALE_CHANGE_KEY)
-        row = ctx.mail.change_item(c, row, _apply_updates(child(change, "Updates"), row.kind))
+        mutate = _apply_updates(child(change, "Updates"), row.kind)
+        if row.kind == "Task":
+            # A recurring task may generate a one-off, whose id is answered.
+            return tasks.update_task(ctx.mail, c, row, mutate)
+        row = ctx.mail.change_item(c, row, mutate)
         if row.master_id:
             cal.exception_changed(ctx, c, row)
         if row.kind == "CalendarItem" and invitations in SEND_INVITES:
