@@ -7,8 +7,8 @@ tells the caller what happened, so no two workers ever both believe they hold a 
 
 - `take`: only a row whose claim is free or expired (and that matches the caller's other
   conditions) is claimed;
-- `hand_over`: a holder's token is swapped for another (the dispatcher's claim for the
-  task's), only while the first one still holds it;
+- `hand_over`: a holder's token (or any token a condition picks, such as every dispatcher's)
+  is swapped for another (the dispatcher's claim for the task's), only while it is live;
 - `renew`: the holder pushes the expiry on; a row count of 0 means another worker took the
   row over after our claim expired, and we must stop writing;
 - `release`: the holder gives the row back, writing its results in the same statement.
@@ -80,13 +80,11 @@ class ClaimColumns:
         """Claim those of `rows` that are free for `token`; how many were won."""
         return rows.filter(self.free_q(now)).update(**self._claimed(token, now), **fields)
 
-    def hand_over(self, rows: QuerySet[Any], old: str, new: str, now: datetime) -> int:
-        """Swap the live claim `old` for `new`; how many rows changed hands."""
-        return (
-            rows.filter(self.held_q(now))
-            .filter(**{self.holder: old})
-            .update(**self._claimed(new, now))
-        )
+    def hand_over(self, rows: QuerySet[Any], old: str | Q, new: str, now: datetime) -> int:
+        """Swap the live claim `old` (a token, or a condition on the holder) for `new`; how
+        many rows changed hands."""
+        holder = Q(**{self.holder: old}) if isinstance(old, str) else old
+        return rows.filter(self.held_q(now)).filter(holder).update(**self._claimed(new, now))
 
     def renew(self, rows: QuerySet[Any], token: str, now: datetime) -> bool:
         """Push the expiry of our claim on; False when it is no longer ours."""

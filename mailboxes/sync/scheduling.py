@@ -5,8 +5,15 @@ A mailbox is held through its claim columns (`claimed_by`, `claimed_at`,
 dispatcher claims due mailboxes itself, with a token it hands to the `sync_mailbox` task, so
 that a mailbox is never queued twice and queued work counts against the profile's
 `max_concurrent_connections` across every worker. The task swaps the dispatcher's token for
-its own with a conditional UPDATE whose row count says whether it still holds the mailbox; a
-claim whose holder died expires and the mailbox becomes due again.
+its own with a conditional UPDATE whose row count says whether it won the mailbox; a claim
+whose holder died expires and the mailbox becomes due again.
+
+A dispatcher's claim is not renewed while its task waits in the queue. Under a backlog it
+lapses, and the next dispatch claims the mailbox again and queues a second task. The task
+that runs first therefore takes over a mailbox that only a dispatcher holds, whichever
+dispatcher's claim it is and whether or not it lapsed (a lapsed one only within the profile's
+connection budget); it leaves a mailbox a worker holds, or one a worker has synced and
+released since the task was queued, and the later task of the pair finds it so.
 """
 
 from __future__ import annotations
@@ -55,6 +62,13 @@ def max_idle_backoff_seconds() -> int:
 MAILBOX_CLAIM = ClaimColumns(
     holder="claimed_by", since="claimed_at", until="claim_expires_at", seconds=claim_seconds
 )
+# The dispatcher's tokens start so; a worker's never do.
+QUEUED_PREFIX = "queued@"
+
+
+def held_by_a_dispatcher_q() -> Q:
+    """Mailboxes whose claim (live or lapsed) is a dispatcher's: queued, not yet running."""
+    return Q(claimed_by__startswith=QUEUED_PREFIX)
 
 
 # --- Which mailboxes need work -----------------------------------------------------------
@@ -140,7 +154,7 @@ def _claim_for_profile(profile_id: int, now: datetime, *, limit: int | None) -> 
         )
         if not ids:
             return []
-        token = new_token("queued@")
+        token = new_token(QUEUED_PREFIX)
         won = MAILBOX_CLAIM.take(Mailbox.objects.filter(may_connect_q(), id__in=ids), token, now)
         if won != len(ids):
             logger.info(
@@ -160,13 +174,21 @@ def _claim_for_profile(profile_id: int, now: datetime, *, limit: int | None) -> 
 def take_over_claim(
     mailbox_id: int, queued_token: str, *, now: datetime | None = None
 ) -> Claim | None:
-    """The task's half of the dispatcher's claim: swap the queue token for the worker's."""
+    """The task's half of the dispatcher's claim: swap a dispatcher's token for the worker's.
+
+    `queued_token` is the claim the task was queued with; any dispatcher's claim will do.
+
+    Any dispatcher's live claim is swapped (ours, or a later dispatch's after ours lapsed in
+    the queue: the profile's budget counts it already); a lapsed one is taken while the
+    profile has a free connection. A mailbox a worker holds, or has released since, is left.
+    """
     now = now or timezone.now()
     token = new_token()
     # The mailbox may have been rejected or turned off since the dispatcher claimed it.
     rows = Mailbox.objects.filter(may_connect_q(), id=mailbox_id)
-    won = MAILBOX_CLAIM.hand_over(rows, queued_token, token, now)
-    return Claim(mailbox_id, token) if won == 1 else None
+    if MAILBOX_CLAIM.hand_over(rows, held_by_a_dispatcher_q(), token, now) == 1:
+        return Claim(mailbox_id, token)
+    return _claim_within_budget(mailbox_id, held_by_a_dispatcher_q(), now, respect_limit=True)
 
 
 def claim_mailbox(
@@ -177,7 +199,14 @@ def claim_mailbox(
 
     With `respect_limit`, only while its profile has a free connection.
     """
-    now = now or timezone.now()
+    return _claim_within_budget(mailbox_id, Q(), now or timezone.now(), respect_limit)
+
+
+def _claim_within_budget(
+    mailbox_id: int, only: Q, now: datetime, respect_limit: bool
+) -> Claim | None:
+    """Take the mailbox's free claim if it matches `only`; with `respect_limit`, only while
+    its profile has a free connection."""
     token = new_token()
     with transaction.atomic():
         mailbox = Mailbox.objects.filter(id=mailbox_id).only("id", "profile_id").first()
@@ -193,7 +222,8 @@ def claim_mailbox(
             held = live_claims([mailbox.profile_id], now).get(mailbox.profile_id, 0)
             if profile is not None and held >= profile.max_concurrent_connections:
                 return None
-        won = MAILBOX_CLAIM.take(Mailbox.objects.filter(may_connect_q(), id=mailbox_id), token, now)
+        rows = Mailbox.objects.filter(may_connect_q(), only, id=mailbox_id)
+        won = MAILBOX_CLAIM.take(rows, token, now)
     return Claim(mailbox_id, token) if won == 1 else None
 
 

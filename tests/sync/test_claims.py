@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 
 from activities.models import Email
@@ -111,3 +111,16 @@ def test_tokens_name_the_worker_and_are_new_each_time() -> None:
     first, second = new_token("queued@"), new_token("queued@")
     assert first != second
     assert first.startswith("queued@") and ":" in first
+
+
+def test_hand_over_by_a_condition_on_the_holder_swaps_only_matching_live_claims() -> None:
+    row = _mailbox()
+    now = timezone.now()
+    queued = Q(claimed_by__startswith="queued@")
+    MAILBOX_CLAIM.take(row, new_token("queued@"), now)
+
+    worker = new_token()
+    assert MAILBOX_CLAIM.hand_over(row, queued, worker, now) == 1
+    # A worker's claim is not a dispatcher's: nothing matches any more.
+    assert MAILBOX_CLAIM.hand_over(row, queued, new_token(), now) == 0
+    assert row.values_list("claimed_by", flat=True).get() == worker

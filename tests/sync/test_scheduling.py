@@ -94,6 +94,80 @@ def test_a_queued_claim_is_taken_over_by_exactly_one_task() -> None:
     assert Mailbox.objects.get(pk=claim.mailbox_id).claimed_by == first.token
 
 
+def _lapsed(seconds: float = 1) -> timedelta:
+    """How long after a dispatch its claim has lapsed (the task still in the queue)."""
+    return timedelta(seconds=scheduling.claim_seconds() + seconds)
+
+
+def test_a_task_whose_dispatch_lapsed_in_the_queue_still_runs_the_mailbox() -> None:
+    # A backlog: the task waited in the queue longer than the dispatcher's claim lasts.
+    profile = exchange_profile()
+    mailbox = act_mailbox(profile)
+    dispatched = timezone.now()
+    (claim,) = scheduling.claim_due_mailboxes(now=dispatched)
+
+    taken = scheduling.take_over_claim(mailbox.pk, claim.token, now=dispatched + _lapsed())
+
+    assert taken is not None
+    assert Mailbox.objects.get(pk=mailbox.pk).claimed_by == taken.token
+
+
+def test_the_first_of_two_queued_tasks_runs_the_mailbox_and_the_second_leaves_it() -> None:
+    # The first dispatch lapsed in the queue; the next dispatch claimed the mailbox again
+    # and queued a second task behind the first.
+    profile = exchange_profile()
+    mailbox = act_mailbox(profile)
+    dispatched = timezone.now()
+    (first,) = scheduling.claim_due_mailboxes(now=dispatched)
+    redispatched = dispatched + _lapsed()
+    (second,) = scheduling.claim_due_mailboxes(now=redispatched)
+    assert second.token != first.token
+
+    taken = scheduling.take_over_claim(mailbox.pk, first.token, now=redispatched)
+    assert taken is not None
+    assert scheduling.take_over_claim(mailbox.pk, second.token, now=redispatched) is None
+    scheduling.release_claim(taken, next_due_at=redispatched + timedelta(minutes=5))
+    # Synced and released meanwhile: the late task does not run it again.
+    assert scheduling.take_over_claim(mailbox.pk, second.token, now=redispatched) is None
+
+
+def test_a_task_takes_over_a_later_dispatchs_lapsed_claim() -> None:
+    profile = exchange_profile()
+    mailbox = act_mailbox(profile)
+    dispatched = timezone.now()
+    (first,) = scheduling.claim_due_mailboxes(now=dispatched)
+    scheduling.claim_due_mailboxes(now=dispatched + _lapsed())
+
+    later = dispatched + _lapsed() + _lapsed()
+    assert scheduling.take_over_claim(mailbox.pk, first.token, now=later) is not None
+
+
+def test_a_queued_task_never_takes_a_mailbox_a_worker_holds() -> None:
+    profile = exchange_profile()
+    mailbox = act_mailbox(profile)
+    dispatched = timezone.now()
+    (claim,) = scheduling.claim_due_mailboxes(now=dispatched)
+    later = dispatched + _lapsed()
+    running = scheduling.claim_mailbox(mailbox.pk, now=later)
+    assert running is not None
+
+    assert scheduling.take_over_claim(mailbox.pk, claim.token, now=later) is None
+    assert Mailbox.objects.get(pk=mailbox.pk).claimed_by == running.token
+
+
+def test_a_lapsed_dispatch_is_taken_only_within_the_profiles_budget() -> None:
+    profile = exchange_profile(max_concurrent_connections=1)
+    mailbox = act_mailbox(profile)
+    dispatched = timezone.now()
+    (claim,) = scheduling.claim_due_mailboxes(now=dispatched)
+    later = dispatched + _lapsed()
+    act_mailbox(profile, claimed_by="busy", claim_expires_at=later + timedelta(minutes=1))
+
+    assert scheduling.take_over_claim(mailbox.pk, claim.token, now=later) is None
+    # It stays due: the next dispatch queues it again once a connection is free.
+    assert Mailbox.objects.filter(scheduling.due_mailboxes(later), pk=mailbox.pk).exists()
+
+
 def test_direct_claim_waits_for_a_free_connection() -> None:
     now = timezone.now()
     profile = exchange_profile(max_concurrent_connections=1)
