@@ -5,8 +5,11 @@ Exchange and Microsoft 365 for a user's mailbox, "process and delete" on POP3), 
 Test & enable button.
 
 The choice follows the saved profile: an administrator who picks another profile sees its
-fields once the form is saved. A new mailbox, or one without a profile, shows every field
-(a queue's never shows appointments, contacts and tasks).
+fields once the form is saved. A new mailbox follows the profile it is added on (the add
+page's `?profile=<id>`, or the profile posted): one on a Microsoft 365 profile is never asked
+for a user name or password, whose application credentials live on the profile. A new
+mailbox without a chosen profile, or one without a profile, shows every field (a queue's
+never shows appointments, contacts and tasks).
 """
 
 from __future__ import annotations
@@ -124,8 +127,13 @@ def fields_left_out(mailbox: Mailbox | None) -> frozenset[str]:
     them shown while no profile is chosen."""
     if mailbox is None:
         return frozenset()
-    left_out: set[str] = set() if has_act(mailbox) else set(ACT_FIELDS)
-    profile = mailbox.profile
+    left_out = set() if has_act(mailbox) else set(ACT_FIELDS)
+    return frozenset(left_out | profile_fields_left_out(mailbox.profile))
+
+
+def profile_fields_left_out(profile: EmailServerProfile | None) -> frozenset[str]:
+    """The fields the profile's server type has no use for (none while no profile)."""
+    left_out: set[str] = set()
     if profile is None:
         return frozenset(left_out)
     if not takes_mailbox_credentials(profile):
@@ -133,6 +141,14 @@ def fields_left_out(mailbox: Mailbox | None) -> frozenset[str]:
     if profile.server_type != EmailServerProfile.ServerType.POP3_SMTP:
         left_out.add("process_and_delete")
     return frozenset(left_out)
+
+
+def _profile_chosen(request: HttpRequest) -> EmailServerProfile | None:
+    """The profile a new mailbox is added on: posted, or given to the add page."""
+    chosen = request.POST.get("profile") or request.GET.get("profile") or ""
+    if not chosen.isdigit():
+        return None
+    return EmailServerProfile.objects.filter(pk=int(chosen)).first()
 
 
 def _without(fields: tuple[Any, ...], left_out: frozenset[str]) -> tuple[Any, ...]:
@@ -159,7 +175,10 @@ class MailboxFormByType(admin.ModelAdmin):
     fieldsets = MAILBOX_FIELDSETS  # type: ignore[assignment]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        left_out = fields_left_out(obj)
+        if obj is None:
+            left_out = profile_fields_left_out(_profile_chosen(request))
+        else:
+            left_out = fields_left_out(obj)
         fieldsets = []
         for name, options in super().get_fieldsets(request, obj):
             fields = _without(tuple(options["fields"]), left_out)

@@ -154,3 +154,28 @@ def test_the_button_refuses_a_mailbox_waiting_for_approval(staff_client: Client)
     [message] = messages_of(response)
     assert message.startswith("Not tested: ")
     assert staff_client.get(url).status_code == 403
+
+
+def test_a_mailbox_added_on_a_microsoft_365_profile_asks_for_no_password(
+    staff_client: Client,
+) -> None:
+    profile = factories.make_profile(
+        server_type=ServerType.MICROSOFT_365,
+        oauth_tenant_id="contoso.example",
+        oauth_client_id="app",
+    )
+    exchange = factories.make_profile()
+    url = reverse("admin:mailboxes_mailbox_add")
+    user = factories.make_user()
+
+    page = staff_client.get(url, {"profile": profile.pk}).content.decode()
+    asks_exchange = staff_client.get(url, {"profile": exchange.pk}).content.decode()
+
+    assert not shown(page, "password") and not shown(page, "username")
+    assert shown(asks_exchange, "password") and shown(asks_exchange, "username")
+    data = form_data(page, "mailbox_form")
+    data.update(user=[str(user.pk)], email_address=[user.email], password=["typed anyway"])
+    response = staff_client.post(f"{url}?profile={profile.pk}", data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    mailbox = Mailbox.objects.get(user=user)
+    assert (mailbox.profile, mailbox.username, mailbox.password) == (profile, "", "")
