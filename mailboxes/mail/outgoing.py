@@ -37,6 +37,7 @@ from mailboxes.mail.correlation import make_tracking_token
 from mailboxes.mail.results import OutgoingResult
 from mailboxes.mail.text import clean
 from mailboxes.models import Mailbox
+from mailboxes.sync.crm_signals import make_senders_due
 
 logger = logging.getLogger(__name__)
 
@@ -144,10 +145,15 @@ def next_send_due(mailbox: Mailbox) -> datetime | None:
 
 
 def send_again(emails: QuerySet[Email]) -> int:
-    """A person's "send again" of emails that may have been sent (or failed): pending now."""
-    return emails.filter(
-        direction=Email.Direction.OUTGOING, status__in=(Status.UNCERTAIN, Status.FAILED)
-    ).update(status=Status.PENDING_SEND, next_attempt_at=None, processing_error="")
+    """A person's "send again" of emails that may have been sent (or failed): pending now,
+    and their sending mailboxes due at the next dispatch."""
+    again = Q(direction=Email.Direction.OUTGOING, status__in=(Status.UNCERTAIN, Status.FAILED))
+    pks = list(emails.filter(again).values_list("pk", flat=True))
+    updated = Email.objects.filter(again, pk__in=pks).update(
+        status=Status.PENDING_SEND, next_attempt_at=None, processing_error=""
+    )
+    make_senders_due(Email.objects.filter(pk__in=pks))
+    return updated
 
 
 def mark_sent(emails: QuerySet[Email]) -> int:

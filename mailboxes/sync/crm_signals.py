@@ -1,35 +1,53 @@
 """CRM changes that concern a mailbox's sync: a user's change makes the owner's mailbox
 due (so an idle back-off never delays it), a deletion marks the record's mappings so the
-next push deletes or unlinks the Exchange item."""
+next push deletes or unlinks the Exchange item, and an email waiting to be sent makes the
+mailbox that sends it due."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from activities.models import Appointment, ChangeOrigin, Contact, Task
+from activities.models import Appointment, ChangeOrigin, Contact, Email, Task
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, Mailbox
 
 SYNCED_MODELS = (Appointment, Contact, Task)
 
 
-def _owner_mailboxes(instance: Any) -> Any:
+def _owner_mailboxes(instance: Any) -> QuerySet[Mailbox]:
     if instance.owner_user_id is not None:
         return Mailbox.objects.filter(user_id=instance.owner_user_id)
     return Mailbox.objects.filter(queue_id=instance.owner_queue_id)
 
 
-def _make_due(instance: Any) -> None:
+def _make_due(mailboxes: QuerySet[Mailbox], postpone_field: str = "act_postpone_until") -> int:
     now = timezone.now()
     # Only pulls the next run forward; never postpones, never overrides a back-off.
-    _owner_mailboxes(instance).filter(next_due_at__gt=now).filter(
-        Q(act_postpone_until__isnull=True) | Q(act_postpone_until__lte=now)
-    ).update(next_due_at=now)
+    return (
+        mailboxes.filter(next_due_at__gt=now)
+        .filter(Q(**{f"{postpone_field}__isnull": True}) | Q(**{f"{postpone_field}__lte": now}))
+        .update(next_due_at=now)
+    )
+
+
+def _sending_mailboxes(email: Email) -> QuerySet[Mailbox]:
+    """The mailbox an outgoing email goes out through: its own, else its owner's."""
+    if email.mailbox_id is not None:
+        return Mailbox.objects.filter(id=email.mailbox_id)
+    return _owner_mailboxes(email)
+
+
+def make_senders_due(emails: QuerySet[Email]) -> int:
+    """Emails just made pending ("send again"): their sending mailboxes run next dispatch."""
+    made = 0
+    for email in emails.only("mailbox_id", "owner_user_id", "owner_queue_id"):
+        made += _make_due(_sending_mailboxes(email), "outgoing_postpone_until")
+    return made
 
 
 @receiver(post_save, dispatch_uid="crmsync_sync_crm_saved")
@@ -38,7 +56,18 @@ def crm_record_saved(sender: type, instance: Any, raw: bool = False, **kwargs: A
         return
     if instance.change_origin == ChangeOrigin.SYNC:
         return
-    _make_due(instance)
+    _make_due(_owner_mailboxes(instance))
+
+
+@receiver(post_save, sender=Email, dispatch_uid="crmsync_sync_email_to_send_saved")
+def email_to_send_saved(sender: type, instance: Email, raw: bool = False, **kwargs: Any) -> None:
+    """A new email to send (or one put back to pending) is sent at the next dispatch, not
+    after the mailbox's idle back-off; a server's back-off for sending is kept."""
+    if raw or instance.direction != Email.Direction.OUTGOING:
+        return
+    if instance.status != Email.Status.PENDING_SEND:
+        return
+    _make_due(_sending_mailboxes(instance), "outgoing_postpone_until")
 
 
 @receiver(post_delete, dispatch_uid="crmsync_sync_crm_deleted")
@@ -49,4 +78,4 @@ def crm_record_deleted(sender: type, instance: Any, **kwargs: Any) -> None:
         crm_content_type=ContentType.objects.get_for_model(sender), crm_object_id=instance.pk
     ).update(from_crm_change_type=ChangeType.DELETE)
     if updated:
-        _make_due(instance)
+        _make_due(_owner_mailboxes(instance))
