@@ -102,6 +102,9 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
         "incoming_credential_retrieval",
         "incoming_authentication_protocol",
     )
+    # The model's ordering is dropped by the count of mailboxes (a GROUP BY): the list and
+    # the mailbox form's profile picker would page through an unordered list.
+    ordering = ("name",)
     search_fields = (
         "name",
         "description",

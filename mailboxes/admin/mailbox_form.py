@@ -4,12 +4,14 @@ Exchange and Microsoft 365 for a user's mailbox, "process and delete" on POP3), 
 (durations in seconds, no "act"), the status in the words of the self-service page, and a
 Test & enable button.
 
-The choice follows the saved profile: an administrator who picks another profile sees its
-fields once the form is saved. A new mailbox follows the profile it is added on (the add
-page's `?profile=<id>`, or the profile posted): one on a Microsoft 365 profile is never asked
-for a user name or password, whose application credentials live on the profile. A new
-mailbox without a chosen profile, or one without a profile, shows every field (a queue's
-never shows appointments, contacts and tasks).
+The page carries every field; those that do not apply to the profile in effect (the saved
+one; for a new mailbox the one it is added on, the add page's `?profile=<id>`) are hidden by
+a style written with the page, and `crmsync/static/crmsync/mailbox_form.js` shows the fields
+of another profile (or owner) as soon as it is picked, before anything is saved. What is
+posted is taken by the profile posted: a field it has no use for is not saved (a mailbox on a
+Microsoft 365 profile never gets a user name or password, whose application credentials live
+on the profile). A new mailbox without a chosen profile, or one without a profile, shows
+every field (a queue's never shows appointments, contacts and tasks).
 """
 
 from __future__ import annotations
@@ -113,27 +115,27 @@ ACT_FIELDS = frozenset(
     {"act_delivery_method", "send_invitations", "act_status", "act_processed", "act_postpone_until"}
 )
 CREDENTIAL_FIELDS = frozenset({"username", "password", "clear_password"})
+# The options of appointments, contacts and tasks (the inline), hidden with their fields.
+OPTIONS_INLINE = "sync_options"
+SPECIFIC = sorted(ACT_FIELDS | CREDENTIAL_FIELDS | {"process_and_delete", OPTIONS_INLINE})
 
 
 def has_act(mailbox: Mailbox) -> bool:
     """Whether appointments, contacts and tasks can apply: never to a queue (a shared inbox),
     on Exchange or Microsoft 365 only (and maybe when no profile is chosen yet)."""
-    profile = mailbox.profile
-    return mailbox.queue_id is None and (profile is None or profile.is_microsoft)
+    return _has_act(mailbox.profile, is_queue=mailbox.queue_id is not None)
 
 
-def fields_left_out(mailbox: Mailbox | None) -> frozenset[str]:
-    """The fields that do not apply to this mailbox: by its profile's server type, all of
-    them shown while no profile is chosen."""
-    if mailbox is None:
-        return frozenset()
-    left_out = set() if has_act(mailbox) else set(ACT_FIELDS)
-    return frozenset(left_out | profile_fields_left_out(mailbox.profile))
+def _has_act(profile: EmailServerProfile | None, *, is_queue: bool) -> bool:
+    return not is_queue and (profile is None or profile.is_microsoft)
 
 
-def profile_fields_left_out(profile: EmailServerProfile | None) -> frozenset[str]:
-    """The fields the profile's server type has no use for (none while no profile)."""
+def left_out_for(profile: EmailServerProfile | None, *, is_queue: bool) -> frozenset[str]:
+    """The fields (and `OPTIONS_INLINE`) that do not apply to a mailbox of this owner kind
+    on this profile: by its server type, all of them shown while no profile is chosen."""
     left_out: set[str] = set()
+    if not _has_act(profile, is_queue=is_queue):
+        left_out |= ACT_FIELDS | {OPTIONS_INLINE}
     if profile is None:
         return frozenset(left_out)
     if not takes_mailbox_credentials(profile):
@@ -143,12 +145,63 @@ def profile_fields_left_out(profile: EmailServerProfile | None) -> frozenset[str
     return frozenset(left_out)
 
 
-def _profile_chosen(request: HttpRequest) -> EmailServerProfile | None:
-    """The profile a new mailbox is added on: posted, or given to the add page."""
-    chosen = request.POST.get("profile") or request.GET.get("profile") or ""
-    if not chosen.isdigit():
-        return None
-    return EmailServerProfile.objects.filter(pk=int(chosen)).first()
+def fields_left_out(mailbox: Mailbox | None) -> frozenset[str]:
+    """What does not apply to this mailbox, by its saved profile and owner."""
+    if mailbox is None:
+        return frozenset()
+    return left_out_for(mailbox.profile, is_queue=mailbox.queue_id is not None)
+
+
+def fields_by_profile() -> dict[str, Any]:
+    """What `mailbox_form.js` hides for each profile and owner kind ("" is no profile)."""
+    profiles: list[EmailServerProfile | None] = [None, *EmailServerProfile.objects.all()]
+    return {
+        "specific": SPECIFIC,
+        "by_profile": {
+            str(profile.pk if profile else ""): {
+                kind: sorted(left_out_for(profile, is_queue=kind == "queue"))
+                for kind in ("user", "queue")
+            }
+            for profile in profiles
+        },
+    }
+
+
+def left_out_style(left_out: frozenset[str]) -> str:
+    """The style that hides them before any script runs (and without one)."""
+    selectors = [
+        f"#{OPTIONS_INLINE}-group" if name == OPTIONS_INLINE else f".form-row.field-{name}"
+        for name in sorted(left_out)
+    ]
+    if not selectors:
+        return ""
+    return ", ".join([*selectors, "fieldset.crmsync-left-out"]) + " { display: none; }"
+
+
+def _chosen(request: HttpRequest) -> tuple[EmailServerProfile | None, bool | None]:
+    """The profile posted (or given to the add page), and whether the owner posted is a
+    queue (None when no owner is posted)."""
+    data = request.POST if request.method == "POST" else request.GET
+    chosen = data.get("profile") or ""
+    profile = (
+        EmailServerProfile.objects.filter(pk=int(chosen)).first() if chosen.isdigit() else None
+    )
+    if request.method != "POST":
+        return profile, None
+    return profile, bool(data.get("queue"))
+
+
+def left_out_in_effect(request: HttpRequest, mailbox: Mailbox | None) -> frozenset[str]:
+    """What the form leaves out: by the profile and owner posted; on a page, by the saved
+    mailbox, or the profile a new one is added on."""
+    if request.method == "POST":
+        profile, is_queue = _chosen(request)
+        return left_out_for(profile, is_queue=bool(is_queue))
+    if mailbox is not None:
+        return fields_left_out(mailbox)
+    profile, _ = _chosen(request)
+    # A new mailbox's owner is not chosen yet: its appointments, contacts and tasks show.
+    return left_out_for(profile, is_queue=False) - ACT_FIELDS - {OPTIONS_INLINE}
 
 
 def _without(fields: tuple[Any, ...], left_out: frozenset[str]) -> tuple[Any, ...]:
@@ -175,23 +228,41 @@ class MailboxFormByType(admin.ModelAdmin):
     fieldsets = MAILBOX_FIELDSETS  # type: ignore[assignment]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        if obj is None:
-            left_out = profile_fields_left_out(_profile_chosen(request))
-        else:
-            left_out = fields_left_out(obj)
-        fieldsets = []
+        """A page carries every field (a fieldset none of whose fields applies is marked to
+        be hidden); a post takes only the fields of the profile posted."""
+        left_out = left_out_in_effect(request, obj)
+        fieldsets: list[tuple[Any, dict[str, Any]]] = []
         for name, options in super().get_fieldsets(request, obj):
             fields = _without(tuple(options["fields"]), left_out)
-            if fields:
-                fieldsets.append((name, {**options, "fields": fields}))
+            if request.method == "POST":
+                if fields:
+                    fieldsets.append((name, {**options, "fields": fields}))
+            elif fields:
+                fieldsets.append((name, dict(options)))
+            else:
+                classes = (*options.get("classes", ()), "crmsync-left-out")
+                fieldsets.append((name, {**options, "classes": classes}))
         return fieldsets
 
     def get_inline_instances(self, request: HttpRequest, obj: Any = None) -> list[Any]:
         inlines = super().get_inline_instances(request, obj)
-        if obj is not None and not has_act(obj):
-            # No appointments, contacts or tasks: their options do not apply.
+        if request.method == "POST" and OPTIONS_INLINE in left_out_in_effect(request, obj):
+            # No appointments, contacts or tasks on the profile posted: options not taken.
             return [i for i in inlines if i.model._meta.model_name != "itemtypesyncoptions"]
         return inlines
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        context["mailbox_form_fields"] = fields_by_profile()
+        context["left_out_style"] = left_out_style(left_out_in_effect(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def form_urls(self) -> list[URLPattern]:
         return [
