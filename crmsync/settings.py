@@ -301,7 +301,8 @@ CRMSYNC_PROCESSED_REASON_DAYS = env_int("CRMSYNC_PROCESSED_REASON_DAYS", 90, min
 # Microsoft 365 (Graph): concurrent requests per mailbox across all workers (Microsoft allows
 # 4 per application and mailbox), how long a request waits for a free slot before the mailbox
 # is postponed, where the slots are counted (the broker when it is Redis), and a CA bundle
-# for Entra ID and Graph certificates (a private test tenant; empty: the system's).
+# for Entra ID, Graph and EWS-with-OAuth2 certificates (a private test tenant; empty: the
+# system's).
 CRMSYNC_GRAPH_MAX_CONCURRENT_REQUESTS = env_int(
     "CRMSYNC_GRAPH_MAX_CONCURRENT_REQUESTS", 4, minimum=1
 )

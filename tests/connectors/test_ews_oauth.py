@@ -1,35 +1,18 @@
 """EWS with OAuth2 against the emulator's Entra ID: Exchange Online and modern authentication
-on premises, by secret and by certificate, through the product's own account pool."""
+on premises, by secret and by certificate, through the product's own account pool. The
+emulator's certificate is trusted through CRMSYNC_MICROSOFT_CA_BUNDLE only (the `m365`
+fixture), for the EWS requests as for the tokens."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import requests
-from exchangelib.protocol import BaseProtocol
 
 from mailboxes.connectors import ErrorKind, PermanentSyncError
-from mailboxes.connectors.ews import account_for, exchange_errors, forget_connections
+from mailboxes.connectors.ews import account_for, exchange_errors
 from tests.conftest import M365
-from tests.graph_support import PASSWORD, GraphTenant
+from tests.graph_support import PASSWORD
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def trusting_exchangelib(graph_tenant: GraphTenant) -> Iterator[None]:
-    """exchangelib's HTTP adapter trusting the emulator's self-signed certificate."""
-    original = BaseProtocol.HTTP_ADAPTER_CLS
-
-    class Trusting(requests.adapters.HTTPAdapter):
-        def cert_verify(self, conn: object, url: str, verify: object, cert: object) -> None:
-            super().cert_verify(conn, url, graph_tenant.ca_file, cert)  # type: ignore[arg-type]
-
-    BaseProtocol.HTTP_ADAPTER_CLS = Trusting
-    yield
-    forget_connections()
-    BaseProtocol.HTTP_ADAPTER_CLS = original
 
 
 def ews_profile_fields(m365: M365, **fields: object) -> dict[str, object]:
@@ -52,11 +35,11 @@ def inbox_count(m365: M365, **fields: object) -> int:
         return int(account_for(mailbox).inbox.total_count)
 
 
-def test_exchange_online_by_client_secret(m365: M365, trusting_exchangelib: None) -> None:
+def test_exchange_online_by_client_secret(m365: M365) -> None:
     assert inbox_count(m365) == 1
 
 
-def test_exchange_online_by_certificate(m365: M365, trusting_exchangelib: None) -> None:
+def test_exchange_online_by_certificate(m365: M365) -> None:
     tenant = m365.tenant
     count = inbox_count(
         m365,
@@ -68,7 +51,7 @@ def test_exchange_online_by_certificate(m365: M365, trusting_exchangelib: None) 
     assert count == 1
 
 
-def test_on_premises_modern_authentication(m365: M365, trusting_exchangelib: None) -> None:
+def test_on_premises_modern_authentication(m365: M365) -> None:
     count = inbox_count(
         m365,
         server_type="exchange",
@@ -78,15 +61,13 @@ def test_on_premises_modern_authentication(m365: M365, trusting_exchangelib: Non
     assert count == 1
 
 
-def test_an_application_without_full_access_as_app_is_refused(
-    m365: M365, trusting_exchangelib: None
-) -> None:
+def test_an_application_without_full_access_as_app_is_refused(m365: M365) -> None:
     with pytest.raises(PermanentSyncError) as refused:
         inbox_count(m365, oauth_client_id="app-mail")
     assert refused.value.kind is ErrorKind.AUTHENTICATION
 
 
-def test_a_wrong_secret_says_so(m365: M365, trusting_exchangelib: None) -> None:
+def test_a_wrong_secret_says_so(m365: M365) -> None:
     with pytest.raises(PermanentSyncError) as refused:
         inbox_count(m365, oauth_client_secret=PASSWORD)
     assert refused.value.code == "wrong_client_secret"

@@ -30,7 +30,7 @@ from exchangelib.protocol import BaseProtocol, CachingProtocol, Protocol
 from exchangelib.version import EXCHANGE_2010_SP2, EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019
 
 from mailboxes.connectors.ews.errors import FailFastWithHints, exchange_errors
-from mailboxes.connectors.ews.oauth import AppTokenCredentials
+from mailboxes.connectors.ews.oauth import AppTokenCredentials, microsoft_protocol
 from mailboxes.connectors.settings import EwsSettings, ews_settings
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ class _ConfigurationPool:
                 retry_policy=FailFastWithHints(),
                 max_connections=settings.max_connections,
             )
+            if settings.oauth is not None and config.service_endpoint:
+                microsoft_protocol(config)
             self._configs[key] = config
             while len(self._configs) > MAX_POOLED_CREDENTIALS:
                 _, evicted = self._configs.popitem(last=False)

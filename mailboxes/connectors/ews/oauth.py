@@ -8,6 +8,12 @@ the profile's authority host (a national cloud, the emulator), a certificate as 
 secret, and one token per application and worker process, renewed by msal before it
 expires. When a session's token has expired, requests-oauthlib raises TokenExpiredError and
 exchangelib opens a new session, which reads the renewed token here.
+
+Its HTTP sessions follow the rule of msal's (`tokens.http_session`): no proxy or CA bundle
+from the environment, certificates checked against `CRMSYNC_MICROSOFT_CA_BUNDLE` when set
+(`MicrosoftProtocol`, made for every OAuth2 configuration before exchangelib makes a plain
+one). An on-premises server with modern authentication whose certificate an internal CA
+signed needs that CA in the bundle.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from exchangelib import Configuration
 from exchangelib.credentials import OAuth2Credentials
+from exchangelib.protocol import Protocol
 from oauthlib.oauth2 import OAuth2Token
 
 from mailboxes.connectors.graph import tokens
@@ -60,3 +68,36 @@ class AppTokenCredentials(OAuth2Credentials):
 
     def __repr__(self) -> str:
         return f"AppTokenCredentials({self.app.client_id!r}, {self.oauth_scope!r})"
+
+
+class MicrosoftProtocol(Protocol):
+    """exchangelib's protocol (session pool) of an OAuth2 configuration, whose sessions check
+    certificates as msal's do (see the module docstring)."""
+
+    @classmethod
+    def raw_session(
+        cls,
+        prefix: str,
+        oauth2_client: Any = None,
+        oauth2_session_params: Any = None,
+        oauth2_token_endpoint: Any = None,
+    ) -> Any:
+        return tokens.microsoft_tls(
+            super().raw_session(
+                prefix,
+                oauth2_client=oauth2_client,
+                oauth2_session_params=oauth2_session_params,
+                oauth2_token_endpoint=oauth2_token_endpoint,
+            )
+        )
+
+
+def microsoft_protocol(config: Configuration) -> MicrosoftProtocol:
+    """The configuration's protocol, made as a `MicrosoftProtocol`: exchangelib caches one
+    protocol per endpoint and credentials, so the `Account` made next finds this one."""
+    protocol = MicrosoftProtocol(config=config)
+    if not isinstance(protocol, MicrosoftProtocol):  # a plain one was made first
+        protocol.close()
+        del Protocol[config]
+        protocol = MicrosoftProtocol(config=config)
+    return protocol

@@ -47,7 +47,12 @@ _apps: dict[tuple[str, ...], msal.ConfidentialClientApplication] = {}
 def http_session() -> requests.Session:
     """A session for Microsoft's endpoints: no proxy or CA bundle taken from the environment
     (requests lets REQUESTS_CA_BUNDLE override `verify`), our CA bundle when configured."""
-    session = requests.Session()
+    return microsoft_tls(requests.Session())
+
+
+def microsoft_tls(session: requests.Session) -> requests.Session:
+    """`session` made to check certificates as Microsoft's endpoints are checked: nothing
+    from the environment, our CA bundle when configured (EWS with OAuth2 too)."""
     session.trust_env = False
     bundle = getattr(settings, "CRMSYNC_MICROSOFT_CA_BUNDLE", "")
     session.verify = bundle or True
