@@ -2,13 +2,18 @@
 factory module of the tests.
 
 Users and queues are made without server-side sync by default, so that no mailbox appears
-behind a test's back; tests of the automatic mailbox ask for it explicitly. `make_person`
-is a user as the CRM makes one: on server-side sync (provisioning gives them a mailbox on
-the default profile) and signing in with `PASSWORD`.
+behind a test's back; tests of the automatic mailbox ask for it explicitly (`SERVER_SIDE_SYNC`).
+`make_person` is a user as the CRM makes one: on server-side sync (provisioning gives them
+a mailbox on the default profile) and signing in with `PASSWORD`.
+
+Records (accounts, contacts, email, appointments, tasks) take their owner, a user or a
+queue, as the first argument, or `owner_user=` / `owner_queue=`; without one, a new user
+owns them.
 """
 
 import itertools
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
@@ -86,15 +91,17 @@ def make_superuser(**fields: Any) -> User:
     return make_user(is_staff=True, is_superuser=True, **fields)
 
 
-def make_queue(**fields: Any) -> Queue:
+def make_queue(owner: User | None = None, *, members: Iterable[User] = (), **fields: Any) -> Queue:
+    """A queue owned by `owner` (else a new user) with these members."""
     n = _next()
     fields.setdefault("name", f"queue{n}")
     fields.setdefault("email_address", f"queue{n}@example.com")
-    if "owner" not in fields:
-        fields["owner"] = make_user()
+    fields["owner"] = owner or fields.get("owner") or make_user()
     for name, value in NO_SYNC.items():
         fields.setdefault(name, value)
-    return Queue.objects.create(**fields)
+    queue = Queue.objects.create(**fields)
+    queue.members.add(*members)
+    return queue
 
 
 def make_profile(**fields: Any) -> EmailServerProfile:
@@ -136,29 +143,37 @@ def make_tracking_folder(**fields: Any) -> MailboxTrackingFolder:
     return MailboxTrackingFolder.objects.create(**fields)
 
 
-def make_account(**fields: Any) -> Account:
-    fields.setdefault("name", f"Account {_next()}")
-    if "owner_user" not in fields and "owner_queue" not in fields:
+def _owned(owner: User | Queue | None, fields: dict[str, Any]) -> dict[str, Any]:
+    """`fields` with the record's owner: `owner`, else the one given, else a new user."""
+    if isinstance(owner, Queue):
+        fields["owner_queue"] = owner
+    elif owner is not None:
+        fields["owner_user"] = owner
+    elif "owner_user" not in fields and "owner_queue" not in fields:
         fields["owner_user"] = make_user()
-    return Account.objects.create(**fields)
+    return fields
 
 
-def make_contact(**fields: Any) -> Contact:
+def make_account(owner: User | Queue | None = None, **fields: Any) -> Account:
+    fields.setdefault("name", f"Account {_next()}")
+    return Account.objects.create(**_owned(owner, fields))
+
+
+def make_contact(owner: User | Queue | None = None, **fields: Any) -> Contact:
     n = _next()
     fields.setdefault("first_name", "Ada")
     fields.setdefault("last_name", f"Contact{n}")
     fields.setdefault("email_address1", f"contact{n}@example.org")
-    if "owner_user" not in fields and "owner_queue" not in fields:
-        fields["owner_user"] = make_user()
-    return Contact.objects.create(**fields)
+    return Contact.objects.create(**_owned(owner, fields))
 
 
-def make_email(**fields: Any) -> Email:
+def make_email(owner: User | Queue | None = None, **fields: Any) -> Email:
+    """An email, received unless its direction or status says otherwise."""
     fields.setdefault("subject", f"Email {_next()}")
     fields.setdefault("direction", Email.Direction.INCOMING)
-    if "owner_user" not in fields and "owner_queue" not in fields:
-        fields["owner_user"] = make_user()
-    return Email.objects.create(**fields)
+    if fields["direction"] == Email.Direction.INCOMING:
+        fields.setdefault("status", Email.Status.RECEIVED)
+    return Email.objects.create(**_owned(owner, fields))
 
 
 def make_outgoing_email(mailbox: Mailbox, *, to: str, **fields: Any) -> Email:
@@ -177,23 +192,27 @@ def make_outgoing_email(mailbox: Mailbox, *, to: str, **fields: Any) -> Email:
     return email
 
 
-def make_appointment(**fields: Any) -> Appointment:
-    start = fields.pop("start", timezone.now() + timedelta(days=1))
+def make_appointment(
+    owner: User | Queue | None = None, *, start: datetime | None = None, **fields: Any
+) -> Appointment:
+    """An appointment of an hour, starting tomorrow unless `start` says otherwise."""
+    start = start or timezone.now() + timedelta(days=1)
     fields.setdefault("subject", f"Meeting {_next()}")
     fields.setdefault("end", start + timedelta(hours=1))
-    if "owner_user" not in fields and "owner_queue" not in fields:
-        fields["owner_user"] = make_user()
-    return Appointment.objects.create(start=start, **fields)
+    return Appointment.objects.create(start=start, **_owned(owner, fields))
 
 
-def make_task(**fields: Any) -> Task:
+def make_task(owner: User | Queue | None = None, **fields: Any) -> Task:
     fields.setdefault("subject", f"Task {_next()}")
-    if "owner_user" not in fields and "owner_queue" not in fields:
-        fields["owner_user"] = make_user()
-    return Task.objects.create(**fields)
+    return Task.objects.create(**_owned(owner, fields))
 
 
-def make_party(**fields: Any) -> ActivityParty:
+def make_party(activity: Email | Appointment | None = None, **fields: Any) -> ActivityParty:
+    """A party of `activity` (an email or an appointment; else a new email)."""
+    if isinstance(activity, Email):
+        fields["email"] = activity
+    elif activity is not None:
+        fields["appointment"] = activity
     if "email" not in fields and "appointment" not in fields:
         fields["email"] = make_email()
     fields.setdefault("role", ActivityParty.Role.TO)

@@ -6,8 +6,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from mailboxes.models import Queue
-from tests.api.factories import make_queue
-from tests.factories import make_person
+from tests.factories import SERVER_SIDE_SYNC, make_person, make_queue
 from users.models import User
 
 
@@ -38,7 +37,7 @@ def people(db: None) -> People:
         queue_owner=queue_owner,
         member=member,
         staff=make_person("sam", is_staff=True),
-        queue=make_queue(queue_owner, members=(member,), name="support"),
+        queue=make_queue(queue_owner, members=(member,), name="support", **SERVER_SIDE_SYNC),
     )
 
 

@@ -8,8 +8,7 @@ from rest_framework.test import APIClient
 
 from activities.models import ActivityParty, Appointment
 from tests.api.conftest import People, client_for
-from tests.api.factories import make_appointment, make_contact
-from tests.factories import make_person
+from tests.factories import make_appointment, make_contact, make_person
 
 START = "2030-05-04T10:00:00Z"
 END = "2030-05-04T11:00:00Z"

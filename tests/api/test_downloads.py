@@ -12,7 +12,7 @@ from django.urls import reverse
 from activities.downloads import content_disposition, safe_content_type
 from activities.models import Attachment, Email
 from tests.api.conftest import People, client_for
-from tests.api.factories import make_appointment, make_email, make_task
+from tests.factories import make_appointment, make_email, make_task
 from users.models import User
 
 EVIL_HTML = b"<html><script>fetch('/api/v1/emails/').then(r => r.text())</script></html>"

@@ -10,7 +10,7 @@ from django.utils import timezone
 from activities.models import Appointment, Contact, Email, Task
 from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox
 from tests.api.conftest import People, client_for
-from tests.api.factories import (
+from tests.factories import (
     make_account,
     make_appointment,
     make_contact,

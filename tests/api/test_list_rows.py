@@ -15,12 +15,12 @@ from activities.api.listing import RowRenderer
 from activities.models import Appointment, Attachment, Email, Task
 from mailboxes.models import Mailbox
 from tests.api.conftest import People, client_for
-from tests.api.factories import (
-    add_party,
+from tests.factories import (
     make_account,
     make_appointment,
     make_contact,
     make_email,
+    make_party,
     make_task,
 )
 
@@ -66,11 +66,11 @@ def test_appointments_page_is_the_serializers_json(people: People) -> None:
         location="",
     )
     make_appointment(people.queue, subject="Queue's", start=WHEN + timedelta(hours=1))
-    add_party(master, "organizer", "alice@example.test")
-    party = add_party(master, "required", "ada@example.test")
+    make_party(master, role="organizer", address="alice@example.test")
+    party = make_party(master, role="required", address="ada@example.test")
     party.contact, party.display_name = contact, "Ada"
     party.save()
-    add_party(occurrence, "optional", "not an address")
+    make_party(occurrence, role="optional", address="not an address")
     expected_rows = list(
         Appointment.objects.filter(owner_user=people.alice).order_by("start", "pk")
     )
@@ -102,8 +102,8 @@ def test_emails_page_is_the_serializers_json(people: People) -> None:
         regarding=make_contact(people.alice),
     )
     make_email(people.alice, direction=Email.Direction.OUTGOING, status=Email.Status.PENDING_SEND)
-    add_party(received, "from", "bob@example.test")
-    add_party(received, "to", "alice@example.test")
+    make_party(received, role="from", address="bob@example.test")
+    make_party(received, role="to", address="alice@example.test")
     Attachment.objects.create(email=received, filename="a.pdf", size=10, is_inline=False)
     Attachment.objects.create(email=received, filename="b.png", error="too big", is_inline=True)
     expected_rows = list(

@@ -20,7 +20,7 @@ from activities.api.filters import (
 )
 from activities.models import Appointment, Contact, Email, Task
 from tests.api.conftest import People, client_for
-from tests.api.factories import make_appointment, make_contact, make_task
+from tests.factories import make_appointment, make_contact, make_task
 
 NUL = "\x00"
 

@@ -9,12 +9,12 @@ from django.test.utils import CaptureQueriesContext
 
 from activities.models import Attachment
 from tests.api.conftest import People, client_for
-from tests.api.factories import (
-    add_party,
+from tests.factories import (
     make_account,
     make_appointment,
     make_contact,
     make_email,
+    make_party,
     make_task,
 )
 
@@ -89,12 +89,12 @@ def _seed(people: People, endpoint: str, count: int) -> None:
             appointment = make_appointment(
                 people.alice, start=T0 + timedelta(hours=i), regarding=account
             )
-            add_party(appointment, "organizer", "alice@example.test")
-            add_party(appointment, "required", f"guest{i}@example.test")
+            make_party(appointment, role="organizer", address="alice@example.test")
+            make_party(appointment, role="required", address=f"guest{i}@example.test")
         elif endpoint == "emails":
             email = make_email(people.queue, regarding=account)
-            add_party(email, "from", f"sender{i}@example.test")
-            add_party(email, "to", "support@example.test")
+            make_party(email, role="from", address=f"sender{i}@example.test")
+            make_party(email, role="to", address="support@example.test")
             Attachment.objects.create(email=email, filename=f"file{i}.pdf", size=10)
         elif endpoint == "tasks":
             make_task(people.queue, regarding=account)

@@ -19,7 +19,7 @@ from rest_framework.authtoken.models import Token  # noqa: E402
 from schemathesis import checks  # noqa: E402
 
 from tests.api.conftest import People  # noqa: E402
-from tests.api.factories import (  # noqa: E402
+from tests.factories import (  # noqa: E402
     make_account,
     make_appointment,
     make_contact,

@@ -8,7 +8,7 @@ from django.db.models import Model
 
 from mailboxes.models import Mailbox
 from tests.api.conftest import People, client_for
-from tests.api.factories import (
+from tests.factories import (
     make_account,
     make_appointment,
     make_contact,

@@ -10,7 +10,7 @@ from activities.models import ActivityParty, Appointment, ChangeOrigin, Contact,
 from crmsync.choices import OutgoingDeliveryMethod
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, ItemType, Mailbox
 from tests.api.conftest import People, client_for
-from tests.api.factories import make_account, make_appointment, make_contact, make_task
+from tests.factories import make_account, make_appointment, make_contact, make_task
 
 START = "2030-05-04T10:00:00Z"
 END = "2030-05-04T11:30:00Z"

@@ -10,8 +10,7 @@ from mailboxes.models import Mailbox, Queue
 from mailboxes.sync.eligibility import approve
 from mailboxes.web.forms import MailboxSettingsForm, SyncOptionsFormSet
 from profiles.models import EmailServerProfile
-from tests.api.factories import make_queue
-from tests.factories import make_person
+from tests.factories import SERVER_SIDE_SYNC, make_person, make_queue
 from users.models import User
 
 
@@ -55,7 +54,7 @@ def team(db: None) -> Team:
         bob=make_person("bob"),
         queue_owner=queue_owner,
         member=member,
-        queue=make_queue(queue_owner, members=(member,), name="Support"),
+        queue=make_queue(queue_owner, members=(member,), name="Support", **SERVER_SIDE_SYNC),
         profile=profile,
     )
     Mailbox.objects.update(profile=profile)

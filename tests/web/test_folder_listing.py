@@ -19,8 +19,7 @@ from mailboxes.folder_listing import refresh_folder_listing
 from mailboxes.models import ExchangeFolderListing, Mailbox, MailboxTrackingFolder
 from mailboxes.tasks import list_exchange_folders
 from profiles.models import EmailServerProfile
-from tests.api.factories import make_account
-from tests.factories import make_person
+from tests.factories import make_account, make_person
 from tests.web.conftest import RecordedTask, Team, approved, logged_in
 
 PASSWORD = "folder-Secret-1"  # the emulator's test password

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.api.factories import make_appointment
+from tests.factories import make_appointment
 from tests.web.conftest import Team, logged_in
 
 

@@ -5,7 +5,7 @@ from django.contrib.contenttypes.models import ContentType
 from activities.models import Appointment
 from mailboxes.itemtypes.appointments import AppointmentType
 from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox, MailboxTrackingFolder
-from tests.api.factories import make_account, make_appointment, make_contact
+from tests.factories import make_account, make_appointment, make_contact
 from tests.web.conftest import Team, logged_in, url
 
 # --- Tracking folders -------------------------------------------------------------------

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from tests.api.factories import make_appointment
+from tests.factories import make_appointment
 from tests.web.conftest import Team, logged_in
 
 
