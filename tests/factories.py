@@ -44,11 +44,11 @@ from users.models import User
 
 _sequence = itertools.count(1)
 
-NO_SYNC = {
+NO_SYNC: dict[str, Any] = {
     "incoming_delivery_method": DeliveryMethod.NONE,
     "outgoing_delivery_method": OutgoingDeliveryMethod.NONE,
 }
-SERVER_SIDE_SYNC = {
+SERVER_SIDE_SYNC: dict[str, Any] = {
     "incoming_delivery_method": DeliveryMethod.SERVER_SIDE_SYNC,
     "outgoing_delivery_method": OutgoingDeliveryMethod.SERVER_SIDE_SYNC,
 }
