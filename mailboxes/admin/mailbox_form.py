@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_value
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -30,6 +31,7 @@ from mailboxes.models import Mailbox
 from mailboxes.status_words import status_of
 from mailboxes.sync import admin_actions, eligibility
 from mailboxes.web.forms import takes_mailbox_credentials
+from mailboxes.web.live import live_state
 from profiles.models import EmailServerProfile
 
 MAILBOX_STATUS_FIELDS = (
@@ -261,6 +263,7 @@ class MailboxFormByType(admin.ModelAdmin):
         obj: Any = None,
     ) -> HttpResponse:
         context["mailbox_form_fields"] = fields_by_profile()
+        context["worker_wait_seconds"] = settings.CRMSYNC_WORKER_WAIT_SECONDS
         context["left_out_style"] = left_out_style(left_out_in_effect(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
@@ -270,8 +273,23 @@ class MailboxFormByType(admin.ModelAdmin):
                 "<int:mailbox_id>/test-and-enable/",
                 self.admin_site.admin_view(self.test_and_enable_view),
                 name="mailboxes_mailbox_test_and_enable",
-            )
+            ),
+            path(
+                "<int:mailbox_id>/state/",
+                self.admin_site.admin_view(self.state_view),
+                name="mailboxes_mailbox_state",
+            ),
         ]
+
+    def state_view(self, request: HttpRequest, mailbox_id: int) -> JsonResponse:
+        """The mailbox's live state, as the self-service page polls it (`live_state`): what
+        the form's Test & enable waits for. Staff who may view the mailbox only."""
+        mailbox = self.get_object(request, str(mailbox_id))
+        if mailbox is None:
+            raise Http404
+        if not self.has_view_permission(request, mailbox):
+            raise PermissionDenied
+        return JsonResponse(live_state(mailbox), headers={"Cache-Control": "no-store"})
 
     def test_and_enable_view(self, request: HttpRequest, mailbox_id: int) -> HttpResponse:
         """The form's Test & enable button: the list action for this one mailbox."""

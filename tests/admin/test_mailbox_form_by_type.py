@@ -196,3 +196,18 @@ def test_a_mailbox_added_on_a_microsoft_365_profile_asks_for_no_password(
     assert response.status_code == 302, response.content.decode()[:3000]
     mailbox = Mailbox.objects.get(user=user)
     assert (mailbox.profile, mailbox.username, mailbox.password) == (profile, "", "")
+
+
+def test_the_form_s_live_state_is_json_for_staff_who_may_view_it(
+    staff_client: Client, staff_without_permissions_client: Client, non_staff_client: Client
+) -> None:
+    mailbox = mailbox_on(ServerType.EXCHANGE)
+    url = reverse("admin:mailboxes_mailbox_state", args=[mailbox.pk])
+
+    state = staff_client.get(url).json()
+
+    assert state["test"] == {"status": "not_run", "tested_at": None}
+    assert state["status"]["words"]
+    assert "password" not in str(state)
+    assert staff_without_permissions_client.get(url).status_code == 403
+    assert non_staff_client.get(url).status_code == 302  # to the admin's sign-in

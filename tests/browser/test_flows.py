@@ -18,11 +18,13 @@ from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryM
 from ews_emulator.testing import EmulatorProcess, run_emulator
 from mailboxes.connectors.ews import account_for, forget_connections
 from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox, MailboxTrackingFolder
+from mailboxes.sync.eligibility import approve
 from profiles.models import EmailServerProfile
 from tests.browser.conftest import screenshot
 from tests.factories import PASSWORD, make_appointment, make_person
 from tests.sync.helpers import options, sync
 from tests.sync.workers import Workers, celery_workers
+from tests.web.conftest import RecordedTask
 from users.models import User
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -368,3 +370,91 @@ def test_user_keeps_the_exchange_version_of_a_conflict_and_both_sides_show_it(
     )
     fresh = account_for(erik).calendar.get(id=item_id)
     assert (fresh.subject, fresh.location) == ("Kick-off (Outlook edit)", "Outlook room")
+
+
+def _dana_on(ews: EmulatorProcess, *, password: str) -> Mailbox:
+    """Dana's approved mailbox on the emulated Exchange, with her credentials, not tested."""
+    profile = EmailServerProfile.objects.create(
+        name="Emulated Exchange",
+        incoming_server_location=ews.ews_url,
+        incoming_use_ssl=False,
+        incoming_authentication_protocol="basic",
+    )
+    mailbox = Mailbox.objects.get(user=make_person("dana", email=DANA[0]))
+    mailbox.profile = profile
+    mailbox.username, mailbox.password = DANA[0], password
+    mailbox.incoming_delivery_method = "none"
+    mailbox.outgoing_delivery_method = "none"
+    approve(mailbox)
+    mailbox.save()
+    return mailbox
+
+
+def _press_test_and_enable(page: Any, live_server: Any, mailbox: Mailbox) -> str:
+    page.set_viewport_size({"width": 1366, "height": 900})
+    sign_in_to_admin(page, live_server.url, make_person("ada", is_staff=True, is_superuser=True))
+    page.goto(f"{live_server.url}/admin/mailboxes/mailbox/{mailbox.pk}/change/")
+    assert "Not run" in page.inner_text(".form-row.field-test_status")
+    page.click("button:has-text('Test & enable')")
+    page.wait_for_selector("#test-enable-progress[data-done]", timeout=WORKER_WAIT_SECONDS * 1000)
+    said: str = page.inner_text("#test-enable-progress")
+    return said
+
+
+def test_test_and_enable_on_the_form_shows_the_worker_s_result_live(
+    page: Any, live_server: Any, ews: EmulatorProcess, worker: Workers
+) -> None:
+    # given Dana's approved mailbox, not tested yet, and a worker
+    mailbox = _dana_on(ews, password=DANA[1])
+    url = f"{live_server.url}/admin/mailboxes/mailbox/{mailbox.pk}/change/"
+
+    # when the administrator presses Test & enable on its form
+    said = _press_test_and_enable(page, live_server, mailbox)
+
+    # then the form says, without a reload, that the worker's test passed, and shows it
+    screenshot(page, "admin-mailbox-test-and-enable-live")
+    assert said.startswith("Test & enable passed: the mailbox is enabled."), said
+    assert page.url == url
+    assert "Success" in page.inner_text(".form-row.field-test_status")
+    mailbox.refresh_from_db()
+    assert (mailbox.test_status, mailbox.is_active) == (Mailbox.ChannelStatus.SUCCESS, True)
+
+
+def test_a_failed_test_and_enable_on_the_form_says_why_live(
+    page: Any, live_server: Any, ews: EmulatorProcess, worker: Workers
+) -> None:
+    # given Dana's mailbox with a wrong password, and a worker
+    mailbox = _dana_on(ews, password="not-her-password")
+
+    # when the administrator presses Test & enable on its form
+    said = _press_test_and_enable(page, live_server, mailbox)
+
+    # then the form says the test failed, and why, in the status's words
+    screenshot(page, "admin-mailbox-test-and-enable-failed-live")
+    assert said.startswith("Test & enable failed. "), said
+    assert "Failure" in page.inner_text(".form-row.field-test_status")
+    mailbox.refresh_from_db()
+    assert mailbox.test_status == Mailbox.ChannelStatus.FAILURE
+
+
+def test_test_and_enable_on_the_form_says_no_worker_is_answering(
+    page: Any,
+    live_server: Any,
+    ews: EmulatorProcess,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # given no worker takes the queued test, and a form that waits 2 s for one
+    settings.CRMSYNC_WORKER_WAIT_SECONDS = 2
+    task = RecordedTask()
+    monkeypatch.setattr("mailboxes.tasks.test_and_enable_mailbox", task)
+    mailbox = _dana_on(ews, password=DANA[1])
+
+    # when the administrator presses Test & enable on its form
+    said = _press_test_and_enable(page, live_server, mailbox)
+
+    # then, after the wait, the form says so instead of waiting for ever
+    screenshot(page, "admin-mailbox-test-and-enable-no-worker")
+    assert said.startswith("No worker is answering: nothing happened in "), said
+    assert page.is_enabled("button:has-text('Test & enable')")
+    assert task.calls == [(mailbox.pk,)]

@@ -1,5 +1,6 @@
 """The admin's mailbox form in a real browser (Debian's Chromium) at 1366 px: picking another
-profile shows the fields of its server type at once, before anything is saved (issue 14)."""
+profile shows the fields of its server type at once, before anything is saved (issue 14).
+Its Test & enable, live, is in test_flows.py (with the worker)."""
 
 from typing import Any
 
