@@ -230,6 +230,10 @@ class ControlClient:
         body = {"client_id": client_id, "audience": audience}
         return str(self._call("POST", "tokens/expired", body)["access_token"])
 
+    def revoke_tokens(self, client_id: str) -> None:
+        """Every token issued to the application until now is refused from now on."""
+        self._call("POST", "tokens/revoke", {"client_id": client_id})
+
     # -- Graph (graph/throttle.py) -------------------------------------------------------------
 
     def inject_graph_fault(

@@ -206,6 +206,10 @@ class Identity:
         self._kid: str | None = None
         self._lock = threading.Lock()
         self._valid: dict[str, dict[str, Any]] = {}
+        # Revocation (`revoke_tokens`): when each application's tokens were revoked, and
+        # when each token (by its `uti`) was issued, to the microsecond.
+        self._revoked: dict[str, float] = {}
+        self._issued_at: dict[str, float] = {}
 
     # -- applications ----------------------------------------------------------------------
 
@@ -479,6 +483,10 @@ class Identity:
         audience, resource_roles = RESOURCES[resource]
         roles = sorted(app.roles & set(resource_roles))
         claims = self._claims(app.client_id, audience, roles, int(time.time()), TOKEN_LIFETIME)
+        with self._lock:
+            if len(self._issued_at) > 10_000:
+                self._issued_at.clear()
+            self._issued_at[claims["uti"]] = time.time()
         claims["app_displayname"] = app.display_name
         claims["appidacr"] = "2" if assertion is not None else "1"
         header = {"typ": "JWT", "alg": "RS256", "x5t": self.kid, "kid": self.kid}
@@ -599,7 +607,19 @@ class Identity:
             raise TokenError("Access token validation failure. Invalid audience.")
         if float(claims.get("exp", 0)) < time.time():
             raise TokenError("Lifetime validation failed, the token is expired.")
+        revoked = self._revoked.get(str(claims.get("appid", "")))
+        if revoked is not None:
+            issued = self._issued_at.get(str(claims.get("uti", "")), float(claims.get("iat", 0)))
+            if issued <= revoked:
+                raise TokenError("The access token has been revoked.")
         return claims
+
+    def revoke_tokens(self, client_id: str) -> None:
+        """Refuse every token the application was issued until now, before it expires (as
+        continuous access evaluation for workload identities does after a critical event);
+        tokens issued later are valid."""
+        with self._lock:
+            self._revoked[client_id] = time.time()
 
     def principal(self, claims: dict[str, Any]) -> AppPrincipal:
         """An app-only caller with the roles of its token and its application's scope."""

@@ -46,6 +46,12 @@ def expired_token(server: EmulatorServer, args: dict[str, Any]) -> Any:
     return {"access_token": token}
 
 
+def revoke_tokens(server: EmulatorServer, args: dict[str, Any]) -> Any:
+    """Revoke every token issued to the application until now (EWS and Graph refuse them)."""
+    server.identity.revoke_tokens(str(args.get("client_id", "")))
+    return {"revoked": True}
+
+
 def add_graph_fault(server: EmulatorServer, args: dict[str, Any]) -> Any:
     """Arm a Graph fault: kind (graph_429, graph_503, graph_410, graph_401, graph_delay,
     graph_drop_notification), path (a part of the request path, e.g. `messages/delta`),
@@ -115,4 +121,5 @@ ROUTES = {
     ("POST", "apps"): register_app,
     ("GET", "apps"): list_apps,
     ("POST", "tokens/expired"): expired_token,
+    ("POST", "tokens/revoke"): revoke_tokens,
 }

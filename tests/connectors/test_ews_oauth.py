@@ -5,12 +5,17 @@ fixture), for the EWS requests as for the tokens."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from ews_emulator.identity import GRAPH_ROLES
 from mailboxes.connectors import ErrorKind, PermanentSyncError
 from mailboxes.connectors.ews import account_for, exchange_errors
+from mailboxes.connectors.graph import tokens
+from mailboxes.connectors.settings import ews_settings
 from tests.conftest import M365
-from tests.graph_support import PASSWORD
+from tests.graph_support import PASSWORD, SECRET
 
 pytestmark = pytest.mark.e2e
 
@@ -71,3 +76,46 @@ def test_a_wrong_secret_says_so(m365: M365) -> None:
     with pytest.raises(PermanentSyncError) as refused:
         inbox_count(m365, oauth_client_secret=PASSWORD)
     assert refused.value.code == "wrong_client_secret"
+
+
+def own_application(m365: M365) -> str:
+    """An application of this test alone (its tokens are revoked), with every role."""
+    client_id = f"app-{uuid.uuid4().hex[:8]}"
+    m365.tenant.control.register_app(client_id, secret=SECRET)
+    return client_id
+
+
+def test_a_revoked_token_is_replaced_once_by_a_new_one(m365: M365) -> None:
+    client_id = own_application(m365)
+    profile = m365.profile(**ews_profile_fields(m365, oauth_client_id=client_id))
+    mailbox = m365.mailbox(profile)
+    with exchange_errors():
+        account_for(mailbox).inbox.refresh()
+    app = ews_settings(mailbox).oauth
+    assert app is not None
+    scope = ews_settings(mailbox).oauth_scope
+    cached = tokens.access_token(app, scope)
+
+    m365.tenant.control.revoke_tokens(client_id)
+    m365.tenant.control.deliver(
+        mailbox.email_address, "From: a@example.org\r\nSubject: hi\r\n\r\nhello\r\n"
+    )
+
+    with exchange_errors():
+        assert account_for(mailbox).inbox.total_count == 1
+    assert tokens.access_token(app, scope) != cached
+
+
+def test_a_new_token_refused_too_is_an_authentication_failure(m365: M365) -> None:
+    client_id = own_application(m365)
+    mailbox = m365.mailbox(m365.profile(**ews_profile_fields(m365, oauth_client_id=client_id)))
+    with exchange_errors():
+        account_for(mailbox).inbox.refresh()
+    # The application loses EWS access: its cached token is revoked, a new one lacks the role.
+    m365.tenant.control.register_app(client_id, secret=SECRET, roles=list(GRAPH_ROLES))
+    m365.tenant.control.revoke_tokens(client_id)
+
+    with pytest.raises(PermanentSyncError) as refused, exchange_errors():
+        account_for(mailbox).inbox.refresh()
+
+    assert refused.value.kind is ErrorKind.AUTHENTICATION

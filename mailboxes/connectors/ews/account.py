@@ -30,7 +30,7 @@ from exchangelib.protocol import BaseProtocol, CachingProtocol, Protocol
 from exchangelib.version import EXCHANGE_2010_SP2, EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019
 
 from mailboxes.connectors.ews.errors import FailFastWithHints, exchange_errors
-from mailboxes.connectors.ews.oauth import AppTokenCredentials, microsoft_protocol
+from mailboxes.connectors.ews.oauth import AppTokenCredentials, OAuthFailFast, microsoft_protocol
 from mailboxes.connectors.settings import EwsSettings, ews_settings
 
 if TYPE_CHECKING:
@@ -74,7 +74,9 @@ class _ConfigurationPool:
                 else _AUTH_TYPES.get(settings.authentication_protocol),
                 version=Version(build=_VERSIONS.get(settings.version, EXCHANGE_2016)),
                 # Never sleep in a worker: a busy server postpones the mailbox instead.
-                retry_policy=FailFastWithHints(),
+                retry_policy=OAuthFailFast(settings.oauth)
+                if settings.oauth is not None
+                else FailFastWithHints(),
                 max_connections=settings.max_connections,
             )
             if settings.oauth is not None and config.service_endpoint:

@@ -9,6 +9,11 @@ secret, and one token per application and worker process, renewed by msal before
 expires. When a session's token has expired, requests-oauthlib raises TokenExpiredError and
 exchangelib opens a new session, which reads the renewed token here.
 
+EWS answering 401 to a token (revoked before its expiry) is not a wrong password: the token
+is dropped and the request sent once more with a new one, which exchangelib does when
+`OAuthFailFast` raises TokenExpiredError (the session is renewed, and with it the token); a
+401 to that new token is an authentication failure (`tokens.refused`).
+
 Its HTTP sessions follow the rule of msal's (`tokens.http_session`): no proxy or CA bundle
 from the environment, certificates checked against `CRMSYNC_MICROSOFT_CA_BUNDLE` when set
 (`MicrosoftProtocol`, made for every OAuth2 configuration before exchangelib makes a plain
@@ -21,11 +26,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import requests
 from exchangelib import Configuration
 from exchangelib.credentials import OAuth2Credentials
 from exchangelib.protocol import Protocol
-from oauthlib.oauth2 import OAuth2Token
+from oauthlib.oauth2 import OAuth2Token, TokenExpiredError
 
+from mailboxes.connectors.ews.errors import FailFastWithHints
 from mailboxes.connectors.graph import tokens
 from mailboxes.connectors.settings import AppCredentials
 
@@ -66,6 +73,18 @@ class AppTokenCredentials(OAuth2Credentials):
     def access_token(self, value: Any) -> None:
         """exchangelib stores the tokens it fetched or drops them; msal keeps ours."""
 
+    def _identity(self) -> tuple[Any, ...]:
+        return (self.app.cache_key, self.oauth_scope, self.timeout)
+
+    # exchangelib caches its protocol (session pool) by endpoint and credentials, and hashes
+    # credentials by their attributes: its `client`, cached on first use, would change the
+    # hash, and every later account would get a new pool (without `MicrosoftProtocol`).
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AppTokenCredentials) and self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
     def __repr__(self) -> str:
         return f"AppTokenCredentials({self.app.client_id!r}, {self.oauth_scope!r})"
 
@@ -101,3 +120,19 @@ def microsoft_protocol(config: Configuration) -> MicrosoftProtocol:
         del Protocol[config]
         protocol = MicrosoftProtocol(config=config)
     return protocol
+
+
+class OAuthFailFast(FailFastWithHints):
+    """The retry policy of an OAuth2 configuration: a refused token is replaced once (see
+    the module docstring)."""
+
+    def __init__(self, app: AppCredentials) -> None:
+        super().__init__()
+        self.app = app
+
+    def raise_response_errors(self, response: requests.Response) -> None:
+        if response.status_code == 401:
+            scheme, _, token = str(response.request.headers.get("Authorization", "")).partition(" ")
+            if scheme.lower() == "bearer" and token and tokens.refused(self.app, token):
+                raise TokenExpiredError(description="EWS refused the access token")
+        super().raise_response_errors(response)

@@ -42,6 +42,10 @@ logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _apps: dict[tuple[str, ...], msal.ConfidentialClientApplication] = {}
+# `refused`: applications whose refused token was dropped (the next token issued to them
+# replaces it), and the tokens issued so (a refusal of one of them is not retried).
+_replacing: set[tuple[str, ...]] = set()
+_replacements: dict[str, None] = {}
 
 
 def http_session() -> requests.Session:
@@ -62,6 +66,8 @@ def microsoft_tls(session: requests.Session) -> requests.Session:
 def _forget_all() -> None:
     """A forked worker process starts without its parent's applications and sockets."""
     _apps.clear()
+    _replacing.clear()
+    _replacements.clear()
 
 
 os.register_at_fork(after_in_child=_forget_all)
@@ -181,6 +187,12 @@ def access_token_and_lifetime(
         ) from None
     token = result.get("access_token") if isinstance(result, dict) else None
     if isinstance(token, str) and token:
+        with _lock:
+            if app.cache_key in _replacing:
+                _replacing.discard(app.cache_key)
+                if len(_replacements) >= 256:
+                    _replacements.pop(next(iter(_replacements)))
+                _replacements[token] = None
         return token, int(result.get("expires_in") or 0)
     raise explain_token_error(app, result if isinstance(result, dict) else {})
 
@@ -197,6 +209,21 @@ def forget_token(app: AppCredentials, token: str) -> None:
         cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN, query={"secret": token})
     ):
         cache.remove_at(entry)
+
+
+def refused(app: AppCredentials, token: str) -> bool:
+    """A resource server answered 401 to `token` (revoked before its expiry, or the
+    application's permissions changed). True: the token was dropped from the cache and the
+    call may be sent once more, with the new token the next `access_token` asks Entra ID
+    for. False: `token` was itself such a new token, and a second refusal is an
+    authentication failure (it is dropped as well, so that a later call starts afresh)."""
+    with _lock:
+        replacement = token in _replacements
+        _replacements.pop(token, None)
+        if not replacement:
+            _replacing.add(app.cache_key)
+    forget_token(app, token)
+    return not replacement
 
 
 # AADSTS codes an administrator can act on: (error kind, what to do).
