@@ -29,7 +29,9 @@ from ..soap import (
 )
 from .base import Ctx, Streamed, id_elements, operation, resolve_folder, response_root
 
-POLL_SECONDS = 0.05
+# A stream sleeps until one of its mailboxes has a new event, and looks at the events table
+# at least this often anyway (for events another process wrote, and to notice a stop).
+WAKE_SECONDS = 1.0
 HEARTBEAT_SECONDS = 30.0
 ALL_EVENT_TYPES = (
     "CopiedEvent",
@@ -275,8 +277,10 @@ def _stream(ctx: Ctx, subscriptions: list[dict[str, Any]], seconds: float) -> It
     deadline = time.monotonic() + seconds
     last_beat = time.monotonic()
     positions = {s["id"]: s["last_event"] for s in subscriptions}
+    mailboxes = sorted({s["mailbox_id"] for s in subscriptions})
     yield _streaming_doc(ctx, [], "OK")
     while time.monotonic() < deadline and not ctx.stopping.is_set():
+        seen = ctx.store.event_marks(mailboxes)
         notes = []
         for s in subscriptions:
             events = _events_after(ctx, s, positions[s["id"]])
@@ -291,5 +295,7 @@ def _stream(ctx: Ctx, subscriptions: list[dict[str, Any]], seconds: float) -> It
         elif time.monotonic() - last_beat > HEARTBEAT_SECONDS:
             last_beat = time.monotonic()
             yield _streaming_doc(ctx, [], "OK")
-        time.sleep(POLL_SECONDS)
+        remaining = min(deadline - time.monotonic(), WAKE_SECONDS)
+        if remaining > 0:
+            ctx.store.wait_for_events(mailboxes, seen, remaining)
     yield _streaming_doc(ctx, [], "Closed")
