@@ -3,8 +3,8 @@
 The self-service page offers the stored list when a person adds a tracking folder (email
 moved into a tracking folder is tracked, and tracking folders live under the Inbox). The
 page only asks for a refresh; the `list_exchange_folders` task calls
-`refresh_folder_listing`, which talks to Exchange through the EWS connector, or to
-Microsoft 365 through the Graph connector.
+`refresh_folder_listing`, which lists them through the `FolderLister` of the mailbox's
+protocol (`connectors/registry.py`: EWS or Graph; POP3/IMAP mailboxes have none).
 """
 
 from __future__ import annotations
@@ -14,13 +14,8 @@ from dataclasses import asdict
 
 from django.utils import timezone
 
-from mailboxes.connectors import PermanentSyncError, SyncError
-from mailboxes.connectors.ews import account_for
-from mailboxes.connectors.ews.listing import inbox_mail_folders
-from mailboxes.connectors.graph import listing as graph_listing
-from mailboxes.connectors.graph.client import GraphClient
+from mailboxes.connectors import PermanentSyncError, SyncError, registry
 from mailboxes.connectors.mail_base import ListedFolder
-from mailboxes.connectors.settings import graph_settings
 from mailboxes.models import ExchangeFolderListing, Mailbox
 from mailboxes.sync import eligibility
 
@@ -65,14 +60,5 @@ def refresh_folder_listing(mailbox_id: int) -> str:
 
 
 def list_inbox_folders(mailbox: Mailbox) -> list[ListedFolder]:
-    """The mail folders below the mailbox's Inbox, over EWS or Graph by its profile."""
-    profile = mailbox.profile
-    if profile is not None and profile.is_graph:
-        client = GraphClient(graph_settings(profile, mailbox))
-        return graph_listing.inbox_mail_folders(client, limit=MAX_LISTED_FOLDERS)
-    if profile is None or not profile.is_exchange:
-        raise PermanentSyncError(
-            "Folders can be listed on Exchange and Microsoft 365 mailboxes only.",
-            code="not_exchange",
-        )
-    return inbox_mail_folders(account_for(mailbox), limit=MAX_LISTED_FOLDERS)
+    """The mail folders below the mailbox's Inbox, by its protocol's `FolderLister`."""
+    return registry.folder_lister(mailbox)(mailbox, limit=MAX_LISTED_FOLDERS)

@@ -1,5 +1,7 @@
-"""Push: EWS streaming subscriptions that make a mailbox's sync run within seconds of a
-change in Exchange. Polling still covers everything if the listener is down."""
+"""Push: a change stream per mailbox (EWS streaming subscriptions: the `PushListener` of
+its protocol, `connectors/registry.py`) that makes its sync run within seconds of a change.
+Polling still covers everything if the listener is down; Microsoft 365 mailboxes are pushed
+through `mailboxes/webhooks/` instead."""
 
 from __future__ import annotations
 
@@ -10,16 +12,13 @@ from collections.abc import Callable
 
 from django.db import close_old_connections
 
-from mailboxes import channels
-from mailboxes.connectors.ews import account_for
-from mailboxes.connectors.ews.push import streamed_changes
+from mailboxes.connectors import registry
 from mailboxes.models import Mailbox
 from mailboxes.sync import eligibility, scheduling
 from mailboxes.sync.errors import PermanentSyncError, SyncError
 
 logger = logging.getLogger(__name__)
 
-FOLDERS = ("calendar", "contacts", "tasks", "inbox")
 # A streaming connection lasts this long (EWS allows 1-30 minutes), then is renewed.
 CONNECTION_MINUTES = 10
 
@@ -49,8 +48,11 @@ def listen_to_mailbox(
             logger.info("mailbox %s: listener stops: %s", mailbox_id, eligibility.refusal(mailbox))
             return
         try:
-            account = account_for(mailbox)
-            changes = streamed_changes(account, FOLDERS, connection_minutes=connection_minutes)
+            listen = registry.protocol_of(mailbox.profile).push_listener
+            if listen is None:
+                logger.info("mailbox %s: listener stops: its protocol has no push", mailbox_id)
+                return
+            changes = listen(mailbox, connection_minutes=connection_minutes)
             for kinds in changes:
                 if stop.is_set():
                     changes.close()
@@ -73,11 +75,12 @@ def listen_to_mailbox(
 
 
 def listened_mailboxes() -> list[int]:
-    """Mailboxes worth a subscription: those that may connect (`eligibility`), on Exchange."""
+    """Mailboxes worth a subscription: those that may connect (`eligibility`), on a
+    protocol with a push listener."""
     return list(
         Mailbox.objects.filter(
             eligibility.may_connect_q(),
-            profile__server_type__in=channels.EXCHANGE_SERVER_TYPES,
+            profile__server_type__in=registry.server_types_where(lambda p: p.push_listener),
         ).values_list("pk", flat=True)
     )
 

@@ -18,18 +18,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from mailboxes import channels
+from mailboxes.connectors import registry
 from mailboxes.connectors.graph import probe as graph_probe
-from mailboxes.connectors.imap import ImapConnector
-from mailboxes.connectors.pop3 import Pop3Connector
-from mailboxes.connectors.registry import for_mailbox
-from mailboxes.connectors.settings import (
-    app_credentials,
-    graph_settings,
-    imap_settings,
-    pop3_settings,
-    smtp_settings,
-)
-from mailboxes.connectors.smtp import SmtpConnector
+from mailboxes.connectors.settings import app_credentials
 from mailboxes.models import Alert, Mailbox
 from mailboxes.sync import eligibility
 from mailboxes.sync.errors import PermanentSyncError, SyncError, TransientSyncError
@@ -38,7 +29,6 @@ from profiles.models import EmailServerProfile
 logger = logging.getLogger(__name__)
 
 Status = Mailbox.ChannelStatus
-IMAP_INBOX = "INBOX"
 
 
 @dataclass
@@ -46,12 +36,6 @@ class TestResult:
     status: str
     message: str
     duration_ms: int
-
-
-def folders_needed(mailbox: Mailbox) -> list[str]:
-    return [
-        folder for channel in channels.configured(mailbox) for folder in channel.ews_test_folders
-    ]
 
 
 def check_mailbox(mailbox: Mailbox) -> list[str]:
@@ -62,34 +46,7 @@ def check_mailbox(mailbox: Mailbox) -> list[str]:
         raise PermanentSyncError("The mailbox has no email server profile.", code="no_profile")
     if not profile.is_active:
         raise PermanentSyncError("The mailbox's profile is inactive.", code="profile_inactive")
-    if profile.is_graph:
-        names = [channel.name for channel in channels.configured(mailbox)]
-        return graph_probe.check_mailbox(graph_settings(profile, mailbox), names)
-    if not profile.is_exchange:
-        return _check_mail_servers(mailbox, profile)
-    folders = folders_needed(mailbox)
-    if not folders:
-        return []
-    for_mailbox(mailbox).test(folders)
-    return folders
-
-
-def _check_mail_servers(mailbox: Mailbox, profile: EmailServerProfile) -> list[str]:
-    """POP3 or IMAP for incoming email, SMTP for outgoing (appointments, contacts and tasks
-    need Exchange, so they are not checked here)."""
-    opened = []
-    if channels.INCOMING.is_configured(mailbox):
-        if profile.server_type == EmailServerProfile.ServerType.POP3_SMTP:
-            with Pop3Connector(pop3_settings(mailbox)):
-                opened.append("the POP3 mailbox")
-        else:
-            with ImapConnector(imap_settings(mailbox)) as imap:
-                imap.select(IMAP_INBOX)
-                opened.append("the IMAP inbox")
-    if channels.OUTGOING.is_configured(mailbox):
-        with SmtpConnector(smtp_settings(mailbox)):
-            opened.append("the SMTP server")
-    return opened
+    return registry.protocol_of(profile).tester(mailbox, channels.configured(mailbox))
 
 
 def test_and_enable(mailbox: Mailbox) -> TestResult:

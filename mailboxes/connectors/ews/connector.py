@@ -50,6 +50,7 @@ from mailboxes.connectors.ews.stamp import find_stamped, record_id_of, stamp, st
 from mailboxes.itemtypes.common import parse_utc, utc_iso
 
 if TYPE_CHECKING:
+    from mailboxes.channels import Channel
     from mailboxes.models import Mailbox
     from mailboxes.sync.context import CycleContext
 
@@ -207,3 +208,11 @@ class EwsMailboxConnector:
 
     def test(self, folder_ids: Sequence[str]) -> None:
         fetch_folders(self.account, folder_ids)
+
+
+def check_channels(mailbox: Mailbox, channels: Sequence[Channel]) -> list[str]:
+    """The `ConnectionTester` over EWS: open the folders each channel reads."""
+    folders = [folder for channel in channels for folder in channel.ews_test_folders]
+    if folders:
+        EwsMailboxConnector.for_mailbox(mailbox).test(folders)
+    return folders

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from exchangelib import Account
 from exchangelib.fields import FieldPath
 from exchangelib.folders import Folder, FolderCollection
 from exchangelib.items import ID_ONLY
 
+from mailboxes.connectors.ews.account import account_for
 from mailboxes.connectors.ews.errors import exchange_errors, raise_if_error
 from mailboxes.connectors.ews.folders import open_folder
 from mailboxes.connectors.mail_base import PATH_SEPARATOR, ListedFolder
+
+if TYPE_CHECKING:
+    from mailboxes.models import Mailbox
 
 # Calendars, contact and task folders can sit under the Inbox too; only mail is tracked.
 MAIL_FOLDER_CLASS = "IPF.Note"
@@ -58,6 +62,11 @@ def inbox_mail_folders(account: Account, *, limit: int) -> list[ListedFolder]:
     ]
     listed.sort(key=lambda f: (f.path.casefold(), f.id))
     return listed[:limit]
+
+
+def list_inbox_folders(mailbox: Mailbox, *, limit: int) -> list[ListedFolder]:
+    """The `FolderLister` over EWS."""
+    return inbox_mail_folders(account_for(mailbox), limit=limit)
 
 
 def _path(folder: Any, by_id: dict[str, Any]) -> str:

@@ -1,17 +1,31 @@
-"""Push: an EWS streaming subscription on some folders of a mailbox."""
+"""Push: an EWS streaming subscription on some folders of a mailbox (`listen`, the
+`PushListener` over EWS)."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING
 
 from exchangelib import Account
 from exchangelib.folders import FolderCollection
 
+from mailboxes.connectors.ews.account import account_for
 from mailboxes.connectors.ews.errors import exchange_errors
 from mailboxes.connectors.ews.folders import open_folder
 
+if TYPE_CHECKING:
+    from mailboxes.models import Mailbox
+
 logger = logging.getLogger(__name__)
+
+# The folders whose changes make a mailbox due: those its channels sync.
+FOLDERS = ("calendar", "contacts", "tasks", "inbox")
+
+
+def listen(mailbox: Mailbox, *, connection_minutes: int) -> Generator[set[str], None, None]:
+    """The `PushListener` over EWS: the mailbox's synced folders, streamed."""
+    return streamed_changes(account_for(mailbox), FOLDERS, connection_minutes=connection_minutes)
 
 
 def streamed_changes(

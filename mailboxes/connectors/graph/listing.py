@@ -6,8 +6,14 @@ https://learn.microsoft.com/graph/outlook-immutable-id)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from mailboxes.connectors.graph.client import GraphClient
 from mailboxes.connectors.mail_base import PATH_SEPARATOR, ListedFolder
+from mailboxes.connectors.settings import graph_settings
+
+if TYPE_CHECKING:
+    from mailboxes.models import Mailbox
 
 SELECT = "id,displayName,childFolderCount"
 PAGE = "100"
@@ -33,3 +39,8 @@ def inbox_mail_folders(client: GraphClient, *, limit: int) -> list[ListedFolder]
         level = below
     found.sort(key=lambda f: (f.path.casefold(), f.id))
     return found[:limit]
+
+
+def list_inbox_folders(mailbox: Mailbox, *, limit: int) -> list[ListedFolder]:
+    """The `FolderLister` over Graph."""
+    return inbox_mail_folders(GraphClient(graph_settings(None, mailbox)), limit=limit)

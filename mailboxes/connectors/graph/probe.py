@@ -11,11 +11,16 @@ written or deleted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from mailboxes.connectors.graph import tokens
 from mailboxes.connectors.graph.client import GraphClient, graph_scope
-from mailboxes.connectors.settings import AppCredentials, GraphSettings
+from mailboxes.connectors.settings import AppCredentials, GraphSettings, graph_settings
+
+if TYPE_CHECKING:
+    from mailboxes.channels import Channel
+    from mailboxes.models import Mailbox
 
 # The Graph application permissions crmsync uses, with what each allows.
 ROLE_USES = {
@@ -58,6 +63,11 @@ def check_mailbox(settings: GraphSettings, channel_names: Iterable[str]) -> list
                 "Online RBAC for Applications grants it)"
             )
     return opened
+
+
+def check_channels(mailbox: Mailbox, channels: Sequence[Channel]) -> list[str]:
+    """The `ConnectionTester` over Graph."""
+    return check_mailbox(graph_settings(None, mailbox), [channel.name for channel in channels])
 
 
 def roles_summary(app: AppCredentials, endpoint: str, *, timeout: float = 30.0) -> str:
