@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
 
 from mailboxes.connectors.base import FolderNotFoundError
 from mailboxes.itemtypes import TYPES
+from mailboxes.itemtypes.common import R
 from mailboxes.models import FolderSyncState, ItemType, ItemTypeSyncOptions
 from mailboxes.provisioning import ensure_sync_options
 from mailboxes.sync.pull import pull_folder
@@ -63,7 +64,7 @@ def run_act(mailbox: Mailbox, ctx: CycleContext) -> None:
 
 
 def folders_of(
-    ts: TypeSync[Any], ctx: CycleContext, states: dict[str, FolderSyncState]
+    ts: TypeSync[R], ctx: CycleContext, states: dict[str, FolderSyncState]
 ) -> tuple[list[tuple[str, str]], bool]:
     """(folder id, name) pulled for this type: contacts may come from several folders.
 
@@ -102,9 +103,7 @@ def folders_of(
     return folders + found, True
 
 
-def sync_item_type(
-    ts: TypeSync[Any], ctx: CycleContext, states: dict[str, FolderSyncState]
-) -> None:
+def sync_item_type(ts: TypeSync[R], ctx: CycleContext, states: dict[str, FolderSyncState]) -> None:
     default = ts.kind.default_folder
     root = states.get(default)
     initial = root is None or not root.is_initial_sync_complete

@@ -14,11 +14,12 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from activities.models import OwnedRecord
+from mailboxes.connectors.base import Canonical
 from mailboxes.connectors.timezones import canonical_tz
 from mailboxes.itemtypes import TYPES, fingerprint
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, ItemTypeSyncOptions
@@ -61,12 +62,12 @@ class FieldComparison:
     """One field of a conflict's two versions, and whether they really differ."""
 
     field: str
-    crm: Any
-    exchange: Any
+    crm: object  # a value of a canonical form (JSON)
+    exchange: object
     differs: bool
 
 
-def _comparable(field: str, value: Any, own_address: str) -> Any:
+def _comparable(field: str, value: object, own_address: str) -> object:
     """The value as both sides mean it. Written differently, these say the same: nothing
     (`None`, "", an empty list); no time zone in the CRM, which is written to Exchange as
     UTC (and UTC's other names); no organizer in the CRM, which Exchange shows as the
@@ -81,11 +82,14 @@ def _comparable(field: str, value: Any, own_address: str) -> Any:
     return value
 
 
-def compare_snapshots(crm: Any, exchange: Any, own_address: str = "") -> list[FieldComparison]:
-    """One comparison per field of either version, in the CRM version's order, then
-    Exchange's; `own_address` is the mailbox's (an organizer left out is this one)."""
-    crm = crm if isinstance(crm, dict) else {}
-    exchange = exchange if isinstance(exchange, dict) else {}
+def compare_snapshots(
+    crm_snapshot: object, exchange_snapshot: object, own_address: str = ""
+) -> list[FieldComparison]:
+    """One comparison per field of either version (a stored snapshot: a canonical form, or
+    nothing), in the CRM version's order, then Exchange's; `own_address` is the mailbox's
+    (an organizer left out is this one)."""
+    crm: Canonical = crm_snapshot if isinstance(crm_snapshot, dict) else {}
+    exchange: Canonical = exchange_snapshot if isinstance(exchange_snapshot, dict) else {}
     own = own_address.strip().lower()
     keys = list(crm) + [key for key in exchange if key not in crm]
     return [
@@ -107,7 +111,7 @@ def conflict_differences(mapping: ExchangeSyncIdMapping) -> list[FieldComparison
     return [row for row in rows if row.differs]
 
 
-def shown_value(value: Any) -> str:
+def shown_value(value: object) -> str:
     """A version's value in a decision table: "—" for nothing, a person as "Name
     <address>", other lists and objects as JSON."""
     if value is None or (isinstance(value, str | list | dict) and not value):
@@ -148,7 +152,7 @@ def apply_decision(mapping: ExchangeSyncIdMapping, decision: str) -> None:
             options = ItemTypeSyncOptions.objects.get(
                 mailbox=mapping.mailbox, item_type=mapping.object_type
             )
-            ts: TypeRecords[Any] = TypeRecords(
+            ts: TypeRecords[OwnedRecord] = TypeRecords(
                 mailbox=mapping.mailbox,
                 options=options,
                 kind=kind,
