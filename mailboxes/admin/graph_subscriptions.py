@@ -17,6 +17,7 @@ class GraphSubscriptionAdmin(admin.ModelAdmin):
     list_select_related = ("mailbox",)
     fields = (
         "mailbox",
+        "profile",
         "key",
         "resource",
         "subscription_id",

@@ -10,13 +10,30 @@ class GraphSubscription(EncryptedFieldsModel):
     """One Graph subscription of one mailbox's resource (its Inbox's messages, a tracked
     folder's messages, its events, contacts or To Do tasks).
 
-    Made and renewed by beat (`mailboxes.push.subscriptions`); the notification view finds a
-    notification's row by `subscription_id` and checks its `clientState` against
+    Made and renewed by beat (`mailboxes.webhooks.subscriptions`); the notification view finds
+    a notification's row by `subscription_id` and checks its `clientState` against
     `client_state`, a random secret kept encrypted like a password.
+
+    A deleted mailbox leaves its rows without a mailbox: Graph keeps the subscriptions (and
+    notifies) until they expire, so beat's upkeep deletes them at Graph with the application
+    of `profile`, the one they were made with, then here.
     """
 
     mailbox = models.ForeignKey(
-        Mailbox, on_delete=models.CASCADE, related_name="graph_subscriptions"
+        Mailbox,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="graph_subscriptions",
+        help_text="Empty once the mailbox is deleted, until beat deletes the subscription.",
+    )
+    profile = models.ForeignKey(
+        "profiles.EmailServerProfile",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Whose application made it (and deletes it at Graph).",
     )
     key = models.CharField(
         max_length=600,
@@ -44,4 +61,5 @@ class GraphSubscription(EncryptedFieldsModel):
         indexes = [models.Index(fields=["expires_at"], name="graph_subscription_expiry_idx")]
 
     def __str__(self) -> str:
-        return f"{self.mailbox} · {self.key} · until {self.expires_at:%Y-%m-%d %H:%M}"
+        owner = self.mailbox if self.mailbox_id else "(mailbox deleted)"
+        return f"{owner} · {self.key} · until {self.expires_at:%Y-%m-%d %H:%M}"

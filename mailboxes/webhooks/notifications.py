@@ -84,7 +84,8 @@ def handle_notifications(items: list[dict[str, Any]]) -> Outcome:
     for item in items:
         sub_id = str(item.get("subscriptionId") or "")
         subscription = known.get(sub_id)
-        if subscription is None:
+        if subscription is None or subscription.mailbox_id is None:
+            # Unknown, or of a deleted mailbox (beat deletes it at Graph).
             outcome.ignored += 1
             logger.info("Graph notification for unknown subscription %r ignored", sub_id[:200])
             continue

@@ -9,7 +9,10 @@ subscription).
 - Every subscription has its own random `clientState` (kept encrypted) and the same URL for
   change and lifecycle notifications.
 - A mailbox that no longer wants one (no notification URL, another profile, a folder no
-  longer tracked, a mailbox that may not connect) has it deleted at Graph and here.
+  longer tracked, a mailbox that may not connect) has it deleted at Graph and here, with the
+  application of the profile it was made with (`GraphSubscription.profile`).
+- A deleted mailbox leaves its rows behind (without a mailbox): beat deletes them at Graph
+  and here (`delete_orphans`), else Graph would notify of the mailbox until they expire.
 - Subscriptions made for a mailbox make it due at once: changes made before Graph started
   notifying are then picked up by the delta sync.
 """
@@ -33,6 +36,7 @@ from mailboxes.models import GraphSubscription, Mailbox
 from mailboxes.sync.errors import SyncError
 from mailboxes.webhooks import plan as planning
 from mailboxes.webhooks.due import dispatch_now
+from profiles.models import EmailServerProfile
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +112,7 @@ def create(
         key=watch.key,
         defaults={
             "resource": resource,
+            "profile": mailbox.profile,
             "subscription_id": str(answer["id"]),
             "client_state": state,
             "notification_url": url,
@@ -132,13 +137,46 @@ def renew(
 
 
 def delete(client: GraphClient | None, row: GraphSubscription) -> None:
-    """At Graph (best effort: one Graph forgot is ignored there once it expires), then here."""
+    """At Graph (best effort: one Graph forgot is ignored there once it expires), then here.
+    Without the mailbox's client (its profile is no longer Graph's, or it was deleted), with
+    the application the subscription was made with, unless it has expired."""
+    if client is None and row.expires_at > timezone.now():
+        client = _client_of_maker(row)
     if client is not None:
         try:
             client.delete(subscriptions_url(client, row.subscription_id))
         except SyncError as exc:
             logger.info("Graph subscription %s not deleted at Graph: %s", row.pk, exc.code)
     row.delete()
+
+
+def _client_of_maker(row: GraphSubscription) -> GraphClient | None:
+    """A client of the application that made the subscription, for the mailbox of its
+    resource (`users/{address}/...`); None when that profile is gone or not Graph's."""
+    profile = (
+        EmailServerProfile.objects.filter(pk=row.profile_id).first() if row.profile_id else None
+    )
+    address = row.resource.removeprefix("users/").split("/", 1)[0]
+    if profile is None or not profile.is_graph or not address:
+        return None
+    try:
+        return GraphClient(graph_settings(profile, Mailbox(email_address=address)))
+    except SyncError as exc:
+        logger.info("Graph subscription %s: no client to delete it (%s)", row.pk, exc.code)
+        return None
+
+
+def orphans_exist() -> bool:
+    return GraphSubscription.objects.filter(mailbox__isnull=True).exists()
+
+
+def delete_orphans() -> int:
+    """Delete at Graph and here the subscriptions of deleted mailboxes; how many."""
+    deleted = 0
+    for row in GraphSubscription.objects.filter(mailbox__isnull=True).order_by("pk"):
+        delete(None, row)
+        deleted += 1
+    return deleted
 
 
 def _parsed(value: object) -> datetime | None:
@@ -247,8 +285,9 @@ def maintain_mailbox(
 
 def reauthorize(row: GraphSubscription) -> None:
     """A `reauthorizationRequired` lifecycle event: reauthorize, renew if due; make it
-    again if Graph no longer has it."""
+    again if Graph no longer has it (the task leaves out rows of deleted mailboxes)."""
     mailbox = row.mailbox
+    assert mailbox is not None
     client = client_for(mailbox)
     try:
         client.post(subscriptions_url(client, row.subscription_id) + "/reauthorize")
@@ -261,6 +300,7 @@ def removed(row: GraphSubscription) -> None:
     """A `subscriptionRemoved` lifecycle event: Graph dropped it; make it again (which
     makes the mailbox due: changes meanwhile were not notified)."""
     mailbox = row.mailbox
+    assert mailbox is not None
     row.delete()
     maintain_mailbox(mailbox)
     dispatch_now([mailbox.pk])

@@ -20,11 +20,13 @@ def maintain_graph_subscriptions() -> int:
     renewed, deleted), one task per mailbox."""
     from django.utils import timezone
 
-    from mailboxes.webhooks.subscriptions import mailboxes_to_maintain
+    from mailboxes.webhooks.subscriptions import mailboxes_to_maintain, orphans_exist
 
     due = mailboxes_to_maintain(timezone.now())
     for mailbox_id in due:
         maintain_graph_subscriptions_of.delay(mailbox_id)
+    if orphans_exist():
+        delete_orphaned_graph_subscriptions.delay()
     if due:
         logger.info("Graph subscriptions of %s mailbox(es) to make, renew or delete", len(due))
     return len(due)
@@ -50,6 +52,17 @@ def maintain_graph_subscriptions_of(mailbox_id: int) -> str:
     return "failed" if summary.failed else "ok"
 
 
+@shared_task(name="mailboxes.tasks.delete_orphaned_graph_subscriptions", ignore_result=True)
+def delete_orphaned_graph_subscriptions() -> int:
+    """The subscriptions of deleted mailboxes, deleted at Graph and here."""
+    from mailboxes.webhooks.subscriptions import delete_orphans
+
+    deleted = delete_orphans()
+    if deleted:
+        logger.info("%s Graph subscription(s) of deleted mailboxes deleted", deleted)
+    return deleted
+
+
 @shared_task(name="mailboxes.tasks.graph_lifecycle_event", ignore_result=True)
 def graph_lifecycle_event(subscription_pk: int, event: str) -> str:
     """A lifecycle notification the view accepted: reauthorize, or make the subscription
@@ -62,7 +75,7 @@ def graph_lifecycle_event(subscription_pk: int, event: str) -> str:
         .filter(pk=subscription_pk)
         .first()
     )
-    if row is None:
+    if row is None or row.mailbox is None:
         logger.info("Graph subscription row %s is gone; %s ignored", subscription_pk, event)
         return "gone"
     try:

@@ -278,3 +278,30 @@ def test_beat_enqueues_the_upkeep_of_each_mailbox_that_needs_it(
     assert set(
         GraphSubscription.objects.filter(mailbox=mailbox).values_list("key", flat=True)
     ) == expected_keys(mailbox)
+
+
+def test_the_subscriptions_of_a_deleted_mailbox_are_deleted_at_graph_by_beat(
+    mailbox: Mailbox, m365: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailboxes.webhooks import tasks
+
+    maintain_mailbox(mailbox)
+    ids = set(
+        GraphSubscription.objects.filter(mailbox=mailbox).values_list("subscription_id", flat=True)
+    )
+    assert ids and ids <= at_graph(m365).keys()
+
+    Mailbox.objects.filter(pk=mailbox.pk).delete()
+    assert GraphSubscription.objects.filter(subscription_id__in=ids, mailbox=None).count() == len(
+        ids
+    )
+    queued: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(
+        tasks.delete_orphaned_graph_subscriptions, "delay", lambda *a: queued.append(a)
+    )
+    tasks.maintain_graph_subscriptions()
+    assert queued == [()]
+    assert tasks.delete_orphaned_graph_subscriptions() == len(ids)
+
+    assert not GraphSubscription.objects.filter(subscription_id__in=ids).exists()
+    assert not ids & at_graph(m365).keys()

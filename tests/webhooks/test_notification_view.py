@@ -29,6 +29,7 @@ SECRET = "the-client-state-of-this-subscription"
 def subscription(**fields: Any) -> GraphSubscription:
     if "mailbox" not in fields:
         profile = factories.make_profile(server_type="microsoft_365")
+        fields["profile"] = profile
         fields["mailbox"] = factories.make_mailbox(
             profile=profile,
             approval_status=Mailbox.ApprovalStatus.APPROVED,
@@ -42,6 +43,11 @@ def subscription(**fields: Any) -> GraphSubscription:
     fields.setdefault("notification_url", "https://crm.example.com/graph/notifications/")
     fields.setdefault("expires_at", timezone.now() + timedelta(days=3))
     return GraphSubscription.objects.create(**fields)
+
+
+def owner(sub: GraphSubscription) -> int:
+    assert sub.mailbox_id is not None
+    return sub.mailbox_id
 
 
 def notify(client: Client, *items: dict[str, Any]) -> Any:
@@ -91,7 +97,7 @@ def test_a_change_makes_the_mailbox_due_and_dispatches_its_profile(
     answer = notify(Client(), change(sub))
     assert answer.status_code == 202
     sub.refresh_from_db()
-    mailbox = Mailbox.objects.get(pk=sub.mailbox_id)
+    mailbox = Mailbox.objects.get(pk=owner(sub))
     assert mailbox.next_due_at is not None and mailbox.next_due_at <= timezone.now()
     assert sub.last_notification_at is not None
     assert enqueued["dispatch"] == [(mailbox.profile_id,)]
@@ -112,10 +118,10 @@ def test_a_wrong_client_state_is_ignored_and_not_logged(
     enqueued: Enqueued, caplog: pytest.LogCaptureFixture
 ) -> None:
     sub = subscription()
-    due_before = Mailbox.objects.get(pk=sub.mailbox_id).next_due_at
+    due_before = Mailbox.objects.get(pk=owner(sub)).next_due_at
     answer = notify(Client(), change(sub, client_state="guessed-secret"))
     assert answer.status_code == 202  # Graph must not retry it
-    assert Mailbox.objects.get(pk=sub.mailbox_id).next_due_at == due_before
+    assert Mailbox.objects.get(pk=owner(sub)).next_due_at == due_before
     assert enqueued["dispatch"] == []
     assert "wrong clientState" in caplog.text
     assert "guessed-secret" not in caplog.text and SECRET not in caplog.text
@@ -138,9 +144,9 @@ def test_a_mailbox_in_error_back_off_is_not_pulled_forward(
 ) -> None:
     sub = subscription()
     later = timezone.now() + timedelta(minutes=10)
-    Mailbox.objects.filter(pk=sub.mailbox_id).update(transient_failure_count=1, next_due_at=later)
+    Mailbox.objects.filter(pk=owner(sub)).update(transient_failure_count=1, next_due_at=later)
     assert notify(Client(), change(sub)).status_code == 202
-    assert Mailbox.objects.get(pk=sub.mailbox_id).next_due_at == later
+    assert Mailbox.objects.get(pk=owner(sub)).next_due_at == later
     assert enqueued["dispatch"] == []
 
 
@@ -160,7 +166,7 @@ def test_missed_makes_the_mailbox_due_and_others_go_to_a_task(
     }
     wrong = {**removed, "clientState": "nope"}
     assert notify(Client(), *events, removed, wrong).status_code == 202
-    mailbox = Mailbox.objects.get(pk=sub.mailbox_id)
+    mailbox = Mailbox.objects.get(pk=owner(sub))
     assert mailbox.next_due_at is not None and mailbox.next_due_at <= timezone.now()
     assert enqueued["dispatch"] == [(mailbox.profile_id,)]
     assert enqueued["lifecycle"] == [
@@ -173,24 +179,24 @@ def test_a_notification_during_a_cycle_makes_it_due_when_the_cycle_ends(
     enqueued: Enqueued,
 ) -> None:
     sub = subscription()
-    claim = scheduling.claim_mailbox(sub.mailbox_id)
+    claim = scheduling.claim_mailbox(owner(sub))
     assert claim is not None
     started = timezone.now()
     later = started + timedelta(hours=1)
     assert notify(Client(), change(sub)).status_code == 202  # while the cycle runs
-    scheduling.release_claim(claim, next_due_at=rerun_if_notified(sub.mailbox_id, started, later))
-    due = Mailbox.objects.get(pk=sub.mailbox_id).next_due_at
+    scheduling.release_claim(claim, next_due_at=rerun_if_notified(owner(sub), started, later))
+    due = Mailbox.objects.get(pk=owner(sub)).next_due_at
     assert due is not None and due <= timezone.now()
 
 
 def test_without_a_notification_the_cycle_keeps_its_next_run() -> None:
     sub = subscription(last_notification_at=timezone.now() - timedelta(minutes=1))
-    claim = scheduling.claim_mailbox(sub.mailbox_id)
+    claim = scheduling.claim_mailbox(owner(sub))
     assert claim is not None
     started = timezone.now()
     later = started + timedelta(hours=1)
-    scheduling.release_claim(claim, next_due_at=rerun_if_notified(sub.mailbox_id, started, later))
-    assert Mailbox.objects.get(pk=sub.mailbox_id).next_due_at == later
+    scheduling.release_claim(claim, next_due_at=rerun_if_notified(owner(sub), started, later))
+    assert Mailbox.objects.get(pk=owner(sub)).next_due_at == later
 
 
 def test_the_admin_shows_a_subscription_but_never_its_client_state(staff_client: Client) -> None:
@@ -207,3 +213,15 @@ def test_the_admin_shows_a_subscription_but_never_its_client_state(staff_client:
 
     assert sub.subscription_id in html
     assert SECRET not in html and ciphertext not in html
+
+
+def test_a_notification_of_a_deleted_mailbox_is_ignored(enqueued: Enqueued) -> None:
+    sub = subscription()
+    Mailbox.objects.filter(pk=owner(sub)).delete()
+
+    response = notify(Client(), change(sub))
+
+    assert response.status_code == 202
+    assert enqueued["dispatch"] == []
+    sub.refresh_from_db()
+    assert sub.mailbox_id is None and sub.profile_id is not None  # beat deletes it at Graph
