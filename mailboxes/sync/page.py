@@ -90,9 +90,14 @@ def load(ts: TypeSync[R], items: Sequence[RemoteItem], deleted: Sequence[str]) -
     if stamped:
         found = ts.mappings().filter(crm_object_id__in=set(stamped.values()))
         relinked = {m.crm_object_id: m for m in found}
+        # A record's item that is on this page, changed, is still there: an unmapped item
+        # with its stamp is a copy of it (the one-off task Exchange makes when an occurrence
+        # of a recurring task is completed), not the item moved; it becomes a record of its
+        # own (and is stamped with that record's id).
+        alive = {item.id for item in items}
         for item_id, record_id in stamped.items():
             m = relinked.get(record_id)
-            if m is not None and m.exchange_item_id not in stamped:
+            if m is not None and m.exchange_item_id not in stamped.keys() | alive:
                 m.exchange_item_id = item_id
                 m.is_deleted_in_exchange = False
                 mappings[item_id] = m

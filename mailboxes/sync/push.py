@@ -374,6 +374,12 @@ def _update(ts: TypeSync[R], updates: list[_Update[R]], *, send: bool) -> None:
         if not isinstance(result, Saved):
             _item_failed(ts, mapping, result, record)
             continue
+        if result.id and result.id != mapping.exchange_item_id:
+            # The server answered another item: completing an occurrence of a recurring
+            # task makes a one-off task that holds the change, and the series moves on to
+            # its next occurrence ("UpdateItem operation (task)"). The record follows the
+            # one-off; the series comes back with the next pull as a record of its own.
+            mapping.exchange_item_id = result.id
         mapping.change_key = result.change_key
         mapping.crm_fingerprint = update.crm_fp
         mapping.crm_modified_at = record.modified_at
@@ -393,6 +399,7 @@ def _update(ts: TypeSync[R], updates: list[_Update[R]], *, send: bool) -> None:
     ExchangeSyncIdMapping.objects.bulk_update(
         done,
         [
+            "exchange_item_id",
             "change_key",
             "crm_fingerprint",
             "crm_modified_at",
