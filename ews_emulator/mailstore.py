@@ -19,7 +19,7 @@ from collections.abc import Callable
 from lxml import etree
 
 from . import items as itm
-from . import recurrence
+from . import recurrence, rules
 from .messages import MIME_FIELDS, apply_mime, set_mime
 from .soap import (
     Element,
@@ -303,8 +303,11 @@ class MailStore:
         *,
         attachments: list[Element] | None = None,
         folder: str = "inbox",
+        by_rule: bool = False,
     ) -> ItemRow:
-        """Put a received copy of a message into a mailbox folder (Inbox by default)."""
+        """Put a received copy of a message into a mailbox folder (Inbox by default); the
+        mailbox's Inbox rules then act on it (`rules.py`; `by_rule`: a rule of another
+        mailbox forwarded or redirected it). Answers the item as the rules left it."""
         target = self.store.distinguished_folder(recipient.id, folder) or self.folder_or_error(
             folder
         )
@@ -319,6 +322,8 @@ class MailStore:
         received_by.append(itm.mailbox_elem(t("Mailbox"), recipient.display_name, recipient.smtp))
         row = self.create_item(c, recipient, target.id, copy, attachments=attachments, fresh=True)
         self._attend(c, recipient, copy)
+        if target.distinguished == "inbox":
+            return rules.run(self, c, recipient, row, by_rule=by_rule) or row
         return row
 
     def _attend(self, c: sqlite3.Connection, recipient: Mailbox, elem: Element) -> None:
@@ -354,6 +359,8 @@ class MailStore:
         recipient: Mailbox,
         elem: Element,
         attachments: list[Element],
+        *,
+        by_rule: bool = False,
     ) -> None:
         """Deliver a sent message `delivery_delay` seconds later, as Exchange's transport
         does (the recipients' copies are not there when CreateItem or SendItem answers);
@@ -367,6 +374,7 @@ class MailStore:
                 recipient,
                 etree.fromstring(xml),
                 attachments=[etree.fromstring(a) for a in attached],
+                by_rule=by_rule,
             )
 
         self.later(c, deliver)

@@ -8,6 +8,7 @@ import copy
 
 from lxml import etree
 
+from ..rules import RULES
 from ..soap import (
     Element,
     EwsError,
@@ -23,7 +24,6 @@ from ..soap import (
 )
 from .base import Ctx, id_elements, operation, resolve_folder, resolve_item, response_root
 
-RULES = "rule"
 OOF = "oof"
 USER_CONFIGURATION = "userconfig"
 # Exchange 2016/2019's default maximum message size (MaxSendSize), 35 MB in bytes.
