@@ -24,6 +24,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from crmsync.db_connections import drop_lost_connections
 from mailboxes import channels
 from mailboxes.channels import Channel
 from mailboxes.history import outcome_of, record_sync_run
@@ -113,7 +114,13 @@ def run_cycle(
         return _run_claimed(claim, full_resync=full_resync, progress=progress)
     except BaseException:
         # A bug, or the worker is being stopped: give the mailbox back for a later cycle.
-        scheduling.release_claim(claim)
+        try:
+            drop_lost_connections()
+            scheduling.release_claim(claim)
+        except Exception:
+            logger.warning(
+                "mailbox %s: claim not given back; it expires", mailbox_id, exc_info=True
+            )
         raise
 
 
@@ -191,6 +198,9 @@ def _run_claimed(
         error, failed_channel = _run_channels(wanted, mailbox, ctx, result)
     finally:
         ctx.keeper.stop()
+    # A channel that lost its database connection leaves it dead: the status, the release
+    # and the run's record go through a new one.
+    drop_lost_connections()
     result.items_processed, result.items_failed = ctx.items_processed, ctx.items_failed
     result.error = error
     result.duration_ms = int((time.monotonic() - clock) * 1000)

@@ -80,10 +80,12 @@ class ClaimKeeper:
                     self.doubt = True
                     continue
                 except Exception:
-                    # The database is away for a moment: try again at the next tick.
+                    # The database is away for a moment, or our connection was killed: try
+                    # again at the next tick, on a new connection.
                     logger.warning(
                         "mailbox %s: claim not renewed", self.claim.mailbox_id, exc_info=True
                     )
+                    connection.close()
                     continue
                 self.renewals += 1
                 self.renewed()

@@ -1,0 +1,18 @@
+"""A database connection that died under a long-running piece of work (PostgreSQL restarted,
+a failover, `pg_terminate_backend`): Django does not reconnect by itself outside a request,
+and every later statement of that thread fails with "the connection is closed". Workers call
+`drop_lost_connections()` where they can start afresh: before the statements that give a
+claim back and record what happened."""
+
+from __future__ import annotations
+
+from django.db import connections
+
+
+def drop_lost_connections() -> None:
+    """Close this thread's connections that met an error and no longer answer, so that the
+    next statement opens a new one. A connection inside a transaction is left alone: the
+    transaction's owner rolls it back (and Django closes it when that fails)."""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
