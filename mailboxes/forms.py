@@ -5,7 +5,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from crmsync.forms import ClearStoredPasswordField, WriteOnlyPasswordField, WriteOnlyPasswordsMixin
-from mailboxes.models import ItemType, ItemTypeSyncOptions, Mailbox
+from mailboxes.models import ExchangeFolderListing, ItemType, ItemTypeSyncOptions, Mailbox
 from mailboxes.sync import option_changes
 
 
@@ -90,6 +90,48 @@ class CommaSeparatedField(forms.CharField):
         return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def pick_listed_contact_folders(form: forms.ModelForm) -> None:
+    """The contact options' folders (`contact_import_folders`) picked from the mailbox's
+    contact folders as a worker last listed them (`ExchangeFolderListing.contact_folders`),
+    as a tracking folder is picked; typed as ids until they are listed. A chosen folder no
+    longer listed stays offered, so that saving the form keeps it."""
+    options: ItemTypeSyncOptions = form.instance
+    if (
+        options.pk is None
+        or options.item_type != ItemType.CONTACT
+        or "contact_import_folders" not in form.fields
+    ):
+        return
+    listing = ExchangeFolderListing.objects.filter(mailbox_id=options.mailbox_id).first()
+    listed = (
+        listing.contact_folders if listing and isinstance(listing.contact_folders, list) else []
+    )
+    choices = [
+        (str(folder["id"]), str(folder.get("path") or folder.get("name") or folder["id"]))
+        for folder in listed
+        if isinstance(folder, dict) and folder.get("id")
+    ]
+    if not choices:
+        form.fields["contact_import_folders"].help_text = (
+            "Exchange folder ids, separated by commas, when importing selected folders; "
+            "once the mailbox's folders are listed (“Refresh folder list”), they are "
+            "picked from the list."
+        )
+        return
+    offered = {value for value, _ in choices}
+    chosen = (
+        options.contact_import_folders if isinstance(options.contact_import_folders, list) else []
+    )
+    choices += [(str(f), f"{f} (not in the last list)") for f in chosen if str(f) not in offered]
+    form.fields["contact_import_folders"] = forms.MultipleChoiceField(
+        choices=choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Contact folders",
+        help_text="Imported when importing selected folders; as last listed from Exchange.",
+    )
+
+
 # The options that apply to one item type only; the others apply to every type.
 ONLY_FOR: dict[str, str] = {
     "sync_from": ItemType.APPOINTMENT,
@@ -113,7 +155,6 @@ class ItemTypeSyncOptionsAdminForm(SyncOptionsChangeMixin, forms.ModelForm):
         required=False,
         max_length=5000,
         label="Contact folders (ids)",
-        help_text="Exchange folder ids, separated by commas, when importing selected folders.",
     )
     contact_export_categories = CommaSeparatedField(
         required=False,
@@ -132,6 +173,7 @@ class ItemTypeSyncOptionsAdminForm(SyncOptionsChangeMixin, forms.ModelForm):
         item_type = self.instance.item_type if self.instance.pk else None
         if item_type is None:
             return  # a new row: its type is chosen in the form
+        pick_listed_contact_folders(self)
         for name, only in ONLY_FOR.items():
             if name in self.fields and only != item_type:
                 self.fields[name].widget = forms.HiddenInput()

@@ -52,6 +52,11 @@ class ListedFolder:
     path: str
 
 
+# The Contacts folder itself, by the distinguished id the sync names it with over EWS and
+# Graph alike: a contact import may select it with the folders below it.
+CONTACTS_FOLDER = ListedFolder("contacts", "Contacts", "Contacts")
+
+
 PATH_SEPARATOR = " / "
 
 

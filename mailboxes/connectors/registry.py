@@ -5,6 +5,7 @@ asks here and never tests a server type.
     connector = for_mailbox(mailbox, ctx)          # appointments, contacts and tasks
     protocol_of(profile).tester(mailbox, channels)  # test & enable
     protocol_of(profile).folder_lister              # the Inbox's folders, or None
+    protocol_of(profile).contact_folder_lister      # Contacts and its folders, or None
     protocol_of(profile).push_listener              # a change stream, or None
 
 A new protocol adds one `ServerProtocol` (the interfaces are in `base.py` and
@@ -45,6 +46,7 @@ class ServerProtocol:
     tester: ConnectionTester
     connector: Factory | None = None  # appointments, contacts and tasks
     folder_lister: FolderLister | None = None
+    contact_folder_lister: FolderLister | None = None
     push_listener: PushListener | None = None
 
 
@@ -52,6 +54,7 @@ EWS = ServerProtocol(
     tester=check_ews,
     connector=EwsMailboxConnector.for_mailbox,
     folder_lister=ews_listing.list_inbox_folders,
+    contact_folder_lister=ews_listing.list_contact_folders,
     push_listener=ews_push.listen,
 )
 # Graph pushes changes to `mailboxes/webhooks/` (subscriptions beat keeps): no listener.
@@ -59,6 +62,7 @@ GRAPH = ServerProtocol(
     tester=check_graph,
     connector=GraphMailboxConnector.for_mailbox,
     folder_lister=graph_listing.list_inbox_folders,
+    contact_folder_lister=graph_listing.list_contact_folders,
 )
 POP3 = ServerProtocol(tester=check_pop3)
 IMAP = ServerProtocol(tester=check_imap)
@@ -110,6 +114,17 @@ def folder_lister(mailbox: Mailbox) -> FolderLister:
     if lister is None:
         raise PermanentSyncError(
             "Folders can be listed on Exchange and Microsoft 365 mailboxes only.",
+            code="not_exchange",
+        )
+    return lister
+
+
+def contact_folder_lister(mailbox: Mailbox) -> FolderLister:
+    """How the mailbox's contact folders are listed; a clear refusal where they cannot be."""
+    lister = protocol_of(mailbox.profile).contact_folder_lister
+    if lister is None:
+        raise PermanentSyncError(
+            "Contact folders can be listed on Exchange and Microsoft 365 mailboxes only.",
             code="not_exchange",
         )
     return lister

@@ -5,7 +5,8 @@ so test & enable, the folder listing and the push listener never test a server t
 - `ConnectionTester`: log in and open what the mailbox's channels read, sending nothing
   (every protocol);
 - `FolderLister`: the mail folders below the Inbox, which tracking folders are chosen
-  from (EWS and Graph);
+  from, and Contacts with the contact folders below it, which a contact import's folders
+  are chosen from (EWS and Graph);
 - `PushListener`: a stream of change notifications held open by the listener process
   (EWS streaming; Graph pushes through `mailboxes/webhooks/` instead, POP3/IMAP not at all).
 """
@@ -30,8 +31,8 @@ class ConnectionTester(Protocol):
 
 class FolderLister(Protocol):
     def __call__(self, mailbox: Mailbox, *, limit: int) -> list[ListedFolder]:
-        """The mail folders below the mailbox's Inbox with their paths, by path, at most
-        `limit`."""
+        """The folders (below the mailbox's Inbox; or Contacts and those below it) with
+        their paths, by path, at most `limit`."""
         ...
 
 

@@ -202,6 +202,11 @@ class ExchangeFolderListing(models.Model):
         Mailbox, on_delete=models.CASCADE, related_name="exchange_folder_listing"
     )
     folders = models.JSONField(validators=[reject_null_characters], default=list, blank=True)
+    # Contacts and the contact folders below it, the same way ("Contacts / Suppliers"): what
+    # a contact import's selected folders are picked from. A user's mailbox only.
+    contact_folders = models.JSONField(
+        validators=[reject_null_characters], default=list, blank=True
+    )
     requested_at = models.DateTimeField(null=True, blank=True)
     listed_at = models.DateTimeField(null=True, blank=True)
     error_text = models.TextField(blank=True)

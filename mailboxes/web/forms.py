@@ -13,7 +13,11 @@ from activities.api.visibility import visible_to
 from activities.models import Account, Contact, OwnedRecord
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from crmsync.forms import ClearStoredPasswordField, WriteOnlyPasswordField, WriteOnlyPasswordsMixin
-from mailboxes.forms import CommaSeparatedField, SyncOptionsChangeMixin
+from mailboxes.forms import (
+    CommaSeparatedField,
+    SyncOptionsChangeMixin,
+    pick_listed_contact_folders,
+)
 from mailboxes.models import (
     MAX_TRACKING_FOLDERS,
     ItemType,
@@ -182,6 +186,7 @@ class SyncOptionsForm(SyncOptionsChangeMixin, forms.ModelForm):
                 "contact_export_categories",
             ):
                 del self.fields[name]
+        pick_listed_contact_folders(self)
 
 
 class BaseSyncOptionsFormSet(BaseModelFormSet):

@@ -86,6 +86,26 @@ def test_the_task_stores_the_mail_folders_under_the_inbox_with_their_paths(
     assert listing.error_text == ""
 
 
+def test_the_task_lists_contacts_and_the_user_s_contact_folders_below_it_over_ews(
+    mailbox: Mailbox,
+) -> None:
+    account = account_for(mailbox)
+    suppliers = Folder(parent=account.contacts, name="Suppliers", folder_class="IPF.Contact")
+    suppliers.save()
+    eu = Folder(parent=suppliers, name="EU", folder_class="IPF.Contact")
+    eu.save()
+
+    assert refresh_folder_listing(mailbox.pk) == "listed"
+
+    # Exchange's own folders below Contacts (Recipient Cache, GAL Contacts...) are not listed
+    listing = ExchangeFolderListing.objects.get(mailbox=mailbox)
+    assert listing.contact_folders == [
+        {"id": "contacts", "name": "Contacts", "path": "Contacts"},
+        {"id": suppliers.id, "name": "Suppliers", "path": "Contacts / Suppliers"},
+        {"id": eu.id, "name": "EU", "path": "Contacts / Suppliers / EU"},
+    ]
+
+
 def test_an_inbox_without_subfolders_stores_an_empty_list(mailbox: Mailbox) -> None:
     assert refresh_folder_listing(mailbox.pk) == "listed"
 

@@ -13,6 +13,7 @@ from exchangelib.items import ID_ONLY
 from mailboxes.connectors.ews.account import account_for
 from mailboxes.connectors.ews.errors import exchange_errors, raise_if_error
 from mailboxes.connectors.ews.folders import open_folder
+from mailboxes.connectors.mail_base import CONTACTS_FOLDER as CONTACTS
 from mailboxes.connectors.mail_base import PATH_SEPARATOR, ListedFolder
 
 if TYPE_CHECKING:
@@ -67,6 +68,30 @@ def inbox_mail_folders(account: Account, *, limit: int) -> list[ListedFolder]:
 def list_inbox_folders(mailbox: Mailbox, *, limit: int) -> list[ListedFolder]:
     """The `FolderLister` over EWS."""
     return inbox_mail_folders(account_for(mailbox), limit=limit)
+
+
+def contact_folders(account: Account, *, limit: int) -> list[ListedFolder]:
+    """The Contacts folder, then every contact folder a user made below it (the class
+    `IPF.Contact`, as `contact_folders_below`) with its path ("Contacts / Suppliers"), by
+    path: what a contact import's selected folders are picked from."""
+    found = folders_below(account, "contacts", ("name", "folder_class", "parent_folder_id"))
+    by_id = {folder.id: folder for folder in found}
+    listed = [
+        ListedFolder(
+            folder.id,
+            folder.name or "",
+            f"{CONTACTS.path}{PATH_SEPARATOR}{_path(folder, by_id)}",
+        )
+        for folder in by_id.values()
+        if (folder.folder_class or CONTACT_FOLDER_CLASS) == CONTACT_FOLDER_CLASS
+    ]
+    listed.sort(key=lambda f: (f.path.casefold(), f.id))
+    return [CONTACTS, *listed][:limit]
+
+
+def list_contact_folders(mailbox: Mailbox, *, limit: int) -> list[ListedFolder]:
+    """The contact `FolderLister` over EWS."""
+    return contact_folders(account_for(mailbox), limit=limit)
 
 
 def _path(folder: Any, by_id: dict[str, Any]) -> str:
