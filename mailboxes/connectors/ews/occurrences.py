@@ -22,7 +22,7 @@ from typing import Any
 from exchangelib import CalendarItem
 
 from mailboxes.connectors.base import Canonical
-from mailboxes.connectors.ews.converters.appointments import BUSY_TO_EWS, exception_fields
+from mailboxes.connectors.ews.converters.appointments import BUSY, exception_fields
 from mailboxes.connectors.ews.converters.common import ews_datetime
 from mailboxes.connectors.ews.errors import exchange_errors, raise_if_error
 from mailboxes.connectors.ews.folders import delete_items, get_items, save_changes
@@ -108,7 +108,7 @@ def push_exceptions(
             end=ews_datetime(max(start, end), tz_name),
             location=want["location"] or None,
             body=want["description"] or None,
-            legacy_free_busy_status=BUSY_TO_EWS.get(want["busy_status"], "Busy"),
+            legacy_free_busy_status=BUSY.name(want["busy_status"]),
         )
         updates.append((item, list(OCCURRENCE_FIELDS)))
     for result in save_changes(updates, folder.account, send_updates=send):

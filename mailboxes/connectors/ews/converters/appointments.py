@@ -17,26 +17,33 @@ from exchangelib.properties import Mailbox as EwsMailbox
 
 from activities.models import ActivityParty, Appointment
 from mailboxes.connectors.base import Canonical
+from mailboxes.connectors.choices import ChoiceNames
 from mailboxes.connectors.ews.converters.common import ews_datetime, ews_timezone, tz_name_of
 from mailboxes.connectors.ews.converters.recurrence import recurrence_from_json, recurrence_to_json
 from mailboxes.itemtypes.appointments import party, sorted_parties
 from mailboxes.itemtypes.common import body_text, categories, parse_date, parse_utc, utc_iso
 
-BUSY_FROM_EWS = {
-    "Free": Appointment.BusyStatus.FREE,
-    "Tentative": Appointment.BusyStatus.TENTATIVE,
-    "Busy": Appointment.BusyStatus.BUSY,
-    "OOF": Appointment.BusyStatus.OUT_OF_OFFICE,
-    "WorkingElsewhere": Appointment.BusyStatus.WORKING_ELSEWHERE,
-}
-BUSY_TO_EWS = {v: k for k, v in BUSY_FROM_EWS.items()}
-RESPONSE_FROM_EWS = {
-    "Organizer": ActivityParty.Response.ORGANIZER,
-    "Tentative": ActivityParty.Response.TENTATIVE,
-    "Accept": ActivityParty.Response.ACCEPTED,
-    "Decline": ActivityParty.Response.DECLINED,
-}
-RESPONSE_TO_EWS = {v: k for k, v in RESPONSE_FROM_EWS.items()}
+BUSY = ChoiceNames(
+    {
+        Appointment.BusyStatus.FREE: "Free",
+        Appointment.BusyStatus.TENTATIVE: "Tentative",
+        Appointment.BusyStatus.BUSY: "Busy",
+        Appointment.BusyStatus.OUT_OF_OFFICE: "OOF",
+        Appointment.BusyStatus.WORKING_ELSEWHERE: "WorkingElsewhere",
+    },
+    default=Appointment.BusyStatus.BUSY,
+)
+# No response yet: "Unknown" (or "NoResponseReceived", read as none).
+RESPONSE = ChoiceNames(
+    {
+        ActivityParty.Response.ORGANIZER: "Organizer",
+        ActivityParty.Response.TENTATIVE: "Tentative",
+        ActivityParty.Response.ACCEPTED: "Accept",
+        ActivityParty.Response.DECLINED: "Decline",
+    },
+    default=ActivityParty.Response.NONE,
+    unnamed="Unknown",
+)
 # exchangelib's attendee fields ⇄ the parties' roles.
 ATTENDEE_FIELDS = {
     "required_attendees": ActivityParty.Role.REQUIRED_ATTENDEE,
@@ -53,9 +60,7 @@ def exception_fields(occurrence: Any, series: Any) -> dict[str, str]:
         "subject": source.subject or "",
         "location": source.location or "",
         "description": body_text(source.body),
-        "busy_status": BUSY_FROM_EWS.get(
-            source.legacy_free_busy_status or "Busy", Appointment.BusyStatus.BUSY
-        ),
+        "busy_status": BUSY.crm(source.legacy_free_busy_status),
     }
 
 
@@ -127,7 +132,7 @@ class AppointmentConverter:
                         mailbox.email_address,
                         mailbox.name or "",
                         role,
-                        RESPONSE_FROM_EWS.get(attendee.response_type or "", "none"),
+                        RESPONSE.crm(attendee.response_type),
                     )
                 )
         organizer = None
@@ -144,9 +149,7 @@ class AppointmentConverter:
             "end": end,
             "is_all_day": bool(item.is_all_day),
             "time_zone": tz_name,
-            "busy_status": BUSY_FROM_EWS.get(
-                item.legacy_free_busy_status or "Busy", Appointment.BusyStatus.BUSY
-            ),
+            "busy_status": BUSY.crm(item.legacy_free_busy_status),
             "reminder_minutes": item.reminder_minutes_before_start
             if item.reminder_is_set
             else None,
@@ -199,7 +202,7 @@ class AppointmentConverter:
                     mailbox=EwsMailbox(
                         email_address=attendee["address"], name=attendee["name"] or None
                     ),
-                    response_type=RESPONSE_TO_EWS.get(attendee["response"], "Unknown"),
+                    response_type=RESPONSE.name(attendee["response"]),
                 )
             )
         reminder = canonical["reminder_minutes"]
@@ -211,7 +214,7 @@ class AppointmentConverter:
             start=start,
             end=end,
             is_all_day=canonical["is_all_day"],
-            legacy_free_busy_status=BUSY_TO_EWS.get(canonical["busy_status"], "Busy"),
+            legacy_free_busy_status=BUSY.name(canonical["busy_status"]),
             reminder_is_set=reminder is not None,
             reminder_minutes_before_start=reminder if reminder is not None else 0,
             categories=canonical["categories"] or None,

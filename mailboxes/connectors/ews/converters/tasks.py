@@ -14,6 +14,7 @@ from exchangelib.items import Item
 
 from activities.models import Task
 from mailboxes.connectors.base import Canonical
+from mailboxes.connectors.choices import ChoiceNames
 from mailboxes.connectors.ews.converters.common import ews_date
 from mailboxes.itemtypes.common import (
     body_text,
@@ -25,20 +26,20 @@ from mailboxes.itemtypes.common import (
 )
 from mailboxes.itemtypes.tasks import consistent
 
-STATUS_FROM_EWS = {
-    "NotStarted": Task.Status.NOT_STARTED,
-    "InProgress": Task.Status.IN_PROGRESS,
-    "Completed": Task.Status.COMPLETED,
-    "WaitingOnOthers": Task.Status.WAITING,
-    "Deferred": Task.Status.DEFERRED,
-}
-STATUS_TO_EWS = {v: k for k, v in STATUS_FROM_EWS.items()}
-PRIORITY_FROM_EWS = {
-    "Low": Task.Priority.LOW,
-    "Normal": Task.Priority.NORMAL,
-    "High": Task.Priority.HIGH,
-}
-PRIORITY_TO_EWS = {v: k for k, v in PRIORITY_FROM_EWS.items()}
+STATUS = ChoiceNames(
+    {
+        Task.Status.NOT_STARTED: "NotStarted",
+        Task.Status.IN_PROGRESS: "InProgress",
+        Task.Status.COMPLETED: "Completed",
+        Task.Status.WAITING: "WaitingOnOthers",
+        Task.Status.DEFERRED: "Deferred",
+    },
+    default=Task.Status.NOT_STARTED,
+)
+PRIORITY = ChoiceNames(
+    {Task.Priority.LOW: "Low", Task.Priority.NORMAL: "Normal", Task.Priority.HIGH: "High"},
+    default=Task.Priority.NORMAL,
+)
 
 
 class TaskConverter:
@@ -69,7 +70,7 @@ class TaskConverter:
 
     def item_canonical(self, item: Any, occurrences: dict[str, Any] | None = None) -> Canonical:
         status, percent = consistent(
-            STATUS_FROM_EWS.get(item.status or "NotStarted", Task.Status.NOT_STARTED),
+            STATUS.crm(item.status),
             int(item.percent_complete or 0),
         )
         return {
@@ -81,7 +82,7 @@ class TaskConverter:
             if status == Task.Status.COMPLETED
             else None,
             "status": status,
-            "priority": PRIORITY_FROM_EWS.get(item.importance or "Normal", Task.Priority.NORMAL),
+            "priority": PRIORITY.crm(item.importance),
             "percent_complete": percent,
             "categories": categories(item.categories),
         }
@@ -97,8 +98,8 @@ class TaskConverter:
             start_date=ews_date(start) if start else None,
             due_date=ews_date(due) if due else None,
             complete_date=completed,
-            status=STATUS_TO_EWS[canonical["status"]],
+            status=STATUS.name(canonical["status"]),
             percent_complete=Decimal(canonical["percent_complete"]),
-            importance=PRIORITY_TO_EWS[canonical["priority"]],
+            importance=PRIORITY.name(canonical["priority"]),
             categories=canonical["categories"] or None,
         )

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from activities.models import ActivityParty, Appointment
 from mailboxes.connectors.base import Canonical
+from mailboxes.connectors.choices import ChoiceNames
 from mailboxes.connectors.graph.converters import recurrence as rec
 from mailboxes.connectors.graph.converters.common import (
     Json,
@@ -56,36 +57,34 @@ SELECT = (
 )
 # What an exception instance contributes to its series' canonical form.
 INSTANCE_SELECT = ("type", "originalStart", "start", "end", "subject", "location", "body", "showAs")
-BUSY_FROM_GRAPH = {
-    "free": Appointment.BusyStatus.FREE,
-    "tentative": Appointment.BusyStatus.TENTATIVE,
-    "busy": Appointment.BusyStatus.BUSY,
-    "oof": Appointment.BusyStatus.OUT_OF_OFFICE,
-    "workingelsewhere": Appointment.BusyStatus.WORKING_ELSEWHERE,
-}
-BUSY_TO_GRAPH: dict[str, str] = {
-    Appointment.BusyStatus.FREE: "free",
-    Appointment.BusyStatus.TENTATIVE: "tentative",
-    Appointment.BusyStatus.BUSY: "busy",
-    Appointment.BusyStatus.OUT_OF_OFFICE: "oof",
-    Appointment.BusyStatus.WORKING_ELSEWHERE: "workingElsewhere",
-}
-RESPONSE_FROM_GRAPH = {
-    "organizer": ActivityParty.Response.ORGANIZER,
-    "tentativelyaccepted": ActivityParty.Response.TENTATIVE,
-    "accepted": ActivityParty.Response.ACCEPTED,
-    "declined": ActivityParty.Response.DECLINED,
-}
-ROLE_FROM_GRAPH = {
-    "required": ActivityParty.Role.REQUIRED_ATTENDEE,
-    "optional": ActivityParty.Role.OPTIONAL_ATTENDEE,
-    "resource": ActivityParty.Role.RESOURCE,
-}
-ROLE_TO_GRAPH = {v: k for k, v in ROLE_FROM_GRAPH.items()}
-
-
-def _busy(value: object) -> str:
-    return BUSY_FROM_GRAPH.get(str(value or "busy").lower(), Appointment.BusyStatus.BUSY)
+BUSY = ChoiceNames(
+    {
+        Appointment.BusyStatus.FREE: "free",
+        Appointment.BusyStatus.TENTATIVE: "tentative",
+        Appointment.BusyStatus.BUSY: "busy",
+        Appointment.BusyStatus.OUT_OF_OFFICE: "oof",
+        Appointment.BusyStatus.WORKING_ELSEWHERE: "workingElsewhere",
+    },
+    default=Appointment.BusyStatus.BUSY,
+)
+# Read only: an attendee's response is the attendee's to give.
+RESPONSE = ChoiceNames(
+    {
+        ActivityParty.Response.ORGANIZER: "organizer",
+        ActivityParty.Response.TENTATIVE: "tentativelyAccepted",
+        ActivityParty.Response.ACCEPTED: "accepted",
+        ActivityParty.Response.DECLINED: "declined",
+    },
+    default=ActivityParty.Response.NONE,
+)
+ROLE = ChoiceNames(
+    {
+        ActivityParty.Role.REQUIRED_ATTENDEE: "required",
+        ActivityParty.Role.OPTIONAL_ATTENDEE: "optional",
+        ActivityParty.Role.RESOURCE: "resource",
+    },
+    default=ActivityParty.Role.REQUIRED_ATTENDEE,
+)
 
 
 def _utc(value: Json | None) -> str | None:
@@ -101,7 +100,7 @@ def exception_canonical(instance: Json) -> dict[str, str | None]:
         "subject": instance.get("subject") or "",
         "location": str((instance.get("location") or {}).get("displayName") or ""),
         "description": body_of(instance),
-        "busy_status": _busy(instance.get("showAs")),
+        "busy_status": BUSY.crm(instance.get("showAs")),
     }
 
 
@@ -136,15 +135,13 @@ class GraphEventConverter:
             address = str((attendee.get("emailAddress") or {}).get("address") or "")
             if not address:
                 continue
-            response = str((attendee.get("status") or {}).get("response") or "").lower()
+            response = (attendee.get("status") or {}).get("response")
             parties.append(
                 party(
                     address,
                     str((attendee.get("emailAddress") or {}).get("name") or ""),
-                    ROLE_FROM_GRAPH.get(
-                        str(attendee.get("type")), ActivityParty.Role.REQUIRED_ATTENDEE
-                    ),
-                    RESPONSE_FROM_GRAPH.get(response, "none"),
+                    ROLE.crm(attendee.get("type")),
+                    RESPONSE.crm(response),
                 )
             )
         organizer_address = (event.get("organizer") or {}).get("emailAddress") or {}
@@ -163,7 +160,7 @@ class GraphEventConverter:
             "end": end,
             "is_all_day": all_day,
             "time_zone": tz_name,
-            "busy_status": _busy(event.get("showAs")),
+            "busy_status": BUSY.crm(event.get("showAs")),
             "reminder_minutes": int(event.get("reminderMinutesBeforeStart") or 0)
             if event.get("isReminderOn")
             else None,
@@ -211,14 +208,14 @@ class GraphEventConverter:
             "start": date_time(start_at, tz_name),
             "end": date_time(end_at, tz_name),
             "isAllDay": canonical["is_all_day"],
-            "showAs": BUSY_TO_GRAPH.get(canonical["busy_status"], "busy"),
+            "showAs": BUSY.name(canonical["busy_status"]),
             "isReminderOn": reminder is not None,
             "reminderMinutesBeforeStart": reminder if reminder is not None else 0,
             "categories": categories([*canonical["categories"], *stamp_categories]),
             "attendees": [
                 {
                     "emailAddress": {"address": p["address"], "name": p["name"] or p["address"]},
-                    "type": ROLE_TO_GRAPH.get(p["role"], "required"),
+                    "type": ROLE.name(p["role"]),
                 }
                 for p in canonical["attendees"]
             ],
@@ -237,7 +234,7 @@ class GraphEventConverter:
             "subject": occurrence["subject"],
             "location": {"displayName": occurrence["location"]},
             "body": text_body(occurrence["description"]),
-            "showAs": BUSY_TO_GRAPH.get(occurrence["busy_status"], "busy"),
+            "showAs": BUSY.name(occurrence["busy_status"]),
             "start": date_time(start, tz_name or "UTC"),
             "end": date_time(end, tz_name or "UTC"),
         }

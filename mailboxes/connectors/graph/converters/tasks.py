@@ -12,6 +12,7 @@ from typing import ClassVar
 
 from activities.models import Task
 from mailboxes.connectors.base import Canonical
+from mailboxes.connectors.choices import ChoiceNames
 from mailboxes.connectors.graph.converters.common import (
     Json,
     body_of,
@@ -43,26 +44,20 @@ SELECT = (
     "completedDateTime",
     "lastModifiedDateTime",
 )
-STATUS_FROM_GRAPH = {
-    "notstarted": Task.Status.NOT_STARTED,
-    "inprogress": Task.Status.IN_PROGRESS,
-    "completed": Task.Status.COMPLETED,
-    "waitingonothers": Task.Status.WAITING,
-    "deferred": Task.Status.DEFERRED,
-}
-STATUS_TO_GRAPH = {
-    Task.Status.NOT_STARTED: "notStarted",
-    Task.Status.IN_PROGRESS: "inProgress",
-    Task.Status.COMPLETED: "completed",
-    Task.Status.WAITING: "waitingOnOthers",
-    Task.Status.DEFERRED: "deferred",
-}
-PRIORITY_FROM_GRAPH = {
-    "low": Task.Priority.LOW,
-    "normal": Task.Priority.NORMAL,
-    "high": Task.Priority.HIGH,
-}
-PRIORITY_TO_GRAPH = {v: k for k, v in PRIORITY_FROM_GRAPH.items()}
+STATUS = ChoiceNames(
+    {
+        Task.Status.NOT_STARTED: "notStarted",
+        Task.Status.IN_PROGRESS: "inProgress",
+        Task.Status.COMPLETED: "completed",
+        Task.Status.WAITING: "waitingOnOthers",
+        Task.Status.DEFERRED: "deferred",
+    },
+    default=Task.Status.NOT_STARTED,
+)
+PRIORITY = ChoiceNames(
+    {Task.Priority.LOW: "low", Task.Priority.NORMAL: "normal", Task.Priority.HIGH: "high"},
+    default=Task.Priority.NORMAL,
+)
 
 
 def _percent(task: Json) -> int:
@@ -81,7 +76,7 @@ class GraphTaskConverter:
 
     def canonical(self, task: Json) -> Canonical:
         status, percent = consistent(
-            STATUS_FROM_GRAPH.get(str(task.get("status") or "").lower(), Task.Status.NOT_STARTED),
+            STATUS.crm(task.get("status")),
             _percent(task),
         )
         completed = parse_date_time(task.get("completedDateTime"))
@@ -92,9 +87,7 @@ class GraphTaskConverter:
             "due_date": date_iso(parse_date_time(task.get("dueDateTime"))),
             "completed_at": utc_iso(completed) if status == Task.Status.COMPLETED else None,
             "status": status,
-            "priority": PRIORITY_FROM_GRAPH.get(
-                str(task.get("importance") or "normal").lower(), Task.Priority.NORMAL
-            ),
+            "priority": PRIORITY.crm(task.get("importance")),
             "percent_complete": percent,
             "categories": categories(task.get("categories")),
         }
@@ -109,8 +102,8 @@ class GraphTaskConverter:
         body: Json = {
             "title": canonical["subject"],
             "body": text_body(canonical["description"]),
-            "importance": PRIORITY_TO_GRAPH.get(canonical["priority"], "normal"),
-            "status": STATUS_TO_GRAPH.get(canonical["status"], "notStarted"),
+            "importance": PRIORITY.name(canonical["priority"]),
+            "status": STATUS.name(canonical["status"]),
             "categories": categories([*canonical["categories"], *stamp_categories]),
         }
         for key, prop in (("start_date", "startDateTime"), ("due_date", "dueDateTime")):
