@@ -15,35 +15,15 @@ from exchangelib import Attendee, CalendarItem, EWSDate, EWSDateTime
 from exchangelib.items import Item
 from exchangelib.properties import Mailbox as EwsMailbox
 
-from activities.models import ActivityParty, Appointment
+from activities.models import ActivityParty
 from mailboxes.connectors.base import Canonical
-from mailboxes.connectors.choices import ChoiceNames
+from mailboxes.connectors.choices import EWS_BUSY, EWS_RESPONSE
 from mailboxes.connectors.ews.converters.common import ews_datetime, ews_timezone, tz_name_of
 from mailboxes.connectors.ews.converters.recurrence import recurrence_from_json, recurrence_to_json
 from mailboxes.itemtypes.appointments import party, sorted_parties
 from mailboxes.itemtypes.common import body_text, categories, parse_date, parse_utc, utc_iso
 
-BUSY = ChoiceNames(
-    {
-        Appointment.BusyStatus.FREE: "Free",
-        Appointment.BusyStatus.TENTATIVE: "Tentative",
-        Appointment.BusyStatus.BUSY: "Busy",
-        Appointment.BusyStatus.OUT_OF_OFFICE: "OOF",
-        Appointment.BusyStatus.WORKING_ELSEWHERE: "WorkingElsewhere",
-    },
-    default=Appointment.BusyStatus.BUSY,
-)
-# No response yet: "Unknown" (or "NoResponseReceived", read as none).
-RESPONSE = ChoiceNames(
-    {
-        ActivityParty.Response.ORGANIZER: "Organizer",
-        ActivityParty.Response.TENTATIVE: "Tentative",
-        ActivityParty.Response.ACCEPTED: "Accept",
-        ActivityParty.Response.DECLINED: "Decline",
-    },
-    default=ActivityParty.Response.NONE,
-    unnamed="Unknown",
-)
+BUSY, RESPONSE = EWS_BUSY, EWS_RESPONSE
 # exchangelib's attendee fields ⇄ the parties' roles.
 ATTENDEE_FIELDS = {
     "required_attendees": ActivityParty.Role.REQUIRED_ATTENDEE,

@@ -14,7 +14,7 @@ from exchangelib.items import Item
 
 from activities.models import Task
 from mailboxes.connectors.base import Canonical
-from mailboxes.connectors.choices import ChoiceNames
+from mailboxes.connectors.choices import EWS_PRIORITY, EWS_TASK_STATUS
 from mailboxes.connectors.ews.converters.common import ews_date
 from mailboxes.itemtypes.common import (
     body_text,
@@ -26,20 +26,7 @@ from mailboxes.itemtypes.common import (
 )
 from mailboxes.itemtypes.tasks import consistent
 
-STATUS = ChoiceNames(
-    {
-        Task.Status.NOT_STARTED: "NotStarted",
-        Task.Status.IN_PROGRESS: "InProgress",
-        Task.Status.COMPLETED: "Completed",
-        Task.Status.WAITING: "WaitingOnOthers",
-        Task.Status.DEFERRED: "Deferred",
-    },
-    default=Task.Status.NOT_STARTED,
-)
-PRIORITY = ChoiceNames(
-    {Task.Priority.LOW: "Low", Task.Priority.NORMAL: "Normal", Task.Priority.HIGH: "High"},
-    default=Task.Priority.NORMAL,
-)
+STATUS, PRIORITY = EWS_TASK_STATUS, EWS_PRIORITY
 
 
 class TaskConverter:

@@ -12,9 +12,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import ClassVar
 
-from activities.models import ActivityParty, Appointment
+from activities.models import ActivityParty
 from mailboxes.connectors.base import Canonical
-from mailboxes.connectors.choices import ChoiceNames
+from mailboxes.connectors.choices import GRAPH_BUSY, GRAPH_RESPONSE, ChoiceNames
 from mailboxes.connectors.graph.converters import recurrence as rec
 from mailboxes.connectors.graph.converters.common import (
     Json,
@@ -57,26 +57,7 @@ SELECT = (
 )
 # What an exception instance contributes to its series' canonical form.
 INSTANCE_SELECT = ("type", "originalStart", "start", "end", "subject", "location", "body", "showAs")
-BUSY = ChoiceNames(
-    {
-        Appointment.BusyStatus.FREE: "free",
-        Appointment.BusyStatus.TENTATIVE: "tentative",
-        Appointment.BusyStatus.BUSY: "busy",
-        Appointment.BusyStatus.OUT_OF_OFFICE: "oof",
-        Appointment.BusyStatus.WORKING_ELSEWHERE: "workingElsewhere",
-    },
-    default=Appointment.BusyStatus.BUSY,
-)
-# Read only: an attendee's response is the attendee's to give.
-RESPONSE = ChoiceNames(
-    {
-        ActivityParty.Response.ORGANIZER: "organizer",
-        ActivityParty.Response.TENTATIVE: "tentativelyAccepted",
-        ActivityParty.Response.ACCEPTED: "accepted",
-        ActivityParty.Response.DECLINED: "declined",
-    },
-    default=ActivityParty.Response.NONE,
-)
+BUSY, RESPONSE = GRAPH_BUSY, GRAPH_RESPONSE
 ROLE = ChoiceNames(
     {
         ActivityParty.Role.REQUIRED_ATTENDEE: "required",

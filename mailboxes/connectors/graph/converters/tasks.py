@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from activities.models import Task
 from mailboxes.connectors.base import Canonical
-from mailboxes.connectors.choices import ChoiceNames
+from mailboxes.connectors.choices import GRAPH_PRIORITY, GRAPH_TASK_STATUS
 from mailboxes.connectors.graph.converters.common import (
     Json,
     body_of,
@@ -44,20 +44,7 @@ SELECT = (
     "completedDateTime",
     "lastModifiedDateTime",
 )
-STATUS = ChoiceNames(
-    {
-        Task.Status.NOT_STARTED: "notStarted",
-        Task.Status.IN_PROGRESS: "inProgress",
-        Task.Status.COMPLETED: "completed",
-        Task.Status.WAITING: "waitingOnOthers",
-        Task.Status.DEFERRED: "deferred",
-    },
-    default=Task.Status.NOT_STARTED,
-)
-PRIORITY = ChoiceNames(
-    {Task.Priority.LOW: "low", Task.Priority.NORMAL: "normal", Task.Priority.HIGH: "high"},
-    default=Task.Priority.NORMAL,
-)
+STATUS, PRIORITY = GRAPH_TASK_STATUS, GRAPH_PRIORITY
 
 
 def _percent(task: Json) -> int:
