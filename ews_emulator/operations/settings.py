@@ -351,3 +351,22 @@ def mark_as_junk(ctx: Ctx, req: Element) -> Element:
         if moved_id is not None:
             sub(msg, m("MovedItemId"), Id=moved_id.id, ChangeKey=moved_id.change_key)
     return root
+
+
+# -- ArchiveItem -----------------------------------------------------------------------------
+
+
+@operation("ArchiveItem")
+def archive_item(ctx: Ctx, req: Element) -> Element:
+    """No emulated mailbox has an archive mailbox, and "An archive mailbox must be enabled in
+    order for this operation to work" ("ArchiveItem operation"): each item that exists
+    answers `ErrorArchiveMailboxNotEnabled` ("ResponseCode": "the archive mailbox was not
+    enabled") and stays where it is; an unknown one answers its own error."""
+    root, messages = response_root("ArchiveItem")
+    for ident in id_elements(child(req, "ItemIds")):
+        try:
+            resolve_item(ctx, ident)
+            raise EwsError("ErrorArchiveMailboxNotEnabled", "The archive mailbox is not enabled.")
+        except EwsError as e:
+            response_message(messages, "ArchiveItem", e)
+    return root

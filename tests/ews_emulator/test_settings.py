@@ -1,5 +1,5 @@
-"""Inbox rules, OOF, user configurations, delegates, MailTips, MarkAsJunk, directory
-look-ups and ConvertId, with exchangelib as the client."""
+"""Inbox rules, OOF, user configurations, delegates, MailTips, MarkAsJunk, ArchiveItem,
+directory look-ups and ConvertId, with exchangelib as the client."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from exchangelib.errors import (
     ErrorItemSave,
     ErrorNameResolutionNoResults,
     ErrorNotDelegate,
+    TransportError,
 )
 from exchangelib.folders import Messages
 from exchangelib.properties import Actions, AlternateId, Conditions, Rule, UserId
@@ -146,3 +147,12 @@ def test_find_people_and_get_persona(account: Account) -> None:
     assert fetched.display_name == "John Smith"
     with pytest.raises(ErrorInvalidIdMalformed):
         GetPersona(account=account).get(personas=[Persona(id="AAA=", changekey="x")])
+
+
+def test_archive_item_without_an_archive_mailbox(account: Account) -> None:
+    message = Message(folder=account.inbox, subject="Old news")
+    message.save()
+    # exchangelib 5.6 has no class for this ResponseCode and raises TransportError
+    with pytest.raises(TransportError, match="ErrorArchiveMailboxNotEnabled"):
+        message.archive(to_folder=account.trash)
+    assert [m.subject for m in account.inbox.all()] == ["Old news"]  # it stays
