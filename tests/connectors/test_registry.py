@@ -43,6 +43,8 @@ def test_exchange_profiles_use_ews_for_everything(server_type: str) -> None:
     assert protocol.tester is check_ews
     assert protocol.connector == EwsMailboxConnector.for_mailbox
     assert registry.folder_lister(_mailbox(server_type)) is ews_listing.list_inbox_folders
+    contacts = registry.contact_folder_lister(_mailbox(server_type))
+    assert contacts is ews_listing.list_contact_folders
     assert protocol.push_listener is ews_push.listen
 
 
@@ -53,6 +55,8 @@ def test_microsoft_365_profiles_use_graph_and_are_pushed_by_webhooks() -> None:
     assert protocol.connector == GraphMailboxConnector.for_mailbox
     lister = registry.folder_lister(_mailbox(ServerType.MICROSOFT_365))
     assert lister is graph_listing.list_inbox_folders
+    contacts = registry.contact_folder_lister(_mailbox(ServerType.MICROSOFT_365))
+    assert contacts is graph_listing.list_contact_folders
     assert protocol.push_listener is None
 
 
@@ -67,15 +71,12 @@ def test_pop3_and_imap_profiles_are_tested_and_offer_nothing_else(
     protocol = registry.protocol_of(mailbox.profile)
 
     assert protocol.tester is tester
-    assert (protocol.connector, protocol.folder_lister, protocol.push_listener) == (
-        None,
-        None,
-        None,
-    )
-    with pytest.raises(PermanentSyncError) as listing:
-        registry.folder_lister(mailbox)
-    assert listing.value.code == "not_exchange"
-    assert "Exchange and Microsoft 365 mailboxes only" in listing.value.message
+    assert (protocol.connector, protocol.push_listener) == (None, None)
+    for list_folders in (registry.folder_lister, registry.contact_folder_lister):
+        with pytest.raises(PermanentSyncError) as listing:
+            list_folders(mailbox)
+        assert listing.value.code == "not_exchange"
+        assert "Exchange and Microsoft 365 mailboxes only" in listing.value.message
     with pytest.raises(PermanentSyncError) as act:
         registry.for_mailbox(mailbox)
     assert act.value.code == "no_act_protocol"
@@ -84,7 +85,7 @@ def test_pop3_and_imap_profiles_are_tested_and_offer_nothing_else(
 def test_a_mailbox_without_a_profile_is_refused_clearly() -> None:
     mailbox = _mailbox(None)
 
-    for ask in (registry.for_mailbox, registry.folder_lister):
+    for ask in (registry.for_mailbox, registry.folder_lister, registry.contact_folder_lister):
         with pytest.raises(PermanentSyncError) as refused:
             ask(mailbox)
         assert refused.value.code == "no_profile"
