@@ -46,33 +46,6 @@ def exception_fields(occurrence: Any, series: Any) -> dict[str, str]:
 
 class AppointmentConverter:
     ews_class: ClassVar[type[Item]] = CalendarItem
-    ews_fields: ClassVar[tuple[str, ...]] = (
-        "subject",
-        "body",
-        "location",
-        "start",
-        "end",
-        "is_all_day",
-        "legacy_free_busy_status",
-        "reminder_is_set",
-        "reminder_minutes_before_start",
-        "categories",
-        "uid",
-        "organizer",
-        "required_attendees",
-        "optional_attendees",
-        "resources",
-        "recurrence",
-        "modified_occurrences",
-        "deleted_occurrences",
-        "type",
-        "is_cancelled",
-        "meeting_request_was_sent",
-        "last_modified_time",
-        "item_class",
-        "_start_timezone",
-        "_end_timezone",
-    )
     update_fields: ClassVar[tuple[str, ...]] = (
         "subject",
         "body",
@@ -88,6 +61,22 @@ class AppointmentConverter:
         "optional_attendees",
         "resources",
         "recurrence",
+    )
+    # What we read: what we write, plus what Exchange keeps of the meeting and the series,
+    # and the bookkeeping of the item.
+    ews_fields: ClassVar[tuple[str, ...]] = (
+        *update_fields,
+        "uid",
+        "organizer",
+        "modified_occurrences",
+        "deleted_occurrences",
+        "type",
+        "is_cancelled",
+        "meeting_request_was_sent",
+        "last_modified_time",
+        "item_class",
+        "_start_timezone",
+        "_end_timezone",
     )
 
     def item_canonical(self, item: Any, occurrences: dict[str, Any] | None = None) -> Canonical:

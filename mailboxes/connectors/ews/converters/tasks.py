@@ -31,19 +31,6 @@ STATUS, PRIORITY = EWS_TASK_STATUS, EWS_PRIORITY
 
 class TaskConverter:
     ews_class: ClassVar[type[Item]] = EwsTask
-    ews_fields: ClassVar[tuple[str, ...]] = (
-        "subject",
-        "body",
-        "start_date",
-        "due_date",
-        "complete_date",
-        "status",
-        "percent_complete",
-        "importance",
-        "categories",
-        "last_modified_time",
-        "item_class",
-    )
     update_fields: ClassVar[tuple[str, ...]] = (
         "subject",
         "body",
@@ -53,6 +40,14 @@ class TaskConverter:
         "percent_complete",
         "importance",
         "categories",
+    )
+    # What we read: what we write, plus Exchange's completion time and the bookkeeping of
+    # the item.
+    ews_fields: ClassVar[tuple[str, ...]] = (
+        *update_fields,
+        "complete_date",
+        "last_modified_time",
+        "item_class",
     )
 
     def item_canonical(self, item: Any, occurrences: dict[str, Any] | None = None) -> Canonical:
