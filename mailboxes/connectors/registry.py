@@ -7,6 +7,7 @@ asks here and never tests a server type.
     protocol_of(profile).folder_lister              # the Inbox's folders, or None
     protocol_of(profile).contact_folder_lister      # Contacts and its folders, or None
     protocol_of(profile).push_listener              # a change stream, or None
+    protocol_of(profile).profile_tester             # a profile test's first check, or None
 
 A new protocol adds one `ServerProtocol` (the interfaces are in `base.py` and
 `services.py`); the engine does not change.
@@ -25,9 +26,15 @@ from mailboxes.connectors.ews.connector import EwsMailboxConnector
 from mailboxes.connectors.ews.connector import check_channels as check_ews
 from mailboxes.connectors.graph import listing as graph_listing
 from mailboxes.connectors.graph.connector import GraphMailboxConnector
+from mailboxes.connectors.graph.probe import check_application
 from mailboxes.connectors.graph.probe import check_channels as check_graph
 from mailboxes.connectors.pop3_imap import check_imap, check_pop3
-from mailboxes.connectors.services import ConnectionTester, FolderLister, PushListener
+from mailboxes.connectors.services import (
+    ConnectionTester,
+    FolderLister,
+    ProfileTester,
+    PushListener,
+)
 from profiles.models import EmailServerProfile
 
 if TYPE_CHECKING:
@@ -48,6 +55,7 @@ class ServerProtocol:
     folder_lister: FolderLister | None = None
     contact_folder_lister: FolderLister | None = None
     push_listener: PushListener | None = None
+    profile_tester: ProfileTester | None = None  # before the mailboxes of a profile test
 
 
 EWS = ServerProtocol(
@@ -63,6 +71,7 @@ GRAPH = ServerProtocol(
     connector=GraphMailboxConnector.for_mailbox,
     folder_lister=graph_listing.list_inbox_folders,
     contact_folder_lister=graph_listing.list_contact_folders,
+    profile_tester=check_application,
 )
 POP3 = ServerProtocol(tester=check_pop3)
 IMAP = ServerProtocol(tester=check_imap)

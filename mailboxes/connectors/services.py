@@ -7,6 +7,8 @@ so test & enable, the folder listing and the push listener never test a server t
 - `FolderLister`: the mail folders below the Inbox, which tracking folders are chosen
   from, and Contacts with the contact folders below it, which a contact import's folders
   are chosen from (EWS and Graph);
+- `ProfileTester` (optional): what a profile test checks of the profile itself before its
+  mailboxes (over Graph: the application's token and roles);
 - `PushListener`: a stream of change notifications held open by the listener process
   (EWS streaming; Graph pushes through `mailboxes/webhooks/` instead, POP3/IMAP not at all).
 """
@@ -20,12 +22,20 @@ if TYPE_CHECKING:
     from mailboxes.channels import Channel
     from mailboxes.connectors.mail_base import ListedFolder
     from mailboxes.models import Mailbox
+    from profiles.models import EmailServerProfile
 
 
 class ConnectionTester(Protocol):
     def __call__(self, mailbox: Mailbox, channels: Sequence[Channel]) -> list[str]:
         """Log in and open what these channels of the mailbox read; what was opened, in
         words. Nothing is sent, fetched or deleted; a failure is raised as a `SyncError`."""
+        ...
+
+
+class ProfileTester(Protocol):
+    def __call__(self, profile: EmailServerProfile) -> str:
+        """Check the profile's own credentials; what was found, in words. A failure is
+        raised as a `SyncError`."""
         ...
 
 

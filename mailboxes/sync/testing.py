@@ -19,8 +19,6 @@ from django.utils import timezone
 
 from mailboxes import channels
 from mailboxes.connectors import registry
-from mailboxes.connectors.graph import probe as graph_probe
-from mailboxes.connectors.settings import app_credentials
 from mailboxes.models import Alert, Mailbox
 from mailboxes.sync import eligibility
 from mailboxes.sync.errors import PermanentSyncError, SyncError, TransientSyncError
@@ -126,14 +124,12 @@ def test_profile_mailboxes(profile: EmailServerProfile) -> str:
     started = timezone.now()
     clock = time.monotonic()
     application = ""
-    if profile.is_graph:
-        # The application first: its token, and which channels its roles allow.
+    check_profile = registry.protocol_of(profile).profile_tester
+    if check_profile is not None:
+        # The profile's own credentials first (over Graph: the application's token, and
+        # which channels its roles allow).
         try:
-            application = graph_probe.roles_summary(
-                app_credentials(profile),
-                profile.graph_endpoint,
-                timeout=profile.connection_timeout_ms / 1000,
-            )
+            application = check_profile(profile)
         except SyncError as exc:
             duration = int((time.monotonic() - clock) * 1000)
             message = f"Test failed ({exc.code}): {exc.message}"

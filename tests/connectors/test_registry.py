@@ -15,6 +15,7 @@ from mailboxes.connectors.ews.connector import EwsMailboxConnector
 from mailboxes.connectors.ews.connector import check_channels as check_ews
 from mailboxes.connectors.graph import listing as graph_listing
 from mailboxes.connectors.graph.connector import GraphMailboxConnector
+from mailboxes.connectors.graph.probe import check_application
 from mailboxes.connectors.graph.probe import check_channels as check_graph
 from mailboxes.connectors.pop3_imap import check_imap, check_pop3
 from mailboxes.models import Mailbox
@@ -46,6 +47,7 @@ def test_exchange_profiles_use_ews_for_everything(server_type: str) -> None:
     contacts = registry.contact_folder_lister(_mailbox(server_type))
     assert contacts is ews_listing.list_contact_folders
     assert protocol.push_listener is ews_push.listen
+    assert protocol.profile_tester is None
 
 
 def test_microsoft_365_profiles_use_graph_and_are_pushed_by_webhooks() -> None:
@@ -58,6 +60,7 @@ def test_microsoft_365_profiles_use_graph_and_are_pushed_by_webhooks() -> None:
     contacts = registry.contact_folder_lister(_mailbox(ServerType.MICROSOFT_365))
     assert contacts is graph_listing.list_contact_folders
     assert protocol.push_listener is None
+    assert protocol.profile_tester is check_application
 
 
 @pytest.mark.parametrize(
@@ -71,7 +74,7 @@ def test_pop3_and_imap_profiles_are_tested_and_offer_nothing_else(
     protocol = registry.protocol_of(mailbox.profile)
 
     assert protocol.tester is tester
-    assert (protocol.connector, protocol.push_listener) == (None, None)
+    assert (protocol.connector, protocol.push_listener, protocol.profile_tester) == (None,) * 3
     for list_folders in (registry.folder_lister, registry.contact_folder_lister):
         with pytest.raises(PermanentSyncError) as listing:
             list_folders(mailbox)

@@ -16,11 +16,17 @@ from typing import TYPE_CHECKING
 
 from mailboxes.connectors.graph import tokens
 from mailboxes.connectors.graph.client import GraphClient, graph_scope
-from mailboxes.connectors.settings import AppCredentials, GraphSettings, graph_settings
+from mailboxes.connectors.settings import (
+    AppCredentials,
+    GraphSettings,
+    app_credentials,
+    graph_settings,
+)
 
 if TYPE_CHECKING:
     from mailboxes.channels import Channel
     from mailboxes.models import Mailbox
+    from profiles.models import EmailServerProfile
 
 # The Graph application permissions crmsync uses, with what each allows.
 ROLE_USES = {
@@ -68,6 +74,16 @@ def check_mailbox(settings: GraphSettings, channel_names: Iterable[str]) -> list
 def check_channels(mailbox: Mailbox, channels: Sequence[Channel]) -> list[str]:
     """The `ConnectionTester` over Graph."""
     return check_mailbox(graph_settings(None, mailbox), [channel.name for channel in channels])
+
+
+def check_application(profile: EmailServerProfile) -> str:
+    """The `ProfileTester` over Graph: a token for the profile's application, and which
+    channels its roles allow, in words."""
+    return roles_summary(
+        app_credentials(profile),
+        profile.graph_endpoint,
+        timeout=profile.connection_timeout_ms / 1000,
+    )
 
 
 def roles_summary(app: AppCredentials, endpoint: str, *, timeout: float = 30.0) -> str:
