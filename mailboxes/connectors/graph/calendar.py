@@ -246,9 +246,6 @@ class GraphCalendarConnector(GraphItemConnector):
         raise_transient(results)
         return results
 
-    def payload(self, canonical: dict[str, Any], record_id: int | None) -> Json:
-        return self.converter.payload(canonical, record_id=record_id)
-
     def write_exceptions(
         self,
         folder_id: str,

@@ -8,7 +8,6 @@ written here (a PATCH leaves them as they are in Exchange).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar
 
 from mailboxes.connectors.base import Canonical
@@ -90,13 +89,7 @@ class GraphContactConverter:
             "birthday": str(birthday)[:10] if birthday else None,
         }
 
-    def payload(
-        self,
-        canonical: Canonical,
-        *,
-        stamp_categories: Sequence[str] = (),
-        record_id: int | None = None,
-    ) -> Json:
+    def payload(self, canonical: Canonical, *, record_id: int | None = None) -> Json:
         """The Graph contact to create, or to PATCH over the whole synced state."""
         phones = canonical["phones"]
         display = canonical["display_name"] or " ".join(
@@ -112,7 +105,7 @@ class GraphContactConverter:
             "companyName": canonical["company_name"] or None,
             "emailAddresses": [{"address": e, "name": e} for e in canonical["emails"] if e],
             "mobilePhone": phones.get("mobile") or None,
-            "categories": categories([*canonical["categories"], *stamp_categories]),
+            "categories": categories(canonical["categories"]),
             "personalNotes": canonical["notes"] or "",
             "birthday": f"{canonical['birthday']}T11:59:00Z" if canonical["birthday"] else None,
         }

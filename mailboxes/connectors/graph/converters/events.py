@@ -163,7 +163,6 @@ class GraphEventConverter:
         self,
         canonical: Canonical,
         *,
-        stamp_categories: Sequence[str] = (),
         record_id: int | None = None,
         series: bool = True,
     ) -> Json:
@@ -192,7 +191,7 @@ class GraphEventConverter:
             "showAs": BUSY.name(canonical["busy_status"]),
             "isReminderOn": reminder is not None,
             "reminderMinutesBeforeStart": reminder if reminder is not None else 0,
-            "categories": categories([*canonical["categories"], *stamp_categories]),
+            "categories": categories(canonical["categories"]),
             "attendees": [
                 {
                     "emailAddress": {"address": p["address"], "name": p["name"] or p["address"]},

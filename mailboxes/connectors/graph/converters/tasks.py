@@ -7,7 +7,6 @@ task's `PidLidPercentComplete`, read and written as an extended property.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import ClassVar
 
 from activities.models import Task
@@ -79,19 +78,13 @@ class GraphTaskConverter:
             "categories": categories(task.get("categories")),
         }
 
-    def payload(
-        self,
-        canonical: Canonical,
-        *,
-        stamp_categories: Sequence[str] = (),
-        record_id: int | None = None,
-    ) -> Json:
+    def payload(self, canonical: Canonical, *, record_id: int | None = None) -> Json:
         body: Json = {
             "title": canonical["subject"],
             "body": text_body(canonical["description"]),
             "importance": PRIORITY.name(canonical["priority"]),
             "status": STATUS.name(canonical["status"]),
-            "categories": categories([*canonical["categories"], *stamp_categories]),
+            "categories": categories(canonical["categories"]),
         }
         for key, prop in (("start_date", "startDateTime"), ("due_date", "dueDateTime")):
             day = parse_date(canonical[key])
