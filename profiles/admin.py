@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from crmsync.admin_display import badge, excerpt
+from crmsync.crypto import stored_values
 from mailboxes import tasks
 from mailboxes.sync import admin_actions, eligibility
 from profiles.forms import (
@@ -28,6 +29,7 @@ from profiles.forms import (
     EmailServerProfileAdminForm,
 )
 from profiles.models import EmailServerProfile
+from profiles.validation import server_type_errors
 
 LAST_TEST_FIELDS = (
     "last_test_status",
@@ -331,7 +333,15 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
     def activate_profiles(
         self, request: HttpRequest, queryset: QuerySet[EmailServerProfile]
     ) -> None:
-        count = queryset.filter(is_active=False).update(is_active=True, modified_at=timezone.now())
+        inactive = queryset.filter(is_active=False)
+        # The rules of each server type (profiles/validation.py) hold for an active profile:
+        # one saved before them, or changed outside the form, is named with what it lacks.
+        with stored_values():  # secrets are only checked for presence: never decrypted
+            refused = {p.pk: what for p in inactive if (what := server_type_errors(p))}
+        for profile in inactive.filter(pk__in=refused):
+            missing = " ".join(dict.fromkeys(refused[profile.pk].values()))
+            self.message_user(request, f"“{profile}” not activated: {missing}", messages.ERROR)
+        count = inactive.exclude(pk__in=refused).update(is_active=True, modified_at=timezone.now())
         message = ngettext("%d profile activated.", "%d profiles activated.", count) % count
         self.message_user(request, message, messages.SUCCESS)
 

@@ -105,9 +105,19 @@ def make_queue(owner: User | None = None, *, members: Iterable[User] = (), **fie
 
 
 def make_profile(**fields: Any) -> EmailServerProfile:
+    """A profile that passes its server type's checks (profiles/validation.py) unless the
+    fields given break them: an EWS URL (a host name for POP3/IMAP is any non-empty
+    location), and for Microsoft 365, Exchange Online and OAuth an application with a
+    client secret, unless a private key is given."""
     n = _next()
     fields.setdefault("name", f"Exchange {n}")
     fields.setdefault("incoming_server_location", f"https://mail{n}.example.com/EWS/Exchange.asmx")
+    probe = EmailServerProfile(**fields)
+    if probe.uses_app_credentials:
+        fields.setdefault("oauth_tenant_id", "contoso.onmicrosoft.com")
+        fields.setdefault("oauth_client_id", f"00000000-0000-0000-0000-{n:012d}")
+        if not fields.get("oauth_private_key"):
+            fields.setdefault("oauth_client_secret", f"factory-secret-{n}")
     return EmailServerProfile.objects.create(**fields)
 
 

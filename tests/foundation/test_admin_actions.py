@@ -167,3 +167,24 @@ def test_an_address_changed_in_the_admin_waits_for_approval_until_approved_there
         APPROVED,
         "ann.new@example.com",
     )
+
+
+def test_a_profile_that_breaks_its_type_s_rules_is_not_activated(staff_client: Client) -> None:
+    broken = factories.make_profile(server_type="microsoft_365", is_active=False)
+    EmailServerProfile.objects.filter(pk=broken.pk).update(oauth_tenant_id="")  # not by a form
+    fine = factories.make_profile(server_type="microsoft_365", is_active=False)
+
+    response = run_action(
+        staff_client,
+        "admin:profiles_emailserverprofile_changelist",
+        "activate_profiles",
+        [broken, fine],
+    )
+
+    assert EmailServerProfile.objects.get(pk=broken.pk).is_active is False
+    assert EmailServerProfile.objects.get(pk=fine.pk).is_active is True
+    assert response == [
+        f"“{broken}” not activated: Enter the Directory (tenant) ID from the application's "
+        "overview page.",
+        "1 profile activated.",
+    ]

@@ -1,5 +1,6 @@
 """Profile screens keep the rules of the profile model."""
 
+import pytest
 from django.test import Client
 from django.urls import reverse
 
@@ -37,3 +38,13 @@ def test_profile_list_counts_the_mailboxes_of_each_profile(staff_client: Client,
 
     counted = {row.pk: row.mailbox_total for row in response.context["cl"].result_list}
     assert counted == {profile.pk: 2}
+
+
+@pytest.mark.parametrize("server_type", EmailServerProfile.ServerType.values)
+def test_the_factory_makes_profiles_that_pass_their_type_s_checks(
+    server_type: str, db: None
+) -> None:
+    profile = factories.make_profile(server_type=server_type)
+    profile.full_clean()
+    exchange_oauth = factories.make_profile(incoming_authentication_protocol="oauth")
+    exchange_oauth.full_clean()
