@@ -48,3 +48,10 @@ def admin_link(obj: Any) -> SafeString | str:
     except NoReverseMatch:
         return str(obj)
     return format_html('<a href="{}">{}</a>', url, obj)
+
+
+def seconds(milliseconds: int | None) -> str:
+    """A duration kept in milliseconds, shown in seconds ("1.2 s"); "-" when unknown."""
+    if milliseconds is None:
+        return "-"
+    return f"{milliseconds / 1000:.1f} s"

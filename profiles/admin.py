@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
-from crmsync.admin_display import badge, excerpt
+from crmsync.admin_display import badge, excerpt, seconds
 from crmsync.crypto import stored_values
 from mailboxes import tasks
 from mailboxes.sync import admin_actions, eligibility
@@ -34,7 +34,7 @@ from profiles.validation import server_type_errors
 LAST_TEST_FIELDS = (
     "last_test_status",
     "last_test_started_at",
-    "last_test_duration_ms",
+    "last_test_duration",
     "last_test_message",
 )
 QUEUED_MESSAGE = "Queued: waiting for a worker to run the test."
@@ -315,6 +315,10 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[EmailServerProfile]:
         return super().get_queryset(request).annotate(mailbox_total=Count("mailboxes"))
+
+    @admin.display(description="last test duration")
+    def last_test_duration(self, obj: EmailServerProfile) -> str:
+        return seconds(obj.last_test_duration_ms)
 
     @admin.display(description="mailboxes", ordering="mailbox_total")
     def mailbox_count(self, obj: EmailServerProfile) -> SafeString:

@@ -27,6 +27,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from crmsync.admin_display import seconds
 from mailboxes.models import Mailbox
 from mailboxes.status_words import status_of
 from mailboxes.sync import admin_actions, eligibility
@@ -63,7 +64,7 @@ MAILBOX_ERROR_FIELDS = (
 MAILBOX_SCHEDULING_FIELDS = (
     "incoming_postpone_until",
     "outgoing_postpone_until",
-    "act_postpone_until",
+    "act_postponed",
     "next_due_at",
     "claimed_by",
     "claimed_at",
@@ -114,7 +115,7 @@ MAILBOX_FIELDSETS: tuple[tuple[str | None, dict[str, Any]], ...] = (
 )
 # Appointments, contacts and tasks: only an Exchange store (EWS or Graph) of a user has them.
 ACT_FIELDS = frozenset(
-    {"act_delivery_method", "send_invitations", "act_status", "act_processed", "act_postpone_until"}
+    {"act_delivery_method", "send_invitations", "act_status", "act_processed", "act_postponed"}
 )
 CREDENTIAL_FIELDS = frozenset({"username", "password", "clear_password"})
 # The options of appointments, contacts and tasks (the inline), hidden with their fields.
@@ -218,12 +219,6 @@ def _without(fields: tuple[Any, ...], left_out: frozenset[str]) -> tuple[Any, ..
     return tuple(kept)
 
 
-def _seconds(milliseconds: int | None) -> str:
-    if milliseconds is None:
-        return "-"
-    return f"{milliseconds / 1000:.1f} s"
-
-
 class MailboxFormByType(admin.ModelAdmin):
     """Mixed into MailboxAdmin: the form's fieldsets, labels and Test & enable button."""
 
@@ -320,10 +315,14 @@ class MailboxFormByType(admin.ModelAdmin):
         # Shown as the admin shows the other times (a callable's value is not formatted).
         return str(display_for_value(obj.act_processed_at, "-"))
 
+    @admin.display(description="appointments, contacts and tasks postponed until")
+    def act_postponed(self, obj: Mailbox) -> str:
+        return str(display_for_value(obj.act_postpone_until, "-"))
+
     @admin.display(description="last duration")
     def last_duration(self, obj: Mailbox) -> str:
-        return _seconds(obj.last_duration_ms)
+        return seconds(obj.last_duration_ms)
 
     @admin.display(description="average duration")
     def average_duration(self, obj: Mailbox) -> str:
-        return _seconds(obj.average_duration_ms)
+        return seconds(obj.average_duration_ms)

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from activities.downloads import download_response
-from crmsync.admin_display import admin_link, badge, excerpt
+from crmsync.admin_display import admin_link, badge, excerpt, seconds
 from mailboxes.models import ExchangeSyncIdMapping, FolderSyncState, ProcessedMessage, SyncRun
 
 
@@ -225,7 +225,7 @@ class SyncRunAdmin(admin.ModelAdmin):
         "started_at",
         "mailbox",
         "outcome_badge",
-        "duration_ms",
+        "duration",
         "items_processed",
         "items_failed",
         "error_excerpt",
@@ -234,11 +234,12 @@ class SyncRunAdmin(admin.ModelAdmin):
     search_fields = ("mailbox__email_address", "error_text")
     list_select_related = ("mailbox",)
     date_hierarchy = "started_at"
+    exclude = ("duration_ms",)  # shown in seconds, as "duration"
     readonly_fields = (
         "mailbox",
         "started_at",
         "finished_at",
-        "duration_ms",
+        "duration",
         "items_processed",
         "items_failed",
         "outcome",
@@ -250,6 +251,10 @@ class SyncRunAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, obj: SyncRun) -> str:
+        return seconds(obj.duration_ms)
 
     @admin.display(description="outcome", ordering="outcome")
     def outcome_badge(self, obj: SyncRun) -> SafeString:

@@ -371,39 +371,47 @@ class ExchangeSyncIdMapping(models.Model):
 
     mailbox = models.ForeignKey(Mailbox, on_delete=models.CASCADE, related_name="id_mappings")
     object_type = models.CharField(max_length=16, choices=ItemType.choices)
-    crm_content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
-    crm_object_id = models.PositiveBigIntegerField()
+    # Labels say "CRM" (plain labels, issue 14), as Django would say "Crm".
+    crm_content_type = models.ForeignKey(
+        ContentType, on_delete=models.CASCADE, related_name="+", verbose_name="CRM record type"
+    )
+    crm_object_id = models.PositiveBigIntegerField("CRM record id")
     crm_object = GenericForeignKey("crm_content_type", "crm_object_id")
     exchange_item_id = models.CharField(max_length=512)
     change_key = models.CharField(max_length=512, blank=True)
     ical_uid = models.CharField("iCalUId", max_length=512, blank=True)
     exchange_folder_id = models.CharField(max_length=512, blank=True)
     crm_fingerprint = models.CharField(
-        max_length=64, blank=True, help_text="Hash of the CRM record's synced fields."
+        "CRM fingerprint",
+        max_length=64,
+        blank=True,
+        help_text="Hash of the CRM record's synced fields.",
     )
     exchange_fingerprint = models.CharField(
         max_length=64, blank=True, help_text="Hash of the Exchange item's synced fields."
     )
-    crm_modified_at = models.DateTimeField(null=True, blank=True)
+    crm_modified_at = models.DateTimeField("CRM modified at", null=True, blank=True)
     exchange_modified_at = models.DateTimeField(null=True, blank=True)
     from_crm_change_type = models.CharField(
-        max_length=16, choices=ChangeType.choices, default=ChangeType.NONE
+        "change from the CRM", max_length=16, choices=ChangeType.choices, default=ChangeType.NONE
     )
     to_crm_change_type = models.CharField(
-        max_length=16, choices=ChangeType.choices, default=ChangeType.NONE
+        "change to the CRM", max_length=16, choices=ChangeType.choices, default=ChangeType.NONE
     )
     is_deleted_in_exchange = models.BooleanField(default=False)
-    is_unlinked_in_crm = models.BooleanField(default=False)
+    is_unlinked_in_crm = models.BooleanField("unlinked in the CRM", default=False)
     user_decision = models.CharField(
         max_length=16, choices=UserDecision.choices, default=UserDecision.NONE
     )
     crm_snapshot = models.JSONField(
+        "CRM version",
         validators=[reject_null_characters],
         null=True,
         blank=True,
         help_text="The CRM version of a conflict awaiting a decision.",
     )
     exchange_snapshot = models.JSONField(
+        "Exchange version",
         validators=[reject_null_characters],
         null=True,
         blank=True,
