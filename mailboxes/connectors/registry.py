@@ -119,21 +119,18 @@ def for_mailbox(mailbox: Mailbox, ctx: CycleContext | None = None) -> MailboxCon
 
 def folder_lister(mailbox: Mailbox) -> FolderLister:
     """How the mailbox's Inbox folders are listed; a clear refusal where they cannot be."""
-    lister = protocol_of(mailbox.profile).folder_lister
-    if lister is None:
-        raise PermanentSyncError(
-            "Folders can be listed on Exchange and Microsoft 365 mailboxes only.",
-            code="not_exchange",
-        )
-    return lister
+    return _offered(protocol_of(mailbox.profile).folder_lister, "Folders")
 
 
 def contact_folder_lister(mailbox: Mailbox) -> FolderLister:
     """How the mailbox's contact folders are listed; a clear refusal where they cannot be."""
-    lister = protocol_of(mailbox.profile).contact_folder_lister
+    return _offered(protocol_of(mailbox.profile).contact_folder_lister, "Contact folders")
+
+
+def _offered(lister: FolderLister | None, folders: str) -> FolderLister:
     if lister is None:
         raise PermanentSyncError(
-            "Contact folders can be listed on Exchange and Microsoft 365 mailboxes only.",
+            f"{folders} can be listed on Exchange and Microsoft 365 mailboxes only.",
             code="not_exchange",
         )
     return lister
