@@ -305,3 +305,87 @@ def test_the_subscriptions_of_a_deleted_mailbox_are_deleted_at_graph_by_beat(
 
     assert not GraphSubscription.objects.filter(subscription_id__in=ids).exists()
     assert not ids & at_graph(m365).keys()
+
+
+@pytest.fixture
+def syncs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """The sync tasks dispatches enqueue, recorded instead of sent."""
+    from mailboxes import tasks
+
+    sent: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(tasks.sync_mailbox, "delay", lambda *args: sent.append(args))
+    return sent
+
+
+def test_a_notification_posted_to_the_live_view_brings_the_email_to_the_crm(
+    mailbox: Mailbox, m365: Any, enqueued: Enqueued, syncs: list[tuple[Any, ...]]
+) -> None:
+    """The whole path of a push to an idle mailbox: a message arrives in Exchange, Graph
+    posts its notification to the live server's view, the view enqueues the dispatch of the
+    mailbox's profile, the dispatch claims the mailbox and enqueues its sync, and the sync
+    files the email in the CRM. The tasks run here, as a worker runs them."""
+    from activities.models import Email
+    from mailboxes import tasks
+    from mailboxes.sync.cycle import run_cycle
+
+    Mailbox.objects.filter(pk=mailbox.pk).update(tracking_option=Mailbox.TrackingOption.ALL)
+    maintain_mailbox(mailbox)
+    run_cycle(mailbox.pk)  # its first cycle; idle now, its next poll far away
+    assert not is_due(mailbox.pk)
+    enqueued["dispatch"].clear()
+
+    m365.tenant.control.deliver(mailbox.email_address, MESSAGE % 2)
+
+    assert wait_for(lambda: bool(enqueued["dispatch"]))
+    assert enqueued["dispatch"] == [(mailbox.profile_id,)]
+    assert tasks.dispatch_due_mailboxes(*enqueued["dispatch"][0]) == 1
+    [(mailbox_id, claim_token)] = syncs
+    assert mailbox_id == mailbox.pk
+    assert tasks.sync_mailbox(mailbox_id, claim_token) == "ran"
+    assert Email.objects.get(message_id="<pushed-2@example.org>").subject == "pushed"
+
+
+def test_a_notification_during_a_cycle_brings_the_email_to_the_crm_after_it(
+    mailbox: Mailbox,
+    m365: Any,
+    enqueued: Enqueued,
+    syncs: list[tuple[Any, ...]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A message that arrives while the mailbox is synced, after the cycle's reads: the view
+    enqueues no dispatch (the mailbox is claimed, due already), the cycle ends with the
+    mailbox due again, and the worker's dispatch as it finishes enqueues the sync that files
+    the email."""
+    from activities.models import Email
+    from mailboxes import tasks
+    from mailboxes.sync import cycle
+
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        tracking_option=Mailbox.TrackingOption.ALL, next_due_at=timezone.now()
+    )
+    maintain_mailbox(mailbox)
+    inbox = GraphSubscription.objects.get(mailbox=mailbox, key="inbox")
+    run_channels = cycle._run_channels
+
+    def arriving_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        outcome = run_channels(*args, **kwargs)
+        monkeypatch.setattr(cycle, "_run_channels", run_channels)
+        m365.tenant.control.deliver(mailbox.email_address, MESSAGE % 3)
+        assert wait_for(
+            lambda: GraphSubscription.objects.filter(
+                pk=inbox.pk, last_notification_at__isnull=False
+            ).exists()
+        )
+        return outcome
+
+    monkeypatch.setattr(cycle, "_run_channels", arriving_meanwhile)
+    enqueued["dispatch"].clear()
+    assert tasks.dispatch_due_mailboxes(mailbox.profile_id) == 1
+    [(mailbox_id, claim_token)] = syncs
+    assert tasks.sync_mailbox(mailbox_id, claim_token) == "ran"
+    assert enqueued["dispatch"] == []
+    assert not Email.objects.filter(message_id="<pushed-3@example.org>").exists()
+
+    [_, (mailbox_id, claim_token)] = syncs  # the finishing worker's dispatch
+    assert tasks.sync_mailbox(mailbox_id, claim_token) == "ran"
+    assert Email.objects.get(message_id="<pushed-3@example.org>").subject == "pushed"
