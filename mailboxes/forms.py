@@ -5,7 +5,13 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from crmsync.forms import ClearStoredPasswordField, WriteOnlyPasswordField, WriteOnlyPasswordsMixin
-from mailboxes.models import ExchangeFolderListing, ItemType, ItemTypeSyncOptions, Mailbox
+from mailboxes.models import (
+    ExchangeFolderListing,
+    ItemType,
+    ItemTypeSyncOptions,
+    Mailbox,
+    MailboxTrackingFolder,
+)
 from mailboxes.sync import option_changes
 
 
@@ -177,3 +183,46 @@ class ItemTypeSyncOptionsAdminForm(SyncOptionsChangeMixin, forms.ModelForm):
         for name, only in ONLY_FOR.items():
             if name in self.fields and only != item_type:
                 self.fields[name].widget = forms.HiddenInput()
+
+
+class TrackingFolderAdminForm(forms.ModelForm):
+    """A tracking folder in the admin: picked from the folders under the mailbox's Inbox as a
+    worker last listed them (`listed`, set per mailbox by the inline), its name taken from
+    the list when left empty; typed as an id until the folders are listed. A folder tracked
+    already and no longer listed stays offered, so that saving keeps it."""
+
+    listed: list[dict[str, str]] = []
+
+    class Meta:
+        model = MailboxTrackingFolder
+        fields = ("exchange_folder_name", "exchange_folder_id")
+        labels = {"exchange_folder_name": "Folder name", "exchange_folder_id": "Exchange folder"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.by_id = {f["id"]: f for f in self.listed if isinstance(f, dict) and f.get("id")}
+        if not self.by_id:
+            return
+        choices = [("", "— choose a folder —")]
+        choices += [(folder_id, f.get("path") or folder_id) for folder_id, f in self.by_id.items()]
+        current = self.instance.exchange_folder_id
+        if current and current not in self.by_id:
+            choices.append(
+                (current, f"{self.instance.exchange_folder_name or current} (not listed)")
+            )
+        self.fields["exchange_folder_id"] = forms.ChoiceField(
+            choices=choices,
+            label="Exchange folder",
+            help_text="Folders under the Inbox, as last listed from Exchange.",
+        )
+        self.fields["exchange_folder_name"].required = False
+        self.fields["exchange_folder_name"].help_text = "The listed path when left empty."
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        listed = self.by_id.get(cleaned.get("exchange_folder_id") or "")
+        if listed is not None and not cleaned.get("exchange_folder_name"):
+            name = str(listed.get("path") or listed.get("name") or listed["id"])[:255]
+            cleaned["exchange_folder_name"] = name
+            self.instance.exchange_folder_name = name
+        return cleaned

@@ -23,9 +23,14 @@ from mailboxes.admin.mailbox_form import (
     MailboxFormByType,
 )
 from mailboxes.admin.move_to_graph import move_to_graph
-from mailboxes.forms import ItemTypeSyncOptionsAdminForm, MailboxAdminForm
+from mailboxes.forms import (
+    ItemTypeSyncOptionsAdminForm,
+    MailboxAdminForm,
+    TrackingFolderAdminForm,
+)
 from mailboxes.models import (
     MAX_TRACKING_FOLDERS,
+    ExchangeFolderListing,
     ItemTypeSyncOptions,
     Mailbox,
     MailboxTrackingFolder,
@@ -100,6 +105,12 @@ class MailboxTrackingFolderInline(admin.TabularInline):
     def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
         # A hand-made post can hold more forms than max_num; validate_max refuses it.
         kwargs["validate_max"] = True
+        # Folders picked from the mailbox's listed ones (its "Refresh folder list").
+        listing = ExchangeFolderListing.objects.filter(mailbox=obj).first() if obj else None
+        listed = listing.folders if listing and isinstance(listing.folders, list) else []
+        kwargs["form"] = type(
+            "ListedTrackingFolderForm", (TrackingFolderAdminForm,), {"listed": listed}
+        )
         return super().get_formset(request, obj, **kwargs)
 
 

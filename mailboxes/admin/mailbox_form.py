@@ -24,11 +24,12 @@ from django.contrib.admin.utils import display_for_value
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from crmsync.admin_display import seconds
-from mailboxes.models import Mailbox
+from mailboxes.models import ExchangeFolderListing, Mailbox
 from mailboxes.status_words import status_of
 from mailboxes.sync import admin_actions, eligibility
 from mailboxes.web.forms import takes_mailbox_credentials
@@ -270,11 +271,50 @@ class MailboxFormByType(admin.ModelAdmin):
                 name="mailboxes_mailbox_test_and_enable",
             ),
             path(
+                "<int:mailbox_id>/refresh-folders/",
+                self.admin_site.admin_view(self.refresh_folders_view),
+                name="mailboxes_mailbox_refresh_folders",
+            ),
+            path(
                 "<int:mailbox_id>/state/",
                 self.admin_site.admin_view(self.state_view),
                 name="mailboxes_mailbox_state",
             ),
         ]
+
+    def refresh_folders_view(self, request: HttpRequest, mailbox_id: int) -> HttpResponse:
+        """The form's Refresh folder list: a worker lists the folders under the Inbox and the
+        contact folders, which the tracking folders and the contact options pick from."""
+        mailbox = self.get_object(request, str(mailbox_id))
+        if mailbox is None:
+            raise Http404
+        if request.method != "POST" or not self.has_change_permission(request, mailbox):
+            raise PermissionDenied
+        from mailboxes.web.actions import enqueue_mailbox_task  # it imports the tasks
+
+        refusal = eligibility.refusal(mailbox)
+        if mailbox.profile is None or not mailbox.profile.is_microsoft:
+            refusal = "folders can be listed on Exchange and Microsoft 365 mailboxes only."
+        if refusal:
+            self.message_user(request, f"Folders were not listed: {refusal}", messages.WARNING)
+        else:
+            # Recorded before the task is queued, so the worker's answer always comes after.
+            ExchangeFolderListing.objects.update_or_create(
+                mailbox=mailbox, defaults={"requested_at": timezone.now()}
+            )
+            result = enqueue_mailbox_task(
+                "list_exchange_folders", mailbox.pk, what="Listing the mailbox's folders"
+            )
+            if result.ok:
+                # This page does not follow the worker: say so (the self-service one does).
+                said = (
+                    "The mailbox's folders are being listed on a worker: reload this page in a "
+                    "moment to pick tracking and contact folders from the new list."
+                )
+                self.message_user(request, said, messages.INFO)
+            else:
+                self.message_user(request, result.message, messages.ERROR)
+        return HttpResponseRedirect(reverse("admin:mailboxes_mailbox_change", args=[mailbox.pk]))
 
     def state_view(self, request: HttpRequest, mailbox_id: int) -> JsonResponse:
         """The mailbox's live state, as the self-service page polls it (`live_state`): what

@@ -1,6 +1,7 @@
 """A contact import's selected folders picked from the mailbox's contact folders, as a worker
 listed them with its mail folders (the folder-listing task), on the self-service page and
-the admin's form alike; typed as ids until they are listed (issue 14)."""
+the admin's form alike; typed as ids until they are listed. The admin's form picks its
+tracking folders from the listed ones too, and asks a worker for the list (issue 14)."""
 
 import re
 from typing import Any
@@ -13,7 +14,7 @@ from mailboxes.connectors.graph.connector import GraphMailboxConnector
 from mailboxes.folder_listing import refresh_folder_listing
 from mailboxes.models import ExchangeFolderListing, ItemType, ItemTypeSyncOptions, Mailbox
 from tests.foundation.html_forms import form_data
-from tests.web.conftest import Team, logged_in, url
+from tests.web.conftest import RecordedTask, Team, approved, logged_in, url
 
 CONTACT_FOLDERS = [
     {"id": "contacts", "name": "Contacts", "path": "Contacts"},
@@ -125,3 +126,61 @@ def test_the_admin_form_picks_listed_contact_folders_too(staff_client: Client, t
 
     assert response.status_code == 302, response.content.decode()[:3000]
     assert contact_options(mailbox).contact_import_folders == ["contacts", "AAMkSuppliersEU"]
+
+
+# --- The admin's tracking folders and its Refresh folder list -------------------------------
+
+MAIL_FOLDERS = [
+    {"id": "AAMkProjects", "name": "Projects", "path": "Projects"},
+    {"id": "AAMkAcme", "name": "Acme", "path": "Projects / Acme"},
+]
+
+
+def test_the_admin_form_picks_a_tracking_folder_from_the_listed_ones(
+    staff_client: Client, team: Team
+) -> None:
+    mailbox = team.alice_mailbox
+    ExchangeFolderListing.objects.create(
+        mailbox=mailbox, folders=MAIL_FOLDERS, listed_at=timezone.now()
+    )
+    change = reverse("admin:mailboxes_mailbox_change", args=[mailbox.pk])
+    page = staff_client.get(change).content.decode()
+    assert re.search(r"<select name=\"tracking_folders-__prefix__-exchange_folder_id\"", page)
+    assert '<option value="AAMkAcme">Projects / Acme</option>' in page
+    data = form_data(page, "mailbox_form")
+    data["tracking_folders-TOTAL_FORMS"] = ["1"]
+    data["tracking_folders-0-exchange_folder_id"] = ["AAMkAcme"]
+    data["tracking_folders-0-exchange_folder_name"] = [""]
+
+    response = staff_client.post(change, data)
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    folder = mailbox.tracking_folders.get()
+    assert (folder.exchange_folder_id, folder.exchange_folder_name) == (
+        "AAMkAcme",
+        "Projects / Acme",
+    )
+    # a folder not listed is refused
+    data["tracking_folders-0-exchange_folder_id"] = ["AAMkForged"]
+    data["tracking_folders-INITIAL_FORMS"] = ["0"]
+    refused = staff_client.post(change, data)
+    assert refused.status_code == 200
+    assert mailbox.tracking_folders.count() == 1
+
+
+def test_the_admin_form_refreshes_the_folder_list_on_a_worker(
+    staff_client: Client, team: Team, recorded_tasks: Any
+) -> None:
+    recorded_tasks.list_exchange_folders = RecordedTask()
+    mailbox = approved(team.alice_mailbox)
+    refresh = reverse("admin:mailboxes_mailbox_refresh_folders", args=[mailbox.pk])
+    change = reverse("admin:mailboxes_mailbox_change", args=[mailbox.pk])
+    assert f'action="{refresh}"' in staff_client.get(change).content.decode()
+
+    response = staff_client.post(refresh, follow=True)
+
+    assert recorded_tasks.list_exchange_folders.calls == [(mailbox.pk,)]
+    [said] = [str(m) for m in response.context["messages"]]
+    assert said.startswith("The mailbox's folders are being listed on a worker: reload")
+    assert ExchangeFolderListing.objects.get(mailbox=mailbox).is_waiting
+    assert staff_client.get(refresh).status_code == 403
