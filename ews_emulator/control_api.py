@@ -17,7 +17,7 @@ from . import items as itm
 from .graph import control as graph_control
 from .messages import apply_mime
 from .operations.tasks import update_task
-from .soap import Element, EwsError, child, fmt_dt, local, sub, t, text_of, utcnow
+from .soap import Element, EwsError, child, fmt_dt, local, parse_xml, sub, t, text_of, utcnow
 from .store import Folder, ItemRow, Mailbox
 
 if TYPE_CHECKING:
@@ -110,7 +110,7 @@ def _kind(value: Any) -> str:
 
 
 def summary(server: EmulatorServer, row: ItemRow) -> dict[str, Any]:
-    elem = etree.fromstring(row.xml)
+    elem = parse_xml(row.xml)
     folder = server.store.folder(row.folder_id) if row.folder_id else None
     return {
         "id": row.id,
@@ -154,7 +154,7 @@ def field_elements(fields: dict[str, Any]) -> list[Element]:
     out: list[Element] = []
     for name, value in fields.items():
         if name == "xml":
-            wrapper = etree.fromstring(f'<w xmlns:t="{itm.T_NS}">{value}</w>')
+            wrapper = parse_xml(f'<w xmlns:t="{itm.T_NS}">{value}</w>')
             out.extend(wrapper)
             continue
         elem = etree.Element(t(name))
@@ -272,11 +272,11 @@ def list_items(server: EmulatorServer, args: dict[str, Any]) -> Any:
 
 def get_item(server: EmulatorServer, args: dict[str, Any]) -> Any:
     row = _item(server, args)
-    elem = etree.fromstring(row.xml)
+    elem = parse_xml(row.xml)
     out = summary(server, row)
     out["fields"] = _leaf_fields(elem)
     out["attachments"] = [
-        {"id": att_id, "name": etree.fromstring(xml).findtext(t("Name"))}
+        {"id": att_id, "name": parse_xml(xml).findtext(t("Name"))}
         for att_id, xml in server.store.attachments(row.id)
     ]
     out["xml"] = row.xml.decode()

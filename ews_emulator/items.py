@@ -30,6 +30,7 @@ from .soap import (
     new,
     norm_dt,
     parse_dt,
+    parse_xml,
     sub,
     t,
     text_of,
@@ -510,7 +511,7 @@ def finalize(elem: Element, kind: str, stamp: Stamp, lookup: Callable[[str], str
     if kind in MESSAGE_KINDS:
         _set(elem, "ConversationTopic", conversation_topic(subject))
         if tchild(elem, "Sender") is None and tchild(elem, "From") is not None:
-            sender = etree.fromstring(etree.tostring(tchild(elem, "From")))
+            sender = parse_xml(etree.tostring(tchild(elem, "From")))
             sender.tag = t("Sender")
             elem.append(sender)
     if kind == "CalendarItem":
@@ -874,7 +875,7 @@ class Shape:
         return False
 
     def render(self, blob: bytes) -> Element:
-        elem = etree.fromstring(blob)
+        elem = parse_xml(blob)
         if (
             self.base == "AllProperties"
             and not self.ext
@@ -905,7 +906,7 @@ def summary_of_attachment(att: Element) -> Element:
         name = local(c.tag)
         if name in ("Content", "Item", "Message", "CalendarItem", "Contact", "Task"):
             continue
-        out.append(etree.fromstring(etree.tostring(c)))
+        out.append(parse_xml(etree.tostring(c)))
     return out
 
 

@@ -29,6 +29,7 @@ from .soap import (
     fmt_dt,
     new_change_key,
     new_id,
+    parse_xml,
     sub,
     t,
     text_of,
@@ -95,8 +96,7 @@ class MailStore:
     def _stamp(self, row: ItemRow, mailbox: Mailbox) -> itm.Stamp:
         folder = self.store.folder(row.folder_id) if row.folder_id else None
         attachments = [
-            itm.summary_of_attachment(etree.fromstring(xml))
-            for _, xml in self.store.attachments(row.id)
+            itm.summary_of_attachment(parse_xml(xml)) for _, xml in self.store.attachments(row.id)
         ]
         return itm.Stamp(
             item_id=row.id,
@@ -218,7 +218,7 @@ class MailStore:
             # ErrorItemNotFound from now on.
             row.id = new_id(b"\x00")
             row.xml = self.store.rekey_item(c, row, old_id)
-        elem = etree.fromstring(row.xml)
+        elem = parse_xml(row.xml)
         touched: set[str] = set()
         if mutate is not None:
             touched = mutate(elem)
@@ -231,7 +231,7 @@ class MailStore:
                             elem.remove(old)
                 apply_mime(elem)
             elif touched & MIME_FIELDS or attachments_changed:
-                full = [etree.fromstring(x) for _, x in self.store.attachments(row.id)]
+                full = [parse_xml(x) for _, x in self.store.attachments(row.id)]
                 set_mime(elem, full)
         if content is None:
             content = bool(touched - {"IsRead"}) or to_folder is not None
@@ -258,8 +258,8 @@ class MailStore:
 
     def copy_item(self, c: sqlite3.Connection, row: ItemRow, folder: Folder) -> ItemRow:
         mailbox = self._mailbox(folder.mailbox_id)
-        elem = etree.fromstring(row.xml)
-        attachments = [etree.fromstring(xml) for _, xml in self.store.attachments(row.id)]
+        elem = parse_xml(row.xml)
+        attachments = [parse_xml(xml) for _, xml in self.store.attachments(row.id)]
         return self.create_item(c, mailbox, folder.id, elem, attachments=attachments, fresh=False)
 
     def delete_item(self, c: sqlite3.Connection, row: ItemRow, mode: str) -> None:
@@ -311,7 +311,7 @@ class MailStore:
         target = self.store.distinguished_folder(recipient.id, folder) or self.folder_or_error(
             folder
         )
-        copy = etree.fromstring(etree.tostring(elem))
+        copy = parse_xml(etree.tostring(elem))
         for name in ("BccRecipients", "IsRead", "IsDraft", "DateTimeReceived", "ReceivedBy"):
             for old in children(copy, name):
                 copy.remove(old)
@@ -339,7 +339,7 @@ class MailStore:
         meetings = [
             row
             for row in (self.store.items_in_folder(calendar.id) if calendar else [])
-            if row.kind == "CalendarItem" and text_of(etree.fromstring(row.xml), "UID") == uid
+            if row.kind == "CalendarItem" and text_of(parse_xml(row.xml), "UID") == uid
         ]
         if kind == "MeetingCancellation":
             for row in meetings:
@@ -372,8 +372,8 @@ class MailStore:
             self.deliver(
                 conn,
                 recipient,
-                etree.fromstring(xml),
-                attachments=[etree.fromstring(a) for a in attached],
+                parse_xml(xml),
+                attachments=[parse_xml(a) for a in attached],
                 by_rule=by_rule,
             )
 

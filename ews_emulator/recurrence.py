@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from lxml import etree
 
 from .items import sort_children
-from .soap import Element, child, children, fmt_dt, local, parse_dt, sub, t, text_of
+from .soap import Element, child, children, fmt_dt, local, parse_dt, parse_xml, sub, t, text_of
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTHS = tuple(calendar.month_name)[1:]
@@ -263,7 +263,7 @@ def occurrence_element(
     master: Element, index: int, start: dt.datetime, end: dt.datetime
 ) -> Element:
     """An unmodified occurrence as EWS shows it: the master's properties at its own time."""
-    occ = etree.fromstring(etree.tostring(master))
+    occ = parse_xml(etree.tostring(master))
     master_id_el = child(occ, "ItemId")
     master_id = master_id_el.get("Id", "") if master_id_el is not None else ""
     if master_id_el is not None:

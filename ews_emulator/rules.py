@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from lxml import etree
 
 from . import items as itm
-from .soap import Element, child, children, local, parse_dt, sub, t, text_of
+from .soap import Element, child, children, local, parse_dt, parse_xml, sub, t, text_of
 from .store import ItemRow, Mailbox
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ def _priority(rule: Element) -> int:
 
 def rules_of(mail: MailStore, mailbox: Mailbox) -> list[Element]:
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    found = [etree.fromstring(xml, parser) for _, xml in mail.store.settings(mailbox.id, RULES)]
+    found = [parse_xml(xml, parser) for _, xml in mail.store.settings(mailbox.id, RULES)]
     return sorted(found, key=_priority)
 
 
@@ -251,7 +251,7 @@ def run(
     rules = rules_of(mail, owner)
     if not rules:
         return row
-    elem = etree.fromstring(row.xml)
+    elem = parse_xml(row.xml)
     changes: list[Callable[[Element], set[str]]] = []
     move_to: str | None = None
     copies: list[str] = []
@@ -284,7 +284,7 @@ def run(
                     made = _outgoing(elem, owner, _addresses(action), attach)
                     _send(mail, c, made, _addresses(action), [])
             elif name == "RedirectToRecipients" and not by_rule:
-                attachments = [etree.fromstring(x) for _, x in mail.store.attachments(row.id)]
+                attachments = [parse_xml(x) for _, x in mail.store.attachments(row.id)]
                 _send(mail, c, elem, _addresses(action), attachments)
         if _true(text_of(child(rule, "Actions"), "StopProcessingRules")):
             break

@@ -34,6 +34,7 @@ from .soap import (
     envelope,
     fault_envelope,
     local,
+    parse_xml,
     text_of,
 )
 from .store import Mailbox, Store
@@ -321,7 +322,7 @@ class EwsHandler(BaseHTTPRequestHandler):
     def _ews(self, body: bytes) -> None:
         version = DEFAULT_VERSION
         try:
-            root = etree.fromstring(body, PARSER) if body else None
+            root = parse_xml(body, PARSER) if body else None
         except etree.XMLSyntaxError:
             root = None
         header = root.find(f"{{{SOAP_NS}}}Header") if root is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import threading
 from typing import Any, TypeAlias
 
 from lxml import etree
@@ -29,6 +30,22 @@ DEFAULT_VERSION = "Exchange2016"
 
 # lxml ships no type stubs; elements are typed loosely.
 Element: TypeAlias = Any
+
+
+_parsers = threading.local()
+
+
+def parse_xml(xml: str | bytes, parser: Any = None) -> Element:
+    """XML of a request or a stored item, with lxml's huge_tree: a message's base64 MIME is
+    one text node, which lxml refuses above 10 MB by default (a message of about 7 MB). One
+    parser per thread (lxml parsers are not shared between threads); no entities, no
+    network."""
+    if parser is None:
+        parser = getattr(_parsers, "parser", None)
+        if parser is None:
+            parser = etree.XMLParser(resolve_entities=False, huge_tree=True, no_network=True)
+            _parsers.parser = parser
+    return etree.fromstring(xml, parser)
 
 
 def t(tag: str) -> str:

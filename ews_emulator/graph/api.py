@@ -196,6 +196,11 @@ def user_object_id(mailbox: Mailbox) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"user:{mailbox.smtp.lower()}"))
 
 
+# Outlook's resources take at most 4 MB in one request, an upload session's ranges included
+# (https://learn.microsoft.com/graph/outlook-large-attachments).
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+
 def serve_graph(handler: EwsHandler, method: str, parts: urllib.parse.SplitResult) -> None:
     body = handler._body()
     request_id = str(uuid.uuid4())
@@ -214,7 +219,18 @@ def serve_graph(handler: EwsHandler, method: str, parts: urllib.parse.SplitResul
         body=body,
         base=base_url(handler),
     )
-    response = execute(req, request_id)
+    if len(body) > MAX_REQUEST_BYTES:
+        response = Response(
+            413,
+            GraphError(
+                413,
+                "ErrorRequestEntityTooLarge",
+                f"The request body of {len(body)} bytes exceeds the maximum request size of "
+                f"{MAX_REQUEST_BYTES} bytes; attach large files through an upload session.",
+            ).body(request_id),
+        )
+    else:
+        response = execute(req, request_id)
     out_headers = {"request-id": request_id, "client-request-id": request_id}
     if req.applied:
         out_headers["Preference-Applied"] = ", ".join(req.applied)

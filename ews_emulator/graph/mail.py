@@ -45,9 +45,7 @@ SYNC_GONE = "The sync state is not valid anymore; start a new synchronization wi
 def ews(req: Request, op: str, inner: str, **attrs: str) -> Element:
     """Run an EWS operation as the mailbox owner; its first error becomes a GraphError."""
     attr_text = "".join(f' {k}="{v}"' for k, v in attrs.items())
-    root = etree.fromstring(
-        f'<m:{op} xmlns:m="{M_NS}" xmlns:t="{T_NS}"{attr_text}>{inner}</m:{op}>'
-    )
+    root = mp.parse(f'<m:{op} xmlns:m="{M_NS}" xmlns:t="{T_NS}"{attr_text}>{inner}</m:{op}>')
     ctx = Ctx(
         store=req.store,
         mail=req.server.mail,
@@ -106,19 +104,24 @@ _RENDERED: dict[tuple[str, int], dict[str, Any]] = {}
 RENDER_CACHE_SIZE = 20_000
 
 
-def message_resource(req: Request, row: ItemRow, elem: Element | None = None) -> dict[str, Any]:
-    """The full Graph message of a stored row, ids in the form the caller asked for."""
+def _rendered(row: ItemRow, elem: Element | None = None) -> dict[str, Any]:
+    """The cached rendering of a row (not to be changed), ids in the EWS-derived form."""
     key = (row.id, row.seq)
     base = _RENDERED.get(key)
     if base is None:
-        elem = elem if elem is not None else etree.fromstring(row.xml)
+        elem = elem if elem is not None else mp.parse(row.xml)
         base = mp.message_json(
             elem, ids.rest_id(row.id), row.change_key, ids.rest_id(row.folder_id), ids.rest_id
         )
         if len(_RENDERED) >= RENDER_CACHE_SIZE:
             _RENDERED.clear()
         _RENDERED[key] = base
-    out = dict(base)
+    return base
+
+
+def message_resource(req: Request, row: ItemRow, elem: Element | None = None) -> dict[str, Any]:
+    """The full Graph message of a stored row, ids in the form the caller asked for."""
+    out = dict(_rendered(row, elem))
     if req.immutable:
         out["id"] = ids.immutable_id(req.store, row.id)
     return out
@@ -129,7 +132,7 @@ def render_message(
 ) -> dict[str, Any]:
     out = mp.select(message_resource(req, row, elem), req.select())
     if expand and req.query.get("$expand"):
-        _expand(req, row, elem if elem is not None else etree.fromstring(row.xml), out)
+        _expand(req, row, elem if elem is not None else mp.parse(row.xml), out)
     return out
 
 
@@ -296,13 +299,20 @@ def list_page(
     predicate = compile_filter(req.query.get("$filter"))
     top = min(int(req.query.get("$top") or DEFAULT_PAGE), 1000)
     skip = int(req.query.get("$skip") or 0)
-    chosen = []
-    for row in rows:
-        full = render(row)
-        if predicate is not None and not predicate(full, etree.fromstring(row.xml)):
-            continue
-        chosen.append((full, row))
-    value = [one(req, row, full) for full, row in chosen[skip : skip + top]]
+    chosen: list[tuple[dict[str, Any] | None, ItemRow]]
+    if predicate is None:
+        # Only the page is rendered: paging through a folder is linear, not quadratic.
+        chosen = [(None, row) for row in rows]
+    else:
+        chosen = []
+        for row in rows:
+            full = render(row)
+            if predicate(full, mp.parse(row.xml)):
+                chosen.append((full, row))
+    value = [
+        one(req, row, full if full is not None else render(row))
+        for full, row in chosen[skip : skip + top]
+    ]
     payload: dict[str, Any] = {"value": value}
     if skip + top < len(chosen):
         params = {k: v for k, v in req.query.items() if k not in ("$skip", "$top")}
@@ -317,7 +327,7 @@ def one(req: Request, row: ItemRow, full: dict[str, Any]) -> dict[str, Any]:
     """An item's resource with $select and $expand applied."""
     out = mp.select(full, req.select())
     if req.query.get("$expand"):
-        _expand(req, row, etree.fromstring(row.xml), out)
+        _expand(req, row, mp.parse(row.xml), out)
     return out
 
 
@@ -409,13 +419,18 @@ def _list_messages(req: Request, folder: Folder | None, path: str) -> Response:
     top = min(int(req.query.get("$top") or DEFAULT_PAGE), 1000)
     skip = int(req.query.get("$skip") or 0)
     order = (req.query.get("$orderby") or "receivedDateTime desc").strip().split()
-    rendered = []
+    # Sorted and filtered on the cached renderings; only the page gets its ids in the form
+    # asked for, its $select and its $expand (each page costs the folder's size once, not
+    # a parse of every message).
+    rendered: list[tuple[dict[str, Any], ItemRow, Element | None]] = []
     for row in _message_rows(req, folder):
-        elem = etree.fromstring(row.xml)
-        full = message_resource(req, row, elem)
-        if predicate is not None and not predicate(full, elem):
+        if predicate is None:
+            rendered.append((_rendered(row), row, None))
             continue
-        rendered.append((full, row, elem))
+        elem = mp.parse(row.xml)
+        full = message_resource(req, row, elem)
+        if predicate(full, elem):
+            rendered.append((full, row, elem))
     key = order[0]
     rendered.sort(
         key=lambda x: str(x[0].get(key) or ""),
@@ -423,9 +438,10 @@ def _list_messages(req: Request, folder: Folder | None, path: str) -> Response:
     )
     page = rendered[skip : skip + top]
     value = []
-    for full, row, elem in page:
-        out = mp.select(full, req.select())
-        _expand(req, row, elem, out)
+    for _, row, elem in page:
+        out = mp.select(message_resource(req, row, elem), req.select())
+        if req.query.get("$expand"):
+            _expand(req, row, elem if elem is not None else mp.parse(row.xml), out)
         value.append(out)
     payload: dict[str, Any] = {
         "@odata.context": f"{req.base}/v1.0/$metadata#users('{req.user.smtp}')/{path}",
@@ -464,7 +480,7 @@ def get_message(req: Request, args: list[str]) -> Response:
 @route("GET", "messages", "*", "$value")
 def get_mime(req: Request, args: list[str]) -> Response:
     row = message_row(req, args[0])
-    mime = etree.fromstring(row.xml).findtext(t("MimeContent")) or ""
+    mime = mp.parse(row.xml).findtext(t("MimeContent")) or ""
     return Response(200, raw=base64.b64decode(mime), content_type="text/plain")
 
 
@@ -667,10 +683,10 @@ def copy_message(req: Request, args: list[str]) -> Response:
 @route("POST", "messages", "*", "send", roles=MAIL_SEND)
 def send_draft(req: Request, args: list[str]) -> Response:
     row = message_row(req, args[0])
-    if etree.fromstring(row.xml).findtext(t("IsDraft")) != "true":
+    if mp.parse(row.xml).findtext(t("IsDraft")) != "true":
         raise bad_request("The item is not a draft and cannot be sent.", "ErrorInvalidOperation")
     if not any(
-        mp.fields_of(etree.fromstring(row.xml)).get(k) is not None
+        mp.fields_of(mp.parse(row.xml)).get(k) is not None
         for k in ("ToRecipients", "CcRecipients", "BccRecipients")
     ):
         raise bad_request("At least one recipient is required.", "ErrorInvalidRecipients")
@@ -749,7 +765,7 @@ def get_attachment(req: Request, args: list[str]) -> Response:
 def get_attachment_value(req: Request, args: list[str]) -> Response:
     row = message_row(req, args[0])
     _, xml = _attachment_of(req, row, args[1])
-    att = etree.fromstring(xml)
+    att = mp.parse(xml)
     return Response(
         200,
         raw=base64.b64decode(att.findtext(t("Content")) or ""),

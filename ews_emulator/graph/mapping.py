@@ -14,8 +14,14 @@ from typing import Any
 
 from lxml import etree
 
-from ..soap import T_NS, Element, local, t
+from ..soap import T_NS, Element, local, parse_xml, t
 from .errors import bad_request
+
+
+def parse(xml: str | bytes) -> Element:
+    """A stored item's XML (huge_tree: a large message's MIME is one long text node)."""
+    return parse_xml(xml)
+
 
 TNS = f"{{{T_NS}}}"
 
@@ -267,7 +273,7 @@ def message_json(
 
 def attachment_json(xml: bytes, att_id: str, *, content: bool = True) -> dict[str, Any]:
     """A stored FileAttachment / ItemAttachment as Graph's attachment resource."""
-    att = etree.fromstring(xml)
+    att = parse(xml)
     kind = local(att.tag)
     out: dict[str, Any] = {
         "@odata.type": "#microsoft.graph.fileAttachment"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from lxml import etree
-
 from ..soap import Element
 from ..store import Folder, ItemRow
 from . import ids
@@ -64,7 +62,7 @@ def _entries(elem: Element, holder: str) -> dict[str, Element]:
 
 
 def contact_json(req: Request, row: ItemRow) -> dict[str, Any]:
-    elem = etree.fromstring(row.xml)
+    elem = mp.parse(row.xml)
     f = mp.fields_of(elem)
 
     def text(name: str) -> str | None:
@@ -322,7 +320,7 @@ def _date_time(value: str | None) -> dict[str, str] | None:
 
 
 def task_json(req: Request, row: ItemRow) -> dict[str, Any]:
-    elem = etree.fromstring(row.xml)
+    elem = mp.parse(row.xml)
     f = mp.fields_of(elem)
 
     def text(name: str) -> str | None:
@@ -479,6 +477,12 @@ def delete_task(req: Request, args: list[str]) -> Response:
 
 @route("GET", "todo", "lists", "*", "tasks", "delta", roles=TASKS)
 def tasks_delta(req: Request, args: list[str]) -> Response:
+    if "$expand" in req.query:
+        # As Graph answers it (https://learn.microsoft.com/answers/questions/959635).
+        raise bad_request(
+            "Parsing OData Select and Expand failed: Value cannot be null. "
+            "(Parameter 'initialState')"
+        )
     folder = _task_list(req, args[0])
 
     def render(row: ItemRow, select: list[str] | None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from lxml import etree
 
 from .. import recurrence as rec
 from .. import timezones as tz
-from ..soap import Element, EwsError, child, children, m, parse_bool, sub, t, text_of
+from ..soap import Element, EwsError, child, children, m, parse_bool, parse_xml, sub, t, text_of
 from ..store import Mailbox
 from .base import Ctx, operation, response_root
 from .calendar import exceptions_of
@@ -115,11 +115,11 @@ def _events(ctx: Ctx, mailbox: Mailbox, start: dt.datetime, end: dt.datetime) ->
     for row in ctx.store.items_in_folder(calendar.id) if calendar else []:
         if row.kind != "CalendarItem":
             continue
-        elem = etree.fromstring(row.xml)
+        elem = parse_xml(row.xml)
         if text_of(elem, "CalendarItemType") == "RecurringMaster":
             for index, occ_start, occ_end in rec.window_occurrences(elem, start, end):
                 found.append(rec.occurrence_element(elem, index, occ_start, occ_end))
-            found.extend(etree.fromstring(exc.xml) for exc in exceptions_of(ctx, row))
+            found.extend(parse_xml(exc.xml) for exc in exceptions_of(ctx, row))
         else:
             found.append(elem)
     out = []

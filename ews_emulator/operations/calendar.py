@@ -9,7 +9,7 @@ from lxml import etree
 
 from .. import items as itm
 from .. import recurrence as rec
-from ..soap import Element, EwsError, child, children, fmt_dt, sub, t, text_of
+from ..soap import Element, EwsError, child, children, fmt_dt, parse_xml, sub, t, text_of
 from ..store import ItemRow, Mailbox
 from .base import NOT_FOUND, Ctx
 
@@ -22,7 +22,7 @@ def exceptions_of(ctx: Ctx, master: ItemRow) -> list[ItemRow]:
 
 def occurrence_view(ctx: Ctx, master: ItemRow, index: int) -> Element | bytes:
     """The element (or stored blob, for a modified one) of occurrence `index`."""
-    elem = etree.fromstring(master.xml)
+    elem = parse_xml(master.xml)
     times = rec.occurrence_by_index(elem, index)
     if times is None:
         raise EwsError("ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange", NOT_FOUND)
@@ -30,7 +30,7 @@ def occurrence_view(ctx: Ctx, master: ItemRow, index: int) -> Element | bytes:
     if start in rec.deleted_starts(elem):
         raise EwsError("ErrorCalendarOccurrenceIsDeletedFromRecurrence", NOT_FOUND)
     for exc in exceptions_of(ctx, master):
-        if text_of(etree.fromstring(exc.xml), "OriginalStart") == start:
+        if text_of(parse_xml(exc.xml), "OriginalStart") == start:
             return exc.xml
     return rec.occurrence_element(elem, index, *times)
 
@@ -64,7 +64,7 @@ def materialize_occurrence(ctx: Ctx, c: sqlite3.Connection, master: ItemRow, ind
 
 def _record_modified(ctx: Ctx, c: sqlite3.Connection, master: ItemRow) -> None:
     """Rebuild the master's ModifiedOccurrences from its exceptions (and bump the master)."""
-    exceptions = [etree.fromstring(e.xml) for e in exceptions_of(ctx, master)]
+    exceptions = [parse_xml(e.xml) for e in exceptions_of(ctx, master)]
     fresh = ctx.store.item(master.id) or master
 
     def mutate(elem: Element) -> set[str]:
@@ -96,9 +96,9 @@ def delete_occurrence(
     ctx: Ctx, c: sqlite3.Connection, master: ItemRow, original_start: str
 ) -> None:
     for exc in exceptions_of(ctx, master):
-        if text_of(etree.fromstring(exc.xml), "OriginalStart") == original_start:
+        if text_of(parse_xml(exc.xml), "OriginalStart") == original_start:
             c.execute("DELETE FROM items WHERE id = ?", (exc.id,))
-    exceptions = [etree.fromstring(e.xml) for e in exceptions_of(ctx, master)]
+    exceptions = [parse_xml(e.xml) for e in exceptions_of(ctx, master)]
 
     def mutate(elem: Element) -> set[str]:
         holder = child(elem, "DeletedOccurrences")
@@ -120,7 +120,7 @@ def delete_occurrence(
 
 
 def occurrence_start(ctx: Ctx, master: ItemRow, index: int) -> str:
-    times = rec.occurrence_by_index(etree.fromstring(master.xml), index)
+    times = rec.occurrence_by_index(parse_xml(master.xml), index)
     if times is None:
         raise EwsError("ErrorCalendarOccurrenceIndexIsOutOfRecurrenceRange", NOT_FOUND)
     return fmt_dt(times[0])
@@ -137,7 +137,7 @@ def send_invitations(
     """Send meeting requests to emulator attendees (`only`: those of these lower-case
     addresses): each is delivered asynchronously like any message, and on delivery it gets
     its tentative calendar entry, as Exchange's Calendar Attendant makes it."""
-    elem = etree.fromstring(row.xml)
+    elem = parse_xml(row.xml)
     organizer = ctx.store.mailbox_by_id(row.mailbox_id)
     assert organizer is not None
     attendees = ctx.mail.recipients(elem, "RequiredAttendees", "OptionalAttendees", "Resources")
@@ -178,14 +178,14 @@ def _receive_request(
 ) -> None:
     """A meeting request reaches an attendee: the calendar entry (new, or the one of the
     same UID replaced) and the MeetingRequest in the Inbox."""
-    elem = etree.fromstring(xml)
+    elem = parse_xml(xml)
     calendar = ctx.store.distinguished_folder(attendee.id, "calendar")
     if calendar is None:
         return
     uid = text_of(elem, "UID")
     existing = None
     for other in ctx.store.items_in_folder(calendar.id):
-        if other.kind == "CalendarItem" and text_of(etree.fromstring(other.xml), "UID") == uid:
+        if other.kind == "CalendarItem" and text_of(parse_xml(other.xml), "UID") == uid:
             existing = other
             break
     copy = _attendee_copy(elem)
@@ -214,7 +214,7 @@ SERVER_FIELDS = ("ItemId", "ParentFolderId", "MeetingRequestWasSent", "MyRespons
 
 
 def _attendee_copy(elem: Element) -> Element:
-    copy = etree.fromstring(etree.tostring(elem))
+    copy = parse_xml(etree.tostring(elem))
     for name in (*SERVER_FIELDS, "ModifiedOccurrences", "ReminderDueBy"):
         for old in children(copy, name):
             copy.remove(old)
@@ -250,7 +250,7 @@ def _meeting_request(elem: Element, name: str, smtp: str, *, update: bool) -> El
     request = etree.Element(t("MeetingRequest"), nsmap={"t": itm.T_NS})
     for field_name in MEETING_FIELDS:
         for found in children(elem, field_name):
-            request.append(etree.fromstring(etree.tostring(found)))
+            request.append(parse_xml(etree.tostring(found)))
     sender = sub(request, t("From"))
     sender.append(itm.mailbox_elem(t("Mailbox"), name, smtp))
     to = sub(request, t("ToRecipients"))
@@ -258,7 +258,7 @@ def _meeting_request(elem: Element, name: str, smtp: str, *, update: bool) -> El
         for att in children(child(elem, tag), "Attendee"):
             mb = child(att, "Mailbox")
             if mb is not None:
-                to.append(etree.fromstring(etree.tostring(mb)))
+                to.append(parse_xml(etree.tostring(mb)))
     sub(request, t("MeetingRequestType"), "FullUpdate" if update else "NewMeetingRequest")
     sub(request, t("IntendedFreeBusyStatus"), text_of(elem, "LegacyFreeBusyStatus") or "Busy")
     sub(request, t("ResponseType"), "NoResponseReceived")

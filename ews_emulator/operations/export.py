@@ -11,7 +11,7 @@ import binascii
 
 from lxml import etree
 
-from ..soap import Element, EwsError, child, children, local, m, response_message, sub
+from ..soap import Element, EwsError, child, children, local, m, parse_xml, response_message, sub
 from .base import Ctx, id_elements, operation, resolve_folder, resolve_item, response_root
 
 SERVER_SET = ("ItemId", "ParentFolderId")
@@ -27,10 +27,10 @@ def export_items(ctx: Ctx, req: Element) -> Element:
             response_message(messages, "ExportItems", e)
             continue
         blob = etree.Element("export")
-        blob.append(etree.fromstring(row.xml))
+        blob.append(parse_xml(row.xml))
         holder = etree.SubElement(blob, "attachments")
         for _, xml in ctx.store.attachments(row.id):
-            holder.append(etree.fromstring(xml))
+            holder.append(parse_xml(xml))
         msg = response_message(messages, "ExportItems")
         sub(msg, m("ItemId"), Id=row.id, ChangeKey=row.change_key)
         sub(msg, m("Data"), base64.b64encode(etree.tostring(blob)).decode())
@@ -39,7 +39,7 @@ def export_items(ctx: Ctx, req: Element) -> Element:
 
 def _unpack(data: str | None) -> tuple[Element, list[Element]]:
     try:
-        blob = etree.fromstring(base64.b64decode(data or "", validate=True))
+        blob = parse_xml(base64.b64decode(data or "", validate=True))
     except (binascii.Error, ValueError, etree.XMLSyntaxError) as e:
         raise EwsError("ErrorInvalidRequest", "The Data element is not an exported item.") from e
     if blob.tag != "export" or not len(blob):

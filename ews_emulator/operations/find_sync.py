@@ -8,7 +8,18 @@ from .. import items as itm
 from .. import recurrence as rec
 from ..aqs import compile_query
 from ..restrictions import Predicate, compile_restriction, in_window, sort_elements
-from ..soap import Element, EwsError, child, m, parse_dt, response_message, sub, t, text_of
+from ..soap import (
+    Element,
+    EwsError,
+    child,
+    m,
+    parse_dt,
+    parse_xml,
+    response_message,
+    sub,
+    t,
+    text_of,
+)
 from ..store import Folder
 from ..syncstate import decode_state, encode_state
 from .base import Ctx, folder_from_holder, id_elements, operation, resolve_folder, response_root
@@ -26,14 +37,14 @@ def _calendar_view(ctx: Ctx, folder: Folder, view: Element) -> list[Element]:
     for row in ctx.store.items_in_folder(folder.id):
         if row.kind != "CalendarItem":
             continue
-        elem = etree.fromstring(row.xml)
+        elem = parse_xml(row.xml)
         if text_of(elem, "CalendarItemType") == "RecurringMaster":
             for index, occ_start, occ_end in rec.window_occurrences(
                 elem, start, end, touching=True
             ):
                 out.append(rec.occurrence_element(elem, index, occ_start, occ_end))
             for exc in exceptions_of(ctx, row):
-                exc_elem = etree.fromstring(exc.xml)
+                exc_elem = parse_xml(exc.xml)
                 if in_window(exc_elem, start, end):
                     out.append(exc_elem)
         elif in_window(elem, start, end):
@@ -67,7 +78,7 @@ def _find_in_folder(
     if predicate is None and sort_order is None:
         blobs = [r.xml for r in rows]
     else:
-        parsed = [(etree.fromstring(r.xml), r.xml) for r in rows]
+        parsed = [(parse_xml(r.xml), r.xml) for r in rows]
         if predicate is not None:
             parsed = [p for p in parsed if predicate(p[0])]
         if sort_order is not None:

@@ -14,6 +14,7 @@ from ..soap import (
     local,
     m,
     new_change_key,
+    parse_xml,
     response_message,
     sub,
     t,
@@ -79,7 +80,7 @@ def _permission_set(ctx: Ctx, folder: Folder) -> Element:
     https://learn.microsoft.com/en-us/exchange/client-developer/web-service-reference/permissionset-permissionsettype)."""
     stored = ctx.store.setting(folder.mailbox_id, PERMISSIONS, folder.id)
     if stored is not None:
-        return etree.fromstring(stored)
+        return parse_xml(stored)
     calendar = folder.kind == "CalendarFolder"
     permission_set = etree.Element(t("PermissionSet"))
     holder = sub(permission_set, t("CalendarPermissions" if calendar else "Permissions"))

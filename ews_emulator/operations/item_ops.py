@@ -17,6 +17,7 @@ from ..soap import (
     fmt_dt,
     local,
     m,
+    parse_xml,
     response_message,
     sub,
     t,
@@ -80,7 +81,7 @@ def _send_message(
 ) -> None:
     """Deliver a copy to the Inbox of every emulator mailbox among the recipients."""
     for recipient in ctx.mail.recipients(elem, "ToRecipients", "CcRecipients", "BccRecipients"):
-        copies = [etree.fromstring(etree.tostring(a)) for a in attachments]
+        copies = [parse_xml(etree.tostring(a)) for a in attachments]
         ctx.mail.deliver_message(c, recipient, elem, copies)
 
 
@@ -189,9 +190,9 @@ def _create_one(
             row = None
             if disposition == "SendAndSaveCopy":
                 target = folder or ctx.mail.default_folder(mailbox, kind, disposition)
-                keep = [etree.fromstring(etree.tostring(a)) for a in attachments]
+                keep = [parse_xml(etree.tostring(a)) for a in attachments]
                 row = ctx.mail.create_item(c, mailbox, target.id, spec, attachments=keep)
-                spec = etree.fromstring(row.xml)
+                spec = parse_xml(row.xml)
             else:
                 itm.prepare_new(spec, kind, mailbox.smtp, mailbox.display_name, fmt_dt(utcnow()))
             _send_message(ctx, c, spec, attachments)
@@ -270,7 +271,7 @@ def _update_one(
             if target is not None:
                 # A meeting never sent before (an appointment given attendees) goes out as a
                 # new meeting request, one already sent as a full update (MeetingRequestType).
-                sent = text_of(etree.fromstring(target.xml), "MeetingRequestWasSent") == "true"
+                sent = text_of(parse_xml(target.xml), "MeetingRequestWasSent") == "true"
                 cal.send_invitations(ctx, c, target, update=sent)
         if row.kind in itm.MESSAGE_KINDS and disposition in ("SendOnly", "SendAndSaveCopy"):
             _send_existing(ctx, c, row, save=disposition == "SendAndSaveCopy", folder=None)
@@ -281,8 +282,8 @@ def _update_one(
 def _send_existing(
     ctx: Ctx, c: sqlite3.Connection, row: ItemRow, *, save: bool, folder: str | None
 ) -> None:
-    elem = etree.fromstring(row.xml)
-    attachments = [etree.fromstring(x) for _, x in ctx.store.attachments(row.id)]
+    elem = parse_xml(row.xml)
+    attachments = [parse_xml(x) for _, x in ctx.store.attachments(row.id)]
 
     def mark_sent(e: Element) -> set[str]:
         for name in ("IsDraft", "DateTimeSent"):
@@ -347,7 +348,7 @@ def delete_item(ctx: Ctx, req: Element) -> Element:
                     cal.delete_occurrence(ctx, c, row, cal.occurrence_start(ctx, row, index))
                 elif row.master_id:
                     master = ctx.store.item(row.master_id)
-                    start = text_of(etree.fromstring(row.xml), "OriginalStart") or ""
+                    start = text_of(parse_xml(row.xml), "OriginalStart") or ""
                     if master is not None:
                         cal.delete_occurrence(ctx, c, master, start)
                 else:
@@ -365,7 +366,7 @@ def _cancel_meeting(ctx: Ctx, c: sqlite3.Connection, row: ItemRow) -> None:
     """Send a MeetingCancellation to the meeting's emulator attendees: delivered
     asynchronously like any message; on delivery it marks the attendee's meeting cancelled
     (`MailStore.deliver`)."""
-    elem = etree.fromstring(row.xml)
+    elem = parse_xml(row.xml)
     organizer = ctx.store.mailbox_by_id(row.mailbox_id)
     assert organizer is not None
     for attendee in ctx.mail.recipients(

@@ -14,6 +14,7 @@ from ..soap import (
     child,
     local,
     m,
+    parse_xml,
     response_message,
     sub,
     t,
@@ -163,7 +164,7 @@ def get_attachment(ctx: Ctx, req: Element) -> Element:
             response_message(messages, "GetAttachment", error)
             continue
         msg = response_message(messages, "GetAttachment")
-        attachment = etree.fromstring(found[1])
+        attachment = parse_xml(found[1])
         for embedded in attachment:
             # An item attachment's item comes with its TextBody, in the BodyType asked for.
             if local(embedded.tag) in itm.KIND_FOR_TAG:

@@ -9,14 +9,14 @@ from __future__ import annotations
 from lxml import etree
 
 from ..restrictions import compile_restriction
-from ..soap import Element, EwsError, child, children, m, sub, t, text_of
+from ..soap import Element, EwsError, child, children, m, parse_xml, sub, t, text_of
 from ..store import ItemRow
 from .base import Ctx, looks_like_id, operation, resolve_folder
 from .settings import single_response
 
 
 def persona_of(row: ItemRow) -> Element:
-    contact = etree.fromstring(row.xml)
+    contact = parse_xml(row.xml)
     persona = etree.Element(t("Persona"))
     sub(persona, t("PersonaId"), Id=row.id)
     sub(persona, t("PersonaType"), "Person")

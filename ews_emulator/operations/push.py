@@ -22,7 +22,7 @@ from typing import Any
 
 from lxml import etree
 
-from ..soap import DEFAULT_VERSION, M_NS, envelope, m, sub, t
+from ..soap import DEFAULT_VERSION, M_NS, envelope, m, parse_xml, sub, t
 from ..store import Store
 from .notify import _event_element, _events_after, watermark
 
@@ -81,7 +81,7 @@ def _post(url: str, body: bytes) -> str | None:
         return None
     try:
         parser = etree.XMLParser(resolve_entities=False, no_network=True)
-        status = etree.fromstring(answer, parser).find(f".//{{{M_NS}}}SubscriptionStatus")
+        status = parse_xml(answer, parser).find(f".//{{{M_NS}}}SubscriptionStatus")
     except etree.XMLSyntaxError:
         return None
     return (status.text or "").strip() if status is not None else None
@@ -146,7 +146,7 @@ class PushSender(threading.Thread):
         stored = self.store.setting(mailbox_id, "push", sub_id)
         if stored is None:
             return None
-        spec = etree.fromstring(stored)
+        spec = parse_xml(stored)
         target = _Target(spec.get("url", ""), float(spec.get("frequency", "30")) * 60)
         # The first notification (a StatusEvent) goes out at once, like Exchange's.
         target.last_sent = now - target.frequency

@@ -14,7 +14,7 @@ import sqlite3
 from lxml import etree
 
 from .. import items as itm
-from ..soap import Element, EwsError, child, children, local, sub, t, text_of
+from ..soap import Element, EwsError, child, children, local, parse_xml, sub, t, text_of
 from ..store import ItemRow
 from .base import Ctx, resolve_item
 
@@ -79,7 +79,7 @@ def message_response(ctx: Ctx, spec: Element) -> tuple[Element, list[Element]]:
     row = _reference(ctx, spec)
     if row.kind not in itm.MESSAGE_KINDS:
         raise EwsError("ErrorInvalidReferenceItem", f"A {row.kind} cannot be answered.")
-    original = etree.fromstring(row.xml)
+    original = parse_xml(row.xml)
     me = ctx.target.smtp.lower()
     sender = _addresses(child(original, "From")) or _addresses(child(original, "Sender"))
     msg = etree.Element(t("Message"), nsmap={"t": itm.T_NS})
@@ -116,7 +116,7 @@ def message_response(ctx: Ctx, spec: Element) -> tuple[Element, list[Element]]:
         sub(msg, t("References"), f"{references} {message_id}".strip())
     attachments: list[Element] = []
     if tag == "ForwardItem":
-        attachments = [etree.fromstring(xml) for _, xml in ctx.store.attachments(row.id)]
+        attachments = [parse_xml(xml) for _, xml in ctx.store.attachments(row.id)]
     return msg, attachments
 
 
@@ -125,7 +125,7 @@ def _calendar_item_of(ctx: Ctx, row: ItemRow) -> ItemRow:
     if row.kind == "CalendarItem":
         return row
     if row.kind == "MeetingRequest":
-        holder = child(etree.fromstring(row.xml), "AssociatedCalendarItemId")
+        holder = child(parse_xml(row.xml), "AssociatedCalendarItemId")
         found = ctx.store.item(holder.get("Id", "")) if holder is not None else None
         if found is not None:
             return found
@@ -146,7 +146,7 @@ def meeting_response(ctx: Ctx, c: sqlite3.Connection, spec: Element) -> tuple[El
     response, prefix = MEETING_RESPONSES[local(spec.tag)]
     row = _reference(ctx, spec)
     item = _calendar_item_of(ctx, row)
-    elem = etree.fromstring(item.xml)
+    elem = parse_xml(item.xml)
     if text_of(elem, "MyResponseType") == "Organizer":
         raise EwsError(
             "ErrorInvalidRequest", "The organizer cannot respond to a meeting it organized."
@@ -184,7 +184,7 @@ def cancellation(ctx: Ctx, c: sqlite3.Connection, spec: Element) -> tuple[Elemen
     are marked cancelled, the organizer's goes to Deleted Items (its id is not found any
     more); the MeetingCancellation to send."""
     row = _reference(ctx, spec)
-    elem = etree.fromstring(row.xml)
+    elem = parse_xml(row.xml)
     if row.kind != "CalendarItem" or text_of(elem, "MyResponseType") not in (None, "Organizer"):
         raise EwsError("ErrorInvalidReferenceItem", "Only the organizer can cancel a meeting.")
     cancelled = ctx.mail.change_item(c, row, None, to_folder=_deleted_items(ctx))

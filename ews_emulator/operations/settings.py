@@ -17,6 +17,7 @@ from ..soap import (
     local,
     m,
     new_id,
+    parse_xml,
     response_message,
     sub,
     t,
@@ -50,8 +51,8 @@ def get_inbox_rules(ctx: Ctx, req: Element) -> Element:
     rules = ctx.store.settings(ctx.target.id, RULES)
     if rules:
         holder = sub(root, m("InboxRules"))
-        for _, xml in sorted(rules, key=lambda r: _priority(etree.fromstring(r[1]))):
-            holder.append(etree.fromstring(xml))
+        for _, xml in sorted(rules, key=lambda r: _priority(parse_xml(r[1]))):
+            holder.append(parse_xml(xml))
     return root
 
 
@@ -140,7 +141,7 @@ def get_oof(ctx: Ctx, req: Element) -> Element:
         sub(sub(settings, t("InternalReply")), t("Message"))
         sub(sub(settings, t("ExternalReply")), t("Message"))
     else:
-        for elem in etree.fromstring(stored):
+        for elem in parse_xml(stored):
             settings.append(elem)
     sub(root, m("AllowExternalOof"), "All")
     return root
@@ -218,7 +219,7 @@ def update_user_configuration(ctx: Ctx, req: Element) -> Element:
         stored = ctx.store.setting(ctx.target.id, USER_CONFIGURATION, key)
         if stored is None or config is None:
             raise EwsError("ErrorItemNotFound", "The user configuration was not found.")
-        merged = etree.fromstring(stored)
+        merged = parse_xml(stored)
         for part_name, part in _config_parts(config).items():
             old = child(merged, part_name)
             if old is not None:
@@ -254,7 +255,7 @@ def get_user_configuration(ctx: Ctx, req: Element) -> Element:
             name_copy.append(copy.deepcopy(folder_elem))
     if wanted & {"All", "Id"}:
         sub(config, t("ItemId"), Id=new_id(), ChangeKey=new_id()[:20])
-    for part_name, part in _config_parts(etree.fromstring(stored)).items():
+    for part_name, part in _config_parts(parse_xml(stored)).items():
         if wanted & {"All", part_name}:
             config.append(part)
     return root

@@ -29,8 +29,6 @@ import datetime as dt
 import sqlite3
 from collections.abc import Callable
 
-from lxml import etree
-
 from .. import items as itm
 from ..mailstore import MailStore
 from ..recurrence import (
@@ -42,7 +40,7 @@ from ..recurrence import (
     task_range,
     task_regenerating,
 )
-from ..soap import Element, child, fmt_dt, local, parse_dt, sub, t, text_of, utcnow
+from ..soap import Element, child, fmt_dt, local, parse_dt, parse_xml, sub, t, text_of, utcnow
 from ..store import ItemRow
 
 # What of a non-regenerating task counts as its dates (the task's own and its range's).
@@ -161,7 +159,7 @@ def update_task(
 ) -> ItemRow:
     """Apply an update to a task; for a recurring one, generate a one-off where Exchange
     does and answer it (the recurring task keeps its id and moves on)."""
-    before = etree.fromstring(row.xml)
+    before = parse_xml(row.xml)
     made: list[Element] = []
 
     def regenerate(elem: Element) -> set[str]:
