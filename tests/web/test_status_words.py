@@ -1,17 +1,22 @@
 """A mailbox's status in words (`mailboxes.status_words`), from its row: one mapping for the
-self-service page, the admin list and the JSON status endpoint (issue 14)."""
+self-service page, the admin list and form, the health dashboard and the JSON status
+endpoint (issue 14)."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from mailboxes.connectors import ErrorKind
 from mailboxes.models import Mailbox
 from mailboxes.status_words import clock, status_of
 from profiles.models import EmailServerProfile
 from tests import factories
+from tests.web.conftest import logged_in
 
 pytestmark = pytest.mark.django_db
 
@@ -123,3 +128,32 @@ def test_clock_shows_the_day_only_when_it_is_not_today() -> None:
     with timezone.override("UTC"):
         assert clock(NOW + timedelta(minutes=1), NOW) == "13:01"
         assert clock(NOW + timedelta(days=2), NOW) == "6 Mar 13:00"
+
+
+def test_the_same_words_on_the_user_s_page_the_admin_list_form_and_dashboard(
+    staff_client: Client,
+) -> None:
+    """One failing mailbox, read where a person and an administrator see it: each page says
+    the same status and reason (html-escaped as pages write them)."""
+    box = mailbox(
+        last_error_kind=ErrorKind.AUTHENTICATION,
+        last_error_code="ErrorUnauthorized",
+        last_error_text="401 Unauthorized",
+        incoming_status="failure",
+        failing_since=timezone.now(),
+        error_count=1,
+    )
+    status = status_of(box)
+    assert box.user is not None
+    pages = {
+        "self-service": logged_in(box.user).get(f"/mailboxes/{box.pk}/"),
+        "admin list": staff_client.get(reverse("admin:mailboxes_mailbox_changelist")),
+        "admin form": staff_client.get(reverse("admin:mailboxes_mailbox_change", args=[box.pk])),
+        "dashboard": staff_client.get(reverse("admin:mailboxes_health_dashboard")),
+    }
+
+    for name, response in pages.items():
+        page = response.content.decode()
+        assert response.status_code == 200, name
+        assert escape(status.words) in page, name
+        assert escape(status.reason) in page, name
