@@ -147,11 +147,31 @@ def ext_property_xml(prop_id: str, value: Any) -> str:
 PERCENT_COMPLETE = "Double {00062003-0000-0000-c000-000000000046} Id 0x8102"
 
 
+# A contact's phone numbers that Graph's contact has no property for, each a MAPI property
+# ([MS-OXOCNTC] 2.2.1.4, "Telephone Properties") that EWS shows as a PhoneNumbers entry:
+# through Graph they are read and written as extended properties by property tag.
+CONTACT_PHONE_TAGS = {
+    "String 0x3a24": "BusinessFax",  # PidTagBusinessFaxNumber
+    "String 0x3a25": "HomeFax",  # PidTagHomeFaxNumber
+    "String 0x3a23": "OtherFax",  # PidTagPrimaryFaxNumber
+    "String 0x3a21": "Pager",  # PidTagPagerTelephoneNumber
+    "String 0x3a2e": "AssistantPhone",  # PidTagAssistantTelephoneNumber
+    "String 0x3a1f": "OtherTelephone",  # PidTagOtherTelephoneNumber
+}
+CONTACT_PHONE_PROPS = {key: prop_id for prop_id, key in CONTACT_PHONE_TAGS.items()}
+
+
 def extended_properties(elem: Element) -> list[dict[str, str]]:
     out = []
     percent = elem.findtext(f"{TNS}PercentComplete")
     if etree.QName(elem).localname == "Task" and percent is not None:
         out.append({"id": PERCENT_COMPLETE, "value": str(float(percent) / 100)})
+    phones = elem.find(f"{TNS}PhoneNumbers")
+    if etree.QName(elem).localname == "Contact" and phones is not None:
+        for entry in phones:
+            prop_id = CONTACT_PHONE_PROPS.get(entry.get("Key", ""))
+            if prop_id is not None and entry.text:
+                out.append({"id": prop_id, "value": entry.text})
     for prop in elem.iterchildren(f"{TNS}ExtendedProperty"):
         uri = prop.find(f"{TNS}ExtendedFieldURI")
         prop_id = ext_prop_id(uri) if uri is not None else None

@@ -124,8 +124,9 @@ def contact_fields(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
                 f"EmailAddress{n}": address for n, address in enumerate(emails[:3], start=1)
             }
         elif key in PHONES:
-            for name, number in zip(PHONES[key], value or [], strict=False):
-                phones[name] = str(number)
+            numbers = [str(n) for n in value or [] if n]
+            for n, name in enumerate(PHONES[key]):
+                phones[name] = numbers[n] if n < len(numbers) else ""
         elif key == "mobilePhone":
             phones["MobilePhone"] = str(value or "")
         elif key in ADDRESSES:
@@ -144,13 +145,21 @@ def contact_fields(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             if value is not None:  # null: left as it is (the emulator cannot clear it)
                 fields["Birthday"] = str(value)
         elif key == "singleValueExtendedProperties":
-            ext += [mp.ext_property_xml(str(p["id"]), p.get("value", "")) for p in value or []]
+            for prop in value or []:
+                phone = mp.CONTACT_PHONE_TAGS.get(mp.canonical_prop_id(str(prop["id"])))
+                if phone is not None:
+                    # A phone number's own MAPI property: the PhoneNumbers entry EWS shows.
+                    phones[phone] = str(prop.get("value") or "")
+                else:
+                    ext.append(mp.ext_property_xml(str(prop["id"]), prop.get("value", "")))
         else:
             raise bad_request(
                 f"Could not find a property named '{key}' on type 'microsoft.graph.contact'.",
                 "RequestBodyRead",
             )
     if phones:
+        # Each phone is its own property: "" clears it (the entry is dropped), and a PATCH
+        # leaves the phones it does not name as they are (`_with_other_phones`).
         fields["PhoneNumbers"] = phones
     if addresses:
         fields["PhysicalAddresses"] = addresses
@@ -184,6 +193,9 @@ def list_folder_contacts(req: Request, args: list[str]) -> Response:
 
 def _create_contact(req: Request, folder: Folder) -> Response:
     fields, ext = contact_fields(req.json())
+    phones = {key: n for key, n in fields.pop("PhoneNumbers", {}).items() if n}
+    if phones:
+        fields["PhoneNumbers"] = phones
     row = new_item(req, folder, "Contact", fields, ext)
     return Response(201, contact_json(req, row))
 
@@ -208,7 +220,22 @@ def get_contact(req: Request, args: list[str]) -> Response:
 def update_contact(req: Request, args: list[str]) -> Response:
     row = item_row(req, args[0], ("Contact",))
     fields, ext = contact_fields(req.json())
+    if "PhoneNumbers" in fields:
+        fields["PhoneNumbers"] = _with_other_phones(row, fields["PhoneNumbers"])
+        if not fields["PhoneNumbers"]:
+            del fields["PhoneNumbers"]
+            return Response(
+                200,
+                contact_json(req, write_fields(req, row, fields, ext, remove=["PhoneNumbers"])),
+            )
     return Response(200, contact_json(req, write_fields(req, row, fields, ext)))
+
+
+def _with_other_phones(row: ItemRow, given: dict[str, str]) -> dict[str, str]:
+    """The contact's phone numbers after a PATCH naming `given` ("" clears one)."""
+    phones = {key: e.text or "" for key, e in _entries(mp.parse(row.xml), "PhoneNumbers").items()}
+    phones.update(given)
+    return {key: number for key, number in phones.items() if number}
 
 
 @route("DELETE", "contacts", "*", roles=CONTACTS)

@@ -156,3 +156,53 @@ def test_extended_properties_on_every_item_type(
     )
     fetched = ok(graph.get(url(tenant, email, f"{path}/{created['id']}"), params=expand))
     assert fetched["singleValueExtendedProperties"] == [{"id": PROP, "value": "CRM-10"}]
+
+
+FAX = "String 0x3A24"  # PidTagBusinessFaxNumber
+PAGER = "String 0x3A21"  # PidTagPagerTelephoneNumber
+
+
+def test_phones_graph_has_no_property_for_are_their_mapi_properties(
+    tenant: Tenant,
+    graph: requests.Session,
+    new_mailbox: Callable[[], str],
+    ews_account: Callable[[str], Account],
+) -> None:
+    """A business fax or a pager is read and written through Graph as the extended property
+    of its MAPI tag, and is the phone number EWS shows (the same property)."""
+    email = new_mailbox()
+    expand = {"$expand": f"singleValueExtendedProperties($filter=id eq '{FAX}' or id eq '{PAGER}')"}
+    created = ok(
+        graph.post(
+            url(tenant, email, "contacts"),
+            json={
+                "givenName": "Ada",
+                "singleValueExtendedProperties": [
+                    {"id": FAX, "value": "+44 20 0000 0009"},
+                    {"id": PAGER, "value": "555 0100"},
+                ],
+            },
+        ),
+        201,
+    )
+    [contact] = list(ews_account(email).contacts.all())
+    by_label = {p.label: p.phone_number for p in contact.phone_numbers or []}
+    assert by_label == {"BusinessFax": "+44 20 0000 0009", "Pager": "555 0100"}
+
+    contact.phone_numbers = [
+        *(p for p in contact.phone_numbers if p.label != "Pager"),
+        type(contact.phone_numbers[0])(label="Pager", phone_number="555 0199"),
+    ]
+    contact.save(update_fields=["phone_numbers"])
+    read = ok(graph.get(url(tenant, email, f"contacts/{created['id']}"), params=expand))
+    props = {p["id"].lower(): p["value"] for p in read["singleValueExtendedProperties"]}
+    assert props == {FAX.lower(): "+44 20 0000 0009", PAGER.lower(): "555 0199"}
+
+    ok(
+        graph.patch(
+            url(tenant, email, f"contacts/{created['id']}"),
+            json={"singleValueExtendedProperties": [{"id": FAX, "value": ""}]},
+        )
+    )
+    read = ok(graph.get(url(tenant, email, f"contacts/{created['id']}"), params=expand))
+    assert [p["id"].lower() for p in read["singleValueExtendedProperties"]] == [PAGER.lower()]
