@@ -1,35 +1,48 @@
 """The fault matrix (issue 15): real Celery worker processes against the emulator's fault
-injection (and, on PostgreSQL, killed database connections). Every case ends converged: each
-item exactly once on the CRM side, nothing missing, and the right status, kind and alert
-on the way.
+injection, killed PostgreSQL connections, a restarted Redis and a restarted emulator. Every
+case ends converged: each item exactly once on both sides, nothing missing, nothing sent
+twice, and the right status, kind and alert on the way.
 
-`CRMSYNC_FAULT_KILLS` sets how many random SIGKILL points the initial-sync case takes (5 by
-default, to keep the suite fast; the issue's 20 with `CRMSYNC_FAULT_KILLS=20`)."""
+The SIGKILL cases kill the pool child of a prefork worker, which the worker replaces at once
+(a dead worker without the cost of starting one), at `CRMSYNC_FAULT_KILLS` random points
+(20 by default) of an initial sync, of an outgoing batch of email over EWS and of a push of
+CRM records to Exchange. A killed task is redelivered (acks late); the dead child's claim
+is expired by the test, as 90 s without a heartbeat does."""
 
 from __future__ import annotations
 
 import os
 import random
+import socket
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
+import redis
 from django.db import connection
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from activities.models import Contact, Email
-from crmsync.choices import DeliveryMethod
-from ews_emulator.testing import EmulatorProcess
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from ews_emulator.testing import EmulatorProcess, start_emulator
 from mailboxes.connectors import ErrorKind
-from mailboxes.models import Alert, ExchangeSyncIdMapping, Mailbox, SyncRun
-from mailboxes.tasks import sync_mailbox
+from mailboxes.models import Alert, ExchangeSyncIdMapping, FolderSyncState, Mailbox, SyncRun
+from mailboxes.sync.scheduling import QUEUED_PREFIX
+from mailboxes.tasks import dispatch_due_mailboxes, sync_mailbox
+from tests.factories import make_contact, make_outgoing_email
 from tests.mail.messages import build
-from tests.sync.helpers import emulated_mailbox, exchange_profile, sync
-from tests.sync.workers import Workers
+from tests.sync.helpers import act_mailbox, emulated_mailbox, exchange_profile, new_address
+from tests.sync.workers import Workers, celery_workers
+from tests.waiting import settled
+from tests.web.conftest import logged_in, settings_post
 
 pytestmark = [pytest.mark.e2e, pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 
-KILLS = int(os.environ.get("CRMSYNC_FAULT_KILLS", "5"))
+KILLS = int(os.environ.get("CRMSYNC_FAULT_KILLS", "20"))
 
 
 def wait_for(condition: Callable[[], bool], workers: Workers, timeout: float = 60) -> None:
@@ -37,7 +50,7 @@ def wait_for(condition: Callable[[], bool], workers: Workers, timeout: float = 6
     while not condition():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out\n{workers.output()[-4000:]}")
-        time.sleep(0.1)
+        time.sleep(0.05)
 
 
 def expire_claim(mailbox: Mailbox) -> None:
@@ -45,10 +58,82 @@ def expire_claim(mailbox: Mailbox) -> None:
     Mailbox.objects.filter(pk=mailbox.pk, claimed_by__gt="").update(claim_expires_at=timezone.now())
 
 
+def worker_pid(mailbox: Mailbox) -> int | None:
+    """The process whose cycle holds the mailbox (a claim token names it), if any."""
+    holder, until = Mailbox.objects.values_list("claimed_by", "claim_expires_at").get(pk=mailbox.pk)
+    if not holder or holder.startswith(QUEUED_PREFIX) or until is None or until <= timezone.now():
+        return None
+    return int(holder.split("/")[0].rsplit(":", 1)[1])
+
+
+def run_through_worker(mailbox: Mailbox) -> None:
+    """Make the mailbox due (as if its back-off passed) and queue a cycle ("sync now")."""
+    Mailbox.objects.filter(pk=mailbox.pk).update(
+        next_due_at=None, act_postpone_until=None, incoming_postpone_until=None
+    )
+    sync_mailbox.delay(mailbox.pk)
+
+
+def kill_at_random_points(
+    workers: Workers,
+    mailbox: Mailbox,
+    *,
+    seed: int,
+    window: tuple[float, float],
+    during: Callable[[], bool],
+    settle: float = 0.6,
+    after_kill: Callable[[], None] = lambda: None,
+) -> int:
+    """SIGKILL the pool child running the mailbox's cycle at KILLS random moments (each
+    `window` seconds after a cycle started) while `during()` holds; how many kills hit.
+
+    The killed task is redelivered (acks late) to the worker's other child, which takes the
+    mailbox over once the test expired the dead child's claims. They are expired `settle`
+    seconds after the kill: the server finishes the request the dead child left in flight
+    (a slowed one takes the fault's delay), which the claims' minutes always allow."""
+    rng = random.Random(seed)
+    hits = 0
+    for _ in range(3 * KILLS):
+        if hits == KILLS or not during():
+            break
+        run_through_worker(mailbox)
+        deadline = time.monotonic() + 10
+        while worker_pid(mailbox) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(rng.uniform(*window))
+        pid = worker_pid(mailbox)
+        if pid is not None and workers.kill_child(pid):
+            hits += 1
+            time.sleep(settle)
+            expire_claim(mailbox)
+            after_kill()
+    return hits
+
+
+def converge(mailbox: Mailbox, workers: Workers, timeout: float = 120) -> SyncRun:
+    """Cycles through the worker until one succeeds and gives the mailbox back."""
+    deadline = time.monotonic() + timeout
+    free = Mailbox.objects.filter(pk=mailbox.pk, claimed_by="")
+    while True:
+        wait_for(free.exists, workers, deadline - time.monotonic())
+        since = timezone.now()
+        run_through_worker(mailbox)
+        runs = SyncRun.objects.filter(mailbox=mailbox, started_at__gte=since)
+
+        def ended(runs: QuerySet[SyncRun] = runs) -> bool:
+            return runs.exists() and free.exists()
+
+        wait_for(ended, workers, deadline - time.monotonic())
+        run = runs.latest("pk")
+        if run.outcome == "success":
+            mailbox.refresh_from_db()
+            return run
+
+
 def assert_contacts_exactly_once(mailbox: Mailbox, expected: int) -> None:
     """As many contacts as Exchange items, each linked to exactly one item."""
     contacts = Contact.objects.filter(owner_user=mailbox.user).count()
-    mappings = ExchangeSyncIdMapping.objects.filter(mailbox=mailbox)
+    mappings = ExchangeSyncIdMapping.objects.filter(mailbox=mailbox, object_type="contact")
     items = set(mappings.values_list("exchange_item_id", flat=True))
     records = set(mappings.values_list("crm_object_id", flat=True))
     assert contacts == expected, f"{contacts} contacts, expected {expected}"
@@ -58,28 +143,133 @@ def assert_contacts_exactly_once(mailbox: Mailbox, expected: int) -> None:
     )
 
 
+def assert_no_task_died(workers: Workers) -> None:
+    output = workers.output()
+    assert "raised unexpected" not in output, output[-4000:]
+
+
 def test_sigkill_at_random_points_of_an_initial_sync(
     ews: EmulatorProcess, workers: Workers
 ) -> None:
     mailbox = emulated_mailbox(ews)
-    ews.control.seed(mailbox.email_address, "contacts", 1500)
-    rng = random.Random(15)
-    # Slow the pages a little so that the kills land between and inside page writes.
+    address = mailbox.email_address
+    ews.control.seed(address, "contacts", 500)
+    ews.control.seed(address, "calendar", 100)
+    ews.control.seed(address, "tasks", 100)
+    # Each page a little slower: the kills land while pages are fetched, written and marked.
     ews.control.inject_fault(
-        "delay", operation="SyncFolderItems", mailbox=mailbox.email_address, count=50, delay_ms=150
+        "delay", operation="SyncFolderItems", mailbox=address, count=100_000, delay_ms=400
     )
+    workers.start(1, pool="prefork", concurrency=2)
 
-    for _ in range(KILLS):
-        workers.start(1)
-        sync_mailbox.delay(mailbox.pk)
-        time.sleep(rng.uniform(0.2, 2.5))
-        workers.kill(len(workers.processes) - 1)
-        expire_claim(mailbox)
+    folders = FolderSyncState.objects.filter(mailbox=mailbox, is_initial_sync_complete=True)
+    hits = kill_at_random_points(
+        workers,
+        mailbox,
+        seed=15,
+        window=(0.05, 1.8),
+        settle=0.45,
+        during=lambda: folders.count() < 3,
+    )
     ews.control.clear_faults()
-    sync(mailbox)
+    converge(mailbox, workers)
 
-    assert_contacts_exactly_once(mailbox, 1500)
+    assert hits >= KILLS // 2, f"only {hits} of {KILLS} kills hit a running cycle"
+    assert_contacts_exactly_once(mailbox, 500)
+    for object_type, count in (("appointment", 100), ("task", 100)):
+        mappings = ExchangeSyncIdMapping.objects.filter(mailbox=mailbox, object_type=object_type)
+        assert mappings.count() == count
+        assert len(set(mappings.values_list("exchange_item_id", flat=True))) == count
     assert mailbox.act_status == Mailbox.ChannelStatus.SUCCESS
+
+
+def test_sigkill_at_random_points_of_an_outgoing_ews_batch_sends_each_email_once(
+    ews: EmulatorProcess, workers: Workers
+) -> None:
+    profile = exchange_profile(
+        ews.ews_url,
+        outgoing_server_location=ews.ews_url,
+        outgoing_authentication_protocol="basic",
+    )
+    sender = emulated_mailbox(
+        ews,
+        profile=profile,
+        outgoing_delivery_method=OutgoingDeliveryMethod.SERVER_SIDE_SYNC,
+        act_delivery_method=ActDeliveryMethod.NONE,
+    )
+    recipient = new_address("recipient")
+    ews.control.create_mailbox(recipient, "secret")
+    batch = 30
+    emails = [
+        make_outgoing_email(sender, to=recipient, subject=f"Offer {n}", body_text="Our offer.")
+        for n in range(batch)
+    ]
+    # Each send takes a moment, and the server completes one whose client died meanwhile.
+    ews.control.inject_fault(
+        "delay", operation="CreateItem", mailbox=sender.email_address, count=10_000, delay_ms=300
+    )
+    workers.start(1, pool="prefork", concurrency=2)
+
+    def expire_sends() -> None:
+        """What CRMSYNC_SEND_CLAIM_SECONDS does to the emails the dead child held."""
+        Email.objects.filter(status=Email.Status.SENDING).update(
+            send_claimed_at=timezone.now() - timedelta(hours=1)
+        )
+
+    unsent = Email.objects.filter(pk__in=[e.pk for e in emails]).exclude(status=Email.Status.SENT)
+    hits = kill_at_random_points(
+        workers, sender, seed=16, window=(0.05, 1.0), during=unsent.exists, after_kill=expire_sends
+    )
+    ews.control.clear_faults()
+    while unsent.exists():
+        converge(sender, workers)
+
+    assert hits >= KILLS // 2, f"only {hits} of {KILLS} kills hit a running cycle"
+    statuses = list(Email.objects.filter(pk__in=[e.pk for e in emails]).values_list("status"))
+    assert statuses == [(Email.Status.SENT,)] * batch
+    settled(ews.control)
+    received = sorted(i["subject"] for i in ews.control.items(recipient, "inbox"))
+    kept = sorted(i["subject"] for i in ews.control.items(sender.email_address, "sentitems"))
+    expected = sorted(
+        f"{e.subject} {e.tracking_token}"
+        for e in Email.objects.filter(pk__in=[m.pk for m in emails])
+    )
+    assert received == expected, "each email delivered exactly once"
+    assert kept == expected, "each email kept once in Sent Items"
+
+
+def test_sigkill_at_random_points_of_a_crm_push_writes_each_record_once(
+    ews: EmulatorProcess, workers: Workers
+) -> None:
+    """The CRM keeps creating records (a chunk before each cycle), and each cycle's push is
+    killed at a random point: a chunk the server wrote for a dead worker is found again by
+    its records' ids, not written twice."""
+    mailbox = emulated_mailbox(ews)
+    address = mailbox.email_address
+    chunk = 20
+    for _ in range(chunk):
+        make_contact(mailbox.user)
+    # Each write takes a moment, and the server completes one whose client died.
+    ews.control.inject_fault(
+        "delay", operation="CreateItem", mailbox=address, count=10_000, delay_ms=300
+    )
+    workers.start(1, pool="prefork", concurrency=2)
+
+    def more_records() -> None:
+        for _ in range(chunk):
+            make_contact(mailbox.user)
+
+    hits = kill_at_random_points(
+        workers, mailbox, seed=17, window=(0.05, 1.0), during=lambda: True, after_kill=more_records
+    )
+    ews.control.clear_faults()
+    converge(mailbox, workers)
+
+    records = chunk * (KILLS + 1)
+    assert hits == KILLS
+    items = ews.control.items(address, "contacts")
+    assert len(items) == records, f"{len(items)} contacts in Exchange, expected {records}"
+    assert_contacts_exactly_once(mailbox, records)
 
 
 # (fault, the kind it must be recorded as, permanent)
@@ -161,11 +351,13 @@ def test_every_server_fault_through_a_worker_is_classified_and_converges(
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_terminate_backend")
 def test_database_connections_killed_mid_cycle(ews: EmulatorProcess, workers: Workers) -> None:
     mailbox = emulated_mailbox(ews)
-    ews.control.seed(mailbox.email_address, "contacts", 1000)
+    ews.control.seed(mailbox.email_address, "contacts", 800)
     ews.control.inject_fault(
-        "delay", operation="SyncFolderItems", mailbox=mailbox.email_address, count=20, delay_ms=200
+        "delay", operation="SyncFolderItems", mailbox=mailbox.email_address, count=20, delay_ms=300
     )
-    workers.start(1)
+    # A short claim: the cycle's heartbeats and the keeper's renewals write often, so the
+    # killed connections are met both inside and outside transactions.
+    workers.start(1, extra_env={"CRMSYNC_CLAIM_SECONDS": "30"})
     sync_mailbox.delay(mailbox.pk)
     wait_for(lambda: Contact.objects.filter(owner_user=mailbox.user).exists(), workers)
 
@@ -177,9 +369,189 @@ def test_database_connections_killed_mid_cycle(ews: EmulatorProcess, workers: Wo
         (killed,) = cursor.fetchone()
     assert killed >= 1
 
-    # The worker's cycle dies with its connection; its claim lapses; the next cycle runs.
-    time.sleep(1)
-    expire_claim(mailbox)
+    # The worker's cycle records its failure and gives the mailbox back by itself, on a new
+    # connection: no claim left to expire, no dead task.
+    wait_for(lambda: SyncRun.objects.filter(mailbox=mailbox).exists(), workers)
+    wait_for(lambda: Mailbox.objects.filter(pk=mailbox.pk, claimed_by="").exists(), workers)
+    failed = SyncRun.objects.get(mailbox=mailbox)
+    assert failed.outcome == "transient", failed.error_text
     ews.control.clear_faults()
-    sync(mailbox)
-    assert_contacts_exactly_once(mailbox, 1000)
+    converge(mailbox, workers)
+
+    assert_contacts_exactly_once(mailbox, 800)
+    assert mailbox.act_status == Mailbox.ChannelStatus.SUCCESS
+    assert_no_task_died(workers)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    """A private redis-server on a free port, without persistence (as CI and the machine's
+    run it): a restart loses what was queued."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                *("redis-server", "--bind", "127.0.0.1", "--port", str(self.port)),
+                *("--save", "", "--appendonly", "no", "--dir", str(self.folder)),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                assert time.monotonic() < deadline, "redis-server did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+    def queued(self, queue: str) -> int:
+        return int(redis.Redis.from_url(self.url).llen(queue))
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_redis_restarted_while_tasks_are_queued(
+    ews: EmulatorProcess, private_redis: RedisServer, tmp_path: Path, transactional_db: None
+) -> None:
+    mailboxes = [emulated_mailbox(ews) for _ in range(4)]
+    for mailbox in mailboxes:
+        ews.control.seed(mailbox.email_address, "contacts", 40)
+    busy = mailboxes[0]
+    ews.control.inject_fault(
+        "delay", operation="SyncFolderItems", mailbox=busy.email_address, count=3, delay_ms=2000
+    )
+    with celery_workers(tmp_path, broker_url=private_redis.url) as workers:
+        workers.start(1)
+        sync_mailbox.delay(busy.pk)
+        wait_for(lambda: worker_pid(busy) is not None, workers)
+        # The dispatcher queues the others behind the busy one (as beat does).
+        assert dispatch_due_mailboxes() == 3
+        assert private_redis.queued(workers.queue) == 3
+
+        private_redis.stop()
+        private_redis.start()
+        assert private_redis.queued(workers.queue) == 0  # the queued tasks are gone
+
+        # The worker reconnects and ends its cycle; the lost tasks' claims lapse (what the
+        # claim's 90 s do) and the next dispatch queues their mailboxes again.
+        wait_for(lambda: SyncRun.objects.filter(mailbox=busy).exists(), workers)
+        Mailbox.objects.filter(claimed_by__startswith=QUEUED_PREFIX).update(
+            claim_expires_at=timezone.now()
+        )
+        assert dispatch_due_mailboxes() == 3
+        wait_for(lambda: SyncRun.objects.filter(mailbox__in=mailboxes).count() >= 4, workers)
+        wait_for(lambda: not Mailbox.objects.filter(claimed_by__gt="").exists(), workers)
+
+        for mailbox in mailboxes:
+            assert SyncRun.objects.filter(mailbox=mailbox).get().outcome == "success"
+            assert_contacts_exactly_once(mailbox, 40)
+        assert workers.processes[0].poll() is None, "the worker survived the restart"
+        assert_no_task_died(workers)
+
+
+def test_emulator_stopped_and_restarted_mid_sync(tmp_path: Path, workers: Workers) -> None:
+    address = new_address()
+    emulator = start_emulator(tmp_path / "ews.db", users=[(address, "secret")])
+    try:
+        port = int(emulator.ews_url.split(":")[2].split("/")[0])
+        profile = exchange_profile(emulator.ews_url, connection_timeout_ms=3000)
+        mailbox = act_mailbox(profile, email=address)
+        emulator.control.seed(address, "contacts", 800)
+        emulator.control.inject_fault("delay", mailbox=address, count=10_000, delay_ms=200)
+        workers.start(1)
+        sync_mailbox.delay(mailbox.pk)
+        wait_for(lambda: Contact.objects.filter(owner_user=mailbox.user).exists(), workers)
+
+        emulator.stop()
+        wait_for(lambda: SyncRun.objects.filter(mailbox=mailbox).exists(), workers)
+        failed = SyncRun.objects.get(mailbox=mailbox)
+        mailbox.refresh_from_db()
+        # A server that went away: transient, retried with back-off, nobody alerted yet.
+        assert failed.outcome == "transient", failed.error_text
+        assert mailbox.last_error_kind == ErrorKind.NETWORK, mailbox.last_error_code
+        assert mailbox.act_status != Mailbox.ChannelStatus.FAILURE
+        assert not Alert.objects.filter(mailbox=mailbox).exists()
+
+        emulator = start_emulator(tmp_path / "ews.db", users=[], port=port)
+        converge(mailbox, workers)
+
+        assert_contacts_exactly_once(mailbox, 800)
+        assert mailbox.act_status == Mailbox.ChannelStatus.SUCCESS
+        assert (mailbox.transient_failure_count, mailbox.last_error_kind) == (0, "")
+        assert_no_task_died(workers)
+    finally:
+        emulator.stop()
+
+
+def test_password_changed_in_exchange_then_fixed_on_the_self_service_page(
+    ews: EmulatorProcess, workers: Workers
+) -> None:
+    mailbox = emulated_mailbox(
+        ews,
+        incoming_delivery_method=DeliveryMethod.SERVER_SIDE_SYNC,
+        tracking_option=Mailbox.TrackingOption.ALL,
+    )
+    address = mailbox.email_address
+    ews.control.seed(address, "contacts", 20)
+    workers.start(1)
+    converge(mailbox, workers)
+
+    ews.control.set_password(address, "changed-in-exchange")
+    ews.control.seed(address, "contacts", 5)
+    ews.control.deliver(address, build(to=address, subject="while the password was wrong"))
+    runs = SyncRun.objects.filter(mailbox=mailbox).count()
+    run_through_worker(mailbox)
+    wait_for(lambda: SyncRun.objects.filter(mailbox=mailbox).count() > runs, workers)
+    wait_for(lambda: Mailbox.objects.filter(pk=mailbox.pk, claimed_by="").exists(), workers)
+
+    mailbox.refresh_from_db()
+    failed = SyncRun.objects.filter(mailbox=mailbox).latest("pk")
+    assert failed.outcome == "permanent", failed.error_text
+    assert mailbox.last_error_kind == ErrorKind.AUTHENTICATION
+    assert mailbox.act_status == Mailbox.ChannelStatus.FAILURE
+    assert mailbox.incoming_status == Mailbox.ChannelStatus.FAILURE
+    alert = Alert.objects.get(mailbox=mailbox, staff_only=False)
+    assert "password" in alert.message.lower(), alert.message
+    # Not retried on its own: the account is not locked out by retries.
+    assert dispatch_due_mailboxes() == 0
+
+    assert mailbox.user is not None
+    response = logged_in(mailbox.user).post(
+        f"/mailboxes/{mailbox.pk}/", settings_post(mailbox, password="changed-in-exchange")
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert dispatch_due_mailboxes() == 1
+    converge(mailbox, workers)
+
+    assert_contacts_exactly_once(mailbox, 25)
+    assert list(Email.objects.filter(mailbox=mailbox).values_list("subject", flat=True)) == [
+        "while the password was wrong"
+    ]
+    assert mailbox.act_status == Mailbox.ChannelStatus.SUCCESS
+    assert mailbox.incoming_status == Mailbox.ChannelStatus.SUCCESS
+    assert mailbox.last_error_kind == ""
+    assert_no_task_died(workers)

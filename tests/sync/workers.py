@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
 from django.conf import settings
 from django.db import connection
 
@@ -44,7 +45,22 @@ class Workers:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.logs: list[Path] = []
 
-    def start(self, count: int = 1, *, extra_env: dict[str, str] | None = None) -> None:
+    def start(
+        self,
+        count: int = 1,
+        *,
+        extra_env: dict[str, str] | None = None,
+        pool: str = "solo",
+        concurrency: int = 1,
+    ) -> None:
+        """Start `count` workers; `pool="prefork"` runs tasks in `concurrency` pool children,
+        which `kill_child` SIGKILLs and the worker replaces (a worker death without the cost
+        of starting a worker; with two children the other runs the next task meanwhile)."""
+        pool_args = (
+            ["--pool=solo"]
+            if pool == "solo"
+            else [f"--pool={pool}", f"--concurrency={concurrency}"]
+        )
         for _ in range(count):
             n = len(self.processes)
             log = self.tmp / f"worker{n}.log"
@@ -58,7 +74,7 @@ class Workers:
                     "-A",
                     "crmsync",
                     "worker",
-                    "--pool=solo",
+                    *pool_args,
                     "--without-gossip",
                     "--without-mingle",
                     "--without-heartbeat",
@@ -88,6 +104,18 @@ class Workers:
         self.processes[index].send_signal(signal.SIGKILL)
         self.processes[index].wait(10)
 
+    def children(self, index: int) -> list[int]:
+        """The pids of a prefork worker's pool children."""
+        return [child.pid for child in psutil.Process(self.processes[index].pid).children()]
+
+    def kill_child(self, pid: int, index: int = 0) -> bool:
+        """SIGKILL the pool child `pid` of a prefork worker (and whatever task it runs); the
+        worker starts a replacement. False when `pid` is not one of its children (any more)."""
+        if pid not in self.children(index):
+            return False
+        os.kill(pid, signal.SIGKILL)
+        return True
+
     def output(self) -> str:
         return "\n".join(log.read_text(errors="replace") for log in self.logs)
 
@@ -104,8 +132,11 @@ class Workers:
 
 
 @contextmanager
-def celery_workers(tmp: Path, **env_overrides: str) -> Iterator[Workers]:
-    """Point this process's Celery app at a private broker and yield a worker launcher."""
+def celery_workers(
+    tmp: Path, *, broker_url: str | None = None, **env_overrides: str
+) -> Iterator[Workers]:
+    """Point this process's Celery app at a private broker (`broker_url`, else the
+    configured one's) and yield a worker launcher."""
     queue = "celery"
     env = {
         **os.environ,
@@ -116,7 +147,7 @@ def celery_workers(tmp: Path, **env_overrides: str) -> Iterator[Workers]:
         "PYTHONUNBUFFERED": "1",
         **env_overrides,
     }
-    broker_url = settings.CELERY_BROKER_URL
+    broker_url = broker_url or settings.CELERY_BROKER_URL
     saved: dict[str, Any] = {
         "broker_url": app.conf.broker_url,
         "broker_transport_options": app.conf.broker_transport_options,
