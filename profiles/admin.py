@@ -76,6 +76,7 @@ def test_state(profile: EmailServerProfile, now: datetime | None = None) -> dict
         "running": running,
         "started_at": started.isoformat() if started else None,
         "duration_ms": profile.last_test_duration_ms,
+        "duration": seconds(profile.last_test_duration_ms),
         "message": message,
     }
 

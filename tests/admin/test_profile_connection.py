@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from crmsync.admin_display import seconds
 from ews_emulator.testing import EmulatorProcess
 from mailboxes.models import Mailbox
 from profiles.admin import QUEUED_MESSAGE
@@ -47,7 +48,7 @@ def test_the_change_page_shows_the_button_and_the_last_result(staff_client: Clie
     assert 'id="test-connection-button"' in page
     assert f'action="{connection_test_url(profile)}"' in page
     assert 'class="crmsync-badge status-failure" data-field="status">Failure<' in page
-    assert "4321 ms" in page
+    assert 'data-field="duration">4.3 s<' in page
     assert "0 of 1 mailboxes passed." in page
     # Nothing runs, so the page does not poll.
     assert "connection_test.js" not in page
@@ -74,7 +75,8 @@ def test_the_button_runs_the_test_on_a_worker_and_the_page_shows_success(
     )
     page = response.content.decode()
     assert 'data-field="status">Success<' in page
-    assert f"{profile.last_test_duration_ms} ms" in page
+    assert f'data-field="duration">{seconds(profile.last_test_duration_ms)}<' in page
+    assert " ms<" not in page  # durations in seconds, as everywhere (issue 14)
     assert "1 of 1 mailboxes passed." in page
     mailbox.refresh_from_db()
     assert mailbox.test_status == Mailbox.ChannelStatus.SUCCESS
@@ -135,6 +137,7 @@ def test_the_status_endpoint_reports_the_result_once_written(staff_client: Clien
         "running": False,
         "started_at": started.isoformat(),
         "duration_ms": 250,
+        "duration": "0.2 s",
         "message": "2 of 2 mailboxes passed.",
     }
 
