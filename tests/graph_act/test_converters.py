@@ -39,6 +39,7 @@ from exchangelib.recurrence import (
 from ews_emulator.graph import ids
 from mailboxes.connectors.ews.converters import CONVERTERS
 from mailboxes.connectors.ews.occurrences import modified_occurrences
+from mailboxes.connectors.graph.act import expand
 from mailboxes.connectors.graph.converters import (
     GraphContactConverter,
     GraphEventConverter,
@@ -240,6 +241,9 @@ def test_a_contact_reads_the_same(
             PhoneNumber(label="BusinessPhone", phone_number="+1 555 0100"),
             PhoneNumber(label="HomePhone", phone_number="+1 555 0101"),
             PhoneNumber(label="MobilePhone", phone_number="+1 555 0102"),
+            PhoneNumber(label="BusinessFax", phone_number="+1 555 0103"),
+            PhoneNumber(label="HomeFax", phone_number="+1 555 0104"),
+            PhoneNumber(label="OtherTelephone", phone_number="+1 555 0105"),
         ],
         physical_addresses=[
             PhysicalAddress(
@@ -261,7 +265,10 @@ def test_a_contact_reads_the_same(
         tenant,
         email,
         f"contacts/{ids.rest_id(item.id)}",
-        **{"$select": ",".join(GraphContactConverter.select)},
+        **{
+            "$select": ",".join(GraphContactConverter.select),
+            "$expand": expand(GraphContactConverter.extra_properties),
+        },
     )
     assert GraphContactConverter().canonical(contact) == ews
 

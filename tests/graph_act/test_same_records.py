@@ -93,7 +93,14 @@ def seed(control: ControlClient, address: str) -> None:
                 "EmailAddress1": "maria@acme.example",
                 "EmailAddress2": "m@home.example",
             },
-            "PhoneNumbers": {"BusinessPhone": "+1 555 0100", "MobilePhone": "+1 555 0102"},
+            "PhoneNumbers": {
+                "BusinessPhone": "+1 555 0100",
+                "MobilePhone": "+1 555 0102",
+                "BusinessFax": "+1 555 0103",
+                "OtherFax": "+1 555 0104",
+                "Pager": "+1 555 0105",
+                "AssistantPhone": "+1 555 0106",
+            },
             "PhysicalAddresses": {
                 "Business": {"Street": "1 Main St", "City": "Springfield", "PostalCode": "12345"}
             },

@@ -278,3 +278,39 @@ def test_a_crm_meeting_is_created_with_its_attendees_and_its_stamp(m365: M365) -
     xml = m365.tenant.control.item(item["id"])["xml"]
     assert "dora@partner.example" in xml
     assert Appointment.objects.filter(owner_user=mailbox.user).count() == 1
+
+
+def test_faxes_pager_assistant_and_other_phones_sync_both_ways(m365: M365) -> None:
+    """Phones a Graph contact has no property for travel as their MAPI properties."""
+    mailbox = graph_mailbox(m365)
+    control, address = m365.tenant.control, mailbox.email_address
+    (contact_id,) = control.seed(
+        address,
+        "contacts",
+        1,
+        fields={"PhoneNumbers": {"BusinessFax": "+1 555 0190", "Pager": "+1 555 0191"}},
+    )
+    sync(mailbox)
+    (record,) = Contact.objects.filter(owner_user=mailbox.user)
+    assert record.phone_numbers["business_fax"] == "+1 555 0190"
+    assert record.phone_numbers["pager"] == "+1 555 0191"
+    # CRM → Exchange: a fax removed, an assistant and another phone added
+    phones = {k: v for k, v in record.phone_numbers.items() if k != "business_fax"}
+    record.phone_numbers = {**phones, "assistant": "+1 555 0192", "other": "+1 555 0193"}
+    record.change_origin, record.change_origin_mailbox = ChangeOrigin.CRM_USER, None
+    record.save()
+    sync(mailbox)
+    (item,) = _items(m365, mailbox, "contacts")
+    stored = control.item(item["id"])["xml"]
+    assert 'Key="BusinessFax"' not in stored
+    for key, number in (
+        ("Pager", "+1 555 0191"),
+        ("AssistantPhone", "+1 555 0192"),
+        ("OtherTelephone", "+1 555 0193"),
+    ):
+        assert f'Key="{key}">{number}<' in stored
+    # Exchange → CRM again
+    control.update_item(contact_id, {"PhoneNumbers": {"HomeFax": "+1 555 0194"}})
+    sync(mailbox)
+    record.refresh_from_db()
+    assert record.phone_numbers.get("home_fax") == "+1 555 0194"

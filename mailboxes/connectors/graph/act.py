@@ -45,6 +45,7 @@ from mailboxes.connectors.graph.converters.common import (
     stamp_of,
     stamp_property,
 )
+from mailboxes.connectors.graph.converters.contacts import GraphContactConverter
 from mailboxes.connectors.graph.errors import DeltaTokenLost, ItemNotFound
 
 if TYPE_CHECKING:
@@ -372,6 +373,8 @@ class GraphItemConnector:
 class GraphContactConnector(GraphItemConnector):
     """Contacts: the default Contacts folder (`contacts`, `contacts/delta`) and the contact
     folders below it (`contactFolders/{id}/contacts`)."""
+
+    extra_properties: ClassVar[tuple[str, ...]] = GraphContactConverter.extra_properties
 
     def collection(self, folder_id: str) -> str:
         if folder_id == self.kind.default_folder:

@@ -1,9 +1,12 @@
 """Graph contacts ⇄ the canonical contact (`mailboxes/itemtypes/contacts.py`).
 
 Graph's contact has three email addresses, two business and two home phones, a mobile
-phone, and home, business and other addresses; the other phone numbers EWS knows (faxes,
-pager, assistant, ...) are not properties of a Graph contact, so they are neither read nor
-written here (a PATCH leaves them as they are in Exchange).
+phone, and home, business and other addresses. The faxes, the pager, the assistant's and
+the other phone are not properties of a Graph contact: they are read and written as the
+extended properties of their MAPI property tags ([MS-OXOCNTC] 2.2.1.4), the properties EWS
+shows as PhoneNumbers entries (`PHONE_PROPERTIES`), so both protocols sync them alike. The
+other phone numbers EWS knows (car, radio, callback, ...) are neither read nor written here
+(a PATCH leaves them as they are in Exchange).
 """
 
 from __future__ import annotations
@@ -37,6 +40,16 @@ SELECT = (
     "parentFolderId",
 )
 PHONE_LISTS = {"businessPhones": ("business", "business2"), "homePhones": ("home", "home2")}
+# MAPI property tag (Graph's extended property id) ⇄ the canonical phone key.
+PHONE_PROPERTIES = {
+    "String 0x3A24": "business_fax",  # PidTagBusinessFaxNumber
+    "String 0x3A25": "home_fax",  # PidTagHomeFaxNumber
+    "String 0x3A23": "other_fax",  # PidTagPrimaryFaxNumber (EWS's OtherFax)
+    "String 0x3A21": "pager",  # PidTagPagerTelephoneNumber
+    "String 0x3A2E": "assistant",  # PidTagAssistantTelephoneNumber
+    "String 0x3A1F": "other",  # PidTagOtherTelephoneNumber
+}
+_PHONE_BY_ID = {prop_id.lower(): key for prop_id, key in PHONE_PROPERTIES.items()}
 ADDRESSES = {"homeAddress": "home", "businessAddress": "business", "otherAddress": "other"}
 # Graph's address parts ⇄ the canonical ones.
 ADDRESS_PARTS = {
@@ -51,6 +64,8 @@ CANONICAL_PARTS = ("street", "city", "state", "postal_code", "country")
 
 class GraphContactConverter:
     select: ClassVar[tuple[str, ...]] = SELECT
+    # Read with every contact besides the stamp (its phones without a Graph property).
+    extra_properties: ClassVar[tuple[str, ...]] = tuple(PHONE_PROPERTIES)
 
     def canonical(self, contact: Json) -> Canonical:
         emails = [
@@ -64,6 +79,11 @@ class GraphContactConverter:
             phones.update({k: n for k, n in zip(keys, numbers, strict=False) if n})
         if (contact.get("mobilePhone") or "").strip():
             phones["mobile"] = str(contact["mobilePhone"]).strip()
+        for prop in contact.get("singleValueExtendedProperties") or []:
+            key = _PHONE_BY_ID.get(str(prop.get("id", "")).lower())
+            number = str(prop.get("value") or "").strip()
+            if key is not None and number:
+                phones[key] = number
         addresses: dict[str, dict[str, str]] = {}
         for prop, label in ADDRESSES.items():
             value = contact.get(prop) or {}
@@ -118,6 +138,11 @@ class GraphContactConverter:
                 for theirs, ours in ADDRESS_PARTS.items()
                 if parts.get(ours)
             }
+        # Every one, "" for none: a PATCH over the synced state clears a number removed.
+        props = [
+            {"id": pid, "value": phones.get(key) or ""} for pid, key in PHONE_PROPERTIES.items()
+        ]
         if record_id is not None:
-            body["singleValueExtendedProperties"] = [stamp_property(record_id)]
+            props.append(stamp_property(record_id))
+        body["singleValueExtendedProperties"] = props
         return body
