@@ -391,7 +391,6 @@ def _dana_on(ews: EmulatorProcess, *, password: str) -> Mailbox:
 
 
 def _press_test_and_enable(page: Any, live_server: Any, mailbox: Mailbox) -> str:
-    page.set_viewport_size({"width": 1366, "height": 900})
     sign_in_to_admin(page, live_server.url, make_person("ada", is_staff=True, is_superuser=True))
     page.goto(f"{live_server.url}/admin/mailboxes/mailbox/{mailbox.pk}/change/")
     assert "Not run" in page.inner_text(".form-row.field-test_status")

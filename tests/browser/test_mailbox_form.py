@@ -10,7 +10,6 @@ from mailboxes.models import Mailbox
 from profiles.models import EmailServerProfile
 from tests.browser.conftest import screenshot
 from tests.browser.test_flows import sign_in_to_admin
-from tests.browser.test_pages import WIDTH
 from tests.factories import make_person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -35,17 +34,8 @@ def pick_profile(page: Any, name: str) -> None:
     page.click(f".select2-results__option:has-text('{name}')")
 
 
-@pytest.fixture
-def wide(browser: Any) -> Any:
-    context = browser.new_context(viewport={"width": WIDTH, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    yield page
-    context.close()
-
-
 def test_picking_another_profile_shows_its_fields_before_saving(
-    wide: Any, live_server: Any
+    page: Any, live_server: Any
 ) -> None:
     # given a user's mailbox on an IMAP profile, and two other profiles
     imap = EmailServerProfile.objects.create(
@@ -62,21 +52,21 @@ def test_picking_another_profile_shows_its_fields_before_saving(
     )
     mailbox = Mailbox.objects.get(user=make_person("vera"))
     Mailbox.objects.filter(pk=mailbox.pk).update(profile=imap)
-    sign_in_to_admin(wide, live_server.url, make_person("ada", is_staff=True, is_superuser=True))
-    wide.goto(f"{live_server.url}/admin/mailboxes/mailbox/{mailbox.pk}/change/")
-    assert visible(wide) == {"password", "credentials"}
+    sign_in_to_admin(page, live_server.url, make_person("ada", is_staff=True, is_superuser=True))
+    page.goto(f"{live_server.url}/admin/mailboxes/mailbox/{mailbox.pk}/change/")
+    assert visible(page) == {"password", "credentials"}
 
     # when the administrator picks the Microsoft 365 profile
-    pick_profile(wide, "Microsoft 365 tenant")
+    pick_profile(page, "Microsoft 365 tenant")
 
     # then the form asks for no password and offers appointments, contacts and tasks
-    assert visible(wide) == {"act", "options"}
-    screenshot(wide, "admin-mailbox-profile-picked-microsoft-365")
+    assert visible(page) == {"act", "options"}
+    screenshot(page, "admin-mailbox-profile-picked-microsoft-365")
 
     # and picking the POP3 profile offers "process and delete" and a password again
-    pick_profile(wide, "Pop3 server")
-    assert visible(wide) == {"password", "credentials", "process_and_delete"}
-    screenshot(wide, "admin-mailbox-profile-picked-pop3")
+    pick_profile(page, "Pop3 server")
+    assert visible(page) == {"password", "credentials", "process_and_delete"}
+    screenshot(page, "admin-mailbox-profile-picked-pop3")
 
     # nothing was saved meanwhile
     mailbox.refresh_from_db()

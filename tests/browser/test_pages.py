@@ -18,14 +18,14 @@ from ews_emulator.testing import run_emulator
 from mailboxes.connectors.ews import forget_connections
 from mailboxes.models import Alert, Mailbox, SyncRun
 from profiles.models import EmailServerProfile
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import WIDTH, screenshot
 from tests.browser.test_flows import sign_in, sign_in_to_admin
 from tests.factories import make_appointment, make_person
 from tests.sync.helpers import sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-WIDTH, HEIGHT = 1366, 768
+HEIGHT = 768
 LONG = "A rather long subject line that a real person would write " * 3
 DANA = ("dana@example.com", "dana-Exchange-1")
 
