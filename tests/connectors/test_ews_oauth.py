@@ -103,7 +103,14 @@ def test_a_revoked_token_is_replaced_once_by_a_new_one(m365: M365) -> None:
 
     with exchange_errors():
         assert account_for(mailbox).inbox.total_count == 1
-    assert tokens.access_token(app, scope) != cached
+    replacement = tokens.access_token(app, scope)
+    assert replacement != cached
+
+    # The new token, once accepted, is replaced like any other when revoked in its turn.
+    m365.tenant.control.revoke_tokens(client_id)
+    with exchange_errors():
+        assert account_for(mailbox).inbox.total_count == 1
+    assert tokens.access_token(app, scope) not in (cached, replacement)
 
 
 def test_a_new_token_refused_too_is_an_authentication_failure(m365: M365) -> None:

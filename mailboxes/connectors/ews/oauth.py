@@ -12,7 +12,8 @@ exchangelib opens a new session, which reads the renewed token here.
 EWS answering 401 to a token (revoked before its expiry) is not a wrong password: the token
 is dropped and the request sent once more with a new one, which exchangelib does when
 `OAuthFailFast` raises TokenExpiredError (the session is renewed, and with it the token); a
-401 to that new token is an authentication failure (`tokens.refused`).
+401 to that new token before EWS accepted it is an authentication failure (`tokens.refused`;
+once accepted, it is replaced like any other if it is revoked in its turn).
 
 Its HTTP sessions follow the rule of msal's (`tokens.http_session`): no proxy or CA bundle
 from the environment, certificates checked against `CRMSYNC_MICROSOFT_CA_BUNDLE` when set
@@ -131,8 +132,12 @@ class OAuthFailFast(FailFastWithHints):
         self.app = app
 
     def raise_response_errors(self, response: requests.Response) -> None:
-        if response.status_code == 401:
-            scheme, _, token = str(response.request.headers.get("Authorization", "")).partition(" ")
-            if scheme.lower() == "bearer" and token and tokens.refused(self.app, token):
+        scheme, _, token = str(response.request.headers.get("Authorization", "")).partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            pass
+        elif response.status_code == 401:
+            if tokens.refused(self.app, token):
                 raise TokenExpiredError(description="EWS refused the access token")
+        elif response.status_code < 400:
+            tokens.accepted(token)
         super().raise_response_errors(response)

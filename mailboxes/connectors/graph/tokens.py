@@ -226,6 +226,14 @@ def refused(app: AppCredentials, token: str) -> bool:
     return not replacement
 
 
+def accepted(token: str) -> None:
+    """A resource server accepted `token`: should it be refused later (revoked again), it
+    is dropped and replaced like any other, not counted as a second refusal."""
+    if token in _replacements:
+        with _lock:
+            _replacements.pop(token, None)
+
+
 # AADSTS codes an administrator can act on: (error kind, what to do).
 _TOKEN_ERRORS: dict[int, tuple[ErrorKind, str, str]] = {
     7000215: (
