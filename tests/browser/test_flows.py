@@ -309,6 +309,41 @@ def test_user_refreshes_the_folder_list_on_a_worker_and_tracks_a_listed_folder(
     assert "Customers / Globex" in page.inner_text("#folders table")
 
 
+def test_admin_refreshes_the_folder_list_on_the_form_and_picks_folders_from_it(
+    page: Any, live_server: Any, erik: Mailbox, worker: Workers
+) -> None:
+    # given Erik's mailbox, a folder under his Inbox and a contact folder in Exchange
+    erik.username, erik.password = ERIK
+    erik.save()
+    account = account_for(erik)
+    Folder(parent=account.inbox, name="Customers").save()
+    Folder(parent=account.contacts, name="Suppliers", folder_class="IPF.Contact").save()
+    sign_in_to_admin(page, live_server.url, make_person("ada", is_staff=True, is_superuser=True))
+    change = f"{live_server.url}/admin/mailboxes/mailbox/{erik.pk}/change/"
+    page.goto(change)
+
+    # when the administrator presses Refresh folder list on the mailbox's form
+    page.click("button:has-text('Refresh folder list')")
+    page.wait_for_selector("#admin-live-progress[data-done]", timeout=WORKER_WAIT_SECONDS * 1000)
+
+    # then the form says, without a reload, that the worker listed them
+    screenshot(page, "admin-mailbox-folders-listed-live")
+    said = page.inner_text("#admin-live-progress")
+    assert said.startswith("1 folder listed under the Inbox: reload this page"), said
+    assert page.url == change
+    # and, reloaded, it offers them as tracking folders and as contact folders
+    page.reload()
+    page.click("#tracking_folders-group .add-row a")
+    options = page.locator("#id_tracking_folders-0-exchange_folder_id option").all_inner_texts()
+    assert options[1:] == ["Customers"]
+    contacts = page.locator("label:has(input[name$='-contact_import_folders'])")
+    assert [text.strip() for text in contacts.all_inner_texts()] == [
+        "Contacts",
+        "Contacts / Suppliers",
+    ]
+    screenshot(page, "admin-mailbox-folders-picked")
+
+
 def test_user_keeps_the_exchange_version_of_a_conflict_and_both_sides_show_it(
     page: Any, live_server: Any, erik: Mailbox, worker: Workers
 ) -> None:
@@ -395,8 +430,8 @@ def _press_test_and_enable(page: Any, live_server: Any, mailbox: Mailbox) -> str
     page.goto(f"{live_server.url}/admin/mailboxes/mailbox/{mailbox.pk}/change/")
     assert "Not run" in page.inner_text(".form-row.field-test_status")
     page.click("button:has-text('Test & enable')")
-    page.wait_for_selector("#test-enable-progress[data-done]", timeout=WORKER_WAIT_SECONDS * 1000)
-    said: str = page.inner_text("#test-enable-progress")
+    page.wait_for_selector("#admin-live-progress[data-done]", timeout=WORKER_WAIT_SECONDS * 1000)
+    said: str = page.inner_text("#admin-live-progress")
     return said
 
 

@@ -1,25 +1,59 @@
-// The admin mailbox form's "Test & enable" without leaving the form: the button's form is
-// posted in the background, then the mailbox's state (the admin's JSON of
-// mailboxes/web/live.py) is asked for every 2 s until the worker has written the test's
-// result, which the page then shows with the fresh status fields. After the wait
-// (CRMSYNC_WORKER_WAIT_SECONDS) it says that no worker is answering. Without JavaScript the
-// button posts and the page reloads as before.
+// The admin mailbox form's "Test & enable" and "Refresh folder list" without leaving the
+// form: the button's form is posted in the background, then the mailbox's state (the
+// admin's JSON of mailboxes/web/live.py) is asked for every 2 s until the worker has written
+// its answer, which the page then says (a test's result comes with the fresh status rows).
+// After the wait (CRMSYNC_WORKER_WAIT_SECONDS) it says that no worker is answering. Without
+// JavaScript the buttons post and the page reloads as before.
 (function () {
   "use strict";
-  var form = document.getElementById("test-and-enable");
-  var box = document.getElementById("test-enable-progress");
-  if (!form || !box || !window.fetch || !window.DOMParser) {
+  var box = document.getElementById("admin-live-progress");
+  if (!box || !window.fetch || !window.DOMParser) {
     return;
   }
-  var stateUrl = form.dataset.stateUrl;
+  var stateUrl = box.dataset.stateUrl;
   var INTERVAL_MS = 2000;
-  var GIVE_UP_MS = (Number(form.dataset.waitSeconds) || 120) * 1000;
-  var button = form.querySelector("button");
+  var GIVE_UP_MS = (Number(box.dataset.waitSeconds) || 120) * 1000;
   var line = box.querySelector("li");
   // The read-only rows the worker's test changes, refreshed from the page once it answered.
   var FRESH_ROWS = ["status_in_words", "test_status", "tested_at", "incoming_status",
     "outgoing_status", "act_status", "last_error_text", "last_error_code", "last_error_at",
     "failing_since", "error_count"];
+
+  // What the worker writes when it has done each kind of work (null: not yet).
+  var MARKS = {
+    test: function (state) {
+      return state.test.tested_at;
+    },
+    folders: function (state) {
+      return state.folders.waiting ? null
+        : (state.folders.listed_at || "") + "|" + (state.folders.error_at || "");
+    },
+  };
+
+  function sentence(text) {
+    return /[.!?…]$/.test(text) ? text : text + ".";
+  }
+
+  // What the page says once the worker has answered; [text, level].
+  var DONE = {
+    test: function (state) {
+      var status = sentence(
+        state.status.words + (state.status.reason ? ": " + state.status.reason : "")
+      );
+      if (state.test.status === "success") {
+        return ["Test & enable passed: the mailbox is enabled. " + status, "success"];
+      }
+      return ["Test & enable failed. " + status, "error"];
+    },
+    folders: function (state, before) {
+      if (state.folders.listed_at && before.indexOf(state.folders.listed_at + "|") !== 0) {
+        var count = state.folders.count === 1 ? "1 folder" : state.folders.count + " folders";
+        return [count + " listed under the Inbox: reload this page to pick tracking and " +
+          "contact folders from the new list.", "success"];
+      }
+      return ["The folder listing failed: reload this page to read why.", "error"];
+    },
+  };
 
   function getState() {
     return fetch(stateUrl, {
@@ -33,21 +67,10 @@
     });
   }
 
-  function sentence(text) {
-    return /[.!?…]$/.test(text) ? text : text + ".";
-  }
-
   function say(text, level) {
     box.hidden = false;
     line.className = level || "info";
     line.textContent = text;
-  }
-
-  function finish(text, level) {
-    button.disabled = false;
-    box.removeAttribute("aria-busy");
-    box.dataset.done = level || "info";
-    say(text, level);
   }
 
   function refreshRows(html) {
@@ -67,16 +90,27 @@
     }
   }
 
-  function run() {
+  function run(form) {
+    var kind = form.dataset.adminLive;
+    var button = form.querySelector("button");
+    var label = button.textContent.trim();
     var started = Date.now();
     var before;
+
+    function finish(text, level) {
+      button.disabled = false;
+      box.removeAttribute("aria-busy");
+      box.dataset.done = level || "info";
+      say(text, level);
+    }
+
     button.disabled = true;
     box.setAttribute("aria-busy", "true");
     delete box.dataset.done;
-    say("Test & enable: starting…");
+    say(label + ": starting…");
     getState()
       .then(function (state) {
-        before = state.test.tested_at;
+        before = MARKS[kind](state) || "";
         return fetch(form.action, {
           method: "POST",
           body: new FormData(form),
@@ -105,16 +139,22 @@
       if (waited > GIVE_UP_MS) {
         finish(
           "No worker is answering: nothing happened in " + Math.round(waited / 1000) +
-            " s. The test waits in the queue; this page shows its result after a reload.",
+            " s. The work waits in the queue; this page shows its result after a reload.",
           "warning"
         );
         return;
       }
-      say("Test & enable: waiting for a worker… " + Math.round(waited / 1000) + " s");
+      say(label + ": waiting for a worker… " + Math.round(waited / 1000) + " s");
       getState()
         .then(function (state) {
-          if (!state.test.tested_at || state.test.tested_at === before) {
+          var mark = MARKS[kind](state);
+          if (!mark || mark === before) {
             window.setTimeout(poll, INTERVAL_MS);
+            return;
+          }
+          var done = DONE[kind](state, before);
+          if (kind !== "test") {
+            finish(done[0], done[1]);
             return;
           }
           return fetch(window.location.pathname, { credentials: "same-origin" })
@@ -123,14 +163,7 @@
             })
             .then(function (html) {
               refreshRows(html);
-              var status = sentence(
-                state.status.words + (state.status.reason ? ": " + state.status.reason : "")
-              );
-              if (state.test.status === "success") {
-                finish("Test & enable passed: the mailbox is enabled. " + status, "success");
-              } else {
-                finish("Test & enable failed. " + status, "error");
-              }
+              finish(done[0], done[1]);
             });
         })
         .catch(function () {
@@ -139,8 +172,10 @@
     }
   }
 
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
-    run();
+  document.querySelectorAll("form[data-admin-live]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      run(form);
+    });
   });
 })();
