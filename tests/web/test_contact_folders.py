@@ -68,6 +68,7 @@ def test_listed_contact_folders_are_picked_and_saved_by_id(team: Team) -> None:
     client = logged_in(team.alice)
     page = client.get(url(mailbox)).content.decode()
     assert 'type="checkbox"' in page and "Contacts / Suppliers / EU" in page
+    assert "under the Inbox and 3 contact folders (for the contact options), listed" in page
     data = form_data(page, "settings")
     found = re.search(r'name="(options-\d)-contact_import_folders"', page)
     assert found is not None
