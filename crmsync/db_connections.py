@@ -16,3 +16,12 @@ def drop_lost_connections() -> None:
     for connection in connections.all(initialized_only=True):
         if not connection.in_atomic_block:
             connection.close_if_unusable_or_obsolete()
+
+
+def database_lost() -> bool:
+    """Whether this thread's default database connection is gone (closed, or no longer
+    answering): an error met on it was the database's, not a bug of the statement."""
+    connection = connections["default"]
+    if connection.connection is None:
+        return True
+    return not connection.is_usable()

@@ -70,6 +70,7 @@ REASONS: dict[str, str] = {
     "ErrorFolderNotFound": "A folder this mailbox syncs no longer exists.",
     "folder_not_found": "A folder this mailbox syncs no longer exists.",
     "internal_error": "An error in crmsync itself; administrators are alerted.",
+    "database_unavailable": "The CRM's database connection was lost; retried shortly.",
 }
 
 # Words per kind: (key, level, words without the time, the sentence when no code is known).
@@ -105,6 +106,12 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
         "warning",
         "Server refused an item",
         "The mail server refused one item or folder; the others go on.",
+    ),
+    ErrorKind.DATABASE: (
+        "postponed",
+        "warning",
+        "CRM database not reachable",
+        "The CRM's database connection was lost; retried shortly.",
     ),
     ErrorKind.INTERNAL: (
         "failing",

@@ -40,6 +40,10 @@ class ErrorKind(StrEnum):
     # Transient: an answer we cannot read (not XML, not the protocol); counted, kept in
     # the log at debug level.
     PROTOCOL = "protocol"
+    # Transient: the CRM's own database dropped the connection or could not be reached (a
+    # restart, a failover, a killed backend). Not the mail server's fault nor a bug of ours:
+    # one warning line, no alert; retried with back-off on a new connection.
+    DATABASE = "database"
     # Our own bug: traceback logged once, an alert to staff; retried with back-off.
     INTERNAL = "internal"
 

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import DatabaseError
 from django.utils import timezone
 
-from crmsync.db_connections import drop_lost_connections
+from crmsync.db_connections import database_lost, drop_lost_connections
 from mailboxes import channels
 from mailboxes.channels import Channel
 from mailboxes.history import outcome_of, record_sync_run
@@ -147,17 +148,37 @@ def _run_channels(
         except SyncError as exc:
             error, failed_channel = exc, channel
             break
+        except DatabaseError as exc:
+            if not database_lost():
+                error = _crashed(mailbox, channel, exc)
+            else:
+                logger.warning(
+                    "mailbox %s: %s channel lost its database connection: %s",
+                    mailbox.pk,
+                    channel,
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                )
+                error = TransientSyncError(
+                    f"The CRM's database connection was lost ({type(exc).__name__}).",
+                    code="database_unavailable",
+                    kind=ErrorKind.DATABASE,
+                )
+            failed_channel = channel
+            break
         except Exception as exc:
-            # A defect in our code: its traceback is logged here, once; staff get an
-            # alert; it counts as transient so that the mailbox retries with back-off and
-            # fails after N.
-            logger.exception("mailbox %s: %s channel crashed", mailbox.pk, channel)
-            error = TransientSyncError(
-                f"{type(exc).__name__}: {exc}", code="internal_error", kind=ErrorKind.INTERNAL
-            )
+            error = _crashed(mailbox, channel, exc)
             failed_channel = channel
             break
     return error, failed_channel
+
+
+def _crashed(mailbox: Mailbox, channel: str, exc: Exception) -> SyncError:
+    """A defect in our code: its traceback is logged here, once; staff get an alert; it
+    counts as transient so that the mailbox retries with back-off and fails after N."""
+    logger.error("mailbox %s: %s channel crashed", mailbox.pk, channel, exc_info=exc)
+    return TransientSyncError(
+        f"{type(exc).__name__}: {exc}", code="internal_error", kind=ErrorKind.INTERNAL
+    )
 
 
 def stall_seconds(mailbox: Mailbox) -> float:

@@ -12,7 +12,8 @@ import pytest
 from django.db import connection
 
 from ews_emulator.testing import EmulatorProcess
-from mailboxes.models import Mailbox, SyncRun
+from mailboxes.connectors import ErrorKind
+from mailboxes.models import Alert, Mailbox, SyncRun
 from mailboxes.sync import scheduling
 from mailboxes.sync.cycle import run_cycle
 from mailboxes.sync.keeper import ClaimKeeper
@@ -86,6 +87,12 @@ def test_a_cycle_whose_connection_is_killed_records_it_and_gives_the_mailbox_bac
     assert mailbox.claimed_by == ""
     run = SyncRun.objects.filter(mailbox=mailbox).get()
     assert run.outcome == "transient", run.error_text
+    # The database's failure, not a defect of crmsync: no staff alert, its own words.
+    assert (mailbox.last_error_code, mailbox.last_error_kind) == (
+        "database_unavailable",
+        ErrorKind.DATABASE,
+    ), run.error_text
+    assert not Alert.objects.filter(mailbox=mailbox).exists()
 
 
 def test_the_claim_keeper_renews_on_a_new_connection_after_its_own_is_killed(
