@@ -1,6 +1,7 @@
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
@@ -56,7 +57,16 @@ def test_state(profile: EmailServerProfile, now: datetime | None = None) -> dict
     now = now or timezone.now()
     started = profile.last_test_started_at
     unfinished = started is not None and profile.last_test_duration_ms is None
-    running = unfinished and started is not None and now - started < TEST_GIVE_UP_AFTER
+    # Still queued (no worker has taken it) after the wait every live result uses.
+    unanswered = (
+        unfinished
+        and started is not None
+        and profile.last_test_message == QUEUED_MESSAGE
+        and now - started >= timedelta(seconds=settings.CRMSYNC_WORKER_WAIT_SECONDS)
+    )
+    running = (
+        unfinished and not unanswered and started is not None and now - started < TEST_GIVE_UP_AFTER
+    )
     lost = unfinished and not running
     if running:
         status, label = "running", "Running"
@@ -65,7 +75,12 @@ def test_state(profile: EmailServerProfile, now: datetime | None = None) -> dict
     else:
         status, label = profile.last_test_status, profile.get_last_test_status_display()
     message = profile.last_test_message
-    if lost:
+    if unanswered:
+        message = (
+            f"No worker is answering: nothing happened in {settings.CRMSYNC_WORKER_WAIT_SECONDS}"
+            " seconds after the test was queued; is a Celery worker running?"
+        )
+    elif lost:
         message = (
             f"No result {int(TEST_GIVE_UP_AFTER.total_seconds() // 60)} minutes after the test "
             "was queued: is a Celery worker running?"

@@ -47,7 +47,9 @@ def check_mailbox(mailbox: Mailbox) -> list[str]:
     return registry.protocol_of(profile).tester(mailbox, channels.configured(mailbox))
 
 
-def test_and_enable(mailbox: Mailbox) -> TestResult:
+def test_and_enable(mailbox: Mailbox, *, on_profile: bool = True) -> TestResult:
+    """Test the mailbox; its result is the profile's last test too unless `on_profile` is
+    False (a profile test, which records its own summary)."""
     refused = eligibility.refusal(mailbox)
     if refused:
         logger.info("mailbox %s: not tested: %s", mailbox.pk, refused)
@@ -57,7 +59,7 @@ def test_and_enable(mailbox: Mailbox) -> TestResult:
     try:
         opened = check_mailbox(mailbox)
     except SyncError as exc:
-        return _record_failure(mailbox, started, clock, exc)
+        return _record_failure(mailbox, started, clock, exc, on_profile=on_profile)
     duration = int((time.monotonic() - clock) * 1000)
     message = f"Connected and opened {', '.join(opened) or 'no folders'}; nothing was sent."
     fields: dict[str, object] = {
@@ -77,11 +79,14 @@ def test_and_enable(mailbox: Mailbox) -> TestResult:
     # Written only while the mailbox still may connect: an administrator may have rejected
     # it or turned it off during the test.
     Mailbox.objects.filter(eligibility.may_connect_q(), pk=mailbox.pk).update(**fields)
-    _record_profile(mailbox.profile, started, duration, "success", message)
+    if on_profile:
+        _record_profile(mailbox.profile, started, duration, "success", message)
     return TestResult("success", message, duration)
 
 
-def _record_failure(mailbox: Mailbox, started: object, clock: float, exc: SyncError) -> TestResult:
+def _record_failure(
+    mailbox: Mailbox, started: object, clock: float, exc: SyncError, *, on_profile: bool
+) -> TestResult:
     duration = int((time.monotonic() - clock) * 1000)
     kind = "transient" if isinstance(exc, TransientSyncError) else "permanent"
     message = f"Test failed ({kind}, {exc.code}): {exc.message}"
@@ -101,7 +106,8 @@ def _record_failure(mailbox: Mailbox, started: object, clock: float, exc: SyncEr
         code=exc.code[:100],
         message=f"Test & enable of {mailbox.email_address} failed: {exc.message[:1000]}",
     )
-    _record_profile(mailbox.profile, started, duration, "failure", message)
+    if on_profile:
+        _record_profile(mailbox.profile, started, duration, "failure", message)
     return TestResult("failure", message, duration)
 
 
@@ -140,7 +146,12 @@ def test_profile_mailboxes(profile: EmailServerProfile) -> str:
             eligibility.may_connect_q(), profile=profile
         )
     )
-    results = [test_and_enable(m) for m in mailboxes]
+    # A worker has the test: the page keeps showing it running (no longer "queued") until
+    # the summary below; the mailboxes' own results do not stand in for it meanwhile.
+    EmailServerProfile.objects.filter(pk=profile.pk).update(
+        last_test_duration_ms=None, last_test_message=running_message(len(mailboxes))
+    )
+    results = [test_and_enable(m, on_profile=False) for m in mailboxes]
     failed = sum(1 for r in results if r.status == "failure")
     status = "success" if failed == 0 else ("failure" if failed == len(results) else "warning")
     message = f"{len(results) - failed} of {len(results)} mailboxes passed." + _skipped(
@@ -151,6 +162,10 @@ def test_profile_mailboxes(profile: EmailServerProfile) -> str:
         message = f"{application} {tested}"
     _record_profile(profile, started, int((time.monotonic() - clock) * 1000), status, message)
     return status
+
+
+def running_message(count: int) -> str:
+    return f"Running on a worker: testing {count} mailbox{'' if count == 1 else 'es'}."
 
 
 # Skipped mailboxes named in a profile test's summary; the rest are counted.

@@ -4,13 +4,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from crmsync.admin_display import seconds
 from ews_emulator.testing import EmulatorProcess
 from mailboxes.models import Mailbox
+from mailboxes.sync import testing as sync_testing
 from profiles.admin import QUEUED_MESSAGE
 from profiles.models import EmailServerProfile
 from tests import factories
@@ -154,6 +157,62 @@ def test_a_test_without_result_after_ten_minutes_is_reported_lost(staff_client: 
     assert state["running"] is False
     assert state["status_label"] == "No result"
     assert "is a Celery worker running?" in state["message"]
+
+
+def test_a_test_no_worker_took_says_so_after_the_wait_of_every_live_result(
+    staff_client: Client, settings: Any
+) -> None:
+    settings.CRMSYNC_WORKER_WAIT_SECONDS = 30
+    waiting = factories.make_profile(
+        last_test_started_at=timezone.now() - timedelta(seconds=20),
+        last_test_duration_ms=None,
+        last_test_message=QUEUED_MESSAGE,
+    )
+    unanswered = factories.make_profile(
+        last_test_started_at=timezone.now() - timedelta(seconds=40),
+        last_test_duration_ms=None,
+        last_test_message=QUEUED_MESSAGE,
+    )
+
+    assert staff_client.get(status_url(waiting)).json()["running"] is True
+    state = staff_client.get(status_url(unanswered)).json()
+    assert state["running"] is False
+    assert state["status_label"] == "No result"
+    assert state["message"].startswith("No worker is answering: nothing happened in 30 seconds")
+
+
+def test_a_test_a_worker_has_taken_runs_past_the_wait(staff_client: Client, settings: Any) -> None:
+    settings.CRMSYNC_WORKER_WAIT_SECONDS = 30
+    profile = factories.make_profile(
+        last_test_started_at=timezone.now() - timedelta(minutes=5),
+        last_test_duration_ms=None,
+        last_test_message=sync_testing.running_message(40),
+    )
+
+    state = staff_client.get(status_url(profile)).json()
+
+    assert state["running"] is True
+    assert state["message"] == "Running on a worker: testing 40 mailboxes."
+
+
+def test_a_profile_test_is_written_when_a_worker_takes_it_and_when_it_ends_only(
+    ews: EmulatorProcess,
+) -> None:
+    """The mailboxes' own results do not stand in for the profile's test while it runs (the
+    page polling it would show the first mailbox's result as the test's, and stop)."""
+    profile = exchange_profile(ews.ews_url)
+    emulated_mailbox(ews, profile=profile)
+    emulated_mailbox(ews, profile=profile, password="wrong")
+
+    with CaptureQueriesContext(connection) as queries:
+        assert sync_testing.test_profile_mailboxes(profile) == "warning"
+
+    table = EmailServerProfile._meta.db_table
+    writes = [q["sql"] for q in queries if q["sql"].startswith(f'UPDATE "{table}"')]
+    assert len(writes) == 2, writes
+    profile.refresh_from_db()
+    assert profile.last_test_message.startswith("1 of 2 mailboxes passed.")
+    assert profile.last_test_duration_ms is not None
 
 
 def test_a_profile_without_an_approved_mailbox_queues_nothing(
