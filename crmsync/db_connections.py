@@ -11,11 +11,22 @@ from django.db import connections
 
 def drop_lost_connections() -> None:
     """Close this thread's connections that met an error and no longer answer, so that the
-    next statement opens a new one. A connection inside a transaction is left alone: the
-    transaction's owner rolls it back (and Django closes it when that fails)."""
+    next statement opens a new one. A healthy connection stays open whatever its age
+    (`CONN_MAX_AGE` is for the end of a request or task, not the middle of a cycle: with 0,
+    as on SQLite, Django's own check would close it every time). A connection inside a
+    transaction is left alone: the transaction's owner rolls it back (and Django closes it
+    when that fails)."""
     for connection in connections.all(initialized_only=True):
-        if not connection.in_atomic_block:
-            connection.close_if_unusable_or_obsolete()
+        if (
+            connection.connection is None
+            or connection.in_atomic_block
+            or not connection.errors_occurred
+        ):
+            continue
+        if connection.is_usable():
+            connection.errors_occurred = False
+        else:
+            connection.close()
 
 
 def database_lost() -> bool:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.backends.signals import connection_created
 
 from ews_emulator.testing import EmulatorProcess
 from mailboxes.connectors import ErrorKind
@@ -113,3 +114,32 @@ def test_the_claim_keeper_renews_on_a_new_connection_after_its_own_is_killed(
         keeper.stop()
     expires = Mailbox.objects.get(pk=mailbox.pk).claim_expires_at
     assert expires is not None
+
+
+def test_a_cycle_keeps_its_healthy_connection_whatever_conn_max_age(
+    ews: EmulatorProcess,
+) -> None:
+    # CONN_MAX_AGE 0 (SQLite's setting, or a deployment's): the connection is "obsolete" at
+    # once, and Django's own end-of-request check would close it. A cycle only drops a
+    # connection that failed: an idle cycle opens no new one (it reconnected on every cycle).
+    mailbox = emulated_mailbox(ews)
+    run_cycle(mailbox.pk, respect_limit=False)
+    Mailbox.objects.filter(pk=mailbox.pk).update(next_due_at=None)
+    max_age = connection.settings_dict["CONN_MAX_AGE"]
+    connection.settings_dict["CONN_MAX_AGE"] = 0
+    connection.close()
+    opened: list[object] = []
+
+    def count(sender: Any, connection: Any, **kwargs: Any) -> None:
+        opened.append(connection)
+
+    try:
+        connection.ensure_connection()
+        connection_created.connect(count)
+        result = run_cycle(mailbox.pk, respect_limit=False)
+    finally:
+        connection_created.disconnect(count)
+        connection.settings_dict["CONN_MAX_AGE"] = max_age
+        connection.close()
+    assert result.ran and result.error is None
+    assert opened == []
