@@ -1,5 +1,6 @@
 """The admin's mailbox form by server type: only the fields that apply to the mailbox's
-profile (credentials when it takes the mailbox's own, appointments, contacts and tasks on
+profile, as `mailboxes/fields_by_type.py` defines them for this form and the self-service
+one (credentials when it takes the mailbox's own, appointments, contacts and tasks on
 Exchange and Microsoft 365 for a user's mailbox, "process and delete" on POP3), plain labels
 (durations in seconds, no "act"), the status in the words of the self-service page, and a
 Test & enable button.
@@ -29,10 +30,10 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from crmsync.admin_display import seconds
+from mailboxes import fields_by_type
 from mailboxes.models import ExchangeFolderListing, Mailbox
 from mailboxes.status_words import status_of
 from mailboxes.sync import admin_actions, eligibility
-from mailboxes.web.forms import takes_mailbox_credentials
 from mailboxes.web.live import live_state
 from profiles.models import EmailServerProfile
 
@@ -114,38 +115,23 @@ MAILBOX_FIELDSETS: tuple[tuple[str | None, dict[str, Any]], ...] = (
     ("Scheduling", {"fields": MAILBOX_SCHEDULING_FIELDS, "classes": ("collapse",)}),
     ("Bookkeeping", {"fields": ("created_at", "modified_at"), "classes": ("collapse",)}),
 )
-# Appointments, contacts and tasks: only an Exchange store (EWS or Graph) of a user has them.
-ACT_FIELDS = frozenset(
-    {"act_delivery_method", "send_invitations", "act_status", "act_processed", "act_postponed"}
-)
-CREDENTIAL_FIELDS = frozenset({"username", "password", "clear_password"})
+# Appointments, contacts and tasks (`fields_by_type.ACT`) with their status and options.
+ACT_FIELDS = fields_by_type.ACT | {"act_status", "act_processed", "act_postponed"}
 # The options of appointments, contacts and tasks (the inline), hidden with their fields.
 OPTIONS_INLINE = "sync_options"
-SPECIFIC = sorted(ACT_FIELDS | CREDENTIAL_FIELDS | {"process_and_delete", OPTIONS_INLINE})
-
-
-def has_act(mailbox: Mailbox) -> bool:
-    """Whether appointments, contacts and tasks can apply: never to a queue (a shared inbox),
-    on Exchange or Microsoft 365 only (and maybe when no profile is chosen yet)."""
-    return _has_act(mailbox.profile, is_queue=mailbox.queue_id is not None)
-
-
-def _has_act(profile: EmailServerProfile | None, *, is_queue: bool) -> bool:
-    return not is_queue and (profile is None or profile.is_microsoft)
+SPECIFIC = sorted(fields_by_type.SPECIFIC | ACT_FIELDS | {OPTIONS_INLINE})
 
 
 def left_out_for(profile: EmailServerProfile | None, *, is_queue: bool) -> frozenset[str]:
     """The fields (and `OPTIONS_INLINE`) that do not apply to a mailbox of this owner kind
-    on this profile: by its server type, all of them shown while no profile is chosen."""
-    left_out: set[str] = set()
-    if not _has_act(profile, is_queue=is_queue):
-        left_out |= ACT_FIELDS | {OPTIONS_INLINE}
+    on this profile (`fields_by_type`); while no profile is chosen, all of them show but
+    a queue's appointments, contacts and tasks."""
     if profile is None:
-        return frozenset(left_out)
-    if not takes_mailbox_credentials(profile):
-        left_out |= CREDENTIAL_FIELDS
-    if profile.server_type != EmailServerProfile.ServerType.POP3_SMTP:
-        left_out.add("process_and_delete")
+        return frozenset(ACT_FIELDS | {OPTIONS_INLINE}) if is_queue else frozenset()
+    shown = fields_by_type.fields_shown(profile, is_queue=is_queue)
+    left_out = set(fields_by_type.SPECIFIC - shown)
+    if not shown & fields_by_type.ACT:
+        left_out |= ACT_FIELDS | {OPTIONS_INLINE}
     return frozenset(left_out)
 
 
@@ -293,7 +279,7 @@ class MailboxFormByType(admin.ModelAdmin):
         from mailboxes.web.actions import enqueue_mailbox_task  # it imports the tasks
 
         refusal = eligibility.refusal(mailbox)
-        if mailbox.profile is None or not mailbox.profile.is_microsoft:
+        if not fields_by_type.lists_folders(mailbox.profile):
             refusal = "folders can be listed on Exchange and Microsoft 365 mailboxes only."
         if refusal:
             self.message_user(request, f"Folders were not listed: {refusal}", messages.WARNING)

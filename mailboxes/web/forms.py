@@ -11,8 +11,9 @@ from django.forms import BaseModelFormSet, modelformset_factory
 
 from activities.api.visibility import visible_to
 from activities.models import Account, Contact, OwnedRecord
-from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
+from crmsync.choices import DeliveryMethod, OutgoingDeliveryMethod
 from crmsync.forms import ClearStoredPasswordField, WriteOnlyPasswordField, WriteOnlyPasswordsMixin
+from mailboxes import fields_by_type
 from mailboxes.forms import (
     CommaSeparatedField,
     SyncOptionsChangeMixin,
@@ -26,20 +27,7 @@ from mailboxes.models import (
     MailboxTrackingFolder,
 )
 from mailboxes.sync.eligibility import address_changed
-from profiles.models import EmailServerProfile
 from users.models import User
-
-
-def takes_mailbox_credentials(profile: EmailServerProfile | None) -> bool:
-    """Whether the mailbox's own user name and password are used: never when the profile
-    signs in as an Entra ID application (Microsoft 365, Exchange Online, OAuth)."""
-    if profile is None or profile.uses_app_credentials:
-        return False
-    per_mailbox = EmailServerProfile.CredentialRetrieval.PER_MAILBOX
-    return per_mailbox in (
-        profile.incoming_credential_retrieval,
-        profile.outgoing_credential_retrieval,
-    )
 
 
 def _offered(choices: Any, allowed: set[str], current: str) -> list[tuple[str, str]]:
@@ -50,9 +38,9 @@ def _offered(choices: Any, allowed: set[str], current: str) -> list[tuple[str, s
 class MailboxSettingsForm(WriteOnlyPasswordsMixin, forms.ModelForm):
     """Email address, credentials, delivery methods and tracking of one mailbox.
 
-    Which fields appear depends on the mailbox's profile: credentials only when it takes
-    per-mailbox credentials, appointments/contacts/tasks only on Exchange, "process and
-    delete" only on POP3.
+    Which fields appear depends on the mailbox's profile (`mailboxes/fields_by_type.py`):
+    credentials only when it takes per-mailbox credentials, appointments/contacts/tasks only
+    on Exchange and Microsoft 365, "process and delete" only on POP3.
     """
 
     password = WriteOnlyPasswordField(label="Password")
@@ -85,12 +73,10 @@ class MailboxSettingsForm(WriteOnlyPasswordsMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         mailbox: Mailbox = self.instance
         profile = mailbox.profile
-        if not takes_mailbox_credentials(profile):
-            for name in ("username", "password", "clear_password"):
-                del self.fields[name]
+        shown = fields_by_type.fields_shown(profile, is_queue=mailbox.queue_id is not None)
+        for name in sorted(fields_by_type.SPECIFIC - shown):
+            del self.fields[name]
         has_server = profile is not None
-        # Appointments, contacts and tasks live in an Exchange store (EWS or Graph).
-        is_exchange = has_server and profile is not None and profile.is_microsoft
         self._limit(
             "incoming_delivery_method",
             DeliveryMethod.choices,
@@ -103,27 +89,9 @@ class MailboxSettingsForm(WriteOnlyPasswordsMixin, forms.ModelForm):
             {OutgoingDeliveryMethod.NONE}
             | ({OutgoingDeliveryMethod.SERVER_SIDE_SYNC} if has_server else set()),
         )
-        if mailbox.queue_id is not None or not is_exchange:
-            # A queue is a shared inbox: it has no calendar, contacts or tasks of its own;
-            # nor has a POP3 or IMAP mailbox.
-            del self.fields["act_delivery_method"]
-            del self.fields["send_invitations"]
-        else:
-            if profile is not None and profile.server_type == profile.ServerType.MICROSOFT_365:
-                # README, "Meeting invitations": what Graph cannot write silently is held.
-                self.fields["send_invitations"].help_text += (
-                    " Microsoft 365 cannot change or delete a meeting already sent without "
-                    "telling its attendees: while this is off, such changes are held and "
-                    "listed on this page."
-                )
-            self._limit(
-                "act_delivery_method",
-                ActDeliveryMethod.choices,
-                {ActDeliveryMethod.NONE}
-                | ({ActDeliveryMethod.SERVER_SIDE_SYNC} if is_exchange else set()),
-            )
-        if profile is None or profile.server_type != EmailServerProfile.ServerType.POP3_SMTP:
-            del self.fields["process_and_delete"]
+        for name, text in fields_by_type.help_texts(profile).items():
+            if name in self.fields:
+                self.fields[name].help_text += text
 
     def _limit(self, name: str, choices: Any, allowed: set[str]) -> None:
         field = self.fields[name]

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from activities.api.visibility import visible_to
 from activities.models import Appointment
+from mailboxes import fields_by_type
 from mailboxes.models import (
     Alert,
     ExchangeFolderListing,
@@ -34,12 +35,7 @@ from mailboxes.sync.conflicts import conflict_differences, decide_conflicts, sho
 from mailboxes.web import why
 from mailboxes.web.access import get_manageable_mailbox, manageable_mailboxes
 from mailboxes.web.actions import enqueue_mailbox_task
-from mailboxes.web.forms import (
-    MailboxSettingsForm,
-    SyncOptionsFormSet,
-    TrackingFolderForm,
-    takes_mailbox_credentials,
-)
+from mailboxes.web.forms import MailboxSettingsForm, SyncOptionsFormSet, TrackingFolderForm
 from mailboxes.web.outbox import uncertain_emails
 from mailboxes.web.status import describe
 from users.models import User
@@ -154,13 +150,13 @@ def _page(
             "status_lines": describe(mailbox),
             "alerts": alerts,
             "settings_form": settings_form,
-            "takes_credentials": takes_mailbox_credentials(mailbox.profile),
+            "takes_credentials": fields_by_type.takes_mailbox_credentials(mailbox.profile),
             "options_formset": options_formset,
             "folders": folders,
             "folder_form": folder_form,
             "folder_listing": _listing(mailbox),
             "worker_wait_seconds": settings.CRMSYNC_WORKER_WAIT_SECONDS,
-            "lists_folders": mailbox.profile is not None and mailbox.profile.is_microsoft,
+            "lists_folders": fields_by_type.lists_folders(mailbox.profile),
             "appointments": upcoming_appointments(mailbox, _user(request)),
             "conflicts": [(mapping, _differences(mapping)) for mapping in conflicts],
             "uncertain_emails": uncertain_emails(mailbox),
@@ -196,8 +192,7 @@ def track_now(request: HttpRequest, mailbox_id: int, record_id: int) -> HttpResp
 
 def _options_formset(mailbox: Mailbox, data: Any = None) -> Any:
     """Appointments, contacts and tasks options: a user's, in an Exchange store only."""
-    profile = mailbox.profile
-    if mailbox.queue_id is not None or profile is None or not profile.is_microsoft:
+    if not fields_by_type.offers_act(mailbox.profile, is_queue=mailbox.queue_id is not None):
         return None
     return SyncOptionsFormSet(
         data, queryset=mailbox.sync_options.order_by("item_type"), prefix="options"
@@ -280,7 +275,7 @@ def refresh_folder_list(request: HttpRequest, mailbox_id: int) -> HttpResponse:
     mailbox = get_manageable_mailbox(_user(request), mailbox_id)
     if _refused(request, mailbox, "Folders were not listed"):
         return HttpResponseRedirect(_mailbox_url(mailbox) + "#folders")
-    if mailbox.profile is None or not mailbox.profile.is_microsoft:
+    if not fields_by_type.lists_folders(mailbox.profile):
         messages.error(
             request, "Folders can be listed on Exchange and Microsoft 365 mailboxes only."
         )
