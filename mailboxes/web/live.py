@@ -1,6 +1,7 @@
 """The mailbox page's live state as JSON: what "Sync now", "Test connection", "Refresh
-folder list" and "track it now" (`?track=ID`) wait for (`static/crmsync/mailbox_live.js`
-polls it), with the status in the words of `mailboxes.status_words`.
+folder list" and "track it now" (`?track=ID`) wait for (`static/crmsync/live_poller.js`
+polls it for the page's `mailbox_live.js` and the admin form's `mailbox_admin_live.js`),
+with the status in the words of `mailboxes.status_words`.
 
 Only the person who manages the mailbox gets it (404 otherwise), and nothing secret is in
 it: no credentials, only timestamps, counts and the status the page already shows.

@@ -1,32 +1,16 @@
 // "Sync now", "Test connection", "Refresh folder list" and "Track it now" on the mailbox
-// page, without
-// leaving it: the form is posted in the background, the page then asks the server every
-// 2 s how the mailbox is (the JSON of mailboxes/web/live.py) and, once the worker has
-// answered, swaps in the page's fresh status, folders and messages. Without JavaScript the
-// forms post and the page reloads as before.
+// page, without leaving it (the loop is live_poller.js): once the worker has answered, the
+// page's fresh status, folders and messages are swapped in. Without JavaScript the forms
+// post and the page reloads as before.
 (function () {
   "use strict";
   var root = document.querySelector("[data-live-url]");
-  if (!root || !window.fetch || !window.DOMParser) {
+  if (!root || !window.fetch || !window.DOMParser || !window.crmsyncLive) {
     return;
   }
-  var stateUrl = root.dataset.liveUrl;
-  var INTERVAL_MS = 2000;
-  // Then: no worker is answering (CRMSYNC_WORKER_WAIT_SECONDS).
-  var GIVE_UP_MS = (Number(root.dataset.liveWaitSeconds) || 120) * 1000;
-  var SECTIONS = ["status", "folders", "alerts", "appointments", "conflicts", "why"];
-
-  function getState(query) {
-    return fetch(stateUrl + (query || ""), {
-      credentials: "same-origin",
-      headers: { Accept: "application/json" },
-    }).then(function (response) {
-      if (!response.ok) {
-        throw new Error("HTTP " + response.status);
-      }
-      return response.json();
-    });
-  }
+  var live = window.crmsyncLive;
+  var progress = document.getElementById("live-progress");
+  var SECTIONS = ["#status", "#folders", "#alerts", "#appointments", "#conflicts", "#why"];
 
   // What the worker writes when it has done each kind of work.
   var MARKS = {
@@ -47,124 +31,54 @@
     },
   };
 
-  // What the page says when the worker has answered.
+  // What the page says when the worker has answered, and how (the level).
   var DONE = {
     sync: function (state) {
       var failed = state.sync.items_failed ? ", " + state.sync.items_failed + " failed" : "";
-      return "Synchronized: " + state.sync.items_processed + " processed" + failed + ". " +
-        state.status.words + ".";
+      return ["Synchronized: " + state.sync.items_processed + " processed" + failed + ". " +
+        state.status.words + ".", state.status.level];
     },
     test: function (state) {
-      return "Connection test " + (state.test.status === "success" ? "passed" : "failed") +
-        ". " + state.status.words + ".";
+      var passed = state.test.status === "success";
+      return ["Connection test " + (passed ? "passed" : "failed") + ". " +
+        state.status.words + ".", passed ? "ok" : "error"];
     },
     folders: function (state) {
-      return state.folders.count === 1 ? "1 folder listed." : state.folders.count + " folders listed.";
+      return [state.folders.count === 1 ? "1 folder listed." : state.folders.count +
+        " folders listed.", "ok"];
     },
     track: function (state) {
-      return state.track.error ? "Not tracked: " + state.track.error : "Tracked: " + state.track.summary + ".";
+      return state.track.error ? ["Not tracked: " + state.track.error, "error"]
+        : ["Tracked: " + state.track.summary + ".", "ok"];
     },
   };
-  var LEVELS = {
-    sync: function (state) { return state.status.level; },
-    test: function (state) { return state.test.status === "success" ? "ok" : "error"; },
-    folders: function () { return "ok"; },
-    track: function (state) { return state.track.error ? "error" : "ok"; },
-  };
-
-  // Messages are swapped only from the answer to the button's post: the page fetched at
-  // the end has none left (the post's answer showed them).
-  function swapSections(html, withMessages) {
-    var fresh = new DOMParser().parseFromString(html, "text/html");
-    SECTIONS.concat(withMessages ? ["messages"] : []).forEach(function (id) {
-      var now = document.getElementById(id);
-      var next = fresh.getElementById(id);
-      if (now && next) {
-        now.replaceWith(next);
-      }
-    });
-    return fresh;
-  }
 
   function run(form) {
     var kind = form.dataset.live;
     var query = form.dataset.record ? "?track=" + encodeURIComponent(form.dataset.record) : "";
-    var button = form.querySelector("button");
-    var progress = document.getElementById("live-progress");
-    var started = Date.now();
-    var before;
-    function say(text, level) {
-      progress.hidden = false;
-      progress.className = "live-progress " + (level || "info");
-      progress.textContent = text;
-    }
-    function finish(text, level) {
-      button.disabled = false;
-      progress.removeAttribute("aria-busy");
-      say(text, level);
-    }
-    button.disabled = true;
-    progress.setAttribute("aria-busy", "true");
-    say(button.textContent.trim() + ": starting…");
-    getState(query)
-      .then(function (state) {
-        before = MARKS[kind](state);
-        return fetch(form.action, {
-          method: "POST",
-          body: new FormData(form),
-          credentials: "same-origin",
-        });
-      })
-      .then(function (response) {
-        return response.text();
-      })
-      .then(function (html) {
-        var fresh = swapSections(html, true);
+    live.run(form, {
+      progress: progress,
+      say: function (text, level) {
+        progress.className = "live-progress " + level;
+        progress.textContent = text;
+      },
+      stateUrl: root.dataset.liveUrl + query,
+      waitSeconds: root.dataset.liveWaitSeconds,
+      mark: MARKS[kind],
+      // The post's answer is the page with its messages: swapped in, an error said.
+      refusal: function (html) {
+        var fresh = live.swap(html, SECTIONS.concat(["#messages"]));
         var refused = fresh.querySelector("#messages .message.error");
-        if (refused) {
-          finish(refused.textContent.trim(), "error");
-          return;
-        }
-        poll();
-      })
-      .catch(function () {
-        finish("The server could not be asked: reload this page.", "error");
-      });
-
-    function poll() {
-      var waited = Date.now() - started;
-      if (waited > GIVE_UP_MS) {
-        finish(
-          "No worker is answering: nothing happened in " +
-            Math.round(waited / 1000) +
-            " s. The work waits in the queue; this page shows it after a reload.",
-          "warning"
-        );
-        return;
-      }
-      say(button.textContent.trim() + ": waiting for a worker… " + Math.round(waited / 1000) + " s");
-      getState(query)
-        .then(function (state) {
-          var mark = MARKS[kind](state);
-          if (mark === null || mark === before) {
-            window.setTimeout(poll, INTERVAL_MS);
-            return;
-          }
-          return fetch(window.location.pathname + window.location.search, {
-            credentials: "same-origin",
-          })
-            .then(function (response) {
-              return response.text();
-            })
-            .then(function (html) {
-              swapSections(html, false);
-              finish(DONE[kind](state), LEVELS[kind](state));
-            });
-        })
-        .catch(function () {
-          window.setTimeout(poll, INTERVAL_MS);
+        return refused ? [refused.textContent.trim(), "error"] : null;
+      },
+      // The page fetched at the end has no messages left (the post's answer showed them).
+      answered: function (state) {
+        return live.reloaded().then(function (html) {
+          live.swap(html, SECTIONS);
+          return DONE[kind](state);
         });
-    }
+      },
+    });
   }
 
   document.addEventListener("submit", function (event) {
