@@ -17,7 +17,7 @@ from mailboxes.connectors import (
     authentication_failed,
     network_error,
 )
-from mailboxes.connectors.session import Session
+from mailboxes.connectors.session import LoginSettings, Session, opened
 
 logger = logging.getLogger(__name__)
 
@@ -31,14 +31,8 @@ _UIDVALIDITY_RE = re.compile(rb"UIDVALIDITY (\d+)")
 _SIZE_RE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
-@dataclass(frozen=True)
-class ImapSettings:
-    host: str
-    port: int | None
-    username: str
-    password: str
-    use_ssl: bool = True
-    timeout: float = 60.0
+class ImapSettings(LoginSettings):
+    """IMAP on port 993 with TLS, 143 without."""
 
 
 @dataclass(frozen=True)
@@ -71,22 +65,16 @@ class ImapConnector(Session):
 
     def connect(self) -> None:
         s = self.settings
-        try:
+
+        def open_client() -> imaplib.IMAP4:
             if s.use_ssl:
-                client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                    s.host,
-                    s.port or 993,
-                    ssl_context=ssl.create_default_context(),
-                    timeout=s.timeout,
+                context = ssl.create_default_context()
+                return imaplib.IMAP4_SSL(
+                    s.host, s.port or 993, ssl_context=context, timeout=s.timeout
                 )
-            else:
-                client = imaplib.IMAP4(s.host, s.port or 143, timeout=s.timeout)
-        except OSError as exc:
-            raise network_error(f"IMAP connection to {s.host} failed", exc) from exc
-        except imaplib.IMAP4.error as exc:
-            raise TransientSyncError(
-                f"IMAP connection to {s.host} failed: {exc}", code="mail_server_unavailable"
-            ) from exc
+            return imaplib.IMAP4(s.host, s.port or 143, timeout=s.timeout)
+
+        client = opened("IMAP", s.host, imaplib.IMAP4.error, open_client)
         try:
             client.login(s.username, s.password)
         except imaplib.IMAP4.abort as exc:
@@ -201,11 +189,7 @@ class ImapConnector(Session):
         criteria = [f"UID {last_uid + 1}:*"]
         if since is not None:
             criteria.append(f"SINCE {since.strftime('%d-%b-%Y')}")
-        data = self._uid("SEARCH", *criteria)
-        uids: list[int] = []
-        for chunk in data:
-            if isinstance(chunk, bytes):
-                uids.extend(int(x) for x in chunk.split())
+        uids = _uids(self._uid("SEARCH", *criteria))
         # "n:*" always matches the highest UID, even when it is below n.
         return sorted(u for u in uids if u > last_uid)
 
@@ -248,21 +232,11 @@ class ImapConnector(Session):
             yield ImapMessage(uid=int(match.group(1)), internal_date=internal, raw=bytes(raw))
 
     def search_header(self, header: str, value: str) -> list[int]:
-        data = self._uid("SEARCH", "HEADER", header, _quote(value))
-        uids: list[int] = []
-        for chunk in data:
-            if isinstance(chunk, bytes):
-                uids.extend(int(x) for x in chunk.split())
-        return uids
+        return _uids(self._uid("SEARCH", "HEADER", header, _quote(value)))
 
     def search(self, *criteria: str) -> list[int]:
         """UID SEARCH in the selected folder; each criterion quoted where it must be."""
-        data = self._uid("SEARCH", *(_quote(c) for c in criteria))
-        uids: list[int] = []
-        for chunk in data:
-            if isinstance(chunk, bytes):
-                uids.extend(int(x) for x in chunk.split())
-        return uids
+        return _uids(self._uid("SEARCH", *(_quote(c) for c in criteria)))
 
     def header_fields(self, uids: Sequence[int], names: Sequence[str]) -> dict[int, bytes]:
         """These header fields of each message (without setting \\Seen), as raw bytes."""
@@ -353,6 +327,15 @@ def choose_sent_folder(folders: Sequence[ImapFolder]) -> str | None:
         if name.lower() in by_name:
             return by_name[name.lower()]
     return None
+
+
+def _uids(data: list[object]) -> list[int]:
+    """The UIDs of a UID SEARCH answer."""
+    uids: list[int] = []
+    for chunk in data:
+        if isinstance(chunk, bytes):
+            uids.extend(int(x) for x in chunk.split())
+    return uids
 
 
 def _uid_set(uids: Sequence[int]) -> str:

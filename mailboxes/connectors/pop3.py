@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import poplib
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from mailboxes.connectors import (
     PermanentSyncError,
@@ -15,8 +16,9 @@ from mailboxes.connectors import (
     authentication_failed,
     network_error,
 )
-from mailboxes.connectors.session import Session
+from mailboxes.connectors.session import LoginSettings, Session, opened
 
+_T = TypeVar("_T")
 logger = logging.getLogger(__name__)
 
 # poplib refuses lines longer than this; real servers send longer ones in broken mail.
@@ -29,14 +31,8 @@ class Pop3Message:
     uid: str
 
 
-@dataclass(frozen=True)
-class Pop3Settings:
-    host: str
-    port: int | None
-    username: str
-    password: str
-    use_ssl: bool = True
-    timeout: float = 60.0
+class Pop3Settings(LoginSettings):
+    """POP3 on port 995 with TLS, 110 without."""
 
 
 class Pop3Connector(Session):
@@ -55,19 +51,14 @@ class Pop3Connector(Session):
 
     def connect(self) -> None:
         s = self.settings
-        try:
+
+        def open_client() -> poplib.POP3:
             if s.use_ssl:
-                client: poplib.POP3 = poplib.POP3_SSL(
-                    s.host, s.port or 995, timeout=s.timeout, context=ssl.create_default_context()
-                )
-            else:
-                client = poplib.POP3(s.host, s.port or 110, timeout=s.timeout)
-        except OSError as exc:
-            raise network_error(f"POP3 connection to {s.host} failed", exc) from exc
-        except poplib.error_proto as exc:
-            raise TransientSyncError(
-                f"POP3 connection to {s.host} failed: {exc}", code="mail_server_unavailable"
-            ) from exc
+                context = ssl.create_default_context()
+                return poplib.POP3_SSL(s.host, s.port or 995, timeout=s.timeout, context=context)
+            return poplib.POP3(s.host, s.port or 110, timeout=s.timeout)
+
+        client = opened("POP3", s.host, poplib.error_proto, open_client)
         try:
             client.user(s.username)
             client.pass_(s.password)
@@ -110,30 +101,12 @@ class Pop3Connector(Session):
         return messages
 
     def fetch(self, number: int) -> bytes:
-        try:
-            _resp, lines, _octets = self.client.retr(number)
-        except poplib.error_proto as exc:
-            raise TransientSyncError(
-                f"POP3 RETR {number} failed: {_text(exc)}", code="mail_server_unavailable"
-            ) from exc
-        except OSError as exc:
-            raise TransientSyncError(
-                f"POP3 RETR {number} failed: {exc}", code="mail_server_unavailable"
-            ) from exc
+        _resp, lines, _octets = _transient(f"POP3 RETR {number}", self.client.retr, number)
         # poplib has already undone the dot-stuffing; lines lost their CRLF.
         return b"\r\n".join(lines) + b"\r\n"
 
     def delete(self, number: int) -> None:
-        try:
-            self.client.dele(number)
-        except poplib.error_proto as exc:
-            raise TransientSyncError(
-                f"POP3 DELE {number} failed: {_text(exc)}", code="mail_server_unavailable"
-            ) from exc
-        except OSError as exc:
-            raise TransientSyncError(
-                f"POP3 DELE {number} failed: {exc}", code="mail_server_unavailable"
-            ) from exc
+        _transient(f"POP3 DELE {number}", self.client.dele, number)
 
     def quit(self) -> None:
         if self._client is None:
@@ -162,6 +135,18 @@ class Pop3Connector(Session):
 def pop3_session(settings: Pop3Settings) -> Iterator[Pop3Connector]:
     with Pop3Connector(settings) as connector:
         yield connector
+
+
+def _transient(label: str, command: Callable[[int], _T], number: int) -> _T:
+    """One command on a message; any failure is transient (the next cycle tries again)."""
+    try:
+        return command(number)
+    except poplib.error_proto as exc:
+        raise TransientSyncError(
+            f"{label} failed: {_text(exc)}", code="mail_server_unavailable"
+        ) from exc
+    except OSError as exc:
+        raise TransientSyncError(f"{label} failed: {exc}", code="mail_server_unavailable") from exc
 
 
 def _text(exc: BaseException) -> str:

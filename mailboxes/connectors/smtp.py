@@ -13,7 +13,7 @@ import re
 import smtplib
 import ssl
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mailboxes.connectors import (
     ErrorKind,
@@ -33,7 +33,7 @@ class SmtpSettings:
     host: str
     port: int | None
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     # "ssl": implicit TLS (465); "starttls": upgrade, required; "none": plaintext.
     security: str = "starttls"
     timeout: float = 60.0

@@ -48,6 +48,15 @@ def test_pop3_and_imap_use_the_mailbox_credentials_by_default() -> None:
     )
 
 
+def test_pop3_imap_and_smtp_settings_never_show_the_password() -> None:
+    box = mailbox(profile(use_same_settings_for_outgoing=True))
+
+    for settings in (pop3_settings(box), imap_settings(box), smtp_settings(box)):
+        assert settings.password == "mailbox-secret"
+        assert "mailbox-secret" not in repr(settings)
+        assert "mail.example.com" in repr(settings)
+
+
 def test_the_user_name_defaults_to_the_email_address() -> None:
     assert pop3_settings(mailbox(profile())).username == "erik@example.com"
 
