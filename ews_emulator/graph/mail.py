@@ -136,7 +136,7 @@ def render_message(
     return out
 
 
-def _split_top(text: str) -> list[str]:
+def split_top(text: str) -> list[str]:
     """Split on commas outside parentheses."""
     parts, depth, current = [], 0, ""
     for ch in text:
@@ -160,11 +160,22 @@ EXPAND_EXT = re.compile(
 ID_EQ = re.compile(r"^\s*id\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)
 
 
+def filtered_ids(text: str) -> list[str]:
+    """The ids of an $expand's `$filter=id eq '...' or id eq '...'`."""
+    wanted = []
+    for clause in re.split(r"\s+or\s+", text, flags=re.IGNORECASE):
+        id_match = ID_EQ.match(clause)
+        if id_match is None:
+            raise bad_request("Only 'id eq' filters are supported in this $expand.")
+        wanted.append(id_match.group(1).replace("''", "'"))
+    return wanted
+
+
 def _expand(req: Request, row: ItemRow, elem: Element, out: dict[str, Any]) -> None:
     value = req.query.get("$expand")
     if not value:
         return
-    for part in _split_top(value):
+    for part in split_top(value):
         if part.lower() == "attachments":
             out["attachments"] = [
                 mp.attachment_json(xml, ids.rest_id(att_id))
@@ -178,12 +189,7 @@ def _expand(req: Request, row: ItemRow, elem: Element, out: dict[str, Any]) -> N
             )
         props = mp.extended_properties(elem)
         if match.group(2):
-            wanted = []
-            for clause in re.split(r"\s+or\s+", match.group(2), flags=re.IGNORECASE):
-                id_match = ID_EQ.match(clause)
-                if id_match is None:
-                    raise bad_request("Only 'id eq' filters are supported on extended properties.")
-                wanted.append(mp.canonical_prop_id(id_match.group(1).replace("''", "'")))
+            wanted = [mp.canonical_prop_id(i) for i in filtered_ids(match.group(2))]
             props = [p for p in props if mp.canonical_prop_id(p["id"]) in wanted]
         if match.group(1).lower() == "single":
             if props:
@@ -293,9 +299,16 @@ def compile_filter(text: str | None) -> Any:
 
 
 def list_page(
-    req: Request, rows: list[ItemRow], render: Callable[[ItemRow], dict[str, Any]], path: str
+    req: Request,
+    rows: list[ItemRow],
+    render: Callable[[ItemRow], dict[str, Any]],
+    path: str,
+    *,
+    shape: Callable[[Request, ItemRow, dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Response:
-    """A page of items: $filter (extended properties too), $top/$skip, $select, $expand."""
+    """A page of items: $filter (extended properties too), $top/$skip, $select, $expand
+    (`shape` applies $select and $expand to one item, `one` by default)."""
+    shape = shape or one
     predicate = compile_filter(req.query.get("$filter"))
     top = min(int(req.query.get("$top") or DEFAULT_PAGE), 1000)
     skip = int(req.query.get("$skip") or 0)
@@ -310,7 +323,7 @@ def list_page(
             if predicate(full, mp.parse(row.xml)):
                 chosen.append((full, row))
     value = [
-        one(req, row, full if full is not None else render(row))
+        shape(req, row, full if full is not None else render(row))
         for full, row in chosen[skip : skip + top]
     ]
     payload: dict[str, Any] = {"value": value}

@@ -143,10 +143,6 @@ def ext_property_xml(prop_id: str, value: Any) -> str:
     )
 
 
-# PidLidPercentComplete ([MS-OXOTASK] 2.2.2.2.2): EWS's PercentComplete of a task, 0.0 to 1.0.
-PERCENT_COMPLETE = "Double {00062003-0000-0000-c000-000000000046} Id 0x8102"
-
-
 # A contact's phone numbers that Graph's contact has no property for, each a MAPI property
 # ([MS-OXOCNTC] 2.2.1.4, "Telephone Properties") that EWS shows as a PhoneNumbers entry:
 # through Graph they are read and written as extended properties by property tag.
@@ -163,9 +159,6 @@ CONTACT_PHONE_PROPS = {key: prop_id for prop_id, key in CONTACT_PHONE_TAGS.items
 
 def extended_properties(elem: Element) -> list[dict[str, str]]:
     out = []
-    percent = elem.findtext(f"{TNS}PercentComplete")
-    if etree.QName(elem).localname == "Task" and percent is not None:
-        out.append({"id": PERCENT_COMPLETE, "value": str(float(percent) / 100)})
     phones = elem.find(f"{TNS}PhoneNumbers")
     if etree.QName(elem).localname == "Contact" and phones is not None:
         for entry in phones:

@@ -8,6 +8,8 @@ Contacts: https://learn.microsoft.com/graph/api/resources/contact, .../contactfo
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from ..soap import Element
@@ -16,7 +18,17 @@ from . import ids
 from . import mapping as mp
 from .api import Request, Response, route
 from .errors import GraphError, bad_request
-from .mail import delete_row, delta_page, item_row, list_page, new_item, one, write_fields
+from .mail import (
+    delete_row,
+    delta_page,
+    filtered_ids,
+    item_row,
+    list_page,
+    new_item,
+    one,
+    split_top,
+    write_fields,
+)
 
 CONTACTS = ("Contacts.ReadWrite",)
 TASKS = ("Tasks.ReadWrite",)
@@ -382,7 +394,9 @@ def _utc(value: Any, key: str) -> str:
     return to_utc(str(value["dateTime"]), str(value.get("timeZone") or "UTC"))
 
 
-def task_fields(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def task_fields(
+    payload: dict[str, Any], *, creating: bool = False
+) -> tuple[dict[str, Any], list[str]]:
     fields: dict[str, Any] = {}
     ext: list[str] = []
     for key, value in payload.items():
@@ -406,19 +420,103 @@ def task_fields(payload: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
             fields[TASK_DATES[key]] = None if value is None else _utc(value, key)
         elif key == "isReminderOn":
             fields["ReminderIsSet"] = bool(value)
-        elif key == "singleValueExtendedProperties":
-            for prop in value or []:
-                if mp.canonical_prop_id(str(prop["id"])) == mp.PERCENT_COMPLETE:
-                    # PidLidPercentComplete is the task's PercentComplete ([MS-OXOTASK]).
-                    fields["PercentComplete"] = round(float(prop.get("value") or 0) * 100)
-                else:
-                    ext.append(mp.ext_property_xml(str(prop["id"]), prop.get("value", "")))
+        elif key == "extensions" and creating:
+            # Open extensions made with the task (Create open extension: "in a new resource
+            # instance"); a todoTask has no extended properties (module docstring).
+            ext.extend(extension_xml(e) for e in value or [])
         else:
             raise bad_request(
                 f"Could not find a property named '{key}' on type 'microsoft.graph.todoTask'.",
                 "RequestBodyRead",
             )
     return fields, ext
+
+
+# -- open extensions of To Do tasks ----------------------------------------------------------
+# Graph v1.0 stores custom data on a todoTask in open extensions only: the todoTask page
+# names them ("Adding your data as custom properties in open extensions") and the Outlook
+# extended properties overview lists message, mailFolder, event, calendar, contact and
+# contactFolder, not todoTask, so `singleValueExtendedProperties` is refused on a task like any
+# property it does not have. An extension is kept as a String named property of the
+# emulator's own set, named after the extension, its custom data as JSON (where Exchange keeps
+# open extensions is not documented).
+EXTENSION_SET = "4f2a6c1e-8b7d-4e0a-9c3f-6f70656e6578"
+EXTENSION_TYPE = "#microsoft.graph.openTypeExtension"
+EXTENSION_PREFIX = "microsoft.graph.openTypeExtension."
+
+
+def _extension_prop_id(name: str) -> str:
+    return f"String {{{EXTENSION_SET}}} Name {name}"
+
+
+def extension_xml(payload: Any) -> str:
+    """The stored property of an openTypeExtension body (`extensionName` and custom data)."""
+    if not isinstance(payload, dict) or not str(payload.get("extensionName") or "").strip():
+        raise bad_request("An open extension needs its extensionName.", "RequestBodyRead")
+    if str(payload.get("@odata.type") or "").lstrip("#") != EXTENSION_TYPE.lstrip("#"):
+        raise bad_request(
+            "An open extension's @odata.type must be microsoft.graph.openTypeExtension.",
+            "RequestBodyRead",
+        )
+    name = str(payload["extensionName"]).strip()
+    data = {k: v for k, v in payload.items() if not k.startswith("@odata") and k != "id"}
+    return mp.ext_property_xml(
+        _extension_prop_id(name), json.dumps(data, ensure_ascii=False, sort_keys=True)
+    )
+
+
+def extensions_of(elem: Element) -> list[dict[str, Any]]:
+    """The item's open extensions as Graph answers them."""
+    found = []
+    for prop in mp.extended_properties(elem):
+        canonical = mp.canonical_prop_id(prop["id"])
+        head = f"String {{{EXTENSION_SET}}} Name ".lower()
+        if not canonical.lower().startswith(head):
+            continue
+        try:
+            data = json.loads(prop["value"])
+        except ValueError:
+            continue
+        name = str(data.get("extensionName") or canonical[len(head) :])
+        found.append({"@odata.type": EXTENSION_TYPE, "id": EXTENSION_PREFIX + name, **data})
+    return found
+
+
+def _extension_matches(extension: dict[str, Any], wanted: str) -> bool:
+    """An extension named by its name or its fully qualified id (as the Get open extension
+    page allows), ignoring case."""
+    wanted = wanted.lower()
+    return wanted in (str(extension["extensionName"]).lower(), str(extension["id"]).lower())
+
+
+EXPAND_EXTENSIONS = re.compile(r"^extensions(?:\(\s*\$filter\s*=\s*(.+)\))?$", re.IGNORECASE)
+
+
+def task_one(req: Request, row: ItemRow, full: dict[str, Any]) -> dict[str, Any]:
+    """A task with $select and $expand applied: `extensions`, with an `id eq` filter or not;
+    a todoTask has no extended properties to expand."""
+    out = mp.select(full, req.select())
+    for part in split_top(req.query.get("$expand") or ""):
+        match = EXPAND_EXTENSIONS.match(part)
+        if match is None:
+            name = part.split("(", 1)[0].strip()
+            raise bad_request(
+                f"Could not find a property named '{name}' on type 'microsoft.graph.todoTask'."
+            )
+        found = extensions_of(mp.parse(row.xml))
+        if match.group(1):
+            wanted = filtered_ids(match.group(1))
+            found = [e for e in found if any(_extension_matches(e, w) for w in wanted)]
+        out["extensions"] = found
+    return out
+
+
+def _no_extended_properties(req: Request) -> None:
+    if "extendedproperties" in (req.query.get("$filter") or "").lower():
+        raise bad_request(
+            "Could not find a property named 'singleValueExtendedProperties' on type "
+            "'microsoft.graph.todoTask'."
+        )
 
 
 def _list_json(req: Request, folder: Folder) -> dict[str, Any]:
@@ -459,17 +557,24 @@ def get_task_list(req: Request, args: list[str]) -> Response:
 @route("GET", "todo", "lists", "*", "tasks", roles=TASKS)
 def list_tasks(req: Request, args: list[str]) -> Response:
     folder = _task_list(req, args[0])
+    _no_extended_properties(req)
     rows = [r for r in req.store.items_in_folder(folder.id) if r.kind == "Task"]
-    return list_page(req, rows, lambda r: task_json(req, r), f"todo/lists/{args[0]}/tasks")
+    return list_page(
+        req, rows, lambda r: task_json(req, r), f"todo/lists/{args[0]}/tasks", shape=task_one
+    )
 
 
 @route("POST", "todo", "lists", "*", "tasks", roles=TASKS)
 def create_task(req: Request, args: list[str]) -> Response:
-    fields, ext = task_fields(req.json())
+    payload = req.json()
+    fields, ext = task_fields(payload, creating=True)
     if not fields.get("Subject"):
         raise bad_request("title is required.", "invalidRequest")
     row = new_item(req, _task_list(req, args[0]), "Task", fields, ext)
-    return Response(201, task_json(req, row))
+    out = task_json(req, row)
+    if payload.get("extensions"):
+        out["extensions"] = extensions_of(mp.parse(row.xml))
+    return Response(201, out)
 
 
 def _task_row(req: Request, list_id: str, given: str) -> ItemRow:
@@ -485,7 +590,7 @@ def _task_row(req: Request, list_id: str, given: str) -> ItemRow:
 @route("GET", "todo", "lists", "*", "tasks", "*", roles=TASKS)
 def get_task(req: Request, args: list[str]) -> Response:
     row = _task_row(req, *args)
-    return Response(200, one(req, row, task_json(req, row)))
+    return Response(200, task_one(req, row, task_json(req, row)))
 
 
 @route("PATCH", "todo", "lists", "*", "tasks", "*", roles=TASKS)
@@ -495,6 +600,66 @@ def update_task(req: Request, args: list[str]) -> Response:
     cleared = [name for name, value in fields.items() if value is None]
     row = write_fields(req, row, fields, ext, remove=cleared)
     return Response(200, task_json(req, row))
+
+
+@route("POST", "todo", "lists", "*", "tasks", "*", "extensions", roles=TASKS)
+def create_task_extension(req: Request, args: list[str]) -> Response:
+    row = _task_row(req, *args)
+    prop = extension_xml(req.json())
+    name = str(req.json()["extensionName"]).strip()
+    if any(_extension_matches(e, name) for e in extensions_of(mp.parse(row.xml))):
+        # The emulator's answer: the reference names none for an extension that exists.
+        raise GraphError(409, "NameAlreadyExists", "An extension with this name already exists.")
+    row = write_fields(req, row, {}, [prop])
+    (made,) = [e for e in extensions_of(mp.parse(row.xml)) if _extension_matches(e, name)]
+    return Response(201, made)
+
+
+def _task_extension(req: Request, args: list[str]) -> tuple[ItemRow, dict[str, Any]]:
+    row = _task_row(req, args[0], args[1])
+    for extension in extensions_of(mp.parse(row.xml)):
+        if _extension_matches(extension, args[2]):
+            return row, extension
+    raise GraphError(404, "ErrorItemNotFound", "The specified object was not found in the store.")
+
+
+@route("GET", "todo", "lists", "*", "tasks", "*", "extensions", "*", roles=TASKS)
+def get_task_extension(req: Request, args: list[str]) -> Response:
+    return Response(200, _task_extension(req, args)[1])
+
+
+@route("PATCH", "todo", "lists", "*", "tasks", "*", "extensions", "*", roles=TASKS)
+def update_task_extension(req: Request, args: list[str]) -> Response:
+    """Update open extension: the properties sent replace the extension's custom data."""
+    row, extension = _task_extension(req, args)
+    name = str(extension["extensionName"])
+    body = {
+        "@odata.type": EXTENSION_TYPE,
+        **{k: v for k, v in req.json().items() if not k.startswith("@odata")},
+        "extensionName": name,
+    }
+    row = write_fields(req, row, {}, [extension_xml(body)])
+    (made,) = [e for e in extensions_of(mp.parse(row.xml)) if _extension_matches(e, name)]
+    return Response(200, made)
+
+
+@route("DELETE", "todo", "lists", "*", "tasks", "*", "extensions", "*", roles=TASKS)
+def delete_task_extension(req: Request, args: list[str]) -> Response:
+    row, extension = _task_extension(req, args)
+    prop_id = _extension_prop_id(str(extension["extensionName"]))
+    with req.store.write() as c:
+        fresh = req.store.item(row.id) or row
+
+        def mutate(elem: Element) -> set[str]:
+            for old in elem.findall(f"{TNS}ExtendedProperty"):
+                uri = old.find(f"{TNS}ExtendedFieldURI")
+                found = mp.ext_prop_id(uri) if uri is not None else None
+                if found and mp.canonical_prop_id(found) == mp.canonical_prop_id(prop_id):
+                    elem.remove(old)
+            return {"ExtendedProperty"}
+
+        req.server.mail.change_item(c, fresh, mutate)
+    return Response(204)
 
 
 @route("DELETE", "todo", "lists", "*", "tasks", "*", roles=TASKS)

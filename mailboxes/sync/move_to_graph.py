@@ -13,6 +13,10 @@ losing a link: `manage.py move_mailbox_to_graph` and the admin action call `move
   deleted, or never stamped) keeps its EWS id; the next sync finds it by its stamp in the
   type's other folders and re-links it, or sees it gone. A type the application has no role
   for keeps its links for that re-link too, and the result says so.
+- To Do tasks: Graph v1.0's todoTask has no extended properties, so the EWS stamp is not
+  seen there; a task is found by its EWS id in URL-safe form (the REST id, as for folders;
+  the answer gives its immutable id), then given crmsync's open extension with its record
+  id (`connectors/graph/converters/tasks.py`), by which later resyncs re-link it.
 - Folder ids: a mapping's folder becomes its Graph (REST) id, the EWS id in URL-safe base64
   (folders have no immutable ids; their ids are constant). Tracking folders are resolved
   against the Inbox's folders listed over Graph: by that id, else by the path the EWS folder
@@ -33,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from mailboxes.connectors.base import FolderNotFoundError, ItemRef
+from mailboxes.connectors.base import FolderNotFoundError, ItemRef, Saved
 from mailboxes.connectors.graph.client import GraphClient
 from mailboxes.connectors.graph.connector import GraphMailboxConnector
 from mailboxes.connectors.graph.listing import inbox_mail_folders
@@ -98,7 +102,7 @@ class MoveResult:
 
 
 def rest_folder_id(ews_id: str) -> str:
-    """A folder's Graph (REST) id: its EWS id in URL-safe base64."""
+    """A folder's (or an item's) Graph (REST) id: its EWS id in URL-safe base64."""
     return ews_id.replace("/", "-").replace("+", "_")
 
 
@@ -246,8 +250,43 @@ def relink(
                     found[pk] = ref
             if progress is not None:
                 progress(done, len(rows))
+    by_id = [
+        (pk, record_id)
+        for pk, object_type, record_id, _ in rows
+        if pk not in found
+        and object_type in TYPES
+        and object_type not in result.types_refused
+        and not connector.items(TYPES[object_type]).reads_ews_stamp
+    ]
+    if by_id:
+        found.update(relink_by_id(connector, rows, dict(by_id)))
     if progress is not None:
         progress(len(rows), len(rows))
+    return found
+
+
+def relink_by_id(
+    connector: GraphMailboxConnector, rows: list[MappingRow], record_ids: dict[int, int]
+) -> dict[int, ItemRef]:
+    """{mapping pk: its item} for the mappings of types whose EWS stamp Graph cannot read:
+    found by their EWS item ids, then stamped as Graph allows."""
+    types = {pk: object_type for pk, object_type, _, _ in rows}
+    ews_ids = dict(
+        ExchangeSyncIdMapping.objects.filter(pk__in=record_ids).values_list(
+            "pk", "exchange_item_id"
+        )
+    )
+    found: dict[int, ItemRef] = {}
+    for object_type in sorted({types[pk] for pk in record_ids}):
+        items = connector.items(TYPES[object_type])
+        wanted = {pk: rest_folder_id(ews_ids[pk]) for pk in record_ids if types[pk] == object_type}
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = dict(list(wanted.items())[start : start + LOOKUP_CHUNK])
+            refs = items.find_by_rest_ids(chunk)
+            results = items.stamp([(ref, record_ids[pk]) for pk, ref in refs.items()])
+            for (pk, ref), stamped in zip(refs.items(), results, strict=True):
+                if isinstance(stamped, Saved):
+                    found[pk] = ref
     return found
 
 

@@ -46,7 +46,7 @@ from mailboxes.connectors.graph.converters import (
     GraphTaskConverter,
 )
 from mailboxes.connectors.graph.converters.events import series_details, series_window
-from mailboxes.connectors.graph.converters.tasks import PERCENT_ID
+from mailboxes.connectors.graph.converters.tasks import EXTENSION_EXPAND
 from mailboxes.models import ItemType
 from tests.graph_emulator.conftest import Tenant
 
@@ -302,7 +302,13 @@ def test_a_task_reads_the_same(
         f"todo/lists/{task_list}/tasks/{ids.rest_id(item.id)}",
         **{
             "$select": ",".join(GraphTaskConverter.select),
-            "$expand": f"singleValueExtendedProperties($filter=id eq '{PERCENT_ID}')",
+            "$expand": EXTENSION_EXPAND,
         },
     )
-    assert GraphTaskConverter().canonical(task) == ews
+    graph_canonical = GraphTaskConverter().canonical(task)
+    if status == "InProgress":
+        # A todoTask has no percent complete (Graph v1.0): one set in Outlook is not seen,
+        # only the one crmsync keeps in its open extension (none here).
+        assert (ews["percent_complete"], graph_canonical["percent_complete"]) == (40, 0)
+        graph_canonical["percent_complete"] = 40
+    assert graph_canonical == ews

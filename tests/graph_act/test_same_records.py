@@ -172,6 +172,11 @@ def test_the_same_store_contents_make_the_same_records(
     assert series["recurrence"]["boundary"]["number"] == 6
     (meeting,) = [a for a in got[ItemType.APPOINTMENT] if a["attendees"]]
     assert meeting["time_zone"] == "Europe/Berlin" and meeting["description"] == "Numbers & plans"
+    (offer,) = [t for t in got[ItemType.TASK] if t["subject"] == "Send the offer"]
+    # Graph v1.0's todoTask has no percent complete: the 40 % set in Outlook is not seen
+    # over Graph (crmsync keeps the CRM's own percentage in its open extension).
+    assert offer["percent_complete"] == (40 if protocol == "ews" else 0)
+    offer["percent_complete"] = None
     # whichever protocol ran first, the other makes exactly the same records
     first = expected.setdefault("records", got)
     differing = [

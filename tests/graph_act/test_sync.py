@@ -5,6 +5,7 @@ API, through EWS) and in the CRM."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryM
 from ews_emulator.graph import ids
 from mailboxes.connectors.graph.connector import GraphMailboxConnector
 from mailboxes.connectors.graph.converters.common import STAMP_ID
+from mailboxes.connectors.graph.converters.tasks import EXTENSION_NAME
 from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox
 from tests.conftest import M365
 from tests.factories import make_user
@@ -48,6 +50,17 @@ def _stamp(m365: M365, item_id: str) -> str | None:
     if marker not in xml:
         return None
     return xml.split(marker, 1)[1].split("<t:Value>", 1)[1].split("</t:Value>", 1)[0]
+
+
+def _task_extension(m365: M365, item_id: str) -> dict[str, Any] | None:
+    """crmsync's open extension on a To Do task, as the emulator keeps it."""
+    xml = m365.tenant.control.item(item_id)["xml"]
+    marker = f'PropertyName="{EXTENSION_NAME}"'
+    if marker not in xml:
+        return None
+    value = xml.split(marker, 1)[1].split("<t:Value>", 1)[1].split("</t:Value>", 1)[0]
+    found: dict[str, Any] = json.loads(value.replace("&quot;", '"').replace("&amp;", "&"))
+    return found
 
 
 def test_initial_sync_brings_every_type_with_bodies_and_attendees(m365: M365) -> None:
@@ -117,8 +130,48 @@ def test_a_record_made_in_the_crm_is_created_stamped_and_not_duplicated(m365: M3
     sync(mailbox)
     (item,) = _items(m365, mailbox, "tasks")
     assert item["subject"] == "Send the offer"
-    assert _stamp(m365, item["id"]) == str(task.pk)
+    # a todoTask has no extended properties: the record id is in crmsync's open extension
+    assert _stamp(m365, item["id"]) is None
+    assert (_task_extension(m365, item["id"]) or {}).get("recordId") == str(task.pk)
     assert Task.objects.filter(owner_user=mailbox.user).count() == 1
+
+
+def test_to_do_tasks_carry_the_record_id_and_percent_in_an_open_extension(m365: M365) -> None:
+    """Graph v1.0 has no extended properties on a todoTask: an Exchange task linked by the
+    CRM gets crmsync's open extension, the CRM's percent complete is kept in it through an
+    edit in To Do, and a lost delta link re-links the tasks by it without duplicates."""
+    mailbox = graph_mailbox(m365)
+    control, address = m365.tenant.control, mailbox.email_address
+    (seeded,) = control.seed(address, "tasks", 1)
+    sync(mailbox)
+    (record,) = Task.objects.filter(owner_user=mailbox.user)
+    assert _task_extension(m365, seeded) == {
+        "extensionName": EXTENSION_NAME,
+        "recordId": str(record.pk),
+    }
+    record.status, record.percent_complete = Task.Status.IN_PROGRESS, 40
+    record.change_origin, record.change_origin_mailbox = ChangeOrigin.CRM_USER, None
+    record.save()
+    sync(mailbox)
+    assert _task_extension(m365, seeded) == {
+        "extensionName": EXTENSION_NAME,
+        "recordId": str(record.pk),
+        "percentComplete": 40,
+    }
+    control.update_item(seeded, {"Subject": "Renamed in To Do"})
+    sync(mailbox)
+    record.refresh_from_db()
+    assert (record.subject, record.percent_complete) == ("Renamed in To Do", 40)
+    made = Task.objects.create(owner_user=mailbox.user, subject="From the CRM")
+    sync(mailbox)
+    control.inject_graph_fault("graph_410", path="tasks/delta", mailbox=address)
+    sync(mailbox)
+    assert Task.objects.filter(owner_user=mailbox.user).count() == 2
+    assert sorted(
+        str((_task_extension(m365, i["id"]) or {}).get("recordId"))
+        for i in _items(m365, mailbox, "tasks")
+    ) == sorted([str(record.pk), str(made.pk)])
+    assert ExchangeSyncIdMapping.objects.filter(mailbox=mailbox).count() == 2
 
 
 def test_deletes_both_ways(m365: M365) -> None:

@@ -46,6 +46,13 @@ from mailboxes.connectors.graph.converters.common import (
     stamp_property,
 )
 from mailboxes.connectors.graph.converters.contacts import GraphContactConverter
+from mailboxes.connectors.graph.converters.tasks import (
+    EXTENSION_EXPAND,
+    EXTENSION_NAME,
+    extension,
+    extension_of,
+    task_record_id,
+)
 from mailboxes.connectors.graph.errors import DeltaTokenLost, ItemNotFound
 
 if TYPE_CHECKING:
@@ -153,6 +160,18 @@ class GraphItemConnector:
     def properties(self) -> tuple[str, ...]:
         return (STAMP_ID, *self.extra_properties)
 
+    # What a delta answer leaves out and is read by a listing or a `$batch` of GETs: the
+    # item's `carried` navigation property, as `expansion` expands it.
+    carried: ClassVar[str] = "singleValueExtendedProperties"
+    # Whether the stamp an item got over EWS is read here (`move_to_graph`).
+    reads_ews_stamp: ClassVar[bool] = True
+
+    def expansion(self) -> str:
+        return expand(self.properties)
+
+    def record_id_of(self, resource: Json) -> int | None:
+        return stamp_of(resource)
+
     # -- reading -------------------------------------------------------------------------
 
     def folders_below(self, folder_id: str) -> list[FolderInfo]:
@@ -188,7 +207,7 @@ class GraphItemConnector:
             change_key=change_key_of(resource),
             canonical=self.converter.canonical(resource),
             folder_id=folder_id,
-            record_id=stamp_of(resource),
+            record_id=self.record_id_of(resource),
             modified_at=parse_offset(resource.get("lastModifiedDateTime")),
         )
 
@@ -196,12 +215,12 @@ class GraphItemConnector:
         """{item id: its extended properties} of every item of the folder that has one, in
         pages of a thousand ids: what a delta answer leaves out."""
         found: dict[str, Json] = {}
-        params = {"$select": "id", "$expand": expand(self.properties), "$top": str(LISTING_PAGE)}
+        params = {"$select": "id", "$expand": self.expansion(), "$top": str(LISTING_PAGE)}
         try:
             for item in self.client.items(self.collection(folder_id), params=params):
-                props = item.get("singleValueExtendedProperties")
+                props = item.get(self.carried)
                 if props:
-                    found[str(item["id"])] = {"singleValueExtendedProperties": props}
+                    found[str(item["id"])] = {self.carried: props}
         except ItemNotFound as exc:
             raise FolderNotFoundError(str(exc), code=exc.code) from exc
         return found
@@ -219,7 +238,7 @@ class GraphItemConnector:
         """The page's items with their extended properties (one `$batch` per 20)."""
         if not items:
             return []
-        params = f"?$select=id&$expand={quote(expand(self.properties))}"
+        params = f"?$select=id&$expand={quote(self.expansion())}"
         answers = self.client.batch(
             [
                 BatchRequest(str(n), "GET", self.item_path(str(i["id"])) + params)
@@ -237,8 +256,8 @@ class GraphItemConnector:
                 if error is not None:
                     raise error
             body = answer.body if answer is not None and isinstance(answer.body, dict) else {}
-            props = body.get("singleValueExtendedProperties") or []
-            result.append({**item, "singleValueExtendedProperties": props})
+            props = body.get(self.carried) or []
+            result.append({**item, self.carried: props})
         return result
 
     # -- writing -------------------------------------------------------------------------
@@ -264,14 +283,22 @@ class GraphItemConnector:
         reconciles it)."""
         if not changes:
             return []
+        results, todo = self.current(changes, "?$select=id")
+        return self.patch(changes, results, [(n, c) for n, c, _ in todo])
+
+    def current(
+        self, changes: Sequence[ItemChange], query: str
+    ) -> tuple[dict[int, Result], list[tuple[int, ItemChange, Json]]]:
+        """Read the items (`query`): the refused ones by position, and those to write with
+        what was read of them."""
         current = self.client.batch(
             [
-                BatchRequest(str(n), "GET", self.item_path(c.ref.id) + "?$select=id")
+                BatchRequest(str(n), "GET", self.item_path(c.ref.id) + query)
                 for n, c in enumerate(changes)
             ]
         )
         results: dict[int, Result] = {}
-        todo: list[tuple[int, ItemChange]] = []
+        todo: list[tuple[int, ItemChange, Json]] = []
         for n, (change, answer) in enumerate(zip(changes, current, strict=True)):
             path = self.item_path(change.ref.id)
             seen = result_of(self.client, answer, path)
@@ -282,7 +309,16 @@ class GraphItemConnector:
                     "The item changed on the server since it was read.", code="stale_change_key"
                 )
             else:
-                todo.append((n, change))
+                todo.append((n, change, answer.body if isinstance(answer.body, dict) else {}))
+        return results, todo
+
+    def patch(
+        self,
+        changes: Sequence[ItemChange],
+        results: dict[int, Result],
+        todo: Sequence[tuple[int, ItemChange]],
+    ) -> list[Result]:
+        """PATCH the items of `todo`; every change's result in order."""
         answers = self.client.batch(
             [
                 BatchRequest(
@@ -337,6 +373,27 @@ class GraphItemConnector:
                 raise error
             for item in (answer.body or {}).get("value") or []:
                 found.setdefault(int(answer.id), ItemRef(str(item["id"]), change_key_of(item)))
+        return found
+
+    def find_by_rest_ids(self, rest_ids: Mapping[int, str]) -> dict[int, ItemRef]:
+        """{key: the item} of the items read by their REST id (an EWS id in URL-safe form;
+        the answer gives its immutable id), twenty per `$batch`; one not found is left out."""
+        keys = list(rest_ids)
+        answers = self.client.batch(
+            [
+                BatchRequest(str(n), "GET", f"{self.item_path(rest_ids[key])}?$select=id")
+                for n, key in enumerate(keys)
+            ]
+        )
+        found: dict[int, ItemRef] = {}
+        for answer in answers:
+            if answer.status == 404 or answer.status == 400:
+                continue  # gone, or not an id of this type
+            error = self.client.error_of(answer)
+            if error is not None:
+                raise error
+            body = answer.body if isinstance(answer.body, dict) else {}
+            found[keys[int(answer.id)]] = ItemRef(str(body["id"]), change_key_of(body))
         return found
 
     def stamp(self, items: Sequence[tuple[ItemRef, int]]) -> list[Result]:
@@ -405,11 +462,20 @@ class GraphContactConnector(GraphItemConnector):
 
 
 class GraphTaskConnector(GraphItemConnector):
-    """To Do tasks of the default list (the mailbox's Tasks folder)."""
+    """To Do tasks of the default list (the mailbox's Tasks folder). A todoTask has no
+    extended properties: the record id (and the percent complete) is crmsync's open
+    extension (`converters/tasks.py`), read and written as Graph documents open extensions
+    ("Get open extension", "Create open extension", "Update open extension")."""
 
-    extra_properties: ClassVar[tuple[str, ...]] = (
-        "Double {00062003-0000-0000-c000-000000000046} Id 0x8102",
-    )
+    carried: ClassVar[str] = "extensions"
+    # The stamp EWS writes (a named property) cannot be read on a todoTask.
+    reads_ews_stamp: ClassVar[bool] = False
+
+    def expansion(self) -> str:
+        return EXTENSION_EXPAND
+
+    def record_id_of(self, resource: Json) -> int | None:
+        return task_record_id(resource)
 
     def _list(self, folder_id: str) -> str:
         if folder_id != self.kind.default_folder:
@@ -431,6 +497,78 @@ class GraphTaskConnector(GraphItemConnector):
 
     def delete_request(self, item_id: str, mode: DeleteMode) -> tuple[str, str]:
         return "DELETE", self.item_path(item_id)  # To Do has no other deletion
+
+    def find_stamped(self, folder_id: str, record_ids: Sequence[int]) -> dict[int, ItemRef]:
+        """The list's tasks carrying these record ids: one listing of the tasks with
+        crmsync's extension (a $filter on an extension's data is not documented)."""
+        wanted = set(record_ids)
+        found: dict[int, ItemRef] = {}
+        for item_id, carried in self._listed(folder_id).items():
+            record_id = task_record_id(carried)
+            if record_id in wanted and record_id is not None:
+                found.setdefault(record_id, ItemRef(item_id, ""))
+        return found
+
+    def stamp(self, items: Sequence[tuple[ItemRef, int]]) -> list[Result]:
+        """Give each task crmsync's extension with its record id: created on the task, or,
+        when the task has one already (409), replaced by an update of it."""
+        answers = self.client.batch(
+            [
+                BatchRequest(
+                    str(n), "POST", f"{self.item_path(r.id)}/extensions", body=extension(rid, None)
+                )
+                for n, (r, rid) in enumerate(items)
+            ]
+        )
+        again = [n for n, a in enumerate(answers) if a.status == 409]
+        if again:
+            replaced = self.client.batch(
+                [
+                    BatchRequest(
+                        str(n),
+                        "PATCH",
+                        f"{self.item_path(items[n][0].id)}/extensions/{EXTENSION_NAME}",
+                        body=extension(items[n][1], None),
+                    )
+                    for n in again
+                ]
+            )
+            answers = [*answers]
+            for n, answer in zip(again, replaced, strict=True):
+                answers[n] = answer
+        results: list[Result] = []
+        for answer, (ref, _) in zip(answers, items, strict=True):
+            error = self.client.error_of(answer, self.item_path(ref.id))
+            # The extension's answer has no change key of the task: the next read brings it.
+            results.append(Saved(ref.id, "") if error is None else seam_error(error))
+        raise_transient(results)
+        return results
+
+    def update(self, changes: Sequence[ItemChange], *, notify: bool) -> list[Result]:
+        """As for other items, and crmsync's extension is written before the task when the
+        percent complete it holds changes (an update of the task cannot carry it), so that
+        the task's answer has its last change key."""
+        if not changes:
+            return []
+        results, todo = self.current(changes, f"?$select=id&$expand={quote(EXTENSION_EXPAND)}")
+        writes: list[BatchRequest] = []
+        for n, change, body in todo:
+            seen = extension_of(body)
+            percent = change.canonical["percent_complete"]
+            if seen is not None and seen.get("percentComplete") == percent:
+                continue
+            path = f"{self.item_path(change.ref.id)}/extensions"
+            if seen is None:
+                writes.append(BatchRequest(str(n), "POST", path, body=extension(None, percent)))
+            else:
+                # An update replaces the extension's data: the record id is sent again.
+                body = extension(task_record_id({"extensions": [seen]}), percent)
+                writes.append(BatchRequest(str(n), "PATCH", f"{path}/{EXTENSION_NAME}", body=body))
+        for request, answer in zip(writes, self.client.batch(writes), strict=True):
+            error = self.client.error_of(answer, request.url)
+            if error is not None:
+                results[int(request.id)] = seam_error(error)
+        return self.patch(changes, results, [(n, c) for n, c, _ in todo if n not in results])
 
 
 def utc_now() -> dt.datetime:

@@ -1,8 +1,12 @@
 """Microsoft To Do tasks ⇄ the canonical task (`mailboxes/itemtypes/tasks.py`).
 
-A todoTask has no percent complete: the canonical form takes Exchange's rule (completed is
-100 %, not started 0 %) and, for the other states, the percentage Exchange keeps in the
-task's `PidLidPercentComplete`, read and written as an extended property.
+Graph v1.0's todoTask has no extended properties (the Outlook extended properties overview
+lists message, mailFolder, event, calendar, contact and contactFolder) and no percent
+complete; it keeps custom data in open extensions (the todoTask page: "Adding your data as
+custom properties in open extensions"). crmsync's extension (`EXTENSION_NAME`) carries the
+CRM record id, as the extended property does on other items, and the percent complete the
+CRM last wrote, so an in-progress task edited in To Do keeps its percentage. Completed is
+100 %, not started 0 % (Exchange's rule, `consistent`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from mailboxes.connectors.graph.converters.common import (
     body_of,
     date_time,
     parse_date_time,
-    stamp_property,
     text_body,
 )
 from mailboxes.itemtypes.common import (
@@ -30,8 +33,10 @@ from mailboxes.itemtypes.common import (
 )
 from mailboxes.itemtypes.tasks import consistent
 
-# PidLidPercentComplete (a Double in the task property set, [MS-OXOTASK] 2.2.2.2.2).
-PERCENT_ID = "Double {00062003-0000-0000-c000-000000000046} Id 0x8102"
+# crmsync's open extension on a task (reverse DNS, as "Create open extension" asks).
+EXTENSION_NAME = "com.crmsync.record"
+EXTENSION_TYPE = "microsoft.graph.openTypeExtension"
+EXTENSION_EXPAND = f"extensions($filter=id eq '{EXTENSION_NAME}')"
 SELECT = (
     "title",
     "body",
@@ -46,19 +51,41 @@ SELECT = (
 STATUS, PRIORITY = GRAPH_TASK_STATUS, GRAPH_PRIORITY
 
 
+def extension_of(task: Json) -> Json | None:
+    """crmsync's open extension of a task (expanded with `EXTENSION_EXPAND`), if any."""
+    for extension in task.get("extensions") or []:
+        name = str(extension.get("extensionName") or extension.get("id") or "")
+        if name.lower().endswith(EXTENSION_NAME.lower()):
+            return dict(extension)
+    return None
+
+
+def task_record_id(task: Json) -> int | None:
+    """The CRM record id a task carries in crmsync's extension, if any."""
+    value = str((extension_of(task) or {}).get("recordId") or "")
+    return int(value) if value.isdigit() else None
+
+
+def extension(record_id: int | None, percent: int | None) -> Json:
+    """crmsync's extension with the record id and the percent complete it knows."""
+    body: Json = {"@odata.type": EXTENSION_TYPE, "extensionName": EXTENSION_NAME}
+    if record_id is not None:
+        body["recordId"] = str(record_id)
+    if percent is not None:
+        body["percentComplete"] = percent
+    return body
+
+
 def _percent(task: Json) -> int:
-    for prop in task.get("singleValueExtendedProperties") or []:
-        if str(prop.get("id", "")).lower() == PERCENT_ID.lower():
-            try:
-                return round(float(prop.get("value") or 0) * 100)
-            except ValueError:
-                return 0
-    return 0
+    try:
+        return int((extension_of(task) or {}).get("percentComplete") or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 class GraphTaskConverter:
     select: ClassVar[tuple[str, ...]] = SELECT
-    extra_properties: ClassVar[tuple[str, ...]] = (PERCENT_ID,)
+    extra_properties: ClassVar[tuple[str, ...]] = ()
 
     def canonical(self, task: Json) -> Canonical:
         status, percent = consistent(
@@ -92,8 +119,8 @@ class GraphTaskConverter:
         completed = parse_utc(canonical["completed_at"])
         if completed is not None:
             body["completedDateTime"] = date_time(completed)
-        props = [{"id": PERCENT_ID, "value": str(canonical["percent_complete"] / 100)}]
         if record_id is not None:
-            props.append(stamp_property(record_id))
-        body["singleValueExtendedProperties"] = props
+            # Made with the task ("Create an extension in a new resource instance"); an
+            # update writes it by its own request (`GraphTaskConnector.update`).
+            body["extensions"] = [extension(record_id, canonical["percent_complete"])]
         return body
