@@ -29,6 +29,7 @@ from exchangelib import (
 from exchangelib.protocol import BaseProtocol, CachingProtocol, Protocol
 from exchangelib.version import EXCHANGE_2010_SP2, EXCHANGE_2013, EXCHANGE_2016, EXCHANGE_2019
 
+from mailboxes.connectors.ews.concurrency import MailboxProtocol, forget_limits
 from mailboxes.connectors.ews.errors import FailFastWithHints, exchange_errors
 from mailboxes.connectors.ews.oauth import AppTokenCredentials, OAuthFailFast, microsoft_protocol
 from mailboxes.connectors.settings import EwsSettings, ews_settings
@@ -162,6 +163,10 @@ def account_from_settings(settings: EwsSettings) -> Account:
         raise
     protocol: BaseProtocol = account.protocol
     protocol.TIMEOUT = settings.timeout_seconds
+    # The mailbox's requests, one at a time once the server refuses them for concurrency.
+    account.protocol = MailboxProtocol(
+        protocol, (settings.pool_key, settings.primary_smtp_address.lower())
+    )
     return account
 
 
@@ -169,6 +174,7 @@ def forget_connections() -> None:
     """Close every pooled connection (tests, worker shutdown, after a credentials change)."""
     _pool.close_all()
     CachingProtocol.clear_cache()
+    forget_limits()
 
 
 def endpoint_host(settings: EwsSettings) -> str:
