@@ -385,7 +385,14 @@ def list_child_folders(req: Request, args: list[str]) -> Response:
     return _folder_list(req, req.folder(args[0]), f"mailFolders/{args[0]}/childFolders")
 
 
-def _create_folder(req: Request, parent: Folder) -> Response:
+def create_folder(
+    req: Request,
+    parent: Folder,
+    folder_class: str = "IPF.Note",
+    kind: str = "Folder",
+    render: Callable[[Request, Folder], dict[str, Any]] = folder_json,
+) -> Response:
+    """A folder below `parent` named by the body's displayName (a sibling's name: 409)."""
     name = str(req.json().get("displayName") or "").strip()
     if not name:
         raise bad_request("The displayName of a folder is required.", "ErrorInvalidRequest")
@@ -394,18 +401,18 @@ def _create_folder(req: Request, parent: Folder) -> Response:
             409, "ErrorFolderExists", "A folder with the specified name already exists."
         )
     with req.store.write() as c:
-        folder = req.store.create_folder(c, parent, name, "IPF.Note", "Folder")
-    return Response(201, folder_json(req, folder))
+        folder = req.store.create_folder(c, parent, name, folder_class, kind)
+    return Response(201, render(req, folder))
 
 
 @route("POST", "mailFolders")
 def create_mail_folder(req: Request, args: list[str]) -> Response:
-    return _create_folder(req, req.folder("msgfolderroot"))
+    return create_folder(req, req.folder("msgfolderroot"))
 
 
 @route("POST", "mailFolders", "*", "childFolders")
 def create_child_folder(req: Request, args: list[str]) -> Response:
-    return _create_folder(req, req.folder(args[0]))
+    return create_folder(req, req.folder(args[0]))
 
 
 # -- listing and reading messages ----------------------------------------------------------

@@ -19,8 +19,10 @@ from . import mapping as mp
 from .api import Request, Response, route
 from .errors import GraphError, bad_request
 from .mail import (
+    create_folder,
     delete_row,
     delta_page,
+    ews,
     filtered_ids,
     item_row,
     list_page,
@@ -292,17 +294,44 @@ def get_contact_folder(req: Request, args: list[str]) -> Response:
 
 @route("POST", "contactFolders", roles=CONTACTS)
 def create_contact_folder(req: Request, args: list[str]) -> Response:
-    name = str(req.json().get("displayName") or "").strip()
-    if not name:
-        raise bad_request("The displayName of a folder is required.", "ErrorInvalidRequest")
-    parent = _contact_folder(req, None)
-    if any(f.display_name.lower() == name.lower() for f in req.store.child_folders(parent.id)):
-        raise GraphError(
-            409, "ErrorFolderExists", "A folder with the specified name already exists."
-        )
-    with req.store.write() as c:
-        folder = req.store.create_folder(c, parent, name, "IPF.Contact", "ContactsFolder")
-    return Response(201, _contact_folder_json(req, folder))
+    # In Contacts, or in the folder the body's parentFolderId names
+    # (https://learn.microsoft.com/graph/api/user-post-contactfolders).
+    parent = str(req.json().get("parentFolderId") or "") or None
+    return _create_contact_folder(req, _contact_folder(req, parent))
+
+
+@route("POST", "contactFolders", "*", "childFolders", roles=CONTACTS)
+def create_contact_child_folder(req: Request, args: list[str]) -> Response:
+    # https://learn.microsoft.com/graph/api/contactfolder-post-childfolders
+    return _create_contact_folder(req, _contact_folder(req, args[0]))
+
+
+def _create_contact_folder(req: Request, parent: Folder) -> Response:
+    return create_folder(req, parent, "IPF.Contact", "ContactsFolder", _contact_folder_json)
+
+
+def _delete_contact_folder(req: Request, given: str, mode: str) -> Response:
+    """Through EWS DeleteFolder: the default Contacts folder is refused as EWS refuses it."""
+    folder = _contact_folder(req, given)
+    ews(
+        req,
+        "DeleteFolder",
+        f'<m:FolderIds><t:FolderId Id="{folder.id}"/></m:FolderIds>',
+        DeleteType=mode,
+    )
+    return Response(204)
+
+
+@route("DELETE", "contactFolders", "*", roles=CONTACTS)
+def delete_contact_folder(req: Request, args: list[str]) -> Response:
+    # https://learn.microsoft.com/graph/api/contactfolder-delete
+    return _delete_contact_folder(req, args[0], "MoveToDeletedItems")
+
+
+@route("POST", "contactFolders", "*", "permanentDelete", roles=CONTACTS)
+def permanently_delete_contact_folder(req: Request, args: list[str]) -> Response:
+    # https://learn.microsoft.com/graph/api/contactfolder-permanentdelete
+    return _delete_contact_folder(req, args[0], "HardDelete")
 
 
 def _contact_delta(req: Request, folder: Folder, path: str) -> Response:

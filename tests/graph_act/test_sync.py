@@ -219,6 +219,65 @@ def test_a_contact_moved_to_a_folder_below_contacts_keeps_its_record(m365: M365)
     assert Contact.objects.filter(owner_user=mailbox.user).count() == 1
 
 
+def nested_contact_folders(client: Any) -> list[dict[str, Any]]:
+    """Partners in Contacts, EU below it, DE below EU, made over Graph."""
+    made: list[dict[str, Any]] = []
+    for name in ("Partners", "EU", "DE"):
+        path = f"contactFolders/{made[-1]['id']}/childFolders" if made else "contactFolders"
+        folder = client.post(path, {"displayName": name})
+        assert folder is not None
+        made.append(folder)
+    return made
+
+
+def test_contacts_in_folders_nested_two_levels_deep_sync_and_can_be_selected(
+    m365: M365,
+) -> None:
+    """Contact folders below contact folders (Graph's Create child folder): every folder at
+    any depth is pulled, a contact moved into the deepest one keeps its record, and a
+    selected folder two levels down is pulled alone."""
+    mailbox = graph_mailbox(m365)
+    control, address = m365.tenant.control, mailbox.email_address
+    client = GraphMailboxConnector.for_mailbox(mailbox).client
+    _, europe, germany = nested_contact_folders(client)
+    (moved,) = control.seed(address, "contacts", 1, fields={"Surname": "Mover"})
+    for folder, surname in ((europe, "Level2"), (germany, "Level3")):
+        made = client.post(
+            f"contactFolders/{folder['id']}/contacts", {"givenName": "In", "surname": surname}
+        )
+        assert made is not None
+    sync(mailbox)
+    options(mailbox, ItemType.CONTACT, delete_exchange_to_crm=True)
+    records = Contact.objects.filter(owner_user=mailbox.user)
+    assert sorted(records.values_list("last_name", flat=True)) == ["Level2", "Level3", "Mover"]
+    mover = records.get(last_name="Mover")
+    control.move_item(moved, ids.ews_id(str(germany["id"])))
+    sync(mailbox)
+    mapping = ExchangeSyncIdMapping.objects.get(mailbox=mailbox, crm_object_id=mover.pk)
+    assert mapping.exchange_folder_id == str(germany["id"])  # it followed the item
+    assert records.count() == 3
+    # the contact import narrowed to the folder two levels down
+    only = graph_mailbox(m365)
+    only_client = GraphMailboxConnector.for_mailbox(only).client
+    _, mid, deep = nested_contact_folders(only_client)
+    for path, surname in (
+        ("contacts", "Default"),
+        (f"contactFolders/{mid['id']}/contacts", "Middle"),
+        (f"contactFolders/{deep['id']}/contacts", "Deep"),
+    ):
+        assert only_client.post(path, {"givenName": "A", "surname": surname}) is not None
+    options(
+        only,
+        ItemType.CONTACT,
+        contact_import_scope="selected_folders",
+        contact_import_folders=[str(deep["id"])],
+    )
+    sync(only)
+    assert list(
+        Contact.objects.filter(owner_user=only.user).values_list("last_name", flat=True)
+    ) == ["Deep"]
+
+
 def test_a_lost_delta_link_resyncs_without_duplicates(m365: M365) -> None:
     mailbox = graph_mailbox(m365)
     control, address = m365.tenant.control, mailbox.email_address

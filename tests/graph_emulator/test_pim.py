@@ -263,3 +263,64 @@ def test_phones_graph_has_no_property_for_are_their_mapi_properties(
     )
     read = ok(graph.get(url(tenant, email, f"contacts/{created['id']}"), params=expand))
     assert [p["id"].lower() for p in read["singleValueExtendedProperties"]] == [PAGER.lower()]
+
+
+def test_contact_folders_nest_at_any_depth(
+    tenant: Tenant,
+    graph: requests.Session,
+    new_mailbox: Callable[[], str],
+    ews_account: Callable[[str], Account],
+) -> None:
+    """Create child folder (POST contactFolders/{id}/childFolders), or POST contactFolders
+    with a parentFolderId; list, read and delete them as Graph documents."""
+    email = new_mailbox()
+    top = ok(
+        graph.post(url(tenant, email, "contactFolders"), json={"displayName": "Partners"}), 201
+    )
+    child = ok(
+        graph.post(
+            url(tenant, email, f"contactFolders/{top['id']}/childFolders"),
+            json={"displayName": "Europe"},
+        ),
+        201,
+    )
+    assert child["parentFolderId"] == top["id"]
+    grandchild = ok(
+        graph.post(
+            url(tenant, email, "contactFolders"),
+            json={"displayName": "Germany", "parentFolderId": child["id"]},
+        ),
+        201,
+    )
+    again = graph.post(
+        url(tenant, email, f"contactFolders/{top['id']}/childFolders"),
+        json={"displayName": "europe"},
+    )
+    assert error_of(again) == (409, "ErrorFolderExists")
+    listed = ok(graph.get(url(tenant, email, f"contactFolders/{child['id']}/childFolders")))
+    assert [f["displayName"] for f in listed["value"]] == ["Germany"]
+    ok(
+        graph.post(
+            url(tenant, email, f"contactFolders/{grandchild['id']}/contacts"),
+            json={"givenName": "Deep", "surname": "Contact"},
+        ),
+        201,
+    )
+    changes, _, _ = sync(
+        graph, url(tenant, email, f"contactFolders/{grandchild['id']}/contacts/delta")
+    )
+    assert [c["surname"] for c in changes] == ["Contact"]
+    names = {f.name for f in ews_account(email).contacts.walk()}
+    assert {"Partners", "Europe", "Germany"} <= names
+    ok(graph.delete(url(tenant, email, f"contactFolders/{grandchild['id']}")), 204)
+    assert (
+        ok(graph.get(url(tenant, email, f"contactFolders/{child['id']}/childFolders")))["value"]
+        == []
+    )
+    ok(graph.post(url(tenant, email, f"contactFolders/{child['id']}/permanentDelete")), 204)
+    gone = graph.get(url(tenant, email, f"contactFolders/{child['id']}"))
+    assert error_of(gone)[0] == 404
+    assert ok(graph.get(url(tenant, email, "contactFolders")))["value"][0]["id"] == top["id"]
+    # the default Contacts folder cannot be deleted ("other than the default contactFolder")
+    refused = graph.delete(url(tenant, email, "contactFolders/contacts"))
+    assert error_of(refused)[1] == "ErrorDeleteDistinguishedFolder", refused.text

@@ -14,6 +14,7 @@ from mailboxes.connectors.graph.connector import GraphMailboxConnector
 from mailboxes.folder_listing import refresh_folder_listing
 from mailboxes.models import ExchangeFolderListing, ItemType, ItemTypeSyncOptions, Mailbox
 from tests.foundation.html_forms import form_data
+from tests.graph_act.test_sync import nested_contact_folders
 from tests.web.conftest import RecordedTask, Team, approved, logged_in, url
 
 CONTACT_FOLDERS = [
@@ -39,16 +40,17 @@ def listed(mailbox: Mailbox) -> None:
 def test_the_task_lists_the_contact_folders_over_graph(m365: Any) -> None:
     mailbox = m365.mailbox()
     client = GraphMailboxConnector.for_mailbox(mailbox).client
-    suppliers = client.post("contactFolders", {"displayName": "Suppliers"})
-    assert suppliers is not None
-    # (one level: the emulator does not make contact folders below contact folders yet)
+    # two levels below the first (Create child folder: POST contactFolders/{id}/childFolders)
+    suppliers, europe, germany = nested_contact_folders(client)
 
     assert refresh_folder_listing(mailbox.pk) == "listed"
 
     listing = ExchangeFolderListing.objects.get(mailbox=mailbox)
     assert listing.contact_folders == [
         {"id": "contacts", "name": "Contacts", "path": "Contacts"},
-        {"id": suppliers["id"], "name": "Suppliers", "path": "Contacts / Suppliers"},
+        {"id": suppliers["id"], "name": "Partners", "path": "Contacts / Partners"},
+        {"id": europe["id"], "name": "EU", "path": "Contacts / Partners / EU"},
+        {"id": germany["id"], "name": "DE", "path": "Contacts / Partners / EU / DE"},
     ]
 
 
