@@ -153,6 +153,14 @@ CONTACT_PHONE_TAGS = {
     "String 0x3a21": "Pager",  # PidTagPagerTelephoneNumber
     "String 0x3a2e": "AssistantPhone",  # PidTagAssistantTelephoneNumber
     "String 0x3a1f": "OtherTelephone",  # PidTagOtherTelephoneNumber
+    "String 0x3a02": "Callback",  # PidTagCallbackTelephoneNumber
+    "String 0x3a1e": "CarPhone",  # PidTagCarTelephoneNumber
+    "String 0x3a57": "CompanyMainPhone",  # PidTagCompanyMainTelephoneNumber
+    "String 0x3a2d": "Isdn",  # PidTagIsdnNumber
+    "String 0x3a1a": "PrimaryPhone",  # PidTagPrimaryTelephoneNumber
+    "String 0x3a1d": "RadioPhone",  # PidTagRadioTelephoneNumber
+    "String 0x3a2c": "Telex",  # PidTagTelexNumber
+    "String 0x3a4b": "TtyTddPhone",  # PidTagTelecommunicationsDeviceForDeafTelephoneNumber
 }
 CONTACT_PHONE_PROPS = {key: prop_id for prop_id, key in CONTACT_PHONE_TAGS.items()}
 

@@ -100,6 +100,14 @@ def seed(control: ControlClient, address: str) -> None:
                 "OtherFax": "+1 555 0104",
                 "Pager": "+1 555 0105",
                 "AssistantPhone": "+1 555 0106",
+                "Callback": "+1 555 0107",
+                "CarPhone": "+1 555 0108",
+                "CompanyMainPhone": "+1 555 0109",
+                "Isdn": "+1 555 0110",
+                "PrimaryPhone": "+1 555 0111",
+                "RadioPhone": "+1 555 0112",
+                "Telex": "+1 555 0113",
+                "TtyTddPhone": "+1 555 0114",
             },
             "PhysicalAddresses": {
                 "Business": {"Street": "1 Main St", "City": "Springfield", "PostalCode": "12345"}
@@ -170,6 +178,8 @@ def test_the_same_store_contents_make_the_same_records(
     ]
     (series,) = [a for a in got[ItemType.APPOINTMENT] if a["recurrence"]]
     assert series["recurrence"]["boundary"]["number"] == 6
+    (maria,) = [c for c in got[ItemType.CONTACT] if c["last_name"] == "Lopez"]
+    assert len(maria["phones"]) == 14  # every phone EWS shows as a PhoneNumbers entry
     (meeting,) = [a for a in got[ItemType.APPOINTMENT] if a["attendees"]]
     assert meeting["time_zone"] == "Europe/Berlin" and meeting["description"] == "Numbers & plans"
     (offer,) = [t for t in got[ItemType.TASK] if t["subject"] == "Send the offer"]

@@ -1,12 +1,11 @@
 """Graph contacts ⇄ the canonical contact (`mailboxes/itemtypes/contacts.py`).
 
 Graph's contact has three email addresses, two business and two home phones, a mobile
-phone, and home, business and other addresses. The faxes, the pager, the assistant's and
-the other phone are not properties of a Graph contact: they are read and written as the
-extended properties of their MAPI property tags ([MS-OXOCNTC] 2.2.1.4), the properties EWS
-shows as PhoneNumbers entries (`PHONE_PROPERTIES`), so both protocols sync them alike. The
-other phone numbers EWS knows (car, radio, callback, ...) are neither read nor written here
-(a PATCH leaves them as they are in Exchange).
+phone, and home, business and other addresses. Every other phone EWS knows (faxes, pager,
+assistant, other, callback, car, company main, ISDN, primary, radio, telex, TTY/TDD) is not
+a property of a Graph contact: they are read and written as the extended properties of
+their MAPI property tags ([MS-OXOCNTC] 2.2.1.4), the properties EWS shows as PhoneNumbers
+entries (`PHONE_PROPERTIES`), so both protocols sync them alike.
 """
 
 from __future__ import annotations
@@ -48,6 +47,14 @@ PHONE_PROPERTIES = {
     "String 0x3A21": "pager",  # PidTagPagerTelephoneNumber
     "String 0x3A2E": "assistant",  # PidTagAssistantTelephoneNumber
     "String 0x3A1F": "other",  # PidTagOtherTelephoneNumber
+    "String 0x3A02": "callback",  # PidTagCallbackTelephoneNumber
+    "String 0x3A1E": "car",  # PidTagCarTelephoneNumber
+    "String 0x3A57": "company_main",  # PidTagCompanyMainTelephoneNumber
+    "String 0x3A2D": "isdn",  # PidTagIsdnNumber
+    "String 0x3A1A": "primary",  # PidTagPrimaryTelephoneNumber
+    "String 0x3A1D": "radio",  # PidTagRadioTelephoneNumber
+    "String 0x3A2C": "telex",  # PidTagTelexNumber
+    "String 0x3A4B": "tty_tdd",  # PidTagTelecommunicationsDeviceForDeafTelephoneNumber
 }
 _PHONE_BY_ID = {prop_id.lower(): key for prop_id, key in PHONE_PROPERTIES.items()}
 ADDRESSES = {"homeAddress": "home", "businessAddress": "business", "otherAddress": "other"}
