@@ -12,8 +12,8 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
 from crmsync.words import count
+from mailboxes.channels import EXCHANGE_SERVER_TYPES
 from mailboxes.models import Mailbox
-from mailboxes.sync.move_to_graph import EWS_SERVER_TYPES
 from profiles.models import EmailServerProfile
 
 
@@ -23,7 +23,7 @@ def move_to_graph(
 ) -> TemplateResponse | None:
     from mailboxes.tasks import move_mailbox_to_graph
 
-    movable = queryset.filter(profile__server_type__in=EWS_SERVER_TYPES)
+    movable = queryset.filter(profile__server_type__in=EXCHANGE_SERVER_TYPES)
     skipped = queryset.count() - movable.count()
     targets = EmailServerProfile.objects.filter(
         server_type=EmailServerProfile.ServerType.MICROSOFT_365, is_active=True

@@ -4,7 +4,7 @@ inside the request."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from django.contrib import messages
 from django.db.models import QuerySet
@@ -17,48 +17,52 @@ from mailboxes.sync.conflicts import decide_conflicts
 from profiles.models import EmailServerProfile
 
 
+class _MailboxTask(Protocol):
+    def delay(self, pk: int) -> object: ...
+
+
+def _enqueue(queryset: QuerySet[Any], task: _MailboxTask, *, make_due: bool = False) -> int:
+    """One task per row of the queryset; `make_due`: its mailboxes are due now."""
+    ids = list(queryset.values_list("pk", flat=True))
+    if make_due:
+        scheduling.sync_now(ids)
+    for pk in ids:
+        task.delay(pk)
+    return len(ids)
+
+
 def test_and_enable_mailboxes(request: HttpRequest, queryset: QuerySet[Mailbox]) -> int:
     from mailboxes.tasks import test_and_enable_mailbox
 
-    ids = list(queryset.values_list("pk", flat=True))
-    for pk in ids:
-        test_and_enable_mailbox.delay(pk)
-    messages.info(request, f"Test & enable queued for {_mailboxes(len(ids))}.")
-    return len(ids)
+    queued = _enqueue(queryset, test_and_enable_mailbox)
+    messages.info(request, f"Test & enable queued for {_mailboxes(queued)}.")
+    return queued
 
 
 def test_profiles(request: HttpRequest, queryset: QuerySet[EmailServerProfile]) -> int:
     from mailboxes.tasks import test_profile
 
-    ids = list(queryset.values_list("pk", flat=True))
-    for pk in ids:
-        test_profile.delay(pk)
-    profiles = count(len(ids), "profile")
+    queued = _enqueue(queryset, test_profile)
+    profiles = count(queued, "profile")
     messages.info(request, f"Test & enable queued for the mailboxes of {profiles}.")
-    return len(ids)
+    return queued
 
 
 def sync_now(request: HttpRequest, queryset: QuerySet[Mailbox]) -> int:
     """Lift postponements, make due and enqueue; failed channels wait for test & enable."""
     from mailboxes.tasks import sync_mailbox
 
-    ids = list(queryset.values_list("pk", flat=True))
-    scheduling.sync_now(ids)
-    for pk in ids:
-        sync_mailbox.delay(pk)
-    messages.info(request, f"Synchronization queued for {_mailboxes(len(ids))}.")
-    return len(ids)
+    queued = _enqueue(queryset, sync_mailbox, make_due=True)
+    messages.info(request, f"Synchronization queued for {_mailboxes(queued)}.")
+    return queued
 
 
 def full_resync(request: HttpRequest, queryset: QuerySet[Mailbox]) -> int:
     from mailboxes.tasks import full_resync_mailbox
 
-    ids = list(queryset.values_list("pk", flat=True))
-    scheduling.sync_now(ids)
-    for pk in ids:
-        full_resync_mailbox.delay(pk)
-    messages.info(request, f"Full resynchronization queued for {_mailboxes(len(ids))}.")
-    return len(ids)
+    queued = _enqueue(queryset, full_resync_mailbox, make_due=True)
+    messages.info(request, f"Full resynchronization queued for {_mailboxes(queued)}.")
+    return queued
 
 
 def _decide(request: HttpRequest, queryset: QuerySet[ExchangeSyncIdMapping], decision: str) -> int:

@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
+from mailboxes.channels import EXCHANGE_SERVER_TYPES
 from mailboxes.connectors.base import FolderNotFoundError, ItemRef, Saved
 from mailboxes.connectors.graph.client import GraphClient
 from mailboxes.connectors.graph.connector import GraphMailboxConnector
@@ -59,10 +60,6 @@ from profiles.models import EmailServerProfile
 logger = logging.getLogger(__name__)
 
 LOOKUP_CHUNK = 200  # mappings looked up between two progress reports
-EWS_SERVER_TYPES = (
-    EmailServerProfile.ServerType.EXCHANGE,
-    EmailServerProfile.ServerType.EXCHANGE_ONLINE,
-)
 Progress = Callable[[int, int], None]
 # A 403 on one type's folder (connectors/graph/errors): the token lacks that type's role.
 ROLE_REFUSALS = ("missing_role", "access_denied")
@@ -108,7 +105,7 @@ def rest_folder_id(ews_id: str) -> str:
 
 def check_move(mailbox: Mailbox, target: EmailServerProfile) -> None:
     source = mailbox.profile
-    if source is None or source.server_type not in EWS_SERVER_TYPES:
+    if source is None or source.server_type not in EXCHANGE_SERVER_TYPES:
         raise MoveRefused(
             f"{mailbox.email_address} is not on an Exchange (EWS) profile; nothing to move."
         )
