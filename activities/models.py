@@ -115,6 +115,27 @@ class Contact(OwnedRecord):
     notes = models.TextField(blank=True)
     birthday = models.DateField(null=True, blank=True)
 
+    # What the contact says (not who owns it or when it changed): the fields the REST API
+    # and the sync with mail servers both carry.
+    CONTENT_FIELDS = (
+        "first_name",
+        "middle_name",
+        "last_name",
+        "display_name",
+        "job_title",
+        "department",
+        "company_name",
+        "account",
+        "email_address1",
+        "email_address2",
+        "email_address3",
+        "phone_numbers",
+        "addresses",
+        "categories",
+        "notes",
+        "birthday",
+    )
+
     class Meta(OwnedRecord.Meta):
         ordering = ["last_name", "first_name"]
         indexes = [
@@ -256,6 +277,24 @@ class Appointment(Activity):
         default=False, help_text="A deleted occurrence of a series, or a cancelled meeting."
     )
 
+    # What the appointment says (not its series, parties, owner or regarding): the fields
+    # the REST API and the sync with mail servers both carry.
+    CONTENT_FIELDS = (
+        "subject",
+        "location",
+        "description",
+        "start",
+        "end",
+        "is_all_day",
+        "time_zone",
+        "busy_status",
+        "reminder_minutes",
+        "ical_uid",
+        "recurrence",
+        "is_cancelled",
+        "categories",
+    )
+
     class Meta(Activity.Meta):
         constraints = [
             *Activity.Meta.constraints,
@@ -293,6 +332,20 @@ class Task(Activity):
     priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.NORMAL)
     percent_complete = models.PositiveSmallIntegerField(
         default=0, validators=[MaxValueValidator(100)]
+    )
+
+    # What the task says (not its owner or regarding): the fields the REST API and the sync
+    # with mail servers both carry.
+    CONTENT_FIELDS = (
+        "subject",
+        "description",
+        "start_date",
+        "due_date",
+        "completed_at",
+        "status",
+        "priority",
+        "percent_complete",
+        "categories",
     )
 
     class Meta(Activity.Meta):

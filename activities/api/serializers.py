@@ -336,25 +336,13 @@ class AppointmentSerializer(ActivitySerializer):
         model = Appointment
         fields = [
             "id",
-            "subject",
-            "location",
-            "description",
-            "start",
-            "end",
-            "is_all_day",
-            "time_zone",
-            "busy_status",
-            "reminder_minutes",
-            "ical_uid",
-            "recurrence",
+            *Appointment.CONTENT_FIELDS,
             "series_master",
             "original_start",
-            "is_cancelled",
             "parties",
             "attendees",
             "regarding_type",
             "regarding_id",
-            "categories",
             *OWNED_FIELDS,
         ]
         read_only_fields = [
@@ -403,21 +391,7 @@ class AppointmentSerializer(ActivitySerializer):
 class TaskSerializer(ActivitySerializer):
     class Meta:
         model = Task
-        fields = [
-            "id",
-            "subject",
-            "description",
-            "start_date",
-            "due_date",
-            "completed_at",
-            "status",
-            "priority",
-            "percent_complete",
-            "regarding_type",
-            "regarding_id",
-            "categories",
-            *OWNED_FIELDS,
-        ]
+        fields = ["id", *Task.CONTENT_FIELDS, "regarding_type", "regarding_id", *OWNED_FIELDS]
         read_only_fields = ["created_at", "modified_at", "change_origin"]
         extra_kwargs = {"percent_complete": {"min_value": 0, "max_value": 100}}
 
@@ -458,26 +432,7 @@ class ContactSerializer(OwnedRecordSerializer):
 
     class Meta:
         model = Contact
-        fields = [
-            "id",
-            "first_name",
-            "middle_name",
-            "last_name",
-            "display_name",
-            "job_title",
-            "department",
-            "company_name",
-            "account",
-            "email_address1",
-            "email_address2",
-            "email_address3",
-            "phone_numbers",
-            "addresses",
-            "categories",
-            "notes",
-            "birthday",
-            *OWNED_FIELDS,
-        ]
+        fields = ["id", *Contact.CONTENT_FIELDS, *OWNED_FIELDS]
         read_only_fields = ["created_at", "modified_at", "change_origin"]
 
     def validate_account(self, account: Account | None) -> Account | None:

@@ -79,21 +79,7 @@ class AppointmentType(TypePolicy[Appointment]):
     item_type: ClassVar[str] = ItemType.APPOINTMENT
     model = Appointment
     default_folder: ClassVar[str] = "calendar"
-    record_fields: ClassVar[tuple[str, ...]] = (
-        "subject",
-        "description",
-        "location",
-        "start",
-        "end",
-        "is_all_day",
-        "time_zone",
-        "busy_status",
-        "reminder_minutes",
-        "categories",
-        "recurrence",
-        "is_cancelled",
-        "ical_uid",
-    )
+    record_fields: ClassVar[tuple[str, ...]] = Appointment.CONTENT_FIELDS
 
     def record_canonical(
         self,

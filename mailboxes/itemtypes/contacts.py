@@ -37,24 +37,7 @@ class ContactType(TypePolicy[Contact]):
     item_type: ClassVar[str] = ItemType.CONTACT
     model = Contact
     default_folder: ClassVar[str] = "contacts"
-    record_fields: ClassVar[tuple[str, ...]] = (
-        "first_name",
-        "middle_name",
-        "last_name",
-        "display_name",
-        "job_title",
-        "department",
-        "company_name",
-        "email_address1",
-        "email_address2",
-        "email_address3",
-        "phone_numbers",
-        "addresses",
-        "categories",
-        "notes",
-        "birthday",
-        "account",
-    )
+    record_fields: ClassVar[tuple[str, ...]] = Contact.CONTENT_FIELDS
 
     def record_canonical(
         self, record: Contact, *, parties: Any = None, exceptions: Any = None

@@ -40,17 +40,7 @@ class TaskType(TypePolicy[Task]):
     item_type: ClassVar[str] = ItemType.TASK
     model = Task
     default_folder: ClassVar[str] = "tasks"
-    record_fields: ClassVar[tuple[str, ...]] = (
-        "subject",
-        "description",
-        "start_date",
-        "due_date",
-        "completed_at",
-        "status",
-        "priority",
-        "percent_complete",
-        "categories",
-    )
+    record_fields: ClassVar[tuple[str, ...]] = Task.CONTENT_FIELDS
 
     def record_canonical(
         self, record: Task, *, parties: Any = None, exceptions: Any = None
