@@ -53,7 +53,7 @@ from mailboxes.connectors.graph.converters.tasks import (
     extension_of,
     task_record_id,
 )
-from mailboxes.connectors.graph.errors import DeltaTokenLost, ItemNotFound
+from mailboxes.connectors.graph.errors import DeltaTokenLost, GraphRequestError, ItemNotFound
 
 if TYPE_CHECKING:
     pass
@@ -101,6 +101,12 @@ def seam_error(error: Exception) -> SyncError:
     """A per-item failure as the seam's error types."""
     if isinstance(error, ItemNotFound):
         return ItemNotFoundError(str(error), code=error.code)
+    if isinstance(error, GraphRequestError) and (
+        error.status == 412 or error.graph_code == "ErrorIrresolvableConflict"
+    ):
+        # Not documented for these updates (ews_emulator/README.md, "Concurrency"), but
+        # what Outlook answers for a change key that is not the item's: EWS's conflict.
+        return ItemConflictError(str(error), code="stale_change_key")
     if isinstance(error, SyncError):
         return error
     return PermanentSyncError(str(error), code=type(error).__name__, affects_mailbox=False)
@@ -278,9 +284,10 @@ class GraphItemConnector:
         return results
 
     def update(self, changes: Sequence[ItemChange], *, notify: bool) -> list[Result]:
-        """PATCH each item, after reading its change key: Graph has no conditional update
-        for these items, so an item changed since the pull is refused here (the next pull
-        reconciles it)."""
+        """PATCH each item, after reading its change key: Graph v1.0 documents no
+        conditional update (If-Match) for these items (ews_emulator/README.md,
+        "Concurrency"), so an item changed since the pull is refused here (the next pull
+        reconciles it); one changed between that read and the PATCH is overwritten."""
         if not changes:
             return []
         results, todo = self.current(changes, "?$select=id")

@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 
 from mailboxes.connectors import ErrorKind, PermanentSyncError, TransientSyncError
+from mailboxes.connectors.base import ItemConflictError
 from mailboxes.connectors.graph import tokens
+from mailboxes.connectors.graph.act import seam_error
 from mailboxes.connectors.graph.client import BatchRequest, GraphClient
-from mailboxes.connectors.graph.errors import DeltaTokenLost, ItemNotFound
+from mailboxes.connectors.graph.errors import DeltaTokenLost, ItemNotFound, error_for
 from mailboxes.connectors.settings import graph_settings
 from tests.conftest import M365
 
@@ -214,3 +216,16 @@ def test_an_unreadable_private_key_is_permanent(m365: M365) -> None:
     with pytest.raises(PermanentSyncError) as refused:
         client.get("mailFolders/inbox")
     assert refused.value.code == "bad_certificate"
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(409, "ErrorIrresolvableConflict"), (412, "PreconditionFailed")]
+)
+def test_an_outlook_change_key_conflict_is_the_seams_conflict(status: int, code: str) -> None:
+    """Graph documents no If-Match for these updates, but Outlook may answer a stale change
+    key as EWS does: the item is refused as changed on the server, not as a bad request."""
+    body = {"error": {"code": code, "message": "The change key does not match."}}
+    error = error_for(status, {}, body, mailbox="ann@example.org", path="contacts/AAMk")
+    assert isinstance(seam_error(error), ItemConflictError)
+    other = error_for(400, {}, {"error": {"code": "BadRequest"}}, mailbox="a@b.c", path="x")
+    assert not isinstance(seam_error(other), ItemConflictError)
