@@ -114,8 +114,11 @@ def seam_error(error: Exception) -> SyncError:
 
 def raise_transient(results: Sequence[Result | None]) -> None:
     """A per-item answer that concerns the whole mailbox (throttled, expired token) stops
-    the cycle as it would for a single request."""
+    the cycle as it would for a single request. An item gone or changed meanwhile is that
+    item's answer (the seam's `ItemNotFoundError`, `ItemConflictError`), as over EWS."""
     for result in results:
+        if isinstance(result, ItemNotFoundError | ItemConflictError):
+            continue
         if isinstance(result, SyncError) and (
             not result.permanent or getattr(result, "affects_mailbox", False)
         ):
@@ -143,6 +146,8 @@ class GraphItemConnector:
     # Graph has no SendToNone: a PATCH of a meeting that is no draft writes to its
     # attendees, deleting it cancels it (README, "Meeting invitations").
     silent_meeting_changes: ClassVar[bool] = False
+    # Immutable ids (the client's `Prefer` header): the engine writes record ids later.
+    ids_survive_moves: ClassVar[bool] = True
 
     def __init__(self, client: GraphClient, kind: ItemKind) -> None:
         self.client = client
@@ -184,10 +189,15 @@ class GraphItemConnector:
         return []
 
     def changes(
-        self, folder_id: str, cursor: str | None, *, skip: Mapping[str, str] | None = None
+        self,
+        folder_id: str,
+        cursor: str | None,
+        *,
+        skip: Mapping[str, str] | None = None,
+        stamps: bool = True,
     ) -> Iterator[ChangePage]:
         check_cursor(cursor)
-        known = self._listed(folder_id) if cursor is None else None
+        known = self.first_listing(folder_id, cursor is None, stamps)
         link = cursor or f"{self.collection(folder_id)}/delta"
         params = None if cursor else {"$select": ",".join(self.converter.select)}
         try:
@@ -216,6 +226,15 @@ class GraphItemConnector:
             record_id=self.record_id_of(resource),
             modified_at=parse_offset(resource.get("lastModifiedDateTime")),
         )
+
+    def first_listing(self, folder_id: str, start: bool, stamps: bool) -> dict[str, Json] | None:
+        """What a read knows of its items' extended properties before its first page: the
+        folder's listing when it reads from the start, nothing (an empty listing) when the
+        engine needs no record ids and the type reads no other extended property (events),
+        else None (read per page)."""
+        if not stamps and not self.extra_properties:
+            return {}
+        return self._listed(folder_id) if start else None
 
     def _listed(self, folder_id: str) -> dict[str, Json]:
         """{item id: its extended properties} of every item of the folder that has one, in
