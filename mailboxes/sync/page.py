@@ -106,7 +106,17 @@ def load(ts: TypeSync[R], items: Sequence[RemoteItem], deleted: Sequence[str]) -
                 m.is_deleted_in_exchange = False
                 mappings[item_id] = m
     canonicals = {item.id: ts.own_view(item.canonical) for item in items}
-    records = load_records(ts, [m.crm_object_id for m in mappings.values()])
+    # An item unchanged since we saw or wrote it (our marks read back) needs no record.
+    unchanged = {
+        item.id
+        for item in items
+        if (m := mappings.get(item.id)) is not None
+        and (
+            item.change_key == m.change_key
+            or fingerprint(canonicals[item.id]) == m.exchange_fingerprint
+        )
+    }
+    records = load_records(ts, [m.crm_object_id for i, m in mappings.items() if i not in unchanged])
     unmapped = [i for i in items if i.id not in mappings]
     matches = match_unmapped(ts, unmapped, canonicals)
     unmapped_stamps = {i: r for i, r in stamped.items() if i not in mappings}
