@@ -6,7 +6,8 @@ The server gives an item a new id when it moves (a soft delete and a restore are
 so every item the CRM writes or links carries its record's id (`ItemConnector.stamp`): an
 unmapped item that carries one re-links to that record's mapping, and a mapped item that
 vanished from a folder is looked for by it in the type's other folders before it counts as
-deleted.
+deleted. Where ids survive moves (Graph), the marks are written after the pull instead, a
+budget a cycle (`stamps.py`); here only an item gone before its mark is marked at once.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from ews_emulator.graph import ids
 from mailboxes.connectors.graph.connector import GraphMailboxConnector
 from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox
 from tests.conftest import M365
-from tests.graph_act.test_sync import _stamp, graph_mailbox
+from tests.graph_act.test_sync import _stamp, _task_extension, graph_mailbox
 from tests.sync.helpers import options, sync
 
 pytestmark = pytest.mark.django_db
@@ -33,9 +33,12 @@ def marks(m365: M365, mailbox: Mailbox, *others: str) -> dict[str, str]:
     found = {}
     for folder in ("calendar", "contacts", "tasks", *others):
         for item in m365.tenant.control.items(mailbox.email_address, folder):
-            value = _stamp(m365, item["id"])
+            if folder == "tasks":  # crmsync's open extension on a todoTask
+                value = (_task_extension(m365, item["id"]) or {}).get("recordId")
+            else:
+                value = _stamp(m365, item["id"])
             if value is not None:
-                found[item["id"]] = value
+                found[item["id"]] = str(value)
     return found
 
 

@@ -8,8 +8,11 @@ immutable ids (the client's `Prefer` header), so an item keeps its id when it mo
 deleted to Deleted Items. Items carry the CRM record id in the same named property as
 over EWS (`converters/common.STAMP_ID`); a delta answer has no extended properties, so
 they are read by one listing of the folder's stamps when a folder is read from the start,
-and by a `$batch` of the page's items on later pages. A lost delta link (410) is
-`CursorLostError`: the engine reads the folder again and re-links by id and stamp.
+and by a `$batch` of the page's items on later pages (events: not at all when the engine
+says no record id can link anything, `stamps=False`). Since ids survive moves, the engine
+writes the stamps of the items it links after the pull (`sync/stamps.py`). A lost delta
+link (410) is `CursorLostError`: the engine reads the folder again and re-links by id and
+stamp.
 """
 
 from __future__ import annotations
@@ -180,6 +183,11 @@ class GraphItemConnector:
     def expansion(self) -> str:
         return expand(self.properties)
 
+    @property
+    def only_stamp_listed(self) -> bool:
+        """Whether a listing reads the record id alone (events), nothing else a record needs."""
+        return not self.extra_properties
+
     def record_id_of(self, resource: Json) -> int | None:
         return stamp_of(resource)
 
@@ -232,7 +240,7 @@ class GraphItemConnector:
         folder's listing when it reads from the start, nothing (an empty listing) when the
         engine needs no record ids and the type reads no other extended property (events),
         else None (read per page)."""
-        if not stamps and not self.extra_properties:
+        if not stamps and self.only_stamp_listed:
             return {}
         return self._listed(folder_id) if start else None
 
@@ -499,6 +507,10 @@ class GraphTaskConnector(GraphItemConnector):
 
     def expansion(self) -> str:
         return EXTENSION_EXPAND
+
+    @property
+    def only_stamp_listed(self) -> bool:
+        return False  # the extension carries the CRM's percent complete too
 
     def record_id_of(self, resource: Json) -> int | None:
         return task_record_id(resource)
