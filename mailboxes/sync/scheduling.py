@@ -117,10 +117,12 @@ def claim_due_mailboxes(
     so two dispatchers (beat, and workers dispatching as they finish) never overfill it.
     """
     now = now or timezone.now()
-    due = Mailbox.objects.filter(due_mailboxes(now))
     if profile_id is not None:
-        due = due.filter(profile_id=profile_id)
-    profile_ids = sorted(set(due.values_list("profile_id", flat=True).distinct()))
+        profile_ids = [profile_id]
+    else:
+        # order_by(): the model's ordering would make DISTINCT one row per mailbox.
+        due = Mailbox.objects.filter(due_mailboxes(now)).order_by()
+        profile_ids = sorted(set(due.values_list("profile_id", flat=True).distinct()))
     claims: list[Claim] = []
     for pid in profile_ids:
         if limit is not None and len(claims) >= limit:
@@ -131,44 +133,66 @@ def claim_due_mailboxes(
     return claims
 
 
+def _budget(profile: EmailServerProfile | None, now: datetime, limit: int | None) -> int:
+    """How many more mailboxes of the profile may be queued or syncing now."""
+    if profile is None:
+        return 0
+    held = live_claims([profile.pk], now).get(profile.pk, 0)
+    budget = profile.max_concurrent_connections - held
+    return budget if limit is None else min(budget, limit)
+
+
+def _due_ids(profile_id: int, now: datetime, count: int) -> list[int]:
+    """The profile's `count` mailboxes due first."""
+    return list(
+        Mailbox.objects.filter(due_mailboxes(now), profile_id=profile_id)
+        .order_by("next_due_at", "id")
+        .values_list("id", flat=True)[:count]
+    )
+
+
 def _claim_for_profile(profile_id: int, now: datetime, *, limit: int | None) -> list[Claim]:
+    profiles = EmailServerProfile.objects.filter(pk=profile_id, is_active=True).only(
+        "id", "max_concurrent_connections"
+    )
+    # Read before the profile is locked, so that a dispatch with nothing to claim (nothing
+    # due, or a full budget: the usual case when a task dispatches as it finishes) takes no
+    # lock, and the locked part is short (on SQLite it holds the whole database).
+    profile = profiles.first()
+    if profile is None:
+        return []
+    most = profile.max_concurrent_connections
+    most = most if limit is None else min(most, limit)
+    candidates = _due_ids(profile_id, now, most) if most > 0 else []
+    if not candidates or _budget(profile, now, limit) <= 0:
+        return []
+    token = new_token(QUEUED_PREFIX)
     with transaction.atomic():
-        profile = (
-            EmailServerProfile.objects.select_for_update()
-            .filter(pk=profile_id, is_active=True)
-            .only("id", "max_concurrent_connections")
-            .first()
-        )
-        if profile is None:
-            return []
-        held = live_claims([profile_id], now).get(profile_id, 0)
-        budget = profile.max_concurrent_connections - held
-        if limit is not None:
-            budget = min(budget, limit)
+        budget = _budget(profiles.select_for_update().first(), now, limit)
         if budget <= 0:
             return []
-        ids = list(
-            Mailbox.objects.filter(due_mailboxes(now), profile_id=profile_id)
-            .order_by("next_due_at", "id")
-            .values_list("id", flat=True)[:budget]
-        )
-        if not ids:
-            return []
-        token = new_token(QUEUED_PREFIX)
-        won = MAILBOX_CLAIM.take(Mailbox.objects.filter(may_connect_q(), id__in=ids), token, now)
-        if won != len(ids):
-            logger.info(
-                "profile %s: %s of %s mailboxes claimed meanwhile",
-                profile_id,
-                len(ids) - won,
-                len(ids),
-            )
-        return [
-            Claim(mailbox_id=mid, token=token)
-            for mid in Mailbox.objects.filter(id__in=ids, claimed_by=token).values_list(
-                "id", flat=True
-            )
-        ]
+        ids = candidates[:budget]
+        # Still due and free: another dispatcher or a worker may have taken some since.
+        due = Mailbox.objects.filter(due_mailboxes(now))
+        won = MAILBOX_CLAIM.take(due.filter(id__in=ids), token, now)
+        if won < len(ids):
+            # Some were taken meanwhile (two dispatchers read the same candidates): fill
+            # the budget from the mailboxes due now, as the lock holder sees them.
+            more = _due_ids(profile_id, now, budget - won)
+            if more:
+                won += MAILBOX_CLAIM.take(due.filter(id__in=more), token, now)
+                ids = [*ids, *more]
+        if won == len(ids):
+            return [Claim(mailbox_id=mid, token=token) for mid in ids]
+    logger.info(
+        "profile %s: %s of %s mailboxes claimed meanwhile", profile_id, len(ids) - won, len(ids)
+    )
+    return [
+        Claim(mailbox_id=mid, token=token)
+        for mid in Mailbox.objects.filter(id__in=ids, claimed_by=token)
+        .order_by("id")
+        .values_list("id", flat=True)
+    ]
 
 
 def take_over_claim(

@@ -1,13 +1,19 @@
 """Which mailboxes the dispatcher claims, the connection budget, claims and back-off."""
 
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from crmsync.choices import ActDeliveryMethod
 from mailboxes.models import Mailbox
 from mailboxes.sync import scheduling
+from profiles.models import EmailServerProfile
 from tests.sync.helpers import act_mailbox, exchange_profile
 
 pytestmark = pytest.mark.django_db
@@ -228,3 +234,104 @@ def test_a_dead_workers_mailbox_is_taken_over_within_two_minutes() -> None:
 
     assert [c.mailbox_id for c in taken] == [mailbox.pk]
     assert dispatch - died <= timedelta(minutes=2)
+
+
+@contextmanager
+def _holding_the_profile_lock(
+    profile_id: int, then: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Another process's dispatch holding the profile's row lock: its own connection, in a
+    thread, until the block ends; `then` runs in its transaction once another connection
+    waits for the lock (the lock is given up with that transaction)."""
+    locked, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                EmailServerProfile.objects.select_for_update().get(pk=profile_id)
+                locked.set()
+                if then is not None:
+                    deadline = time.monotonic() + 10
+                    while not _someone_waits_for_a_lock() and time.monotonic() < deadline:
+                        time.sleep(0.02)
+                    then()
+                else:
+                    done.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert locked.wait(10)
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(10)
+
+
+def _someone_waits_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        # The statistics are a snapshot per transaction unless cleared.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+postgres_only = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="row locks and lock_timeout: PostgreSQL"
+)
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_dispatch_with_no_free_connection_does_not_wait_for_another_dispatchs_lock() -> None:
+    # A task finishing while the profile's budget is full (others queued it meanwhile) has
+    # nothing to claim: it must not queue behind the dispatcher holding the profile.
+    now = timezone.now()
+    profile = exchange_profile(max_concurrent_connections=1)
+    act_mailbox(profile, claimed_by="busy", claim_expires_at=now + timedelta(minutes=1))
+    act_mailbox(profile)
+
+    with _holding_the_profile_lock(profile.pk):
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")
+        try:
+            assert scheduling.claim_due_mailboxes(profile_id=profile.pk, now=now) == []
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = 0")
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_dispatch_whose_first_choice_was_synced_meanwhile_claims_the_next_due() -> None:
+    # Read before the lock: the mailbox due first, then another worker syncs it and gives it
+    # back (due in 5 minutes) while this dispatch waits for the profile's lock.
+    now = timezone.now()
+    profile = exchange_profile(max_concurrent_connections=2)
+    act_mailbox(profile, claimed_by="busy", claim_expires_at=now + timedelta(minutes=1))
+    first = act_mailbox(profile, next_due_at=now - timedelta(minutes=2))
+    second = act_mailbox(profile, next_due_at=now - timedelta(minutes=1))
+
+    def synced_meanwhile() -> None:
+        Mailbox.objects.filter(pk=first.pk).update(next_due_at=now + timedelta(minutes=5))
+
+    claims: list[scheduling.Claim] = []
+
+    def dispatch() -> None:
+        try:
+            claims.extend(scheduling.claim_due_mailboxes(profile_id=profile.pk, now=now))
+        finally:
+            connection.close()
+
+    dispatcher = threading.Thread(target=dispatch)
+    with _holding_the_profile_lock(profile.pk, synced_meanwhile):
+        dispatcher.start()
+    dispatcher.join(10)
+
+    assert [c.mailbox_id for c in claims] == [second.pk]
+    assert Mailbox.objects.get(pk=first.pk).claimed_by == ""

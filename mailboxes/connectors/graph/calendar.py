@@ -83,34 +83,23 @@ class GraphCalendarConnector(GraphItemConnector):
     # -- reading -------------------------------------------------------------------------
 
     def changes(
-        self,
-        folder_id: str,
-        cursor: str | None,
-        *,
-        skip: Mapping[str, str] | None = None,
-        stamps: bool = True,
+        self, folder_id: str, cursor: str | None, *, skip: Mapping[str, str] | None = None
     ) -> Iterator[ChangePage]:
         state = _State.load(cursor)
         now = utc_now()
         if state is not None and state.end - now < WINDOW_RENEW:
             # Drain the old window, then open a new one reported as changed throughout.
-            yield from self._round(folder_id, state, skip, last=False, stamps=stamps)
+            yield from self._round(folder_id, state, skip, last=False)
             state = _State.open(now, state.masters)
         elif state is None:
             state = _State.open(now, None)
-        yield from self._round(folder_id, state, skip, last=True, stamps=stamps)
+        yield from self._round(folder_id, state, skip, last=True)
 
     def _round(
-        self,
-        folder_id: str,
-        state: _State,
-        skip: Mapping[str, str] | None,
-        *,
-        last: bool,
-        stamps: bool,
+        self, folder_id: str, state: _State, skip: Mapping[str, str] | None, *, last: bool
     ) -> Iterator[ChangePage]:
         fresh = state.masters is None
-        known = self.first_listing(folder_id, not state.link, stamps)
+        stamps = self._listed(folder_id) if not state.link else None
         link = state.link or "calendarView/delta"
         params = None
         if not state.link:
@@ -119,9 +108,9 @@ class GraphCalendarConnector(GraphItemConnector):
             for page in self.client.delta(link, params=params, page_size=CALENDAR_PAGE):
                 singles = [i for i in page.items if i.get("type") == "singleInstance"]
                 singles = [i for i in singles if not skipped(i, skip)]
-                if known is None and len(singles) > LISTING_THRESHOLD:
-                    known = self._listed(folder_id)
-                singles = self.with_properties(folder_id, singles, known)
+                if stamps is None and len(singles) > LISTING_THRESHOLD:
+                    stamps = self._listed(folder_id)
+                singles = self.with_properties(folder_id, singles, stamps)
                 changed = [self.remote(i, folder_id) for i in singles]
                 deleted = list(page.removed)
                 touched = bool(page.removed) or any(
