@@ -1,23 +1,32 @@
 """Initial sync of one Microsoft 365 mailbox over Graph (10,000 appointments, 5,000 contacts,
 2,000 tasks) against a bare msal + requests loop that downloads the same delta pages, then
-the idle cycle's requests per folder.
+the cycles that write the CRM record ids on the items, then the idle cycle's requests per
+folder.
 
     python bench/graph_act.py [--quick]      (--quick: a tenth of the items)
 
 The bare loop takes a token with msal and follows the deltas crmsync reads, page size
 included (`calendarView/delta` over the same window, `contacts/delta` with the contact
 converter's `$select`, the default To Do list's `tasks/delta`), keeping nothing. `ratio` is
-crmsync's initial sync (its download, the CRM writes, and the CRM record id written on
-every item it links) over the bare loop; the target is 1.5. `connector_download_over_bare`
-is the connector alone reading the same folders (canonical forms, stamps, series masters),
-with no CRM writes and no stamps written. The downloads run once untimed first.
-`initial_sync_graph_requests` is the emulator's count of the mailbox's Graph requests during
-the initial sync, each request of a `$batch` counted (as Graph counts them against the
-mailbox's budget of 10,000 per 10 minutes, lifted here). The idle
-cycle is a cycle with nothing changed (after the one that reads back the stamped items):
-`idle_requests_per_folder` is the emulator's count of Graph requests for the mailbox over
-the three folders (target 1). Progress bars go to stderr; the figures are printed last as
-one JSON line.
+crmsync's initial sync over the bare loop (target 1.5): the first cycle until every item is
+a record in the CRM with its mapping (its download, the CRM writes), which is when the
+cycle starts writing the record ids on the items (`mailboxes/sync/stamps.py`: over Graph
+at most `CRMSYNC_GRAPH_STAMPS_PER_CYCLE`, 2,500, a cycle, after the pull).
+`initial_sync_graph_requests` is the emulator's count of the mailbox's Graph requests until
+then, each request of a `$batch` counted (as Graph counts them against the mailbox's budget
+of 10,000 per 10 minutes, lifted here).
+
+The marks are reported separately: `stamp_cycles` is the number of cycles with marks to
+write (the first included), `stamp_seconds` their time from the first mark on (each later
+cycle also reads back the items marked by the one before), `stamp_graph_requests` their
+requests. `readback_*` is the cycle after the last marks (it reads those items back and
+writes nothing), the idle cycle the one after it: `idle_requests_per_folder` is the
+emulator's count of Graph requests for the mailbox over the three folders (target 1).
+`connector_download_over_bare` is the connector alone reading the same folders as a first
+sync of a new mailbox does (canonical forms, series masters, the contacts' and tasks'
+extended properties; no record ids, as nothing in the CRM could link to them), with no CRM
+writes. The downloads run once untimed first. Progress bars go to stderr; the figures are
+printed last as one JSON line.
 """
 
 from __future__ import annotations
@@ -25,20 +34,24 @@ from __future__ import annotations
 import datetime as dt
 import sys
 import time
+from dataclasses import dataclass
 
 import _syncbench as sb
 import msal
 import requests
+from django.conf import settings
 from tqdm import tqdm
 
 from activities.models import Appointment, Contact, Task
+from ews_emulator.control import ControlClient
 from mailboxes.connectors.graph.act import PAGE_SIZE
 from mailboxes.connectors.graph.calendar import CALENDAR_PAGE, _State
 from mailboxes.connectors.graph.connector import GraphMailboxConnector
 from mailboxes.connectors.graph.converters import GRAPH_CONVERTERS
 from mailboxes.itemtypes import TYPES
-from mailboxes.models import ItemType, Mailbox
+from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox
 from mailboxes.sync.cycle import run_cycle
+from mailboxes.sync.stamps import PROGRESS_LABEL
 
 QUICK = "--quick" in sys.argv
 SCALE = 10 if QUICK else 1
@@ -121,28 +134,48 @@ def connector_download(mailbox: Mailbox, desc: str = "crmsync's connector, no CR
     for item_type in tqdm((ItemType.APPOINTMENT, ItemType.CONTACT, ItemType.TASK), desc=desc):
         kind = TYPES[item_type]
         items = connector.items(kind)
-        seen.append(sum(len(p.changed) for p in items.changes(kind.default_folder, None)))
+        pages = items.changes(kind.default_folder, None, stamps=False)
+        seen.append(sum(len(p.changed) for p in pages))
     elapsed = time.perf_counter() - started
     assert tuple(seen) == tuple(COUNTS.values()), seen
     return elapsed
 
 
-def cycle(mailbox: Mailbox, desc: str) -> float:
+@dataclass
+class Cycle:
+    seconds: float
+    # Seconds from the start to the first report of the marks' pass (None: no marks), and
+    # the emulator's request count then.
+    marks_from: float | None = None
+    requests_before_marks: int = 0
+
+
+def cycle(mailbox: Mailbox, desc: str, control: ControlClient | None = None) -> Cycle:
     bar = tqdm(desc=desc, total=sum(COUNTS.values()))
     totals: dict[str, int] = {}
+    result = Cycle(0.0)
 
     def progress(label: str, n: int, total: int | None) -> None:
+        if label == PROGRESS_LABEL and result.marks_from is None:
+            result.marks_from = time.perf_counter() - started
+            if control is not None:
+                counters = control.graph_counters()["requests"]
+                result.requests_before_marks = int(counters.get(mailbox.email_address, 0))
         totals[label] = n
         bar.n = min(sum(totals.values()), int(bar.total or 0))
         bar.refresh()
 
     started = time.perf_counter()
-    result = run_cycle(mailbox.pk, progress=progress, respect_limit=False)
-    elapsed = time.perf_counter() - started
+    outcome = run_cycle(mailbox.pk, progress=progress, respect_limit=False)
+    result.seconds = time.perf_counter() - started
     bar.close()
-    assert result.error is None, result.error
+    assert outcome.error is None, outcome.error
     Mailbox.objects.filter(pk=mailbox.pk).update(next_due_at=None)
-    return elapsed
+    return result
+
+
+def pending(mailbox: Mailbox) -> int:
+    return ExchangeSyncIdMapping.objects.filter(mailbox=mailbox, stamp_pending=True).count()
 
 
 def main() -> None:
@@ -161,17 +194,31 @@ def main() -> None:
         connector_download(mailbox, "warm-up: crmsync's connector")
         own = connector_download(mailbox)
         control.graph_counters(reset=True)
-        synced = cycle(mailbox, "crmsync initial sync over Graph")
-        initial_requests = int(control.graph_counters()["requests"].get(address, 0))
+        first = cycle(mailbox, "crmsync initial sync over Graph", control)
+        synced = first.seconds if first.marks_from is None else first.marks_from
+        initial_requests = (
+            first.requests_before_marks
+            if first.marks_from is not None
+            else int(control.graph_counters()["requests"].get(address, 0))
+        )
         counts = (
             Appointment.objects.filter(owner_user=mailbox.user).count(),
             Contact.objects.filter(owner_user=mailbox.user).count(),
             Task.objects.filter(owner_user=mailbox.user).count(),
         )
         assert counts == tuple(COUNTS.values()), counts
-        absorb = cycle(mailbox, "second cycle: the stamped items read back")
+        stamp_cycles = 1 if first.marks_from is not None else 0
+        stamp_seconds = first.seconds - synced
+        while pending(mailbox):
+            stamp_cycles += 1
+            stamp_seconds += cycle(mailbox, f"marks, cycle {stamp_cycles}").seconds
+        stamp_requests = int(control.graph_counters()["requests"].get(address, 0))
+        stamp_requests -= initial_requests
         control.graph_counters(reset=True)
-        idle = cycle(mailbox, "idle cycle")
+        readback = cycle(mailbox, "the last marked items read back")
+        readback_requests = int(control.graph_counters()["requests"].get(address, 0))
+        control.graph_counters(reset=True)
+        idle = cycle(mailbox, "idle cycle").seconds
         requests_idle = int(control.graph_counters()["requests"].get(address, 0))
         sb.report(
             {
@@ -185,7 +232,12 @@ def main() -> None:
                 "connector_download_over_bare": round(own / bare, 2),
                 "target_ratio": 1.5,
                 "initial_sync_graph_requests": initial_requests,
-                "second_cycle_seconds": round(absorb, 2),
+                "stamps_per_cycle": settings.CRMSYNC_GRAPH_STAMPS_PER_CYCLE,
+                "stamp_cycles": stamp_cycles,
+                "stamp_seconds": round(stamp_seconds, 2),
+                "stamp_graph_requests": stamp_requests,
+                "readback_seconds": round(readback.seconds, 2),
+                "readback_requests": readback_requests,
                 "idle_cycle_seconds": round(idle, 3),
                 "idle_requests": requests_idle,
                 "idle_requests_per_folder": round(requests_idle / 3, 2),

@@ -307,6 +307,9 @@ CRMSYNC_GRAPH_MAX_CONCURRENT_REQUESTS = env_int(
     "CRMSYNC_GRAPH_MAX_CONCURRENT_REQUESTS", 4, minimum=1
 )
 CRMSYNC_GRAPH_SLOT_WAIT_MS = env_int("CRMSYNC_GRAPH_SLOT_WAIT_MS", 2000, minimum=0)
+# CRM record ids written on items a cycle (after the pull) where the connector defers them
+# (Graph): a quarter of Microsoft's budget of 10,000 requests per mailbox and 10 minutes.
+CRMSYNC_GRAPH_STAMPS_PER_CYCLE = env_int("CRMSYNC_GRAPH_STAMPS_PER_CYCLE", 2500, minimum=1)
 CRMSYNC_REDIS_URL = env_str(
     "CRMSYNC_REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""
 )

@@ -24,6 +24,7 @@ from crmsync.crypto import stored_values
 from mailboxes import tasks
 from mailboxes.sync import admin_actions, eligibility
 from profiles.forms import (
+    APPLICATION,
     FIELDS_BY_TYPE,
     OAUTH_EXTRA,
     TYPE_SPECIFIC,
@@ -180,19 +181,7 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
         (
             "Microsoft Entra ID application",
             {
-                "fields": (
-                    "oauth_tenant_id",
-                    "oauth_client_id",
-                    "oauth_client_secret",
-                    "clear_oauth_client_secret",
-                    "oauth_private_key",
-                    "clear_oauth_private_key",
-                    "oauth_certificate",
-                    "oauth_certificate_thumbprint",
-                    "oauth_authority_host",
-                    "graph_endpoint",
-                    "oauth_resource",
-                ),
+                "fields": (*APPLICATION, "graph_endpoint", "oauth_resource"),
                 "description": "Microsoft 365 (Graph), Exchange Online, and Exchange Server "
                 "with OAuth authentication sign in as this application (app-only, "
                 "client-credentials). The README says how to register it.",

@@ -261,18 +261,8 @@ class EmailServerProfile(EncryptedFieldsModel):
         return server_type_errors(self)
 
     @property
-    def is_exchange(self) -> bool:
-        """Reached over EWS (Exchange Server or Exchange Online)."""
-        return self.server_type in (self.ServerType.EXCHANGE, self.ServerType.EXCHANGE_ONLINE)
-
-    @property
     def is_graph(self) -> bool:
         return self.server_type == self.ServerType.MICROSOFT_365
-
-    @property
-    def is_microsoft(self) -> bool:
-        """Exchange over EWS or Microsoft 365 over Graph: the channels of an Exchange store."""
-        return self.is_exchange or self.is_graph
 
     @property
     def uses_app_credentials(self) -> bool:

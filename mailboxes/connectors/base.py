@@ -186,17 +186,30 @@ class ItemConnector(Protocol):
     # Whether a meeting whose attendees hold it (or an appointment given attendees) can be
     # changed or deleted without telling them (EWS `SendToNone`); Microsoft Graph cannot.
     silent_meeting_changes: ClassVar[bool]
+    # Whether an item keeps its id when it moves to another folder or to Deleted Items
+    # (Graph's immutable ids; EWS gives it a new one). Then the engine need not write the
+    # CRM record id on an item with the page that links it: it writes it later, a budget a
+    # cycle (`mailboxes/sync/stamps.py`), and the mapping follows the item by its id.
+    ids_survive_moves: ClassVar[bool]
 
     def folders_below(self, folder_id: str) -> list[FolderInfo]:
         """Every folder of this type below `folder_id`, at any depth (contact folders)."""
         ...
 
     def changes(
-        self, folder_id: str, cursor: str | None, *, skip: Mapping[str, str] | None = None
+        self,
+        folder_id: str,
+        cursor: str | None,
+        *,
+        skip: Mapping[str, str] | None = None,
+        stamps: bool = True,
     ) -> Iterator[ChangePage]:
         """Pages of changes of the folder after `cursor` (None: every item, from the start),
         until the folder has no more. `skip`: {item id: change key} of versions the engine
         wrote itself during this pull; a change to exactly that version may be left out.
+        `stamps` False: the CRM has nothing a record id could link to (no mapping of the
+        type, no record of the owner), so an item's `record_id` may be left None where
+        reading it costs requests.
         Raises `CursorLostError` (the cursor is refused), `FolderNotFoundError`.
         The next page may be fetched while the caller works on the current one; the caller's
         database work must stay in the caller's thread (nothing here touches the database).

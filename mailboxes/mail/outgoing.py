@@ -241,19 +241,16 @@ def _send_one(
             and email_row.send_attempts < settings.CRMSYNC_SEND_MAX_ATTEMPTS
         ):
             # The next attempt looks for it before sending.
-            _retry_or_fail(email_row, worker, exc)
-            result.retry_later += 1
+            _retry_later(email_row, worker, exc, result)
         else:
             _finish(
                 email_row, worker, Status.UNCERTAIN, note=f"{UNCERTAIN_REPLY_LOST} {exc.message}"
             )
             result.uncertain += 1
-        result.errors.append(exc.message)
+            result.errors.append(exc.message)
         raise
     except TransientSyncError as exc:
-        _retry_or_fail(email_row, worker, exc)
-        result.retry_later += 1
-        result.errors.append(exc.message)
+        _retry_later(email_row, worker, exc, result)
         # The server is unreachable or busy: stop this pass, the cycle postpones the mailbox.
         raise
     except PermanentSyncError as exc:
@@ -266,15 +263,11 @@ def _send_one(
         result.errors.append(exc.message)
         return
     except SyncError as exc:
-        _retry_or_fail(email_row, worker, exc)
-        result.retry_later += 1
-        result.errors.append(exc.message)
+        _retry_later(email_row, worker, exc, result)
         return
     except Exception as exc:
         logger.exception("email %s: sending failed", email_row.pk)
-        _retry_or_fail(email_row, worker, exc)
-        result.retry_later += 1
-        result.errors.append(str(exc))
+        _retry_later(email_row, worker, exc, result)
         return
     note = ""
     if refused:
@@ -296,6 +289,13 @@ def _finish(email_row: Email, worker: str, status: str, *, note: str) -> None:
     updated = SEND_CLAIM.release(_sending(email_row), worker, **fields)
     if not updated:
         logger.warning("email %s: claim lost before it could be marked %s", email_row.pk, status)
+
+
+def _retry_later(email_row: Email, worker: str, exc: BaseException, result: OutgoingResult) -> None:
+    """Counted as to retry (given up after the last attempt), with the error said."""
+    _retry_or_fail(email_row, worker, exc)
+    result.retry_later += 1
+    result.errors.append(exc.message if isinstance(exc, SyncError) else str(exc))
 
 
 def _retry_or_fail(email_row: Email, worker: str, exc: BaseException) -> None:

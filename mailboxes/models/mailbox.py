@@ -435,6 +435,11 @@ class ExchangeSyncIdMapping(models.Model):
         "Exchange with but not sent to (a first sync, a full resync, an option change, "
         "'send invitations' off, unsent in Outlook); a meeting nobody was sent stays unsent.",
     )
+    stamp_pending = models.BooleanField(
+        default=False,
+        help_text="The item does not carry the CRM record id yet: written after the pull, a "
+        "budget a cycle (Graph; EWS writes it with the page).",
+    )
     last_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     modified_at = models.DateTimeField(auto_now=True)
@@ -460,6 +465,12 @@ class ExchangeSyncIdMapping(models.Model):
                 fields=["user_decision"],
                 condition=models.Q(user_decision="pending"),
                 name="mapping_pending_decision_idx",
+            ),
+            # The stamps still to write, oldest first (an idle cycle asks it, finds none).
+            models.Index(
+                fields=["mailbox", "id"],
+                condition=models.Q(stamp_pending=True),
+                name="mapping_stamp_pending_idx",
             ),
         ]
 

@@ -1,6 +1,7 @@
 """Appointments, contacts and tasks of one mailbox: for each enabled type, pull every folder
 it syncs from, then push the CRM's changes. Contacts go first so that attendees of the
-appointments pulled next resolve to them."""
+appointments pulled next resolve to them. Last, the record ids still to write on items
+(`stamps.py`: Graph), a budget a cycle."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from mailboxes.provisioning import ensure_sync_options
 from mailboxes.sync.pull import pull_folder
 from mailboxes.sync.push import push_changes
 from mailboxes.sync.records import TypeSync
+from mailboxes.sync.stamps import write_pending_stamps
 
 if TYPE_CHECKING:
     from mailboxes.models import Mailbox
@@ -61,6 +63,7 @@ def run_act(mailbox: Mailbox, ctx: CycleContext) -> None:
         sync_item_type(ts, ctx, states)
         ctx.add_processed(ts.processed)
         ctx.add_failed(ts.failed)
+    write_pending_stamps(mailbox, connector, ctx)
 
 
 def folders_of(

@@ -6,7 +6,8 @@ The server gives an item a new id when it moves (a soft delete and a restore are
 so every item the CRM writes or links carries its record's id (`ItemConnector.stamp`): an
 unmapped item that carries one re-links to that record's mapping, and a mapped item that
 vanished from a folder is looked for by it in the type's other folders before it counts as
-deleted.
+deleted. Where ids survive moves (Graph), the marks are written after the pull instead, a
+budget a cycle (`stamps.py`); here only an item gone before its mark is marked at once.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from mailboxes.models import ChangeType, ExchangeSyncIdMapping, FolderSyncState
 from mailboxes.sync.context import CycleContext
 from mailboxes.sync.page import Stamp, apply_page
 from mailboxes.sync.records import TypeSync
+from mailboxes.sync.stamps import write_now
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +59,9 @@ def pull_folder(
             try:
                 # The next page downloads while this one is written (the connector runs
                 # ahead), and the previous page's items are marked meanwhile.
-                for page in ts.connector.changes(folder_id, cursor, skip=written):
+                linkable = cursor is not None or record_ids_link(ts)
+                pages = ts.connector.changes(folder_id, cursor, skip=written, stamps=linkable)
+                for page in pages:
                     ctx.heartbeat()
                     if not page.changed and not page.deleted and page.cursor == cursor:
                         continue  # nothing new and the same cursor: nothing to write
@@ -115,6 +119,14 @@ def pull_folder(
     return state
 
 
+def record_ids_link(ts: TypeSync[R]) -> bool:
+    """Whether a record id an item carries can link it to anything: a mapping of the type
+    (a full resync, a mailbox moved from EWS) or a record of the owner (a mailbox added
+    again). A first sync of a new mailbox needs none, and over Graph reading them costs a
+    listing of each folder."""
+    return ts.mappings().exists() or ts.records().exists()
+
+
 def forget_vanished(ts: TypeSync[R], folder_id: str, seen: set[str]) -> None:
     """After a full pull: mapped items the server no longer has were deleted meanwhile."""
     vanished = list(
@@ -135,6 +147,11 @@ def exchange_deleted(ts: TypeSync[R], mappings: list[ExchangeSyncIdMapping]) -> 
     record id it carries and its mapping follows it instead."""
     if not mappings:
         return
+    unmarked = [(m.pk, m.crm_object_id, m.exchange_item_id) for m in mappings if m.stamp_pending]
+    if unmarked:
+        # Not marked yet (`stamps.py`), so not findable by its record id: its id still
+        # reaches it wherever it went, so it is marked now (an item gone answers 404).
+        write_now(ts.mailbox, ts.connector, unmarked)
     moved: dict[int, tuple[str, str]] = {}
     folder_ids = FolderSyncState.objects.filter(
         mailbox=ts.mailbox, protocol=ts.protocol, item_type=ts.kind.item_type

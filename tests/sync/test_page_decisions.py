@@ -93,7 +93,8 @@ def test_the_version_we_last_saw_changes_nothing_in_the_crm() -> None:
     mapping = _linked(record, crm_seen="Old")
     plan = decide(_tasks(), _loaded(_item("Whatever", change_key="ck1"), mapping, record), "tasks")
 
-    assert plan.changed == {} and plan.touched == {3: mapping}
+    # only its change key is written (`page.update_unchanged`), not the whole mapping
+    assert plan.changed == {} and plan.touched == {} and plan.unchanged == {3: mapping}
     assert record.subject == "Old"
 
 

@@ -82,6 +82,8 @@ class EwsItemConnector:
     """One item type of one mailbox over EWS (`ItemConnector`)."""
 
     silent_meeting_changes: ClassVar[bool] = True
+    # A moved item gets a new id: the engine writes the record id with the page.
+    ids_survive_moves: ClassVar[bool] = False
 
     def __init__(self, account: Account, kind: ItemKind) -> None:
         self.account = account
@@ -99,8 +101,14 @@ class EwsItemConnector:
         ]
 
     def changes(
-        self, folder_id: str, cursor: str | None, *, skip: Mapping[str, str] | None = None
+        self,
+        folder_id: str,
+        cursor: str | None,
+        *,
+        skip: Mapping[str, str] | None = None,
+        stamps: bool = True,
     ) -> Iterator[ChangePage]:
+        # The stamp comes with each item (one more field of the request): always read.
         folder = open_folder(self.account, folder_id)
         fields = (*self.converter.ews_fields, STAMP_FIELD)
         for page in sync_pages(folder, cursor, get_fields=fields, known=skip):

@@ -8,8 +8,11 @@ immutable ids (the client's `Prefer` header), so an item keeps its id when it mo
 deleted to Deleted Items. Items carry the CRM record id in the same named property as
 over EWS (`converters/common.STAMP_ID`); a delta answer has no extended properties, so
 they are read by one listing of the folder's stamps when a folder is read from the start,
-and by a `$batch` of the page's items on later pages. A lost delta link (410) is
-`CursorLostError`: the engine reads the folder again and re-links by id and stamp.
+and by a `$batch` of the page's items on later pages (events: not at all when the engine
+says no record id can link anything, `stamps=False`). Since ids survive moves, the engine
+writes the stamps of the items it links after the pull (`sync/stamps.py`). A lost delta
+link (410) is `CursorLostError`: the engine reads the folder again and re-links by id and
+stamp.
 """
 
 from __future__ import annotations
@@ -114,8 +117,11 @@ def seam_error(error: Exception) -> SyncError:
 
 def raise_transient(results: Sequence[Result | None]) -> None:
     """A per-item answer that concerns the whole mailbox (throttled, expired token) stops
-    the cycle as it would for a single request."""
+    the cycle as it would for a single request. An item gone or changed meanwhile is that
+    item's answer (the seam's `ItemNotFoundError`, `ItemConflictError`), as over EWS."""
     for result in results:
+        if isinstance(result, ItemNotFoundError | ItemConflictError):
+            continue
         if isinstance(result, SyncError) and (
             not result.permanent or getattr(result, "affects_mailbox", False)
         ):
@@ -143,6 +149,8 @@ class GraphItemConnector:
     # Graph has no SendToNone: a PATCH of a meeting that is no draft writes to its
     # attendees, deleting it cancels it (README, "Meeting invitations").
     silent_meeting_changes: ClassVar[bool] = False
+    # Immutable ids (the client's `Prefer` header): the engine writes record ids later.
+    ids_survive_moves: ClassVar[bool] = True
 
     def __init__(self, client: GraphClient, kind: ItemKind) -> None:
         self.client = client
@@ -175,6 +183,11 @@ class GraphItemConnector:
     def expansion(self) -> str:
         return expand(self.properties)
 
+    @property
+    def only_stamp_listed(self) -> bool:
+        """Whether a listing reads the record id alone (events), nothing else a record needs."""
+        return not self.extra_properties
+
     def record_id_of(self, resource: Json) -> int | None:
         return stamp_of(resource)
 
@@ -184,10 +197,15 @@ class GraphItemConnector:
         return []
 
     def changes(
-        self, folder_id: str, cursor: str | None, *, skip: Mapping[str, str] | None = None
+        self,
+        folder_id: str,
+        cursor: str | None,
+        *,
+        skip: Mapping[str, str] | None = None,
+        stamps: bool = True,
     ) -> Iterator[ChangePage]:
         check_cursor(cursor)
-        known = self._listed(folder_id) if cursor is None else None
+        known = self.first_listing(folder_id, cursor is None, stamps)
         link = cursor or f"{self.collection(folder_id)}/delta"
         params = None if cursor else {"$select": ",".join(self.converter.select)}
         try:
@@ -216,6 +234,15 @@ class GraphItemConnector:
             record_id=self.record_id_of(resource),
             modified_at=parse_offset(resource.get("lastModifiedDateTime")),
         )
+
+    def first_listing(self, folder_id: str, start: bool, stamps: bool) -> dict[str, Json] | None:
+        """What a read knows of its items' extended properties before its first page: the
+        folder's listing when it reads from the start, nothing (an empty listing) when the
+        engine needs no record ids and the type reads no other extended property (events),
+        else None (read per page)."""
+        if not stamps and self.only_stamp_listed:
+            return {}
+        return self._listed(folder_id) if start else None
 
     def _listed(self, folder_id: str) -> dict[str, Json]:
         """{item id: its extended properties} of every item of the folder that has one, in
@@ -480,6 +507,10 @@ class GraphTaskConnector(GraphItemConnector):
 
     def expansion(self) -> str:
         return EXTENSION_EXPAND
+
+    @property
+    def only_stamp_listed(self) -> bool:
+        return False  # the extension carries the CRM's percent complete too
 
     def record_id_of(self, resource: Json) -> int | None:
         return task_record_id(resource)

@@ -83,23 +83,34 @@ class GraphCalendarConnector(GraphItemConnector):
     # -- reading -------------------------------------------------------------------------
 
     def changes(
-        self, folder_id: str, cursor: str | None, *, skip: Mapping[str, str] | None = None
+        self,
+        folder_id: str,
+        cursor: str | None,
+        *,
+        skip: Mapping[str, str] | None = None,
+        stamps: bool = True,
     ) -> Iterator[ChangePage]:
         state = _State.load(cursor)
         now = utc_now()
         if state is not None and state.end - now < WINDOW_RENEW:
             # Drain the old window, then open a new one reported as changed throughout.
-            yield from self._round(folder_id, state, skip, last=False)
+            yield from self._round(folder_id, state, skip, last=False, stamps=stamps)
             state = _State.open(now, state.masters)
         elif state is None:
             state = _State.open(now, None)
-        yield from self._round(folder_id, state, skip, last=True)
+        yield from self._round(folder_id, state, skip, last=True, stamps=stamps)
 
     def _round(
-        self, folder_id: str, state: _State, skip: Mapping[str, str] | None, *, last: bool
+        self,
+        folder_id: str,
+        state: _State,
+        skip: Mapping[str, str] | None,
+        *,
+        last: bool,
+        stamps: bool,
     ) -> Iterator[ChangePage]:
         fresh = state.masters is None
-        stamps = self._listed(folder_id) if not state.link else None
+        known = self.first_listing(folder_id, not state.link, stamps)
         link = state.link or "calendarView/delta"
         params = None
         if not state.link:
@@ -108,9 +119,9 @@ class GraphCalendarConnector(GraphItemConnector):
             for page in self.client.delta(link, params=params, page_size=CALENDAR_PAGE):
                 singles = [i for i in page.items if i.get("type") == "singleInstance"]
                 singles = [i for i in singles if not skipped(i, skip)]
-                if stamps is None and len(singles) > LISTING_THRESHOLD:
-                    stamps = self._listed(folder_id)
-                singles = self.with_properties(folder_id, singles, stamps)
+                if known is None and len(singles) > LISTING_THRESHOLD:
+                    known = self._listed(folder_id)
+                singles = self.with_properties(folder_id, singles, known)
                 changed = [self.remote(i, folder_id) for i in singles]
                 deleted = list(page.removed)
                 touched = bool(page.removed) or any(
