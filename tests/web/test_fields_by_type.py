@@ -1,12 +1,16 @@
-"""The one definition of the mailbox fields each server type shows, without a server or a
-database: what the self-service form and the admin's form both read."""
+"""The one definition of the mailbox fields each server type shows, without a server (and,
+but for the last test, without a database): what the self-service form and the admin's form
+both read, and both show alike."""
 
 from __future__ import annotations
 
 import pytest
 
 from mailboxes import fields_by_type
+from mailboxes.admin import mailbox_form
+from mailboxes.web.forms import MailboxSettingsForm
 from profiles.models import EmailServerProfile
+from tests import factories
 
 ServerType = EmailServerProfile.ServerType
 PER_MAILBOX = EmailServerProfile.CredentialRetrieval.PER_MAILBOX
@@ -59,3 +63,21 @@ def test_no_profile_shows_none_of_them_and_only_microsoft_365_adds_help() -> Non
     assert not fields_by_type.lists_folders(None)
     assert set(fields_by_type.help_texts(profile(ServerType.MICROSOFT_365))) == {"send_invitations"}
     assert fields_by_type.help_texts(profile(ServerType.EXCHANGE)) == {}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("server_type", ServerType.values)
+@pytest.mark.parametrize("is_queue", [False, True])
+def test_the_self_service_form_and_the_admin_form_show_the_same_fields(
+    server_type: str, is_queue: bool
+) -> None:
+    on = factories.make_profile(server_type=server_type)
+    owner = {"queue": factories.make_queue(factories.make_user())} if is_queue else {}
+    mailbox = factories.make_mailbox(profile=on, **owner)
+    shown = fields_by_type.fields_shown(on, is_queue=is_queue)
+
+    self_service = set(MailboxSettingsForm(instance=mailbox).fields) & fields_by_type.SPECIFIC
+    admin_left_out = mailbox_form.left_out_for(on, is_queue=is_queue)
+
+    assert self_service == shown
+    assert fields_by_type.SPECIFIC - admin_left_out == shown
