@@ -478,18 +478,8 @@ def finalize(elem: Element, kind: str, stamp: Stamp, lookup: Callable[[str], str
     if subject is not None and subject.text and len(subject.text) > SUBJECT_LIMIT:
         subject.text = subject.text[:SUBJECT_LIMIT]
     complete_mailboxes(elem, lookup)
-    _set(elem, "ItemId", None, {"Id": stamp.item_id, "ChangeKey": stamp.change_key})
-    if stamp.folder_id:
-        _set(
-            elem,
-            "ParentFolderId",
-            None,
-            {"Id": stamp.folder_id, "ChangeKey": stamp.folder_change_key},
-        )
+    _set_stamp(elem, stamp)
     _set(elem, "ItemClass", item_class_of(kind))
-    _set(elem, "DateTimeCreated", stamp.created)
-    _set(elem, "LastModifiedTime", stamp.modified)
-    _set(elem, "LastModifiedName", stamp.owner_name)
     if stamp.attachments:
         holder = sub(elem, t("Attachments"))
         for a in stamp.attachments:
@@ -520,6 +510,11 @@ def finalize(elem: Element, kind: str, stamp: Stamp, lookup: Callable[[str], str
         _finalize_task(elem, stamp)
     if kind == "Contact":
         _finalize_contact(elem, plain)
+    return _serialise(elem, kind)
+
+
+def _serialise(elem: Element, kind: str) -> bytes:
+    """Order the children, add the item's Size and serialise it."""
     sort_children(elem, kind)
     etree.cleanup_namespaces(elem)
     size = len(etree.tostring(elem)) + 30
@@ -532,6 +527,53 @@ def finalize(elem: Element, kind: str, stamp: Stamp, lookup: Callable[[str], str
     size_elem.text = str(size)
     elem.insert(position, size_elem)
     return etree.tostring(elem)
+
+
+# An empty element as stored: `<t:X .../>`, or `<t:X ...></t:X>` (an empty value `finalize`
+# computed). lxml escapes `<` and `>` in text and attributes, so neither occurs inside a tag.
+_EMPTY_ELEMENT = re.compile(rb"<([A-Za-z_][\w.:-]*)(?:\s[^<>]*)?(/>|></\1>)")
+
+
+def restamp(stored: bytes, extended: list[Element], kind: str, stamp: Stamp) -> bytes | None:
+    """`finalize` for a finalized item (`stored`) whose only change is to its extended
+    properties, now `extended`: no derived property depends on them, so only the stamp's
+    parts and the size are set again, for the same answer without recomputing every
+    derived property (a sync client marking many items with one property made `finalize`
+    most of the server's work). None when the stored item cannot be read back as written
+    (then `finalize` it).
+
+    lxml reads `<a></a>` as `<a/>` and would write it back so; each empty element keeps the
+    form it was stored in, as `finalize` would write it again."""
+    elem = parse_xml(stored)
+    if tchild(elem, "FirstOccurrence") is not None:
+        return None  # a series' first and last occurrences carry its change key too
+    empties = [e for e in elem.iter() if e.text is None and not len(e)]
+    forms = _EMPTY_ELEMENT.findall(stored)
+    if len(forms) != len(empties):
+        return None
+    for e, (_, end) in zip(empties, forms, strict=True):
+        if end != b"/>":
+            e.text = ""
+    for c in tchildren(elem, "ExtendedProperty") + tchildren(elem, "Size"):
+        elem.remove(c)
+    elem.extend(extended)
+    _set_stamp(elem, stamp)
+    return _serialise(elem, kind)
+
+
+def _set_stamp(elem: Element, stamp: Stamp) -> None:
+    """The item's parts the stamp gives (each child is put in its place by `_serialise`)."""
+    _set(elem, "ItemId", None, {"Id": stamp.item_id, "ChangeKey": stamp.change_key})
+    if stamp.folder_id:
+        _set(
+            elem,
+            "ParentFolderId",
+            None,
+            {"Id": stamp.folder_id, "ChangeKey": stamp.folder_change_key},
+        )
+    _set(elem, "DateTimeCreated", stamp.created)
+    _set(elem, "LastModifiedTime", stamp.modified)
+    _set(elem, "LastModifiedName", stamp.owner_name)
 
 
 def _finalize_calendar(elem: Element, stamp: Stamp) -> None:

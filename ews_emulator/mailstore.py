@@ -42,6 +42,9 @@ from .store import Folder, ItemRow, Mailbox, Store
 # (ews_emulator/README.md, "Delivery").
 DELIVERY_DELAY = 1.0
 
+# What a change to an item's extended properties alone touches (`items.apply_set`).
+EXTENDED_ONLY = frozenset({"ExtendedProperty"})
+
 # What happens at a recipient's mailbox when a sent message reaches it.
 Delivery = Callable[[sqlite3.Connection], None]
 
@@ -218,10 +221,14 @@ class MailStore:
             # ErrorItemNotFound from now on.
             row.id = new_id(b"\x00")
             row.xml = self.store.rekey_item(c, row, old_id)
-        elem = parse_xml(row.xml)
+        stored = row.xml
+        elem = parse_xml(stored)
         touched: set[str] = set()
         if mutate is not None:
             touched = mutate(elem)
+        # Extended properties alone (a sync client marking items) change no derived property.
+        restamp = touched == EXTENDED_ONLY and row.folder_id == (to_folder or row.folder_id)
+        if mutate is not None and not restamp:
             itm.normalize_dates(elem)
         if row.kind in itm.MESSAGE_KINDS:
             if "MimeContent" in touched:
@@ -246,7 +253,12 @@ class MailStore:
         row.change_key = new_change_key()
         row.modified = fmt_dt(utcnow())
         row.is_read = text_of(elem, "IsRead", "true") == "true"
-        row.xml = itm.finalize(elem, row.kind, self._stamp(row, mailbox), self.display_name)
+        stamp = self._stamp(row, mailbox)
+        xml = None
+        if restamp and not attachments_changed:
+            extended = itm.tchildren(elem, "ExtendedProperty")
+            xml = itm.restamp(stored, extended, row.kind, stamp)
+        row.xml = xml or itm.finalize(elem, row.kind, stamp, self.display_name)
         self.store.save_item(c, row, old_folder=old_folder, old_entered=old_entered, old_id=old_id)
         return row
 

@@ -304,6 +304,23 @@ class Store:
             for hook in hooks:
                 hook()
 
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[sqlite3.Connection]:
+        """Part of the calling thread's write transaction: if the block raises, what it
+        wrote is undone (and what it left to run after the commit is dropped)."""
+        conn = self.conn
+        assert conn.in_transaction, "a savepoint is part of a write transaction"
+        hooks = len(self._local.after_commit)
+        conn.execute("SAVEPOINT part")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO part")
+            conn.execute("RELEASE part")
+            del self._local.after_commit[hooks:]
+            raise
+        conn.execute("RELEASE part")
+
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run `hook` once the calling thread's write transaction commits (at once outside
         one); a rolled-back transaction drops it."""

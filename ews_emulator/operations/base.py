@@ -118,7 +118,7 @@ def resolve_item(ctx: Ctx, elem: Element) -> tuple[ItemRow, str | None]:
         occ_row = ctx.store.item(lookup)
         if occ_row is not None and occ_row.master_id:
             lookup = occ_row.master_id
-    row = ctx.store.item(lookup)
+    row = exact if exact is not None and lookup == item_id else ctx.store.item(lookup)
     if row is None or not ctx.can_access(row.mailbox_id):
         if row is None and not looks_like_id(item_id):
             raise EwsError("ErrorInvalidIdMalformed", "Id is malformed.")

@@ -227,32 +227,34 @@ def update_item(ctx: Ctx, req: Element) -> Element:
     conflict = req.get("ConflictResolution", "AutoResolve")
     disposition = req.get("MessageDisposition")
     invitations = req.get("SendMeetingInvitationsOrCancellations", "SendToNone")
-    for change in children(child(req, "ItemChanges"), "ItemChange"):
-        try:
-            row = _update_one(ctx, change, conflict, disposition, invitations)
-        except EwsError as e:
-            response_message(messages, "UpdateItem", e)
-            continue
-        msg = response_message(messages, "UpdateItem")
-        items_el = sub(msg, m("Items"))
-        if row is not None:
-            items_el.append(_id_only(row))
-        results = sub(msg, m("ConflictResults"))
-        sub(results, t("Count"), "0")
+    # One transaction for the request, each change in a savepoint of its own (a refused
+    # change writes nothing): a commit per change was a large part of the work of
+    # marking many items.
+    with ctx.store.write():
+        for change in children(child(req, "ItemChanges"), "ItemChange"):
+            try:
+                with ctx.store.savepoint():
+                    row = _update_one(ctx, change, conflict, disposition, invitations)
+            except EwsError as e:
+                response_message(messages, "UpdateItem", e)
+                continue
+            msg = response_message(messages, "UpdateItem")
+            items_el = sub(msg, m("Items"))
+            if row is not None:
+                items_el.append(_id_only(row))
+            results = sub(msg, m("ConflictResults"))
+            sub(results, t("Count"), "0")
     return root
 
 
 def _update_one(
     ctx: Ctx, change: Element, conflict: str, disposition: str | None, invitations: str
 ) -> ItemRow | None:
+    # Within the request's write transaction (`update_item`): the row read is current.
     ident = change[0]
     row, change_key = resolve_item(ctx, ident)
     index = occurrence_of(ident, row)
     with ctx.store.write() as c:
-        fresh = ctx.store.item(row.id)
-        if fresh is None:
-            raise EwsError("ErrorItemNotFound", "The specified object was not found in the store.")
-        row = fresh
         if not change_key and conflict == "AutoResolve":
             raise EwsError("ErrorChangeKeyRequired", "The change key is required.")
         if index is not None:
@@ -264,9 +266,12 @@ def _update_one(
             # A recurring task may generate a one-off, whose id is answered.
             return tasks.update_task(ctx.mail, c, row, mutate)
         row = ctx.mail.change_item(c, row, mutate)
+        rewritten = False  # the item written again since (its answered change key moved)
         if row.master_id:
             cal.exception_changed(ctx, c, row)
+            rewritten = True
         if row.kind == "CalendarItem" and invitations in SEND_INVITES:
+            rewritten = True
             target = ctx.store.item(row.master_id) if row.master_id else row
             if target is not None:
                 # A meeting never sent before (an appointment given attendees) goes out as a
@@ -276,7 +281,7 @@ def _update_one(
         if row.kind in itm.MESSAGE_KINDS and disposition in ("SendOnly", "SendAndSaveCopy"):
             _send_existing(ctx, c, row, save=disposition == "SendAndSaveCopy", folder=None)
             return None
-        return ctx.store.item(row.id) or row
+        return (ctx.store.item(row.id) if rewritten else None) or row
 
 
 def _send_existing(
