@@ -22,7 +22,15 @@ from ..soap import (
 )
 from ..store import HIDDEN_FOLDERS, Folder
 from ..syncstate import decode_state, encode_state
-from .base import Ctx, folder_from_holder, id_elements, operation, resolve_folder, response_root
+from .base import (
+    NOT_FOUND,
+    Ctx,
+    folder_from_holder,
+    id_elements,
+    operation,
+    resolve_folder,
+    response_root,
+)
 
 FOLDER_KINDS = ("Folder", "CalendarFolder", "ContactsFolder", "TasksFolder", "SearchFolder")
 KIND_CLASS = {
@@ -256,12 +264,24 @@ def delete_folder(ctx: Ctx, req: Element) -> Element:
     return root
 
 
+def _folder_to_update(ctx: Ctx, ident: Element) -> Folder:
+    """The folder a FolderChange names. The id of a folder that no longer exists (deleted)
+    is ErrorItemNotFound, as Exchange answers (README, "UpdateFolder"); a distinguished
+    folder a mailbox lacks stays ErrorFolderNotFound."""
+    try:
+        return resolve_folder(ctx, ident)
+    except EwsError as e:
+        if e.code == "ErrorFolderNotFound" and local(ident.tag) == "FolderId":
+            raise EwsError("ErrorItemNotFound", NOT_FOUND) from e
+        raise
+
+
 @operation("UpdateFolder")
 def update_folder(ctx: Ctx, req: Element) -> Element:
     root, messages = response_root("UpdateFolder")
     for change in children(child(req, "FolderChanges"), "FolderChange"):
         try:
-            folder = resolve_folder(ctx, change[0])
+            folder = _folder_to_update(ctx, change[0])
             updates = child(change, "Updates")
             with ctx.store.write() as c:
                 for upd in updates if updates is not None else []:

@@ -9,6 +9,7 @@ from exchangelib.errors import (
     ErrorFolderExists,
     ErrorFolderNotFound,
     ErrorInvalidIdMalformed,
+    ErrorItemNotFound,
     ErrorObjectTypeChanged,
 )
 from exchangelib.folders import Calendar, FolderCollection, Inbox, Messages
@@ -107,6 +108,19 @@ def test_folder_without_class_and_class_change(account: Account) -> None:
         mail.save(update_fields=["folder_class"])
     with pytest.raises(ErrorFolderExists, match="Could not create folder 'mail'"):
         Messages(parent=account.inbox, name="mail").save()
+
+
+def test_updating_a_deleted_folder_is_item_not_found(account: Account) -> None:
+    # Exchange answers the id of a folder that no longer exists with ErrorItemNotFound
+    # (README, "UpdateFolder").
+    gone = Messages(parent=account.inbox, name="Gone")
+    gone.save()
+    folder_id, change_key = gone.id, gone.changekey
+    gone.delete()
+    gone.id, gone.changekey = folder_id, change_key
+    gone.name = "Renamed"
+    with pytest.raises(ErrorItemNotFound):
+        gone.save(update_fields=["name"])
 
 
 def test_find_folders_restriction_case(account: Account) -> None:
