@@ -56,6 +56,7 @@ from ews_emulator.testing import (  # noqa: E402
 )
 from mailboxes.models import Mailbox  # noqa: E402
 from profiles.models import EmailServerProfile  # noqa: E402
+from profiles.saving import create_profile  # noqa: E402
 from users.models import User  # noqa: E402
 
 
@@ -71,7 +72,7 @@ def emulator() -> EmulatorProcess:
 
 def profile(ews: EmulatorProcess, **fields: Any) -> EmailServerProfile:
     fields.setdefault("max_concurrent_connections", 300)
-    return EmailServerProfile.objects.create(
+    return create_profile(
         name=f"bench-{uuid.uuid4().hex[:6]}",
         incoming_server_location=ews.ews_url,
         incoming_authentication_protocol="basic",
@@ -153,7 +154,7 @@ def graph_tenant(*extra_args: str) -> Iterator[GraphTenant]:
 
 def graph_profile(tenant: GraphTenant, **fields: Any) -> EmailServerProfile:
     fields.setdefault("max_concurrent_connections", 300)
-    return EmailServerProfile.objects.create(
+    return create_profile(
         name=f"bench-m365-{uuid.uuid4().hex[:6]}",
         server_type=EmailServerProfile.ServerType.MICROSOFT_365,
         oauth_tenant_id=TENANT,

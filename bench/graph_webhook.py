@@ -90,9 +90,9 @@ def message(subject: str) -> bytes:
 
 def setup(tenant: GraphTenant, address: str) -> Mailbox:
     from mailboxes.webhooks.plan import GRAPH_SERVER_TYPE
-    from profiles.models import EmailServerProfile
+    from profiles.saving import create_profile
 
-    profile = EmailServerProfile.objects.create(
+    profile = create_profile(
         name=f"bench-m365-{uuid.uuid4().hex[:6]}",
         server_type=GRAPH_SERVER_TYPE,
         oauth_tenant_id=TENANT,

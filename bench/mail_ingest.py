@@ -269,7 +269,7 @@ def _graph_baseline(tenant, address, insert) -> None:
 def _mailbox(protocol, address, dovecot, ews):
     from mailboxes.models import Mailbox
     from mailboxes.sync.eligibility import approve
-    from profiles.models import EmailServerProfile
+    from profiles.saving import create_profile
     from users.models import User
 
     if protocol == "graph":
@@ -278,16 +278,16 @@ def _mailbox(protocol, address, dovecot, ews):
         from tests.graph_support import graph_profile_fields
 
         settings.CRMSYNC_MICROSOFT_CA_BUNDLE = ews.ca_file
-        profile = EmailServerProfile.objects.create(**graph_profile_fields(ews))
+        profile = create_profile(**graph_profile_fields(ews))
     elif protocol == "ews":
-        profile = EmailServerProfile.objects.create(
+        profile = create_profile(
             name=f"bench-{protocol}",
             server_type="exchange",
             incoming_server_location=ews.ews_url,
             incoming_authentication_protocol="basic",
         )
     else:
-        profile = EmailServerProfile.objects.create(
+        profile = create_profile(
             name=f"bench-{protocol}",
             server_type="pop3_smtp" if protocol == "pop3" else "imap_smtp",
             incoming_server_location=dovecot.host,

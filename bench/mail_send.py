@@ -39,7 +39,7 @@ def main() -> None:
     from activities.models import ActivityParty, Email
     from mailboxes.models import Mailbox
     from mailboxes.sync.eligibility import approve
-    from profiles.models import EmailServerProfile
+    from profiles.saving import create_profile
     from tests.servers import DovecotServer, SmtpServer
     from tests.servers.dovecot import PASSWORD
     from users.models import User
@@ -47,7 +47,7 @@ def main() -> None:
     dovecot = DovecotServer().start()
     smtp = SmtpServer(dovecot).start()
     try:
-        profile = EmailServerProfile.objects.create(
+        profile = create_profile(
             name="bench-smtp",
             server_type="imap_smtp",
             incoming_server_location=dovecot.host,

@@ -31,7 +31,7 @@ from profiles.forms import (
     EmailServerProfileAdminForm,
 )
 from profiles.models import EmailServerProfile
-from profiles.validation import server_type_errors
+from profiles.validation import rule_errors
 
 LAST_TEST_FIELDS = (
     "last_test_status",
@@ -346,7 +346,7 @@ class EmailServerProfileAdmin(admin.ModelAdmin):
         # The rules of each server type (profiles/validation.py) hold for an active profile:
         # one saved before them, or changed outside the form, is named with what it lacks.
         with stored_values():  # secrets are only checked for presence: never decrypted
-            refused = {p.pk: what for p in inactive if (what := server_type_errors(p))}
+            refused = {p.pk: what for p in inactive if (what := rule_errors(p))}
         for profile in inactive.filter(pk__in=refused):
             missing = " ".join(dict.fromkeys(refused[profile.pk].values()))
             self.message_user(request, f"“{profile}” not activated: {missing}", messages.ERROR)

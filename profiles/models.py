@@ -243,22 +243,15 @@ class EmailServerProfile(EncryptedFieldsModel):
         return self.name
 
     def clean(self) -> None:
-        uses_autodiscover = self.incoming_use_autodiscover or (
-            self.outgoing_use_autodiscover and not self.use_same_settings_for_outgoing
-        )
-        self.autodiscover_domain = self.autodiscover_domain.strip().lower()
-        errors: dict[str, str] = {}
-        if uses_autodiscover and not self.autodiscover_domain:
-            errors["autodiscover_domain"] = "Name the domain autodiscover may run for."
-        errors.update(self._server_type_errors())
+        errors = self._rule_errors()
         if errors:
             raise ValidationError(errors)
 
-    def _server_type_errors(self) -> dict[str, str]:
-        """What the chosen server type needs and is missing (profiles/validation.py)."""
-        from profiles.validation import server_type_errors
+    def _rule_errors(self) -> dict[str, str]:
+        """What the profile's rules find wrong (profiles/validation.py)."""
+        from profiles.validation import rule_errors
 
-        return server_type_errors(self)
+        return rule_errors(self)
 
     @property
     def is_graph(self) -> bool:

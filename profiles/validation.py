@@ -1,4 +1,6 @@
-"""What each server type needs, checked when a profile is saved through a form or the API.
+"""What each server type needs, checked when a profile is saved through a form or the API,
+when Activate turns one on, and when code saves one (`profiles/saving.py`); the health
+dashboard names an active profile that breaks them anyway.
 
 - Exchange Server (EWS): an EWS URL, or autodiscover; with OAuth authentication, the
   application as below.
@@ -24,6 +26,20 @@ if TYPE_CHECKING:
 
 NO_CREDENTIAL = "Enter a client secret, or a certificate's private key."
 THUMBPRINT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def rule_errors(profile: EmailServerProfile) -> dict[str, str]:
+    """Every rule `EmailServerProfile.clean` checks, as {field: what is wrong}: the
+    autodiscover domain, and what the server type needs."""
+    uses_autodiscover = profile.incoming_use_autodiscover or (
+        profile.outgoing_use_autodiscover and not profile.use_same_settings_for_outgoing
+    )
+    profile.autodiscover_domain = profile.autodiscover_domain.strip().lower()
+    errors: dict[str, str] = {}
+    if uses_autodiscover and not profile.autodiscover_domain:
+        errors["autodiscover_domain"] = "Name the domain autodiscover may run for."
+    errors.update(server_type_errors(profile))
+    return errors
 
 
 def server_type_errors(profile: EmailServerProfile) -> dict[str, str]:

@@ -40,6 +40,7 @@ from mailboxes.models import (
     Queue,
 )
 from profiles.models import EmailServerProfile
+from profiles.saving import create_profile
 from users.models import User
 
 _sequence = itertools.count(1)
@@ -105,20 +106,30 @@ def make_queue(owner: User | None = None, *, members: Iterable[User] = (), **fie
 
 
 def make_profile(**fields: Any) -> EmailServerProfile:
-    """A profile that passes its server type's checks (profiles/validation.py) unless the
-    fields given break them: an EWS URL (a host name for POP3/IMAP is any non-empty
-    location), and for Microsoft 365, Exchange Online and OAuth an application with a
-    client secret, unless a private key is given."""
+    """A profile that keeps its server type's rules (profiles/validation.py), saved as code
+    saves profiles (`save_profile`): an EWS URL for Exchange, a host name for POP3/IMAP, an
+    autodiscover domain when autodiscover is on, and for Microsoft 365, Exchange Online and
+    OAuth an application with a client secret, unless a private key is given. An active
+    profile whose given fields break the rules is refused (ValidationError); give
+    `is_active=False` for one that must break them."""
     n = _next()
     fields.setdefault("name", f"Exchange {n}")
-    fields.setdefault("incoming_server_location", f"https://mail{n}.example.com/EWS/Exchange.asmx")
     probe = EmailServerProfile(**fields)
+    types = EmailServerProfile.ServerType
+    if probe.server_type in (types.POP3_SMTP, types.IMAP_SMTP):
+        fields.setdefault("incoming_server_location", f"mail{n}.example.com")
+    elif not probe.is_graph:
+        fields.setdefault(
+            "incoming_server_location", f"https://mail{n}.example.com/EWS/Exchange.asmx"
+        )
+    if probe.incoming_use_autodiscover or probe.outgoing_use_autodiscover:
+        fields.setdefault("autodiscover_domain", "example.com")
     if probe.uses_app_credentials:
         fields.setdefault("oauth_tenant_id", "contoso.onmicrosoft.com")
         fields.setdefault("oauth_client_id", f"00000000-0000-0000-0000-{n:012d}")
         if not fields.get("oauth_private_key"):
             fields.setdefault("oauth_client_secret", f"factory-secret-{n}")
-    return EmailServerProfile.objects.create(**fields)
+    return create_profile(**fields)
 
 
 def make_mailbox(**fields: Any) -> Mailbox:

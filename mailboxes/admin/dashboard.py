@@ -24,6 +24,7 @@ from mailboxes.admin.charts import Series, stacked_bar_chart
 from mailboxes.models import Alert, ExchangeSyncIdMapping, Mailbox, SyncRun
 from mailboxes.status_words import status_of
 from profiles.models import EmailServerProfile
+from profiles.saving import broken_active_profiles
 
 HOURS = 24
 FAILING_SHOWN = 50
@@ -200,6 +201,20 @@ def undecryptable_rows() -> list[dict[str, Any]]:
     return rows
 
 
+def broken_profile_rows() -> list[dict[str, Any]]:
+    """Each active profile that breaks its server type's rules, with what it lacks and its
+    admin page: saved outside the forms (the database, code that skipped `save_profile`),
+    or before a rule existed."""
+    return [
+        {
+            "profile": profile,
+            "missing": " ".join(dict.fromkeys(errors.values())),
+            "url": reverse("admin:profiles_emailserverprofile_change", args=[profile.pk]),
+        }
+        for profile, errors in broken_active_profiles()
+    ]
+
+
 def dashboard_context(now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
     failing, failing_total = failing_mailboxes()
@@ -214,6 +229,7 @@ def dashboard_context(now: datetime | None = None) -> dict[str, Any]:
         "window_start": hour_buckets(now)[0],
         "open_alerts": Alert.objects.filter(acknowledged_at__isnull=True).count(),
         "undecryptable": undecryptable_rows(),
+        "broken_profiles": broken_profile_rows(),
         "pending_conflicts": ExchangeSyncIdMapping.objects.filter(
             user_decision=ExchangeSyncIdMapping.UserDecision.PENDING
         ).count(),

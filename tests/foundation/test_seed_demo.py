@@ -117,3 +117,14 @@ def test_a_conflict_waits_for_alices_decision_once(tmp_path: Path, settings: Any
     # and her decision table lists that change only: no organizer and no time zone in the
     # CRM are Exchange's owner and UTC, not differences
     assert [row.field for row in conflict_differences(conflict)] == ["location"]
+
+
+def test_without_an_ews_url_the_demo_exchange_profile_is_saved_inactive() -> None:
+    """An Exchange profile without an EWS URL breaks its type's rules: the seed saves it
+    through `save_profile`, so it is inactive rather than active and broken."""
+    call_command("seed_demo")
+    profile = EmailServerProfile.objects.get(name="Demo Exchange")
+    assert (profile.is_active, profile.incoming_server_location) == (False, "")
+    call_command("seed_demo", ews_url=EWS_URL)
+    profile.refresh_from_db()
+    assert (profile.is_active, profile.incoming_server_location) == (True, EWS_URL)

@@ -12,6 +12,7 @@ from activities.models import Account, Appointment, ChangeOrigin, Contact, Email
 from mailboxes.models import Mailbox, Queue
 from mailboxes.sync.eligibility import approve
 from profiles.models import EmailServerProfile
+from profiles.saving import create_profile, save_profile
 from users.models import User
 
 DEMO_PASSWORD = "demo"  # noqa: S105  (printed for the demo; the demo only listens on loopback)
@@ -20,6 +21,15 @@ DEMO_TENANT = "demo.onmicrosoft.com"
 DEMO_APP_ID = "crmsync-demo"
 DEMO_APP_SECRET = "demo-app-secret"  # noqa: S105
 M365_MAILBOX = "carol@example.com"
+
+
+def _profile(name: str, **fields: Any) -> EmailServerProfile:
+    """The profile of this name with these fields, made or updated through `save_profile`
+    (an active profile keeps its server type's rules)."""
+    profile = EmailServerProfile.objects.filter(name=name).first() or EmailServerProfile(name=name)
+    for field, value in fields.items():
+        setattr(profile, field, value)
+    return save_profile(profile)
 
 
 class Command(BaseCommand):
@@ -46,34 +56,30 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
         ews_url: str = options["ews_url"]
-        profile, _ = EmailServerProfile.objects.update_or_create(
-            name="Demo Exchange",
-            defaults={
-                "is_default": True,
-                "server_type": EmailServerProfile.ServerType.EXCHANGE,
-                "incoming_server_location": ews_url,
-                "incoming_use_ssl": ews_url.startswith("https"),
-                "incoming_authentication_protocol": (
-                    EmailServerProfile.AuthenticationProtocol.BASIC
-                ),
-                "incoming_credential_retrieval": EmailServerProfile.CredentialRetrieval.PER_MAILBOX,
-                "min_polling_interval_minutes": 1,
-                "description": "The EWS emulator started by the demo.",
-            },
+        profile = _profile(
+            "Demo Exchange",
+            is_default=True,
+            # Without an EWS URL an Exchange profile breaks its type's rules: inactive.
+            is_active=bool(ews_url),
+            server_type=EmailServerProfile.ServerType.EXCHANGE,
+            incoming_server_location=ews_url,
+            incoming_use_ssl=ews_url.startswith("https"),
+            incoming_authentication_protocol=EmailServerProfile.AuthenticationProtocol.BASIC,
+            incoming_credential_retrieval=EmailServerProfile.CredentialRetrieval.PER_MAILBOX,
+            min_polling_interval_minutes=1,
+            description="The EWS emulator started by the demo.",
         )
-        imap, _ = EmailServerProfile.objects.get_or_create(
+        imap = EmailServerProfile.objects.filter(name="Demo IMAP").first() or create_profile(
             name="Demo IMAP",
-            defaults={
-                "server_type": EmailServerProfile.ServerType.IMAP_SMTP,
-                "incoming_server_location": "imap.example.com",
-                "incoming_port": 993,
-                "outgoing_server_location": "smtp.example.com",
-                "outgoing_port": 587,
-                "use_same_settings_for_outgoing": False,
-                "is_active": False,
-                "description": "An example of a POP3/IMAP + SMTP profile, inactive: the demo "
-                "runs no IMAP or SMTP server. The Sales queue's mailbox uses it.",
-            },
+            server_type=EmailServerProfile.ServerType.IMAP_SMTP,
+            incoming_server_location="imap.example.com",
+            incoming_port=993,
+            outgoing_server_location="smtp.example.com",
+            outgoing_port=587,
+            use_same_settings_for_outgoing=False,
+            is_active=False,
+            description="An example of a POP3/IMAP + SMTP profile, inactive: the demo "
+            "runs no IMAP or SMTP server. The Sales queue's mailbox uses it.",
         )
 
         admin = self._user("admin", "Ada", "Admin", staff=True)
@@ -116,20 +122,18 @@ class Command(BaseCommand):
     def _microsoft_365(self, graph_url: str, carol: User) -> None:
         """A Microsoft 365 (Graph) profile on the emulator's application, Carol's mailbox."""
         base = graph_url.rstrip("/")
-        profile, _ = EmailServerProfile.objects.update_or_create(
-            name="Demo Microsoft 365",
-            defaults={
-                "server_type": EmailServerProfile.ServerType.MICROSOFT_365,
-                "oauth_tenant_id": DEMO_TENANT,
-                "oauth_client_id": DEMO_APP_ID,
-                "oauth_client_secret": DEMO_APP_SECRET,
-                "oauth_authority_host": base,
-                "graph_endpoint": f"{base}/v1.0",
-                "incoming_server_location": "",
-                "min_polling_interval_minutes": 1,
-                "description": "The emulator's Microsoft Graph, with a demo application "
-                "registered in its Entra ID.",
-            },
+        profile = _profile(
+            "Demo Microsoft 365",
+            server_type=EmailServerProfile.ServerType.MICROSOFT_365,
+            oauth_tenant_id=DEMO_TENANT,
+            oauth_client_id=DEMO_APP_ID,
+            oauth_client_secret=DEMO_APP_SECRET,
+            oauth_authority_host=base,
+            graph_endpoint=f"{base}/v1.0",
+            incoming_server_location="",
+            min_polling_interval_minutes=1,
+            description="The emulator's Microsoft Graph, with a demo application "
+            "registered in its Entra ID.",
         )
         mailbox = Mailbox.objects.filter(user=carol).first()
         if mailbox is not None:
