@@ -136,6 +136,44 @@ def test_a_record_made_in_the_crm_is_created_stamped_and_not_duplicated(m365: M3
     assert Task.objects.filter(owner_user=mailbox.user).count() == 1
 
 
+def test_a_first_sync_reads_the_percent_complete_of_crmsync_s_extension(m365: M365) -> None:
+    """A task made by another client with crmsync's extension (no record id yet): its
+    percent complete is read, and linking it adds the record id without losing it."""
+    mailbox = graph_mailbox(m365)
+    client = GraphMailboxConnector.for_mailbox(mailbox).client
+    lists = client.get("todo/lists")
+    assert lists is not None
+    made = client.post(
+        f"todo/lists/{lists['value'][0]['id']}/tasks",
+        {
+            "title": "Half done",
+            "status": "inProgress",
+            "extensions": [
+                {
+                    "@odata.type": "microsoft.graph.openTypeExtension",
+                    "extensionName": EXTENSION_NAME,
+                    "percentComplete": 50,
+                }
+            ],
+        },
+    )
+    assert made is not None
+    sync(mailbox)
+    (record,) = Task.objects.filter(owner_user=mailbox.user)
+    assert (record.subject, record.percent_complete) == ("Half done", 50)
+    # linked: the record id joins the extension's data, the percent is kept (an update of
+    # an open extension deletes the data it is not sent)
+    (item,) = _items(m365, mailbox, "tasks")
+    assert _task_extension(m365, item["id"]) == {
+        "extensionName": EXTENSION_NAME,
+        "percentComplete": 50,
+        "recordId": str(record.pk),
+    }
+    sync(mailbox)
+    record.refresh_from_db()
+    assert record.percent_complete == 50
+
+
 def test_to_do_tasks_carry_the_record_id_and_percent_in_an_open_extension(m365: M365) -> None:
     """Graph v1.0 has no extended properties on a todoTask: an Exchange task linked by the
     CRM gets crmsync's open extension, the CRM's percent complete is kept in it through an

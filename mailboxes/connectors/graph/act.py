@@ -515,6 +515,11 @@ class GraphTaskConnector(GraphItemConnector):
     def record_id_of(self, resource: Json) -> int | None:
         return task_record_id(resource)
 
+    def first_listing(self, folder_id: str, start: bool, stamps: bool) -> dict[str, Json] | None:
+        """The extension holds the percent complete too: listed even when no record id is
+        needed."""
+        return self._listed(folder_id) if start else None
+
     def _list(self, folder_id: str) -> str:
         if folder_id != self.kind.default_folder:
             return folder_id
@@ -549,7 +554,7 @@ class GraphTaskConnector(GraphItemConnector):
 
     def stamp(self, items: Sequence[tuple[ItemRef, int]]) -> list[Result]:
         """Give each task crmsync's extension with its record id: created on the task, or,
-        when the task has one already (409), replaced by an update of it."""
+        when the task has one already (409), updated with its other data kept."""
         answers = self.client.batch(
             [
                 BatchRequest(
@@ -560,19 +565,8 @@ class GraphTaskConnector(GraphItemConnector):
         )
         again = [n for n, a in enumerate(answers) if a.status == 409]
         if again:
-            replaced = self.client.batch(
-                [
-                    BatchRequest(
-                        str(n),
-                        "PATCH",
-                        f"{self.item_path(items[n][0].id)}/extensions/{EXTENSION_NAME}",
-                        body=extension(items[n][1], None),
-                    )
-                    for n in again
-                ]
-            )
             answers = [*answers]
-            for n, answer in zip(again, replaced, strict=True):
+            for n, answer in self._restamp([(n, *items[n]) for n in again]).items():
                 answers[n] = answer
         results: list[Result] = []
         for answer, (ref, _) in zip(answers, items, strict=True):
@@ -581,6 +575,28 @@ class GraphTaskConnector(GraphItemConnector):
             results.append(Saved(ref.id, "") if error is None else seam_error(error))
         raise_transient(results)
         return results
+
+    def _restamp(self, items: Sequence[tuple[int, ItemRef, int]]) -> dict[int, BatchResponse]:
+        """Give tasks that have crmsync's extension already this record id: an update
+        replaces the extension's data, so the data it holds (the percent complete) is read
+        first and sent again."""
+        paths = {n: f"{self.item_path(ref.id)}/extensions/{EXTENSION_NAME}" for n, ref, _ in items}
+        read = self.client.batch([BatchRequest(str(n), "GET", paths[n]) for n, _, _ in items])
+        held = {
+            int(a.id): {k: v for k, v in a.body.items() if not k.startswith("@") and k != "id"}
+            for a in read
+            if a.ok and isinstance(a.body, dict)
+        }
+        writes = [
+            BatchRequest(
+                str(n),
+                "PATCH",
+                paths[n],
+                body={**held.get(n, {}), **extension(record_id, None)},
+            )
+            for n, _, record_id in items
+        ]
+        return {int(a.id): a for a in self.client.batch(writes)}
 
     def update(self, changes: Sequence[ItemChange], *, notify: bool) -> list[Result]:
         """As for other items, and crmsync's extension is written before the task when the
