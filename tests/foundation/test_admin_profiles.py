@@ -1,6 +1,7 @@
 """Profile screens keep the rules of the profile model."""
 
 import pytest
+from django.core.checks import run_checks
 from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
@@ -97,3 +98,16 @@ def test_the_dashboard_names_an_active_profile_that_breaks_its_type_s_rules(
     EmailServerProfile.objects.filter(pk=broken.pk).update(is_active=False)
     page = staff_client.get(reverse("admin:mailboxes_health_dashboard")).content.decode()
     assert "break their server type's rules" not in page
+
+
+def test_the_database_check_warns_of_an_active_profile_that_breaks_its_rules(db: None) -> None:
+    broken = factories.make_profile(name="Tenantless", server_type="microsoft_365")
+    factories.make_profile(name="Fine")
+    assert [m for m in run_checks(tags=["database"], databases=["default"]) if m.obj] == []
+    EmailServerProfile.objects.filter(pk=broken.pk).update(oauth_tenant_id="")
+
+    found = [m for m in run_checks(tags=["database"], databases=["default"]) if m.obj]
+
+    assert [(m.id, m.obj) for m in found] == [("profiles.W001", broken)]
+    assert "“Tenantless” breaks its server type's rules: Enter the Directory" in found[0].msg
+    assert run_checks(tags=["database"]) == []  # only when the database checks are asked for
