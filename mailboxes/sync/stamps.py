@@ -50,8 +50,7 @@ def write_pending_stamps(
     mailbox: Mailbox, connector: MailboxConnector, ctx: CycleContext, budget: int | None = None
 ) -> int:
     """Write up to `budget` pending marks of the mailbox, oldest first; how many were
-    written. Those whose record is gone (deleted in the CRM since the pull) wait for the
-    push, which deletes or unlinks the item."""
+    written. Those whose record is gone (deleted in the CRM since the pull) are dropped."""
     limit = settings.CRMSYNC_GRAPH_STAMPS_PER_CYCLE if budget is None else budget
     rows = list(
         ExchangeSyncIdMapping.objects.filter(mailbox=mailbox, stamp_pending=True)
@@ -74,6 +73,11 @@ def write_pending_stamps(
             )
         )
         todo = [m for m in members if m[1] in alive]
+        dead = [pk for pk, record_id, _ in members if record_id not in alive]
+        if dead:
+            # A mark must name a record that exists: none is written (the push deletes or
+            # unlinks the item; a meeting it may not cancel silently keeps its mapping).
+            ExchangeSyncIdMapping.objects.filter(pk__in=dead).update(stamp_pending=False)
         items = connector.items(kind)
         for start in range(0, len(todo), CHUNK):
             ctx.heartbeat()

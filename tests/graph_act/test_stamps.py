@@ -135,3 +135,19 @@ def test_an_item_moved_before_its_mark_keeps_its_record(m365: M365, settings: An
     assert len(records) == 2
     assert ExchangeSyncIdMapping.objects.filter(mailbox=mailbox).count() == 2
     assert pending(mailbox).count() == 0
+
+
+def test_no_mark_names_a_record_deleted_in_the_crm(m365: M365, settings: Any) -> None:
+    settings.CRMSYNC_GRAPH_STAMPS_PER_CYCLE = 1
+    mailbox = graph_mailbox(m365)
+    control, address = m365.tenant.control, mailbox.email_address
+    control.seed(address, "calendar", 2)
+    sync(mailbox)
+    waiting = pending(mailbox).get()
+    Appointment.objects.filter(pk=waiting.crm_object_id).delete()
+    # the push of the next cycle unlinks it (deletes in Exchange are off); the pass that
+    # follows finds no record to name: nothing is written, nothing left pending
+    options(mailbox, ItemType.APPOINTMENT, delete_crm_to_exchange=False)
+    sync(mailbox)
+    assert pending(mailbox).count() == 0
+    assert str(waiting.crm_object_id) not in marks(m365, mailbox).values()
