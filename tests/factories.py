@@ -132,6 +132,16 @@ def make_profile(**fields: Any) -> EmailServerProfile:
     return create_profile(**fields)
 
 
+def make_broken_profile(**fields: Any) -> EmailServerProfile:
+    """An active profile that breaks its server type's rules, as the database may hold one
+    (changed outside crmsync, or saved before a rule existed): saved inactive, then turned
+    on by an UPDATE, since code cannot save it active (`profiles/saving.save_profile`)."""
+    profile = make_profile(**{**fields, "is_active": False})
+    EmailServerProfile.objects.filter(pk=profile.pk).update(is_active=True)
+    profile.refresh_from_db()
+    return profile
+
+
 def make_mailbox(**fields: Any) -> Mailbox:
     """A mailbox of a new user unless a user or a queue is given."""
     if "user" not in fields and "queue" not in fields:

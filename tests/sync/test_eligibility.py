@@ -20,6 +20,7 @@ from mailboxes.sync import testing as enabling
 from mailboxes.sync.cycle import channels_wanted, run_cycle
 from mailboxes.sync.listener import listen_to_mailbox, listened_mailboxes
 from profiles.models import EmailServerProfile
+from tests import factories
 from tests.factories import make_mailbox, make_profile
 from tests.sync.helpers import act_mailbox, exchange_profile
 
@@ -228,7 +229,16 @@ def test_autodiscover_never_runs_for_a_domain_the_profile_does_not_name() -> Non
 
 
 def test_autodiscover_needs_the_profiles_domain() -> None:
-    profile = autodiscover_profile()
+    # No form or code saves it active without a domain: as the database may hold one.
+    profile = factories.make_broken_profile(
+        incoming_server_location="",
+        incoming_use_autodiscover=True,
+        autodiscover_domain="",
+        incoming_credential_retrieval="profile",
+        incoming_use_impersonation=True,
+        incoming_username="svc@corp.example",
+        incoming_password="svc-secret",
+    )
     mailbox = act_mailbox(profile, email="ann@corp.example")
 
     with pytest.raises(PermanentSyncError) as refused:

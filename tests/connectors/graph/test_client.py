@@ -12,7 +12,9 @@ from mailboxes.connectors.graph.act import seam_error
 from mailboxes.connectors.graph.client import BatchRequest, GraphClient
 from mailboxes.connectors.graph.errors import DeltaTokenLost, ItemNotFound, error_for
 from mailboxes.connectors.settings import graph_settings
+from tests import factories
 from tests.conftest import M365
+from tests.graph_support import graph_profile_fields
 
 pytestmark = pytest.mark.e2e
 
@@ -206,13 +208,17 @@ def test_delta_token_lost_is_the_seams_cursor_lost() -> None:
 
 
 def test_an_unreadable_private_key_is_permanent(m365: M365) -> None:
-    client, _ = client_for(
-        m365,
-        oauth_client_id="app-cert",
-        oauth_client_secret="",
-        oauth_private_key="-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----",
-        oauth_certificate_thumbprint="ab" * 20,
+    # A profile no form or code saves active (the key is checked): as the database may hold one.
+    profile = factories.make_broken_profile(
+        **graph_profile_fields(
+            m365.tenant,
+            oauth_client_id="app-cert",
+            oauth_client_secret="",
+            oauth_private_key="-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----",
+            oauth_certificate_thumbprint="ab" * 20,
+        )
     )
+    client = GraphClient(graph_settings(profile, m365.mailbox(profile)))
     with pytest.raises(PermanentSyncError) as refused:
         client.get("mailFolders/inbox")
     assert refused.value.code == "bad_certificate"
