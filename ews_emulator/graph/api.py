@@ -182,6 +182,21 @@ def _match(method: str, rest: list[str]) -> tuple[Handler, list[str], tuple[str,
     return None
 
 
+def _nested_contact_folder(rest: list[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """`contactFolders/{a}/childFolders/{b}/.../{tail}` is `contactFolders/{last}/{tail}`,
+    each folder of the chain a child of the one before (checked once the mailbox is known):
+    the paths the contact and contactFolder pages give for a folder at any depth
+    (https://learn.microsoft.com/graph/api/user-list-contacts,
+    https://learn.microsoft.com/graph/api/contactfolder-permanentdelete)."""
+    nesting: list[tuple[str, str]] = []
+    while (
+        len(rest) >= 4 and rest[0].lower() == "contactfolders" and rest[2].lower() == "childfolders"
+    ):
+        nesting.append((rest[1], rest[3]))
+        rest = [rest[0], *rest[3:]]
+    return rest, nesting
+
+
 def find_user(server: Any, given: str) -> Mailbox | None:
     mailbox = server.store.mailbox(given) if "@" in given else None
     if mailbox is not None:
@@ -421,6 +436,7 @@ def dispatch(req: Request) -> Response:
         and rest[3].lower() != "delta"
     ):
         rest = rest[2:]
+    rest, nesting = _nested_contact_folder(rest)
     found = _match(req.method, rest)
     if found is None:
         raise bad_request(f"Resource not found for the segment '{rest[-1] if rest else path[1]}'.")
@@ -439,6 +455,11 @@ def dispatch(req: Request) -> Response:
     if not app.may_reach(mailbox.smtp):
         raise policy_denied()
     req.app, req.mailbox = app, mailbox
+    for parent, child in nesting:
+        if req.folder(child).parent_id != req.folder(parent).id:
+            raise GraphError(
+                404, "ErrorItemNotFound", "The specified object was not found in the store."
+            )
     fault = throttle.take_fault(req.store, "/".join(rest), mailbox.smtp, throttle.REQUEST_FAULTS)
     with throttle.limits_of(req.server).slot(app.client_id, mailbox.smtp):
         if fault is not None:

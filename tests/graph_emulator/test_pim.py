@@ -312,12 +312,20 @@ def test_contact_folders_nest_at_any_depth(
     assert [c["surname"] for c in changes] == ["Contact"]
     names = {f.name for f in ews_account(email).contacts.walk()}
     assert {"Partners", "Europe", "Germany"} <= names
+    # the documented paths through the chain of child folders
+    chain = f"contactFolders/{top['id']}/childFolders/{child['id']}/childFolders/{grandchild['id']}"
+    assert ok(graph.get(url(tenant, email, chain)))["displayName"] == "Germany"
+    deep = ok(graph.get(url(tenant, email, f"{chain}/contacts")))["value"]
+    assert [c["surname"] for c in deep] == ["Contact"]
+    wrong = f"contactFolders/{grandchild['id']}/childFolders/{top['id']}/contacts"
+    assert error_of(graph.get(url(tenant, email, wrong)))[0] == 404  # not its child
     ok(graph.delete(url(tenant, email, f"contactFolders/{grandchild['id']}")), 204)
     assert (
         ok(graph.get(url(tenant, email, f"contactFolders/{child['id']}/childFolders")))["value"]
         == []
     )
-    ok(graph.post(url(tenant, email, f"contactFolders/{child['id']}/permanentDelete")), 204)
+    path = f"contactFolders/{top['id']}/childFolders/{child['id']}/permanentDelete"
+    ok(graph.post(url(tenant, email, path)), 204)
     gone = graph.get(url(tenant, email, f"contactFolders/{child['id']}"))
     assert error_of(gone)[0] == 404
     assert ok(graph.get(url(tenant, email, "contactFolders")))["value"][0]["id"] == top["id"]
