@@ -1,5 +1,6 @@
 """The Graph implementation of the connector seam for one mailbox (`MailboxConnector`):
-the item connectors of `act.py` and `calendar.py` over one `GraphClient`."""
+the item connectors of `act.py`, `calendar.py`, `contacts.py` and `todo.py` over one
+`GraphClient`."""
 
 from __future__ import annotations
 
@@ -7,13 +8,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from mailboxes.connectors.base import ItemKind
-from mailboxes.connectors.graph.act import (
-    GraphContactConnector,
-    GraphItemConnector,
-    GraphTaskConnector,
-)
+from mailboxes.connectors.graph.act import GraphItemConnector
 from mailboxes.connectors.graph.calendar import GraphCalendarConnector
 from mailboxes.connectors.graph.client import GraphClient
+from mailboxes.connectors.graph.contacts import GraphContactConnector
+from mailboxes.connectors.graph.todo import GraphTaskConnector
 from mailboxes.connectors.settings import graph_settings
 
 if TYPE_CHECKING:
