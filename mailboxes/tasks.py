@@ -3,7 +3,8 @@
 Beat runs `dispatch_due_mailboxes` every 30 s; it claims the mailboxes that are due within
 their profiles' connection budgets and enqueues one `sync_mailbox` per mailbox. Each
 `sync_mailbox`, when done, dispatches its profile again, so a profile's queue keeps flowing
-between beats.
+between beats (under a backlog, a tenth of the profile's connections at a time:
+`scheduling.refill_batch`).
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ def _enqueue(claims: list[scheduling.Claim]) -> None:
 
 
 @shared_task(name="mailboxes.tasks.dispatch_due_mailboxes", ignore_result=True)
-def dispatch_due_mailboxes(profile_id: int | None = None) -> int:
-    """Claim due mailboxes (of one profile, or all) and enqueue one sync task for each."""
-    claims = scheduling.claim_due_mailboxes(profile_id=profile_id)
+def dispatch_due_mailboxes(profile_id: int | None = None, refill: bool = False) -> int:
+    """Claim due mailboxes (of one profile, or all) and enqueue one sync task for each;
+    `refill`: a task's dispatch as it finishes (`scheduling.claim_due_mailboxes`)."""
+    claims = scheduling.claim_due_mailboxes(profile_id=profile_id, refill=refill)
     # Enqueue after the claims are committed, or a fast worker would not see them.
     transaction.on_commit(lambda: _enqueue(claims))
     if claims:
@@ -63,7 +65,7 @@ def sync_mailbox(mailbox_id: int, claim_token: str | None = None, full: bool = F
             f", error {result.error.code}" if result.error else "",
         )
     if profile_id is not None:
-        dispatch_due_mailboxes(profile_id)
+        dispatch_due_mailboxes(profile_id, refill=True)
     return "ran" if result.ran else "skipped"
 
 

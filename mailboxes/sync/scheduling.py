@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from mailboxes import channels
@@ -89,14 +89,9 @@ def due_mailboxes(now: datetime | None = None) -> Q:
     )
 
 
-def live_claims(profile_ids: Iterable[int], now: datetime) -> dict[int, int]:
-    """Mailboxes held (queued or syncing) per profile, across every worker."""
-    rows = (
-        Mailbox.objects.filter(MAILBOX_CLAIM.held_q(now), profile_id__in=list(profile_ids))
-        .values("profile_id")
-        .annotate(n=Count("id"))
-    )
-    return {row["profile_id"]: row["n"] for row in rows}
+def live_claims(profile_id: int, now: datetime) -> int:
+    """Mailboxes of the profile held (queued or syncing), across every worker."""
+    return Mailbox.objects.filter(MAILBOX_CLAIM.held_q(now), profile_id=profile_id).count()
 
 
 # --- Claims --------------------------------------------------------------------------------
@@ -108,13 +103,30 @@ class Claim:
     token: str
 
 
+# A task refilling its profile as it finishes claims once this share of the profile's
+# connections is free (`refill_batch`).
+REFILL_FRACTION = 10
+
+
+def refill_batch(profile: EmailServerProfile) -> int:
+    return max(1, profile.max_concurrent_connections // REFILL_FRACTION)
+
+
 def claim_due_mailboxes(
-    *, profile_id: int | None = None, now: datetime | None = None, limit: int | None = None
+    *,
+    profile_id: int | None = None,
+    now: datetime | None = None,
+    limit: int | None = None,
+    refill: bool = False,
 ) -> list[Claim]:
     """Claim the due mailboxes that fit in their profiles' connection budgets.
 
     One transaction per profile holds the profile row locked while counting its live claims,
     so two dispatchers (beat, and workers dispatching as they finish) never overfill it.
+
+    `refill`: a task's dispatch as it finishes claims only once `refill_batch` connections
+    of the profile are free, so that under a backlog the queue is topped up a batch at a
+    time rather than by a query of the due mailboxes after every task.
     """
     now = now or timezone.now()
     if profile_id is not None:
@@ -127,9 +139,8 @@ def claim_due_mailboxes(
     for pid in profile_ids:
         if limit is not None and len(claims) >= limit:
             break
-        claims.extend(
-            _claim_for_profile(pid, now, limit=None if limit is None else limit - len(claims))
-        )
+        left = None if limit is None else limit - len(claims)
+        claims.extend(_claim_for_profile(pid, now, limit=left, refill=refill))
     return claims
 
 
@@ -137,7 +148,7 @@ def _budget(profile: EmailServerProfile | None, now: datetime, limit: int | None
     """How many more mailboxes of the profile may be queued or syncing now."""
     if profile is None:
         return 0
-    held = live_claims([profile.pk], now).get(profile.pk, 0)
+    held = live_claims(profile.pk, now)
     budget = profile.max_concurrent_connections - held
     return budget if limit is None else min(budget, limit)
 
@@ -151,20 +162,23 @@ def _due_ids(profile_id: int, now: datetime, count: int) -> list[int]:
     )
 
 
-def _claim_for_profile(profile_id: int, now: datetime, *, limit: int | None) -> list[Claim]:
+def _claim_for_profile(
+    profile_id: int, now: datetime, *, limit: int | None, refill: bool
+) -> list[Claim]:
     profiles = EmailServerProfile.objects.filter(pk=profile_id, is_active=True).only(
         "id", "max_concurrent_connections"
     )
-    # Read before the profile is locked, so that a dispatch with nothing to claim (nothing
-    # due, or a full budget: the usual case when a task dispatches as it finishes) takes no
+    # Read before the profile is locked, so that a dispatch with nothing to claim (a full
+    # budget, nothing due: the usual case when a task dispatches as it finishes) takes no
     # lock, and the locked part is short (on SQLite it holds the whole database).
     profile = profiles.first()
     if profile is None:
         return []
-    most = profile.max_concurrent_connections
-    most = most if limit is None else min(most, limit)
-    candidates = _due_ids(profile_id, now, most) if most > 0 else []
-    if not candidates or _budget(profile, now, limit) <= 0:
+    budget = _budget(profile, now, limit)
+    if budget < (refill_batch(profile) if refill else 1):
+        return []
+    candidates = _due_ids(profile_id, now, budget)
+    if not candidates:
         return []
     token = new_token(QUEUED_PREFIX)
     with transaction.atomic():
@@ -172,8 +186,11 @@ def _claim_for_profile(profile_id: int, now: datetime, *, limit: int | None) -> 
         if budget <= 0:
             return []
         ids = candidates[:budget]
-        # Still due and free: another dispatcher or a worker may have taken some since.
-        due = Mailbox.objects.filter(due_mailboxes(now))
+        # Still free and not synced since: another dispatcher or a worker may have taken
+        # some meanwhile (a worker's release sets next_due_at ahead).
+        due = Mailbox.objects.filter(
+            may_connect_q(), Q(next_due_at__isnull=True) | Q(next_due_at__lte=now)
+        )
         won = MAILBOX_CLAIM.take(due.filter(id__in=ids), token, now)
         if won < len(ids):
             # Some were taken meanwhile (two dispatchers read the same candidates): fill
@@ -243,7 +260,7 @@ def _claim_within_budget(
                 .only("id", "max_concurrent_connections")
                 .first()
             )
-            held = live_claims([mailbox.profile_id], now).get(mailbox.profile_id, 0)
+            held = live_claims(mailbox.profile_id, now)
             if profile is not None and held >= profile.max_concurrent_connections:
                 return None
         rows = Mailbox.objects.filter(may_connect_q(), only, id=mailbox_id)

@@ -75,6 +75,30 @@ def test_dispatcher_respects_the_profile_connection_budget_counting_live_claims(
     assert Mailbox.objects.get(profile=other).claimed_by
 
 
+def test_a_finishing_task_tops_its_profiles_queue_up_a_tenth_of_the_budget_at_a_time() -> None:
+    # A backlog: 19 of the profile's 20 connections queued, 5 more mailboxes due.
+    now = timezone.now()
+    profile = exchange_profile(max_concurrent_connections=20)
+    queued = [
+        act_mailbox(profile, claimed_by="queued@beat", claim_expires_at=now + timedelta(minutes=1))
+        for _ in range(19)
+    ]
+    for _ in range(5):
+        act_mailbox(profile)
+
+    # A task finishing with one connection free leaves it for later; beat fills it.
+    assert scheduling.claim_due_mailboxes(profile_id=profile.pk, now=now, refill=True) == []
+    assert len(scheduling.claim_due_mailboxes(now=now)) == 1
+    # Two free (a tenth of 20): the next finishing task claims both.
+    Mailbox.objects.filter(pk__in=[queued[0].pk, queued[1].pk]).update(
+        claimed_by="", claim_expires_at=None, next_due_at=now + timedelta(minutes=5)
+    )
+    refilled = scheduling.claim_due_mailboxes(profile_id=profile.pk, now=now, refill=True)
+
+    assert len(refilled) == 2
+    assert Mailbox.objects.filter(profile=profile, claim_expires_at__gt=now).count() == 20
+
+
 def test_an_expired_claim_is_taken_over() -> None:
     now = timezone.now()
     profile = exchange_profile()
