@@ -17,7 +17,7 @@ from mailboxes.itemtypes import TYPES
 from mailboxes.itemtypes.common import R
 from mailboxes.models import FolderSyncState, ItemType, ItemTypeSyncOptions
 from mailboxes.provisioning import ensure_sync_options
-from mailboxes.sync.pull import pull_folder
+from mailboxes.sync.pull import StampWriter, pull_folder
 from mailboxes.sync.push import push_changes
 from mailboxes.sync.records import TypeSync
 from mailboxes.sync.stamps import write_pending_stamps
@@ -47,22 +47,29 @@ def run_act(mailbox: Mailbox, ctx: CycleContext) -> None:
         s.folder_id: s
         for s in FolderSyncState.objects.filter(mailbox=mailbox, protocol=connector.protocol)
     }
-    for item_type in ORDER:
-        option = options.get(item_type)
-        if option is None or not option.is_enabled:
-            continue
-        kind = TYPES[item_type]
-        ts = TypeSync(
-            mailbox=mailbox,
-            options=option,
-            kind=kind,
-            connector=connector.items(kind),
-            protocol=connector.protocol,
-            content_type=ContentType.objects.get_for_model(kind.model),
-        )
-        sync_item_type(ts, ctx, states)
-        ctx.add_processed(ts.processed)
-        ctx.add_failed(ts.failed)
+    # One writer of marks for the cycle: a folder's last page of marks is written while
+    # the next folder (or type) downloads.
+    stamps = StampWriter()
+    try:
+        for item_type in ORDER:
+            option = options.get(item_type)
+            if option is None or not option.is_enabled:
+                continue
+            kind = TYPES[item_type]
+            ts = TypeSync(
+                mailbox=mailbox,
+                options=option,
+                kind=kind,
+                connector=connector.items(kind),
+                protocol=connector.protocol,
+                content_type=ContentType.objects.get_for_model(kind.model),
+            )
+            sync_item_type(ts, ctx, states, stamps)
+            ctx.add_processed(ts.processed)
+            ctx.add_failed(ts.failed)
+        stamps.wait()
+    finally:
+        stamps.close()
     write_pending_stamps(mailbox, connector, ctx)
 
 
@@ -106,14 +113,18 @@ def folders_of(
     return folders + found, True
 
 
-def sync_item_type(ts: TypeSync[R], ctx: CycleContext, states: dict[str, FolderSyncState]) -> None:
+def sync_item_type(
+    ts: TypeSync[R], ctx: CycleContext, states: dict[str, FolderSyncState], stamps: StampWriter
+) -> None:
+    """Pull the type's folders, then push the CRM's changes; the marks go through the
+    cycle's `stamps` writer (the last page's may still be in flight on return)."""
     default = ts.kind.default_folder
     root = states.get(default)
     initial = root is None or not root.is_initial_sync_complete
     folders, listed = folders_of(ts, ctx, states)
     for folder_id, name in folders:
         try:
-            states[folder_id] = pull_folder(ts, ctx, folder_id, name, states.get(folder_id))
+            states[folder_id] = pull_folder(ts, ctx, folder_id, name, states.get(folder_id), stamps)
         except FolderNotFoundError:
             if folder_id == default:
                 raise
@@ -129,10 +140,14 @@ def sync_item_type(ts: TypeSync[R], ctx: CycleContext, states: dict[str, FolderS
             mailbox=ts.mailbox, protocol=ts.protocol, folder_id=default
         ).update(subfolders_listed_at=timezone.now())
     before = ts.processed
-    push_changes(ts, ctx, initial=initial)
+    # A push sends the change keys the mappings hold: the marks in flight are waited for
+    # first, if it has anything to send.
+    push_changes(ts, ctx, initial=initial, settle=stamps.wait)
     pulled_default = any(folder_id == default for folder_id, _ in folders)
     if ts.processed > before and ts.options.crm_to_exchange and pulled_default:
         # Absorb our own writes now (they come back with the change keys we hold), so
         # the stored state is past them and a later delete in Exchange is not lost. (Not
         # when contacts come from selected folders only: the default one is not imported.)
-        states[default] = pull_folder(ts, ctx, default, FOLDER_NAMES[default], states[default])
+        states[default] = pull_folder(
+            ts, ctx, default, FOLDER_NAMES[default], states[default], stamps
+        )

@@ -290,8 +290,8 @@ def decide(ts: TypeRecords[R], loaded: Loaded[R], folder_id: str) -> Plan[R]:
 
 def write(ts: TypeSync[R], loaded: Loaded[R], plan: Plan[R], folder_id: str) -> list[Stamp]:
     """Write the plan (inside the caller's transaction); the items to mark with their
-    record ids once it commits (none where the connector's ids survive moves: their
-    mappings are marked `stamp_pending` instead)."""
+    record ids once it commits, their mappings marked `stamp_pending` (none where the
+    connector's ids survive moves: the flag alone, written after the pull)."""
     now = timezone.now()
     kind = ts.kind
     kind.link_related([r for r, _ in plan.new_records] + [r for r, _ in plan.changed.values()])
@@ -328,15 +328,18 @@ def write(ts: TypeSync[R], loaded: Loaded[R], plan: Plan[R], folder_id: str) -> 
             mapping.crm_modified_at = record.modified_at
         mapping.last_synced_at = now
     stamps = stamps_to_write(loaded.items, mappings)
+    # A mark to write is flagged with the page, so one lost (a crash before it is written,
+    # a failed request) is written by a later cycle (`stamps.py`); the writer clears the
+    # flag. An item seen carrying its record id has its stamp.
+    pending = {ref.id for ref, _ in stamps}
+    for mapping in mappings:
+        if mapping.exchange_item_id in pending:
+            mapping.stamp_pending = True
+        elif mapping.stamp_pending and mapping.exchange_item_id in loaded.canonicals:
+            mapping.stamp_pending = False
     if ts.connector.ids_survive_moves:
         # Written after the pull, a budget a cycle (`stamps.py`): the mapping finds the item
-        # by its id meanwhile. An item seen carrying its record id has its stamp.
-        pending = {ref.id for ref, _ in stamps}
-        for mapping in mappings:
-            if mapping.exchange_item_id in pending:
-                mapping.stamp_pending = True
-            elif mapping.stamp_pending and mapping.exchange_item_id in loaded.canonicals:
-                mapping.stamp_pending = False
+        # by its id meanwhile.
         stamps = []
     insert_new(plan.new_mappings)
     if plan.touched:

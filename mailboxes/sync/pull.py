@@ -8,6 +8,8 @@ unmapped item that carries one re-links to that record's mapping, and a mapped i
 vanished from a folder is looked for by it in the type's other folders before it counts as
 deleted. Where ids survive moves (Graph), the marks are written after the pull instead, a
 budget a cycle (`stamps.py`); here only an item gone before its mark is marked at once.
+Elsewhere (EWS) each page's items are marked once it is committed (`StampWriter`); a mark
+that failed is left flagged for `stamps.py` too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from django.db import connections, router, transaction
 from django.db.models import Field
 from django.utils import timezone
 
-from mailboxes.connectors.base import CursorLostError, Result, Saved
+from mailboxes.connectors.base import CursorLostError, ItemNotFoundError, Result, Saved
 from mailboxes.itemtypes.common import R
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, FolderSyncState
 from mailboxes.sync.context import CycleContext
@@ -37,8 +39,13 @@ def pull_folder(
     folder_id: str,
     folder_name: str,
     state: FolderSyncState | None = None,
+    stamps: StampWriter | None = None,
 ) -> FolderSyncState:
-    """Pull one folder's changes since its stored cursor (`state`, if the caller loaded it)."""
+    """Pull one folder's changes since its stored cursor (`state`, if the caller loaded it).
+
+    The marks go through the cycle's `stamps` writer, whose last page of marks is still in
+    flight when this returns (the caller waits for it); without one, through a writer of
+    this pull, waited for before returning."""
     if state is None:
         state, _ = FolderSyncState.objects.get_or_create(
             mailbox=ts.mailbox,
@@ -53,7 +60,8 @@ def pull_folder(
     seen: set[str] = set()
     written: dict[str, str] = {}  # item id → change key we hold, for a full pull
     done = 0
-    stamps = StampWriter(ts)
+    own = stamps is None
+    writer = StampWriter() if stamps is None else stamps
     try:
         while True:
             try:
@@ -92,7 +100,7 @@ def pull_folder(
                             .values_list("exchange_item_id", "change_key")
                         )
                     # Marks only ever name committed records (see `page.stamps_to_write`).
-                    marked = stamps.send(todo)
+                    marked = writer.send(ts, folder_id, todo)
                     if full:
                         # Marking the items with their record ids made them change: the
                         # same sync reports that version again, which needs no second
@@ -109,11 +117,13 @@ def pull_folder(
                     ts.mailbox.pk,
                     folder_name,
                 )
-                stamps.wait()
+                writer.wait()
                 cursor, full, seen = None, True, set()
-        stamps.wait()
+        if own:
+            writer.wait()
     finally:
-        stamps.close()
+        if own:
+            writer.close()
     if full:
         forget_vanished(ts, folder_id, seen)
     return state
@@ -197,34 +207,42 @@ class StampWriter:
     """Marks the pages' items with their record ids (`ItemConnector.stamp`), one page's
     marks in flight in a helper thread while the caller writes the next page, as the
     connector fetches the next page meanwhile: the server's work on the marks and the
-    database's on the page overlap. Their change keys go into the mappings in the
-    caller's thread (the helper never touches the database)."""
+    database's on the page overlap. One writer serves a whole cycle, so the last page's
+    marks of a folder overlap the next folder's pull too. Their change keys go into the
+    mappings in the caller's thread (the helper never touches the database).
 
-    def __init__(self, ts: TypeSync[R]) -> None:
-        self.ts = ts
+    One request at a time: a page's marks are sent once the previous page's are answered,
+    so the writer adds at most one request to the caller's own (the mailbox's concurrency
+    gate, `connectors/ews/concurrency.py`, holds them in line where the server allows one).
+    """
+
+    def __init__(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
-        self._pending: tuple[list[Stamp], Future[list[Result]]] | None = None
+        self._pending: tuple[TypeSync[Any], str, list[Stamp], Future[list[Result]]] | None = None
 
-    def send(self, todo: list[Stamp]) -> dict[str, str]:
-        """Send these marks; wait for the previous page's and return their new change
-        keys ({item id: change key}, also stored on the mappings)."""
+    def send(self, ts: TypeSync[R], folder_id: str, todo: list[Stamp]) -> dict[str, str]:
+        """Send these marks of `folder_id`'s items; wait for the previous page's and return
+        their new change keys ({item id: change key}, also stored on the mappings) if they
+        were of the same folder."""
+        previous = self._pending[1] if self._pending is not None else None
         done = self.wait()
         if todo:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stamps")
-            self._pending = (todo, self._pool.submit(self.ts.connector.stamp, todo))
-        return done
+            self._pending = (ts, folder_id, todo, self._pool.submit(ts.connector.stamp, todo))
+        return done if previous == folder_id else {}
 
     def wait(self) -> dict[str, str]:
         """Wait for the marks in flight; store and return their new change keys."""
         if self._pending is None:
             return {}
-        todo, future = self._pending
+        ts, _, todo, future = self._pending
         self._pending = None
-        return record_stamps(self.ts, todo, future.result())
+        return record_stamps(ts, todo, future.result())
 
     def close(self) -> None:
-        """Wait for a request still in flight (after an error its answer is dropped)."""
+        """Wait for a request still in flight (after an error its answer is dropped: its
+        mappings keep their `stamp_pending` flag, and a later cycle writes them)."""
         self._pending = None
         if self._pool is not None:
             self._pool.shutdown(wait=True)
@@ -233,28 +251,36 @@ class StampWriter:
 
 def record_stamps(ts: TypeSync[R], todo: list[Stamp], results: list[Result]) -> dict[str, str]:
     """Keep the change key each mark gave on its mapping, unless the mapping moved on to
-    another version meanwhile (a later page saw the item changed again). Returns the new
-    change keys by item id."""
-    keys: dict[str, tuple[str, str]] = {}
+    another version meanwhile (a later page saw the item changed again), and clear the
+    `stamp_pending` flag of those written or gone (a failed one keeps it: a later cycle
+    writes it, `stamps.py`). Returns the new change keys by item id."""
+    rows: dict[str, tuple[str, str]] = {}  # item id → (change key held, the one to hold)
+    keys: dict[str, str] = {}
     for (ref, record_id), result in zip(todo, results, strict=True):
-        if not isinstance(result, Saved):
+        if isinstance(result, Saved):
+            new = result.change_key or ref.change_key
+            rows[ref.id] = (ref.change_key, new)
+            if result.change_key:
+                keys[ref.id] = result.change_key
+        elif isinstance(result, ItemNotFoundError):
+            rows[ref.id] = (ref.change_key, ref.change_key)  # gone: the pull sees it so
+        else:
             logger.warning(
-                "mailbox %s: could not mark item of record %s: %s",
+                "mailbox %s: could not mark item of record %s (tried again later): %s",
                 ts.mailbox.pk,
                 record_id,
                 result,
             )
-        elif result.change_key:
-            keys[ref.id] = (ref.change_key, result.change_key)
-    rows = [(i, old, new) for i, (old, new) in keys.items()]
+    flat = [(i, old, new) for i, (old, new) in rows.items()]
     with transaction.atomic():
-        for start in range(0, len(rows), KEYS_PER_UPDATE):
-            _set_change_keys(ts, rows[start : start + KEYS_PER_UPDATE])
-    return {i: new for i, _, new in rows}
+        for start in range(0, len(flat), KEYS_PER_UPDATE):
+            _set_change_keys(ts, flat[start : start + KEYS_PER_UPDATE])
+    return keys
 
 
 def _set_change_keys(ts: TypeSync[R], rows: list[tuple[str, str, str]]) -> None:
-    """One UPDATE for (item id, change key held, new change key) rows of the type's mappings.
+    """One UPDATE for (item id, change key held, new change key) rows of the type's mappings,
+    which also clears their `stamp_pending` flags.
 
     In SQL: building a `Case` of a When per row through the ORM costs several times the
     statement itself, and as much as the rest of the page's writes together."""
@@ -267,17 +293,24 @@ def _set_change_keys(ts: TypeSync[R], rows: list[tuple[str, str, str]]) -> None:
         assert isinstance(field, Field) and field.column
         return str(qn(field.column))
 
-    item, key, mailbox, content_type = (
-        column(name) for name in ("exchange_item_id", "change_key", "mailbox", "crm_content_type")
+    item, key, mailbox, content_type, pending = (
+        column(name)
+        for name in (
+            "exchange_item_id",
+            "change_key",
+            "mailbox",
+            "crm_content_type",
+            "stamp_pending",
+        )
     )
     cases = " ".join([f"WHEN {item} = %s AND {key} = %s THEN %s"] * len(rows))
     marks = ", ".join(["%s"] * len(rows))
     # Only quoted table and column names are interpolated; values are parameters.
     sql = (
-        f"UPDATE {qn(meta.db_table)} SET {key} = CASE {cases} ELSE {key} END "  # noqa: S608
-        f"WHERE {mailbox} = %s AND {content_type} = %s AND {item} IN ({marks})"
+        f"UPDATE {qn(meta.db_table)} SET {key} = CASE {cases} ELSE {key} END, "  # noqa: S608
+        f"{pending} = %s WHERE {mailbox} = %s AND {content_type} = %s AND {item} IN ({marks})"
     )
     params: list[Any] = [value for row in rows for value in row]
-    params += [ts.mailbox.pk, ts.content_type.pk, *(i for i, _, _ in rows)]
+    params += [False, ts.mailbox.pk, ts.content_type.pk, *(i for i, _, _ in rows)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -11,6 +11,7 @@ next pull to reconcile.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Generic
@@ -46,12 +47,21 @@ CHUNK = 100
 Decision = ExchangeSyncIdMapping.UserDecision
 
 
-def push_changes(ts: TypeSync[R], ctx: CycleContext, *, initial: bool) -> None:
+def push_changes(
+    ts: TypeSync[R], ctx: CycleContext, *, initial: bool, settle: Callable[[], object] | None = None
+) -> None:
+    """Send the CRM's changes of the type to the server. `settle` is called once before
+    the first of them is read and sent (the pull's marks in flight change the items'
+    change keys), not at all when there is nothing to send."""
     # One query for both kinds of flagged mappings: deleted in the CRM, or to overwrite
     # Exchange (a conflict resolved for the CRM).
-    marked = list(
-        ts.mappings().filter(from_crm_change_type__in=[ChangeType.DELETE, ChangeType.UPDATE])
-    )
+    flagged_kinds = [ChangeType.DELETE, ChangeType.UPDATE]
+    marked = list(ts.mappings().filter(from_crm_change_type__in=flagged_kinds))
+    settled = False
+    if marked and settle is not None:
+        settle()
+        settled = True
+        marked = list(ts.mappings().filter(from_crm_change_type__in=flagged_kinds))
     push_deletes(ts, ctx, [m for m in marked if m.from_crm_change_type == ChangeType.DELETE])
     if not ts.options.crm_to_exchange:
         return
@@ -80,6 +90,8 @@ def push_changes(ts: TypeSync[R], ctx: CycleContext, *, initial: bool) -> None:
             .exclude(Q(change_origin=ChangeOrigin.SYNC, change_origin_mailbox=ts.mailbox) & ~forced)
         )
     ids = list(candidates.order_by("pk").values_list("pk", flat=True))
+    if ids and settle is not None and not settled:
+        settle()
     done = 0
     for start in range(0, len(ids), CHUNK):
         ctx.heartbeat()

@@ -1,5 +1,7 @@
 """The CRM record ids still to write on items, where the connector's ids survive moves
-(`ItemConnector.ids_survive_moves`: Graph's immutable ids).
+(`ItemConnector.ids_survive_moves`: Graph's immutable ids), and those the pull could not
+write where they do not (EWS: the pull marks each page's items once it is committed, and a
+failed request or a worker that died before sending it leaves the flag set).
 
 There the pull does not write them with its pages: a page's transaction marks the mappings
 of the items that do not carry their record id `stamp_pending`, and after the pull of the
