@@ -17,6 +17,8 @@ import functools
 import json
 import re
 import secrets
+import threading
+from collections import OrderedDict
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -146,7 +148,9 @@ def _out_zone(req: Request) -> tuple[str, dt.tzinfo]:
         return "UTC", dt.UTC
     name = match.group(1)
     tz = zone(name)
-    req.applied.append(f'outlook.timezone="{name}"')
+    applied = f'outlook.timezone="{name}"'
+    if applied not in req.applied:  # once, however many events the answer holds
+        req.applied.append(applied)
     return name, tz
 
 
@@ -568,20 +572,23 @@ def event_instances(req: Request, args: list[str]) -> Response:
 # -- calendarView/delta: snapshots kept under their token ------------------------------------
 
 
-def _save_state(req: Request, state: dict[str, Any]) -> str:
+def _save_state(req: Request, state: dict[str, Any], keep: str | None = None) -> str:
+    """A new token for `state`; `keep`: the round's token it refers to, which lives as
+    long as the newest token referring to it."""
     import time
 
     token = secrets.token_urlsafe(24)
+    now = time.time()
     with req.store.write() as c:
         c.execute(DELTA_SCHEMA)
         c.execute(
             "INSERT INTO graph_delta_states(token, state, created) VALUES(?,?,?)",
-            (token, json.dumps(state), time.time()),
+            (token, json.dumps(state), now),
         )
+        if keep is not None:
+            c.execute("UPDATE graph_delta_states SET created = ? WHERE token = ?", (now, keep))
         # Tokens older than a week are forgotten (410 SyncStateNotFound), as Graph's expire.
-        c.execute(
-            "DELETE FROM graph_delta_states WHERE created < ?", (time.time() - STATE_LIFETIME,)
-        )
+        c.execute("DELETE FROM graph_delta_states WHERE created < ?", (now - STATE_LIFETIME,))
     return token
 
 
@@ -594,14 +601,94 @@ def _load_state(req: Request, token: str) -> dict[str, Any]:
     return dict(json.loads(row[0]))
 
 
+# A round (the pages from a delta link, or from no token, to the next delta link) keeps its
+# snapshot and the ids it returns once, under a token of its own; its pages' tokens hold
+# that token and an offset, so that a page does not read or write the whole snapshot. The
+# rounds read last stay decoded here (their rows are never changed).
+_ROUNDS: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+_ROUNDS_KEPT = 8
+
+
+def _load_round(req: Request, token: str) -> dict[str, Any]:
+    key = (req.store.path, token)
+    with _WINDOWS_LOCK:
+        found = _ROUNDS.get(key)
+        if found is not None:
+            _ROUNDS.move_to_end(key)
+            return found
+    found = _load_state(req, token)
+    _keep_round(req, token, found)
+    return found
+
+
+def _keep_round(req: Request, token: str, state: dict[str, Any]) -> None:
+    with _WINDOWS_LOCK:
+        _ROUNDS[(req.store.path, token)] = state
+        while len(_ROUNDS) > _ROUNDS_KEPT:
+            _ROUNDS.popitem(last=False)
+
+
+# A round of calendarView/delta pages reads the same window of an unchanged folder on every
+# page: its instances are kept, for a few windows, under what they derive from (the
+# mailbox's change sequence moves with every change to an item, exceptions included, and
+# to a folder), so that a page costs its own events, not the whole window's expansion.
+_WINDOWS: OrderedDict[tuple[Any, ...], dict[str, tuple[str, dict[str, Any]]]] = OrderedDict()
+_WINDOWS_KEPT = 4
+_WINDOWS_LOCK = threading.Lock()
+
+
+def _window_instances(
+    req: Request, folder: Folder, begin: dt.datetime, finish: dt.datetime
+) -> dict[str, tuple[str, dict[str, Any]]]:
+    """id -> (version, event JSON) of the window's instances, by start (`instances`)."""
+    zone_prefer = TIMEZONE_PREFER.search(req.prefer)
+    seq = req.store.current_seq(folder.mailbox_id)
+    key = (
+        req.store.path,
+        folder.id,
+        seq,
+        begin,
+        finish,
+        req.immutable,
+        zone_prefer.group(1) if zone_prefer else None,
+        req.base,
+        req.user.smtp,
+    )
+    with _WINDOWS_LOCK:
+        found = _WINDOWS.get(key)
+        if found is not None:
+            _WINDOWS.move_to_end(key)
+    if found is not None:
+        if found:
+            _out_zone(req)  # the Preference-Applied header the events' rendering gives
+        return found
+    found = {i: (v, e) for i, v, e in instances(req, folder, begin, finish)}
+    if req.store.current_seq(folder.mailbox_id) == seq:  # nothing changed meanwhile
+        with _WINDOWS_LOCK:
+            _WINDOWS[key] = found
+            while len(_WINDOWS) > _WINDOWS_KEPT:
+                _WINDOWS.popitem(last=False)
+    return found
+
+
 @route("GET", "calendarView", "delta", roles=CALENDARS)
 def calendar_view_delta(req: Request, args: list[str]) -> Response:
     if "$expand" in req.query:
         # event: delta takes $select and the window only; Graph refuses $expand there.
         raise bad_request("The query option '$expand' is not supported on event delta.")
     token = req.query.get("$deltatoken") or req.query.get("$skiptoken")
+    round_token: str | None = None
+    at = 0
     if token:
         state = _load_state(req, token)
+        if "round" in state:  # a page of a round, or the round's delta link ("at" absent)
+            round_token, at = str(state["round"]), int(state.get("at", 0))
+            whole = _load_round(req, round_token)
+            state = {
+                "window": whole["window"],
+                "seen": whole["seen"],
+                "pending": whole["pending"] if "at" in state else None,
+            }
     else:
         window_start, window_end = _window(req)
         state = {
@@ -611,15 +698,19 @@ def calendar_view_delta(req: Request, args: list[str]) -> Response:
         }
     begin, finish = parse_dt(state["window"][0]), parse_dt(state["window"][1])
     assert begin is not None and finish is not None
-    current = {i: (v, e) for i, v, e in instances(req, _calendar(req), begin, finish)}
+    current = _window_instances(req, _calendar(req), begin, finish)
     seen: dict[str, str] = state["seen"]
     pending: list[str] | None = state.get("pending")
     if pending is None:  # a new round: what changed since the snapshot
         pending = [i for i, (v, _) in current.items() if seen.get(i) != v]
         pending += [i for i in seen if i not in current]
         seen = {i: v for i, (v, _) in current.items()}
+        whole = {"window": state["window"], "seen": seen, "pending": pending}
+        round_token, at = _save_state(req, whole), 0
+        _keep_round(req, round_token, whole)
+    assert round_token is not None
     size = req.page_size(10)
-    page, rest = pending[:size], pending[size:]
+    page, more = pending[at : at + size], at + size < len(pending)
     value = []
     for event_id in page:
         if event_id in current:
@@ -636,11 +727,15 @@ def calendar_view_delta(req: Request, args: list[str]) -> Response:
             )
     link = f"{req.user_url()}/calendarView/delta"
     payload: dict[str, Any] = {"value": value}
-    if rest:
-        next_token = _save_state(req, {"window": state["window"], "seen": seen, "pending": rest})
+    if more:
+        next_token = _save_state(
+            req, {"window": state["window"], "round": round_token, "at": at + size}, round_token
+        )
         payload["@odata.nextLink"] = f"{link}?$skiptoken={next_token}"
     else:
-        next_token = _save_state(req, {"window": state["window"], "seen": seen, "pending": None})
+        next_token = _save_state(
+            req, {"window": state["window"], "round": round_token}, round_token
+        )
         payload["@odata.deltaLink"] = f"{link}?$deltatoken={next_token}"
     return Response(200, payload)
 

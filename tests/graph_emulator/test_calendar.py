@@ -159,3 +159,50 @@ def test_invitation_and_responses_reach_the_organizer(
     assert mine["responseStatus"]["response"] == "accepted"
     own = graph.post(url(tenant, organizer, f"events/{meeting['id']}/accept"), json={})
     assert error_of(own) == (400, "ErrorInvalidRequest")
+
+
+def test_view_delta_pages_show_changes_made_during_the_round(
+    tenant: Tenant, graph: requests.Session, new_mailbox: Callable[[], str]
+) -> None:
+    """A round's later pages carry the events as they are when the page is read (an edit
+    made after the first page, a removal), each page its own events once."""
+    email = new_mailbox()
+    created = [
+        ok(
+            graph.post(
+                url(tenant, email, "events"),
+                json={
+                    "subject": f"Call {hour}",
+                    "start": {"dateTime": tomorrow(hour), "timeZone": "UTC"},
+                    "end": {"dateTime": tomorrow(hour + 1), "timeZone": "UTC"},
+                },
+            ),
+            201,
+        )
+        for hour in (8, 10, 12, 14)
+    ]
+    headers = {"Prefer": f"{PACIFIC['Prefer']}, odata.maxpagesize=2"}
+    first = graph.get(url(tenant, email, f"calendarView/delta?{window()}"), headers=headers)
+    assert ok(first)["value"] and "@odata.nextLink" in first.json()
+    assert first.headers["Preference-Applied"].count("outlook.timezone") == 1
+    shown = {e["id"] for e in first.json()["value"]}
+    later = [e for e in created if e["id"] not in shown]
+    ok(
+        graph.patch(
+            url(tenant, email, f"events/{later[0]['id']}"), json={"subject": "Call (moved)"}
+        )
+    )
+    ok(graph.delete(url(tenant, email, f"events/{later[1]['id']}")), 204)
+    second = ok(graph.get(first.json()["@odata.nextLink"], headers=headers))
+    by_id = {e["id"]: e for e in second["value"]}
+    assert by_id[later[0]["id"]]["subject"] == "Call (moved)"
+    assert by_id[later[0]["id"]]["start"]["timeZone"] == "Pacific Standard Time"
+    assert by_id[later[1]["id"]]["@removed"] == {"reason": "deleted"}
+    # The round's snapshot is the one its first page took: the next round gives both again.
+    changes, delta, _ = sync(graph, second["@odata.deltaLink"])
+    assert sorted(c["id"] for c in changes) == sorted(e["id"] for e in later[:2])
+    changes, delta, _ = sync(graph, delta)
+    assert changes == []
+    ok(graph.patch(url(tenant, email, f"events/{later[0]['id']}"), json={"subject": "Call"}))
+    changes, _, _ = sync(graph, delta)
+    assert [(c["id"], c["subject"]) for c in changes] == [(later[0]["id"], "Call")]
