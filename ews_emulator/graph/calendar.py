@@ -330,8 +330,12 @@ def event_json(
 
 
 def row_event(req: Request, row: ItemRow) -> dict[str, Any]:
+    return _row_event(req, row, mp.parse(row.xml))
+
+
+def _row_event(req: Request, row: ItemRow, elem: Element) -> dict[str, Any]:
     master = req.item_id(row.master_id) if row.master_id else None
-    return event_json(req, mp.parse(row.xml), req.item_id(row.id), row.change_key, master)
+    return event_json(req, elem, req.item_id(row.id), row.change_key, master)
 
 
 # -- Graph -> EWS ---------------------------------------------------------------------------
@@ -537,7 +541,7 @@ def instances(
             last = parse_dt(single_elem.findtext(f"{TNS}End"))
             if first is None or last is None or not (first < finish and last > begin):
                 continue
-            event = row_event(req, single)
+            event = _row_event(req, single, single_elem)
             out.append((fmt_dt(first), event["id"], f"{single.seq}", event))
     out.sort(key=lambda x: x[0])
     return [(i, v, e) for _, i, v, e in out]
