@@ -38,6 +38,8 @@ from .mail import SYNC_GONE, delete_row, ews, item_row, list_page, one, write_fi
 
 CALENDARS = ("Calendars.ReadWrite",)
 TNS = mp.TNS
+# `events?$filter=type eq 'seriesMaster'`, as a client lists a calendar's series.
+SERIES_ONLY = re.compile(r"\s*type\s+eq\s+'seriesMaster'\s*")
 TIMEZONE_PREFER = re.compile(r'outlook\.timezone\s*=\s*"([^"]+)"', re.IGNORECASE)
 EVENT_TYPES = {
     "Single": "singleInstance",
@@ -759,6 +761,10 @@ def list_events(req: Request, args: list[str]) -> Response:
         for r in req.store.items_in_folder(folder.id)
         if r.kind == "CalendarItem" and not r.master_id
     ]
+    if SERIES_ONLY.fullmatch(req.query.get("$filter") or ""):
+        # Only a stored RecurringMaster renders as a seriesMaster: the other events are not
+        # rendered to be filtered out (the filter still decides on those left).
+        rows = [r for r in rows if b"RecurringMaster" in r.xml]
     return list_page(req, rows, lambda r: row_event(req, r), "events")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import requests
@@ -206,3 +207,43 @@ def test_view_delta_pages_show_changes_made_during_the_round(
     ok(graph.patch(url(tenant, email, f"events/{later[0]['id']}"), json={"subject": "Call"}))
     changes, _, _ = sync(graph, delta)
     assert [(c["id"], c["subject"]) for c in changes] == [(later[0]["id"], "Call")]
+
+
+def test_series_masters_listed_by_type_filter(
+    tenant: Tenant, graph: requests.Session, new_mailbox: Callable[[], str]
+) -> None:
+    """`events?$filter=type eq 'seriesMaster'` answers the series masters only (a single
+    event whose text names the type is not one)."""
+    email = new_mailbox()
+    single: dict[str, Any] = {
+        "subject": "RecurringMaster seriesMaster",
+        "start": {"dateTime": tomorrow(9), "timeZone": "UTC"},
+        "end": {"dateTime": tomorrow(10), "timeZone": "UTC"},
+    }
+    ok(graph.post(url(tenant, email, "events"), json=single), 201)
+    start_day = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    series = ok(
+        graph.post(
+            url(tenant, email, "events"),
+            json={
+                **single,
+                "subject": "Weekly",
+                "recurrence": {
+                    "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": ["monday"]},
+                    "range": {"type": "numbered", "startDate": start_day, "numberOfOccurrences": 3},
+                },
+            },
+        ),
+        201,
+    )
+    listed = ok(
+        graph.get(
+            url(tenant, email, "events"),
+            params={"$filter": "type eq 'seriesMaster'", "$select": "id,changeKey"},
+        )
+    )["value"]
+    assert [(e["id"], e["changeKey"]) for e in listed] == [(series["id"], series["changeKey"])]
+    singles = ok(
+        graph.get(url(tenant, email, "events"), params={"$filter": "type eq 'singleInstance'"})
+    )["value"]
+    assert [e["subject"] for e in singles] == [single["subject"]]
