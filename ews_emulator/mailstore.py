@@ -96,11 +96,15 @@ class MailStore:
 
     # -- writing items ---------------------------------------------------------------------
 
-    def _stamp(self, row: ItemRow, mailbox: Mailbox) -> itm.Stamp:
+    def _stamp(self, row: ItemRow, mailbox: Mailbox, *, attachments: bool = True) -> itm.Stamp:
+        """What the server knows of the item; without `attachments`, for `itm.restamp`,
+        which does not read them (their summaries are not looked up)."""
         folder = self.store.folder(row.folder_id) if row.folder_id else None
-        attachments = [
-            itm.summary_of_attachment(parse_xml(xml)) for _, xml in self.store.attachments(row.id)
-        ]
+        summaries = (
+            [itm.summary_of_attachment(parse_xml(xml)) for _, xml in self.store.attachments(row.id)]
+            if attachments
+            else []
+        )
         return itm.Stamp(
             item_id=row.id,
             change_key=row.change_key,
@@ -110,7 +114,7 @@ class MailStore:
             modified=row.modified,
             owner_smtp=mailbox.smtp,
             owner_name=mailbox.display_name,
-            attachments=attachments,
+            attachments=summaries,
             expand=recurrence.first_last,
         )
 
@@ -253,12 +257,14 @@ class MailStore:
         row.change_key = new_change_key()
         row.modified = fmt_dt(utcnow())
         row.is_read = text_of(elem, "IsRead", "true") == "true"
-        stamp = self._stamp(row, mailbox)
         xml = None
         if restamp and not attachments_changed:
             extended = itm.tchildren(elem, "ExtendedProperty")
-            xml = itm.restamp(stored, extended, row.kind, stamp)
-        row.xml = xml or itm.finalize(elem, row.kind, stamp, self.display_name)
+            bare = self._stamp(row, mailbox, attachments=False)
+            xml = itm.restamp(stored, extended, row.kind, bare)
+        if xml is None:
+            xml = itm.finalize(elem, row.kind, self._stamp(row, mailbox), self.display_name)
+        row.xml = xml
         self.store.save_item(c, row, old_folder=old_folder, old_entered=old_entered, old_id=old_id)
         return row
 

@@ -13,11 +13,13 @@ from exchangelib import (
     EWSDate,
     EWSDateTime,
     EWSTimeZone,
+    FileAttachment,
     HTMLBody,
     Mailbox,
     Message,
     Task,
 )
+from exchangelib.extended_properties import ExtendedProperty
 from exchangelib.indexed_properties import EmailAddress, PhoneNumber, PhysicalAddress
 
 TZ = EWSTimeZone("Europe/Copenhagen")
@@ -260,3 +262,42 @@ def test_message_round_trip(account: Account) -> None:
     got.move_to_trash()
     assert [k for k, _ in folder.sync_items(sync_state=state)] == ["delete"]
     assert [m.subject for m in account.trash.all()] == ["Proposal v2"]
+
+
+class _Mark(ExtendedProperty):
+    """A client's own named property (as crmsync marks items with their record ids)."""
+
+    property_set_id = "c11ff724-aa03-4555-9952-8fa248a11c3e"
+    property_name = "RoundtripMark"
+    property_type = "String"
+
+
+def test_marking_an_item_with_attachments_by_an_extended_property_keeps_them(
+    account: Account,
+) -> None:
+    # given an appointment with a file attachment
+    if "roundtrip_mark" not in {f.name for f in CalendarItem.FIELDS}:
+        CalendarItem.register("roundtrip_mark", _Mark)
+    item = CalendarItem(
+        account=account,
+        folder=account.calendar,
+        subject="With a file",
+        start=EWSDateTime(2030, 3, 4, 9, 0, tzinfo=UTC),
+        end=EWSDateTime(2030, 3, 4, 10, 0, tzinfo=UTC),
+    )
+    item.save()
+    item.attach(FileAttachment(name="agenda.txt", content=b"one\ntwo\n"))
+    (before,) = account.fetch(ids=[item])
+
+    # when only an extended property is set on it (as a sync client marks items)
+    item.roundtrip_mark = "42"
+    item.save(update_fields=["roundtrip_mark"])
+
+    # then it carries the mark and its attachments as before, with a new change key
+    (after,) = account.fetch(ids=[(item.id, None)])
+    assert after.roundtrip_mark == "42"
+    assert after.changekey != before.changekey
+    assert [a.name for a in after.attachments] == [a.name for a in before.attachments]
+    assert [a.name for a in after.attachments] == ["agenda.txt"]
+    assert after.has_attachments and after.subject == "With a file"
+    assert after.size != before.size
