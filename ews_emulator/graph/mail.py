@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -138,6 +139,12 @@ def render_message(
 
 def split_top(text: str) -> list[str]:
     """Split on commas outside parentheses."""
+    return list(_split_top(text))
+
+
+# A listing applies the same $expand to every item of its page: its parts are parsed once.
+@functools.lru_cache(maxsize=64)
+def _split_top(text: str) -> tuple[str, ...]:
     parts, depth, current = [], 0, ""
     for ch in text:
         if ch == "(":
@@ -151,7 +158,7 @@ def split_top(text: str) -> list[str]:
             current += ch
     if current.strip():
         parts.append(current.strip())
-    return parts
+    return tuple(parts)
 
 
 EXPAND_EXT = re.compile(
@@ -162,13 +169,18 @@ ID_EQ = re.compile(r"^\s*id\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)
 
 def filtered_ids(text: str) -> list[str]:
     """The ids of an $expand's `$filter=id eq '...' or id eq '...'`."""
+    return list(_filtered_ids(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _filtered_ids(text: str) -> tuple[str, ...]:
     wanted = []
     for clause in re.split(r"\s+or\s+", text, flags=re.IGNORECASE):
         id_match = ID_EQ.match(clause)
         if id_match is None:
             raise bad_request("Only 'id eq' filters are supported in this $expand.")
         wanted.append(id_match.group(1).replace("''", "'"))
-    return wanted
+    return tuple(wanted)
 
 
 def _expand(req: Request, row: ItemRow, elem: Element, out: dict[str, Any]) -> None:
