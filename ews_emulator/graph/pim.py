@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ..soap import Element
@@ -189,10 +190,22 @@ def _contact_folder(req: Request, given: str | None) -> Folder:
     return folder
 
 
+def _listing_render(
+    req: Request, full: Callable[[Request, ItemRow], dict[str, Any]]
+) -> Callable[[ItemRow], dict[str, Any]]:
+    """How a listing renders an item: with `$select=id` and no `$filter`, only what the
+    selection keeps of the whole resource (its etag and id, the first keys of contact_json
+    and task_json), as a client lists the ids to expand properties on."""
+    chosen = {s.lower() for s in req.select() or []}
+    if chosen == {"id"} and not req.query.get("$filter"):
+        return lambda r: {"@odata.etag": f'W/"{r.change_key}"', "id": req.item_id(r.id)}
+    return lambda r: full(req, r)
+
+
 def _contacts_list(req: Request, folder: Folder) -> Response:
     rows = [r for r in req.store.items_in_folder(folder.id) if r.kind == "Contact"]
     path = f"contactFolders/{ids.rest_id(folder.id)}/contacts"
-    return list_page(req, rows, lambda r: contact_json(req, r), path)
+    return list_page(req, rows, _listing_render(req, contact_json), path)
 
 
 @route("GET", "contacts", roles=CONTACTS)
@@ -589,7 +602,7 @@ def list_tasks(req: Request, args: list[str]) -> Response:
     _no_extended_properties(req)
     rows = [r for r in req.store.items_in_folder(folder.id) if r.kind == "Task"]
     return list_page(
-        req, rows, lambda r: task_json(req, r), f"todo/lists/{args[0]}/tasks", shape=task_one
+        req, rows, _listing_render(req, task_json), f"todo/lists/{args[0]}/tasks", shape=task_one
     )
 
 
