@@ -35,6 +35,7 @@ from mailboxes.itemtypes.common import R, fingerprint
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping
 from mailboxes.sync.context import CycleContext
 from mailboxes.sync.errors import SyncError, TransientSyncError
+from mailboxes.sync.held import HELD_CHANGE, HELD_DELETE, hold
 from mailboxes.sync.pull import exchange_deleted
 from mailboxes.sync.records import TypeSync
 
@@ -168,7 +169,7 @@ def _push_chunk(ts: TypeSync[R], records: list[R], *, initial: bool, full: bool)
     notify = {c.record.pk for c in creates if _invites(ts, c, initial=initial, full=full)}
     notify |= {u.record.pk for u in updates if _update_sends(ts, u, initial=initial, full=full)}
     held = [u for u in updates if u.record.pk not in notify and _would_tell(ts, u)]
-    _hold(ts, [u.mapping for u in held], HELD_CHANGE)
+    hold(ts, [u.mapping for u in held], HELD_CHANGE)
     updates = [u for u in updates if u not in held]
     for send in (False, True):
         _create(ts, [c for c in creates if (c.record.pk in notify) == send], send=send)
@@ -275,36 +276,6 @@ def _would_tell(ts: TypeSync[R], update: _Update[R]) -> bool:
     return not unsent and bool(mapping.invited or _attendees(ts, update.canonical))
 
 
-HELD_CHANGE = (
-    "Not written to Microsoft 365: Microsoft Graph cannot change this meeting without "
-    "sending its attendees an update or an invitation, and this change may not send one "
-    '("send invitations from the CRM" is off, or the change came before the first sync or an '
-    'option change). Switch "send invitations from the CRM" on, or change the meeting again '
-    "in the CRM, to send it to them; or make the change in Outlook."
-)
-HELD_DELETE = (
-    "Not deleted in Microsoft 365: its attendees were sent this meeting, and Microsoft Graph "
-    'cannot delete it without sending them a cancellation while "send invitations from the '
-    'CRM" is off. Switch that option on to cancel it for them, or delete it in Outlook.'
-)
-HELD_CODE = ExchangeSyncIdMapping.MEETING_HELD
-
-
-def _hold(ts: TypeSync[R], mappings: list[ExchangeSyncIdMapping], why: str) -> None:
-    """Changes not written to the server because it would tell attendees the rule says must
-    not be told: kept flagged (looked at again each cycle) with a sentence saying why and
-    how to resolve it, shown on the mailbox page and the appointment."""
-    if not mappings:
-        return
-    ExchangeSyncIdMapping.objects.filter(pk__in=[m.pk for m in mappings]).exclude(
-        from_crm_change_type=ChangeType.DELETE
-    ).update(from_crm_change_type=ChangeType.UPDATE)
-    ExchangeSyncIdMapping.objects.filter(pk__in=[m.pk for m in mappings]).update(
-        last_error_code=HELD_CODE, last_error_text=why, last_error_at=timezone.now()
-    )
-    logger.info("mailbox %s: %s meeting change(s) held", ts.mailbox.pk, len(mappings))
-
-
 def _cancels(ts: TypeSync[R], canonical: Canonical) -> bool:
     """Whether this change cancels a meeting (or appointment) this mailbox organizes."""
     if not canonical.get("is_cancelled"):
@@ -320,7 +291,7 @@ def _cancel(ts: TypeSync[R], cancels: list[_Update[R]]) -> None:
     removed from the calendar silently when nobody was."""
     mode = DeleteMode(ts.options.exchange_delete_mode)
     held = [u for u in cancels if _held_delete(ts, u.mapping)]
-    _hold(ts, [u.mapping for u in held], HELD_DELETE)
+    hold(ts, [u.mapping for u in held], HELD_DELETE)
     cancels = [u for u in cancels if u not in held]
     for send in (False, True):
         part = [u for u in cancels if _reaches(ts, u.mapping) == send]
@@ -467,7 +438,7 @@ def push_deletes(ts: TypeSync[R], ctx: CycleContext, doomed: list[ExchangeSyncId
     if ts.options.delete_crm_to_exchange:
         live = [m for m in doomed if not m.is_deleted_in_exchange]
         held = [m for m in live if _held_delete(ts, m)]
-        _hold(ts, held, HELD_DELETE)
+        hold(ts, held, HELD_DELETE)
         live = [m for m in live if m not in held]
         doomed = [m for m in doomed if m not in held]
         # A cancellation reaches a meeting's attendees only if they were sent the meeting.
