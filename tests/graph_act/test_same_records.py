@@ -15,7 +15,7 @@ from ews_emulator.testing import EmulatorProcess
 from mailboxes.itemtypes import TYPES
 from mailboxes.models import ItemType, Mailbox
 from tests.conftest import M365
-from tests.graph_act.test_sync import graph_mailbox
+from tests.graph_act.helpers import graph_mailbox
 from tests.sync.helpers import emulated_mailbox, sync
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,8 @@ from ews_emulator.graph import ids
 from mailboxes.connectors.graph.connector import GraphMailboxConnector
 from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox
 from tests.conftest import M365
-from tests.graph_act.test_sync import _stamp, _task_extension, graph_mailbox
+from tests.graph_act.helpers import graph_mailbox
+from tests.graph_act.test_sync import _stamp, _task_extension
 from tests.sync.helpers import options, sync
 
 pytestmark = pytest.mark.django_db

@@ -11,37 +11,18 @@ from typing import Any
 import pytest
 
 from activities.models import ActivityParty, Appointment, ChangeOrigin, Contact, Task
-from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from ews_emulator.graph import ids
 from mailboxes.connectors.graph.connector import GraphMailboxConnector
 from mailboxes.connectors.graph.converters.common import STAMP_ID
 from mailboxes.connectors.graph.converters.tasks import EXTENSION_NAME
-from mailboxes.models import ExchangeSyncIdMapping, ItemType, Mailbox
+from mailboxes.models import ExchangeSyncIdMapping, ItemType
 from tests.conftest import M365
-from tests.factories import make_user
+from tests.graph_act.helpers import graph_mailbox, items_of
 from tests.sync.helpers import options, sync
 
 pytestmark = pytest.mark.django_db
 
 TOMORROW = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).replace(microsecond=0)
-
-
-def graph_mailbox(m365: M365, **fields: Any) -> Mailbox:
-    """An approved Graph mailbox syncing appointments, contacts and tasks only."""
-    email = m365.tenant.new_mailbox_address()
-    user = make_user(email=email)
-    return m365.mailbox(
-        email=email,
-        user=user,
-        incoming_delivery_method=DeliveryMethod.NONE,
-        outgoing_delivery_method=OutgoingDeliveryMethod.NONE,
-        act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
-        **fields,
-    )
-
-
-def _items(m365: M365, mailbox: Mailbox, folder: str) -> list[dict[str, Any]]:
-    return m365.tenant.control.items(mailbox.email_address, folder)
 
 
 def _stamp(m365: M365, item_id: str) -> str | None:
@@ -116,7 +97,7 @@ def test_changes_both_ways(m365: M365) -> None:
     record.change_origin, record.change_origin_mailbox = ChangeOrigin.CRM_USER, None
     record.save()
     sync(mailbox)
-    (item,) = _items(m365, mailbox, "contacts")
+    (item,) = items_of(m365, mailbox, "contacts")
     fields = control.item(item["id"])["fields"]
     assert fields.get("Department") == "Purchasing"
     assert Contact.objects.filter(owner_user=mailbox.user).count() == 1
@@ -128,7 +109,7 @@ def test_a_record_made_in_the_crm_is_created_stamped_and_not_duplicated(m365: M3
     task = Task.objects.create(owner_user=mailbox.user, subject="Send the offer", priority="high")
     sync(mailbox)
     sync(mailbox)
-    (item,) = _items(m365, mailbox, "tasks")
+    (item,) = items_of(m365, mailbox, "tasks")
     assert item["subject"] == "Send the offer"
     # a todoTask has no extended properties: the record id is in crmsync's open extension
     assert _stamp(m365, item["id"]) is None
@@ -163,7 +144,7 @@ def test_a_first_sync_reads_the_percent_complete_of_crmsync_s_extension(m365: M3
     assert (record.subject, record.percent_complete) == ("Half done", 50)
     # linked: the record id joins the extension's data, the percent is kept (an update of
     # an open extension deletes the data it is not sent)
-    (item,) = _items(m365, mailbox, "tasks")
+    (item,) = items_of(m365, mailbox, "tasks")
     assert _task_extension(m365, item["id"]) == {
         "extensionName": EXTENSION_NAME,
         "percentComplete": 50,
@@ -207,7 +188,7 @@ def test_to_do_tasks_carry_the_record_id_and_percent_in_an_open_extension(m365: 
     assert Task.objects.filter(owner_user=mailbox.user).count() == 2
     assert sorted(
         str((_task_extension(m365, i["id"]) or {}).get("recordId"))
-        for i in _items(m365, mailbox, "tasks")
+        for i in items_of(m365, mailbox, "tasks")
     ) == sorted([str(record.pk), str(made.pk)])
     assert ExchangeSyncIdMapping.objects.filter(mailbox=mailbox).count() == 2
 
@@ -224,7 +205,7 @@ def test_deletes_both_ways(m365: M365) -> None:
     assert [c.last_name for c in remaining] == ["Last1"]
     remaining[0].delete()
     sync(mailbox)
-    assert _items(m365, mailbox, "contacts") == []
+    assert items_of(m365, mailbox, "contacts") == []
     assert not ExchangeSyncIdMapping.objects.filter(mailbox=mailbox).exists()
 
 
@@ -423,81 +404,8 @@ def test_a_crm_meeting_is_created_with_its_attendees_and_its_stamp(m365: M365) -
     )
     sync(mailbox)
     sync(mailbox)
-    (item,) = _items(m365, mailbox, "calendar")
+    (item,) = items_of(m365, mailbox, "calendar")
     assert _stamp(m365, item["id"]) == str(meeting.pk)
     xml = m365.tenant.control.item(item["id"])["xml"]
     assert "dora@partner.example" in xml
     assert Appointment.objects.filter(owner_user=mailbox.user).count() == 1
-
-
-def test_faxes_pager_assistant_and_other_phones_sync_both_ways(m365: M365) -> None:
-    """Phones a Graph contact has no property for travel as their MAPI properties."""
-    mailbox = graph_mailbox(m365)
-    control, address = m365.tenant.control, mailbox.email_address
-    (contact_id,) = control.seed(
-        address,
-        "contacts",
-        1,
-        fields={"PhoneNumbers": {"BusinessFax": "+1 555 0190", "Pager": "+1 555 0191"}},
-    )
-    sync(mailbox)
-    (record,) = Contact.objects.filter(owner_user=mailbox.user)
-    assert record.phone_numbers["business_fax"] == "+1 555 0190"
-    assert record.phone_numbers["pager"] == "+1 555 0191"
-    # CRM → Exchange: a fax removed, an assistant and another phone added
-    phones = {k: v for k, v in record.phone_numbers.items() if k != "business_fax"}
-    record.phone_numbers = {**phones, "assistant": "+1 555 0192", "other": "+1 555 0193"}
-    record.change_origin, record.change_origin_mailbox = ChangeOrigin.CRM_USER, None
-    record.save()
-    sync(mailbox)
-    (item,) = _items(m365, mailbox, "contacts")
-    stored = control.item(item["id"])["xml"]
-    assert 'Key="BusinessFax"' not in stored
-    for key, number in (
-        ("Pager", "+1 555 0191"),
-        ("AssistantPhone", "+1 555 0192"),
-        ("OtherTelephone", "+1 555 0193"),
-    ):
-        assert f'Key="{key}">{number}<' in stored
-    # Exchange → CRM again
-    control.update_item(contact_id, {"PhoneNumbers": {"HomeFax": "+1 555 0194"}})
-    sync(mailbox)
-    record.refresh_from_db()
-    assert record.phone_numbers.get("home_fax") == "+1 555 0194"
-
-
-OTHER_PHONES = {  # EWS's PhoneNumbers key ⇄ the CRM's phone key
-    "Callback": "callback",
-    "CarPhone": "car",
-    "CompanyMainPhone": "company_main",
-    "Isdn": "isdn",
-    "PrimaryPhone": "primary",
-    "RadioPhone": "radio",
-    "Telex": "telex",
-    "TtyTddPhone": "tty_tdd",
-}
-
-
-def test_car_radio_callback_company_isdn_primary_telex_and_tty_phones_sync_both_ways(
-    m365: M365,
-) -> None:
-    """The rest of EWS's PhoneNumbers entries travel as their MAPI properties too."""
-    mailbox = graph_mailbox(m365)
-    control, address = m365.tenant.control, mailbox.email_address
-    numbers = {key: f"+1 555 02{n:02d}" for n, key in enumerate(OTHER_PHONES)}
-    (contact_id,) = control.seed(address, "contacts", 1, fields={"PhoneNumbers": numbers})
-    sync(mailbox)
-    (record,) = Contact.objects.filter(owner_user=mailbox.user)
-    assert {k: record.phone_numbers.get(k) for k in OTHER_PHONES.values()} == {
-        OTHER_PHONES[key]: number for key, number in numbers.items()
-    }
-    # CRM → Exchange: the car phone removed, the telex changed
-    phones = {k: v for k, v in record.phone_numbers.items() if k != "car"}
-    record.phone_numbers = {**phones, "telex": "+1 555 0299"}
-    record.change_origin, record.change_origin_mailbox = ChangeOrigin.CRM_USER, None
-    record.save()
-    sync(mailbox)
-    stored = control.item(contact_id)["xml"]
-    assert 'Key="CarPhone"' not in stored
-    assert 'Key="Telex">+1 555 0299<' in stored
-    assert 'Key="TtyTddPhone">+1 555 0207<' in stored

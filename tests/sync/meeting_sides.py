@@ -46,7 +46,7 @@ class Side:
         """An approved mailbox syncing appointments, contacts and tasks, past nothing yet."""
         if self.protocol == "ews":
             return emulated_mailbox(self.request.getfixturevalue("ews"), **fields)
-        from tests.graph_act.test_sync import graph_mailbox
+        from tests.graph_act.helpers import graph_mailbox
 
         return graph_mailbox(self.request.getfixturevalue("m365"), **fields)
 
