@@ -13,8 +13,8 @@ WORKDIR /app
 # for building the project, requirements/build-lock.txt, made by scripts/lock); this layer is
 # rebuilt only when a lock changes.
 COPY requirements/lock.txt requirements/build-lock.txt requirements/
-RUN pip install --no-cache-dir --require-hashes -r requirements/lock.txt \
-    -r requirements/build-lock.txt
+RUN pip install --no-cache-dir --require-hashes --no-deps -r requirements/lock.txt \
+    -r requirements/build-lock.txt && pip check
 COPY pyproject.toml README.md ./
 COPY crmsync crmsync
 COPY users users

@@ -69,8 +69,12 @@ ensure_venv() {
     fi
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
         echo "==> installing crmsync and its pinned dependencies ($lock)"
-        "$VENV/bin/python" -m pip install --quiet --require-hashes -r "$ROOT/$lock" \
+        # --no-deps: the lock lists every package, so pip installs exactly it and resolves
+        # nothing (pip 23 resolves a dependency with extras, httpx[http2], to the index's
+        # newest release and then refuses it as unpinned); pip check then proves the set whole.
+        "$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r "$ROOT/$lock" \
             -r "$ROOT/$BUILD_LOCK_FILE"
+        "$VENV/bin/python" -m pip check
         "$VENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation -e "$ROOT"
         echo "$wanted" >"$stamp"
     fi
