@@ -15,6 +15,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import ngettext
 
 from crmsync.admin_display import admin_link, badge
+from mailboxes import channels
 from mailboxes.admin.dashboard import dashboard_context
 from mailboxes.admin.mailbox_form import (
     MAILBOX_ERROR_FIELDS,
@@ -154,9 +155,7 @@ class MailboxAdmin(MailboxFormByType, admin.ModelAdmin):
         "is_active",
         "profile",
         OwnerKindFilter,
-        "incoming_status",
-        "outgoing_status",
-        "act_status",
+        *(channel.status_field for channel in channels.CHANNELS),
         "incoming_delivery_method",
         "outgoing_delivery_method",
         "act_delivery_method",

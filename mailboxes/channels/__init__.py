@@ -34,6 +34,16 @@ def configured(mailbox: Mailbox) -> list[Channel]:
     return [channel for channel in CHANNELS if channel.is_configured(mailbox)]
 
 
+def listened(mailbox: Mailbox) -> list[Channel]:
+    """The channels whose folders the push listener watches on this mailbox."""
+    return [channel for channel in CHANNELS if channel.is_listened(mailbox)]
+
+
+def any_listened_q() -> Q:
+    """Mailboxes with at least one channel the push listener watches for."""
+    return reduce(operator.or_, (channel.listened_q() for channel in CHANNELS))
+
+
 def any_wanted_q(now: datetime) -> Q:
     """Mailboxes with at least one channel that needs work."""
     return reduce(operator.or_, (channel.wanted_q(now) for channel in CHANNELS))
@@ -55,7 +65,9 @@ __all__ = [
     "Channel",
     "Status",
     "any_failed_q",
+    "any_listened_q",
     "any_wanted_q",
     "configured",
+    "listened",
     "wanted",
 ]

@@ -21,5 +21,5 @@ ACT = Channel(
     status_field="act_status",
     processed_at_field="act_processed_at",
     postpone_field="act_postpone_until",
-    ews_test_folders=("calendar", "contacts", "tasks"),
+    ews_folders=("calendar", "contacts", "tasks"),
 )

@@ -35,9 +35,13 @@ class Channel:
     status_field: str
     processed_at_field: str
     postpone_field: str
-    # The EWS folders test & enable opens for this channel on an Exchange profile.
-    ews_test_folders: tuple[str, ...]
+    # The EWS folders this channel reads on an Exchange profile: test & enable opens them,
+    # and the push listener watches those of a channel fed by the server (`from_server`).
+    ews_folders: tuple[str, ...]
     requires: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # A change on the mail server is work for this channel, so a pushed change makes the
+    # mailbox due (outgoing email's work comes from the CRM).
+    from_server: bool = True
 
     @property
     def configured(self) -> Mapping[str, tuple[str, ...]]:
@@ -64,6 +68,18 @@ class Channel:
                 f"only on {offered} profiles."
             )
         return ""
+
+    def listened_q(self) -> Q:
+        """Mailboxes whose server's changes the push listener watches for this channel."""
+        return self.configured_q() & ~self.failed_q() if self.from_server else Q(pk__in=[])
+
+    def is_listened(self, mailbox: Mailbox) -> bool:
+        """The same as `listened_q`, on a loaded mailbox."""
+        return (
+            self.from_server
+            and self.is_configured(mailbox)
+            and self.status(mailbox) != Status.FAILURE
+        )
 
     def failed_q(self) -> Q:
         return Q(**{self.status_field: Status.FAILURE})

@@ -18,5 +18,5 @@ INCOMING = Channel(
     status_field="incoming_status",
     processed_at_field="incoming_processed_at",
     postpone_field="incoming_postpone_until",
-    ews_test_folders=("inbox",),
+    ews_folders=("inbox",),
 )

@@ -11,5 +11,6 @@ OUTGOING = Channel(
     status_field="outgoing_status",
     processed_at_field="outgoing_processed_at",
     postpone_field="outgoing_postpone_until",
-    ews_test_folders=("sentitems",),
+    ews_folders=("sentitems",),
+    from_server=False,
 )

@@ -48,9 +48,9 @@ class FolderLister(Protocol):
 
 class PushListener(Protocol):
     def __call__(
-        self, mailbox: Mailbox, *, connection_minutes: int
+        self, mailbox: Mailbox, channels: Sequence[Channel], *, connection_minutes: int
     ) -> Generator[set[str], None, None]:
-        """Subscribe to the mailbox's synced folders and yield the kinds of events of each
-        notification ("StatusEvent" alone is a keep-alive) until the connection ends after
-        `connection_minutes`; closing the generator ends it sooner."""
+        """Subscribe to the folders these channels of the mailbox read and yield the kinds
+        of events of each notification ("StatusEvent" alone is a keep-alive) until the
+        connection ends after `connection_minutes`; closing the generator ends it sooner."""
         ...

@@ -14,6 +14,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from activities.models import Appointment, ChangeOrigin, Contact, Email, Task
+from mailboxes import channels
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, Mailbox
 
 SYNCED_MODELS = (Appointment, Contact, Task)
@@ -25,8 +26,9 @@ def _owner_mailboxes(instance: Any) -> QuerySet[Mailbox]:
     return Mailbox.objects.filter(queue_id=instance.owner_queue_id)
 
 
-def _make_due(mailboxes: QuerySet[Mailbox], postpone_field: str = "act_postpone_until") -> int:
+def _make_due(mailboxes: QuerySet[Mailbox], channel: channels.Channel = channels.ACT) -> int:
     now = timezone.now()
+    postpone_field = channel.postpone_field
     # Only pulls the next run forward; never postpones, never overrides a back-off.
     return (
         mailboxes.filter(next_due_at__gt=now)
@@ -46,7 +48,7 @@ def make_senders_due(emails: QuerySet[Email]) -> int:
     """Emails just made pending ("send again"): their sending mailboxes run next dispatch."""
     made = 0
     for email in emails.only("mailbox_id", "owner_user_id", "owner_queue_id"):
-        made += _make_due(_sending_mailboxes(email), "outgoing_postpone_until")
+        made += _make_due(_sending_mailboxes(email), channels.OUTGOING)
     return made
 
 
@@ -67,7 +69,7 @@ def email_to_send_saved(sender: type, instance: Email, raw: bool = False, **kwar
         return
     if instance.status != Email.Status.PENDING_SEND:
         return
-    _make_due(_sending_mailboxes(instance), "outgoing_postpone_until")
+    _make_due(_sending_mailboxes(instance), channels.OUTGOING)
 
 
 @receiver(post_delete, dispatch_uid="crmsync_sync_crm_deleted")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from django.db import close_old_connections
 
+from mailboxes import channels
 from mailboxes.connectors import registry
 from mailboxes.models import Mailbox
 from mailboxes.sync import eligibility, scheduling
@@ -52,7 +53,11 @@ def listen_to_mailbox(
             if listen is None:
                 logger.info("mailbox %s: listener stops: its protocol has no push", mailbox_id)
                 return
-            changes = listen(mailbox, connection_minutes=connection_minutes)
+            watched = channels.listened(mailbox)
+            if not watched:
+                logger.info("mailbox %s: listener stops: no channel fed by its server", mailbox_id)
+                return
+            changes = listen(mailbox, watched, connection_minutes=connection_minutes)
             for kinds in changes:
                 if stop.is_set():
                     changes.close()
@@ -76,10 +81,11 @@ def listen_to_mailbox(
 
 def listened_mailboxes() -> list[int]:
     """Mailboxes worth a subscription: those that may connect (`eligibility`), on a
-    protocol with a push listener."""
+    protocol with a push listener, with a channel fed by the server that has not failed."""
     return list(
         Mailbox.objects.filter(
             eligibility.may_connect_q(),
+            channels.any_listened_q(),
             profile__server_type__in=registry.server_types_where(lambda p: p.push_listener),
         ).values_list("pk", flat=True)
     )

@@ -11,6 +11,7 @@ from django.utils import timezone
 from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from mailboxes import channels
 from mailboxes.models import Mailbox
+from mailboxes.sync.listener import listened_mailboxes
 from mailboxes.web.status import describe
 from profiles.models import EmailServerProfile
 from tests.factories import make_mailbox, make_profile
@@ -122,3 +123,55 @@ def test_no_act_line_when_the_mailbox_did_not_choose_it_or_its_profile_offers_it
     assert not any("Appointments" in line.text for line in describe(pop3_without_act))
     act_lines = [line.text for line in describe(exchange) if "Appointments" in line.text]
     assert act_lines == ["Appointments, contacts and tasks: not synchronized yet."]
+
+
+@pytest.mark.parametrize("channel", channels.CHANNELS, ids=lambda c: c.name)
+def test_what_the_listener_watches_agrees_as_a_query_and_in_python(
+    channel: channels.Channel, every_kind_of_mailbox: list[Mailbox]
+) -> None:
+    loaded = Mailbox.objects.select_related("profile").filter(
+        pk__in=[m.pk for m in every_kind_of_mailbox]
+    )
+
+    by_query = set(loaded.filter(channel.listened_q()).values_list("pk", flat=True))
+    in_python = {m.pk for m in loaded if channel.is_listened(m)}
+
+    assert by_query == in_python
+    assert bool(by_query) == channel.from_server
+
+
+def test_the_listener_watches_the_channels_fed_by_the_server_that_have_not_failed(
+    db: None,
+) -> None:
+    exchange = make_profile(server_type=ServerType.EXCHANGE)
+    approved = {"approval_status": Mailbox.ApprovalStatus.APPROVED, "profile": exchange}
+    none = {
+        "incoming_delivery_method": DeliveryMethod.NONE,
+        "outgoing_delivery_method": OutgoingDeliveryMethod.NONE,
+        "act_delivery_method": ActDeliveryMethod.NONE,
+    }
+    incoming_only = make_mailbox(
+        **approved, **{**none, "incoming_delivery_method": DeliveryMethod.SERVER_SIDE_SYNC}
+    )
+    outgoing_only = make_mailbox(
+        **approved,
+        **{**none, "outgoing_delivery_method": OutgoingDeliveryMethod.SERVER_SIDE_SYNC},
+    )
+    act_with_failed_incoming = make_mailbox(
+        **approved,
+        incoming_delivery_method=DeliveryMethod.SERVER_SIDE_SYNC,
+        act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
+        incoming_status=Status.FAILURE,
+    )
+    all_failed = make_mailbox(
+        **approved,
+        incoming_delivery_method=DeliveryMethod.SERVER_SIDE_SYNC,
+        act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
+        incoming_status=Status.FAILURE,
+        act_status=Status.FAILURE,
+    )
+
+    assert sorted(listened_mailboxes()) == [incoming_only.pk, act_with_failed_incoming.pk]
+    assert [c.name for c in channels.listened(incoming_only)] == ["incoming"]
+    assert [c.name for c in channels.listened(act_with_failed_incoming)] == ["act"]
+    assert channels.listened(outgoing_only) == channels.listened(all_failed) == []

@@ -220,7 +220,7 @@ class EwsMailboxConnector:
 
 def check_channels(mailbox: Mailbox, channels: Sequence[Channel]) -> list[str]:
     """The `ConnectionTester` over EWS: open the folders each channel reads."""
-    folders = [folder for channel in channels for folder in channel.ews_test_folders]
+    folders = [folder for channel in channels for folder in channel.ews_folders]
     if folders:
         EwsMailboxConnector.for_mailbox(mailbox).test(folders)
     return folders

@@ -15,17 +15,18 @@ from mailboxes.connectors.ews.errors import exchange_errors
 from mailboxes.connectors.ews.folders import open_folder
 
 if TYPE_CHECKING:
+    from mailboxes.channels import Channel
     from mailboxes.models import Mailbox
 
 logger = logging.getLogger(__name__)
 
-# The folders whose changes make a mailbox due: those its channels sync.
-FOLDERS = ("calendar", "contacts", "tasks", "inbox")
 
-
-def listen(mailbox: Mailbox, *, connection_minutes: int) -> Generator[set[str], None, None]:
-    """The `PushListener` over EWS: the mailbox's synced folders, streamed."""
-    return streamed_changes(account_for(mailbox), FOLDERS, connection_minutes=connection_minutes)
+def listen(
+    mailbox: Mailbox, channels: Sequence[Channel], *, connection_minutes: int
+) -> Generator[set[str], None, None]:
+    """The `PushListener` over EWS: the folders these channels read, streamed."""
+    folders = [folder for channel in channels for folder in channel.ews_folders]
+    return streamed_changes(account_for(mailbox), folders, connection_minutes=connection_minutes)
 
 
 def streamed_changes(
