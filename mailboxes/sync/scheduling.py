@@ -54,10 +54,6 @@ def max_transient_failures() -> int:
     return int(settings.CRMSYNC_MAX_TRANSIENT_FAILURES)
 
 
-def max_idle_backoff_seconds() -> int:
-    return int(getattr(settings, "CRMSYNC_MAX_IDLE_BACKOFF_SECONDS", MAX_IDLE_BACKOFF_SECONDS))
-
-
 # Claims last CRMSYNC_CLAIM_SECONDS; the holder renews them every third of that.
 MAILBOX_CLAIM = ClaimColumns(
     holder="claimed_by", since="claimed_at", until="claim_expires_at", seconds=claim_seconds
@@ -296,7 +292,7 @@ def idle_delay(profile: EmailServerProfile | None, idle_cycles: int) -> timedelt
     """The profile's interval, doubled for each idle cycle in a row, up to the cap."""
     base = poll_interval(profile).total_seconds()
     seconds = base * (2 ** min(idle_cycles, 16))
-    return timedelta(seconds=min(seconds, max(base, max_idle_backoff_seconds())))
+    return timedelta(seconds=min(seconds, max(base, MAX_IDLE_BACKOFF_SECONDS)))
 
 
 def error_delay(failures_in_a_row: int, retry_after: float | None) -> timedelta:
