@@ -307,8 +307,14 @@ CRMSYNC_GRAPH_MAX_CONCURRENT_REQUESTS = env_int(
     "CRMSYNC_GRAPH_MAX_CONCURRENT_REQUESTS", 4, minimum=1
 )
 CRMSYNC_GRAPH_SLOT_WAIT_MS = env_int("CRMSYNC_GRAPH_SLOT_WAIT_MS", 2000, minimum=0)
+# Requests per mailbox in any 10 minutes across all workers: Microsoft's limit per
+# application and mailbox (https://learn.microsoft.com/graph/throttling-limits#outlook-service-limits).
+CRMSYNC_GRAPH_REQUESTS_PER_10_MINUTES = env_int(
+    "CRMSYNC_GRAPH_REQUESTS_PER_10_MINUTES", 10_000, minimum=100
+)
 # CRM record ids written on items a cycle (after the pull) where the connector defers them
-# (Graph): a quarter of Microsoft's budget of 10,000 requests per mailbox and 10 minutes.
+# (Graph): a quarter of Microsoft's budget of 10,000 requests per mailbox and 10 minutes;
+# however many cycles run, the marks fill at most three quarters of those 10 minutes.
 CRMSYNC_GRAPH_STAMPS_PER_CYCLE = env_int("CRMSYNC_GRAPH_STAMPS_PER_CYCLE", 2500, minimum=1)
 CRMSYNC_REDIS_URL = env_str(
     "CRMSYNC_REDIS_URL", CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else ""

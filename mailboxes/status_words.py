@@ -46,6 +46,8 @@ class MailboxStatus:
 REASONS: dict[str, str] = {
     "ErrorServerBusy": "Exchange is busy and asked us to wait.",
     "RateLimitError": "The server limits how often we may call and asked us to wait.",
+    "mailbox_request_budget": "The mailbox used the requests Microsoft 365 allows an "
+    "application in 10 minutes; the sync goes on when they are counted out.",
     "mail_server_unavailable": "The mail server is not available right now.",
     "connection_refused": "The mail server refused the connection: it is down or not "
     "listening at this address.",

@@ -53,7 +53,7 @@ def revoke_tokens(server: EmulatorServer, args: dict[str, Any]) -> Any:
 
 
 def add_graph_fault(server: EmulatorServer, args: dict[str, Any]) -> Any:
-    """Arm a Graph fault: kind (graph_429, graph_503, graph_410, graph_401, graph_delay,
+    """Arm a Graph fault: kind (graph_400, graph_429, graph_503, graph_410, graph_401, graph_delay,
     graph_drop_notification), path (a part of the request path, e.g. `messages/delta`),
     mailbox, count, retry_after (seconds), delay_ms."""
     fault_id = throttle.add_fault(

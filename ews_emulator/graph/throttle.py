@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from .errors import GraphError
 
 GRAPH_FAULTS = (
+    "graph_400",
     "graph_429",
     "graph_503",
     "graph_410",
@@ -179,6 +180,8 @@ def apply_fault(fault: dict[str, Any]) -> None:
     kind, retry = fault["kind"], {"Retry-After": str(fault["retry_after"])}
     if kind == "graph_delay":
         time.sleep(fault["delay_ms"] / 1000.0)
+    elif kind == "graph_400":
+        raise GraphError(400, "ErrorInvalidRequest", "The request is invalid.")
     elif kind == "graph_429":
         raise GraphError(429, "TooManyRequests", "Too many requests, retry later.", retry)
     elif kind == "graph_503":
@@ -197,4 +200,4 @@ def apply_fault(fault: dict[str, Any]) -> None:
         )
 
 
-REQUEST_FAULTS = ("graph_429", "graph_503", "graph_410", "graph_401", "graph_delay")
+REQUEST_FAULTS = tuple(kind for kind in GRAPH_FAULTS if kind != "graph_drop_notification")

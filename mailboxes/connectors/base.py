@@ -239,7 +239,9 @@ class ItemConnector(Protocol):
     def stamp(self, items: Sequence[tuple[ItemRef, int]]) -> list[Result]:
         """Write the CRM record id on existing items (whatever else changed meanwhile).
         The pull calls it from a helper thread while it writes the next page: it must not
-        touch the database."""
+        touch the database. An item whose write was throttled or met a server error is
+        answered that `TransientSyncError` when the others' writes stand (a `$batch`), so
+        that they are kept; the caller postpones the rest."""
         ...
 
     def write_exceptions(
@@ -257,6 +259,15 @@ class ItemConnector(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class MarksRoom:
+    """How many CRM record ids the mailbox may still write on its items now, within the
+    server's request budget (`items`), and when more room frees up (`from_at`)."""
+
+    items: int
+    from_at: dt.datetime
+
+
 class MailboxConnector(Protocol):
     """One mailbox on one server, for one sync cycle."""
 
@@ -269,6 +280,11 @@ class MailboxConnector(Protocol):
 
     def test(self, folder_ids: Sequence[str]) -> None:
         """Log in and open these folders (well-known names or ids); raise what fails."""
+        ...
+
+    def room_for_marks(self) -> MarksRoom | None:
+        """What the server's request budget leaves the marks written after the pull
+        (`mailboxes/sync/stamps.py`), shared by every worker; None: no budget applies."""
         ...
 
 
@@ -286,6 +302,7 @@ __all__ = [
     "ItemNotFoundError",
     "ItemRef",
     "MailboxConnector",
+    "MarksRoom",
     "NewItem",
     "RemoteItem",
     "Result",

@@ -217,6 +217,11 @@ class EwsMailboxConnector:
     def test(self, folder_ids: Sequence[str]) -> None:
         fetch_folders(self.account, folder_ids)
 
+    def room_for_marks(self) -> None:
+        """EWS counts no requests here: its server throttles by time spent and answers
+        ErrorServerBusy with a back-off, which postpones the mailbox."""
+        return None
+
 
 def check_channels(mailbox: Mailbox, channels: Sequence[Channel]) -> list[str]:
     """The `ConnectionTester` over EWS: open the folders each channel reads."""

@@ -120,6 +120,18 @@ def raise_transient(results: Sequence[Result | None]) -> None:
             raise result
 
 
+def raise_mailbox_wide(results: Sequence[Result | None]) -> None:
+    """What a mark's per-item answers raise: only a refusal that concerns the whole mailbox
+    (an expired token, a role taken away). A throttled or failed mark is that item's answer,
+    so that the marks the batch wrote are kept and the others written later
+    (`mailboxes/sync/stamps.py`)."""
+    for result in results:
+        if isinstance(result, ItemNotFoundError | ItemConflictError):
+            continue
+        if isinstance(result, SyncError) and getattr(result, "affects_mailbox", False):
+            raise result
+
+
 def skipped(item: Json, skip: Mapping[str, str] | None) -> bool:
     """Whether the item is the version the engine wrote itself during this pull."""
     return bool(skip) and (skip or {}).get(str(item.get("id"))) == change_key_of(item)
@@ -438,7 +450,7 @@ class GraphItemConnector:
             result_of(self.client, a, self.item_path(ref.id))
             for a, (ref, _) in zip(answers, items, strict=True)
         ]
-        raise_transient(results)
+        raise_mailbox_wide(results)
         return results
 
     def write_exceptions(

@@ -278,7 +278,9 @@ class GraphClient:
         while start < len(requests_):
             wanted = min(BATCH_PARALLEL, len(requests_) - start)
             with self._slots(wanted) as held:
-                chunk = requests_[start : start + (MAX_BATCH if held == wanted else held)]
+                size = MAX_BATCH if held.count == wanted else held.count
+                chunk = requests_[start : start + size]
+                held.cost = len(chunk)  # each request of a batch counts (`limits`)
                 ids = {r.id for r in chunk}
                 for r in chunk:
                     missing = set(r.depends_on) - ids
@@ -423,7 +425,7 @@ class GraphClient:
         held: bool,
     ) -> requests.Response:
         timeout = self.settings.timeout_seconds
-        slot = contextlib.nullcontext(1) if held else self._slots(1)
+        slot = contextlib.nullcontext(limits.Held(1)) if held else self._slots(1)
         try:
             with slot:
                 return self.session.request(
@@ -433,7 +435,7 @@ class GraphClient:
         except requests.RequestException as e:
             raise network_error(f"Graph at {self.origin}", e) from None
 
-    def _slots(self, most: int) -> contextlib.AbstractContextManager[int]:
+    def _slots(self, most: int) -> contextlib.AbstractContextManager[limits.Held]:
         """Up to `most` of the mailbox's request slots across the installation (`limits`)."""
         lease = self.settings.timeout_seconds + 30
         return limits.mailbox_slot(self.settings.mailbox_address, lease_seconds=lease, most=most)

@@ -4,10 +4,12 @@ the item connectors of `act.py`, `calendar.py`, `contacts.py` and `todo.py` over
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
-from mailboxes.connectors.base import ItemKind
+from mailboxes.connectors.base import ItemKind, MarksRoom
+from mailboxes.connectors.graph import limits
 from mailboxes.connectors.graph.act import GraphItemConnector
 from mailboxes.connectors.graph.calendar import GraphCalendarConnector
 from mailboxes.connectors.graph.client import GraphClient
@@ -53,3 +55,10 @@ class GraphMailboxConnector:
         for folder_id in folder_ids:
             path = TEST_PATHS.get(folder_id, f"contactFolders/{folder_id}")
             self.client.get(path, params={"$top": "1"})
+
+    def room_for_marks(self) -> MarksRoom:
+        """Three quarters of the mailbox's 10 minutes of requests, less what every worker
+        spent of them (`limits`): the rest stays for the user's changes."""
+        room = limits.room(self.client.settings.mailbox_address, share=limits.MARKS_SHARE)
+        now = dt.datetime.now(dt.UTC)
+        return MarksRoom(room.requests, now + dt.timedelta(seconds=room.frees_in))

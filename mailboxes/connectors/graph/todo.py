@@ -15,7 +15,11 @@ from mailboxes.connectors.base import (
     Result,
     Saved,
 )
-from mailboxes.connectors.graph.act import GraphItemConnector, raise_transient, seam_error
+from mailboxes.connectors.graph.act import (
+    GraphItemConnector,
+    raise_mailbox_wide,
+    seam_error,
+)
 from mailboxes.connectors.graph.client import BatchRequest, BatchResponse
 from mailboxes.connectors.graph.converters.common import Json
 from mailboxes.connectors.graph.converters.tasks import (
@@ -105,7 +109,7 @@ class GraphTaskConnector(GraphItemConnector):
             error = self.client.error_of(answer, self.item_path(ref.id))
             # The extension's answer has no change key of the task: the next read brings it.
             results.append(Saved(ref.id, "") if error is None else seam_error(error))
-        raise_transient(results)
+        raise_mailbox_wide(results)
         return results
 
     def _restamp(self, items: Sequence[tuple[int, ItemRef, int]]) -> dict[int, BatchResponse]:

@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -96,7 +97,7 @@ def test_a_batch_takes_up_to_four_slots_as_many_as_are_free() -> None:
         limits.mailbox_slot("a@example.com", lease_seconds=30, keeper=keeper) as one,
         limits.mailbox_slot("a@example.com", lease_seconds=30, keeper=keeper, most=4) as n,
     ):
-        assert (one, n) == (1, 3)
+        assert (one.count, n.count) == (1, 3)
         assert keeper.taken("a@example.com") == 4
     assert keeper.taken("a@example.com") == 0
 
@@ -125,3 +126,45 @@ def test_batches_beside_single_requests_never_exceed_four_on_the_mailbox(m365: M
     assert 2 <= counters["concurrency_high_water"][email] <= 4
     assert counters["throttled"].get(email, 0) == 0
     m365.tenant.control.clear_faults()
+
+
+def test_the_window_counts_each_request_of_a_batch_and_leaves_the_marks_three_quarters() -> None:
+    keeper = limits.LocalSlots(limit=4)
+    with limits.mailbox_slot("a@example.com", lease_seconds=30, keeper=keeper, most=4) as held:
+        held.cost = 20  # a $batch of twenty
+    with limits.mailbox_slot("A@example.com", lease_seconds=30, keeper=keeper):
+        pass
+    used, frees_in = keeper.counted("a@example.com")
+    assert used == 21
+    assert 600 < frees_in <= 660  # the oldest minute counted leaves in ten minutes or so
+    room = limits.room("a@example.com", share=limits.MARKS_SHARE, keeper=keeper)
+    assert room.requests == 7_500 - 21
+    assert keeper.counted("b@example.com") == (0, 0.0)
+
+
+def test_a_request_past_the_mailboxs_10_minute_budget_is_not_sent(
+    m365: M365, settings: Any
+) -> None:
+    """Whatever runs the mailbox's cycles, its requests in any 10 minutes stay within
+    Microsoft's limit per application and mailbox: past it a request is not sent, and the
+    mailbox is postponed until the oldest counted minute leaves the window."""
+    settings.CRMSYNC_GRAPH_REQUESTS_PER_10_MINUTES = 100
+    profile = m365.profile()
+    mailbox = m365.mailbox(profile)
+    email = mailbox.email_address
+    client = GraphClient(graph_settings(profile, mailbox))
+    control = m365.tenant.control
+    control.graph_counters(reset=True)
+    answers = client.batch([BatchRequest(str(n), "GET", "mailFolders/inbox") for n in range(10)])
+    assert [a.status for a in answers] == [200] * 10
+    keeper = limits.slots()
+    assert keeper.counted(email)[0] == 10  # each request of the batch, as Graph counts them
+    # other workers' requests of the last minutes bring the window to the last batch's room
+    keeper.give_back(email, "other-workers", 0, cost=70)
+    assert client.get("mailFolders/inbox")["displayName"] == "Inbox"  # 81 counted
+    with pytest.raises(TransientSyncError) as spent:
+        client.get("mailFolders/inbox")
+    assert spent.value.kind is ErrorKind.THROTTLED
+    assert spent.value.code == "mailbox_request_budget"
+    assert spent.value.retry_after is not None and 0 < spent.value.retry_after <= 660
+    assert control.graph_counters()["requests"].get(email, 0) == 11  # the last one not sent
