@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from crmsync.db_connections import database_lost, drop_lost_connections
@@ -401,13 +402,9 @@ def _alert_if_failed(mailbox: Mailbox, fields: dict[str, Any], error: SyncError 
 
 def _alert_staff_of_bug(mailbox: Mailbox, error: SyncError) -> None:
     """One alert per mailbox while it is not acknowledged: a defect of crmsync itself."""
-    if Alert.objects.filter(
-        mailbox=mailbox, code="internal_error", acknowledged_at__isnull=True
-    ).exists():
-        return
-    Alert.objects.create(
+    _alert_once(
+        Alert.objects.filter(mailbox=mailbox, code="internal_error", acknowledged_at__isnull=True),
         mailbox=mailbox,
-        severity=Alert.Severity.ERROR,
         code="internal_error",
         staff_only=True,
         message=(
@@ -430,13 +427,17 @@ def _alert_profile_if_widespread(mailbox: Mailbox) -> None:
     failed = mailboxes.filter(last_error_at__gte=hour_ago).filter(channels.any_failed_q()).count()
     if total == 0 or failed * 2 <= total:
         return
-    if Alert.objects.filter(
-        profile=profile, mailbox=None, code="profile_failures", created_at__gte=hour_ago
-    ).exists():
-        return
-    Alert.objects.create(
+    _alert_once(
+        Alert.objects.filter(
+            profile=profile, mailbox=None, code="profile_failures", created_at__gte=hour_ago
+        ),
         profile=profile,
-        severity=Alert.Severity.ERROR,
         code="profile_failures",
         message=f"{failed} of {total} mailboxes of profile {profile.name} failed within an hour.",
     )
+
+
+def _alert_once(already: QuerySet[Alert], **fields: Any) -> None:
+    """An error alert, unless `already` holds one: one alert per condition."""
+    if not already.exists():
+        Alert.objects.create(severity=Alert.Severity.ERROR, **fields)

@@ -344,3 +344,24 @@ def test_failing_since_is_the_first_failure_after_the_last_success(ews: Emulator
     profile.save()
     sync(mailbox)
     assert mailbox.failing_since is None
+
+
+@pytest.mark.django_db
+def test_more_than_half_of_a_profiles_mailboxes_failing_alerts_the_profile_once(
+    ews: EmulatorProcess,
+) -> None:
+    profile = exchange_profile(ews.ews_url)
+    first, second, third = (emulated_mailbox(ews, profile=profile) for _ in range(3))
+    sync(third)
+    for mailbox in (first, second):
+        ews.control.set_password(mailbox.email_address, "changed-in-exchange")
+
+    sync(first, allow_error=True)
+    assert not Alert.objects.filter(profile=profile, code="profile_failures").exists()
+    sync(second, allow_error=True)
+    Mailbox.objects.filter(pk=first.pk).update(act_status=Status.NOT_RUN)
+    sync(first, allow_error=True)
+
+    alert = Alert.objects.get(profile=profile, code="profile_failures")
+    assert alert.mailbox is None
+    assert alert.message == f"2 of 3 mailboxes of profile {profile.name} failed within an hour."
