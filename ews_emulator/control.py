@@ -234,6 +234,14 @@ class ControlClient:
         """Every token issued to the application until now is refused from now on."""
         self._call("POST", "tokens/revoke", {"client_id": client_id})
 
+    def tokens_issued(self) -> dict[str, int]:
+        """Tokens Entra ID issued per application (client id)."""
+        return {str(k): int(v) for k, v in self._call("GET", "tokens/issued").items()}
+
+    def set_token_lifetime(self, seconds: int) -> int:
+        """The lifetime of the tokens issued from now on (3599 s by default, as Entra ID's)."""
+        return int(self._call("POST", "tokens/lifetime", {"seconds": seconds})["seconds"])
+
     # -- Graph (graph/throttle.py) -------------------------------------------------------------
 
     def inject_graph_fault(

@@ -210,6 +210,10 @@ class Identity:
         # when each token (by its `uti`) was issued, to the microsecond.
         self._revoked: dict[str, float] = {}
         self._issued_at: dict[str, float] = {}
+        # Tokens issued per application, and the lifetime of those issued from now on (the
+        # tests of a client's cache and its refresh before expiry).
+        self.issued: dict[str, int] = {}
+        self.token_lifetime = TOKEN_LIFETIME
 
     # -- applications ----------------------------------------------------------------------
 
@@ -482,18 +486,20 @@ class Identity:
             )
         audience, resource_roles = RESOURCES[resource]
         roles = sorted(app.roles & set(resource_roles))
-        claims = self._claims(app.client_id, audience, roles, int(time.time()), TOKEN_LIFETIME)
+        lifetime = self.token_lifetime
+        claims = self._claims(app.client_id, audience, roles, int(time.time()), lifetime)
         with self._lock:
             if len(self._issued_at) > 10_000:
                 self._issued_at.clear()
             self._issued_at[claims["uti"]] = time.time()
+            self.issued[app.client_id] = self.issued.get(app.client_id, 0) + 1
         claims["app_displayname"] = app.display_name
         claims["appidacr"] = "2" if assertion is not None else "1"
         header = {"typ": "JWT", "alg": "RS256", "x5t": self.kid, "kid": self.kid}
         return {
             "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME,
-            "ext_expires_in": TOKEN_LIFETIME,
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
             "access_token": _sign_rs256(self.key, header, claims),
         }
 

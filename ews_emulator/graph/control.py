@@ -46,6 +46,18 @@ def expired_token(server: EmulatorServer, args: dict[str, Any]) -> Any:
     return {"access_token": token}
 
 
+def tokens_issued(server: EmulatorServer, args: dict[str, Any]) -> Any:
+    """Tokens issued per application (client id) since the emulator started."""
+    with server.identity._lock:
+        return dict(server.identity.issued)
+
+
+def token_lifetime(server: EmulatorServer, args: dict[str, Any]) -> Any:
+    """Set the lifetime (seconds, `expires_in`) of the tokens issued from now on."""
+    server.identity.token_lifetime = int(args.get("seconds", server.identity.token_lifetime))
+    return {"seconds": server.identity.token_lifetime}
+
+
 def revoke_tokens(server: EmulatorServer, args: dict[str, Any]) -> Any:
     """Revoke every token issued to the application until now (EWS and Graph refuse them)."""
     server.identity.revoke_tokens(str(args.get("client_id", "")))
@@ -122,4 +134,6 @@ ROUTES = {
     ("GET", "apps"): list_apps,
     ("POST", "tokens/expired"): expired_token,
     ("POST", "tokens/revoke"): revoke_tokens,
+    ("GET", "tokens/issued"): tokens_issued,
+    ("POST", "tokens/lifetime"): token_lifetime,
 }
