@@ -9,13 +9,19 @@ import uuid
 
 import pytest
 
+from activities.models import Appointment
+from crmsync.choices import ActDeliveryMethod, DeliveryMethod, OutgoingDeliveryMethod
 from ews_emulator.identity import GRAPH_ROLES
 from mailboxes.connectors import ErrorKind, PermanentSyncError
 from mailboxes.connectors.ews import account_for, exchange_errors
 from mailboxes.connectors.graph import tokens
 from mailboxes.connectors.settings import ews_settings
+from mailboxes.models import ExchangeSyncIdMapping, FolderSyncState
+from mailboxes.sync import testing as enabling
 from tests.conftest import M365
+from tests.factories import make_contact, make_user
 from tests.graph_support import PASSWORD, SECRET
+from tests.sync.helpers import sync
 
 pytestmark = pytest.mark.e2e
 
@@ -126,3 +132,50 @@ def test_a_new_token_refused_too_is_an_authentication_failure(m365: M365) -> Non
         account_for(mailbox).inbox.refresh()
 
     assert refused.value.kind is ErrorKind.AUTHENTICATION
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {
+            "server_type": "exchange",
+            "incoming_authentication_protocol": "oauth",
+            "oauth_resource": "https://outlook.office365.com",
+        },
+    ],
+    ids=["exchange_online", "on_premises_modern_authentication"],
+)
+@pytest.mark.django_db
+def test_test_and_enable_then_a_cycle_sync_both_ways_over_ews_with_oauth2(
+    m365: M365, fields: dict[str, object]
+) -> None:
+    # given a mailbox of an EWS profile that signs in with the application's token
+    profile = m365.profile(**ews_profile_fields(m365, **fields))
+    email = m365.tenant.new_mailbox_address()
+    mailbox = m365.mailbox(
+        profile,
+        email=email,
+        user=make_user(email=email),
+        incoming_delivery_method=DeliveryMethod.NONE,
+        outgoing_delivery_method=OutgoingDeliveryMethod.NONE,
+        act_delivery_method=ActDeliveryMethod.SERVER_SIDE_SYNC,
+    )
+    control = m365.tenant.control
+    control.seed(email, "calendar", 2)
+    # when test & enable runs, then a cycle
+    result = enabling.test_and_enable(mailbox)
+    assert result.status == "success", result.message
+    sync(mailbox)
+    # then Outlook's appointments are records, read over EWS
+    assert Appointment.objects.filter(owner_user=mailbox.user).count() == 2
+    protocols = set(
+        FolderSyncState.objects.filter(mailbox=mailbox).values_list("protocol", flat=True)
+    )
+    assert protocols == {"ews"}
+    # and a contact made in the CRM is written to the mailbox by the next cycle
+    contact = make_contact(mailbox.user, first_name="Grace", last_name="Hopper")
+    sync(mailbox)
+    subjects = [str(item["subject"]) for item in control.items(email, "contacts")]
+    assert subjects == ["Hopper, Grace"]  # Outlook files it as "Last, First"
+    assert ExchangeSyncIdMapping.objects.filter(mailbox=mailbox, crm_object_id=contact.pk).exists()
