@@ -33,6 +33,17 @@ ORIGIN_FIELDS: tuple[str, ...] = (
 REGARDING_FIELDS = ("regarding_content_type", "regarding_object_id")
 
 
+def laid_out(
+    fields: tuple[str, ...], *, rows: tuple[tuple[str, ...], ...]
+) -> tuple[str | tuple[str, ...], ...]:
+    """`fields` in their order for a fieldset, each of `rows` on one line where its first
+    field stands: the record's content fields shown from their one list."""
+    row_of = {name: row for row in rows for name in row}
+    return tuple(
+        row_of.get(name, name) for name in fields if name not in row_of or row_of[name][0] == name
+    )
+
+
 class _DownloadLink:
     """A stored file as the file widget shows it, linked to its download view."""
 
@@ -157,19 +168,13 @@ class ContactAdmin(OwnedRecordAdmin):
         (
             None,
             {
-                "fields": (
-                    ("first_name", "middle_name", "last_name"),
-                    "display_name",
-                    ("job_title", "department"),
-                    ("company_name", "account"),
-                    "email_address1",
-                    "email_address2",
-                    "email_address3",
-                    "phone_numbers",
-                    "addresses",
-                    "categories",
-                    "birthday",
-                    "notes",
+                "fields": laid_out(
+                    Contact.CONTENT_FIELDS,
+                    rows=(
+                        ("first_name", "middle_name", "last_name"),
+                        ("job_title", "department"),
+                        ("company_name", "account"),
+                    ),
                 )
             },
         ),

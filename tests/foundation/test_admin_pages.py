@@ -9,6 +9,7 @@ from django.db.models import Model
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
+from activities.models import Appointment, Contact, Task
 from mailboxes.models import Mailbox
 from users.models import User
 
@@ -154,3 +155,19 @@ def test_non_staff_user_cannot_run_a_mailbox_action(
     assert response.status_code == 302
     mailbox.refresh_from_db()
     assert mailbox.approval_status == Mailbox.ApprovalStatus.PENDING
+
+
+@pytest.mark.parametrize("model", [Contact, Appointment, Task], ids=lambda m: m.__name__)
+def test_the_admin_of_a_synced_record_shows_every_content_field(
+    model: type[Contact | Appointment | Task],
+) -> None:
+    fieldsets = admin.site._registry[model].fieldsets or ()
+
+    shown = {
+        name
+        for _, options in fieldsets
+        for entry in options["fields"]
+        for name in (entry if isinstance(entry, tuple) else (entry,))
+    }
+
+    assert sorted(set(model.CONTENT_FIELDS) - shown) == []
