@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 WORKDIR = Path(tempfile.mkdtemp(prefix="crmsync-syncbench-"))
@@ -126,6 +128,7 @@ class GraphTenant:
     base: str  # https://127.0.0.1:PORT
     ca_file: str
     control: ControlClient
+    pid: int  # the emulator's process
 
     def new_address(self) -> str:
         email = f"bench-{uuid.uuid4().hex[:10]}@example.com"
@@ -152,7 +155,7 @@ def graph_tenant(*extra_args: str) -> Iterator[GraphTenant]:
     with run_emulator(folder / "graph.db", [], extra_args=[*args, *extra_args]) as emulator:
         base = emulator.ews_url.split("/EWS/")[0]
         control = ControlClient(base, ssl_context=ssl.create_default_context(cafile=cert))
-        yield GraphTenant(base, cert, control)
+        yield GraphTenant(base, cert, control, emulator.pid)
 
 
 def graph_profile(tenant: GraphTenant, **fields: Any) -> EmailServerProfile:
@@ -200,7 +203,9 @@ def start_process(args: list[str], log_name: str) -> subprocess.Popen[bytes]:
 
 
 def start_workers(n: int) -> list[subprocess.Popen[bytes]]:
-    """`n` Celery worker processes (solo pool), given a few seconds to start."""
+    """`n` Celery worker processes (solo pool), once all of them answer a ping: a loaded
+    machine takes more than a few seconds to import them, which a benchmark must not time
+    (nor count in their CPU)."""
     workers = [
         start_process(
             [
@@ -221,8 +226,24 @@ def start_workers(n: int) -> list[subprocess.Popen[bytes]]:
         )
         for i in range(n)
     ]
-    time.sleep(4)
+    _wait_until_ready(workers, {f"bench{i}@" for i in range(n)})
     return workers
+
+
+def _wait_until_ready(workers: list[subprocess.Popen[bytes]], names: set[str]) -> None:
+    from crmsync.celery import app
+
+    if not str(settings.CELERY_BROKER_URL).startswith("redis://"):
+        time.sleep(4)  # a ping needs a broker that broadcasts
+        return
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any(worker.poll() is not None for worker in workers):
+            raise SystemExit(f"a worker stopped at start: see its log in {WORKDIR}")
+        answered = {name for reply in app.control.ping(timeout=1.0) for name in reply}
+        if all(any(a.startswith(prefix) for a in answered) for prefix in names):
+            return
+    raise SystemExit("the workers did not answer a ping within 120 s")
 
 
 def start_beat() -> subprocess.Popen[bytes]:
@@ -243,6 +264,11 @@ def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait(15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def cpu_seconds(*pids: int) -> float:
+    """CPU seconds (user and system) used so far by these processes."""
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
 
 
 def load_average() -> float:

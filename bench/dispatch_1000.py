@@ -10,6 +10,10 @@ its counters show the true peak of concurrent requests per mailbox the workers m
 allows 4; crmsync's request slots in Redis must keep to it), and the requests per mailbox
 (one `delta` per folder for an idle cycle). Run it with a Redis broker
 (CELERY_BROKER_URL=redis://...): without one the slots are counted per process only.
+
+CPU: the two workers' CPU seconds over the run (`worker_cpu_seconds`), per cycle they ran
+(`worker_cpu_ms_per_cycle`: a cycle is a sync run recorded, a mailbox postponed by a 429
+counts twice), and the mail server's (`server_cpu_seconds`: the emulator shares the cores).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import _syncbench as sb
 from django.conf import settings
 from tqdm import tqdm
 
-from mailboxes.models import Mailbox
+from mailboxes.models import Mailbox, SyncRun
 from mailboxes.sync.cycle import run_cycle
 from mailboxes.tasks import dispatch_due_mailboxes
 
@@ -44,18 +48,18 @@ def make_idle(boxes: list[Mailbox]) -> list[int]:
 
 
 @contextlib.contextmanager
-def ews_mailboxes(count: int) -> Iterator[tuple[list[int], dict[str, Any]]]:
+def ews_mailboxes(count: int) -> Iterator[tuple[list[int], dict[str, Any], int]]:
     ews = sb.emulator()
     try:
         prof = sb.profile(ews, max_concurrent_connections=300)
         boxes = [sb.mailbox(ews, prof) for _ in tqdm(range(count), desc="mailboxes")]
-        yield make_idle(boxes), {}
+        yield make_idle(boxes), {}, ews.pid
     finally:
         ews.stop()
 
 
 @contextlib.contextmanager
-def graph_mailboxes(count: int) -> Iterator[tuple[list[int], dict[str, Any]]]:
+def graph_mailboxes(count: int) -> Iterator[tuple[list[int], dict[str, Any], int]]:
     if not str(settings.CELERY_BROKER_URL).startswith("redis://"):
         raise SystemExit("set CELERY_BROKER_URL to a Redis database: redis://127.0.0.1:6379/N")
     with sb.graph_tenant("--graph-concurrency", "64") as tenant:
@@ -69,7 +73,7 @@ def graph_mailboxes(count: int) -> Iterator[tuple[list[int], dict[str, Any]]]:
         beat = sb.start_beat()
         figures: dict[str, Any] = {"injected_429": injected}
         try:
-            yield ids, figures
+            yield ids, figures, tenant.pid
         finally:
             sb.stop_processes([beat])
         counters = tenant.control.graph_counters()
@@ -99,10 +103,13 @@ def main() -> None:
     sb.migrate()
     setup = graph_mailboxes if args.protocol == "graph" else ews_mailboxes
     workers: list[subprocess.Popen[bytes]] = []
-    with setup(count) as (ids, figures):
+    with setup(count) as (ids, figures, server_pid):
         try:
             workers = sb.start_workers(2)
             load_before = sb.load_average()
+            worker_pids = [w.pid for w in workers]
+            cpu_before = sb.cpu_seconds(*worker_pids), sb.cpu_seconds(server_pid)
+            runs_before = SyncRun.objects.filter(mailbox_id__in=ids).count()
             started = time.perf_counter()
             dispatch_due_mailboxes.delay()
             bar = tqdm(total=count, desc="idle cycles done")
@@ -116,11 +123,14 @@ def main() -> None:
                     raise SystemExit("timed out")
                 time.sleep(0.2)
             elapsed = time.perf_counter() - started
+            worker_cpu = sb.cpu_seconds(*worker_pids) - cpu_before[0]
+            server_cpu = sb.cpu_seconds(server_pid) - cpu_before[1]
             bar.close()
         finally:
             sb.stop_processes(workers)
     boxes = Mailbox.objects.filter(pk__in=ids)
     failed = boxes.filter(act_status=Mailbox.ChannelStatus.FAILURE).count()
+    cycles = SyncRun.objects.filter(mailbox_id__in=ids).count() - runs_before
     sb.report(
         {
             "benchmark": "dispatch_1000",
@@ -131,6 +141,10 @@ def main() -> None:
             "seconds": round(elapsed, 2),
             "target_seconds": 60,
             "cycles_per_second": round(count / elapsed, 1),
+            "cycles_run": cycles,
+            "worker_cpu_seconds": round(worker_cpu, 1),
+            "worker_cpu_ms_per_cycle": round(worker_cpu / max(cycles, 1) * 1000, 1),
+            "server_cpu_seconds": round(server_cpu, 1),
             "mailboxes_with_errors": boxes.exclude(last_error_code="").count(),
             "mailboxes_failed": failed,
             **figures,

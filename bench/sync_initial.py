@@ -66,11 +66,6 @@ def own_download(mailbox, desc: str = "crmsync's download, no CRM writes") -> fl
     return time.perf_counter() - started
 
 
-def cpu_seconds(*pids: int) -> float:
-    """CPU seconds (user and system) used so far by these processes."""
-    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
-
-
 def main() -> None:
     sb.migrate()
     ews = sb.emulator()
@@ -84,10 +79,10 @@ def main() -> None:
         bare_download(mailbox, "warm-up: exchangelib download")
         own_download(mailbox, "warm-up: crmsync's download")
         me, emulator = psutil.Process().pid, ews.pid
-        cpu = [cpu_seconds(me), cpu_seconds(emulator)]
+        cpu = [sb.cpu_seconds(me), sb.cpu_seconds(emulator)]
 
         def cpu_used() -> tuple[float, float]:
-            now = [cpu_seconds(me), cpu_seconds(emulator)]
+            now = [sb.cpu_seconds(me), sb.cpu_seconds(emulator)]
             used = (now[0] - cpu[0], now[1] - cpu[1])
             cpu[:] = now
             return used
