@@ -72,10 +72,13 @@ def email_to_send_saved(sender: type, instance: Email, raw: bool = False, **kwar
     _make_due(_sending_mailboxes(instance), channels.OUTGOING)
 
 
-@receiver(post_delete, dispatch_uid="crmsync_sync_crm_deleted")
+# Connected to the synced models only: a delete receiver for every model would make Django
+# read each row before deleting it (no fast delete) wherever rows are deleted, a sync
+# cycle's bookkeeping included.
+@receiver(post_delete, sender=Appointment, dispatch_uid="crmsync_sync_appointment_deleted")
+@receiver(post_delete, sender=Contact, dispatch_uid="crmsync_sync_contact_deleted")
+@receiver(post_delete, sender=Task, dispatch_uid="crmsync_sync_task_deleted")
 def crm_record_deleted(sender: type, instance: Any, **kwargs: Any) -> None:
-    if sender not in SYNCED_MODELS:
-        return
     updated = ExchangeSyncIdMapping.objects.filter(
         crm_content_type=ContentType.objects.get_for_model(sender), crm_object_id=instance.pk
     ).update(from_crm_change_type=ChangeType.DELETE)
