@@ -1,9 +1,19 @@
-// The one post-then-poll loop of the buttons a worker answers (the self-service mailbox
-// page's mailbox_live.js, the admin mailbox form's mailbox_admin_live.js): the button's form
-// is posted in the background; a refusal in the answer is said at once; otherwise the
-// mailbox's state (the JSON of mailboxes/web/live.py) is asked for every 2 s until the
-// worker has written its answer, and after the wait (CRMSYNC_WORKER_WAIT_SECONDS) the page
-// says that no worker is answering. Each page gives its own parts as callbacks:
+// The one loop that waits for a worker's answer, for every page that does:
+//
+//   window.crmsyncLive.poll(url, {   // asks url (JSON) every 2 s
+//     answered(state),         // true (or a promise of true) once the answer is there
+//     asking(waitedMs),        // optional: before each request
+//     giveUpMs, gaveUp(waitedMs),  // optional: stop asking after this long
+//     failed(),                // optional: a request failed (else it is asked again)
+//   });
+//
+// The profile's connection test (connection_test.js) polls so. The buttons a worker answers
+// (the self-service mailbox page's mailbox_live.js, the admin mailbox form's
+// mailbox_admin_live.js) post and then poll through `run`: the button's form is posted in
+// the background; a refusal in the answer is said at once; otherwise the mailbox's state
+// (the JSON of mailboxes/web/live.py) is polled until the worker has written its answer,
+// and after the wait (CRMSYNC_WORKER_WAIT_SECONDS) the page says that no worker is
+// answering. Each page gives its own parts as callbacks:
 //
 //   window.crmsyncLive.run(form, {
 //     progress: element,        // shown; aria-busy while waiting, data-done=level after
@@ -29,11 +39,44 @@
     });
   }
 
+  function poll(url, watcher) {
+    var started = Date.now();
+    var giveUpMs = watcher.giveUpMs || Infinity;
+
+    function later() {
+      window.setTimeout(ask, INTERVAL_MS);
+    }
+    function ask() {
+      var waited = Date.now() - started;
+      if (waited > giveUpMs) {
+        watcher.gaveUp(waited);
+        return;
+      }
+      if (watcher.asking) {
+        watcher.asking(waited);
+      }
+      getJson(url)
+        .then(function (state) {
+          return Promise.resolve(watcher.answered(state)).then(function (done) {
+            if (!done) {
+              later();
+            }
+          });
+        })
+        .catch(function () {
+          if (watcher.failed) {
+            watcher.failed();
+          } else {
+            later();
+          }
+        });
+    }
+    ask();
+  }
+
   function run(form, page) {
     var button = form.querySelector("button");
     var label = button.textContent.trim();
-    var giveUpMs = (Number(page.waitSeconds) || 120) * 1000;
-    var started = Date.now();
     var before;
 
     function say(text, level) {
@@ -47,31 +90,30 @@
       say(text, level);
     }
 
-    function poll() {
-      var waited = Date.now() - started;
-      if (waited > giveUpMs) {
-        finish(
-          "No worker is answering: nothing happened in " + Math.round(waited / 1000) +
-            " s. The work waits in the queue; this page shows its result after a reload.",
-          "warning"
-        );
-        return;
-      }
-      say(label + ": waiting for a worker… " + Math.round(waited / 1000) + " s");
-      getJson(page.stateUrl)
-        .then(function (state) {
+    function waitForWorker() {
+      poll(page.stateUrl, {
+        giveUpMs: (Number(page.waitSeconds) || 120) * 1000,
+        gaveUp: function (waited) {
+          finish(
+            "No worker is answering: nothing happened in " + Math.round(waited / 1000) +
+              " s. The work waits in the queue; this page shows its result after a reload.",
+            "warning"
+          );
+        },
+        asking: function (waited) {
+          say(label + ": waiting for a worker… " + Math.round(waited / 1000) + " s");
+        },
+        answered: function (state) {
           var mark = page.mark(state);
           if (!mark || mark === before) {
-            window.setTimeout(poll, INTERVAL_MS);
-            return;
+            return false;
           }
           return Promise.resolve(page.answered(state, before)).then(function (done) {
             finish(done[0], done[1]);
+            return true;
           });
-        })
-        .catch(function () {
-          window.setTimeout(poll, INTERVAL_MS);
-        });
+        },
+      });
     }
 
     button.disabled = true;
@@ -96,7 +138,7 @@
           finish(refused[0], refused[1]);
           return;
         }
-        poll();
+        waitForWorker();
       })
       .catch(function () {
         finish("The server could not be asked: reload this page.", "error");
@@ -125,5 +167,5 @@
     });
   }
 
-  window.crmsyncLive = { run: run, swap: swap, reloaded: reloaded };
+  window.crmsyncLive = { poll: poll, run: run, swap: swap, reloaded: reloaded };
 })();
