@@ -3,6 +3,10 @@ request that finds no free slot within the wait postpones the mailbox instead of
 
 from __future__ import annotations
 
+import os
+import pickle
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -168,3 +172,80 @@ def test_a_request_past_the_mailboxs_10_minute_budget_is_not_sent(
     assert spent.value.code == "mailbox_request_budget"
     assert spent.value.retry_after is not None and 0 < spent.value.retry_after <= 660
     assert control.graph_counters()["requests"].get(email, 0) == 11  # the last one not sent
+
+
+CHILD = """
+import pickle, sys
+from concurrent.futures import ThreadPoolExecutor
+
+import django
+
+django.setup()
+from mailboxes.connectors.graph import tokens
+from mailboxes.connectors.graph.client import GraphClient, graph_scope
+
+config = pickle.loads(bytes.fromhex(sys.stdin.readline()))
+tokens.access_token(config.app, graph_scope(config.endpoint))
+print("ready", flush=True)
+sys.stdin.readline()  # both processes start their requests together
+
+
+def call(_):
+    return GraphClient(config).get("mailFolders/inbox")["displayName"]
+
+
+with ThreadPoolExecutor(4) as pool:
+    print(sum(answer == "Inbox" for answer in pool.map(call, range(12))))
+"""
+
+
+@pytest.mark.e2e
+def test_two_worker_processes_never_exceed_four_requests_on_the_mailbox(m365: M365) -> None:
+    """The slots are the installation's, not a process's: two processes of four threads
+    each, their answers slowed so that they overlap, never have more than four requests of
+    the mailbox in flight at the emulator (which answers 429 beyond)."""
+    if not limits.redis_url():
+        pytest.skip("CELERY_BROKER_URL / CRMSYNC_REDIS_URL names no Redis")
+    profile = m365.profile()
+    mailbox = m365.mailbox(profile)
+    email = mailbox.email_address
+    control = m365.tenant.control
+    control.inject_graph_fault("graph_delay", mailbox=email, count=24, delay_ms=300)
+    config = pickle.dumps(graph_settings(profile, mailbox)).hex()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "crmsync.settings",
+        "CRMSYNC_MICROSOFT_CA_BUNDLE": m365.tenant.ca_file,
+        "CRMSYNC_REDIS_URL": limits.redis_url(),
+        "CRMSYNC_GRAPH_SLOT_WAIT_MS": "30000",  # this test is about concurrency, not waits
+    }
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            cwd=settings.BASE_DIR,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        assert worker.stdin is not None and worker.stdout is not None
+        worker.stdin.write(config + "\n")
+        worker.stdin.flush()
+    assert [worker.stdout.readline().strip() for worker in workers if worker.stdout] == [
+        "ready",
+        "ready",
+    ]
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    outputs = [worker.communicate(timeout=120) for worker in workers]
+    assert [out.strip() for out, _ in outputs] == ["12", "12"], [err for _, err in outputs]
+    counters = control.graph_counters()
+    assert counters["requests"][email] == 24
+    assert 2 <= counters["concurrency_high_water"][email] <= 4
+    assert counters["throttled"].get(email, 0) == 0
