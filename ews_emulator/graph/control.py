@@ -120,7 +120,10 @@ def list_subscriptions(server: EmulatorServer, args: dict[str, Any]) -> Any:
     registry = registry_of(server)
     with registry.lock:
         subs = list(registry.items.values())
-    return [s.json() | {"delivered": s.delivered, "dropped": s.dropped} for s in subs]
+    return [
+        s.json() | {"delivered": s.delivered, "dropped": s.dropped, "reauthorized": s.reauthorized}
+        for s in subs
+    ]
 
 
 ROUTES = {

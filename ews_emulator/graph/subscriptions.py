@@ -82,6 +82,7 @@ class Subscription:
     folders: dict[str, int] = field(default_factory=dict)  # folder id -> last sequence seen
     delivered: int = 0
     dropped: int = 0
+    reauthorized: int = 0  # POST /subscriptions/{id}/reauthorize answered
 
     def json(self) -> dict[str, Any]:
         return {
@@ -413,6 +414,8 @@ def handle(req: Request, claims: dict[str, Any]) -> Response:
                 registry.items.pop(sub.id, None)
             return Response(204)
     if len(path) == 3 and path[2].lower() == "reauthorize" and method == "POST":
-        _own(req, claims, path[1])
+        sub = _own(req, claims, path[1])
+        with registry_of(req.server).lock:
+            sub.reauthorized += 1
         return Response(204)
     raise bad_request(f"Resource not found for the segment '{path[-1]}'.")

@@ -221,6 +221,8 @@ def test_lifecycle_events_reach_the_view_and_are_handled(
         GraphSubscription.objects.get(pk=reauthorized.pk).subscription_id
         == reauthorized.subscription_id
     )
+    times = {s["id"]: s["reauthorized"] for s in control.graph_subscriptions()}
+    assert times[reauthorized.subscription_id] == 1  # Graph was asked to reauthorize it
     assert is_due(mailbox.pk)  # changes while it was removed were not notified
 
     Mailbox.objects.filter(pk=mailbox.pk).update(next_due_at=timezone.now() + timedelta(hours=1))
