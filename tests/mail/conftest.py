@@ -58,10 +58,10 @@ def unique(prefix: str = "u") -> str:
 
 @pytest.fixture
 def make_profile(db) -> Callable[..., EmailServerProfile]:
+    """A profile of this server type by the one factory module (which keeps the type's rules)."""
+
     def make(server_type: str, **extra) -> EmailServerProfile:
-        return EmailServerProfile.objects.create(
-            name=unique("profile"), server_type=server_type, **extra
-        )
+        return factories.make_profile(name=unique("profile"), server_type=server_type, **extra)
 
     return make
 
