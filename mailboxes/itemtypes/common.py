@@ -131,11 +131,13 @@ class TypePolicy(Generic[R]):
     # The record's columns the canonical form is written to.
     record_fields: ClassVar[tuple[str, ...]]
     # Series with exceptions (child records), parties (attendees), an iCalendar UID kept on
-    # the record, contacts linked to their company's account.
+    # the record, contacts linked to their company's account, pulled from the folders below
+    # the default folder too (or from folders the mailbox's options select).
     has_series: ClassVar[bool] = False
     has_parties: ClassVar[bool] = False
     keeps_ical_uid: ClassVar[bool] = False
     links_accounts: ClassVar[bool] = False
+    has_subfolders: ClassVar[bool] = False
 
     def record_canonical(
         self,

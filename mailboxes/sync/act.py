@@ -76,7 +76,8 @@ def run_act(mailbox: Mailbox, ctx: CycleContext) -> None:
 def folders_of(
     ts: TypeSync[R], ctx: CycleContext, states: dict[str, FolderSyncState]
 ) -> tuple[list[tuple[str, str]], bool]:
-    """(folder id, name) pulled for this type: contacts may come from several folders.
+    """(folder id, name) pulled for this type: contacts (`has_subfolders`) may come from
+    several folders.
 
     The folders below Contacts are listed (one deep FindFolder) at most every
     `CONTACT_FOLDERS_RELIST`, otherwise the ones found last time are pulled: an idle cycle
@@ -84,7 +85,7 @@ def folders_of(
     """
     default = ts.kind.default_folder
     folders = [(default, FOLDER_NAMES[default])]
-    if ts.kind.item_type != ItemType.CONTACT:
+    if not ts.kind.has_subfolders:
         return folders, False
     options = ts.options
     if options.contact_import_scope == options.ContactImportScope.SELECTED_FOLDERS:
@@ -96,7 +97,7 @@ def folders_of(
         known = [
             (s.folder_id, s.folder_name)
             for s in states.values()
-            if s.item_type == ItemType.CONTACT and s.folder_id != default
+            if s.item_type == ts.kind.item_type and s.folder_id != default
         ]
         return folders + known, False
     found = [(f.id, f.name) for f in ts.connector.folders_below(default)]
@@ -106,7 +107,7 @@ def folders_of(
     gone = [
         folder_id
         for folder_id, s in states.items()
-        if s.item_type == ItemType.CONTACT and folder_id != default and folder_id not in found_ids
+        if s.item_type == ts.kind.item_type and folder_id != default and folder_id not in found_ids
     ]
     if gone:
         FolderSyncState.objects.filter(pk__in=[states.pop(f).pk for f in gone]).delete()
