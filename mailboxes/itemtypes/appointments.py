@@ -75,6 +75,7 @@ class AppointmentType(TypePolicy[Appointment]):
     has_series: ClassVar[bool] = True
     has_parties: ClassVar[bool] = True
     keeps_ical_uid: ClassVar[bool] = True
+    export_reads: ClassVar[tuple[str, ...]] = ("recurrence", "end")
 
     item_type: ClassVar[str] = ItemType.APPOINTMENT
     model = Appointment

@@ -138,6 +138,8 @@ class TypePolicy(Generic[R]):
     keeps_ical_uid: ClassVar[bool] = False
     links_accounts: ClassVar[bool] = False
     has_subfolders: ClassVar[bool] = False
+    # The record's fields `exports` reads (none: it exports every record).
+    export_reads: ClassVar[tuple[str, ...]] = ()
 
     def record_canonical(
         self,

@@ -34,6 +34,7 @@ ADDRESS_PARTS = ("street", "city", "state", "postal_code", "country")
 class ContactType(TypePolicy[Contact]):
     links_accounts: ClassVar[bool] = True
     has_subfolders: ClassVar[bool] = True
+    export_reads: ClassVar[tuple[str, ...]] = ("categories",)
 
     item_type: ClassVar[str] = ItemType.CONTACT
     model = Contact

@@ -22,16 +22,10 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from activities.models import Appointment, Contact, Task
 from mailboxes.itemtypes import TYPES
 from mailboxes.models import ExchangeSyncIdMapping, FolderSyncState, ItemType, ItemTypeSyncOptions
 from mailboxes.sync.scheduling import make_due_now
 
-MODELS: dict[str, Any] = {
-    ItemType.APPOINTMENT: Appointment,
-    ItemType.CONTACT: Contact,
-    ItemType.TASK: Task,
-}
 NOUNS: dict[str, str] = {
     ItemType.APPOINTMENT: "appointment",
     ItemType.CONTACT: "contact",
@@ -131,8 +125,9 @@ def _owned(options: ItemTypeSyncOptions) -> QuerySet[Any]:
         if mailbox.user_id is not None
         else Q(owner_queue_id=mailbox.queue_id)
     )
-    records = MODELS[options.item_type]._default_manager.filter(owner)
-    if options.item_type == ItemType.APPOINTMENT:
+    kind = TYPES[options.item_type]
+    records = kind.model._default_manager.filter(owner)
+    if kind.has_series:  # a series' occurrences are exported with it
         records = records.filter(series_master__isnull=True)
     return records
 
@@ -140,20 +135,14 @@ def _owned(options: ItemTypeSyncOptions) -> QuerySet[Any]:
 def unexported(options: ItemTypeSyncOptions) -> int:
     """The records the options export that are not linked to an Exchange item yet."""
     kind = TYPES[options.item_type]
-    model = MODELS[options.item_type]
     linked = ExchangeSyncIdMapping.objects.filter(
         mailbox_id=options.mailbox_id,
-        crm_content_type=ContentType.objects.get_for_model(model),
+        crm_content_type=ContentType.objects.get_for_model(kind.model),
     ).values("crm_object_id")
     records = _owned(options).exclude(pk__in=linked)
-    fields: tuple[str, ...] = {
-        ItemType.APPOINTMENT: ("recurrence", "end"),
-        ItemType.CONTACT: ("categories",),
-        ItemType.TASK: (),
-    }[ItemType(options.item_type)]
-    if not fields:
+    if not kind.export_reads:
         return records.count()
-    return sum(1 for record in records.only(*fields) if kind.exports(record, options))
+    return sum(1 for record in records.only(*kind.export_reads) if kind.exports(record, options))
 
 
 def effects(before: ItemTypeSyncOptions, after: ItemTypeSyncOptions) -> Effects:
