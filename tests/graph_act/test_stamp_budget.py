@@ -128,3 +128,22 @@ def test_a_throttled_mark_in_a_batch_postpones_itself_and_keeps_the_others(
     sync(mailbox)
     assert pending(mailbox).count() == 0
     assert sorted(marks(m365, mailbox)) == sorted([first, *others])
+
+
+def test_a_lost_delta_link_while_marks_wait_relinks_by_id_without_duplicates(
+    m365: M365, settings: Any
+) -> None:
+    # given a first sync whose marks mostly wait (here: one a cycle)
+    settings.CRMSYNC_GRAPH_STAMPS_PER_CYCLE = 1
+    mailbox = graph_mailbox(m365)
+    control, address = m365.tenant.control, mailbox.email_address
+    control.seed(address, "contacts", 4)
+    sync(mailbox)
+    assert pending(mailbox).count() == 3
+    # when the contacts' delta link is lost (410) and the folder is read again from the start
+    control.inject_graph_fault("graph_410", path="contacts/delta", mailbox=address)
+    sync(mailbox)
+    # then the unmarked items are found by their ids: nothing is duplicated
+    assert Contact.objects.filter(owner_user=mailbox.user).count() == 4
+    assert ExchangeSyncIdMapping.objects.filter(mailbox=mailbox).count() == 4
+    assert pending(mailbox).count() == 2  # and the marks go on, one a cycle
