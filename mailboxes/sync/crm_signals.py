@@ -13,17 +13,19 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from activities.models import Appointment, ChangeOrigin, Contact, Email, Task
+from activities.models import Appointment, ChangeOrigin, Contact, Email, OwnedRecord, Task
 from mailboxes import channels
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping, Mailbox
 
 SYNCED_MODELS = (Appointment, Contact, Task)
 
 
-def _owner_mailboxes(instance: Any) -> QuerySet[Mailbox]:
+def _owner_mailboxes(instance: OwnedRecord) -> QuerySet[Mailbox]:
     if instance.owner_user_id is not None:
         return Mailbox.objects.filter(user_id=instance.owner_user_id)
-    return Mailbox.objects.filter(queue_id=instance.owner_queue_id)
+    if instance.owner_queue_id is not None:
+        return Mailbox.objects.filter(queue_id=instance.owner_queue_id)
+    return Mailbox.objects.none()  # no owner (the database refuses one): no mailbox
 
 
 def _make_due(mailboxes: QuerySet[Mailbox], channel: channels.Channel = channels.ACT) -> int:
@@ -78,7 +80,7 @@ def email_to_send_saved(sender: type, instance: Email, raw: bool = False, **kwar
 @receiver(post_delete, sender=Appointment, dispatch_uid="crmsync_sync_appointment_deleted")
 @receiver(post_delete, sender=Contact, dispatch_uid="crmsync_sync_contact_deleted")
 @receiver(post_delete, sender=Task, dispatch_uid="crmsync_sync_task_deleted")
-def crm_record_deleted(sender: type, instance: Any, **kwargs: Any) -> None:
+def crm_record_deleted(sender: type, instance: Appointment | Contact | Task, **kwargs: Any) -> None:
     updated = ExchangeSyncIdMapping.objects.filter(
         crm_content_type=ContentType.objects.get_for_model(sender), crm_object_id=instance.pk
     ).update(from_crm_change_type=ChangeType.DELETE)
