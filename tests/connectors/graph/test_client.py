@@ -235,3 +235,14 @@ def test_an_outlook_change_key_conflict_is_the_seams_conflict(status: int, code:
     assert isinstance(seam_error(error), ItemConflictError)
     other = error_for(400, {}, {"error": {"code": "BadRequest"}}, mailbox="a@b.c", path="x")
     assert not isinstance(seam_error(other), ItemConflictError)
+
+
+def test_the_requests_of_a_batch_ask_for_immutable_ids_too(m365: M365) -> None:
+    client, email = client_for(m365)
+    deliver(m365, email, "batched")
+    (message,) = client.get("mailFolders/inbox/messages", params={"$select": "id"})["value"]
+    (answer,) = client.batch([BatchRequest("1", "GET", f"messages/{message['id']}?$select=id")])
+    # the id a batch answers is the immutable one a single request answers
+    assert answer.ok and answer.body["id"] == message["id"]
+    moved = client.post(f"messages/{message['id']}/move", {"destinationId": "deleteditems"})
+    assert moved is not None and moved["id"] == answer.body["id"]
