@@ -45,6 +45,7 @@ class ExchangeSyncIdMappingAdmin(admin.ModelAdmin):
         "ical_uid",
         "mailbox__email_address",
         "last_error_text",
+        "=last_error_code",
     )
     list_select_related = ("mailbox", "crm_content_type")
     raw_id_fields = ("mailbox",)

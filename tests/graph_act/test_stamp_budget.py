@@ -9,6 +9,8 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from activities.models import Contact
@@ -74,7 +76,9 @@ def test_chained_cycles_defer_the_marks_at_the_mailboxs_10_minute_budget(
     assert Contact.objects.filter(owner_user=mailbox.user).count() == 160
 
 
-def test_a_mark_the_item_refuses_is_given_up_after_a_few_attempts(m365: M365) -> None:
+def test_a_mark_the_item_refuses_is_given_up_after_a_few_attempts(
+    m365: M365, admin_client: Client
+) -> None:
     # given two contacts, the first refusing the extended property (a 400, not a throttle)
     mailbox = graph_mailbox(m365)
     control, address = m365.tenant.control, mailbox.email_address
@@ -98,6 +102,12 @@ def test_a_mark_the_item_refuses_is_given_up_after_a_few_attempts(m365: M365) ->
     alert = open_alerts(mailbox, GAVE_UP).get()
     assert alert.severity == Alert.Severity.WARNING
     assert "record id on 1 items" in alert.message
+    # the admin finds the mapping by the code the alert names
+    changelist = admin_client.get(
+        reverse("admin:mailboxes_exchangesyncidmapping_changelist"), {"q": GAVE_UP}
+    )
+    assert refused.item_subject and refused.item_subject in changelist.content.decode()
+    assert "1 result" in changelist.content.decode()
     # and no cycle asks for it again: the next one is idle, a request per folder
     control.graph_counters(reset=True)
     assert sync(mailbox).items_failed == 0
