@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Generic
 
 from django.db import transaction
@@ -57,12 +57,15 @@ def push_changes(
     # One query for both kinds of flagged mappings: deleted in the CRM, or to overwrite
     # Exchange (a conflict resolved for the CRM).
     flagged_kinds = [ChangeType.DELETE, ChangeType.UPDATE]
-    marked = list(ts.mappings().filter(from_crm_change_type__in=flagged_kinds))
+    flagged_mappings = ts.mappings().filter(from_crm_change_type__in=flagged_kinds)
+    # Whether there are any first: the usual answer is no, and the question is cheaper
+    # than reading whole rows.
+    marked = list(flagged_mappings) if flagged_mappings.exists() else []
     settled = False
     if marked and settle is not None:
         settle()
         settled = True
-        marked = list(ts.mappings().filter(from_crm_change_type__in=flagged_kinds))
+        marked = list(flagged_mappings)
     push_deletes(ts, ctx, [m for m in marked if m.from_crm_change_type == ChangeType.DELETE])
     if not ts.options.crm_to_exchange:
         return
@@ -75,6 +78,8 @@ def push_changes(
     watermark = ts.mailbox.act_processed_at
     if watermark is not None and not ctx.full_resync and not ts.options.export_pending:
         since = watermark - WATERMARK_MARGIN
+        if not marked and not _changed_since(ts, since):
+            return  # an idle cycle: nothing to send
         flagged = [m.crm_object_id for m in marked if m.from_crm_change_type == ChangeType.UPDATE]
         forced = Q(pk__in=flagged)
         # A series whose exception (a child record) was changed in the CRM.
@@ -105,6 +110,17 @@ def push_changes(
         type(ts.options).objects.filter(
             pk=ts.options.pk, invitations_from=ts.options.invitations_from
         ).update(export_pending=False)
+
+
+def _changed_since(ts: TypeSync[R], since: datetime) -> bool:
+    """Whether any of the owner's records of the type (series' exceptions included, which
+    the push's candidates are not) changed since `since`, other than by this mailbox's
+    sync: one cheap query, for the usual answer, before the push's candidates are built."""
+    return (
+        ts.model._default_manager.filter(ts.owner_filter(), modified_at__gte=since)
+        .exclude(change_origin=ChangeOrigin.SYNC, change_origin_mailbox=ts.mailbox)
+        .exists()
+    )
 
 
 def _exported(ts: TypeSync[R], record: R) -> bool:
