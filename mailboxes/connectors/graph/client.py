@@ -1,4 +1,4 @@
-"""A small typed Microsoft Graph client on `requests`, for one mailbox.
+"""A small typed Microsoft Graph client on urllib3 (`transport`), for one mailbox.
 
 Why not Microsoft's msgraph-sdk: it is async-only (every call needs an event loop, which a
 prefork Celery worker does not run), pulls in Kiota's whole stack for a few dozen endpoints,
@@ -16,18 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 from mailboxes.connectors import ErrorKind, PermanentSyncError, TransientSyncError, network_error
-from mailboxes.connectors.graph import limits, tokens
+from mailboxes.connectors.graph import limits, tokens, transport
 from mailboxes.connectors.graph.errors import DeltaTokenLost, error_for
 from mailboxes.connectors.settings import GraphSettings
 
@@ -49,24 +45,6 @@ GRAPH_HOSTS = frozenset(
         "microsoftgraph.chinacloudapi.cn",
     }
 )
-_session_lock = threading.Lock()
-_sessions: dict[str, requests.Session] = {}
-
-
-def _forget_sessions() -> None:
-    _sessions.clear()
-
-
-os.register_at_fork(after_in_child=_forget_sessions)
-
-
-def shared_session(origin: str) -> requests.Session:
-    """One HTTP connection pool per Graph origin and worker process."""
-    with _session_lock:
-        session = _sessions.get(origin)
-        if session is None:
-            session = _sessions[origin] = tokens.http_session()
-        return session
 
 
 def graph_scope(endpoint: str) -> str:
@@ -120,7 +98,6 @@ class GraphClient:
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self.base = settings.user_url  # ends with "/"
         self.scope = graph_scope(settings.endpoint)
-        self.session = shared_session(self.origin)
         # The roles of the current token, to name a missing one when Graph answers 403.
         self.token_roles: frozenset[str] | None = None
         self._last_token = ""
@@ -364,7 +341,7 @@ class GraphClient:
         json: Any = None,
         data: bytes | None = None,
         held: bool = False,
-    ) -> requests.Response:
+    ) -> transport.Response:
         """One authenticated Graph request, in one of the mailbox's request slots (unless
         the caller `held` them already); the answer when its status is 2xx."""
         url = self.url(path_or_url)
@@ -390,7 +367,7 @@ class GraphClient:
         data: bytes | None = None,
         auth: bool,
         held: bool = False,
-    ) -> requests.Response:
+    ) -> transport.Response:
         path = url.removeprefix(self.base) if url.startswith(self.base) else urlsplit(url).path
         for attempt in (1, 2):
             token = self._token() if auth else ""
@@ -423,16 +400,16 @@ class GraphClient:
         json: Any,
         data: bytes | None,
         held: bool,
-    ) -> requests.Response:
+    ) -> transport.Response:
         timeout = self.settings.timeout_seconds
         slot = contextlib.nullcontext(limits.Held(1)) if held else self._slots(1)
         try:
             with slot:
-                return self.session.request(
+                return transport.send(
                     method, url, params=params, headers=headers, json=json, data=data,
                     timeout=timeout,
                 )  # fmt: skip
-        except requests.RequestException as e:
+        except transport.NetworkError as e:
             raise network_error(f"Graph at {self.origin}", e) from None
 
     def _slots(self, most: int) -> contextlib.AbstractContextManager[limits.Held]:
@@ -450,14 +427,14 @@ class GraphClient:
         return token
 
     @staticmethod
-    def _error_body(response: requests.Response) -> Any:
+    def _error_body(response: transport.Response) -> Any:
         try:
             return response.json()
         except ValueError:
             return None
 
     @staticmethod
-    def _json(response: requests.Response) -> dict[str, Any]:
+    def _json(response: transport.Response) -> dict[str, Any]:
         try:
             value = response.json()
         except ValueError:
