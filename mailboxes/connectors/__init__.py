@@ -79,8 +79,12 @@ class TransientSyncError(SyncError):
 
     `retry_after` is the server's back-off hint in seconds (EWS `BackOffMilliseconds`, HTTP
     `Retry-After`), or None when the server gave none and the scheduler's own exponential
-    back-off applies.
+    back-off applies. `counts_as_failure` False: a wait nothing failed for (a mailbox whose
+    request budget is spent), which postpones the mailbox without counting towards
+    `CRMSYNC_MAX_TRANSIENT_FAILURES`.
     """
+
+    counts_as_failure = True
 
     def __init__(
         self,

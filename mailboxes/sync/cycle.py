@@ -344,7 +344,8 @@ def _status_fields(
             fields[channel.status_field] = Status.FAILURE
         fields["next_due_at"] = None
         return fields
-    failures = mailbox.transient_failure_count + 1
+    failed = not isinstance(error, TransientSyncError) or error.counts_as_failure
+    failures = mailbox.transient_failure_count + (1 if failed else 0)
     retry_after = error.retry_after if isinstance(error, TransientSyncError) else None
     delay = scheduling.error_delay(failures, retry_after)
     fields["transient_failure_count"] = failures

@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from activities.models import Contact
 from mailboxes.connectors import ErrorKind, TransientSyncError
+from mailboxes.connectors.graph import limits
 from mailboxes.models import Alert, ExchangeSyncIdMapping, Mailbox
+from mailboxes.status_words import status_of
 from mailboxes.sync.stamps import DEFERRED, GAVE_UP, MAX_ATTEMPTS, PROGRESS_LABEL
 from tests.conftest import M365
 from tests.graph_act.helpers import graph_mailbox
@@ -157,3 +159,29 @@ def test_a_lost_delta_link_while_marks_wait_relinks_by_id_without_duplicates(
     assert Contact.objects.filter(owner_user=mailbox.user).count() == 4
     assert ExchangeSyncIdMapping.objects.filter(mailbox=mailbox).count() == 4
     assert pending(mailbox).count() == 2  # and the marks go on, one a cycle
+
+
+def test_a_spent_window_postpones_the_mailbox_without_counting_a_failure(
+    m365: M365, settings: Any
+) -> None:
+    # given a mailbox whose 10 minutes of requests other cycles spent
+    settings.CRMSYNC_GRAPH_REQUESTS_PER_10_MINUTES = 100
+    settings.CRMSYNC_MAX_TRANSIENT_FAILURES = 2
+    mailbox = graph_mailbox(m365)
+    limits.slots().give_back(mailbox.email_address, "earlier-cycles", 0, cost=100)
+    control = m365.tenant.control
+    control.graph_counters(reset=True)
+    # when cycles run (more than the failures that would stop it)
+    for _ in range(3):
+        result = sync(mailbox, allow_error=True)
+        assert isinstance(result.error, TransientSyncError)
+        assert result.error.code == "mailbox_request_budget"
+    # then nothing was sent, and the mailbox waits for the window, neither failing nor failed
+    assert requests_of(m365, mailbox) == 0
+    assert mailbox.transient_failure_count == 0
+    assert mailbox.act_status != Mailbox.ChannelStatus.FAILURE
+    assert mailbox.next_due_at is not None
+    assert mailbox.next_due_at > timezone.now() + dt.timedelta(minutes=9)
+    status = status_of(mailbox)
+    assert status.key == "postponed"
+    assert "10 minutes" in status.reason

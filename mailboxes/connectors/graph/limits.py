@@ -24,7 +24,8 @@ per mailbox, and the last ten minutes and the current one are summed (a sliding 
 minute wide, which never counts less than Microsoft's window holds). A request that would
 take the sum past `CRMSYNC_GRAPH_REQUESTS_PER_10_MINUTES`, less the largest cost that may
 still be in flight uncounted, is not made: THROTTLED again, postponed until the oldest
-minute leaves the window, whatever triggered the cycle (beat, a webhook, a person). The
+minute leaves the window, whatever triggered the cycle (beat, a webhook, a person); the
+wait is no failure (`RequestBudgetSpent`: a large first sync meets it cycle after cycle). The
 CRM ids written on items (`mailboxes/sync/stamps.py`) spend only what leaves a quarter of
 the window for reading and writing the user's changes (`room`).
 """
@@ -315,8 +316,15 @@ def room(mailbox: str, *, share: float = 1.0, keeper: Slots | None = None) -> Ro
     return Room(max(0, int(window_limit() * share) - used), frees_in)
 
 
+class RequestBudgetSpent(TransientSyncError):
+    """The mailbox's requests of the window are spent: it waits, nothing failed (a first
+    sync of a large mailbox meets it cycle after cycle, and must not be failed for it)."""
+
+    counts_as_failure = False
+
+
 def window_full_error(mailbox: str, seconds: float) -> TransientSyncError:
-    return TransientSyncError(
+    return RequestBudgetSpent(
         f"{mailbox} has spent the {window_limit():,} Graph requests Microsoft allows an "
         "application per mailbox in 10 minutes; postponed until the oldest leave the window.",
         code="mailbox_request_budget",
