@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from crmsync.choices import ActDeliveryMethod
@@ -97,6 +98,25 @@ def test_a_finishing_task_tops_its_profiles_queue_up_a_tenth_of_the_budget_at_a_
 
     assert len(refilled) == 2
     assert Mailbox.objects.filter(profile=profile, claim_expires_at__gt=now).count() == 20
+
+
+def test_a_finishing_task_with_nothing_due_asks_one_query() -> None:
+    # An idle profile: one mailbox synced (due later), one queued, one syncing.
+    now = timezone.now()
+    profile = exchange_profile()
+    act_mailbox(profile, next_due_at=now + timedelta(minutes=5))
+    act_mailbox(profile, claimed_by="queued@beat", claim_expires_at=now + timedelta(minutes=1))
+    act_mailbox(profile, claimed_by="worker", claim_expires_at=now + timedelta(minutes=1))
+
+    with CaptureQueriesContext(connection) as idle:
+        claims = scheduling.claim_due_mailboxes(profile_id=profile.pk, now=now, refill=True)
+
+    assert claims == []
+    assert len(idle.captured_queries) == 1
+    # A mailbox due again is claimed by the next one.
+    due = act_mailbox(profile, next_due_at=now - timedelta(seconds=1))
+    claimed = scheduling.claim_due_mailboxes(profile_id=profile.pk, now=now, refill=True)
+    assert [c.mailbox_id for c in claimed] == [due.pk]
 
 
 def test_an_expired_claim_is_taken_over() -> None:
