@@ -192,11 +192,8 @@ def stall_seconds(mailbox: Mailbox) -> float:
 def _run_claimed(
     claim: Claim, *, full_resync: bool, progress: ProgressCallback | None
 ) -> CycleResult:
-    mailbox = (
-        Mailbox.objects.select_related("profile", "user", "queue")
-        .filter(id=claim.mailbox_id)
-        .first()
-    )
+    # The owner (user or queue) is read only to compose an email: not joined here.
+    mailbox = Mailbox.objects.select_related("profile").filter(id=claim.mailbox_id).first()
     if mailbox is None:
         return CycleResult(claim.mailbox_id, ran=False, reason="mailbox deleted")
     started = timezone.now()
