@@ -76,10 +76,13 @@ def pull_folder(
                     if full:
                         seen.update(item.id for item in page.changed)
                     with transaction.atomic():
-                        todo, doomed = apply_page(
-                            ts, page.changed, page.deleted, folder_id, ctx.heartbeat
-                        )
-                        exchange_deleted(ts, doomed)
+                        todo: list[Stamp] = []
+                        if page.changed or page.deleted:
+                            # Not for a new cursor alone (an idle folder's delta link).
+                            todo, doomed = apply_page(
+                                ts, page.changed, page.deleted, folder_id, ctx.heartbeat
+                            )
+                            exchange_deleted(ts, doomed)
                         state.sync_state = page.cursor
                         state.last_synced_at = timezone.now()
                         if page.complete:
