@@ -45,11 +45,10 @@ def dispatch_due_mailboxes(profile_id: int | None = None, refill: bool = False) 
 @shared_task(name="mailboxes.tasks.sync_mailbox", ignore_result=True)
 def sync_mailbox(mailbox_id: int, claim_token: str | None = None, full: bool = False) -> str:
     """Run one cycle of the mailbox; `claim_token` is the dispatcher's claim, if it made one."""
-    profile_id = Mailbox.objects.filter(id=mailbox_id).values_list("profile_id", flat=True).first()
-    if profile_id is None and not Mailbox.objects.filter(id=mailbox_id).exists():
+    result = run_cycle(mailbox_id, queued_token=claim_token, full_resync=full)
+    if result.gone:
         logger.info("mailbox %s is gone; nothing to sync", mailbox_id)
         return "gone"
-    result = run_cycle(mailbox_id, queued_token=claim_token, full_resync=full)
     if not result.ran:
         logger.info("mailbox %s skipped: %s", mailbox_id, result.reason)
         if claim_token is None and not result.refused and not result.nothing_to_run:
@@ -64,8 +63,8 @@ def sync_mailbox(mailbox_id: int, claim_token: str | None = None, full: bool = F
             result.duration_ms,
             f", error {result.error.code}" if result.error else "",
         )
-    if profile_id is not None:
-        dispatch_due_mailboxes(profile_id, refill=True)
+    if result.profile_id is not None:
+        dispatch_due_mailboxes(result.profile_id, refill=True)
     return "ran" if result.ran else "skipped"
 
 

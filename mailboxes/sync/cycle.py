@@ -60,6 +60,9 @@ class CycleResult:
     error: SyncError | None = None
     channels: dict[str, str] = field(default_factory=dict)
     duration_ms: int = 0
+    # The mailbox's profile, as the cycle read it (None: no profile, or the mailbox is gone).
+    profile_id: int | None = None
+    gone: bool = False  # the mailbox is deleted
 
 
 def _wanted(mailbox: Mailbox, now: datetime) -> list[Channel]:
@@ -109,9 +112,17 @@ def run_cycle(
     else:
         claim = scheduling.claim_mailbox(mailbox_id, respect_limit=respect_limit)
     if claim is None:
-        refused = _refusal(mailbox_id)
+        mailbox = Mailbox.objects.select_related("profile").filter(id=mailbox_id).first()
+        refused = "the mailbox is deleted." if mailbox is None else eligibility.refusal(mailbox)
         reason = refused or "held by another worker or not due"
-        return CycleResult(mailbox_id, ran=False, reason=reason, refused=bool(refused))
+        return CycleResult(
+            mailbox_id,
+            ran=False,
+            reason=reason,
+            refused=bool(refused),
+            profile_id=mailbox.profile_id if mailbox is not None else None,
+            gone=mailbox is None,
+        )
     try:
         return _run_claimed(claim, full_resync=full_resync, progress=progress)
     except BaseException:
@@ -124,11 +135,6 @@ def run_cycle(
                 "mailbox %s: claim not given back; it expires", mailbox_id, exc_info=True
             )
         raise
-
-
-def _refusal(mailbox_id: int) -> str:
-    mailbox = Mailbox.objects.select_related("profile").filter(id=mailbox_id).first()
-    return "the mailbox is deleted." if mailbox is None else eligibility.refusal(mailbox)
 
 
 def _run_channels(
@@ -195,7 +201,7 @@ def _run_claimed(
     # The owner (user or queue) is read only to compose an email: not joined here.
     mailbox = Mailbox.objects.select_related("profile").filter(id=claim.mailbox_id).first()
     if mailbox is None:
-        return CycleResult(claim.mailbox_id, ran=False, reason="mailbox deleted")
+        return CycleResult(claim.mailbox_id, ran=False, reason="mailbox deleted", gone=True)
     started = timezone.now()
     clock = time.monotonic()
     wanted = channels_wanted(mailbox, started)
@@ -209,9 +215,10 @@ def _run_claimed(
             ran=False,
             reason="every channel is failed or postponed",
             nothing_to_run=True,
+            profile_id=mailbox.profile_id,
         )
     ctx = CycleContext(mailbox=mailbox, claim=claim, full_resync=full_resync, progress=progress)
-    result = CycleResult(mailbox.pk, ran=True)
+    result = CycleResult(mailbox.pk, ran=True, profile_id=mailbox.profile_id)
     ctx.keeper = ClaimKeeper(claim, stall_seconds=stall_seconds(mailbox)).start()
     try:
         error, failed_channel = _run_channels(wanted, mailbox, ctx, result)
