@@ -19,7 +19,7 @@ from django.db import connections, router
 from django.db.models import Exists, Field, OuterRef
 from django.utils import timezone
 
-from crmsync.inserts import insert_new
+from crmsync.inserts import insert_new, new_row
 from mailboxes.connectors.base import Canonical, ItemRef, RemoteItem
 from mailboxes.itemtypes.common import R, fingerprint
 from mailboxes.models import ChangeType, ExchangeSyncIdMapping
@@ -215,7 +215,7 @@ class _Decider(Generic[R]):
             options = self.ts.options
             if not options.exchange_to_crm or not self.kind.imports(canonical, options):
                 return
-            record = self.kind.model(**self.ts.owner_fields())
+            record = new_row(self.kind.model, **self.ts.owner_fields())
             self.kind.apply(record, canonical, self.ts.mailbox)
             self.kind.adopt_ical_uid(record, item.ical_uid)
             self.plan.new_records.append((record, item))
@@ -413,10 +413,11 @@ def stamps_to_write(items: list[RemoteItem], mappings: list[ExchangeSyncIdMappin
 def new_mapping(
     ts: TypeRecords[R], record_id: int, item: RemoteItem, folder_id: str, canonical: Canonical
 ) -> ExchangeSyncIdMapping:
-    mapping = ExchangeSyncIdMapping(
-        mailbox=ts.mailbox,
+    mapping = new_row(
+        ExchangeSyncIdMapping,
+        mailbox_id=ts.mailbox.pk,
         object_type=ts.kind.item_type,
-        crm_content_type=ts.content_type,
+        crm_content_type_id=ts.content_type.pk,
         crm_object_id=record_id,
         exchange_item_id=item.id,
         change_key=item.change_key,

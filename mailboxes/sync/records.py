@@ -14,7 +14,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
 
 from activities.models import ActivityParty
-from crmsync.inserts import insert_new
+from crmsync.inserts import insert_new, new_row
 from mailboxes.connectors.base import Canonical, ItemConnector
 from mailboxes.itemtypes.common import R, TypePolicy, categories
 from mailboxes.mail.parties import UNRESOLVED, PartyResolver
@@ -107,7 +107,8 @@ def resolve_parties(
             address = party["address"]
             resolution = found.get(address.lower(), UNRESOLVED)
             result.append(
-                ActivityParty(
+                new_row(
+                    ActivityParty,
                     appointment_id=appointment_id,
                     role=party["role"],
                     address=address,
