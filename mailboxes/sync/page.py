@@ -79,6 +79,11 @@ class Plan(Generic[R]):
     # Mappings of items seen unchanged (our own writes read back): `UNCHANGED_FIELDS` only.
     unchanged: dict[int, ExchangeSyncIdMapping] = field(default_factory=dict)
 
+    def held(self) -> dict[str, str]:
+        """{item id: change key} of every mapping of the page's items, as written."""
+        mappings = [*self.new_mappings, *self.touched.values(), *self.unchanged.values()]
+        return {m.exchange_item_id: m.change_key for m in mappings}
+
 
 def load(ts: TypeSync[R], items: Sequence[RemoteItem], deleted: Sequence[str]) -> Loaded[R]:
     """The mappings of the page's items (an unmapped item that carries the record id of a
@@ -160,7 +165,10 @@ def match_unmapped(
     kind = ts.kind
     mapped = ts.mappings().filter(crm_object_id=OuterRef("pk"))
     candidates = ts.records().filter(~Exists(mapped))
-    own = [replace(i, canonical=canonicals[i.id]) for i in items]
+    own = [
+        i if i.canonical is canonicals[i.id] else replace(i, canonical=canonicals[i.id])
+        for i in items
+    ]
     free = list(candidates.filter(kind.candidates_q(own))[:5000])
     if not free:
         return {}
@@ -452,9 +460,10 @@ def apply_page(
     deleted: Sequence[str],
     folder_id: str,
     heartbeat: Callable[[], None] | None = None,
-) -> tuple[list[Stamp], list[ExchangeSyncIdMapping]]:
+) -> tuple[list[Stamp], list[ExchangeSyncIdMapping], dict[str, str]]:
     """Write one page of server changes into the CRM (inside the caller's transaction):
-    the stamps to write after the commit, and the mappings of the page's deleted items.
+    the stamps to write after the commit, the mappings of the page's deleted items, and
+    the change key each mapped item of the page is held at ({item id: change key}).
 
     `heartbeat` renews the mailbox's claim before the writes; inside the transaction the
     renewal also holds the mailbox row, so another worker cannot claim it before the page
@@ -471,7 +480,7 @@ def apply_page(
         for i in deleted
         if (m := loaded.mappings.get(i)) is not None and m.exchange_item_id in gone
     ]
-    return stamps, doomed
+    return stamps, doomed, plan.held()
 
 
 __all__ = ["Loaded", "Plan", "apply_page", "decide", "load", "write"]

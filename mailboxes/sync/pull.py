@@ -77,9 +77,10 @@ def pull_folder(
                         seen.update(item.id for item in page.changed)
                     with transaction.atomic():
                         todo: list[Stamp] = []
+                        held: dict[str, str] = {}
                         if page.changed or page.deleted:
                             # Not for a new cursor alone (an idle folder's delta link).
-                            todo, doomed = apply_page(
+                            todo, doomed, held = apply_page(
                                 ts, page.changed, page.deleted, folder_id, ctx.heartbeat
                             )
                             exchange_deleted(ts, doomed)
@@ -97,11 +98,7 @@ def pull_folder(
                         )
                     cursor = page.cursor
                     if full:
-                        written.update(
-                            ts.mappings()
-                            .filter(exchange_item_id__in=[i.id for i in page.changed])
-                            .values_list("exchange_item_id", "change_key")
-                        )
+                        written.update(held)
                     # Marks only ever name committed records (see `page.stamps_to_write`).
                     marked = writer.send(ts, folder_id, todo)
                     if full:

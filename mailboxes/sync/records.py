@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic
+from functools import cached_property
+from typing import Generic
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, QuerySet
@@ -33,6 +34,14 @@ class TypeRecords(Generic[R]):
     @property
     def model(self) -> type[R]:
         return self.kind.model
+
+    @cached_property
+    def resolver(self) -> PartyResolver:
+        """The parties' addresses resolved to CRM records, each looked up once while this
+        serves (a cycle): an organizer or attendee of many appointments costs one query,
+        not one a page."""
+        owner = self.owner_fields().get("owner_user_id")
+        return PartyResolver(owner_user_id=owner)
 
     @property
     def stamp(self) -> list[str]:
@@ -95,11 +104,10 @@ def load_records(ts: TypeRecords[R], ids: Iterable[int]) -> dict[int, R]:
 
 
 def resolve_parties(
-    owner: dict[str, Any], wanted: dict[int, list[dict[str, str]]]
+    resolver: PartyResolver, wanted: dict[int, list[dict[str, str]]]
 ) -> list[ActivityParty]:
     """ActivityParty rows for {appointment id: parties}, resolved as email parties are
-    (`mailboxes.mail.parties`): one query for the whole page."""
-    resolver = PartyResolver(owner_user_id=owner.get("owner_user_id"))
+    (`mailboxes.mail.parties`): at most one query for the whole page."""
     found = resolver.resolve_many(p["address"] for ps in wanted.values() for p in ps)
     result = []
     for appointment_id, parties in wanted.items():
@@ -136,7 +144,7 @@ def replace_parties(
     if existing:
         ActivityParty.objects.filter(appointment_id__in=existing).delete()
     wanted = {pk: ts.kind.parties(c) for pk, c in canonicals.items()}
-    rows = resolve_parties(ts.owner_fields(), wanted)
+    rows = resolve_parties(ts.resolver, wanted)
     insert_new(rows)
     result: dict[int, list[ActivityParty]] = defaultdict(list)
     for row in rows:
