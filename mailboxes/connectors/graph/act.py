@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
@@ -209,11 +210,30 @@ class GraphItemConnector:
         stamps: bool = True,
     ) -> Iterator[ChangePage]:
         check_cursor(cursor)
-        known = self.first_listing(folder_id, cursor is None, stamps)
         link = cursor or f"{self.collection(folder_id)}/delta"
         params = None if cursor else {"$select": ",".join(self.converter.select)}
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-listing") as pool:
+            # A read from the start lists the folder's extended properties while its first
+            # delta page downloads (one more of the mailbox's request slots meanwhile).
+            listing = (
+                pool.submit(self.first_listing, folder_id, True, stamps) if not cursor else None
+            )
+            known = None if listing else self.first_listing(folder_id, False, stamps)
+            yield from self._pages(folder_id, link, params, skip, known, listing)
+
+    def _pages(
+        self,
+        folder_id: str,
+        link: str,
+        params: dict[str, str] | None,
+        skip: Mapping[str, str] | None,
+        known: dict[str, Json] | None,
+        listing: Future[dict[str, Json] | None] | None,
+    ) -> Iterator[ChangePage]:
         try:
             for page in self.client.delta(link, params=params, page_size=PAGE_SIZE):
+                if listing is not None:
+                    known, listing = listing.result(), None
                 items = [i for i in page.items if not skipped(i, skip)]
                 if known is None and len(items) > LISTING_THRESHOLD:
                     known = self._listed(folder_id)  # cheaper than a GET per item

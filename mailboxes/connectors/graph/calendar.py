@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
 
@@ -109,14 +110,40 @@ class GraphCalendarConnector(GraphItemConnector):
         last: bool,
         stamps: bool,
     ) -> Iterator[ChangePage]:
-        fresh = state.masters is None
-        known = self.first_listing(folder_id, not state.link, stamps)
+        start = not state.link
         link = state.link or "calendarView/delta"
         params = None
-        if not state.link:
+        if start:
             params = {"startDateTime": _iso(state.start), "endDateTime": _iso(state.end)}
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="graph-calendar") as pool:
+            # What a read from the start lists (the stamps, when needed) and the series
+            # masters of a new cursor download while the first page does.
+            listing = pool.submit(self.first_listing, folder_id, True, stamps) if start else None
+            series = None
+            if state.masters is None:
+                series = pool.submit(self._series, folder_id, state, skip)
+            known = None if listing else self.first_listing(folder_id, False, stamps)
+            yield from self._round_pages(
+                folder_id, state, skip, link, params, known, listing, series, last=last
+            )
+
+    def _round_pages(
+        self,
+        folder_id: str,
+        state: _State,
+        skip: Mapping[str, str] | None,
+        link: str,
+        params: dict[str, str] | None,
+        known: dict[str, Json] | None,
+        listing: Future[dict[str, Json] | None] | None,
+        series: Future[tuple[list[RemoteItem], list[str]]] | None,
+        *,
+        last: bool,
+    ) -> Iterator[ChangePage]:
         try:
             for page in self.client.delta(link, params=params, page_size=CALENDAR_PAGE):
+                if listing is not None:
+                    known, listing = listing.result(), None
                 singles = [i for i in page.items if i.get("type") == "singleInstance"]
                 singles = [i for i in singles if not skipped(i, skip)]
                 if known is None and len(singles) > LISTING_THRESHOLD:
@@ -127,11 +154,14 @@ class GraphCalendarConnector(GraphItemConnector):
                 touched = bool(page.removed) or any(
                     i.get("type") in ("occurrence", "exception") for i in page.items
                 )
-                if fresh or touched:
-                    masters, gone = self._series(folder_id, state, skip)
+                if series is not None or touched:
+                    if series is not None:
+                        masters, gone = series.result()
+                        series = None
+                    else:
+                        masters, gone = self._series(folder_id, state, skip)
                     changed += masters
                     deleted += gone
-                    fresh = False
                 state.link = page.delta_link or page.next_link or ""
                 done = page.delta_link is not None
                 yield ChangePage(
