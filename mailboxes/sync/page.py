@@ -89,7 +89,10 @@ def load(ts: TypeSync[R], items: Sequence[RemoteItem], deleted: Sequence[str]) -
     """The mappings of the page's items (an unmapped item that carries the record id of a
     mapping re-links to it: it moved), their records, and matches for the unmapped ones."""
     ids = [item.id for item in items] + list(deleted)
-    mappings = {m.exchange_item_id: m for m in ts.mappings().filter(exchange_item_id__in=ids)}
+    # By mailbox and item id, the unique index: given the record type too, SQLite took the
+    # (mailbox, type, record) index instead and read every mapping of the type each page.
+    found = ExchangeSyncIdMapping.objects.filter(mailbox=ts.mailbox, exchange_item_id__in=ids)
+    mappings = {m.exchange_item_id: m for m in found if m.crm_content_type_id == ts.content_type.pk}
     mappings |= _locked_conflicts(ts, mappings)
     stamped = {
         item.id: item.record_id

@@ -138,13 +138,22 @@ def record_ids_link(ts: TypeSync[R]) -> bool:
 
 
 def forget_vanished(ts: TypeSync[R], folder_id: str, seen: set[str]) -> None:
-    """After a full pull: mapped items the server no longer has were deleted meanwhile."""
-    vanished = list(
+    """After a full pull: mapped items the server no longer has were deleted meanwhile.
+
+    The folder's mapped ids are compared with those seen here rather than by the database:
+    excluding every id seen made a statement of one parameter per item of the folder, whose
+    compilation cost a tenth of an initial sync of 17,000 items."""
+    mapped = (
         ts.mappings()
         .filter(exchange_folder_id=folder_id, is_deleted_in_exchange=False)
-        .exclude(exchange_item_id__in=seen)
         .exclude(exchange_item_id__startswith="pending:")
     )
+    gone = [
+        pk for pk, item_id in mapped.values_list("pk", "exchange_item_id") if item_id not in seen
+    ]
+    if not gone:
+        return
+    vanished = [m for m in mapped.filter(pk__in=gone) if m.exchange_item_id not in seen]
     if vanished:
         with transaction.atomic():
             exchange_deleted(ts, vanished)
