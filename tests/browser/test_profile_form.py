@@ -85,7 +85,9 @@ def test_the_connection_test_shows_the_worker_s_result_without_a_reload_by_hand(
     status = "#connection-test [data-field=status]"
     try:
         page.wait_for_function(
-            f"document.querySelector('{status}').textContent.trim() === 'Success'",
+            # The page is replaced twice (the form's redirect, the poller's reload): while a
+            # new one is still loading the status may not exist yet.
+            f"document.querySelector('{status}')?.textContent.trim() === 'Success'",
             timeout=WORKER_WAIT_SECONDS * 1000,
         )
     except Exception as error:
